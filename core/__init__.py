@@ -1,0 +1,1 @@
+"""batchdash core: the domain, storage, queue, workers and providers (never imports textual)."""

@@ -1,0 +1,237 @@
+"""What a job does: the built-in `sim` and `openai` handlers, and custom ones by name.
+
+A handler is an async function `handler(job: JobContext) -> Any`. It returns a
+JSON-serialisable result (or a `HandlerResult` carrying token usage), or raises
+`RetryableError` / `PermanentError`. Any other exception is treated as retryable, since a
+bug in one attempt is no proof the next one fails too; its text is stored as the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.pricing import price_of
+
+
+class HandlerError(Exception):
+    """Base of the errors a handler raises on purpose."""
+
+    kind = "error"
+
+
+class RetryableError(HandlerError):
+    """The attempt failed but a later one may succeed (rate limit, 5xx, timeout)."""
+
+    kind = "retryable"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, kind: str = "") -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        if kind:
+            self.kind = kind
+
+
+class PermanentError(HandlerError):
+    """The job cannot succeed as it is (bad request, 4xx): fail it without retrying."""
+
+    kind = "permanent"
+
+    def __init__(self, message: str, *, kind: str = "") -> None:
+        super().__init__(message)
+        if kind:
+            self.kind = kind
+
+
+class UnknownHandlerError(ValueError):
+    """A handler name that is neither built in nor an importable `module:function`."""
+
+
+@dataclass(frozen=True, slots=True)
+class HandlerResult:
+    """A result with the tokens and cost it took."""
+
+    result: Any
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SimSettings:
+    """How the `sim` handler behaves unless a job's payload says otherwise."""
+
+    latency: float = 0.005
+    failure_rate: float = 0.0
+
+
+@dataclass(slots=True)
+class JobContext:
+    """What a handler sees of its job."""
+
+    id: int
+    key: str
+    queue: str
+    payload: Any
+    attempt: int
+    max_attempts: int
+    sim: SimSettings = field(default_factory=SimSettings)
+
+
+Handler = Callable[[JobContext], Awaitable[Any]]
+
+
+# --------------------------------------------------------------------------- sim
+
+
+def _unit_hash(*parts: object) -> float:
+    """A deterministic number in [0, 1) from the parts (stable across processes)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+async def sim_handler(job: JobContext) -> Any:
+    """Pretend to call a model: sleep a little, sometimes fail, echo a result.
+
+    A payload may steer it (used by tests and the demo): `{"sim": {"latency": s,
+    "fail": "retryable"|"permanent", "fail_attempts": n, "failure_rate": p}}`. Without
+    that, `JobContext.sim` applies; failures are deterministic per (job key, attempt).
+    """
+    options = job.payload.get("sim", {}) if isinstance(job.payload, dict) else {}
+    latency = float(options.get("latency", job.sim.latency))
+    if latency > 0:
+        await asyncio.sleep(latency)
+    fail = options.get("fail")
+    fail_attempts = int(options.get("fail_attempts", 1_000_000))
+    if fail and job.attempt <= fail_attempts:
+        if fail == "permanent":
+            raise PermanentError(f"sim: permanent failure of {job.key}", kind="sim_permanent")
+        raise RetryableError(f"sim: transient failure of {job.key}", kind="sim_transient")
+    rate = float(options.get("failure_rate", job.sim.failure_rate))
+    if rate > 0 and _unit_hash(job.key, job.attempt) < rate:
+        raise RetryableError(f"sim: random failure of {job.key}", kind="sim_transient")
+    text = str(job.payload)
+    tokens_in = max(1, len(text) // 4)
+    return HandlerResult(
+        result={"output": f"sim:{job.key}", "attempt": job.attempt},
+        input_tokens=tokens_in,
+        output_tokens=max(1, tokens_in // 2),
+        cost=0.0,
+    )
+
+
+async def noop_handler(job: JobContext) -> Any:
+    """Do nothing and succeed at once (benchmarks measure the queue, not the work)."""
+    return None
+
+
+# --------------------------------------------------------------------------- openai
+
+
+_clients: dict[tuple[str, str], Any] = {}
+
+
+def openai_settings() -> tuple[str, str]:
+    """The endpoint and key from the environment; the key is never stored anywhere."""
+    key = os.environ.get("OPENAI_API_KEY", "")
+    if not key:
+        raise PermanentError(
+            "no API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible endpoint)",
+            kind="config",
+        )
+    base_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
+    return base_url, key
+
+
+def _client(base_url: str, key: str) -> Any:
+    """One AsyncOpenAI per endpoint per process (it pools connections)."""
+    client = _clients.get((base_url, key))
+    if client is None:
+        import openai  # deferred: importing openai costs ~0.7 s
+
+        # Retries belong to the queue (backoff, visible attempts), not hidden in the SDK.
+        client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
+        _clients[(base_url, key)] = client
+    return client
+
+
+def _request_path(url: str) -> str:
+    """`/v1/chat/completions` → `/chat/completions` (the client's base URL ends in /v1)."""
+    return url[3:] if url.startswith("/v1/") else url
+
+
+def _usage(body: Any, model: str | None) -> tuple[int | None, int | None, float | None]:
+    usage = body.get("usage") if isinstance(body, dict) else None
+    if not isinstance(usage, dict):
+        return None, None, None
+    tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
+    tokens_out = usage.get("completion_tokens", usage.get("output_tokens", 0))
+    cost = price_of(model, tokens_in or 0, tokens_out or 0, batch=False) if model else None
+    return tokens_in, tokens_out, cost
+
+
+async def openai_handler(job: JobContext) -> Any:
+    """Send a batch-style request `{url, body}` to the configured OpenAI-compatible API."""
+    import openai
+
+    payload = job.payload
+    if not isinstance(payload, dict) or "url" not in payload or "body" not in payload:
+        raise PermanentError("payload must be a batch-style request {url, body}", kind="payload")
+    client = _client(*openai_settings())
+    try:
+        response = await client.post(
+            _request_path(payload["url"]), body=payload["body"], cast_to=object
+        )
+    except openai.APIStatusError as exc:
+        retry_after = _retry_after(exc.response.headers.get("retry-after"))
+        message = f"HTTP {exc.status_code}: {exc.message}"
+        if exc.status_code == 429 or exc.status_code >= 500:
+            raise RetryableError(
+                message, retry_after=retry_after, kind=f"http_{exc.status_code}"
+            ) from exc
+        raise PermanentError(message, kind=f"http_{exc.status_code}") from exc
+    except (openai.APITimeoutError, openai.APIConnectionError) as exc:
+        raise RetryableError(f"{type(exc).__name__}: {exc}", kind="network") from exc
+    tokens_in, tokens_out, cost = _usage(response, payload["body"].get("model"))
+    return HandlerResult(response, tokens_in, tokens_out, cost)
+
+
+def _retry_after(value: str | None) -> float | None:
+    try:
+        return None if value is None else max(0.0, float(value))
+    except ValueError:
+        return None
+
+
+# --------------------------------------------------------------------------- lookup
+
+BUILTIN: dict[str, Handler] = {
+    "sim": sim_handler,
+    "noop": noop_handler,
+    "openai": openai_handler,
+}
+
+
+def resolve(name: str) -> Handler:
+    """The handler for a name: built in, or `package.module:function`."""
+    if name in BUILTIN:
+        return BUILTIN[name]
+    module_name, sep, attr = name.partition(":")
+    if not sep or not module_name or not attr:
+        raise UnknownHandlerError(
+            f"unknown handler {name!r}: use one of {', '.join(BUILTIN)} or module:function"
+        )
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UnknownHandlerError(f"handler {name!r}: cannot import {module_name}: {exc}") from exc
+    fn = getattr(module, attr, None)
+    if fn is None or not callable(fn):
+        raise UnknownHandlerError(f"handler {name!r}: {module_name} has no function {attr!r}")
+    handler: Handler = fn
+    return handler

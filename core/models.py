@@ -1,0 +1,266 @@
+"""Domain vocabulary shared by every part of batchdash: states, jobs, workers, events.
+
+Plain dataclasses and string enums only; no I/O happens here, so the read path
+(`batchdash --once`) and the dashboard can import this cheaply.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """Lifecycle of a job: pending → running → succeeded | failed | cancelled."""
+
+    PENDING = "pending"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+#: Statuses a job never leaves on its own.
+TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+class WorkerState(StrEnum):
+    """What a worker process is doing, as last reported or as inferred from its heartbeat."""
+
+    IDLE = "idle"
+    BUSY = "busy"
+    DRAINING = "draining"
+    STOPPED = "stopped"
+    STALE = "stale"
+    DEAD = "dead"
+
+
+class BatchState(StrEnum):
+    """Normalized state of a remote batch; the provider's raw status is kept beside it."""
+
+    SUBMITTING = "submitting"
+    VALIDATING = "validating"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    CANCELLING = "cancelling"
+    SUCCEEDED = "succeeded"
+    PARTIAL = "partial"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+ACTIVE_BATCH_STATES = frozenset(
+    {
+        BatchState.SUBMITTING,
+        BatchState.VALIDATING,
+        BatchState.RUNNING,
+        BatchState.FINALIZING,
+        BatchState.CANCELLING,
+        BatchState.UNKNOWN,
+    }
+)
+
+
+class ItemOutcome(StrEnum):
+    """Outcome of one line of a remote batch, keyed by custom_id."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    ERRORED = "errored"
+    NON_2XX = "non_2xx"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job to enqueue: its key is unique within the queue (enqueueing is idempotent on it)."""
+
+    key: str
+    payload: Any
+    priority: int = 0
+    max_attempts: int = 3
+
+
+@dataclass(slots=True)
+class Job:
+    """One unit of LLM work as stored, with its current attempt and outcome."""
+
+    id: int
+    queue: str
+    key: str
+    handler: str
+    payload: Any
+    status: str
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_after: float
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    worker_id: str | None = None
+    claim_token: str | None = None
+    lease_expires_at: float | None = None
+    cancel_requested: bool = False
+    result: Any = None
+    error: str | None = None
+    error_kind: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    batch_id: int | None = None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the last attempt ran, when it has both a start and an end."""
+        if self.started_at is None or self.finished_at is None:
+            return None
+        return max(0.0, self.finished_at - self.started_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with stable keys (used by `--json` output and export)."""
+        return {
+            "id": self.id,
+            "key": self.key,
+            "queue": self.queue,
+            "status": self.status,
+            "attempts": self.attempts,
+            "max_attempts": self.max_attempts,
+            "handler": self.handler,
+            "priority": self.priority,
+            "worker_id": self.worker_id,
+            "batch_id": self.batch_id,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "duration": self.duration,
+            "run_after": self.run_after,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cost": self.cost,
+            "payload": self.payload,
+            "result": self.result,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A job handed to a worker: the token fences its completion against later claims."""
+
+    job_id: int
+    queue: str
+    key: str
+    handler: str
+    payload: Any
+    attempts: int
+    max_attempts: int
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One row of a job's (or batch's) append-only timeline."""
+
+    id: int
+    at: float
+    kind: str
+    job_id: int | None
+    batch_id: int | None
+    worker_id: str | None
+    detail: str | None
+
+
+@dataclass(slots=True)
+class Worker:
+    """A local worker process as recorded by its heartbeats."""
+
+    id: str
+    host: str
+    pid: int
+    started_at: float
+    heartbeat_at: float
+    heartbeat_interval: float
+    state: str
+    queues: list[str] = field(default_factory=list)
+    handler: str = ""
+    concurrency: int = 1
+    current_jobs: list[int] = field(default_factory=list)
+    done: int = 0
+    failed: int = 0
+    stopped_at: float | None = None
+
+    def heartbeat_age(self, now: float) -> float:
+        """Seconds since the last heartbeat."""
+        return max(0.0, now - self.heartbeat_at)
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        """A JSON-ready dict with stable keys."""
+        return {
+            "id": self.id,
+            "host": self.host,
+            "pid": self.pid,
+            "state": self.state,
+            "queues": self.queues,
+            "handler": self.handler,
+            "concurrency": self.concurrency,
+            "current_jobs": self.current_jobs,
+            "done": self.done,
+            "failed": self.failed,
+            "started_at": self.started_at,
+            "heartbeat_at": self.heartbeat_at,
+            "heartbeat_age": round(self.heartbeat_age(now), 3),
+            "heartbeat_interval": self.heartbeat_interval,
+            "stopped_at": self.stopped_at,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class QueueInfo:
+    """A queue with its pause flag and job counts per status."""
+
+    name: str
+    paused: bool
+    counts: dict[str, int]
+
+    @property
+    def total(self) -> int:
+        """All jobs in the queue, whatever their status."""
+        return sum(self.counts.values())
+
+
+def dumps(value: Any) -> str:
+    """Compact, deterministic JSON for storing payloads and results."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=False)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """Which jobs to show or act on; every field narrows the selection (None = any).
+
+    `key_glob` uses shell-style wildcards (`abc*`); `score_below`/`score_above` compare the
+    job's lowest/highest QA overall score.
+    """
+
+    statuses: tuple[str, ...] = ()
+    queues: tuple[str, ...] = ()
+    ids: tuple[int, ...] = ()
+    key_glob: str | None = None
+    batch_id: int | None = None
+    worker_id: str | None = None
+    text: str | None = None
+    score_below: float | None = None
+    score_above: float | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        """True when the filter selects every job."""
+        return self == JobFilter()

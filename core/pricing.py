@@ -1,0 +1,74 @@
+"""Token prices per model, for cost per job, per batch and per QA judgement.
+
+Prices are USD per million tokens (input, output) at the synchronous rate; the Batch API
+bills half. The table is a default, not a contract: set `BATCHDASH_PRICES` to a JSON file
+`{"model": [input, output], ...}` to override or extend it. Dated model names
+(`gpt-4o-2024-08-06`) match their family by longest prefix. Unknown models cost None
+(shown as "?"), never a made-up number.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import cache
+from pathlib import Path
+
+#: Batch API discount on the synchronous price.
+BATCH_DISCOUNT = 0.5
+
+DEFAULT_PRICES: dict[str, tuple[float, float]] = {
+    "gpt-5": (1.25, 10.00),
+    "gpt-5-mini": (0.25, 2.00),
+    "gpt-5-nano": (0.05, 0.40),
+    "gpt-4.1": (2.00, 8.00),
+    "gpt-4.1-mini": (0.40, 1.60),
+    "gpt-4.1-nano": (0.10, 0.40),
+    "gpt-4o": (2.50, 10.00),
+    "gpt-4o-mini": (0.15, 0.60),
+    "o3": (2.00, 8.00),
+    "o3-mini": (1.10, 4.40),
+    "o4-mini": (1.10, 4.40),
+    "text-embedding-3-small": (0.02, 0.0),
+    "text-embedding-3-large": (0.13, 0.0),
+}
+
+
+class PriceFileError(ValueError):
+    """The BATCHDASH_PRICES file is missing or malformed."""
+
+
+@cache
+def price_table() -> dict[str, tuple[float, float]]:
+    """Default prices merged with the user's overrides (read once per process)."""
+    table = dict(DEFAULT_PRICES)
+    path = os.environ.get("BATCHDASH_PRICES")
+    if not path:
+        return table
+    try:
+        data = json.loads(Path(path).read_text())
+        for model, pair in data.items():
+            table[str(model)] = (float(pair[0]), float(pair[1]))
+    except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        raise PriceFileError(
+            f"BATCHDASH_PRICES={path}: expected {{model: [in, out]}}: {exc}"
+        ) from exc
+    return table
+
+
+def model_price(model: str) -> tuple[float, float] | None:
+    """(input, output) USD per million tokens for a model, by exact name or longest prefix."""
+    table = price_table()
+    if model in table:
+        return table[model]
+    matches = [name for name in table if model.startswith(name + "-")]
+    return table[max(matches, key=len)] if matches else None
+
+
+def price_of(model: str, input_tokens: int, output_tokens: int, *, batch: bool) -> float | None:
+    """USD for one request, or None when the model's price is unknown."""
+    price = model_price(model)
+    if price is None:
+        return None
+    cost = (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
+    return cost * BATCH_DISCOUNT if batch else cost

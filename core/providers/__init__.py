@@ -1,0 +1,1 @@
+"""Remote batch back ends behind one small interface."""

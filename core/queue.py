@@ -1,0 +1,235 @@
+"""The durable job queue: enqueue, claim, report outcomes, cancel, retry, resume, pause.
+
+Policy lives here (retry backoff, what counts as an attempt); the SQL it needs lives in
+`core.store`. Every function is one transaction, and every state change writes its event
+row in that same transaction.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from core import store
+from core.models import Claim, JobFilter, JobStatus, NewJob, dumps
+from core.store import Outcome, Store
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with jitter between attempts of a failing job.
+
+    The n-th retry waits `base * factor**(n-1)` seconds (capped at `max_delay`), spread by
+    ±`jitter` so a burst of failures does not come back as a burst; a provider's
+    `retry-after` is honoured when it asks for longer.
+    """
+
+    base: float = 2.0
+    factor: float = 2.0
+    max_delay: float = 600.0
+    jitter: float = 0.2
+
+    def delay(self, attempt: int, retry_after: float | None = None) -> float:
+        """Seconds to wait before the attempt after `attempt` (1-based)."""
+        raw = min(self.max_delay, self.base * self.factor ** max(0, attempt - 1))
+        spread = raw * self.jitter * (2 * random.random() - 1)
+        return max(raw + spread, retry_after or 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueueResult:
+    """How many jobs a call added, and how many keys were already in the queue."""
+
+    inserted: int
+    skipped: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """Tokens (and cost in USD, when a price is known) spent by one attempt."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+
+
+def new_token() -> str:
+    """A fresh claim token; completion is accepted only with the token of the live claim."""
+    return uuid.uuid4().hex
+
+
+async def enqueue(
+    db: Store, queue: str, jobs: Sequence[NewJob], *, handler: str = "sim"
+) -> EnqueueResult:
+    """Add jobs to `queue` in one transaction (all or nothing), idempotent on each key."""
+    inserted, skipped = await db.write(
+        partial(
+            store.enqueue, queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
+        )
+    )
+    return EnqueueResult(inserted, skipped)
+
+
+async def claim(
+    db: Store,
+    worker_id: str,
+    limit: int,
+    *,
+    lease_seconds: float,
+    queues: Sequence[str] = (),
+) -> list[Claim]:
+    """Atomically take up to `limit` runnable jobs, leased to `worker_id`."""
+    return await db.write(
+        partial(
+            store.claim,
+            worker_id=worker_id,
+            token=new_token(),
+            limit=limit,
+            lease_seconds=lease_seconds,
+            queues=queues,
+            now=time.time(),
+        )
+    )
+
+
+def succeeded(job: Claim, result: Any, usage: Usage | None = None) -> Outcome:
+    """The outcome of an attempt that returned a result (TypeError if not JSON-ready)."""
+    usage = usage or Usage()
+    return Outcome(
+        job_id=job.job_id,
+        token=job.token,
+        status=JobStatus.SUCCEEDED,
+        finished_at=time.time(),
+        result_json=None if result is None else dumps(result),
+        input_tokens=usage.input_tokens,
+        output_tokens=usage.output_tokens,
+        cost=usage.cost,
+    )
+
+
+def failed(
+    job: Claim,
+    error: str,
+    *,
+    kind: str,
+    retryable: bool,
+    policy: RetryPolicy,
+    retry_after: float | None = None,
+    usage: Usage | None = None,
+) -> Outcome:
+    """The outcome of an attempt that raised: a retry later, or final failure."""
+    now = time.time()
+    usage = usage or Usage()
+    common: dict[str, Any] = {
+        "job_id": job.job_id,
+        "token": job.token,
+        "finished_at": now,
+        "error": error,
+        "error_kind": kind,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cost": usage.cost,
+    }
+    if retryable and job.attempts < job.max_attempts:
+        wait = policy.delay(job.attempts, retry_after)
+        return Outcome(
+            status=JobStatus.PENDING,
+            run_after=now + wait,
+            event="retry_scheduled",
+            detail=f"attempt {job.attempts}/{job.max_attempts} failed ({kind}); "
+            f"retry in {wait:.2f}s: {error[:200]}",
+            **common,
+        )
+    reason = "not retryable" if not retryable else "attempts exhausted"
+    return Outcome(
+        status=JobStatus.FAILED,
+        detail=f"{reason} after attempt {job.attempts}/{job.max_attempts} ({kind}): {error[:200]}",
+        **common,
+    )
+
+
+def cancelled(job: Claim) -> Outcome:
+    """The outcome of an attempt aborted because the user cancelled the job."""
+    return Outcome(
+        job_id=job.job_id,
+        token=job.token,
+        status=JobStatus.CANCELLED,
+        finished_at=time.time(),
+        error="cancelled while running",
+        error_kind="cancelled",
+        detail="aborted by the worker after a cancel request",
+    )
+
+
+async def report(db: Store, worker_id: str, outcomes: Sequence[Outcome]) -> list[int]:
+    """Record outcomes in one transaction; returns the job ids whose claim was still live."""
+    if not outcomes:
+        return []
+    return await db.write(partial(store.finish, worker_id=worker_id, outcomes=outcomes))
+
+
+def _require_targets(conn: Any, flt: JobFilter) -> None:
+    """Fail with a one-line error when the user named ids or queues that do not exist."""
+    store.require_jobs(conn, flt.ids)
+    for queue in flt.queues:
+        store.require_queue(conn, queue)
+
+
+async def cancel(db: Store, flt: JobFilter) -> tuple[int, int]:
+    """Cancel matching jobs: pending ones at once, running ones through their lease.
+
+    Returns (cancelled now, cancel requested from running workers).
+    """
+    now = time.time()
+
+    def run(conn: Any) -> tuple[int, int]:
+        _require_targets(conn, flt)
+        return store.cancel(conn, flt, now)
+
+    return await db.write(run)
+
+
+async def retry(db: Store, flt: JobFilter) -> int:
+    """Send matching failed or cancelled jobs back to pending with fresh attempts."""
+    now = time.time()
+
+    def run(conn: Any) -> int:
+        _require_targets(conn, flt)
+        return store.retry(conn, flt, now)
+
+    return await db.write(run)
+
+
+async def rescue_expired(db: Store, flt: JobFilter = store.ALL_JOBS) -> int:
+    """Take back running jobs whose lease expired or whose worker is known dead."""
+    return await db.write(partial(store.rescue, flt=flt, now=time.time()))
+
+
+async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
+    """Rescue expired leases among matching jobs and un-pause their queues.
+
+    Returns (jobs rescued, queues un-paused). Without queues in the filter every paused
+    queue is resumed.
+    """
+    now = time.time()
+
+    def run(conn: Any) -> tuple[int, list[str]]:
+        _require_targets(conn, flt)
+        rescued = store.rescue(conn, flt, now)
+        targets = flt.queues or tuple(q.name for q in store.list_queues(conn))
+        paused = [q.name for q in store.list_queues(conn) if q.paused and q.name in targets]
+        for name in paused:
+            store.set_paused(conn, name, False, now)
+        return rescued, paused
+
+    return await db.write(run)
+
+
+async def set_paused(db: Store, queue: str, paused: bool) -> None:
+    """Pause or resume one queue (NotFoundError if it does not exist)."""
+    await db.write(partial(store.set_paused, queue=queue, paused=paused, now=time.time()))

@@ -1,0 +1,1217 @@
+"""The one module that speaks SQL: schema, migrations, transactions and queries.
+
+Design:
+- One SQLite file in WAL mode with `synchronous=NORMAL`, a busy timeout, and a retry with
+  jitter on `SQLITE_BUSY` around every write transaction.
+- Every write is a plain function taking a `sqlite3.Connection` (`_tx_*`), run whole inside
+  `BEGIN IMMEDIATE … COMMIT`. `Store` (async, aiosqlite) runs each such function in
+  aiosqlite's own thread in a single hop, so a transaction never interleaves with other
+  coroutines and costs one thread switch instead of one per statement. `SyncStore` runs
+  the same functions directly, for the fast read-only `--once` path and for tools.
+- Job counts per (queue, status), with token and cost sums, live in `job_counts`,
+  maintained by triggers in the same transaction as the change, so the dashboard reads
+  them without scanning a million rows.
+- Every state change writes its `events` row in the same transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import random
+import sqlite3
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.models import (
+    Claim,
+    Event,
+    Job,
+    JobFilter,
+    JobStatus,
+    NewJob,
+    QueueInfo,
+    Worker,
+    dumps,
+)
+
+T = TypeVar("T")
+
+#: The filter that selects every job.
+ALL_JOBS = JobFilter()
+
+#: Milliseconds SQLite itself waits on a lock before reporting SQLITE_BUSY.
+BUSY_TIMEOUT_MS = 5000
+#: Seconds our own retry loop keeps retrying a busy write transaction on top of that.
+BUSY_RETRY_SECONDS = 60.0
+
+
+class StoreError(Exception):
+    """A store problem worth a one-line message to the user (bad path, newer schema…)."""
+
+
+class NotFoundError(StoreError):
+    """An id, queue or batch named by the user does not exist."""
+
+
+# --------------------------------------------------------------------------- schema
+
+_MIGRATIONS: list[str] = [
+    # v1: the whole model; later issues add columns through new entries, never edits.
+    """
+    CREATE TABLE queues (
+        name        TEXT PRIMARY KEY,
+        paused      INTEGER NOT NULL DEFAULT 0,
+        created_at  REAL NOT NULL,
+        qa_rubric   TEXT
+    );
+
+    CREATE TABLE jobs (
+        id               INTEGER PRIMARY KEY,
+        queue            TEXT NOT NULL REFERENCES queues(name),
+        key              TEXT NOT NULL,
+        handler          TEXT NOT NULL,
+        payload          TEXT NOT NULL,
+        status           TEXT NOT NULL,
+        priority         INTEGER NOT NULL DEFAULT 0,
+        attempts         INTEGER NOT NULL DEFAULT 0,
+        max_attempts     INTEGER NOT NULL DEFAULT 3,
+        run_after        REAL NOT NULL DEFAULT 0,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        started_at       REAL,
+        finished_at      REAL,
+        worker_id        TEXT,
+        claim_token      TEXT,
+        lease_expires_at REAL,
+        cancel_requested INTEGER NOT NULL DEFAULT 0,
+        result           TEXT,
+        error            TEXT,
+        error_kind       TEXT,
+        input_tokens     INTEGER,
+        output_tokens    INTEGER,
+        cost             REAL,
+        batch_id         INTEGER REFERENCES batches(id),
+        UNIQUE (queue, key)
+    );
+    -- What a worker claims next: local pending jobs in priority order.
+    CREATE INDEX jobs_claim ON jobs (priority DESC, run_after, id)
+        WHERE status = 'pending' AND batch_id IS NULL;
+    -- One page of jobs by status (and queue) and time, newest first.
+    CREATE INDEX jobs_status_time ON jobs (status, updated_at);
+    CREATE INDEX jobs_queue_status_time ON jobs (queue, status, updated_at);
+    -- Running jobs by lease expiry, for rescue.
+    CREATE INDEX jobs_lease ON jobs (lease_expires_at) WHERE status = 'running';
+    -- Throughput over the last minutes.
+    CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+    CREATE INDEX jobs_batch ON jobs (batch_id) WHERE batch_id IS NOT NULL;
+    CREATE INDEX jobs_worker ON jobs (worker_id) WHERE worker_id IS NOT NULL;
+
+    CREATE TABLE job_counts (
+        queue         TEXT NOT NULL,
+        status        TEXT NOT NULL,
+        n             INTEGER NOT NULL DEFAULT 0,
+        input_tokens  INTEGER NOT NULL DEFAULT 0,
+        output_tokens INTEGER NOT NULL DEFAULT 0,
+        cost          REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (queue, status)
+    ) WITHOUT ROWID;
+
+    CREATE TRIGGER jobs_count_insert AFTER INSERT ON jobs BEGIN
+        INSERT INTO job_counts (queue, status, n, input_tokens, output_tokens, cost)
+        VALUES (new.queue, new.status, 1, coalesce(new.input_tokens, 0),
+                coalesce(new.output_tokens, 0), coalesce(new.cost, 0))
+        ON CONFLICT (queue, status) DO UPDATE SET
+            n = n + 1,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cost = cost + excluded.cost;
+    END;
+    CREATE TRIGGER jobs_count_update
+    AFTER UPDATE OF status, input_tokens, output_tokens, cost ON jobs BEGIN
+        UPDATE job_counts SET
+            n = n - 1,
+            input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+            output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+            cost = cost - coalesce(old.cost, 0)
+        WHERE queue = old.queue AND status = old.status;
+        INSERT INTO job_counts (queue, status, n, input_tokens, output_tokens, cost)
+        VALUES (new.queue, new.status, 1, coalesce(new.input_tokens, 0),
+                coalesce(new.output_tokens, 0), coalesce(new.cost, 0))
+        ON CONFLICT (queue, status) DO UPDATE SET
+            n = n + 1,
+            input_tokens = input_tokens + excluded.input_tokens,
+            output_tokens = output_tokens + excluded.output_tokens,
+            cost = cost + excluded.cost;
+    END;
+    CREATE TRIGGER jobs_count_delete AFTER DELETE ON jobs BEGIN
+        UPDATE job_counts SET
+            n = n - 1,
+            input_tokens = input_tokens - coalesce(old.input_tokens, 0),
+            output_tokens = output_tokens - coalesce(old.output_tokens, 0),
+            cost = cost - coalesce(old.cost, 0)
+        WHERE queue = old.queue AND status = old.status;
+    END;
+
+    CREATE TABLE events (
+        id        INTEGER PRIMARY KEY,
+        at        REAL NOT NULL,
+        kind      TEXT NOT NULL,
+        job_id    INTEGER,
+        batch_id  INTEGER,
+        queue     TEXT,
+        worker_id TEXT,
+        detail    TEXT
+    );
+    CREATE INDEX events_job ON events (job_id) WHERE job_id IS NOT NULL;
+    CREATE INDEX events_batch ON events (batch_id) WHERE batch_id IS NOT NULL;
+
+    CREATE TABLE workers (
+        id                 TEXT PRIMARY KEY,
+        host               TEXT NOT NULL,
+        pid                INTEGER NOT NULL,
+        started_at         REAL NOT NULL,
+        heartbeat_at       REAL NOT NULL,
+        heartbeat_interval REAL NOT NULL,
+        state              TEXT NOT NULL,
+        queues             TEXT NOT NULL DEFAULT '[]',
+        handler            TEXT NOT NULL DEFAULT '',
+        concurrency        INTEGER NOT NULL DEFAULT 1,
+        current_jobs       TEXT NOT NULL DEFAULT '[]',
+        done               INTEGER NOT NULL DEFAULT 0,
+        failed             INTEGER NOT NULL DEFAULT 0,
+        stopped_at         REAL
+    );
+    CREATE INDEX workers_heartbeat ON workers (heartbeat_at);
+
+    CREATE TABLE batches (
+        id               INTEGER PRIMARY KEY,
+        provider         TEXT NOT NULL DEFAULT 'openai',
+        remote_id        TEXT UNIQUE,
+        submit_key       TEXT UNIQUE,
+        queue            TEXT NOT NULL,
+        endpoint         TEXT NOT NULL,
+        model            TEXT,
+        input_path       TEXT,
+        input_file_id    TEXT,
+        output_file_id   TEXT,
+        error_file_id    TEXT,
+        raw_status       TEXT,
+        state            TEXT NOT NULL,
+        total            INTEGER NOT NULL DEFAULT 0,
+        completed        INTEGER NOT NULL DEFAULT 0,
+        failed           INTEGER NOT NULL DEFAULT 0,
+        errors           TEXT,
+        metadata         TEXT,
+        parent_id        INTEGER REFERENCES batches(id),
+        shard_index      INTEGER,
+        shard_count      INTEGER,
+        created_at       REAL NOT NULL,
+        updated_at       REAL NOT NULL,
+        remote_created_at REAL,
+        in_progress_at   REAL,
+        expires_at       REAL,
+        finalizing_at    REAL,
+        completed_at     REAL,
+        failed_at        REAL,
+        expired_at       REAL,
+        cancelling_at    REAL,
+        cancelled_at     REAL,
+        input_tokens     INTEGER NOT NULL DEFAULT 0,
+        output_tokens    INTEGER NOT NULL DEFAULT 0,
+        cost             REAL NOT NULL DEFAULT 0,
+        poll_error       TEXT,
+        polled_at        REAL,
+        next_poll_at     REAL,
+        poll_failures    INTEGER NOT NULL DEFAULT 0,
+        ingested_at      REAL
+    );
+    CREATE INDEX batches_active ON batches (next_poll_at)
+        WHERE state IN ('submitting', 'validating', 'running', 'finalizing', 'cancelling',
+                        'unknown');
+    CREATE INDEX batches_created ON batches (created_at);
+
+    CREATE TABLE batch_items (
+        batch_id      INTEGER NOT NULL REFERENCES batches(id),
+        custom_id     TEXT NOT NULL,
+        job_id        INTEGER REFERENCES jobs(id),
+        line_no       INTEGER,
+        outcome       TEXT NOT NULL DEFAULT 'pending',
+        status_code   INTEGER,
+        error_code    TEXT,
+        error_message TEXT,
+        input_tokens  INTEGER,
+        output_tokens INTEGER,
+        cost          REAL,
+        PRIMARY KEY (batch_id, custom_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX batch_items_outcome ON batch_items (batch_id, outcome);
+
+    CREATE TABLE qa_results (
+        id            INTEGER PRIMARY KEY,
+        job_id        INTEGER NOT NULL REFERENCES jobs(id),
+        judge         TEXT NOT NULL,
+        overall       REAL,
+        comment       TEXT,
+        error         TEXT,
+        raw           TEXT,
+        input_tokens  INTEGER,
+        output_tokens INTEGER,
+        cost          REAL,
+        batch_id      INTEGER REFERENCES batches(id),
+        created_at    REAL NOT NULL,
+        UNIQUE (job_id, judge)
+    );
+    CREATE INDEX qa_results_overall ON qa_results (overall) WHERE overall IS NOT NULL;
+
+    CREATE TABLE qa_scores (
+        result_id INTEGER NOT NULL REFERENCES qa_results(id) ON DELETE CASCADE,
+        dimension TEXT NOT NULL,
+        score     REAL NOT NULL,
+        PRIMARY KEY (result_id, dimension)
+    ) WITHOUT ROWID;
+    """,
+]
+
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+
+# --------------------------------------------------------------------------- connections
+
+
+def default_db_path() -> Path:
+    """The database path when neither `--db` nor `BATCHDASH_DB` says otherwise (XDG data)."""
+    env = os.environ.get("BATCHDASH_DB")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "batchdash" / "batchdash.db"
+
+
+def _create_private(path: Path) -> None:
+    """Create an empty DB file readable only by its owner (WAL/SHM files inherit this)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+
+
+def connect_sync(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    """Open `path` with batchdash's pragmas; autocommit mode (we issue BEGIN ourselves)."""
+    if readonly:
+        if not path.exists():
+            raise NotFoundError(f"database {path} does not exist (run `batchdash init`)")
+        conn = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            check_same_thread=False,
+        )
+    else:
+        _create_private(path)
+        conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    _configure(conn, readonly=readonly)
+    return conn
+
+
+def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+    """Apply pragmas; WAL lets readers (the dashboard) run beside writers (workers)."""
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    if not readonly:
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Bring the schema up to SCHEMA_VERSION, each step in its own transaction."""
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema v{version} is newer than this batchdash (v{SCHEMA_VERSION}); "
+            "upgrade batchdash"
+        )
+    for number in range(version, SCHEMA_VERSION):
+        script = _MIGRATIONS[number]
+        _with_busy_retry_sync(partial(_apply_migration, conn, number + 1, script))
+
+
+def _apply_migration(conn: sqlite3.Connection, version: int, script: str) -> None:
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the lock.
+        if conn.execute("PRAGMA user_version").fetchone()[0] >= version:
+            conn.execute("ROLLBACK")
+            return
+        for statement in _split_sql(script):
+            conn.execute(statement)
+        conn.execute(f"PRAGMA user_version = {version}")
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements (executescript would commit our transaction)."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    message = str(exc).lower()
+    return "locked" in message or "busy" in message
+
+
+def _backoff(attempt: int) -> float:
+    """Jittered exponential delay so competing writers do not retry in lockstep."""
+    return float(min(1.0, 0.005 * 2**attempt) * (0.5 + random.random()))
+
+
+def _with_busy_retry_sync(fn: Callable[[], T]) -> T:
+    deadline = time.monotonic() + BUSY_RETRY_SECONDS
+    attempt = 0
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(_backoff(attempt))
+            attempt += 1
+
+
+def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """Run `fn` inside BEGIN IMMEDIATE … COMMIT (rolled back on any error)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        result = fn(conn)
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return result
+
+
+# --------------------------------------------------------------------------- row mapping
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=row["id"],
+        queue=row["queue"],
+        key=row["key"],
+        handler=row["handler"],
+        payload=_loads(row["payload"]),
+        status=row["status"],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_after=row["run_after"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        worker_id=row["worker_id"],
+        claim_token=row["claim_token"],
+        lease_expires_at=row["lease_expires_at"],
+        cancel_requested=bool(row["cancel_requested"]),
+        result=_loads(row["result"]),
+        error=row["error"],
+        error_kind=row["error_kind"],
+        input_tokens=row["input_tokens"],
+        output_tokens=row["output_tokens"],
+        cost=row["cost"],
+        batch_id=row["batch_id"],
+    )
+
+
+def _worker(row: sqlite3.Row) -> Worker:
+    return Worker(
+        id=row["id"],
+        host=row["host"],
+        pid=row["pid"],
+        started_at=row["started_at"],
+        heartbeat_at=row["heartbeat_at"],
+        heartbeat_interval=row["heartbeat_interval"],
+        state=row["state"],
+        queues=json.loads(row["queues"]),
+        handler=row["handler"],
+        concurrency=row["concurrency"],
+        current_jobs=json.loads(row["current_jobs"]),
+        done=row["done"],
+        failed=row["failed"],
+        stopped_at=row["stopped_at"],
+    )
+
+
+def _event(row: sqlite3.Row) -> Event:
+    return Event(
+        id=row["id"],
+        at=row["at"],
+        kind=row["kind"],
+        job_id=row["job_id"],
+        batch_id=row["batch_id"],
+        worker_id=row["worker_id"],
+        detail=row["detail"],
+    )
+
+
+# --------------------------------------------------------------------------- filters
+
+
+def _glob_to_like(pattern: str) -> str:
+    """Translate a `key:abc*` wildcard into a LIKE pattern (escape char is backslash)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _where(flt: JobFilter) -> tuple[str, list[Any]]:
+    """Build a parameterized WHERE clause for a job filter (table alias `j`)."""
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Sequence[Any]) -> None:
+        clauses.append(f"{column} IN ({','.join('?' * len(values))})")
+        params.extend(values)
+
+    if flt.statuses:
+        any_of("j.status", flt.statuses)
+    if flt.queues:
+        any_of("j.queue", flt.queues)
+    if flt.ids:
+        any_of("j.id", flt.ids)
+    if flt.key_glob:
+        clauses.append("j.key LIKE ? ESCAPE '\\'")
+        params.append(_glob_to_like(flt.key_glob))
+    if flt.batch_id is not None:
+        clauses.append("j.batch_id = ?")
+        params.append(flt.batch_id)
+    if flt.worker_id:
+        clauses.append("j.worker_id = ?")
+        params.append(flt.worker_id)
+    if flt.text:
+        clauses.append("(j.key LIKE ? ESCAPE '\\' OR j.error LIKE ? ESCAPE '\\')")
+        like = f"%{_glob_to_like(flt.text)}%"
+        params.extend([like, like])
+    if flt.score_below is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM qa_results q WHERE q.job_id = j.id AND q.overall < ?)"
+        )
+        params.append(flt.score_below)
+    if flt.score_above is not None:
+        clauses.append(
+            "EXISTS (SELECT 1 FROM qa_results q WHERE q.job_id = j.id AND q.overall > ?)"
+        )
+        params.append(flt.score_above)
+    sql = " AND ".join(clauses) if clauses else "1"
+    return sql, params
+
+
+# --------------------------------------------------------------------------- queue writes
+
+
+def _event_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert (at, kind, job_id, batch_id, queue, worker_id, detail) event rows."""
+    conn.executemany(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue, worker_id, detail) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+
+
+def ensure_queue(conn: sqlite3.Connection, name: str, now: float) -> None:
+    """Create the queue if it does not exist yet."""
+    conn.execute(
+        "INSERT INTO queues (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
+        (name, now),
+    )
+
+
+def enqueue(
+    conn: sqlite3.Connection,
+    queue: str,
+    handler: str,
+    jobs: Sequence[NewJob],
+    now: float,
+    batch_id: int | None,
+) -> tuple[int, int]:
+    """Insert jobs, skipping keys already in the queue; returns (inserted, skipped)."""
+    ensure_queue(conn, queue, now)
+    before = conn.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0]
+    cursor = conn.executemany(
+        "INSERT INTO jobs (queue, key, handler, payload, status, priority, max_attempts, "
+        "run_after, created_at, updated_at, batch_id) "
+        "VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?) ON CONFLICT (queue, key) DO NOTHING",
+        (
+            (
+                queue,
+                j.key,
+                handler,
+                dumps(j.payload),
+                j.priority,
+                j.max_attempts,
+                now,
+                now,
+                batch_id,
+            )
+            for j in jobs
+        ),
+    )
+    inserted = max(cursor.rowcount, 0)
+    # Inside this IMMEDIATE transaction nobody else inserts, so new rows are exactly id > before.
+    conn.execute(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue) "
+        "SELECT ?, 'enqueued', id, batch_id, queue FROM jobs WHERE id > ?",
+        (now, before),
+    )
+    return inserted, len(jobs) - inserted
+
+
+def _queue_exclusion() -> str:
+    return "j.queue NOT IN (SELECT name FROM queues WHERE paused = 1)"
+
+
+def claim(
+    conn: sqlite3.Connection,
+    worker_id: str,
+    token: str,
+    limit: int,
+    lease_seconds: float,
+    queues: Sequence[str],
+    now: float,
+) -> list[Claim]:
+    """Claim up to `limit` runnable jobs in one UPDATE … RETURNING statement."""
+    queue_clause = ""
+    params: list[Any] = [worker_id, token, now + lease_seconds, now, now, now]
+    if queues:
+        queue_clause = f"AND j.queue IN ({','.join('?' * len(queues))})"
+        params.extend(queues)
+    params.append(limit)
+    rows = conn.execute(
+        f"""
+        UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = ?,
+            claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
+            updated_at = ?
+        WHERE id IN (
+            SELECT j.id FROM jobs j
+            WHERE j.status = 'pending' AND j.batch_id IS NULL AND j.run_after <= ?
+              AND {_queue_exclusion()} {queue_clause}
+            ORDER BY j.priority DESC, j.run_after, j.id
+            LIMIT ?)
+        RETURNING id, queue, key, handler, payload, attempts, max_attempts
+        """,
+        params,
+    ).fetchall()
+    _event_rows(
+        conn,
+        (
+            (
+                now,
+                "claimed",
+                r["id"],
+                None,
+                r["queue"],
+                worker_id,
+                f"attempt {r['attempts']}/{r['max_attempts']}",
+            )
+            for r in rows
+        ),
+    )
+    return [
+        Claim(
+            job_id=r["id"],
+            queue=r["queue"],
+            key=r["key"],
+            handler=r["handler"],
+            payload=_loads(r["payload"]),
+            attempts=r["attempts"],
+            max_attempts=r["max_attempts"],
+            token=token,
+        )
+        for r in rows
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one claimed attempt ended, as reported by its worker.
+
+    `status` is the job's next status: succeeded, failed, cancelled, or pending (a retry
+    at `run_after`). The result is already JSON text, so a value that cannot be stored is
+    caught by the worker, not halfway through a transaction. The update is fenced by
+    `token`: it applies only if the job is still running under that claim.
+    """
+
+    job_id: int
+    token: str
+    status: str
+    finished_at: float
+    result_json: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    run_after: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    event: str = ""
+    detail: str | None = None
+
+
+def finish(
+    conn: sqlite3.Connection, worker_id: str | None, outcomes: Sequence[Outcome]
+) -> list[int]:
+    """Apply fenced outcomes; returns the ids whose claim was still valid."""
+    accepted: list[int] = []
+    events: list[tuple[Any, ...]] = []
+    for o in outcomes:
+        row = conn.execute(
+            """
+            UPDATE jobs SET status = ?, result = ?, error = ?, error_kind = ?,
+                run_after = ?, finished_at = ?, updated_at = ?, input_tokens = ?,
+                output_tokens = ?, cost = ?, claim_token = NULL, lease_expires_at = NULL,
+                cancel_requested = 0
+            WHERE id = ? AND claim_token = ? AND status = 'running'
+            RETURNING queue
+            """,
+            (
+                o.status,
+                o.result_json,
+                o.error,
+                o.error_kind,
+                o.run_after,
+                o.finished_at,
+                o.finished_at,
+                o.input_tokens,
+                o.output_tokens,
+                o.cost,
+                o.job_id,
+                o.token,
+            ),
+        ).fetchone()
+        if row is None:
+            continue
+        accepted.append(o.job_id)
+        events.append(
+            (o.finished_at, o.event or o.status, o.job_id, None, row["queue"], worker_id, o.detail)
+        )
+    _event_rows(conn, events)
+    return accepted
+
+
+def cancel(conn: sqlite3.Connection, flt: JobFilter, now: float) -> tuple[int, int]:
+    """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
+    where, params = _where(flt)
+    done = conn.execute(
+        f"UPDATE jobs AS j SET status = 'cancelled', finished_at = ?, updated_at = ?, "
+        f"error_kind = 'cancelled' WHERE j.status = 'pending' AND {where} "
+        f"RETURNING id, queue",
+        [now, now, *params],
+    ).fetchall()
+    flagged = conn.execute(
+        f"UPDATE jobs AS j SET cancel_requested = 1 WHERE j.status = 'running' "
+        f"AND j.cancel_requested = 0 AND {where} RETURNING id, queue",
+        params,
+    ).fetchall()
+    _event_rows(
+        conn,
+        [(now, "cancelled", r["id"], None, r["queue"], None, "by user") for r in done]
+        + [
+            (
+                now,
+                "cancel_requested",
+                r["id"],
+                None,
+                r["queue"],
+                None,
+                "worker aborts at its next heartbeat",
+            )
+            for r in flagged
+        ],
+    )
+    return len(done), len(flagged)
+
+
+def retry(conn: sqlite3.Connection, flt: JobFilter, now: float) -> int:
+    """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
+    where, params = _where(flt)
+    rows = conn.execute(
+        f"UPDATE jobs AS j SET status = 'pending', attempts = 0, run_after = 0, "
+        f"updated_at = ?, finished_at = NULL, worker_id = NULL, cancel_requested = 0 "
+        f"WHERE j.status IN ('failed', 'cancelled') AND j.batch_id IS NULL AND {where} "
+        f"RETURNING id, queue, error",
+        [now, *params],
+    ).fetchall()
+    _event_rows(conn, ((now, "retried", r["id"], None, r["queue"], None, "by user") for r in rows))
+    return len(rows)
+
+
+def rescue(conn: sqlite3.Connection, flt: JobFilter, now: float) -> int:
+    """Take back running jobs whose lease expired (their worker died or hung).
+
+    The lost attempt stays counted; a job out of attempts fails, a job whose cancel was
+    requested is cancelled, the rest go back to pending.
+    """
+    where, params = _where(flt)
+    rows = conn.execute(
+        f"""
+        UPDATE jobs AS j SET
+            status = CASE WHEN j.cancel_requested THEN 'cancelled'
+                          WHEN j.attempts >= j.max_attempts THEN 'failed'
+                          ELSE 'pending' END,
+            error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped '
+                    || 'heartbeating',
+            error_kind = 'lease_expired', run_after = 0, claim_token = NULL,
+            lease_expires_at = NULL, updated_at = ?,
+            finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
+                               THEN ? ELSE NULL END,
+            cancel_requested = 0
+        WHERE j.status = 'running' AND {where}
+          AND (j.lease_expires_at < ?
+               OR j.worker_id IN (SELECT id FROM workers WHERE state = 'dead'))
+        RETURNING id, queue, status, worker_id, attempts, max_attempts
+        """,
+        [now, now, *params, now],
+    ).fetchall()
+    _event_rows(
+        conn,
+        (
+            (
+                now,
+                "rescued",
+                r["id"],
+                None,
+                r["queue"],
+                r["worker_id"],
+                f"lease expired after attempt {r['attempts']}/{r['max_attempts']}; "
+                f"now {r['status']}",
+            )
+            for r in rows
+        ),
+    )
+    return len(rows)
+
+
+def set_paused(conn: sqlite3.Connection, queue: str, paused: bool, now: float) -> None:
+    """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown."""
+    row = conn.execute(
+        "UPDATE queues SET paused = ? WHERE name = ? RETURNING name", (int(paused), queue)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown queue {queue!r}")
+    _event_rows(conn, [(now, "paused" if paused else "unpaused", None, None, queue, None, None)])
+
+
+def register_worker(conn: sqlite3.Connection, worker: Worker) -> None:
+    """Record a starting worker process (its first heartbeat)."""
+    conn.execute(
+        "INSERT OR REPLACE INTO workers (id, host, pid, started_at, heartbeat_at, "
+        "heartbeat_interval, state, queues, handler, concurrency, current_jobs, done, failed) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '[]', 0, 0)",
+        (
+            worker.id,
+            worker.host,
+            worker.pid,
+            worker.started_at,
+            worker.heartbeat_at,
+            worker.heartbeat_interval,
+            worker.state,
+            json.dumps(worker.queues),
+            worker.handler,
+            worker.concurrency,
+        ),
+    )
+
+
+def heartbeat(
+    conn: sqlite3.Connection,
+    worker_id: str,
+    state: str,
+    held: Sequence[tuple[int, str]],
+    done: int,
+    failed: int,
+    lease_seconds: float,
+    now: float,
+) -> list[int]:
+    """Record a heartbeat, extend the worker's leases; returns held jobs to cancel."""
+    conn.execute(
+        "UPDATE workers SET heartbeat_at = ?, state = ?, current_jobs = ?, done = ?, "
+        "failed = ? WHERE id = ?",
+        (now, state, json.dumps([job_id for job_id, _ in held]), done, failed, worker_id),
+    )
+    cancel: list[int] = []
+    for job_id, token in held:
+        row = conn.execute(
+            "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND claim_token = ? "
+            "AND status = 'running' RETURNING cancel_requested",
+            (now + lease_seconds, job_id, token),
+        ).fetchone()
+        # A lost lease (rescued and maybe re-claimed elsewhere) is aborted like a cancel.
+        if row is None or row["cancel_requested"]:
+            cancel.append(job_id)
+    return cancel
+
+
+def release(
+    conn: sqlite3.Connection, worker_id: str, held: Sequence[tuple[int, str]], now: float
+) -> int:
+    """Give a draining worker's unfinished jobs back to pending; the attempt is not counted."""
+    released = 0
+    for job_id, token in held:
+        row = conn.execute(
+            "UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' "
+            "ELSE 'pending' END, attempts = max(attempts - 1, 0), claim_token = NULL, "
+            "lease_expires_at = NULL, worker_id = NULL, run_after = 0, updated_at = ?, "
+            "cancel_requested = 0 "
+            "WHERE id = ? AND claim_token = ? AND status = 'running' RETURNING queue, status",
+            (now, job_id, token),
+        ).fetchone()
+        if row is not None:
+            released += 1
+            _event_rows(
+                conn,
+                [
+                    (
+                        now,
+                        "released",
+                        job_id,
+                        None,
+                        row["queue"],
+                        worker_id,
+                        f"worker shut down; now {row['status']}",
+                    )
+                ],
+            )
+    return released
+
+
+def set_worker_state(conn: sqlite3.Connection, worker_id: str, state: str, now: float) -> None:
+    """Set a worker's state; stopping or dying also clears its current jobs."""
+    stopped = now if state in ("stopped", "dead") else None
+    conn.execute(
+        "UPDATE workers SET state = ?, stopped_at = coalesce(?, stopped_at), "
+        "current_jobs = CASE WHEN ? IS NULL THEN current_jobs ELSE '[]' END WHERE id = ?",
+        (state, stopped, stopped, worker_id),
+    )
+
+
+def mark_stale_workers(conn: sqlite3.Connection, factor: float, now: float) -> list[str]:
+    """Flag live-looking workers whose heartbeat is older than `factor` intervals."""
+    rows = conn.execute(
+        "UPDATE workers SET state = 'stale' WHERE state IN ('idle', 'busy', 'draining') "
+        "AND heartbeat_at < ? - ? * heartbeat_interval RETURNING id",
+        (now, factor),
+    ).fetchall()
+    return [r["id"] for r in rows]
+
+
+# --------------------------------------------------------------------------- reads
+
+
+def _job_rows(
+    conn: sqlite3.Connection,
+    flt: JobFilter,
+    limit: int | None,
+    offset: int,
+    order: str,
+) -> Iterator[Job]:
+    where, params = _where(flt)
+    order_sql = _ORDERS.get(order)
+    if order_sql is None:
+        raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
+    sql = f"SELECT * FROM jobs j WHERE {where} ORDER BY {order_sql}"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params = [*params, limit, offset]
+    for row in conn.execute(sql, params):
+        yield _job(row)
+
+
+_ORDERS = {
+    "id": "j.id",
+    "-id": "j.id DESC",
+    "updated": "j.updated_at, j.id",
+    "-updated": "j.updated_at DESC, j.id DESC",
+    "key": "j.key, j.id",
+    "status": "j.status, j.id",
+    "attempts": "j.attempts DESC, j.id",
+}
+
+
+def count_jobs(conn: sqlite3.Connection, flt: JobFilter) -> int:
+    """Count matching jobs, from job_counts when the filter allows it (no table scan)."""
+    only_counts = JobFilter(statuses=flt.statuses, queues=flt.queues)
+    if flt == only_counts:
+        where_parts: list[str] = []
+        params: list[Any] = []
+        if flt.statuses:
+            where_parts.append(f"status IN ({','.join('?' * len(flt.statuses))})")
+            params.extend(flt.statuses)
+        if flt.queues:
+            where_parts.append(f"queue IN ({','.join('?' * len(flt.queues))})")
+            params.extend(flt.queues)
+        where = " AND ".join(where_parts) or "1"
+        row = conn.execute(
+            f"SELECT coalesce(sum(n), 0) FROM job_counts WHERE {where}", params
+        ).fetchone()
+        return int(row[0])
+    where, params = _where(flt)
+    return int(conn.execute(f"SELECT count(*) FROM jobs j WHERE {where}", params).fetchone()[0])
+
+
+def list_queues(conn: sqlite3.Connection) -> list[QueueInfo]:
+    """Every queue with its pause flag and job counts per status."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in conn.execute("SELECT queue, status, n FROM job_counts WHERE n > 0"):
+        counts.setdefault(row["queue"], {})[row["status"]] = row["n"]
+    return [
+        QueueInfo(name=r["name"], paused=bool(r["paused"]), counts=counts.get(r["name"], {}))
+        for r in conn.execute("SELECT name, paused FROM queues ORDER BY name")
+    ]
+
+
+def require_jobs(conn: sqlite3.Connection, ids: Sequence[int]) -> None:
+    """Raise NotFoundError naming the first id that does not exist."""
+    for job_id in ids:
+        if conn.execute("SELECT 1 FROM jobs WHERE id = ?", (job_id,)).fetchone() is None:
+            raise NotFoundError(f"unknown job id {job_id}")
+
+
+def require_queue(conn: sqlite3.Connection, name: str) -> None:
+    """Raise NotFoundError if the queue does not exist."""
+    if conn.execute("SELECT 1 FROM queues WHERE name = ?", (name,)).fetchone() is None:
+        raise NotFoundError(f"unknown queue {name!r}")
+
+
+def list_events(
+    conn: sqlite3.Connection, job_id: int | None, after_id: int = 0, limit: int | None = None
+) -> list[Event]:
+    """Events in order, for one job or all, after an event id (for incremental export)."""
+    sql = "SELECT * FROM events WHERE id > ?"
+    params: list[Any] = [after_id]
+    if job_id is not None:
+        sql += " AND job_id = ?"
+        params.append(job_id)
+    sql += " ORDER BY id"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_event(r) for r in conn.execute(sql, params)]
+
+
+# --------------------------------------------------------------------------- front ends
+
+
+class SyncStore:
+    """Synchronous access to the store, for the `--once` path, the CLI and tests."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+
+    @classmethod
+    def open(cls, path: Path, *, readonly: bool = False) -> SyncStore:
+        """Open (and migrate, unless read-only) the database at `path`."""
+        conn = connect_sync(path, readonly=readonly)
+        try:
+            if readonly:
+                _check_version(conn)
+            else:
+                _migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return cls(conn, path)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def __enter__(self) -> SyncStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` as one write transaction, retrying with jitter while the DB is busy."""
+        return _with_busy_retry_sync(lambda: _transaction(self.conn, fn))
+
+    def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read function on this connection."""
+        return fn(self.conn)
+
+
+def _check_version(conn: sqlite3.Connection) -> None:
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"database schema v{version} is newer than this batchdash")
+    if version < SCHEMA_VERSION:
+        raise StoreError(
+            f"database schema v{version} is older than this batchdash; run `batchdash init`"
+        )
+
+
+class Store:
+    """Async access through one long-lived aiosqlite connection."""
+
+    def __init__(self, conn: Any, path: Path) -> None:
+        self._conn = conn
+        self.path = path
+
+    @classmethod
+    async def open(cls, path: Path, *, readonly: bool = False) -> Store:
+        """Open (and migrate, unless read-only) the database at `path`."""
+        import aiosqlite
+
+        if readonly and not path.exists():
+            raise NotFoundError(f"database {path} does not exist (run `batchdash init`)")
+        if not readonly:
+            # Migrate on a short-lived sync connection; cheap and keeps one code path.
+            SyncStore.open(path).close()
+            target = str(path)
+            uri = False
+        else:
+            target = f"{path.resolve().as_uri()}?mode=ro"
+            uri = True
+        conn = await aiosqlite.connect(target, uri=uri, isolation_level=None)
+        store = cls(conn, path)
+        await store._call(lambda c: _configure(c, readonly=readonly))
+        if readonly:
+            await store._call(_check_version)
+        return store
+
+    async def close(self) -> None:
+        """Close the connection and stop its thread."""
+        await self._conn.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        # aiosqlite's `_execute` runs a callable on its connection thread; using it keeps a
+        # whole transaction to one thread hop (pinned aiosqlite range in pyproject.toml).
+        def run() -> T:
+            return fn(self._conn._conn)
+
+        result: T = await self._conn._execute(run)
+        return result
+
+    async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn` as one write transaction, retrying with jitter while the DB is busy."""
+        deadline = time.monotonic() + BUSY_RETRY_SECONDS
+        attempt = 0
+        while True:
+            try:
+                return await self._call(lambda c: _transaction(c, fn))
+            except sqlite3.OperationalError as exc:
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(_backoff(attempt))
+                attempt += 1
+
+    async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run a read function on the connection thread."""
+        return await self._call(fn)
+
+
+def list_jobs(
+    conn: sqlite3.Connection,
+    flt: JobFilter = ALL_JOBS,
+    limit: int | None = None,
+    offset: int = 0,
+    order: str = "id",
+) -> list[Job]:
+    """One page (or all, when `limit` is None) of jobs matching `flt`."""
+    return list(_job_rows(conn, flt, limit, offset, order))
+
+
+def iter_jobs(
+    conn: sqlite3.Connection, flt: JobFilter = ALL_JOBS, order: str = "id"
+) -> Iterator[Job]:
+    """Every job matching `flt`, streamed row by row (for exports of any size)."""
+    return _job_rows(conn, flt, None, 0, order)
+
+
+def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
+    """The job with this id, or NotFoundError."""
+    row = conn.execute("SELECT * FROM jobs j WHERE id = ?", (job_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown job id {job_id}")
+    return _job(row)
+
+
+def list_workers(conn: sqlite3.Connection) -> list[Worker]:
+    """All workers, most recent heartbeat first."""
+    return [_worker(r) for r in conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC")]
+
+
+def get_worker(conn: sqlite3.Connection, worker_id: str) -> Worker:
+    """The worker with this id, or NotFoundError."""
+    row = conn.execute("SELECT * FROM workers WHERE id = ?", (worker_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown worker {worker_id!r}")
+    return _worker(row)
+
+
+def next_run_after(conn: sqlite3.Connection, now: float) -> float | None:
+    """When the earliest delayed (retrying) job becomes runnable, if any is waiting."""
+    row = conn.execute(
+        "SELECT min(run_after) FROM jobs WHERE status = 'pending' AND batch_id IS NULL "
+        "AND run_after > ?",
+        (now,),
+    ).fetchone()
+    value = row[0]
+    return None if value is None else float(value)
+
+
+def retrying_count(conn: sqlite3.Connection, now: float) -> int:
+    """Pending jobs waiting out a retry delay."""
+    row = conn.execute(
+        "SELECT count(*) FROM jobs WHERE status = 'pending' AND batch_id IS NULL AND run_after > ?",
+        (now,),
+    ).fetchone()
+    return int(row[0])
+
+
+def job_status(conn: sqlite3.Connection, job_id: int) -> str:
+    """Just the status of one job (cheap, for polling in tests and tools)."""
+    return get_job(conn, job_id).status
+
+
+__all__ = [
+    "JobStatus",
+    "NotFoundError",
+    "Outcome",
+    "Store",
+    "StoreError",
+    "SyncStore",
+    "default_db_path",
+]

@@ -1,0 +1,391 @@
+"""The worker process: N jobs in flight on one asyncio loop, heartbeats, cancels, drain.
+
+One loop iteration is one write transaction that both records the outcomes finished
+since the last iteration and claims jobs for the free slots ("group commit"), so a busy
+worker pays one transaction for many jobs. A separate heartbeat task extends the leases
+of the jobs in flight, learns which of them were cancelled, rescues leases that other
+(dead) workers let expire, and marks stale workers.
+
+On SIGTERM/SIGINT the worker drains: it stops claiming, lets in-flight jobs finish within
+a grace period, then releases what is left back to pending (the attempt is not counted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import sqlite3
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import queue, store
+from core.handlers import (
+    HandlerResult,
+    JobContext,
+    PermanentError,
+    RetryableError,
+    SimSettings,
+    UnknownHandlerError,
+    resolve,
+)
+from core.models import Claim, JobStatus, Worker, WorkerState
+from core.store import Outcome, Store
+
+#: A worker whose heartbeat is older than this many intervals is shown as stale.
+STALE_AFTER_INTERVALS = 3.0
+
+
+@dataclass(slots=True)
+class WorkerOptions:
+    """Settings of one worker process (the `batchdash worker` flags)."""
+
+    db_path: Path
+    concurrency: int = 4
+    queues: tuple[str, ...] = ()
+    heartbeat: float = 2.0
+    lease: float | None = None
+    poll: float = 0.5
+    idle_exit: float | None = None
+    grace: float = 10.0
+    retry: queue.RetryPolicy = field(default_factory=queue.RetryPolicy)
+    sim: SimSettings = field(default_factory=SimSettings)
+
+    @property
+    def lease_seconds(self) -> float:
+        """How long a claim stays valid without a heartbeat (default 5 intervals)."""
+        return self.lease if self.lease is not None else 5 * self.heartbeat
+
+
+def pid_dir(db_path: Path) -> Path:
+    """Where workers of this database keep their PID files and logs."""
+    return db_path.parent / f"{db_path.name}.workers"
+
+
+def new_worker_id() -> str:
+    """host-pid-random: readable in the dashboard and unique across restarts."""
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
+class WorkerProcess:
+    """Runs jobs from the store until told to stop (or idle for `idle_exit` seconds)."""
+
+    def __init__(self, options: WorkerOptions, worker_id: str | None = None) -> None:
+        self.options = options
+        self.id = worker_id or new_worker_id()
+        self.db: Store | None = None
+        self.inflight: dict[int, tuple[Claim, asyncio.Task[None]]] = {}
+        self.outcomes: list[Outcome] = []
+        self.cancel_requested: set[int] = set()
+        self.done = 0
+        self.failed = 0
+        self.draining = False
+        self._wake = asyncio.Event()
+        self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def run(self) -> int:
+        """Run until drained or idle; returns the process exit code."""
+        self.db = await Store.open(self.options.db_path)
+        try:
+            await self._register()
+            self._install_signals()
+            beat = asyncio.create_task(self._heartbeat_loop())
+            try:
+                await self._main_loop()
+                await self._drain()
+            finally:
+                beat.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await beat
+            await self._set_state(WorkerState.STOPPED)
+        finally:
+            self._pid_file.unlink(missing_ok=True)
+            await self.db.close()
+        return 0
+
+    def request_drain(self) -> None:
+        """Stop claiming and shut down gracefully (SIGTERM/SIGINT); twice = no grace."""
+        if self.draining:
+            self.options.grace = 0.0
+        self.draining = True
+        self._wake.set()
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.request_drain)
+
+    async def _register(self) -> None:
+        now = time.time()
+        record = Worker(
+            id=self.id,
+            host=socket.gethostname(),
+            pid=os.getpid(),
+            started_at=now,
+            heartbeat_at=now,
+            heartbeat_interval=self.options.heartbeat,
+            state=WorkerState.IDLE,
+            queues=list(self.options.queues),
+            concurrency=self.options.concurrency,
+        )
+        assert self.db is not None
+        await self.db.write(lambda conn: store.register_worker(conn, record))
+        self._pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self._pid_file.write_text(f"{os.getpid()}\n")
+
+    async def _set_state(self, state: str) -> None:
+        assert self.db is not None
+        now = time.time()
+        await self.db.write(lambda conn: store.set_worker_state(conn, self.id, state, now))
+
+    # ------------------------------------------------------------------ main loop
+
+    async def _main_loop(self) -> None:
+        idle_since = time.monotonic()
+        idle_wait = 0.005
+        while not self.draining:
+            free = self.options.concurrency - len(self.inflight)
+            claims = await self._exchange(free)
+            for claimed in claims:
+                self._start(claimed)
+            now = time.monotonic()
+            if claims or self.inflight:
+                idle_since = now
+            elif self.options.idle_exit is not None and now - idle_since >= self.options.idle_exit:
+                return
+            if claims and len(claims) == free:
+                idle_wait = 0.005
+                await self._wait(None)  # all slots full: wake when a job ends
+            elif claims:
+                idle_wait = 0.005
+                await self._wait(idle_wait)
+            else:
+                # Nothing runnable: back off up to `poll`, but wake as soon as a job ends.
+                idle_wait = min(self.options.poll, idle_wait * 2)
+                await self._wait(idle_wait)
+
+    async def _wait(self, timeout: float | None) -> None:
+        if self.outcomes or self.draining:
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _exchange(self, free: int) -> list[Claim]:
+        """One transaction: record finished outcomes, then claim up to `free` jobs."""
+        outcomes, self.outcomes = self.outcomes, []
+        now = time.time()
+        options = self.options
+
+        def run(conn: sqlite3.Connection) -> tuple[list[int], list[Claim]]:
+            accepted = store.finish(conn, self.id, outcomes)
+            claims: list[Claim] = []
+            if free > 0:
+                claims = store.claim(
+                    conn,
+                    self.id,
+                    queue.new_token(),
+                    free,
+                    options.lease_seconds,
+                    options.queues,
+                    now,
+                )
+            return accepted, claims
+
+        assert self.db is not None
+        accepted, claims = await self.db.write(run)
+        self._count(outcomes, accepted)
+        return claims
+
+    def _count(self, outcomes: Sequence[Outcome], accepted: Sequence[int]) -> None:
+        ok = set(accepted)
+        for outcome in outcomes:
+            if outcome.job_id not in ok:
+                continue
+            if outcome.status == JobStatus.SUCCEEDED:
+                self.done += 1
+            elif outcome.status == JobStatus.FAILED:
+                self.failed += 1
+
+    def _start(self, claimed: Claim) -> None:
+        task = asyncio.create_task(self._run_job(claimed), name=f"job-{claimed.job_id}")
+        self.inflight[claimed.job_id] = (claimed, task)
+
+    async def _run_job(self, claimed: Claim) -> None:
+        try:
+            outcome = await self._attempt(claimed)
+        except asyncio.CancelledError:
+            if claimed.job_id not in self.cancel_requested:
+                raise  # drain timeout: the claim is released, not reported
+            outcome = queue.cancelled(claimed)
+        finally:
+            self.inflight.pop(claimed.job_id, None)
+        self.cancel_requested.discard(claimed.job_id)
+        self.outcomes.append(outcome)
+        self._wake.set()
+
+    async def _attempt(self, claimed: Claim) -> Outcome:
+        """Run the handler once and turn what happened into an outcome."""
+        policy = self.options.retry
+        context = JobContext(
+            id=claimed.job_id,
+            key=claimed.key,
+            queue=claimed.queue,
+            payload=claimed.payload,
+            attempt=claimed.attempts,
+            max_attempts=claimed.max_attempts,
+            sim=self.options.sim,
+        )
+        try:
+            handler = resolve(claimed.handler)
+            value = await handler(context)
+            return _success(claimed, value)
+        except RetryableError as exc:
+            return queue.failed(
+                claimed,
+                str(exc),
+                kind=exc.kind,
+                retryable=True,
+                policy=policy,
+                retry_after=exc.retry_after,
+            )
+        except (PermanentError, UnknownHandlerError) as exc:
+            kind = getattr(exc, "kind", "handler")
+            return queue.failed(claimed, str(exc), kind=kind, retryable=False, policy=policy)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a handler bug: keep the worker alive, retry the job
+            return queue.failed(
+                claimed,
+                f"{type(exc).__name__}: {exc}",
+                kind=type(exc).__name__,
+                retryable=True,
+                policy=policy,
+            )
+
+    # ------------------------------------------------------------------ heartbeat
+
+    async def _heartbeat_loop(self) -> None:
+        while True:
+            try:
+                await self._beat()
+            except sqlite3.Error as exc:
+                # A missed beat is survivable (the lease outlives several intervals).
+                print(f"batchdash worker {self.id}: heartbeat failed: {exc}", flush=True)
+            await asyncio.sleep(self.options.heartbeat)
+
+    async def _beat(self) -> None:
+        held = [(job_id, claimed.token) for job_id, (claimed, _) in self.inflight.items()]
+        state = (
+            WorkerState.DRAINING
+            if self.draining
+            else WorkerState.BUSY
+            if held
+            else WorkerState.IDLE
+        )
+        options = self.options
+
+        def run(conn: sqlite3.Connection) -> list[int]:
+            now = time.time()
+            abort = store.heartbeat(
+                conn, self.id, state, held, self.done, self.failed, options.lease_seconds, now
+            )
+            store.rescue(conn, store.ALL_JOBS, now)
+            store.mark_stale_workers(conn, STALE_AFTER_INTERVALS, now)
+            return abort
+
+        assert self.db is not None
+        for job_id in await self.db.write(run):
+            entry = self.inflight.get(job_id)
+            if entry is not None:
+                self.cancel_requested.add(job_id)
+                entry[1].cancel()
+
+    # ------------------------------------------------------------------ drain
+
+    async def _drain(self) -> None:
+        """Let in-flight jobs finish within the grace period, then release the rest."""
+        self.draining = True
+        with contextlib.suppress(sqlite3.Error):
+            await self._beat()  # show `draining` at once
+        tasks = [task for _, task in self.inflight.values()]
+        if tasks:
+            await asyncio.wait(tasks, timeout=self.options.grace)
+        leftover = [claimed for claimed, _ in self.inflight.values()]
+        for _, task in list(self.inflight.values()):
+            task.cancel()
+        for _, task in list(self.inflight.values()):
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._exchange(0)
+        if leftover:
+            held = [(c.job_id, c.token) for c in leftover]
+            now = time.time()
+            assert self.db is not None
+            await self.db.write(lambda conn: store.release(conn, self.id, held, now))
+
+
+def _success(claimed: Claim, value: Any) -> Outcome:
+    """A handler's return value as an outcome; a value JSON cannot hold fails the job."""
+    usage = queue.Usage()
+    if isinstance(value, HandlerResult):
+        usage = queue.Usage(value.input_tokens, value.output_tokens, value.cost)
+        value = value.result
+    try:
+        return queue.succeeded(claimed, value, usage)
+    except (TypeError, ValueError) as exc:
+        return queue.failed(
+            claimed,
+            f"result is not JSON-serialisable: {exc}",
+            kind="bad_result",
+            retryable=False,
+            policy=queue.RetryPolicy(),
+        )
+
+
+def run_worker(options: WorkerOptions) -> int:
+    """Entry point of `batchdash worker`: run one worker process to completion."""
+    return asyncio.run(WorkerProcess(options).run())
+
+
+# --------------------------------------------------------------------------- liveness
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists on this host and is not a zombie."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    # The state letter follows the parenthesised command name.
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+async def check_workers(db: Store) -> None:
+    """Mark workers dead (their process is gone from this host) or stale (no heartbeat)."""
+    host = socket.gethostname()
+
+    def run(conn: sqlite3.Connection) -> None:
+        now = time.time()
+        for worker in store.list_workers(conn):
+            live_state = worker.state not in (WorkerState.STOPPED, WorkerState.DEAD)
+            if live_state and worker.host == host and not pid_alive(worker.pid):
+                store.set_worker_state(conn, worker.id, WorkerState.DEAD, now)
+        store.mark_stale_workers(conn, STALE_AFTER_INTERVALS, now)
+
+    await db.write(run)

@@ -1,0 +1,1 @@
+"""batchdash terminal front ends: the Textual dashboard and the command line."""

@@ -1,0 +1,314 @@
+"""Queue commands: init, enqueue, jobs list/show, retry, cancel, resume, queue, export."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from core import queue, store
+from core.handlers import resolve
+from core.inputs import InputError, read_jobs
+from core.models import Job, JobFilter, JobStatus
+from core.store import SyncStore
+from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, open_sync, run_async
+from tui.fmt import age, duration, one_line, table
+
+
+def register(commands: Any) -> None:
+    """Add the queue commands to the top-level parser."""
+    p = commands.add_parser("init", help="create (or migrate) the database")
+    add_db_option(p)
+    p.set_defaults(func=cmd_init)
+
+    p = commands.add_parser("enqueue", help="add jobs from a JSONL or CSV file")
+    add_db_option(p)
+    p.add_argument("file", type=Path, help="JSONL (batch-style or {key, payload}) or CSV")
+    p.add_argument("--queue", default="default", help="queue name (default: default)")
+    p.add_argument("--handler", default="sim", help="sim, openai, noop or module:function")
+    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
+    p.add_argument("--max-attempts", type=int, default=3, help="attempts before failing")
+    p.set_defaults(func=cmd_enqueue)
+
+    jobs = commands.add_parser("jobs", help="list or show jobs").add_subparsers(
+        dest="jobs_command", metavar="SUBCOMMAND", required=True
+    )
+    p = jobs.add_parser("list", help="list jobs (all matching rows unless --limit)")
+    add_db_option(p)
+    p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
+    p.add_argument("--queue", action="append", default=[])
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true", help="a JSON array of objects")
+    p.set_defaults(func=cmd_jobs_list)
+    p = jobs.add_parser("show", help="one job in full, with its timeline")
+    add_db_option(p)
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_jobs_show)
+
+    for name, helptext in (
+        ("retry", "send failed/cancelled jobs back to pending"),
+        ("cancel", "cancel pending jobs now and running ones at their next heartbeat"),
+        ("resume", "rescue jobs of dead workers and un-pause queues"),
+    ):
+        p = commands.add_parser(name, help=helptext)
+        add_db_option(p)
+        p.add_argument("ids", type=int, nargs="*", metavar="ID")
+        p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
+        p.add_argument("--queue", action="append", default=[])
+        p.set_defaults(func=cmd_action, action=name)
+
+    qp = commands.add_parser("queue", help="pause or resume a queue").add_subparsers(
+        dest="queue_command", metavar="SUBCOMMAND", required=True
+    )
+    for name in ("pause", "resume"):
+        p = qp.add_parser(name, help=f"{name} a queue")
+        add_db_option(p)
+        p.add_argument("name")
+        p.set_defaults(func=cmd_queue_pause, paused=name == "pause")
+
+    p = commands.add_parser("export", help="write jobs (or events) as CSV or JSONL")
+    add_db_option(p)
+    p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
+    p.add_argument("--events", action="store_true", help="export the event timeline")
+    p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
+    p.add_argument("--queue", action="append", default=[])
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_export)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    """Create or migrate the database and say where it is."""
+    with open_sync(args):
+        pass
+    print(f"database ready: {db_path(args)}")
+    return EXIT_OK
+
+
+def cmd_enqueue(args: argparse.Namespace) -> int:
+    """Read the whole file first; enqueue it in one transaction or not at all."""
+    resolve(args.handler)  # unknown handler: one-line error before touching the DB
+    if args.max_attempts < 1:
+        raise CliError("--max-attempts must be at least 1")
+    try:
+        jobs = read_jobs(args.file, priority=args.priority, max_attempts=args.max_attempts)
+    except InputError as exc:
+        for line in exc.lines():
+            print(f"batchdash: error: {line}", file=sys.stderr)
+        print(f"batchdash: nothing enqueued from {args.file}", file=sys.stderr)
+        return EXIT_ERROR
+    result = run_async(lambda db: queue.enqueue(db, args.queue, jobs, handler=args.handler), args)
+    print(
+        f"enqueued {result.inserted} jobs into {args.queue!r}"
+        + (f" ({result.skipped} already there, skipped)" if result.skipped else "")
+    )
+    return EXIT_OK
+
+
+def _filter(args: argparse.Namespace) -> JobFilter:
+    return JobFilter(
+        statuses=tuple(args.status),
+        queues=tuple(args.queue),
+        ids=tuple(getattr(args, "ids", ()) or ()),
+    )
+
+
+def cmd_jobs_list(args: argparse.Namespace) -> int:
+    """Every matching job (or `--limit` of them), as a table or a JSON array."""
+    flt = _filter(args)
+    with open_sync(args) as db:
+        for name in flt.queues:
+            store.require_queue(db.conn, name)
+        rows = store.iter_jobs(db.conn, flt)
+        if args.limit is not None:
+            rows = (job for job, _ in zip(rows, range(args.limit), strict=False))
+        if args.json:
+            _write_json_array(sys.stdout, (job.to_dict() for job in rows))
+        else:
+            _print_jobs(rows, store.count_jobs(db.conn, flt))
+    return EXIT_OK
+
+
+def _write_json_array(out: IO[str], items: Iterator[dict[str, Any]]) -> None:
+    """Stream a JSON array without holding every row in memory."""
+    out.write("[")
+    for index, item in enumerate(items):
+        out.write(",\n" if index else "\n")
+        out.write(json.dumps(item, ensure_ascii=False))
+    out.write("\n]\n")
+
+
+def _print_jobs(rows: Iterator[Job], total: int) -> None:
+    now = time.time()
+    header = ("ID", "KEY", "QUEUE", "STATUS", "ATT", "WORKER", "AGE", "DUR", "ERROR")
+    shown = 0
+
+    def cells() -> Iterator[tuple[str, ...]]:
+        nonlocal shown
+        for job in rows:
+            shown += 1
+            yield (
+                str(job.id),
+                job.key,
+                job.queue,
+                _status_text(job, now),
+                f"{job.attempts}/{job.max_attempts}",
+                job.worker_id or "-",
+                age(now - job.created_at),
+                duration(job.duration),
+                one_line(job.error or "", 60),
+            )
+
+    for line in table(header, cells()):
+        print(line)
+    print(f"{shown} of {total} jobs")
+
+
+def _status_text(job: Job, now: float) -> str:
+    if job.status == JobStatus.PENDING and job.run_after > now:
+        return f"retrying in {duration(job.run_after - now)}"
+    if job.status == JobStatus.RUNNING and job.cancel_requested:
+        return "cancelling"
+    return job.status
+
+
+def cmd_jobs_show(args: argparse.Namespace) -> int:
+    """One job with payload, result or error, and its timeline."""
+    with open_sync(args) as db:
+        job = store.get_job(db.conn, args.id)
+        events = store.list_events(db.conn, job.id)
+    if args.json:
+        data = job.to_dict()
+        data["events"] = [
+            {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
+            for e in events
+        ]
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    now = time.time()
+    for label, value in (
+        ("job", f"{job.id}  {job.key}  (queue {job.queue}, handler {job.handler})"),
+        ("status", _status_text(job, now)),
+        ("attempts", f"{job.attempts}/{job.max_attempts}"),
+        ("worker", job.worker_id or "-"),
+        ("duration", duration(job.duration)),
+        ("tokens", f"{job.input_tokens or 0} in / {job.output_tokens or 0} out"),
+        ("error", job.error or "-"),
+        ("payload", json.dumps(job.payload, ensure_ascii=False)),
+        ("result", json.dumps(job.result, ensure_ascii=False)),
+    ):
+        print(f"{label:>9}: {value}")
+    print("timeline:")
+    for event in events:
+        when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at))
+        who = f" [{event.worker_id}]" if event.worker_id else ""
+        print(f"  {when}  {event.kind}{who}  {event.detail or ''}".rstrip())
+    return EXIT_OK
+
+
+def cmd_action(args: argparse.Namespace) -> int:
+    """retry / cancel / resume over ids, statuses and queues."""
+    flt = _filter(args)
+    if args.action != "resume" and flt.is_empty:
+        raise CliError(f"{args.action}: name job ids, --status or --queue (refusing all jobs)")
+    if args.action == "retry":
+        n = run_async(lambda db: queue.retry(db, flt), args)
+        print(f"retried {n} jobs")
+    elif args.action == "cancel":
+        now, flagged = run_async(lambda db: queue.cancel(db, flt), args)
+        print(
+            f"cancelled {now} pending jobs; {flagged} running jobs will stop at their "
+            "next heartbeat"
+        )
+    else:
+        rescued, queues = run_async(lambda db: queue.resume(db, flt), args)
+        print(f"rescued {rescued} jobs; resumed queues: {', '.join(queues) or 'none'}")
+    return EXIT_OK
+
+
+def cmd_queue_pause(args: argparse.Namespace) -> int:
+    """Pause or resume one queue."""
+    run_async(lambda db: queue.set_paused(db, args.name, args.paused), args)
+    print(f"queue {args.name!r} {'paused' if args.paused else 'resumed'}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- export
+
+JOB_COLUMNS = (
+    "id",
+    "key",
+    "queue",
+    "status",
+    "attempts",
+    "max_attempts",
+    "handler",
+    "worker_id",
+    "batch_id",
+    "created_at",
+    "started_at",
+    "finished_at",
+    "duration",
+    "error",
+    "error_kind",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "payload",
+    "result",
+)
+EVENT_COLUMNS = ("id", "at", "kind", "job_id", "batch_id", "worker_id", "detail")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """Stream jobs or events to a file (written to a temp name, then renamed) or stdout."""
+    with open_sync(args) as db:
+        rows, columns = _export_rows(db, args)
+        if args.output is None:
+            _write_rows(sys.stdout, rows, columns, args.format)
+        else:
+            tmp = args.output.with_name(args.output.name + ".partial")
+            with tmp.open("w", encoding="utf-8", newline="") as out:
+                _write_rows(out, rows, columns, args.format)
+            tmp.replace(args.output)
+            print(f"wrote {args.output}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _export_rows(
+    db: SyncStore, args: argparse.Namespace
+) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
+    if args.events:
+        events = store.list_events(db.conn, None)
+        return (
+            ({c: getattr(e, c) for c in EVENT_COLUMNS} for e in events),
+            EVENT_COLUMNS,
+        )
+    jobs = store.iter_jobs(db.conn, _filter(args))
+    return ({c: job.to_dict()[c] for c in JOB_COLUMNS} for job in jobs), JOB_COLUMNS
+
+
+def _write_rows(
+    out: IO[str], rows: Iterator[dict[str, Any]], columns: tuple[str, ...], fmt: str
+) -> None:
+    if fmt == "jsonl":
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        return
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {
+                k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v
+                for k, v in row.items()
+            }
+        )

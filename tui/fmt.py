@@ -1,0 +1,79 @@
+"""Small text formatters shared by the CLI, `--once` and the dashboard (no textual here)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+
+
+def duration(seconds: float | None) -> str:
+    """A short human duration: 850ms, 12.3s, 4m05s, 2h10m, 3d4h; '-' when unknown."""
+    if seconds is None:
+        return "-"
+    if seconds < 1:
+        return f"{seconds * 1000:.0f}ms"
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours}h{minutes:02d}m"
+    days, hours = divmod(hours, 24)
+    return f"{days}d{hours}h"
+
+
+def age(seconds: float) -> str:
+    """How long ago, coarse: 5s, 3m, 2h, 4d."""
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{int(seconds // size)}{unit}"
+    return f"{int(seconds)}s"
+
+
+def one_line(text: str, width: int) -> str:
+    """Collapse whitespace and cut to `width` characters with an ellipsis."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:
+    """Plain aligned columns. Rows are buffered in chunks so huge listings still stream."""
+    chunk: list[Sequence[str]] = []
+    widths = [len(h) for h in header]
+    first = True
+    for row in rows:
+        chunk.append(row)
+        if len(chunk) >= 1000:
+            yield from _emit(header if first else None, chunk, widths)
+            first, chunk = False, []
+    yield from _emit(header if first else None, chunk, widths)
+
+
+def _emit(
+    header: Sequence[str] | None, rows: list[Sequence[str]], widths: list[int]
+) -> Iterator[str]:
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    if header is not None:
+        yield _line(header, widths)
+    for row in rows:
+        yield _line(row, widths)
+
+
+def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
+    return "  ".join(cell.ljust(w) for cell, w in zip(cells, widths, strict=False)).rstrip()
+
+
+def money(value: float | None) -> str:
+    """USD with precision that suits small LLM bills; '?' when the price is unknown."""
+    if value is None:
+        return "?"
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def count(n: int) -> str:
+    """Thousands separators."""
+    return f"{n:,}"
