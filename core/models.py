@@ -7,7 +7,7 @@ Plain dataclasses and string enums only; no I/O happens here, so the read path
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -264,3 +264,127 @@ class JobFilter:
     def is_empty(self) -> bool:
         """True when the filter selects every job."""
         return self == JobFilter()
+
+
+@dataclass(slots=True)
+class Batch:
+    """A remote provider batch as tracked locally (raw status kept verbatim)."""
+
+    id: int
+    provider: str
+    remote_id: str | None
+    submit_key: str | None
+    queue: str
+    endpoint: str
+    model: str | None
+    state: str
+    raw_status: str | None
+    total: int = 0
+    completed: int = 0
+    failed: int = 0
+    input_path: str | None = None
+    input_file_id: str | None = None
+    output_file_id: str | None = None
+    error_file_id: str | None = None
+    errors: Any = None
+    metadata: Any = None
+    parent_id: int | None = None
+    shard_index: int | None = None
+    shard_count: int | None = None
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    remote_created_at: float | None = None
+    in_progress_at: float | None = None
+    expires_at: float | None = None
+    finalizing_at: float | None = None
+    completed_at: float | None = None
+    failed_at: float | None = None
+    expired_at: float | None = None
+    cancelling_at: float | None = None
+    cancelled_at: float | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost: float = 0.0
+    poll_error: str | None = None
+    polled_at: float | None = None
+    next_poll_at: float | None = None
+    poll_failures: int = 0
+    ingested_at: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """True while the provider may still change the batch."""
+        return self.state in ACTIVE_BATCH_STATES
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict with every field."""
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchItem:
+    """One line of a remote batch and what became of it."""
+
+    batch_id: int
+    custom_id: str
+    job_id: int | None
+    line_no: int | None
+    outcome: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QAResult:
+    """One judge's verdict on one job: scores per dimension, or an error with raw text."""
+
+    id: int
+    job_id: int
+    judge: str
+    overall: float | None
+    scores: dict[str, float]
+    comment: str | None
+    error: str | None
+    raw: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class QAStat:
+    """Average and spread of one (judge, dimension) over the scored jobs."""
+
+    judge: str
+    dimension: str
+    n: int
+    mean: float
+    minimum: float
+    maximum: float
+
+
+@dataclass(frozen=True, slots=True)
+class QASummary:
+    """What the QA pane and `--once` show: per-judge stats, distribution, worst, disagreement.
+
+    `distribution` counts overall scores rounded to integers 1–10; `worst` lists
+    (job_id, key, judge, overall); `disagreements` lists (job_id, key, low, high) where the
+    judges' overall scores differ by at least the threshold.
+    """
+
+    results: int
+    errors: int
+    stats: list[QAStat]
+    distribution: dict[int, int]
+    worst: list[tuple[int, str, str, float]]
+    disagreements: list[tuple[int, str, float, float]]
+
+    @property
+    def empty(self) -> bool:
+        """True when no job has been scored (nor failed to be)."""
+        return self.results == 0 and self.errors == 0

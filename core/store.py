@@ -30,12 +30,16 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.models import (
+    Batch,
+    BatchItem,
     Claim,
     Event,
     Job,
     JobFilter,
-    JobStatus,
     NewJob,
+    QAResult,
+    QAStat,
+    QASummary,
     QueueInfo,
     Worker,
     dumps,
@@ -1206,12 +1210,165 @@ def job_status(conn: sqlite3.Connection, job_id: int) -> str:
     return get_job(conn, job_id).status
 
 
-__all__ = [
-    "JobStatus",
-    "NotFoundError",
-    "Outcome",
-    "Store",
-    "StoreError",
-    "SyncStore",
-    "default_db_path",
-]
+# --------------------------------------------------------------------------- batch reads
+
+
+def _batch(row: sqlite3.Row) -> Batch:
+    data = dict(row)
+    data["errors"] = _loads(data["errors"])
+    data["metadata"] = _loads(data["metadata"])
+    return Batch(**data)
+
+
+def list_batches(
+    conn: sqlite3.Connection, *, active_only: bool = False, limit: int | None = None
+) -> list[Batch]:
+    """Batches newest first; `active_only` uses the partial index on active states."""
+    sql = "SELECT * FROM batches"
+    if active_only:
+        sql += (
+            " WHERE state IN ('submitting', 'validating', 'running', 'finalizing', "
+            "'cancelling', 'unknown')"
+        )
+    sql += " ORDER BY created_at DESC, id DESC"
+    params: list[Any] = []
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    return [_batch(r) for r in conn.execute(sql, params)]
+
+
+def get_batch(conn: sqlite3.Connection, batch_id: int | str) -> Batch:
+    """A batch by local id or by the provider's id, or NotFoundError."""
+    if isinstance(batch_id, int) or str(batch_id).isdigit():
+        row = conn.execute("SELECT * FROM batches WHERE id = ?", (int(batch_id),)).fetchone()
+    else:
+        row = conn.execute("SELECT * FROM batches WHERE remote_id = ?", (batch_id,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown batch {batch_id}")
+    return _batch(row)
+
+
+def batch_outcome_counts(conn: sqlite3.Connection, batch_id: int) -> dict[str, int]:
+    """How many of a batch's items ended in each outcome."""
+    return {
+        r["outcome"]: r["n"]
+        for r in conn.execute(
+            "SELECT outcome, count(*) AS n FROM batch_items WHERE batch_id = ? GROUP BY outcome",
+            (batch_id,),
+        )
+    }
+
+
+def list_batch_items(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    *,
+    outcomes: Sequence[str] = (),
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[BatchItem]:
+    """A batch's items (optionally of some outcomes), in custom_id order."""
+    sql = "SELECT * FROM batch_items WHERE batch_id = ?"
+    params: list[Any] = [batch_id]
+    if outcomes:
+        sql += f" AND outcome IN ({','.join('?' * len(outcomes))})"
+        params.extend(outcomes)
+    sql += " ORDER BY custom_id"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([limit, offset])
+    return [BatchItem(**dict(r)) for r in conn.execute(sql, params)]
+
+
+# --------------------------------------------------------------------------- QA reads
+
+#: Judges whose overall scores for one job differ by at least this much "disagree".
+DISAGREEMENT_THRESHOLD = 3.0
+
+
+def qa_results_for_job(conn: sqlite3.Connection, job_id: int) -> list[QAResult]:
+    """Every judge's verdict on one job, with its per-dimension scores."""
+    results = []
+    for r in conn.execute(
+        "SELECT * FROM qa_results WHERE job_id = ? ORDER BY judge", (job_id,)
+    ).fetchall():
+        scores = {
+            s["dimension"]: s["score"]
+            for s in conn.execute(
+                "SELECT dimension, score FROM qa_scores WHERE result_id = ? ORDER BY dimension",
+                (r["id"],),
+            )
+        }
+        results.append(
+            QAResult(
+                id=r["id"],
+                job_id=r["job_id"],
+                judge=r["judge"],
+                overall=r["overall"],
+                scores=scores,
+                comment=r["comment"],
+                error=r["error"],
+                raw=r["raw"],
+                input_tokens=r["input_tokens"],
+                output_tokens=r["output_tokens"],
+                cost=r["cost"],
+                created_at=r["created_at"],
+            )
+        )
+    return results
+
+
+def qa_summary(conn: sqlite3.Connection, *, queue: str | None = None, worst: int = 10) -> QASummary:
+    """Aggregates over QA results, computed in SQL (optionally for one queue)."""
+    scope = "JOIN jobs j ON j.id = q.job_id WHERE (? IS NULL OR j.queue = ?)"
+    params = (queue, queue)
+    head = conn.execute(
+        f"SELECT count(*) AS n, coalesce(sum(q.error IS NOT NULL), 0) AS errors "
+        f"FROM qa_results q {scope}",
+        params,
+    ).fetchone()
+    stats = [
+        QAStat(r["judge"], r["dimension"], r["n"], r["mean"], r["lo"], r["hi"])
+        for r in conn.execute(
+            f"SELECT q.judge, s.dimension, count(*) AS n, avg(s.score) AS mean, "
+            f"min(s.score) AS lo, max(s.score) AS hi "
+            f"FROM qa_scores s JOIN qa_results q ON q.id = s.result_id {scope} "
+            f"GROUP BY q.judge, s.dimension ORDER BY q.judge, s.dimension",
+            params,
+        )
+    ]
+    distribution = {
+        int(r["bucket"]): r["n"]
+        for r in conn.execute(
+            f"SELECT CAST(round(q.overall) AS INTEGER) AS bucket, count(*) AS n "
+            f"FROM qa_results q {scope} AND q.overall IS NOT NULL GROUP BY bucket",
+            params,
+        )
+    }
+    worst_rows = [
+        (r["job_id"], r["key"], r["judge"], r["overall"])
+        for r in conn.execute(
+            f"SELECT q.job_id, j.key, q.judge, q.overall FROM qa_results q {scope} "
+            f"AND q.overall IS NOT NULL ORDER BY q.overall, q.job_id LIMIT ?",
+            (*params, worst),
+        )
+    ]
+    disagreements = [
+        (r["job_id"], r["key"], r["lo"], r["hi"])
+        for r in conn.execute(
+            f"SELECT q.job_id, j.key, min(q.overall) AS lo, max(q.overall) AS hi "
+            f"FROM qa_results q {scope} AND q.overall IS NOT NULL GROUP BY q.job_id "
+            f"HAVING max(q.overall) - min(q.overall) >= ? ORDER BY hi - lo DESC, q.job_id "
+            f"LIMIT ?",
+            (*params, DISAGREEMENT_THRESHOLD, worst),
+        )
+    ]
+    return QASummary(
+        results=head["n"] - head["errors"],
+        errors=head["errors"],
+        stats=stats,
+        distribution=distribution,
+        worst=worst_rows,
+        disagreements=disagreements,
+    )
