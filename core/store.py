@@ -627,10 +627,12 @@ def claim(
               AND {_queue_exclusion()} {queue_clause}
             ORDER BY j.priority DESC, j.run_after, j.id
             LIMIT ?)
-        RETURNING id, queue, key, handler, payload, attempts, max_attempts
+        RETURNING id, queue, key, handler, payload, attempts, max_attempts, priority, run_after
         """,
         params,
     ).fetchall()
+    # RETURNING order is unspecified: restore the claim order for the worker.
+    rows.sort(key=lambda r: (-r["priority"], r["run_after"], r["id"]))
     _event_rows(
         conn,
         (
