@@ -331,11 +331,19 @@ def _chat(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
         raise SimError.missing("messages")
     if body.get("stream"):
         raise SimError.invalid("The simulator does not support stream=true.", param="stream")
-    content, finish = _truncate(_chat_content(last_user_text(messages), body.get("response_format")), body)
+    content, finish = _truncate(
+        _chat_content(last_user_text(messages), body.get("response_format")), body
+    )
     n = _choice_count(body)
-    message = {"role": "assistant", "content": content, "refusal": None, "annotations": []}
+    message: JsonDict = {
+        "role": "assistant",
+        "content": content,
+        "refusal": None,
+        "annotations": [],
+    }
     choices = [
-        {"index": i, "message": message, "logprobs": None, "finish_reason": finish} for i in range(n)
+        {"index": i, "message": message, "logprobs": None, "finish_reason": finish}
+        for i in range(n)
     ]
     return {
         "id": "chatcmpl-" + _digest(_stable_json(body)).hex()[:29],
@@ -385,11 +393,12 @@ def _embeddings(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
 def _completions(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
     model = _require_model(body)
     prompts = _string_list(body.get("prompt"), "prompt")
-    choices = []
+    choices: list[JsonDict] = []
+    completion = 0
     for index, prompt in enumerate(prompts):
         text, finish = _truncate(transform(prompt), body)
+        completion += estimate_tokens(text)
         choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": finish})
-    completion = sum(estimate_tokens(c["text"]) for c in choices)
     return {
         "id": "cmpl-" + _digest(_stable_json(body)).hex()[:29],
         "object": "text_completion",
@@ -412,7 +421,9 @@ def marker_failure(status: int) -> SimError:
     return SimError.invalid("Simulated invalid request (SIM_FAIL_400 marker).")
 
 
-def answer(endpoint: str, body: object, *, created: int, embedding_dim: int = 8) -> tuple[int, JsonDict]:
+def answer(
+    endpoint: str, body: object, *, created: int, embedding_dim: int = 8
+) -> tuple[int, JsonDict]:
     """Status code and JSON body the endpoint answers to `body` (errors included).
 
     `SIM_FAIL_*` markers are honoured here; `SIM_SLOW_*` is left to the real-time caller

@@ -11,7 +11,9 @@ from typing import Any
 JsonDict = dict[str, Any]
 
 
-def error_body(message: str, type_: str, param: str | None = None, code: str | None = None) -> JsonDict:
+def error_body(
+    message: str, type_: str, param: str | None = None, code: str | None = None
+) -> JsonDict:
     """Build an OpenAI error body."""
     return {"error": {"message": message, "type": type_, "param": param, "code": code}}
 
@@ -49,7 +51,9 @@ class SimError(Exception):
     def missing(cls, param: str) -> SimError:
         """400 for an absent required parameter, worded like OpenAI."""
         return cls.invalid(
-            f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
+            f"Missing required parameter: '{param}'.",
+            param=param,
+            code="missing_required_parameter",
         )
 
     @classmethod

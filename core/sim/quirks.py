@@ -98,7 +98,11 @@ def batch_quirk(metadata: dict[str, str] | None) -> BatchQuirk | None:
 
 MARKER_TABLE: Final[tuple[tuple[str, str, str], ...]] = (
     # (marker, where it goes, effect)
-    (FAIL_429, "request text", "429 rate_limit_exceeded, headers retry-after: 0 (+ retry-after-ms)"),
+    (
+        FAIL_429,
+        "request text",
+        "429 rate_limit_exceeded, headers retry-after: 0 (+ retry-after-ms)",
+    ),
     (FAIL_500, "request text", "500 server_error"),
     (FAIL_400, "request text", "400 invalid_request_error"),
     ("SIM_SLOW_<ms>", "request text", "real-time call sleeps <ms> ms first (ignored in batches)"),

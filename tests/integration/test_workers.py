@@ -3,6 +3,7 @@ retries, cancel, pause, and fencing of a worker that lost its lease."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -163,7 +164,7 @@ def test_failing_job_retries_with_growing_delays_then_fails(tmp_path: Path, db_p
     with SyncStore.open(db_path) as s:
         events = store.list_events(s.conn, row.id)
     claims = [e.at for e in events if e.kind == "claimed"]
-    gaps = [b - a for a, b in zip(claims, claims[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(claims)]
     assert len(gaps) == 3
     assert gaps[0] < gaps[1] < gaps[2], gaps
     assert [e.kind for e in events].count("retry_scheduled") == 3
