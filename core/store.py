@@ -281,6 +281,14 @@ _MIGRATIONS: list[str] = [
         PRIMARY KEY (result_id, dimension)
     ) WITHOUT ROWID;
     """,
+    # v2: who is submitting a batch right now, so `reconcile` never races a live submit.
+    """
+    CREATE TABLE batch_submit_leases (
+        batch_id   INTEGER PRIMARY KEY REFERENCES batches(id),
+        owner      TEXT NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -609,7 +617,11 @@ def claim(
     queues: Sequence[str],
     now: float,
 ) -> list[Claim]:
-    """Claim up to `limit` runnable jobs in one UPDATE … RETURNING statement."""
+    """Claim up to `limit` runnable jobs in one UPDATE … RETURNING statement.
+
+    INDEXED BY pins the partial claim index: without statistics the planner prefers the
+    (status, updated_at) index and sorts every pending job on each claim.
+    """
     queue_clause = ""
     params: list[Any] = [worker_id, token, now + lease_seconds, now, now, now]
     if queues:
@@ -622,7 +634,7 @@ def claim(
             claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
             updated_at = ?
         WHERE id IN (
-            SELECT j.id FROM jobs j
+            SELECT j.id FROM jobs j INDEXED BY jobs_claim
             WHERE j.status = 'pending' AND j.batch_id IS NULL AND j.run_after <= ?
               AND {_queue_exclusion()} {queue_clause}
             ORDER BY j.priority DESC, j.run_after, j.id
@@ -688,44 +700,70 @@ class Outcome:
     detail: str | None = None
 
 
+#: Outcomes applied per statement (11 parameters each, well under SQLite's limit).
+_FINISH_CHUNK = 256
+
+
 def finish(
     conn: sqlite3.Connection, worker_id: str | None, outcomes: Sequence[Outcome]
 ) -> list[int]:
-    """Apply fenced outcomes; returns the ids whose claim was still valid."""
+    """Apply fenced outcomes; returns the ids whose claim was still valid.
+
+    One `UPDATE … FROM (VALUES …)` per chunk instead of one statement per job: a busy
+    worker reports dozens of outcomes per transaction, and this is its hot path.
+    """
     accepted: list[int] = []
-    events: list[tuple[Any, ...]] = []
-    for o in outcomes:
-        row = conn.execute(
-            """
-            UPDATE jobs SET status = ?, result = ?, error = ?, error_kind = ?,
-                run_after = ?, finished_at = ?, updated_at = ?, input_tokens = ?,
-                output_tokens = ?, cost = ?, claim_token = NULL, lease_expires_at = NULL,
-                cancel_requested = 0
-            WHERE id = ? AND claim_token = ? AND status = 'running'
-            RETURNING queue
-            """,
-            (
+    by_id = {o.job_id: o for o in outcomes}
+    for first in range(0, len(outcomes), _FINISH_CHUNK):
+        chunk = outcomes[first : first + _FINISH_CHUNK]
+        values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        params = [
+            value
+            for o in chunk
+            for value in (
+                o.job_id,
+                o.token,
                 o.status,
                 o.result_json,
                 o.error,
                 o.error_kind,
                 o.run_after,
                 o.finished_at,
-                o.finished_at,
                 o.input_tokens,
                 o.output_tokens,
                 o.cost,
-                o.job_id,
-                o.token,
-            ),
-        ).fetchone()
-        if row is None:
-            continue
-        accepted.append(o.job_id)
-        events.append(
-            (o.finished_at, o.event or o.status, o.job_id, None, row["queue"], worker_id, o.detail)
-        )
-    _event_rows(conn, events)
+            )
+        ]
+        rows = conn.execute(
+            f"""
+            UPDATE jobs SET status = v.column3, result = v.column4, error = v.column5,
+                error_kind = v.column6, run_after = v.column7, finished_at = v.column8,
+                updated_at = v.column8, input_tokens = v.column9, output_tokens = v.column10,
+                cost = v.column11, claim_token = NULL, lease_expires_at = NULL,
+                cancel_requested = 0
+            FROM (VALUES {values}) AS v
+            WHERE jobs.id = v.column1 AND jobs.claim_token = v.column2
+              AND jobs.status = 'running'
+            RETURNING jobs.id, jobs.queue
+            """,
+            params,
+        ).fetchall()
+        events = []
+        for row in rows:
+            o = by_id[row["id"]]
+            accepted.append(o.job_id)
+            events.append(
+                (
+                    o.finished_at,
+                    o.event or o.status,
+                    o.job_id,
+                    None,
+                    row["queue"],
+                    worker_id,
+                    o.detail,
+                )
+            )
+        _event_rows(conn, events)
     return accepted
 
 
@@ -1374,3 +1412,690 @@ def qa_summary(conn: sqlite3.Connection, *, queue: str | None = None, worst: int
         worst=worst_rows,
         disagreements=disagreements,
     )
+
+
+# ----- dashboard reads (core/snapshot.py, `--once`, the TUI)
+
+
+def status_totals(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, float]]:
+    """(jobs, input tokens, output tokens, cost) per status over all queues, from job_counts."""
+    return {
+        r["status"]: (int(r["n"]), int(r["tin"]), int(r["tout"]), float(r["cost"]))
+        for r in conn.execute(
+            "SELECT status, sum(n) AS n, sum(input_tokens) AS tin, sum(output_tokens) AS tout, "
+            "sum(cost) AS cost FROM job_counts GROUP BY status"
+        )
+    }
+
+
+def finished_per_bucket(
+    conn: sqlite3.Connection, start: float, width: float, buckets: int
+) -> list[int]:
+    """Jobs that ended (succeeded or failed) per `width`-second bucket from `start` on.
+
+    A range scan of the `jobs_finished` index over the window only, whatever the table size.
+    """
+    counts = [0] * buckets
+    rows = conn.execute(
+        "SELECT CAST((finished_at - ?) / ? AS INTEGER) AS b, count(*) AS n FROM jobs "
+        "WHERE finished_at >= ? AND finished_at < ? AND status IN ('succeeded', 'failed') "
+        "GROUP BY b",
+        (start, width, start, start + width * buckets),
+    )
+    for r in rows:
+        if 0 <= r["b"] < buckets:
+            counts[r["b"]] = int(r["n"])
+    return counts
+
+
+def count_jobs_upto(conn: sqlite3.Connection, flt: JobFilter, cap: int) -> tuple[int, bool]:
+    """(count, exact): exact from job_counts when the filter allows, else counted to `cap`.
+
+    Free-text, key and score filters cannot use job_counts; stopping at `cap` keeps a
+    dashboard refresh from counting a million rows every second.
+    """
+    if flt == JobFilter(statuses=flt.statuses, queues=flt.queues):
+        return count_jobs(conn, flt), True
+    where, params = _where(flt)
+    n = int(
+        conn.execute(
+            f"SELECT count(*) FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT ?)",
+            [*params, cap + 1],
+        ).fetchone()[0]
+    )
+    return min(n, cap), n <= cap
+
+
+def batch_events(conn: sqlite3.Connection, batch_id: int, limit: int = 200) -> list[Event]:
+    """The latest events of one batch (oldest first), through the events_batch index."""
+    rows = conn.execute(
+        "SELECT * FROM (SELECT * FROM events WHERE batch_id = ? AND job_id IS NULL "
+        "ORDER BY id DESC LIMIT ?) ORDER BY id",
+        (batch_id, limit),
+    )
+    return [_event(r) for r in rows]
+
+
+# --------------------------------------------------------------------------- QA (writes)
+
+#: Fibonacci hash of a job id (odd multiplier, so a bijection on 32-bit ids): QA samples
+#: take jobs in this order, spread over the whole id range and the same on every rerun.
+_QA_SAMPLE_HASH = "((j.id * 2654435761) % 4294967296)"
+_QA_HASH_RANGE = 2**32
+
+
+@dataclass(frozen=True, slots=True)
+class QAWrite:
+    """One judge's verdict to store: scores per dimension (`overall` among them) or an error.
+
+    `batch_id` is the QA batch the verdict came from, when it was judged as a remote batch.
+    """
+
+    job_id: int
+    judge: str
+    scores: dict[str, float]
+    comment: str | None
+    error: str | None
+    raw: str | None
+    input_tokens: int | None
+    output_tokens: int | None
+    cost: float | None
+    created_at: float
+    batch_id: int | None = None
+
+    @property
+    def overall(self) -> float | None:
+        """The overall score, None for an error."""
+        return self.scores.get("overall")
+
+
+def save_qa_result(conn: sqlite3.Connection, result: QAWrite, *, replace: bool) -> bool:
+    """Store a verdict with its scores and a timeline event; False when it was skipped.
+
+    A (job, judge) pair that already has scores keeps them unless `replace` (`--rescore`);
+    an earlier error row is always replaced, since an error is not a score.
+    """
+    row = conn.execute(
+        "INSERT INTO qa_results (job_id, judge, overall, comment, error, raw, input_tokens, "
+        "output_tokens, cost, batch_id, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (job_id, judge) DO UPDATE SET overall = excluded.overall, "
+        "comment = excluded.comment, error = excluded.error, raw = excluded.raw, "
+        "input_tokens = excluded.input_tokens, output_tokens = excluded.output_tokens, "
+        "cost = excluded.cost, batch_id = excluded.batch_id, created_at = excluded.created_at "
+        "WHERE ? OR qa_results.error IS NOT NULL RETURNING id",
+        (
+            result.job_id,
+            result.judge,
+            result.overall,
+            result.comment,
+            result.error,
+            result.raw,
+            result.input_tokens,
+            result.output_tokens,
+            result.cost,
+            result.batch_id,
+            result.created_at,
+            int(replace),
+        ),
+    ).fetchone()
+    if row is None:
+        return False
+    conn.execute("DELETE FROM qa_scores WHERE result_id = ?", (row["id"],))
+    conn.executemany(
+        "INSERT INTO qa_scores (result_id, dimension, score) VALUES (?, ?, ?)",
+        ((row["id"], dimension, score) for dimension, score in result.scores.items()),
+    )
+    if result.error is None:
+        kind, detail = "qa_scored", f"{result.judge}: overall {result.overall:g}"
+    else:
+        kind, detail = "qa_error", f"{result.judge}: {result.error[:200]}"
+    conn.execute(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+        "SELECT ?, ?, id, ?, queue, ? FROM jobs WHERE id = ?",
+        (result.created_at, kind, result.batch_id, detail, result.job_id),
+    )
+    return True
+
+
+def qa_sample_ids(
+    conn: sqlite3.Connection,
+    flt: JobFilter,
+    *,
+    limit: int | None = None,
+    fraction: float | None = None,
+    skip_queue_prefix: str | None = None,
+) -> list[int]:
+    """Ids of the matching jobs to judge: a deterministic sample, the same on every rerun.
+
+    `limit` takes the first N in hash order, `fraction` those whose hash falls in the
+    lowest share of the range (a larger sample always contains a smaller one). Queues
+    starting with `skip_queue_prefix` (the QA batches' own queues) are left out unless the
+    filter names queues.
+    """
+    where, params = _where(flt)
+    sql = f"SELECT j.id FROM jobs j WHERE {where}"
+    if skip_queue_prefix and not flt.queues:
+        sql += " AND substr(j.queue, 1, ?) != ?"
+        params += [len(skip_queue_prefix), skip_queue_prefix]
+    if fraction is not None:
+        sql += f" AND {_QA_SAMPLE_HASH} < ?"
+        params.append(fraction * _QA_HASH_RANGE)
+    if limit is not None:
+        sql += f" ORDER BY {_QA_SAMPLE_HASH} LIMIT ?"
+        params.append(limit)
+    else:
+        sql += " ORDER BY j.id"
+    return [r[0] for r in conn.execute(sql, params)]
+
+
+def qa_scored_pairs(
+    conn: sqlite3.Connection, job_ids: Sequence[int], judges: Sequence[str]
+) -> set[tuple[int, str]]:
+    """The (job, judge) pairs among these that already have scores (not just an error)."""
+    if not job_ids or not judges:
+        return set()
+    rows = conn.execute(
+        f"SELECT job_id, judge FROM qa_results WHERE error IS NULL "
+        f"AND job_id IN ({','.join('?' * len(job_ids))}) "
+        f"AND judge IN ({','.join('?' * len(judges))})",
+        [*job_ids, *judges],
+    )
+    return {(r["job_id"], r["judge"]) for r in rows}
+
+
+def set_qa_rubric(conn: sqlite3.Connection, queue: str, rubric_json: str | None) -> None:
+    """Set (or with None, reset to the default) the QA rubric of a queue."""
+    row = conn.execute(
+        "UPDATE queues SET qa_rubric = ? WHERE name = ? RETURNING name", (rubric_json, queue)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown queue {queue!r}")
+
+
+def get_qa_rubric(conn: sqlite3.Connection, queue: str) -> str | None:
+    """A queue's QA rubric as stored (JSON text), None when it uses the default."""
+    row = conn.execute("SELECT qa_rubric FROM queues WHERE name = ?", (queue,)).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown queue {queue!r}")
+    value: str | None = row["qa_rubric"]
+    return value
+
+
+def qa_dimensions(conn: sqlite3.Connection) -> list[str]:
+    """Every dimension any judge has scored, sorted (the columns of a QA export)."""
+    return [r[0] for r in conn.execute("SELECT DISTINCT dimension FROM qa_scores ORDER BY 1")]
+
+
+def iter_qa_rows(conn: sqlite3.Connection, flt: JobFilter = ALL_JOBS) -> Iterator[dict[str, Any]]:
+    """QA results of the matching jobs, one dict per (job, judge), streamed row by row."""
+    where, params = _where(flt)
+    rows = conn.execute(
+        "SELECT q.job_id, j.key, j.queue, q.judge, q.overall, q.comment, q.error, q.raw, "
+        "q.input_tokens, q.output_tokens, q.cost, q.batch_id, q.created_at, "
+        "(SELECT json_group_object(s.dimension, s.score) FROM qa_scores s "
+        "WHERE s.result_id = q.id) AS scores "
+        f"FROM qa_results q JOIN jobs j ON j.id = q.job_id WHERE {where} "
+        "ORDER BY q.job_id, q.judge",
+        params,
+    )
+    for row in rows:
+        data = dict(row)
+        data["scores"] = json.loads(data["scores"])
+        yield data
+
+
+def existing_job_ids(conn: sqlite3.Connection, ids: Sequence[int]) -> set[int]:
+    """Which of these job ids exist."""
+    if not ids:
+        return set()
+    rows = conn.execute(f"SELECT id FROM jobs WHERE id IN ({','.join('?' * len(ids))})", ids)
+    return {r[0] for r in rows}
+
+
+def inflight_batch_keys(conn: sqlite3.Connection, queue: str) -> list[str]:
+    """Keys of a queue's remote-batch jobs still waiting for their results."""
+    rows = conn.execute(
+        "SELECT key FROM jobs WHERE queue = ? AND status IN ('pending', 'running') "
+        "AND batch_id IS NOT NULL",
+        (queue,),
+    )
+    return [r[0] for r in rows]
+
+
+def qa_batches_to_collect(conn: sqlite3.Connection, meta_key: str) -> list[Batch]:
+    """Ingested batches whose metadata has `meta_key` and whose verdicts are not stored yet."""
+    rows = conn.execute(
+        "SELECT * FROM batches b WHERE b.ingested_at IS NOT NULL "
+        "AND CASE WHEN json_valid(b.metadata) THEN json_extract(b.metadata, '$.' || ?) END "
+        "IS NOT NULL AND NOT EXISTS (SELECT 1 FROM events e WHERE e.batch_id = b.id "
+        "AND e.kind = 'qa_collected') ORDER BY b.id",
+        (meta_key,),
+    )
+    return [_batch(r) for r in rows]
+
+
+def mark_qa_collected(conn: sqlite3.Connection, batch: Batch, detail: str, now: float) -> None:
+    """Record that a QA batch's verdicts are stored (it is not collected again)."""
+    _event_rows(conn, [(now, "qa_collected", None, batch.id, batch.queue, None, detail)])
+
+
+# ----- remote batches (writes): core/batches.py, core/providers/openai_batch.py, core/sync.py
+
+#: Columns of `batches` that `update_batch` may set (JSON ones are serialized for you).
+_BATCH_COLUMNS = frozenset(Batch.__dataclass_fields__) - {"id", "created_at"}
+_BATCH_JSON_COLUMNS = frozenset({"errors", "metadata"})
+_TERMINAL_BATCH_STATES = "('succeeded', 'partial', 'failed', 'expired', 'cancelled')"
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    """A batch row to insert before anything is sent to the provider (or when importing)."""
+
+    queue: str
+    endpoint: str
+    model: str | None
+    submit_key: str | None = None
+    remote_id: str | None = None
+    state: str = "submitting"
+    raw_status: str | None = None
+    input_path: str | None = None
+    input_file_id: str | None = None
+    metadata: dict[str, str] | None = None
+    total: int = 0
+    parent_id: int | None = None
+    shard_index: int | None = None
+    shard_count: int | None = None
+    provider: str = "openai"
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What one result-file line (or reconciliation) says about one custom_id."""
+
+    custom_id: str
+    outcome: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_json: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+
+
+def add_batch(conn: sqlite3.Connection, new: NewBatch, now: float) -> int:
+    """Insert a batch row with its first timeline event; returns the local id."""
+    row = conn.execute(
+        "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
+        "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
+        "shard_index, shard_count, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        (
+            new.provider,
+            new.remote_id,
+            new.submit_key,
+            new.queue,
+            new.endpoint,
+            new.model,
+            new.input_path,
+            new.input_file_id,
+            new.raw_status,
+            new.state,
+            new.total,
+            None if new.metadata is None else dumps(new.metadata),
+            new.parent_id,
+            new.shard_index,
+            new.shard_count,
+            now,
+            now,
+        ),
+    ).fetchone()
+    ensure_queue(conn, new.queue, now)
+    kind = "batch_imported" if new.remote_id else "batch_intent"
+    _event_rows(conn, [(now, kind, None, row["id"], new.queue, None, new.remote_id)])
+    return int(row["id"])
+
+
+def existing_job_keys(conn: sqlite3.Connection, queue: str, keys: Sequence[str]) -> dict[str, int]:
+    """Which of these keys already name a job of the queue (key → job id)."""
+    found: dict[str, int] = {}
+    for start in range(0, len(keys), 500):
+        part = keys[start : start + 500]
+        rows = conn.execute(
+            f"SELECT key, id FROM jobs WHERE queue = ? AND key IN ({','.join('?' * len(part))})",
+            (queue, *part),
+        )
+        found.update((r["key"], r["id"]) for r in rows)
+    return found
+
+
+def add_batch_lines(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    queue: str,
+    handler: str,
+    lines: Sequence[tuple[int, str, str, str]],
+    now: float,
+) -> None:
+    """Insert (line_no, custom_id, job key, payload JSON) as items and their pending jobs."""
+    conn.executemany(
+        "INSERT INTO jobs (queue, key, handler, payload, status, attempts, max_attempts, "
+        "created_at, updated_at, batch_id) VALUES (?, ?, ?, ?, 'pending', 1, 1, ?, ?, ?) "
+        "ON CONFLICT (queue, key) DO NOTHING",
+        ((queue, key, handler, payload, now, now, batch_id) for _, _, key, payload in lines),
+    )
+    conn.executemany(
+        "INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
+        "VALUES (?, ?, (SELECT id FROM jobs WHERE queue = ? AND key = ?), ?) "
+        "ON CONFLICT (batch_id, custom_id) DO NOTHING",
+        ((batch_id, custom_id, queue, key, line_no) for line_no, custom_id, key, _ in lines),
+    )
+
+
+def batch_lines_enqueued(conn: sqlite3.Connection, batch_id: int, now: float) -> None:
+    """Write the `enqueued` event of every job of a freshly recorded batch."""
+    conn.execute(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+        "SELECT ?, 'enqueued', id, batch_id, queue, 'remote batch ' || batch_id "
+        "FROM jobs WHERE batch_id = ?",
+        (now, batch_id),
+    )
+
+
+def batch_upload_rows(conn: sqlite3.Connection, batch_id: int) -> Iterator[tuple[str, str]]:
+    """(custom_id, payload JSON) of a batch's lines in upload order, streamed."""
+    for row in conn.execute(
+        "SELECT i.custom_id, j.payload FROM batch_items i JOIN jobs j ON j.id = i.job_id "
+        "WHERE i.batch_id = ? ORDER BY i.line_no",
+        (batch_id,),
+    ):
+        yield row[0], row[1]
+
+
+def update_batch(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    fields: dict[str, Any],
+    now: float,
+    event: tuple[str, str | None] | None = None,
+) -> None:
+    """Set some columns of a batch (names checked), optionally with a timeline event."""
+    unknown = set(fields) - _BATCH_COLUMNS
+    if unknown:
+        raise StoreError(f"update_batch: unknown columns {sorted(unknown)}")
+    values = {
+        k: (None if v is None else dumps(v)) if k in _BATCH_JSON_COLUMNS else v
+        for k, v in fields.items()
+    }
+    values["updated_at"] = now
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    row = conn.execute(
+        f"UPDATE batches SET {assignments} WHERE id = ? RETURNING queue",
+        (*values.values(), batch_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown batch {batch_id}")
+    if event is not None:
+        _event_rows(conn, [(now, event[0], None, batch_id, row["queue"], None, event[1])])
+
+
+def record_remote(
+    conn: sqlite3.Connection, batch_id: int, fields: dict[str, Any], now: float
+) -> str | None:
+    """Store a successful poll; a change of raw status gets an event. Returns the old one."""
+    old = conn.execute("SELECT raw_status FROM batches WHERE id = ?", (batch_id,)).fetchone()
+    if old is None:
+        raise NotFoundError(f"unknown batch {batch_id}")
+    new_raw = fields.get("raw_status", old["raw_status"])
+    changed = new_raw != old["raw_status"]
+    event = ("batch_status", f"{old['raw_status'] or '-'} → {new_raw}") if changed else None
+    update_batch(
+        conn,
+        batch_id,
+        {**fields, "polled_at": now, "poll_error": None, "poll_failures": 0},
+        now,
+        event,
+    )
+    return str(old["raw_status"]) if old["raw_status"] is not None else None
+
+
+def note_poll_failure(conn: sqlite3.Connection, batch_id: int, error: str, now: float) -> int:
+    """Record a failed provider call on the batch; returns its consecutive failure count."""
+    row = conn.execute(
+        "UPDATE batches SET poll_error = ?, polled_at = ?, poll_failures = poll_failures + 1, "
+        "updated_at = ? WHERE id = ? RETURNING poll_failures",
+        (error, now, now, batch_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown batch {batch_id}")
+    return int(row[0])
+
+
+def apply_item_results(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    results: Sequence[tuple[ItemResult, str, str | None]],
+    now: float,
+) -> None:
+    """Record (result, job status, job error kind) per custom_id, set-based and idempotent.
+
+    Only items still `pending` change, and only jobs still pending under this batch (a
+    job resubmitted to a child batch belongs to the child): running it twice is a no-op.
+    """
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS ingest_stage (custom_id TEXT PRIMARY KEY, "
+        "outcome TEXT, status_code INTEGER, error_code TEXT, error_message TEXT, "
+        "result TEXT, input_tokens INTEGER, output_tokens INTEGER, cost REAL, "
+        "job_status TEXT, error_kind TEXT)"
+    )
+    conn.execute("DELETE FROM temp.ingest_stage")
+    conn.executemany(
+        "INSERT OR IGNORE INTO temp.ingest_stage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            (
+                r.custom_id,
+                r.outcome,
+                r.status_code,
+                r.error_code,
+                r.error_message,
+                r.result_json,
+                r.input_tokens,
+                r.output_tokens,
+                r.cost,
+                status,
+                kind,
+            )
+            for r, status, kind in results
+        ),
+    )
+    staged = (
+        "SELECT i.job_id, s.* FROM temp.ingest_stage s JOIN batch_items i "
+        "ON i.batch_id = ? AND i.custom_id = s.custom_id AND i.outcome = 'pending'"
+    )
+    conn.execute(
+        f"INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+        f"SELECT ?, x.job_status, j.id, ?, j.queue, coalesce(x.error_message, 'batch result') "
+        f"FROM ({staged}) x JOIN jobs j ON j.id = x.job_id "
+        f"WHERE j.batch_id = ? AND j.status = 'pending'",
+        (now, batch_id, batch_id, batch_id),
+    )
+    conn.execute(
+        f"UPDATE jobs SET status = x.job_status, result = x.result, error = x.error_message, "
+        f"error_kind = x.error_kind, input_tokens = x.input_tokens, "
+        f"output_tokens = x.output_tokens, cost = x.cost, finished_at = ?, updated_at = ? "
+        f"FROM ({staged}) x WHERE jobs.id = x.job_id AND jobs.batch_id = ? "
+        f"AND jobs.status = 'pending'",
+        (now, now, batch_id, batch_id),
+    )
+    conn.execute(
+        "UPDATE batch_items SET outcome = s.outcome, status_code = s.status_code, "
+        "error_code = s.error_code, error_message = s.error_message, "
+        "input_tokens = s.input_tokens, output_tokens = s.output_tokens, cost = s.cost "
+        "FROM temp.ingest_stage s WHERE batch_items.batch_id = ? "
+        "AND batch_items.custom_id = s.custom_id AND batch_items.outcome = 'pending'",
+        (batch_id,),
+    )
+    conn.execute("DELETE FROM temp.ingest_stage")
+
+
+def pending_item_ids(conn: sqlite3.Connection, batch_id: int) -> list[str]:
+    """custom_ids of a batch's items that no result has mentioned yet."""
+    return [
+        r[0]
+        for r in conn.execute(
+            "SELECT custom_id FROM batch_items WHERE batch_id = ? AND outcome = 'pending'",
+            (batch_id,),
+        )
+    ]
+
+
+def batch_item_lines(
+    conn: sqlite3.Connection, batch_id: int, line_nos: Sequence[int]
+) -> list[tuple[str, int]]:
+    """(custom_id, line_no) of the items on these upload lines."""
+    if not line_nos:
+        return []
+    rows = conn.execute(
+        f"SELECT custom_id, line_no FROM batch_items WHERE batch_id = ? "
+        f"AND line_no IN ({','.join('?' * len(line_nos))})",
+        (batch_id, *line_nos),
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float) -> None:
+    """Totals from the items onto the batch, the final state, and `ingested_at`."""
+    row = conn.execute(
+        "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+        "coalesce(sum(cost), 0), count(*) FROM batch_items WHERE batch_id = ?",
+        (batch_id,),
+    ).fetchone()
+    counts = batch_outcome_counts(conn, batch_id)
+    detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    update_batch(
+        conn,
+        batch_id,
+        {
+            "input_tokens": row[0],
+            "output_tokens": row[1],
+            "cost": row[2],
+            "total": row[3],
+            "state": state,
+            "ingested_at": now,
+            "next_poll_at": None,
+        },
+        now,
+        ("batch_ingested", f"{state}: {detail}"),
+    )
+
+
+def count_batch_items(conn: sqlite3.Connection, batch_id: int) -> int:
+    """How many lines (items) a batch has locally."""
+    row = conn.execute("SELECT count(*) FROM batch_items WHERE batch_id = ?", (batch_id,))
+    return int(row.fetchone()[0])
+
+
+def resubmit_items(
+    conn: sqlite3.Connection, parent_id: int, child_id: int, outcomes: Sequence[str], now: float
+) -> int:
+    """Give a child batch the parent's items of these outcomes, and move their jobs to it.
+
+    Jobs go back to pending under the child (one more attempt); only jobs still owned by
+    the parent move. Returns how many lines the child has.
+    """
+    conn.execute(
+        f"INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
+        f"SELECT ?, i.custom_id, i.job_id, row_number() OVER (ORDER BY i.line_no, i.custom_id) "
+        f"FROM batch_items i JOIN jobs j ON j.id = i.job_id "
+        f"WHERE i.batch_id = ? AND j.batch_id = ? "
+        f"AND i.outcome IN ({','.join('?' * len(outcomes))})",
+        (child_id, parent_id, parent_id, *outcomes),
+    )
+    moved = "SELECT job_id FROM batch_items WHERE batch_id = ?"
+    conn.execute(
+        f"INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+        f"SELECT ?, 'resubmitted', id, ?, queue, 'batch ' || ? || ' → ' || ? "
+        f"FROM jobs WHERE id IN ({moved})",
+        (now, child_id, parent_id, child_id, child_id),
+    )
+    conn.execute(
+        f"UPDATE jobs SET batch_id = ?, status = 'pending', attempts = attempts + 1, "
+        f"max_attempts = max(max_attempts, attempts + 1), result = NULL, error = NULL, "
+        f"error_kind = NULL, input_tokens = NULL, output_tokens = NULL, cost = NULL, "
+        f"finished_at = NULL, updated_at = ? WHERE id IN ({moved})",
+        (child_id, now, child_id),
+    )
+    total = count_batch_items(conn, child_id)
+    update_batch(conn, child_id, {"total": total}, now)
+    return total
+
+
+def batch_children(conn: sqlite3.Connection, batch_id: int) -> list[int]:
+    """Local ids of the batches resubmitted from this one."""
+    rows = conn.execute("SELECT id FROM batches WHERE parent_id = ? ORDER BY id", (batch_id,))
+    return [r[0] for r in rows]
+
+
+def batches_due(conn: sqlite3.Connection, now: float) -> list[Batch]:
+    """Submitted batches to poll now, and finished ones whose results are not in yet."""
+    rows = conn.execute(
+        f"SELECT * FROM batches WHERE (next_poll_at IS NULL OR next_poll_at <= ?) AND ("
+        f"state IN ('validating', 'running', 'finalizing', 'cancelling', 'unknown') OR "
+        f"(ingested_at IS NULL AND state IN {_TERMINAL_BATCH_STATES})) "
+        f"ORDER BY coalesce(next_poll_at, 0), id",
+        (now,),
+    )
+    return [_batch(r) for r in rows]
+
+
+def submitting_batches(conn: sqlite3.Connection) -> list[Batch]:
+    """Batches whose submission has not been confirmed by the provider yet."""
+    rows = conn.execute("SELECT * FROM batches WHERE state = 'submitting' ORDER BY id")
+    return [_batch(r) for r in rows]
+
+
+def known_remote_ids(conn: sqlite3.Connection) -> set[str]:
+    """Every provider batch id already tracked locally."""
+    rows = conn.execute("SELECT remote_id FROM batches WHERE remote_id IS NOT NULL")
+    return {r[0] for r in rows}
+
+
+def get_submit_lease(conn: sqlite3.Connection, batch_id: int) -> tuple[str, float] | None:
+    """(owner, expires_at) of whoever is submitting this batch, if anyone."""
+    row = conn.execute(
+        "SELECT owner, expires_at FROM batch_submit_leases WHERE batch_id = ?", (batch_id,)
+    ).fetchone()
+    return None if row is None else (row[0], row[1])
+
+
+def put_submit_lease(
+    conn: sqlite3.Connection, batch_id: int, owner: str, expires_at: float
+) -> None:
+    """Take or extend the right to submit this batch (the caller checked it may)."""
+    conn.execute(
+        "INSERT INTO batch_submit_leases (batch_id, owner, expires_at) VALUES (?, ?, ?) "
+        "ON CONFLICT (batch_id) DO UPDATE SET owner = excluded.owner, "
+        "expires_at = excluded.expires_at",
+        (batch_id, owner, expires_at),
+    )
+
+
+def drop_submit_lease(conn: sqlite3.Connection, batch_id: int, owner: str) -> None:
+    """Release the submit lease if this owner still holds it."""
+    conn.execute(
+        "DELETE FROM batch_submit_leases WHERE batch_id = ? AND owner = ?", (batch_id, owner)
+    )
+
+
+def batch_result_rows(conn: sqlite3.Connection, batch_id: int) -> Iterator[dict[str, Any]]:
+    """Each item of a batch with its job's current result, in line order, streamed."""
+    for row in conn.execute(
+        "SELECT i.custom_id, i.line_no, i.outcome, i.status_code, i.error_code, "
+        "i.error_message, i.input_tokens, i.output_tokens, i.cost, i.job_id, j.status, "
+        "j.result FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id "
+        "WHERE i.batch_id = ? ORDER BY i.line_no, i.custom_id",
+        (batch_id,),
+    ):
+        data = dict(row)
+        data["result"] = _loads(data["result"])
+        yield data

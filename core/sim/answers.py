@@ -47,13 +47,14 @@ def estimate_tokens(text: str) -> int:
 
 def transform(text: str) -> str:
     """The simulated answer to `text`: each space-separated word reversed, prefixed."""
-    return SIM_PREFIX + " ".join(word[::-1] for word in text.split(" "))
+    # reversing the whole string reverses every word *and* their order; reversing the word
+    # list puts the order back. All in C: batch output of 50k long lines stays fast.
+    return SIM_PREFIX + " ".join(text[::-1].split(" ")[::-1])
 
 
 def untransform(answer_text: str) -> str:
     """Invert `transform` (tests use it to check an answer belongs to its question)."""
-    body = answer_text.removeprefix(SIM_PREFIX)
-    return " ".join(word[::-1] for word in body.split(" "))
+    return " ".join(answer_text.removeprefix(SIM_PREFIX)[::-1].split(" ")[::-1])
 
 
 def _digest(text: str) -> bytes:

@@ -1,0 +1,213 @@
+"""Queue throughput: batchdash vs huey's SQLite storage vs a raw UPDATE…RETURNING ceiling.
+
+Enqueues N jobs (default 100,000) and drains them with 2 worker processes and a no-op
+handler, three ways, in the same run on the same machine:
+
+- batchdash: `batchdash worker --handler noop` processes (leases, claim tokens, events,
+  counts table, group commit) — measured from the first claim to the last completion;
+- huey: `SqliteStorage.enqueue` / `dequeue` + `put_data` of the result, 2 processes;
+- raw: 2 processes looping a batch `UPDATE … RETURNING` claim and a batch completion,
+  with no events, leases or triggers (the ceiling for SQLite on this machine).
+
+Prints jobs/s and the ratios the targets are stated in (claim+complete ≥ 3× huey and
+≥ 50% of the raw ceiling), and checks that no job ran twice. Needs `pip install huey`.
+
+    python benchmarks/queue_throughput.py [--jobs 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing as mp
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core import queue, store  # noqa: E402
+from core.models import NewJob  # noqa: E402
+from core.store import Store, SyncStore  # noqa: E402
+
+WORKERS = 2
+BATCH = 64
+
+
+def bench_batchdash(folder: Path, n: int) -> tuple[float, float, int]:
+    """(enqueue jobs/s, claim+complete jobs/s, duplicates) for batchdash itself."""
+    db_path = folder / "batchdash.db"
+    jobs = [NewJob(key=f"job-{i}", payload={"i": i}) for i in range(n)]
+
+    async def enqueue() -> float:
+        db = await Store.open(db_path)
+        start = time.perf_counter()
+        await queue.enqueue(db, "bench", jobs, handler="noop")
+        elapsed = time.perf_counter() - start
+        await db.close()
+        return elapsed
+
+    enqueue_s = asyncio.run(enqueue())
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tui.cli",
+                "worker",
+                "--db",
+                str(db_path),
+                "--concurrency",
+                str(BATCH),
+                "--idle-exit",
+                "0.5",
+                "--heartbeat",
+                "1",
+            ],
+            cwd=ROOT,
+        )
+        for _ in range(WORKERS)
+    ]
+    for proc in procs:
+        proc.wait()
+    with SyncStore.open(db_path) as s:
+        first, last, done = s.conn.execute(
+            "SELECT min(started_at), max(finished_at), count(*) FROM jobs "
+            "WHERE status = 'succeeded'"
+        ).fetchone()
+        dupes = s.conn.execute(
+            "SELECT count(*) FROM (SELECT job_id FROM events WHERE kind = 'succeeded' "
+            "GROUP BY job_id HAVING count(*) > 1)"
+        ).fetchone()[0]
+        assert store.count_jobs(s.conn, store.JobFilter(statuses=("succeeded",))) == n
+    assert done == n, f"only {done} of {n} jobs succeeded"
+    return n / enqueue_s, n / (last - first), dupes
+
+
+# --------------------------------------------------------------------------- huey
+
+
+def _huey_worker(path: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    from huey.storage import SqliteStorage
+
+    storage = SqliteStorage(name="bench", filename=path, timeout=60)
+    seen = 0
+    first = None
+    while True:
+        data = storage.dequeue()
+        if data is None:
+            break
+        first = first or time.time()
+        storage.put_data(data, b"ok")  # the no-op task's result, keyed by the task
+        seen += 1
+    out.put((first, time.time(), seen))
+
+
+def bench_huey(folder: Path, n: int) -> tuple[float, float, int]:
+    """(enqueue jobs/s, dequeue+complete jobs/s, duplicates) for huey's SqliteStorage."""
+    from huey.storage import SqliteStorage
+
+    path = str(folder / "huey.db")
+    storage = SqliteStorage(name="bench", filename=path, timeout=60)
+    start = time.perf_counter()
+    for i in range(n):
+        storage.enqueue(f"task-{i}".encode())
+    enqueue_s = time.perf_counter() - start
+    results = _run_procs(_huey_worker, path)
+    total = sum(r[2] for r in results)
+    first = min(r[0] for r in results if r[0])
+    last = max(r[1] for r in results)
+    keys = storage.conn.execute("SELECT count(DISTINCT key) FROM kv").fetchone()[0]
+    return n / enqueue_s, n / (last - first), total - keys
+
+
+# --------------------------------------------------------------------------- raw ceiling
+
+
+def _raw_worker(path: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    ids: list[int] = []
+    first = None
+    while True:
+        conn.execute("BEGIN IMMEDIATE")
+        claimed = [
+            r[0]
+            for r in conn.execute(
+                "UPDATE jobs SET status = 1 WHERE id IN (SELECT id FROM jobs WHERE status = 0 "
+                "ORDER BY id LIMIT ?) RETURNING id",
+                (BATCH,),
+            )
+        ]
+        conn.execute("COMMIT")
+        if not claimed:
+            break
+        first = first or time.time()
+        conn.execute("BEGIN IMMEDIATE")
+        conn.executemany("UPDATE jobs SET status = 2 WHERE id = ?", [(i,) for i in claimed])
+        conn.execute("COMMIT")
+        ids += claimed
+    out.put((first, time.time(), ids))
+
+
+def bench_raw(folder: Path, n: int) -> tuple[float, float, int]:
+    """(enqueue jobs/s, claim+complete jobs/s, duplicates) for the bare SQL loop."""
+    path = str(folder / "raw.db")
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("CREATE TABLE jobs (id INTEGER PRIMARY KEY, status INTEGER, payload TEXT)")
+    conn.execute("CREATE INDEX jobs_pending ON jobs (id) WHERE status = 0")
+    start = time.perf_counter()
+    conn.execute("BEGIN")
+    conn.executemany(
+        "INSERT INTO jobs (status, payload) VALUES (0, ?)", ((f'{{"i":{i}}}',) for i in range(n))
+    )
+    conn.execute("COMMIT")
+    enqueue_s = time.perf_counter() - start
+    results = _run_procs(_raw_worker, path)
+    ids = [i for r in results for i in r[2]]
+    first = min(r[0] for r in results if r[0])
+    last = max(r[1] for r in results)
+    assert len(set(ids)) == n
+    return n / enqueue_s, n / (last - first), len(ids) - len(set(ids))
+
+
+def _run_procs(target: object, path: str) -> list[tuple[float, float, object]]:
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=target, args=(path, out)) for _ in range(WORKERS)]  # type: ignore[arg-type]
+    for proc in procs:
+        proc.start()
+    results = [out.get() for _ in procs]
+    for proc in procs:
+        proc.join()
+    return results
+
+
+def main() -> None:
+    """Run the three variants and print figures and ratios."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=100_000)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        ours = bench_batchdash(folder, args.jobs)
+        huey = bench_huey(folder, args.jobs)
+        raw = bench_raw(folder, args.jobs)
+    print(f"{args.jobs:,} jobs, {WORKERS} worker processes, no-op handler")
+    print(f"{'':12}{'enqueue/s':>12}{'claim+complete/s':>18}{'duplicates':>12}")
+    for name, (enq, drain, dupes) in (("batchdash", ours), ("huey", huey), ("raw SQL", raw)):
+        print(f"{name:12}{enq:>12,.0f}{drain:>18,.0f}{dupes:>12}")
+    print(f"claim+complete vs huey:        {ours[1] / huey[1]:.1f}x   (target >= 3x)")
+    print(f"claim+complete vs raw ceiling: {ours[1] / raw[1]:.0%}   (target >= 50%)")
+    print(f"enqueue vs huey:               {ours[0] / huey[0]:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
