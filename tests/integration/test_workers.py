@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 from pathlib import Path
 
 from core import store
@@ -269,3 +270,23 @@ def test_export_csv_and_events(tmp_path: Path, db_path: Path) -> None:
     assert lines[0].startswith("id,key,queue,status,attempts") and len(lines) == 4
     events = cli("export", "--events", "--db", str(db_path)).stdout.splitlines()
     assert [json.loads(e)["kind"] for e in events] == ["enqueued"] * 3
+
+
+def test_a_locked_database_is_waited_out(tmp_path: Path, db_path: Path) -> None:
+    cli("init", "--db", str(db_path))
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sqlite3, sys, time\n"
+            f"c = sqlite3.connect({str(db_path)!r}, isolation_level=None)\n"
+            "c.execute('BEGIN EXCLUSIVE'); print('locked', flush=True); time.sleep(1.5)\n"
+            "c.execute('COMMIT')",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+    result = cli("--db", str(db_path), "enqueue", str(write_jobs(tmp_path / "l.jsonl", 2)))
+    assert result.stdout == "enqueued 2 jobs into 'default'\n" and result.stderr == ""
+    assert holder.wait(timeout=10) == 0
