@@ -16,7 +16,6 @@ Design:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import os
@@ -24,7 +23,7 @@ import random
 import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
@@ -432,65 +431,39 @@ def _loads(text: str | None) -> Any:
         return text
 
 
+def _build(cls: type[T], row: sqlite3.Row, **overrides: Any) -> T:
+    """A dataclass from a row: columns named like its fields, decoded ones overridden.
+
+    Columns the dataclass does not know (added by later migrations) are ignored.
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    # sqlite3.Row iterates over values, not names: keys() is needed here.
+    data = {key: row[key] for key in row.keys() if key in names}  # noqa: SIM118
+    data.update(overrides)
+    return cls(**data)
+
+
 def _job(row: sqlite3.Row) -> Job:
-    return Job(
-        id=row["id"],
-        queue=row["queue"],
-        key=row["key"],
-        handler=row["handler"],
+    return _build(
+        Job,
+        row,
         payload=_loads(row["payload"]),
-        status=row["status"],
-        priority=row["priority"],
-        attempts=row["attempts"],
-        max_attempts=row["max_attempts"],
-        run_after=row["run_after"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        started_at=row["started_at"],
-        finished_at=row["finished_at"],
-        worker_id=row["worker_id"],
-        claim_token=row["claim_token"],
-        lease_expires_at=row["lease_expires_at"],
-        cancel_requested=bool(row["cancel_requested"]),
         result=_loads(row["result"]),
-        error=row["error"],
-        error_kind=row["error_kind"],
-        input_tokens=row["input_tokens"],
-        output_tokens=row["output_tokens"],
-        cost=row["cost"],
-        batch_id=row["batch_id"],
+        cancel_requested=bool(row["cancel_requested"]),
     )
 
 
 def _worker(row: sqlite3.Row) -> Worker:
-    return Worker(
-        id=row["id"],
-        host=row["host"],
-        pid=row["pid"],
-        started_at=row["started_at"],
-        heartbeat_at=row["heartbeat_at"],
-        heartbeat_interval=row["heartbeat_interval"],
-        state=row["state"],
+    return _build(
+        Worker,
+        row,
         queues=json.loads(row["queues"]),
-        handler=row["handler"],
-        concurrency=row["concurrency"],
         current_jobs=json.loads(row["current_jobs"]),
-        done=row["done"],
-        failed=row["failed"],
-        stopped_at=row["stopped_at"],
     )
 
 
 def _event(row: sqlite3.Row) -> Event:
-    return Event(
-        id=row["id"],
-        at=row["at"],
-        kind=row["kind"],
-        job_id=row["job_id"],
-        batch_id=row["batch_id"],
-        worker_id=row["worker_id"],
-        detail=row["detail"],
-    )
+    return _build(Event, row)
 
 
 # --------------------------------------------------------------------------- filters
@@ -1170,6 +1143,8 @@ class Store:
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn` as one write transaction, retrying with jitter while the DB is busy."""
+        import asyncio  # here, not at the top: `--once` never needs the event loop
+
         deadline = time.monotonic() + BUSY_RETRY_SECONDS
         attempt = 0
         while True:
@@ -1254,10 +1229,7 @@ def job_status(conn: sqlite3.Connection, job_id: int) -> str:
 
 
 def _batch(row: sqlite3.Row) -> Batch:
-    data = dict(row)
-    data["errors"] = _loads(data["errors"])
-    data["metadata"] = _loads(data["metadata"])
-    return Batch(**data)
+    return _build(Batch, row, errors=_loads(row["errors"]), metadata=_loads(row["metadata"]))
 
 
 def list_batches(
@@ -1318,7 +1290,7 @@ def list_batch_items(
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params.extend([limit, offset])
-    return [BatchItem(**dict(r)) for r in conn.execute(sql, params)]
+    return [_build(BatchItem, r) for r in conn.execute(sql, params)]
 
 
 # --------------------------------------------------------------------------- QA reads
@@ -1431,15 +1403,15 @@ def status_totals(conn: sqlite3.Connection) -> dict[str, tuple[int, int, int, fl
 def finished_per_bucket(
     conn: sqlite3.Connection, start: float, width: float, buckets: int
 ) -> list[int]:
-    """Jobs that ended (succeeded or failed) per `width`-second bucket from `start` on.
+    """Attempts that ended (any outcome, retries included) per `width`-second bucket.
 
-    A range scan of the `jobs_finished` index over the window only, whatever the table size.
+    Read from the `jobs_finished` index alone over the window, whatever the table size:
+    filtering on status would cost a table lookup per finished job (300 ms at 1M jobs).
     """
     counts = [0] * buckets
     rows = conn.execute(
         "SELECT CAST((finished_at - ?) / ? AS INTEGER) AS b, count(*) AS n FROM jobs "
-        "WHERE finished_at >= ? AND finished_at < ? AND status IN ('succeeded', 'failed') "
-        "GROUP BY b",
+        "WHERE finished_at >= ? AND finished_at < ? GROUP BY b",
         (start, width, start, start + width * buckets),
     )
     for r in rows:
@@ -1884,13 +1856,14 @@ def apply_item_results(
     """
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS ingest_stage (custom_id TEXT PRIMARY KEY, "
-        "outcome TEXT, status_code INTEGER, error_code TEXT, error_message TEXT, "
-        "result TEXT, input_tokens INTEGER, output_tokens INTEGER, cost REAL, "
-        "job_status TEXT, error_kind TEXT)"
+        "job_id INTEGER, outcome TEXT, status_code INTEGER, error_code TEXT, "
+        "error_message TEXT, result TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+        "cost REAL, job_status TEXT, error_kind TEXT)"
     )
+    conn.execute("CREATE INDEX IF NOT EXISTS temp.ingest_stage_job ON ingest_stage (job_id)")
     conn.execute("DELETE FROM temp.ingest_stage")
     conn.executemany(
-        "INSERT OR IGNORE INTO temp.ingest_stage VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO temp.ingest_stage VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             (
                 r.custom_id,
@@ -1908,31 +1881,37 @@ def apply_item_results(
             for r, status, kind in results
         ),
     )
-    staged = (
-        "SELECT i.job_id, s.* FROM temp.ingest_stage s JOIN batch_items i "
-        "ON i.batch_id = ? AND i.custom_id = s.custom_id AND i.outcome = 'pending'"
+    # Keep only lines whose item is still pending: this is what makes a re-run a no-op.
+    conn.execute(
+        "UPDATE temp.ingest_stage SET job_id = (SELECT i.job_id FROM batch_items i "
+        "WHERE i.batch_id = ? AND i.custom_id = ingest_stage.custom_id "
+        "AND i.outcome = 'pending')",
+        (batch_id,),
+    )
+    conn.execute("DELETE FROM temp.ingest_stage WHERE job_id IS NULL")
+    conn.execute(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+        "SELECT ?, s.job_status, j.id, ?, j.queue, coalesce(s.error_message, 'batch result') "
+        "FROM temp.ingest_stage s CROSS JOIN jobs j ON j.id = s.job_id "
+        "WHERE j.batch_id = ? AND j.status = 'pending'",
+        (now, batch_id, batch_id),
+    )
+    # Unary + keeps the planner on the rowid lookups instead of scanning the batch's jobs.
+    conn.execute(
+        "UPDATE jobs SET (status, result, error, error_kind, input_tokens, output_tokens, "
+        "cost) = (SELECT job_status, result, error_message, error_kind, input_tokens, "
+        "output_tokens, cost FROM temp.ingest_stage WHERE job_id = jobs.id), "
+        "finished_at = ?, updated_at = ? "
+        "WHERE id IN (SELECT job_id FROM temp.ingest_stage) AND +batch_id = ? "
+        "AND +status = 'pending'",
+        (now, now, batch_id),
     )
     conn.execute(
-        f"INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
-        f"SELECT ?, x.job_status, j.id, ?, j.queue, coalesce(x.error_message, 'batch result') "
-        f"FROM ({staged}) x JOIN jobs j ON j.id = x.job_id "
-        f"WHERE j.batch_id = ? AND j.status = 'pending'",
-        (now, batch_id, batch_id, batch_id),
-    )
-    conn.execute(
-        f"UPDATE jobs SET status = x.job_status, result = x.result, error = x.error_message, "
-        f"error_kind = x.error_kind, input_tokens = x.input_tokens, "
-        f"output_tokens = x.output_tokens, cost = x.cost, finished_at = ?, updated_at = ? "
-        f"FROM ({staged}) x WHERE jobs.id = x.job_id AND jobs.batch_id = ? "
-        f"AND jobs.status = 'pending'",
-        (now, now, batch_id, batch_id),
-    )
-    conn.execute(
-        "UPDATE batch_items SET outcome = s.outcome, status_code = s.status_code, "
-        "error_code = s.error_code, error_message = s.error_message, "
-        "input_tokens = s.input_tokens, output_tokens = s.output_tokens, cost = s.cost "
-        "FROM temp.ingest_stage s WHERE batch_items.batch_id = ? "
-        "AND batch_items.custom_id = s.custom_id AND batch_items.outcome = 'pending'",
+        "UPDATE batch_items SET (outcome, status_code, error_code, error_message, "
+        "input_tokens, output_tokens, cost) = (SELECT outcome, status_code, error_code, "
+        "error_message, input_tokens, output_tokens, cost FROM temp.ingest_stage s "
+        "WHERE s.custom_id = batch_items.custom_id) "
+        "WHERE batch_id = ? AND custom_id IN (SELECT custom_id FROM temp.ingest_stage)",
         (batch_id,),
     )
     conn.execute("DELETE FROM temp.ingest_stage")

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import queue, store
+from core import qa, queue, store
 from core.handlers import (
     HandlerResult,
     JobContext,
@@ -56,6 +56,8 @@ class WorkerOptions:
     grace: float = 10.0
     retry: queue.RetryPolicy = field(default_factory=queue.RetryPolicy)
     sim: SimSettings = field(default_factory=SimSettings)
+    qa_every: int | None = None
+    qa_judges: tuple[str, ...] = ()
 
     @property
     def lease_seconds(self) -> float:
@@ -88,12 +90,16 @@ class WorkerProcess:
         self.draining = False
         self._wake = asyncio.Event()
         self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
+        self.qa: qa.WorkerQA | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
         """Run until drained or idle; returns the process exit code."""
         self.db = await Store.open(self.options.db_path)
+        if self.options.qa_every:
+            judges = self.options.qa_judges or (qa.DEFAULT_JUDGE,)
+            self.qa = qa.WorkerQA(self.db, self.options.qa_every, judges)
         try:
             await self._register()
             self._install_signals()
@@ -213,6 +219,8 @@ class WorkerProcess:
                 continue
             if outcome.status == JobStatus.SUCCEEDED:
                 self.done += 1
+                if self.qa is not None:
+                    self.qa.job_succeeded(outcome.job_id)
             elif outcome.status == JobStatus.FAILED:
                 self.failed += 1
 
@@ -332,6 +340,8 @@ class WorkerProcess:
             now = time.time()
             assert self.db is not None
             await self.db.write(lambda conn: store.release(conn, self.id, held, now))
+        if self.qa is not None:
+            await self.qa.drain(self.options.grace)  # judges of the last sampled jobs
 
 
 def _success(claimed: Claim, value: Any) -> Outcome:

@@ -10,7 +10,6 @@ Exit codes: 0 success, 1 something needs attention (`--once`), 2 bad input or er
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sqlite3
 import sys
@@ -44,6 +43,7 @@ def db_path(args: argparse.Namespace) -> Path:
 
 def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse.Namespace) -> T:
     """Open the store for the command, run `coro_fn(store)`, close it."""
+    import asyncio  # here, not at the top: `--once` never needs an event loop
 
     async def main() -> T:
         db = await Store.open(db_path(args))
@@ -72,27 +72,63 @@ def add_db_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
-    from tui import cmd_queue, cmd_workers
+    from tui import cmd_batches, cmd_dashboard, cmd_qa, cmd_queue, cmd_workers
 
     parser = argparse.ArgumentParser(
         prog="batchdash",
         description="Track and steer bulk LLM work: remote OpenAI batches and local workers.",
     )
     add_db_option(parser, top=True)
+    _add_dashboard_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (cmd_queue, cmd_workers):
+    for module in (cmd_queue, cmd_workers, cmd_dashboard, cmd_qa, cmd_batches):
         module.register(commands)
+    return parser
+
+
+def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
+    """Top-level flags: with no command, `batchdash` opens the dashboard (or prints --once)."""
+    group = parser.add_argument_group("dashboard (no COMMAND)")
+    group.add_argument("--once", action="store_true", help="print the picture once and exit")
+    group.add_argument("--json", dest="once_json", action="store_true", help="--once as JSON")
+    group.add_argument(
+        "--section",
+        dest="once_sections",
+        action="append",
+        choices=("overview", "queues", "batches", "workers", "qa"),
+        help="--once text: only these sections (repeatable)",
+    )
+    group.add_argument(
+        "--poll", dest="once_poll", action="store_true", help="--once: poll remote batches first"
+    )
+    group.add_argument(
+        "--refresh", type=float, default=1.0, metavar="S", help="seconds between refreshes (1)"
+    )
+    group.add_argument(
+        "--read-only", action="store_true", help="hide and refuse every action that writes"
+    )
+
+
+def _once_parser() -> argparse.ArgumentParser:
+    """Only the top-level flags: `--once` from cron skips importing every command module."""
+    parser = argparse.ArgumentParser(prog="batchdash")
+    add_db_option(parser, top=True)
+    _add_dashboard_options(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = _once_parser() if "--once" in words else build_parser()
     args = parser.parse_args(argv)
     handler: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if handler is None:
-        parser.print_help()
-        return EXIT_OK
+        # Imported here: the --once path must never pull in textual.
+        if args.once:
+            from tui.once import run_once as handler
+        else:
+            from tui.cmd_dashboard import run_dashboard as handler
     try:
         return handler(args)
     except (CliError, StoreError, ValueError, OSError) as exc:
@@ -114,4 +150,8 @@ def use_color(stream: Any = sys.stdout) -> bool:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Run the `tui.cli` module, not this `__main__` copy: command modules raise
+    # `tui.cli.CliError`, which main() must catch as its own class.
+    from tui.cli import main as cli_main
+
+    sys.exit(cli_main())

@@ -76,6 +76,7 @@ def register(commands: Any) -> None:
     add_db_option(p)
     p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
     p.add_argument("--events", action="store_true", help="export the event timeline")
+    p.add_argument("--qa", action="store_true", help="export QA verdicts (job × judge)")
     p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
     p.add_argument("--queue", action="append", default=[])
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
@@ -266,6 +267,18 @@ JOB_COLUMNS = (
     "result",
 )
 EVENT_COLUMNS = ("id", "at", "kind", "job_id", "batch_id", "worker_id", "detail")
+#: QA export columns around the per-dimension scores (one column per dimension).
+QA_HEAD = ("job_id", "key", "queue", "judge", "overall")
+QA_TAIL = (
+    "comment",
+    "error",
+    "raw",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "batch_id",
+    "created_at",
+)
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -292,8 +305,25 @@ def _export_rows(
             ({c: getattr(e, c) for c in EVENT_COLUMNS} for e in events),
             EVENT_COLUMNS,
         )
+    if args.qa:
+        return _qa_rows(db, args)
     jobs = store.iter_jobs(db.conn, _filter(args))
     return ({c: job.to_dict()[c] for c in JOB_COLUMNS} for job in jobs), JOB_COLUMNS
+
+
+def _qa_rows(
+    db: SyncStore, args: argparse.Namespace
+) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
+    """QA verdicts of the matching jobs, one row per (job, judge), a column per dimension."""
+    if args.events:
+        raise CliError("export: choose --events or --qa, not both")
+    dimensions = tuple(d for d in store.qa_dimensions(db.conn) if d != "overall")
+    columns = (*QA_HEAD, *dimensions, *QA_TAIL)
+    rows = (
+        {c: row["scores"].get(c) if c in dimensions else row[c] for c in columns}
+        for row in store.iter_qa_rows(db.conn, _filter(args))
+    )
+    return rows, columns
 
 
 def _write_rows(

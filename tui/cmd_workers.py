@@ -14,6 +14,7 @@ from typing import Any
 
 from core import store
 from core.handlers import SimSettings
+from core.qa import parse_judges
 from core.queue import RetryPolicy
 from core.worker import WorkerOptions, check_workers, pid_alive, pid_dir, run_worker
 from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
@@ -37,6 +38,12 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--retry-base", type=float, default=2.0, help="first retry delay (s)")
     p.add_argument("--sim-latency", type=float, default=0.005, help="sim handler seconds")
     p.add_argument("--sim-failure-rate", type=float, default=0.0, help="sim failure rate")
+    p.add_argument(
+        "--qa-every", type=int, default=None, metavar="N", help="judge every Nth succeeded job"
+    )
+    p.add_argument(
+        "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"
+    )
 
 
 def register(commands: Any) -> None:
@@ -68,6 +75,10 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         raise CliError("--concurrency must be at least 1")
     if args.heartbeat <= 0:
         raise CliError("--heartbeat must be positive")
+    if args.qa_every is not None and args.qa_every < 1:
+        raise CliError("--qa-every must be at least 1")
+    if args.qa_every and not os.environ.get("OPENAI_API_KEY"):
+        raise CliError("--qa-every: judges need OPENAI_API_KEY (and OPENAI_BASE_URL if not OpenAI)")
     return WorkerOptions(
         db_path=db_path(args),
         concurrency=args.concurrency,
@@ -79,6 +90,8 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         grace=args.grace,
         retry=RetryPolicy(base=args.retry_base),
         sim=SimSettings(latency=args.sim_latency, failure_rate=args.sim_failure_rate),
+        qa_every=args.qa_every,
+        qa_judges=parse_judges(args.qa_judges),
     )
 
 
@@ -100,6 +113,8 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         "retry_base",
         "sim_latency",
         "sim_failure_rate",
+        "qa_every",
+        "qa_judges",
     ):
         value = getattr(args, flag)
         if value is not None:

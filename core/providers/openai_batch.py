@@ -1,0 +1,587 @@
+"""OpenAI Batch API client: validate → record → upload → create → poll → ingest → cancel.
+
+Works with any OpenAI-compatible endpoint: `OPENAI_BASE_URL` and `OPENAI_API_KEY` come from
+the environment and the key is never written anywhere. `openai` is imported inside the
+functions that talk to the provider (it costs ~0.7 s), so importing this module is cheap.
+
+Failure policy:
+- Idempotent calls (retrieve, list, cancel, file content, upload) use the SDK's own retries,
+  which honour 429/5xx and `retry-after`; what still fails is recorded on the batch.
+- `batches.create` is never retried blindly: a 429 is a clean refusal and is retried, but
+  a 5xx or a network error may hide an accepted batch, so the batch list is searched for
+  our submit key (also sent as metadata) before creating again.
+- Submission is durable: the intent is stored first, and a lease names the process doing
+  it, so `reconcile` finishes the work of a crashed submitter and never races a live one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import socket
+import tempfile
+import time
+import uuid
+from collections.abc import AsyncIterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+from core import batches, store
+from core.batches import BatchError
+from core.handlers import PermanentError, openai_settings
+from core.models import Batch, BatchState
+from core.store import Store
+
+#: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
+SDK_RETRIES = 5
+#: Attempts at `create` (after 429s or ambiguous failures) before giving up for this run.
+CREATE_ATTEMPTS = 6
+#: Attempts at downloading one result file; every attempt restarts it (ingest is idempotent).
+DOWNLOAD_ATTEMPTS = 3
+#: Seconds a submit lease lasts without renewal; renewed every third of that.
+LEASE_SECONDS = 60.0
+#: Backoff between polls of a batch whose provider calls keep failing.
+POLL_BACKOFF_BASE = 1.0
+POLL_BACKOFF_MAX = 300.0
+#: How far before a batch's local creation `reconcile` looks in the provider's list.
+RECONCILE_MARGIN = 3600.0
+
+_TIMESTAMPS = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+class MissingKeyError(BatchError):
+    """No API key configured: the message says which variable to set."""
+
+
+def settings() -> tuple[str, str]:
+    """(base_url, api_key) from the environment, or MissingKeyError."""
+    try:
+        return openai_settings()
+    except PermanentError as exc:
+        raise MissingKeyError(str(exc)) from None
+
+
+@contextlib.asynccontextmanager
+async def connect() -> AsyncIterator[Any]:
+    """An AsyncOpenAI client for this endpoint, closed on exit."""
+    import openai
+
+    base_url, key = settings()
+    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=SDK_RETRIES)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+def describe(exc: BaseException) -> str:
+    """A one-line description of a provider error (never includes the key)."""
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {exc.message}"
+    if isinstance(exc, openai.APIConnectionError):
+        return f"network: {exc}"
+    return str(exc) or type(exc).__name__
+
+
+def _retryable(exc: BaseException) -> bool:
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code == 429 or exc.status_code >= 500
+    return isinstance(exc, (openai.APIConnectionError, OSError))
+
+
+def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
+    """Jittered exponential delay for our own retry loops."""
+    return float(min(cap, base * 2**attempt) * (0.5 + random.random()))
+
+
+# --------------------------------------------------------------------------- remote fields
+
+
+def remote_fields(remote: Any, local_total: int = 0) -> dict[str, Any]:
+    """Columns of a local batch from the provider's batch object (raw status verbatim)."""
+    data = remote if isinstance(remote, dict) else remote.model_dump()
+    raw = data.get("status")
+    errors = data.get("errors") or {}
+    counts = data.get("request_counts") or {}
+    fields: dict[str, Any] = {
+        "remote_id": data.get("id"),
+        "raw_status": raw,
+        "state": batches.normalize_state(raw),
+        "input_file_id": data.get("input_file_id") or None,
+        # An empty string means "no file" on some batches: never fetch /files//content.
+        "output_file_id": data.get("output_file_id") or None,
+        "error_file_id": data.get("error_file_id") or None,
+        "errors": errors.get("data") or None,
+        "completed": counts.get("completed") or 0,
+        "failed": counts.get("failed") or 0,
+        "total": max(local_total, counts.get("total") or 0),
+        "remote_created_at": data.get("created_at"),
+        **{name: data.get(name) for name in _TIMESTAMPS},
+    }
+    for name in ("model", "endpoint"):
+        if data.get(name):
+            fields[name] = data[name]
+    return fields
+
+
+# --------------------------------------------------------------------------- leases
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _lease_free(lease: tuple[str, float] | None, now: float) -> bool:
+    """True when nobody alive holds the lease (expired, or its process is gone)."""
+    from core.worker import pid_alive
+
+    if lease is None or lease[1] < now:
+        return True
+    host, pid, _ = lease[0].split(":", 2)
+    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def _take_lease(conn: Any, batch_id: int, owner: str, now: float) -> bool:
+    """Take the submit lease of a still-submitting batch if nobody alive holds it."""
+    batch = store.get_batch(conn, batch_id)
+    if batch.state != BatchState.SUBMITTING:
+        return False
+    lease = store.get_submit_lease(conn, batch_id)
+    if lease is not None and lease[0] != owner and not _lease_free(lease, now):
+        return False
+    store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+    return True
+
+
+def _confirm_lease(conn: Any, batch_id: int, owner: str, now: float) -> None:
+    """Extend our lease; BatchError if another process took over the submission."""
+    lease = store.get_submit_lease(conn, batch_id)
+    if lease is None or lease[0] != owner:
+        raise BatchError(f"batch {batch_id}: another process took over its submission")
+    store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+
+
+@contextlib.asynccontextmanager
+async def _holding(db: Store, batch_id: int, owner: str) -> AsyncIterator[None]:
+    """Keep renewing our lease while the body runs (a big upload takes minutes)."""
+
+    async def renew() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            await db.write(partial(_confirm_lease, batch_id=batch_id, owner=owner, now=time.time()))
+
+    task = asyncio.create_task(renew())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, BatchError):
+            await task
+        await db.write(partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
+
+
+# --------------------------------------------------------------------------- submission
+
+
+async def submit_file(
+    db: Store,
+    path: Path,
+    *,
+    queue: str,
+    endpoint: str | None = None,
+    metadata: dict[str, str] | None = None,
+    max_lines: int = batches.MAX_LINES,
+    max_bytes: int = batches.MAX_BYTES,
+) -> list[int]:
+    """Validate, record, upload and create; returns the local batch ids (one per shard).
+
+    Nothing is recorded or uploaded when the file is invalid (InputError lists the lines)
+    or no key is configured. After the intent is recorded, an error leaves `submitting`
+    batches that `reconcile` (or the next poll) completes without submitting twice.
+    """
+    user_meta = dict(metadata or {})
+    batches.check_metadata({**user_meta, batches.SUBMIT_KEY_META: "", batches.SHARD_META: ""})
+    plan = batches.validate_file(path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes)
+    settings()
+    owner = _owner()
+
+    def record(conn: Any) -> list[int]:
+        now = time.time()
+        ids = batches.record_intent(conn, plan, queue=queue, metadata=user_meta, now=now)
+        for batch_id in ids:
+            store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+        return ids
+
+    ids = await db.write(record)
+    async with connect() as client:
+        for batch_id in ids:
+            await _send(db, client, batch_id, owner)
+    return ids
+
+
+async def _send(db: Store, client: Any, batch_id: int, owner: str) -> None:
+    """Upload (unless done) and create one batch we hold the lease of."""
+    async with _holding(db, batch_id, owner):
+        batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+        if batch.input_file_id is None:
+            file_id = await _upload(db, client, batch)
+            await db.write(
+                partial(
+                    store.update_batch,
+                    batch_id=batch_id,
+                    fields={"input_file_id": file_id},
+                    now=time.time(),
+                    event=("batch_uploaded", file_id),
+                )
+            )
+            batch.input_file_id = file_id
+        await _create(db, client, batch, owner)
+
+
+async def _upload(db: Store, client: Any, batch: Batch) -> str:
+    """Write the batch's lines from the store to a temp file and upload it."""
+    with tempfile.TemporaryDirectory(prefix="batchdash-") as tmp:
+        path = Path(tmp) / f"batchdash-{batch.id}.jsonl"
+        await db.read(partial(_write_upload, batch_id=batch.id, path=path))
+        with path.open("rb") as handle:
+            uploaded = await client.files.create(file=(path.name, handle), purpose="batch")
+    return str(uploaded.id)
+
+
+def _write_upload(conn: Any, batch_id: int, path: Path) -> None:
+    with path.open("w", encoding="utf-8") as out:
+        for custom_id, payload in store.batch_upload_rows(conn, batch_id):
+            out.write(batches.request_line(custom_id, payload))
+
+
+async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
+    """Create the remote batch; after an ambiguous failure, look for it before retrying."""
+    import openai
+
+    meta = {**(batch.metadata or {}), batches.SUBMIT_KEY_META: str(batch.submit_key)}
+    creator = client.with_options(max_retries=0)
+    note = "created"
+    for attempt in range(CREATE_ATTEMPTS):
+        await db.write(partial(_confirm_lease, batch_id=batch.id, owner=owner, now=time.time()))
+        try:
+            remote = await creator.batches.create(
+                input_file_id=batch.input_file_id,
+                endpoint=batch.endpoint,
+                completion_window="24h",
+                metadata=meta,
+            )
+            break
+        except openai.APIStatusError as exc:
+            if exc.status_code < 500 and exc.status_code != 429:
+                await _reject(db, batch, describe(exc), exc.code)
+                raise BatchError(f"batch {batch.id}: provider refused it: {describe(exc)}") from exc
+            error: BaseException = exc
+        except openai.APIConnectionError as exc:
+            error = exc
+        if isinstance(error, openai.RateLimitError):
+            found = None  # a 429 is a clean refusal: nothing was created
+        else:
+            found = await find_by_submit_key(client, str(batch.submit_key), batch.created_at)
+        if found is not None:
+            remote, note = found, f"found after an ambiguous create error ({describe(error)})"
+            break
+        await db.write(partial(_note_failure, batch_id=batch.id, message=describe(error)))
+        if attempt + 1 == CREATE_ATTEMPTS:
+            raise BatchError(f"batch {batch.id}: create keeps failing: {describe(error)}")
+        await asyncio.sleep(_backoff(attempt))
+    fields = remote_fields(remote, batch.total)
+    now = time.time()
+    await db.write(
+        partial(
+            store.update_batch,
+            batch_id=batch.id,
+            fields={},
+            now=now,
+            event=("batch_created", f"{fields['remote_id']}: {note}"),
+        )
+    )
+    await db.write(partial(store.record_remote, batch_id=batch.id, fields=fields, now=now))
+
+
+async def _reject(db: Store, batch: Batch, message: str, code: str | None) -> None:
+    """The provider refused to create the batch: it failed, and so did its lines."""
+
+    def run(conn: Any) -> None:
+        now = time.time()
+        errors = [{"code": code or "create_rejected", "message": message, "line": None}]
+        fields = {"state": BatchState.FAILED, "errors": errors, "poll_error": message}
+        store.update_batch(conn, batch.id, fields, now, ("batch_rejected", message))
+        batches.finish_ingest(conn, store.get_batch(conn, batch.id), now)
+
+    await db.write(run)
+
+
+async def find_by_submit_key(client: Any, submit_key: str, since: float) -> Any | None:
+    """The provider's batch carrying our submit key in its metadata, if it exists.
+
+    Pages through the list (newest first) back to a margin before `since`.
+    """
+    async for remote in client.batches.list(limit=100):
+        if (remote.metadata or {}).get(batches.SUBMIT_KEY_META) == submit_key:
+            return remote
+        if remote.created_at < since - RECONCILE_MARGIN:
+            return None
+    return None
+
+
+# --------------------------------------------------------------------------- reconcile
+
+
+async def reconcile(db: Store, client: Any | None = None) -> list[tuple[int, str]]:
+    """Finish every `submitting` batch nobody alive is submitting.
+
+    Adopts the remote batch found by its submit key, or else uploads and creates it.
+    Returns (batch id, what happened), where failures read "error: …".
+    """
+    stuck = await db.read(store.submitting_batches)
+    if not stuck:
+        return []
+    if client is None:
+        async with connect() as fresh:
+            return await reconcile(db, fresh)
+    done = []
+    for batch in stuck:
+        owner = _owner()
+        taken = await db.write(
+            partial(_take_lease, batch_id=batch.id, owner=owner, now=time.time())
+        )
+        if not taken:
+            continue  # a live process is submitting it right now
+        try:
+            done.append((batch.id, await _reconcile_one(db, client, batch, owner)))
+        except Exception as exc:  # recorded on the batch; the others still get reconciled
+            await note_failure(db, batch.id, describe(exc))
+            done.append((batch.id, f"error: {describe(exc)}"))
+    return done
+
+
+async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> str:
+    # Create is only ever called after input_file_id is recorded: without it, nothing
+    # can exist remotely and the list need not be searched.
+    found = None
+    if batch.input_file_id is not None:
+        found = await find_by_submit_key(client, str(batch.submit_key), batch.created_at)
+    if found is None:
+        await _send(db, client, batch.id, owner)
+        return "submitted"
+    fields = remote_fields(found, batch.total)
+    now = time.time()
+
+    def adopt(conn: Any) -> None:
+        store.update_batch(conn, batch.id, {}, now, ("batch_reconciled", str(found.id)))
+        store.record_remote(conn, batch.id, fields, now)
+        store.drop_submit_lease(conn, batch.id, owner)
+
+    await db.write(adopt)
+    return f"found {found.id}"
+
+
+# --------------------------------------------------------------------------- polling
+
+
+def _note_failure(conn: Any, batch_id: int, message: str) -> None:
+    """Record a failed call and push the batch's next poll back (exponential, jittered)."""
+    now = time.time()
+    failures = store.note_poll_failure(conn, batch_id, message, now)
+    delay = min(POLL_BACKOFF_MAX, POLL_BACKOFF_BASE * 2 ** (failures - 1))
+    store.update_batch(conn, batch_id, {"next_poll_at": now + delay * (0.5 + random.random())}, now)
+
+
+async def note_failure(db: Store, batch_id: int, message: str) -> None:
+    """Record a provider error on a batch (poll_error, polled_at) and back off."""
+    await db.write(partial(_note_failure, batch_id=batch_id, message=message))
+
+
+async def refresh(db: Store, client: Any, batch: Batch) -> bool:
+    """Poll one batch and ingest it once finished; True when it was ingested now."""
+    if batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW:
+        remote = await client.batches.retrieve(batch.remote_id)
+        fields = remote_fields(remote, batch.total)
+        await db.write(
+            partial(store.record_remote, batch_id=batch.id, fields=fields, now=time.time())
+        )
+        batch = await db.read(partial(store.get_batch, batch_id=batch.id))
+    if batch.ingested_at is not None or (
+        batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW
+    ):
+        return False
+    await ingest(db, client, batch)
+    return True
+
+
+async def ingest(db: Store, client: Any, batch: Batch) -> str:
+    """Stream the result files into the store, then reconcile against the input.
+
+    Safe to run again after a crash at any point: every chunk is idempotent.
+    """
+    if batch.input_file_id and not await db.read(
+        partial(store.count_batch_items, batch_id=batch.id)
+    ):
+        await _load_input(db, client, batch)
+    for file_id in (batch.output_file_id, batch.error_file_id):
+        if file_id:
+            await _ingest_file(db, client, batch, file_id)
+    return await db.write(partial(batches.finish_ingest, batch=batch, now=time.time()))
+
+
+async def _ingest_file(db: Store, client: Any, batch: Batch, file_id: str) -> None:
+    """Download one result file line by line, writing chunks as they arrive; retried."""
+    for attempt in range(DOWNLOAD_ATTEMPTS):
+        try:
+            async with client.with_streaming_response.files.content(file_id) as response:
+                chunk: list[str] = []
+                async for line in response.iter_lines():
+                    if line:
+                        chunk.append(line)
+                    if len(chunk) >= batches.INGEST_CHUNK:
+                        await _write_chunk(db, batch, chunk)
+                        chunk = []
+                await _write_chunk(db, batch, chunk)
+            return
+        except Exception as exc:
+            if not _retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
+                raise
+            await asyncio.sleep(_backoff(attempt))
+
+
+async def _write_chunk(db: Store, batch: Batch, chunk: list[str]) -> None:
+    if chunk:
+        await db.write(
+            partial(
+                batches.ingest_chunk,
+                batch_id=batch.id,
+                lines=chunk,
+                model=batch.model,
+                now=time.time(),
+            )
+        )
+
+
+async def _load_input(db: Store, client: Any, batch: Batch) -> None:
+    """Items and jobs of a batch submitted elsewhere, from its input file (one transaction)."""
+    with tempfile.TemporaryDirectory(prefix="batchdash-") as tmp:
+        path = Path(tmp) / "input.jsonl"
+        async with client.with_streaming_response.files.content(batch.input_file_id) as response:
+            with path.open("wb") as out:
+                async for part in response.iter_bytes():
+                    out.write(part)
+        await db.write(
+            partial(batches.record_imported_lines, batch=batch, path=path, now=time.time())
+        )
+
+
+# --------------------------------------------------------------------------- actions
+
+
+async def check_model(model: str) -> None:
+    """BatchError unless the provider lists this model (`submit --model-check`)."""
+    async with connect() as client:
+        async for known in client.models.list():
+            if known.id == model:
+                return
+    raise BatchError(f"model {model!r} is not offered by {settings()[0]}")
+
+
+async def cancel_batch(db: Store, batch_id: int) -> None:
+    """Ask the provider to cancel; the batch shows `cancelling` until it is `cancelled`."""
+    import openai
+
+    batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+    if batch.state == BatchState.SUBMITTING or batch.remote_id is None:
+        raise BatchError(
+            f"batch {batch.id} is still being submitted; run `batchdash batches reconcile` first"
+        )
+    if not batch.active:
+        raise BatchError(f"batch {batch.id} is already {batch.state}")
+    async with connect() as client:
+        try:
+            remote = await client.batches.cancel(batch.remote_id)
+        except openai.APIStatusError as exc:
+            if exc.status_code >= 500 or exc.status_code == 429:
+                raise
+            remote = await client.batches.retrieve(batch.remote_id)
+            await _record(db, batch, remote)
+            raise BatchError(f"batch {batch.id}: provider refused cancel: {describe(exc)}") from exc
+    now = time.time()
+    await db.write(
+        partial(
+            store.update_batch,
+            batch_id=batch.id,
+            fields={},
+            now=now,
+            event=("batch_cancel", "requested by user"),
+        )
+    )
+    await _record(db, batch, remote)
+
+
+async def _record(db: Store, batch: Batch, remote: Any) -> None:
+    fields = remote_fields(remote, batch.total)
+    await db.write(partial(store.record_remote, batch_id=batch.id, fields=fields, now=time.time()))
+
+
+async def resubmit_batch(db: Store, batch_id: int) -> int:
+    """Send the failed, expired and missing lines again as a child batch; its local id."""
+    settings()
+    owner = _owner()
+
+    def record(conn: Any) -> int:
+        now = time.time()
+        child = batches.record_resubmit(conn, batch_id, now)
+        store.put_submit_lease(conn, child, owner, now + LEASE_SECONDS)
+        return child
+
+    child = await db.write(record)
+    async with connect() as client:
+        await _send(db, client, child, owner)
+    return child
+
+
+async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
+    """Adopt every batch of the account not tracked yet (paged list); their local ids.
+
+    A batch carrying one of our submit keys is left to `reconcile`, which links it to the
+    local record it belongs to.
+    """
+    known = await db.read(store.known_remote_ids)
+    ours = {b.submit_key for b in await db.read(store.submitting_batches)}
+    adopted = []
+    async with connect() as client:
+        async for remote in client.batches.list(limit=100):
+            key = (remote.metadata or {}).get(batches.SUBMIT_KEY_META)
+            if remote.id in known or (key is not None and key in ours):
+                continue
+            fields = remote_fields(remote)
+            adopted.append(
+                await db.write(
+                    partial(
+                        batches.record_import,
+                        fields=fields,
+                        metadata=remote.metadata,
+                        queue=queue,
+                        now=time.time(),
+                    )
+                )
+            )
+    return adopted

@@ -1,0 +1,91 @@
+"""One poll cycle, shared by the dashboard, `batchdash poll` (a daemon) and `--once`.
+
+A cycle refreshes the remote batches that are due (each with its own backoff), ingests
+the finished ones, finishes submissions whose submitter died, then does the local part:
+rescue expired job leases and mark stale or dead workers. A provider error is recorded on
+its batch (`poll_error`, `polled_at`) and the cycle goes on with the next one.
+
+`openai` is imported only when some batch actually needs the provider, so a cycle over a
+store with no active batch stays cheap and needs no API key.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import partial
+
+from core import qa, queue, store
+from core.models import Batch
+from core.store import Store
+from core.worker import check_workers
+
+
+@dataclass(slots=True)
+class CycleReport:
+    """What one cycle did: batches polled and ingested, provider errors, jobs rescued."""
+
+    polled: int = 0
+    ingested: int = 0
+    errors: list[str] = field(default_factory=list)
+    rescued: int = 0
+    reconciled: int = 0
+
+    @property
+    def busy(self) -> bool:
+        """True when the cycle changed or tried anything worth printing."""
+        return bool(self.polled or self.ingested or self.errors or self.rescued or self.reconciled)
+
+
+async def run_cycle(db: Store, *, remote: bool = True) -> CycleReport:
+    """Run one cycle; with `remote=False` only the local part (no provider calls)."""
+    report = CycleReport()
+    if remote:
+        await _remote_part(db, report)
+    report.rescued = await queue.rescue_expired(db)
+    await check_workers(db)
+    # QA (core/qa.py): store the verdicts of QA batches whose results were just ingested.
+    await qa.collect_batches(db)
+    return report
+
+
+async def _remote_part(db: Store, report: CycleReport) -> None:
+    due = await db.read(partial(store.batches_due, now=time.time()))
+    submitting = await db.read(store.submitting_batches)
+    if not due and not submitting:
+        return
+    from core.providers import openai_batch
+
+    try:
+        openai_batch.settings()
+    except openai_batch.MissingKeyError as exc:
+        # Submitting batches wait for a key silently; polled ones show why they are stuck.
+        for batch in due:
+            await _failed(db, report, batch, str(exc))
+        return
+    async with openai_batch.connect() as client:
+        if submitting:
+            try:
+                outcomes = await openai_batch.reconcile(db, client)
+            except Exception as exc:  # a poller must outlive any provider failure
+                outcomes = [(0, f"error: {openai_batch.describe(exc)}")]
+            for batch_id, what in outcomes:
+                if what.startswith("error:"):
+                    report.errors.append(f"reconcile batch {batch_id}: {what[7:]}")
+                else:
+                    report.reconciled += 1
+        for batch in due:
+            try:
+                ingested = await openai_batch.refresh(db, client, batch)
+            except Exception as exc:  # recorded on the batch; the next one still gets polled
+                await _failed(db, report, batch, openai_batch.describe(exc))
+                continue
+            report.polled += 1
+            report.ingested += int(ingested)
+
+
+async def _failed(db: Store, report: CycleReport, batch: Batch, message: str) -> None:
+    from core.providers import openai_batch
+
+    await openai_batch.note_failure(db, batch.id, message)
+    report.errors.append(f"batch {batch.id}: {message}")

@@ -1,0 +1,193 @@
+"""Crashes at the worst moments, with real processes killed by SIGKILL.
+
+- the poller dies in the middle of ingesting a big output file: running it again gives
+  the same final state with no duplicate rows or events;
+- `batchdash submit` dies after the provider accepted `create` but before the answer was
+  recorded: `batches reconcile` adopts the remote batch, and there is still only one;
+- a crash right after the intent was recorded: reconcile uploads and creates it once.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core import batches, store
+from core.providers import openai_batch
+from core.sim.server import SimConfig, SimServer
+from core.store import Store, SyncStore
+from tests.conftest import cli, spawn, wait_until
+from tests.integration.test_batches import remote_batches, write_requests
+
+
+@pytest.fixture
+def sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[SimServer]:
+    with SimServer(SimConfig(speed=1000)) as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sim")
+        yield server
+
+
+def env(sim: SimServer) -> dict[str, str]:
+    return {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": "sim"}
+
+
+def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    with SyncStore.open(db_path) as s:
+        return [tuple(r) for r in s.conn.execute(sql, params)]
+
+
+def kill(proc: subprocess.Popen[str]) -> None:
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+def final_state(db_path: Path) -> dict[str, Any]:
+    """Everything a user sees of the batches, minus timestamps."""
+    return {
+        "items": query(
+            db_path,
+            "SELECT batch_id, custom_id, job_id, outcome, status_code, error_code, "
+            "input_tokens, output_tokens FROM batch_items ORDER BY batch_id, custom_id",
+        ),
+        "jobs": query(
+            db_path,
+            "SELECT id, key, status, error_kind, input_tokens, output_tokens, "
+            "length(result) FROM jobs ORDER BY id",
+        ),
+        "batches": query(
+            db_path,
+            "SELECT id, remote_id, state, raw_status, total, input_tokens, output_tokens "
+            "FROM batches ORDER BY id",
+        ),
+        "terminal_events_per_job": query(
+            db_path,
+            "SELECT job_id, count(*) FROM events WHERE kind IN ('succeeded', 'failed', "
+            "'cancelled') GROUP BY job_id HAVING count(*) != 1",
+        ),
+    }
+
+
+def test_poller_killed_mid_ingestion_resumes_to_the_same_state(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    n = 16_000
+    ids = [f"big-{i:05d}" for i in range(n)] + ["big-errline", "big-missing"]
+    path = write_requests(tmp_path / "big.jsonl", ids)
+    cli("submit", str(path), "--db", str(db_path), timeout=120, **env(sim))
+    [(batch_id,)] = query(db_path, "SELECT id FROM batches")
+    poller = spawn("poll", "--db", str(db_path), "--interval", "0.05", **env(sim))
+    try:
+        ingested = "SELECT count(*) FROM batch_items WHERE batch_id = ? AND outcome != 'pending'"
+        wait_until(
+            lambda: query(db_path, ingested, batch_id)[0][0] > 0,
+            timeout=60,
+            interval=0.01,
+            what="ingestion to start",
+        )
+        kill(poller)
+    finally:
+        if poller.poll() is None:
+            kill(poller)
+    partial = query(db_path, ingested, batch_id)[0][0]
+    (ingested_at,) = query(db_path, "SELECT ingested_at FROM batches")[0]
+    assert 0 < partial < n + 2 and ingested_at is None, "kill did not land mid-ingestion"
+    cli("poll", "--until-done", "--interval", "0.05", "--db", str(db_path), timeout=120, **env(sim))
+    state = final_state(db_path)
+    assert state["terminal_events_per_job"] == []
+    assert len(state["items"]) == len(state["jobs"]) == n + 2
+    outcomes = {row[1]: row[3] for row in state["items"]}
+    assert outcomes.pop("big-errline") == "errored" and outcomes.pop("big-missing") == "missing"
+    assert set(outcomes.values()) == {"succeeded"}
+    # Polling again changes nothing at all.
+    cli("poll", "--until-done", "--interval", "0.05", "--db", str(db_path), **env(sim))
+    assert final_state(db_path) == state
+
+
+def test_submit_killed_after_create_accepted_is_reconciled_once(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    created, release = threading.Event(), threading.Event()
+    original = sim.store.create_batch
+
+    def held(params: dict[str, Any]) -> Any:
+        # The provider accepts the batch, then the answer is held until the client is dead.
+        result = original(params)
+        created.set()
+        release.wait(30)
+        return result
+
+    sim.store.create_batch = held  # type: ignore[method-assign]
+    path = write_requests(tmp_path / "crash.jsonl", ["c1", "c2", "c-errline"])
+    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
+    try:
+        assert created.wait(60), "create never reached the provider"
+        kill(submitter)
+    finally:
+        release.set()
+        if submitter.poll() is None:
+            kill(submitter)
+    sim.store.create_batch = original  # type: ignore[method-assign]
+    [(batch_id, state, remote_id, file_id)] = query(
+        db_path, "SELECT id, state, remote_id, input_file_id FROM batches"
+    )
+    assert (state, remote_id) == ("submitting", None) and file_id
+    out = cli("batches", "reconcile", "--db", str(db_path), **env(sim)).stdout
+    assert f"batch {batch_id}: found batch_" in out
+    cli("poll", "--until-done", "--interval", "0.05", "--db", str(db_path), **env(sim))
+    [remote] = remote_batches(sim)
+    assert query(db_path, "SELECT remote_id, state FROM batches") == [(remote.id, "partial")]
+    assert "nothing to reconcile" in cli("batches", "reconcile", "--db", str(db_path)).stdout
+
+
+async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "intent.jsonl", ["i1", "i2"])
+    plan = batches.validate_file(path)
+    async with await Store.open(db_path) as db:
+        # What submit_file records before uploading; the process "dies" right after.
+        [batch_id] = await db.write(
+            lambda c: batches.record_intent(c, plan, queue="intent", metadata={}, now=time.time())
+        )
+        assert await openai_batch.reconcile(db) == [(batch_id, "submitted")]
+        assert await openai_batch.reconcile(db) == []
+    [remote] = remote_batches(sim)
+    with SyncStore.open(db_path) as s:
+        b = store.get_batch(s.conn, batch_id)
+    assert b.remote_id == remote.id and b.state != "submitting"
+    assert remote.metadata["batchdash_submit_key"] == b.submit_key
+
+
+def test_live_submitter_is_left_alone_by_reconcile(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    created, release = threading.Event(), threading.Event()
+    original = sim.store.create_batch
+
+    def held(params: dict[str, Any]) -> Any:
+        created.set()
+        release.wait(30)
+        return original(params)
+
+    sim.store.create_batch = held  # type: ignore[method-assign]
+    path = write_requests(tmp_path / "live.jsonl", ["l1"])
+    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
+    try:
+        assert created.wait(60)
+        out = cli("batches", "reconcile", "--db", str(db_path), **env(sim)).stdout
+        assert "being submitted by a live process" in out
+    finally:
+        release.set()
+    assert submitter.wait(timeout=60) == 0
+    sim.store.create_batch = original  # type: ignore[method-assign]
+    assert len(remote_batches(sim)) == 1
+    assert json.loads(cli("batches", "list", "--json", "--db", str(db_path)).stdout)[0]["remote_id"]

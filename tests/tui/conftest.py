@@ -1,0 +1,38 @@
+"""Fixtures for dashboard tests: the showcase database, UTC wall clock, a started app."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui import showcase
+from tui.app import BatchDashApp
+
+SIZE = (120, 36)
+
+
+@pytest.fixture(autouse=True)
+def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Clock times render the same on every machine."""
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.fixture
+def showcase_db(tmp_path: Path) -> Path:
+    """A fresh copy of the fixed showcase data set."""
+    path = tmp_path / "showcase.db"
+    showcase.seed(path)
+    return path
+
+
+def make_app(path: Path, **kwargs: object) -> BatchDashApp:
+    """The dashboard on `path` with the frozen showcase clock and no remote polling."""
+    kwargs.setdefault("poll_every", 0)
+    return BatchDashApp(path, clock=lambda: showcase.NOW, **kwargs)  # type: ignore[arg-type]

@@ -1,0 +1,277 @@
+"""Pilot tests: every key action changes the database as expected and the view follows;
+filters; read-only mode; the refresh keeps the cursor; untrusted text stays literal."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from textual.pilot import Pilot
+
+from core import store
+from core.models import JobFilter, NewJob
+from core.store import Store, SyncStore
+from tests.tui.conftest import SIZE, make_app
+from tui.app import BatchDashApp
+from tui.screens.batch import BatchDetailScreen
+from tui.screens.confirm import ConfirmScreen
+from tui.screens.filter import FilterScreen
+from tui.screens.help import HelpScreen
+from tui.widgets.jobs import JobTable
+
+
+def statuses(path: Path, flt: JobFilter) -> dict[str, int]:
+    with SyncStore.open(path) as db:
+        jobs = store.list_jobs(db.conn, flt)
+    found: dict[str, int] = {}
+    for job in jobs:
+        found[job.status] = found.get(job.status, 0) + 1
+    return found
+
+
+def paused(path: Path, name: str) -> bool:
+    with SyncStore.open(path) as db:
+        return next(q.paused for q in store.list_queues(db.conn) if q.name == name)
+
+
+def rows(app: BatchDashApp) -> list[int]:
+    table = app.query_one(JobTable)
+    return [int(str(key.value)) for key in table.rows]
+
+
+async def filter_to(app: BatchDashApp, pilot: Pilot[None], text: str) -> None:
+    await pilot.press("slash")
+    assert isinstance(app.screen, FilterScreen)
+    app.screen.query_one("#filter-input").value = text  # type: ignore[attr-defined]
+    await pilot.press("enter")
+    await app.wait_for_refresh()
+
+
+async def test_number_keys_filter_by_status_with_live_counts(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        assert len(rows(app)) == 100  # one page of 172
+        await pilot.press("4")
+        await app.wait_for_refresh()
+        assert app.view.flt == JobFilter(statuses=("failed",))
+        assert len(rows(app)) == 7
+        assert app.last is not None and app.last.page.matching == 7
+        await pilot.press("0")
+        await app.wait_for_refresh()
+        assert len(rows(app)) == 100
+
+
+async def test_filter_language_and_a_bad_qualifier(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.press("slash")
+        box = app.screen.query_one("#filter-input")
+        box.value = "state:failed"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        assert isinstance(app.screen, FilterScreen)  # stays open, says why
+        assert "unknown qualifier 'state'" in str(app.screen.query_one("#filter-error").render())
+        box.value = "queue:papers status:failed key:arxiv*"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await app.wait_for_refresh()
+        assert len(rows(app)) == 4
+        await pilot.press("escape")  # clears the filter
+        await app.wait_for_refresh()
+        assert app.view.flt.is_empty
+
+
+async def test_retry_the_highlighted_failed_job(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await filter_to(app, pilot, "queue:papers status:failed")
+        first = rows(app)[0]
+        await pilot.press("r")  # one job: no question
+        await _settle(app, lambda: first not in rows(app))
+        assert statuses(showcase_db, JobFilter(ids=(first,))) == {"pending": 1}
+        assert len(rows(app)) == 3
+
+
+async def test_cancel_marked_jobs_after_confirming(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await filter_to(app, pilot, "queue:papers status:pending")
+        before = rows(app)
+        await pilot.press("space", "space")
+        assert set(app.marks) == set(before[:2])
+        await pilot.press("c")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "2 marked jobs" in app.screen.question
+        await pilot.press("y")
+        await _settle(app, lambda: not app.marks and before[0] not in rows(app))
+        assert statuses(showcase_db, JobFilter(ids=tuple(before[:2]))) == {"cancelled": 2}
+
+
+async def test_cancel_all_matching_shows_the_count_and_no_means_no(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await filter_to(app, pilot, "queue:summaries")
+        await pilot.press("a", "c")
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "all 15 jobs matching the filter" in app.screen.question
+        await pilot.press("n")
+        assert statuses(showcase_db, JobFilter(queues=("summaries",))) == {"pending": 15}
+        await pilot.press("c", "y")
+        await _settle(app, lambda: not app.all_marked)
+        assert statuses(showcase_db, JobFilter(queues=("summaries",))) == {"cancelled": 15}
+
+
+async def test_pause_toggles_the_highlighted_jobs_queue_and_resume_unpauses(
+    showcase_db: Path,
+) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await filter_to(app, pilot, "queue:chat")
+        await pilot.press("p")
+        await _settle(app, lambda: paused(showcase_db, "chat"))
+        assert app.last is not None
+        assert any(q.paused for q in app.last.queues if q.name == "chat")
+        await pilot.press("p")
+        await _settle(app, lambda: not paused(showcase_db, "chat"))
+        await filter_to(app, pilot, "queue:summaries")
+        await pilot.press("u")
+        await _settle(app, lambda: not paused(showcase_db, "summaries"))
+
+
+async def test_read_only_hides_and_refuses_actions(showcase_db: Path) -> None:
+    app = make_app(showcase_db, read_only=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.press("4")
+        await app.wait_for_refresh()
+        shown = {b.binding.action for b in app.screen.active_bindings.values()}
+        assert "app.retry" not in shown and "app.cancel" not in shown
+        await pilot.press("r", "c", "space", "p")
+        await app.action_retry()  # even when invoked directly
+        await app.wait_for_refresh()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert statuses(showcase_db, JobFilter(statuses=("failed",))) == {"failed": 7}
+        assert not paused(showcase_db, "papers")
+
+
+async def test_help_is_built_from_the_live_bindings(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(what for _, what, _ in app.screen.help_rows)
+        for phrase in ("Retry", "Cancel", "Filter", "Mark all matching", "Only failed"):
+            assert phrase in text
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.press("down", "down", "down")
+        table = app.query_one(JobTable)
+        chosen = table.highlighted_id()
+        with SyncStore.open(showcase_db) as db:
+            new = [NewJob(f"late-{i}", {}) for i in range(3)]
+            db.write(lambda c: store.enqueue(c, "papers", "sim", new, time.time(), None))
+        await app.wait_for_refresh()
+        assert table.highlighted_id() == chosen
+        assert table.cursor_row == 6  # three new rows above it
+        assert app.last is not None and app.last.detail is not None
+        assert app.last.detail.job.id == chosen
+
+
+async def test_untrusted_text_is_never_markup(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await filter_to(app, pilot, '"Please reduce"')
+        table = app.query_one(JobTable)
+        assert len(rows(app)) == 1
+        error_cell = table.get_row(str(rows(app)[0]))[-1]
+        assert "[bold red]Please reduce[/]" in str(error_cell)
+
+
+async def test_batch_detail_lists_items_by_outcome(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.pause()  # let the tabs finish activating their first pane
+        await pilot.press("b", "down", "down", "enter")
+        assert isinstance(app.screen, BatchDetailScreen)
+        await app.wait_for_refresh()
+        screen = app.screen
+        assert screen.batch_id == 2
+        assert screen.query_one("#batch-items").row_count == 20  # type: ignore[attr-defined]
+        await pilot.press("o", "o", "o")  # all → pending → succeeded → errored
+        await pilot.press("o")  # → non_2xx
+        await app.wait_for_refresh()
+        assert screen.query_one("#batch-items").row_count == 3  # type: ignore[attr-defined]
+        await pilot.press("escape")
+        assert not isinstance(app.screen, BatchDetailScreen)
+        assert app.view.batch_id is None
+
+
+async def _settle(app: BatchDashApp, condition: object, timeout: float = 10.0) -> None:
+    """Refresh until `condition()` holds (an action runs in the background first)."""
+    deadline = time.monotonic() + timeout
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, "the view did not follow the action"
+        await app.wait_for_refresh()
+
+
+async def test_cancel_batch_remotely_on_the_simulator(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.providers.openai_batch import submit_file
+    from core.sim import SimConfig, SimServer
+
+    path = tmp_path / "batches.db"
+    lines = tmp_path / "in.jsonl"
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    lines.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "custom_id": f"c{i}",
+                    "method": "POST",
+                    "url": "/v1/chat/completions",
+                    "body": request,
+                }
+            )
+            + "\n"
+            for i in range(20)
+        )
+    )
+    # Slow enough that the batch is still running when we cancel it.
+    with SimServer(SimConfig(speed=1.0, lines_per_second=1.0)) as sim:
+        monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sim")
+        db = await Store.open(path)
+        (batch_id,) = await submit_file(db, lines, queue="remote")
+        await db.close()
+        app = make_app(path, poll_every=0.5)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_refresh()
+            await pilot.pause()
+            await pilot.press("b", "c")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"Cancel batch {batch_id}" in app.screen.question
+            await pilot.press("y")
+            await _settle(
+                app,
+                lambda: (
+                    app.last is not None
+                    and app.last.batches[0].batch.state in ("cancelling", "cancelled")
+                ),
+                timeout=30,
+            )

@@ -1,0 +1,41 @@
+"""`batchdash demo`: the real simulator and workers, watched by the app, cleaned up after."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from core.models import BatchState
+from tests.conftest import cli
+from tests.tui.conftest import SIZE
+from tui.app import BatchDashApp
+from tui.demo import Demo
+
+
+async def test_demo_flows_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
+    with Demo(tmp_path, jobs=40, workers=2) as demo:
+        started = [demo.sim, *demo.procs]
+        app = BatchDashApp(demo.db_path, refresh=0.2, poll_every=1.0)
+        async with app.run_test(size=SIZE):
+            deadline = time.monotonic() + 90
+            while True:
+                await app.wait_for_refresh()
+                snap = app.last
+                assert snap is not None
+                done = snap.overview.counts["succeeded"] + snap.overview.counts["failed"]
+                batch_done = all(r.batch.state == BatchState.SUCCEEDED for r in snap.batches)
+                alive = [w for w in snap.workers if w.health == "ok"]
+                if done >= 80 and snap.batches and batch_done and len(alive) == 2:
+                    break
+                assert time.monotonic() < deadline, f"demo stuck: {snap.overview.counts}"
+    assert all(proc is not None and proc.poll() is not None for proc in started)
+
+
+def test_headless_demo_smoke(tmp_path: Path) -> None:
+    proc = cli("demo", "--dir", str(tmp_path), "--jobs", "20", "--headless-for", "3", timeout=120)
+    assert "demo after 3s:" in proc.stdout
+    assert (tmp_path / "batchdash.db").exists()
+    once = cli("--db", str(tmp_path / "batchdash.db"), "--once", "--json", check=False)
+    assert once.returncode in (0, 1)
+    assert all(w["state"] == "stopped" for w in json.loads(once.stdout)["workers"])

@@ -1,0 +1,73 @@
+"""SVG snapshots of the main views at 120×36 on the showcase data with a frozen clock.
+
+Update after a deliberate change with `pytest tests/tui --snapshot-update` and review the
+SVGs (they are also what screenshots/render.py publishes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+
+from tests.tui.conftest import SIZE, make_app
+from tui.app import BatchDashApp
+
+Compare = Callable[..., bool]
+
+
+def after(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """Wait for the first snapshot, press `keys`, wait for the view to follow."""
+
+    async def run(pilot: Pilot[None]) -> None:
+        app = pilot.app
+        assert isinstance(app, BatchDashApp)
+        await app.wait_for_refresh()
+        await pilot.pause()  # let the tabs finish activating their first pane
+        for key in keys:
+            await pilot.press(key)
+            await app.wait_for_refresh()
+        await pilot.pause()
+
+    return run
+
+
+class TestJobs:
+    def test_overview_and_queue(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after())
+
+    def test_failed_filter_with_detail(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("4", "down", "down")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
+
+    def test_zoomed_detail(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("4", "down", "down", "enter")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
+
+    def test_marks_and_confirm(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("1", "space", "space", "c")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
+
+    def test_read_only(self, snap_compare: Compare, showcase_db: Path) -> None:
+        app = make_app(showcase_db, read_only=True)
+        assert snap_compare(app, terminal_size=SIZE, run_before=after())
+
+
+class TestPanes:
+    def test_batches(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("b"))
+
+    def test_batch_detail(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("b", "down", "down", "enter")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
+
+    def test_qa(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("s"))
+
+    def test_workers(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("w"))
+
+    def test_help(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("question_mark")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)

@@ -1,0 +1,501 @@
+"""Remote-batch commands: submit, batches list/show/cancel/resubmit/download/import/
+reconcile, poll (the daemon), and sim-server (the OpenAI-compatible simulator).
+
+`openai` is imported only by the commands that talk to the provider.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import json
+import signal
+import sys
+import time
+from collections.abc import Callable, Coroutine, Iterator
+from functools import partial
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from core import batches, store
+from core.inputs import InputError
+from core.models import Batch, BatchState
+from core.store import Store
+from tui.cli import (
+    EXIT_ATTENTION,
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    add_db_option,
+    open_sync,
+    run_async,
+)
+from tui.fmt import age, count, duration, money, one_line, table
+
+T = TypeVar("T")
+
+#: Fields of `batches download` rows, in column order.
+DOWNLOAD_FIELDS = (
+    "custom_id",
+    "line_no",
+    "outcome",
+    "status_code",
+    "error_code",
+    "error_message",
+    "input_tokens",
+    "output_tokens",
+    "cost",
+    "job_id",
+    "status",
+    "result",
+)
+
+
+def register(commands: Any) -> None:
+    """Add the remote-batch commands to the top-level parser."""
+    p = commands.add_parser("submit", help="validate a JSONL file and submit it as a remote batch")
+    add_db_option(p)
+    p.add_argument("file", type=Path, help="batch-style JSONL: custom_id, method, url, body")
+    p.add_argument("--endpoint", help="batch endpoint (default: the url of the lines)")
+    p.add_argument("--queue", help="queue of the batch's jobs (default: the file's name)")
+    p.add_argument(
+        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="batch metadata"
+    )
+    p.add_argument(
+        "--model-check", action="store_true", help="ask the provider whether the model exists"
+    )
+    p.add_argument("--wait", action="store_true", help="poll until the results are in")
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between polls (--wait)")
+    p.set_defaults(func=cmd_submit)
+
+    group = commands.add_parser("batches", help="remote batches").add_subparsers(
+        dest="batches_command", metavar="SUBCOMMAND", required=True
+    )
+    p = group.add_parser("list", help="batches, newest first")
+    add_db_option(p)
+    p.add_argument("--active", action="store_true", help="only batches still running")
+    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+    p = group.add_parser("show", help="one batch: counts by outcome, errors, files, times")
+    add_db_option(p)
+    p.add_argument("batch", help="local id or provider batch id")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_show)
+    for name, helptext in (
+        ("cancel", "ask the provider to cancel a batch"),
+        ("resubmit", "send the failed, expired and missing lines again as a child batch"),
+    ):
+        p = group.add_parser(name, help=helptext)
+        add_db_option(p)
+        p.add_argument("batch", help="local id or provider batch id")
+        p.set_defaults(func=cmd_cancel if name == "cancel" else cmd_resubmit)
+    p = group.add_parser("download", help="write a batch's results as JSONL or CSV")
+    add_db_option(p)
+    p.add_argument("batch", help="local id or provider batch id")
+    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
+    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    p.set_defaults(func=cmd_download)
+    p = group.add_parser("import", help="track every batch of the account (submitted elsewhere)")
+    add_db_option(p)
+    p.add_argument("--queue", default="imported", help="queue for their jobs (default imported)")
+    p.set_defaults(func=cmd_import)
+    p = group.add_parser("reconcile", help="finish submissions interrupted by a crash")
+    add_db_option(p)
+    p.set_defaults(func=cmd_reconcile)
+
+    p = commands.add_parser("poll", help="follow remote batches and rescue stale jobs")
+    add_db_option(p)
+    p.add_argument("--interval", type=float, default=10.0, help="seconds between cycles")
+    p.add_argument("--until-done", action="store_true", help="exit once no batch is left to follow")
+    p.set_defaults(func=cmd_poll)
+
+    p = commands.add_parser("sim-server", help="run the OpenAI-compatible simulator")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
+    p.add_argument("--fault-rate", type=float, default=0.0, help="share of 429/5xx answers")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_sim_server)
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _provider(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse.Namespace) -> T:
+    """Run a command that talks to the provider; its errors become one-line CLI errors."""
+    try:
+        return run_async(coro_fn, args)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] != "openai":
+            raise
+        from core.providers.openai_batch import describe
+
+        raise CliError(f"provider: {describe(exc)}") from exc
+
+
+def _batch(db: store.SyncStore, ref: str) -> Batch:
+    return store.get_batch(db.conn, ref)
+
+
+def _local_id(args: argparse.Namespace) -> int:
+    """Resolve a local or provider id to the local id (NotFoundError: exit 2)."""
+    with open_sync(args) as db:
+        return _batch(db, args.batch).id
+
+
+def _metadata(pairs: list[str]) -> dict[str, str]:
+    meta = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise CliError(f"--metadata {pair!r}: expected KEY=VALUE")
+        meta[key] = value
+    return meta
+
+
+def _progress(batch: Batch) -> str:
+    done = batch.completed + batch.failed
+    return f"{count(done)}/{count(batch.total)}" if batch.total else "-"
+
+
+def _note(batch: Batch, now: float) -> str:
+    if batch.poll_error:
+        return one_line(f"error: {batch.poll_error}", 60)
+    notes = []
+    if batch.shard_count:
+        notes.append(f"shard {(batch.shard_index or 0) + 1}/{batch.shard_count}")
+    if batch.parent_id:
+        notes.append(f"resubmit of {batch.parent_id}")
+    lingering = _lingering(batch, now)
+    if lingering:
+        notes.append(lingering)
+    return ", ".join(notes)
+
+
+def _lingering(batch: Batch, now: float) -> str:
+    """'finalizing for 3m' / 'cancelling for 25m' while the provider is slow to finish."""
+    since = {
+        BatchState.FINALIZING.value: batch.finalizing_at,
+        BatchState.CANCELLING.value: batch.cancelling_at,
+    }.get(batch.state)
+    if since is None or batch.ingested_at is not None:
+        return ""
+    return f"{batch.state} for {duration(now - since)}"
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_submit(args: argparse.Namespace) -> int:
+    """Validate everything locally first; nothing is uploaded when any line is wrong."""
+    from core.providers import openai_batch
+
+    queue = args.queue or args.file.stem
+    metadata = _metadata(args.metadata)
+    try:
+        if args.model_check:
+            plan = batches.validate_file(args.file, endpoint=args.endpoint)
+            _provider(lambda db: openai_batch.check_model(plan.model), args)
+        ids = _provider(
+            lambda db: openai_batch.submit_file(
+                db, args.file, queue=queue, endpoint=args.endpoint, metadata=metadata
+            ),
+            args,
+        )
+    except InputError as exc:
+        for line in exc.lines():
+            print(f"batchdash: error: {line}", file=sys.stderr)
+        print(f"batchdash: nothing submitted from {args.file}", file=sys.stderr)
+        return EXIT_ERROR
+    with open_sync(args) as db:
+        for batch_id in ids:
+            batch = _batch(db, str(batch_id))
+            print(
+                f"batch {batch.id} ({batch.remote_id}): {count(batch.total)} lines of "
+                f"{args.file} → queue {queue!r}, {batch.raw_status}"
+            )
+    return _wait(args, ids) if args.wait else EXIT_OK
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    """Batches as a table or a JSON array."""
+    with open_sync(args) as db:
+        rows = store.list_batches(db.conn, active_only=args.active, limit=args.limit)
+    if args.json:
+        json.dump([b.to_dict() for b in rows], sys.stdout, indent=1)
+        print()
+        return EXIT_OK
+    if not rows:
+        print("no batches")
+        return EXIT_OK
+    now = time.time()
+    header = ("ID", "REMOTE", "QUEUE", "STATE", "RAW", "DONE", "FAILED", "COST", "AGE", "NOTE")
+    for line in table(
+        header,
+        (
+            (
+                str(b.id),
+                b.remote_id or "-",
+                b.queue,
+                b.state,
+                b.raw_status or "-",
+                _progress(b),
+                count(b.failed),
+                money(b.cost),
+                age(now - b.created_at),
+                _note(b, now),
+            )
+            for b in rows
+        ),
+    ):
+        print(line)
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    """One batch in full."""
+    with open_sync(args) as db:
+        batch = _batch(db, args.batch)
+        outcomes = store.batch_outcome_counts(db.conn, batch.id)
+        children = store.batch_children(db.conn, batch.id)
+    if args.json:
+        json.dump(
+            {**batch.to_dict(), "outcomes": outcomes, "children": children}, sys.stdout, indent=1
+        )
+        print()
+        return EXIT_OK
+    for line in _describe(batch, outcomes, children, time.time()):
+        print(line)
+    return EXIT_OK
+
+
+def _describe(
+    batch: Batch, outcomes: dict[str, int], children: list[int], now: float
+) -> Iterator[str]:
+    yield f"batch {batch.id}  remote {batch.remote_id or '-'}  queue {batch.queue}"
+    yield f"state {batch.state}  (provider status: {batch.raw_status or '-'})"
+    yield f"endpoint {batch.endpoint}  model {batch.model or '-'}"
+    links = _note(batch, now) if not batch.poll_error else ""
+    if children:
+        links = ", ".join(filter(None, [links, f"resubmitted as {children}"]))
+    if links:
+        yield links
+    yield (
+        f"files: input {batch.input_file_id or '-'}  output {batch.output_file_id or '-'}  "
+        f"error {batch.error_file_id or '-'}"
+    )
+    yield (
+        f"requests: total {count(batch.total)}  completed {count(batch.completed)}  "
+        f"failed {count(batch.failed)}"
+    )
+    if outcomes:
+        yield "outcomes: " + "  ".join(f"{k} {count(v)}" for k, v in sorted(outcomes.items()))
+    yield (
+        f"tokens: in {count(batch.input_tokens)}  out {count(batch.output_tokens)}  "
+        f"cost {money(batch.cost)}"
+    )
+    for name in (
+        "created_at",
+        "in_progress_at",
+        "finalizing_at",
+        "cancelling_at",
+        "completed_at",
+        "failed_at",
+        "expired_at",
+        "cancelled_at",
+        "expires_at",
+        "ingested_at",
+    ):
+        value = getattr(batch, name)
+        if value:
+            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
+            yield f"  {name[:-3]:<12} {when}  ({_relative(now, value)})"
+    for error in batch.errors or []:
+        if isinstance(error, dict):
+            yield one_line(
+                f"error: {error.get('code')} line {error.get('line') or '-'}: "
+                f"{error.get('message')}",
+                200,
+            )
+    if batch.polled_at:
+        yield f"last polled {age(now - batch.polled_at)} ago"
+    if batch.poll_error:
+        yield one_line(f"poll error ({batch.poll_failures}x): {batch.poll_error}", 200)
+
+
+def _relative(now: float, when: float) -> str:
+    return f"in {age(when - now)}" if when > now else f"{age(now - when)} ago"
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    """Request the cancel; the batch is `cancelling` until the provider confirms."""
+    from core.providers import openai_batch
+
+    batch_id = _local_id(args)
+    _provider(lambda db: openai_batch.cancel_batch(db, batch_id), args)
+    with open_sync(args) as db:
+        batch = _batch(db, str(batch_id))
+    print(f"batch {batch.id}: cancel requested, now {batch.raw_status}")
+    return EXIT_OK
+
+
+def cmd_resubmit(args: argparse.Namespace) -> int:
+    """Send the failures again as a linked child batch."""
+    from core.providers import openai_batch
+
+    parent = _local_id(args)
+    child = _provider(lambda db: openai_batch.resubmit_batch(db, parent), args)
+    with open_sync(args) as db:
+        batch = _batch(db, str(child))
+    print(
+        f"batch {parent}: {count(batch.total)} lines resubmitted as batch {child} "
+        f"({batch.remote_id})"
+    )
+    return EXIT_OK
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    """Each line's outcome and latest result, as JSONL or CSV."""
+    with open_sync(args) as db:
+        batch = _batch(db, args.batch)
+        rows = store.batch_result_rows(db.conn, batch.id)
+        if args.output is None:
+            _write_results(sys.stdout, rows, args.format)
+        else:
+            with args.output.open("w", encoding="utf-8", newline="") as out:
+                written = _write_results(out, rows, args.format)
+            print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
+    return EXIT_OK
+
+
+def _write_results(out: IO[str], rows: Iterator[dict[str, Any]], fmt: str) -> int:
+    written = 0
+    if fmt == "csv":
+        writer = csv.writer(out)
+        writer.writerow(DOWNLOAD_FIELDS)
+        for row in rows:
+            result = row["result"]
+            row["result"] = "" if result is None else json.dumps(result, ensure_ascii=False)
+            writer.writerow(["" if row[f] is None else row[f] for f in DOWNLOAD_FIELDS])
+            written += 1
+        return written
+    for row in rows:
+        out.write(json.dumps({f: row[f] for f in DOWNLOAD_FIELDS}, ensure_ascii=False) + "\n")
+        written += 1
+    return written
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    """Adopt the account's batches that are not tracked here yet."""
+    from core.providers import openai_batch
+
+    ids = _provider(lambda db: openai_batch.import_batches(db, queue=args.queue), args)
+    print(f"imported {len(ids)} batches" + (f": {', '.join(map(str, ids))}" if ids else ""))
+    return EXIT_OK
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Finish interrupted submissions: adopt what the provider has, submit the rest."""
+    from core.providers import openai_batch
+
+    with open_sync(args) as db:
+        stuck = store.submitting_batches(db.conn)
+    if not stuck:
+        print("nothing to reconcile")
+        return EXIT_OK
+    done = _provider(lambda db: openai_batch.reconcile(db), args)
+    for batch_id, what in done:
+        print(f"batch {batch_id}: {what}")
+    skipped = len(stuck) - len(done)
+    if skipped:
+        print(f"{skipped} batches are being submitted by a live process; left alone")
+    return EXIT_ATTENTION if any(w.startswith("error:") for _, w in done) else EXIT_OK
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    """Poll cycles every --interval seconds until SIGINT/SIGTERM (or --until-done).
+
+    One cycle alone is `batchdash --once --poll` (the dashboard's read path).
+    """
+    if args.interval <= 0:
+        raise CliError("--interval must be > 0")
+
+    async def run(db: Store) -> int:
+        return await _poll_loop(db, args.interval, until_done=args.until_done)
+
+    return _provider(run, args)
+
+
+async def _poll_loop(
+    db: Store, interval: float, *, until_done: bool, ids: list[int] | None = None
+) -> int:
+    from core.sync import run_cycle
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    had_errors = False
+    while True:
+        report = await run_cycle(db)
+        had_errors = bool(report.errors)
+        if report.busy:
+            _print_report(report)
+        if stop.is_set() or (until_done and not await db.read(partial(_unfinished, ids=ids))):
+            return EXIT_ATTENTION if had_errors else EXIT_OK
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval)
+        except TimeoutError:
+            continue
+        return EXIT_OK
+
+
+def _unfinished(conn: Any, ids: list[int] | None) -> bool:
+    """True while some batch (of `ids`, or any) still needs polling or ingesting."""
+    pending = store.batches_due(conn, float("inf")) + store.submitting_batches(conn)
+    return any(ids is None or b.id in ids for b in pending)
+
+
+def _print_report(report: Any) -> None:
+    stamp = time.strftime("%H:%M:%S")
+    print(
+        f"{stamp} polled {report.polled}, ingested {report.ingested}, "
+        f"reconciled {report.reconciled}, rescued {report.rescued}",
+        flush=True,
+    )
+    for error in report.errors:
+        print(f"{stamp} error: {one_line(error, 200)}", flush=True)
+
+
+def _wait(args: argparse.Namespace, ids: list[int]) -> int:
+    """`submit --wait`: poll until these batches are in, then say how they ended."""
+    run_async(lambda db: _poll_loop(db, args.interval, until_done=True, ids=ids), args)
+    with open_sync(args) as db:
+        final = [_batch(db, str(i)) for i in ids]
+        for batch in final:
+            outcomes = store.batch_outcome_counts(db.conn, batch.id)
+            summary = "  ".join(f"{k} {count(v)}" for k, v in sorted(outcomes.items()))
+            print(f"batch {batch.id}: {batch.state}  {summary}")
+    return EXIT_OK if all(b.state == BatchState.SUCCEEDED for b in final) else EXIT_ATTENTION
+
+
+def cmd_sim_server(args: argparse.Namespace) -> int:
+    """Serve the simulator in the foreground; prints its URL first."""
+    from core.sim.server import main as sim_main
+
+    return sim_main(
+        [
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--speed",
+            str(args.speed),
+            "--fault-rate",
+            str(args.fault_rate),
+            "--seed",
+            str(args.seed),
+        ]
+    )

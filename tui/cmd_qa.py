@@ -1,0 +1,288 @@
+"""QA commands: `qa run` (judge stored results), `qa show`, `qa summary`, `qa rubric`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from core import qa, snapshot, store
+from core.handlers import PermanentError
+from core.models import JobFilter, JobStatus, QAResult, QASummary
+from core.store import Store
+from tui.cli import EXIT_OK, CliError, add_db_option, open_sync, run_async
+from tui.fmt import count, money, one_line, table
+
+
+def register(commands: Any) -> None:
+    """Add the `qa` command group to the top-level parser."""
+    group = commands.add_parser("qa", help="judge-model quality scores")
+    sub = group.add_subparsers(dest="qa_command", metavar="SUBCOMMAND", required=True)
+
+    p = sub.add_parser("run", help="score stored results with judge models")
+    add_db_option(p)
+    p.add_argument("--queue", action="append", default=[], help="only these queues")
+    p.add_argument("--batch", default=None, help="only jobs of this batch (local or remote id)")
+    p.add_argument(
+        "--status",
+        action="append",
+        choices=list(JobStatus),
+        default=[],
+        help="job statuses to judge (default: succeeded)",
+    )
+    p.add_argument(
+        "--sample",
+        default="all",
+        metavar="N|FRACTION",
+        help="judge N jobs or a fraction (0.1, 10%%), the same ones on every rerun",
+    )
+    p.add_argument("--judges", default=None, metavar="A,B", help="judge models (gpt-4o-mini)")
+    p.add_argument("--rescore", action="store_true", help="replace existing scores")
+    p.add_argument(
+        "--as-batch",
+        action="store_true",
+        help="submit the judge requests as remote batches (half price, results within 24h)",
+    )
+    p.add_argument("--concurrency", type=int, default=8, help="judge calls at once (8)")
+    p.set_defaults(func=cmd_qa_run)
+
+    p = sub.add_parser("collect", help="store verdicts of ingested QA batches (poll does this)")
+    add_db_option(p)
+    p.set_defaults(func=cmd_qa_collect)
+
+    p = sub.add_parser("show", help="every judge's verdict on one job")
+    add_db_option(p)
+    p.add_argument("id", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_qa_show)
+
+    p = sub.add_parser("summary", help="averages per judge and dimension, worst jobs")
+    add_db_option(p)
+    p.add_argument("--queue", default=None, help="only this queue")
+    p.add_argument("--worst", type=int, default=10, help="how many worst jobs (10)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_qa_summary)
+
+    p = sub.add_parser("rubric", help="show or set a queue's judging rubric")
+    add_db_option(p)
+    p.add_argument("queue")
+    how = p.add_mutually_exclusive_group()
+    how.add_argument("--file", type=Path, help='JSON {"prompt": ..., "dimensions": [...]}')
+    how.add_argument("--reset", action="store_true", help="back to the default rubric")
+    p.set_defaults(func=cmd_qa_rubric)
+
+
+# --------------------------------------------------------------------------- run
+
+
+def _run_filter(args: argparse.Namespace, conn: Any) -> JobFilter:
+    """The jobs `qa run` considers; unknown queues or batches are one-line errors."""
+    for name in args.queue:
+        store.require_queue(conn, name)
+    batch_id = store.get_batch(conn, args.batch).id if args.batch is not None else None
+    return JobFilter(
+        statuses=tuple(args.status) or (JobStatus.SUCCEEDED,),
+        queues=tuple(args.queue),
+        batch_id=batch_id,
+    )
+
+
+def cmd_qa_run(args: argparse.Namespace) -> int:
+    """Judge a deterministic sample of stored results; pairs already scored are skipped."""
+    if args.concurrency < 1:
+        raise CliError("--concurrency must be at least 1")
+    judges = qa.parse_judges(args.judges)
+    sample = qa.parse_sample(args.sample)
+    if args.as_batch:
+        return _run_as_batch(args, judges, sample)
+
+    async def run(db: Store) -> tuple[int, qa.RunStats]:
+        ids = await db.read(lambda conn: qa.sample_ids(conn, _run_filter(args, conn), sample))
+        try:
+            client = qa.open_client()
+        except PermanentError as exc:
+            raise CliError(str(exc)) from None
+        try:
+            stats = await qa.run_qa(
+                db,
+                client,
+                ids,
+                judges,
+                rescore=args.rescore,
+                concurrency=args.concurrency,
+                progress=_show_progress if sys.stderr.isatty() else None,
+            )
+        finally:
+            await client.close()
+        return len(ids), stats
+
+    jobs, stats = run_async(run, args)
+    if sys.stderr.isatty() and (stats.scored or stats.errors):
+        print(file=sys.stderr)  # end the progress line
+    if not jobs:
+        print("nothing to judge: no job matches")
+        return EXIT_OK
+    cost = money(stats.cost) + (f" (+{stats.unpriced} unpriced)" if stats.unpriced else "")
+    print(
+        f"judged {count(jobs)} jobs with {', '.join(judges)}: {count(stats.scored)} scored, "
+        f"{count(stats.errors)} errors, {count(stats.skipped)} skipped (already scored); "
+        f"cost {cost}"
+    )
+    return EXIT_OK
+
+
+def _show_progress(stats: qa.RunStats) -> None:
+    """A live count on the terminal (overwritten in place; the summary follows)."""
+    print(
+        f"\r{count(stats.scored)} scored, {count(stats.errors)} errors, "
+        f"{count(stats.skipped)} skipped",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _run_as_batch(args: argparse.Namespace, judges: tuple[str, ...], sample: qa.Sample) -> int:
+    """Submit the judge requests as remote batches; verdicts arrive with the results."""
+
+    async def run(db: Store) -> tuple[int, list[int], qa.BatchFiles]:
+        ids = await db.read(lambda conn: qa.sample_ids(conn, _run_filter(args, conn), sample))
+        batch_ids, files = await qa.submit_batches(db, ids, judges, rescore=args.rescore)
+        return len(ids), batch_ids, files
+
+    jobs, batch_ids, files = run_async(run, args)
+    skipped = f"{count(files.skipped)} skipped (already scored or waiting in a QA batch)"
+    if not batch_ids:
+        print(f"nothing to submit: {count(jobs)} jobs, {skipped}")
+        return EXIT_OK
+    queues = sorted({qa.QA_QUEUE_PREFIX + queue for queue, _ in files.paths})
+    print(
+        f"submitted {count(files.lines)} judge requests for {count(jobs)} jobs as batches "
+        f"{', '.join(map(str, batch_ids))} into {', '.join(queues)}; {skipped}. "
+        "Verdicts are stored when the results are ingested (batchdash poll or the dashboard)."
+    )
+    return EXIT_OK
+
+
+def cmd_qa_collect(args: argparse.Namespace) -> int:
+    """Store the verdicts of QA batches whose results are ingested (the poll cycle does too)."""
+    done = run_async(qa.collect_batches, args)
+    print(f"collected verdicts of {done} QA batches")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- show
+
+
+def result_to_dict(result: QAResult) -> dict[str, Any]:
+    """One verdict as JSON-ready data."""
+    return {
+        "judge": result.judge,
+        "overall": result.overall,
+        "scores": result.scores,
+        "comment": result.comment,
+        "error": result.error,
+        "raw": result.raw,
+        "input_tokens": result.input_tokens,
+        "output_tokens": result.output_tokens,
+        "cost": result.cost,
+        "created_at": result.created_at,
+    }
+
+
+def result_lines(result: QAResult) -> list[str]:
+    """One verdict as text: scores (overall first) or the error with the raw reply."""
+    tokens = f"{result.input_tokens or 0}+{result.output_tokens or 0} tok, {money(result.cost)}"
+    if result.error is not None:
+        lines = [f"{result.judge}: ERROR {result.error}  ({tokens})"]
+        if result.raw:
+            lines.append(f"    raw: {one_line(result.raw, 200)}")
+        return lines
+    scores = sorted(result.scores.items(), key=lambda item: (item[0] != "overall", item[0]))
+    lines = [f"{result.judge}: " + "  ".join(f"{k} {v:g}" for k, v in scores) + f"  ({tokens})"]
+    if result.comment:
+        lines.append(f"    {one_line(result.comment, 200)}")
+    return lines
+
+
+def cmd_qa_show(args: argparse.Namespace) -> int:
+    """Every judge's scores (or error) for one job."""
+    with open_sync(args, readonly=True) as db:
+        job = store.get_job(db.conn, args.id)
+        results = store.qa_results_for_job(db.conn, job.id)
+    if args.json:
+        data = {"job_id": job.id, "key": job.key, "queue": job.queue}
+        print(json.dumps({**data, "results": [result_to_dict(r) for r in results]}, indent=2))
+        return EXIT_OK
+    print(f"job {job.id}  {job.key}  (queue {job.queue})")
+    for result in results:
+        for line in result_lines(result):
+            print(f"  {line}")
+    if not results:
+        print("  not judged yet (batchdash qa run --queue QUEUE)")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def summary_lines(summary: QASummary) -> list[str]:
+    """The QA summary as text: stats table, distribution, worst jobs, disagreements."""
+    if summary.empty:
+        return ["no QA results yet"]
+    lines = [f"{count(summary.results)} verdicts, {count(summary.errors)} errors"]
+    rows = (
+        (s.judge, s.dimension, str(s.n), f"{s.mean:.2f}", f"{s.minimum:g}", f"{s.maximum:g}")
+        for s in summary.stats
+    )
+    lines += table(("JUDGE", "DIMENSION", "N", "MEAN", "MIN", "MAX"), rows)
+    biggest = max(summary.distribution.values(), default=0)
+    lines.append("overall distribution:")
+    for score in range(qa.MIN_SCORE, qa.MAX_SCORE + 1):
+        n = summary.distribution.get(score, 0)
+        bar = "#" * (round(40 * n / biggest) if biggest else 0)
+        lines.append(f"  {score:>2} {n:>6}  {bar}".rstrip())
+    if summary.worst:
+        lines.append("worst:")
+        lines += (f"  job {j}  {k}  {judge}: {o:g}" for j, k, judge, o in summary.worst)
+    if summary.disagreements:
+        lines.append(f"judges disagree (≥{store.DISAGREEMENT_THRESHOLD:g} apart):")
+        lines += (f"  job {j}  {k}: {lo:g}–{hi:g}" for j, k, lo, hi in summary.disagreements)
+    return lines
+
+
+def cmd_qa_summary(args: argparse.Namespace) -> int:
+    """Aggregates per judge and dimension (computed in SQL), optionally for one queue."""
+    with open_sync(args, readonly=True) as db:
+        if args.queue is not None:
+            store.require_queue(db.conn, args.queue)
+        summary = store.qa_summary(db.conn, queue=args.queue, worst=args.worst)
+    if args.json:
+        print(json.dumps(snapshot.qa_to_dict(summary), indent=2, ensure_ascii=False))
+    else:
+        for line in summary_lines(summary):
+            print(line)
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- rubric
+
+
+def cmd_qa_rubric(args: argparse.Namespace) -> int:
+    """Set a queue's rubric from a file, reset it, or print the one in effect."""
+    rubric_json: str | None = None
+    if args.file is not None:
+        try:
+            text = args.file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"{args.file}: {exc.strerror or exc}") from None
+        rubric_json = qa.Rubric.from_json(text, str(args.file)).to_json()
+    with open_sync(args) as db:
+        if args.file is not None or args.reset:
+            db.write(lambda conn: store.set_qa_rubric(conn, args.queue, rubric_json))
+        rubric = db.read(lambda conn: qa.queue_rubric(conn, args.queue))
+    data = {"prompt": rubric.prompt, "dimensions": list(rubric.dimensions)}
+    print(json.dumps(data, indent=2, ensure_ascii=False))
+    return EXIT_OK

@@ -1,0 +1,335 @@
+"""`batchdash --once [--json] [--section …] [--poll]`: the dashboard's picture, printed once.
+
+For cron and CI: overview, statuses per queue, active and recent batches, workers and the
+QA summary, as text (coloured through rich only on a terminal) or as JSON with stable
+top-level keys. Exit 0 when nothing needs attention, 1 when something does (failed jobs or
+batches, stale or dead workers), 2 on error. This path never imports textual, and imports
+openai only with `--poll` (through core.sync).
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import json
+import sqlite3
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from core import snapshot
+from core.models import JobStatus, QueueInfo
+from core.store import SyncStore
+from tui import styles
+from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
+from tui.fmt import age, count, duration, money, one_line, table
+
+#: `--section` names, in the order they are printed.
+SECTIONS = ("overview", "queues", "batches", "workers", "qa")
+
+#: A cell of a text table: its text and a rich style (None = plain).
+Cell = tuple[str, str | None]
+
+
+def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
+    """Print the report for `args` and return the exit code."""
+    path = db_path(args)
+    now = time.time()
+    if args.once_poll and path.exists():
+        _poll(args, sys.stderr)
+    if not path.exists():
+        return _no_database(path, now, args.once_json, out)
+    try:
+        with SyncStore.open(path, readonly=True) as db:
+            report = db.read(lambda conn: snapshot.summary(conn, now))
+    except sqlite3.DatabaseError as exc:
+        raise CliError(f"database {path}: {exc}") from exc
+    if args.once_json:
+        json.dump(to_json(report, path), out, indent=2)
+        out.write("\n")
+    else:
+        write_text(report, path, args.once_sections or SECTIONS, out)
+    return EXIT_ATTENTION if report.attention else EXIT_OK
+
+
+def _poll(args: argparse.Namespace, err: TextIO) -> None:
+    """Refresh remote batches through core.sync before reading (only with `--poll`)."""
+    try:
+        from core.sync import run_cycle
+    except ImportError as exc:
+        raise CliError(f"--poll: remote polling is not available in this build ({exc})") from exc
+
+    async def cycle(db: Any) -> Any:
+        result = run_cycle(db, remote=True)
+        return await result if inspect.isawaitable(result) else result
+
+    report = run_async(cycle, args)
+    for error in getattr(report, "errors", []):
+        print(f"batchdash: poll: {one_line(str(error), 200)}", file=err)
+
+
+def _no_database(path: Path, now: float, as_json: bool, out: TextIO) -> int:
+    if as_json:
+        data = {key: [] for key in ("queues", "batches", "workers")}
+        json.dump(
+            {
+                "generated_at": _iso(now),
+                "db": str(path),
+                "db_exists": False,
+                "jobs": {"total": 0, "by_status": {s.value: 0 for s in JobStatus}},
+                **data,
+                "qa": None,
+                "attention": [],
+            },
+            out,
+            indent=2,
+        )
+        out.write("\n")
+    else:
+        out.write(
+            f"no database at {path} yet: nothing to report "
+            "(create it with `batchdash init`, or try `batchdash demo`)\n"
+        )
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------- JSON
+
+
+def _iso(now: float) -> str:
+    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def to_json(report: snapshot.Summary, path: Path) -> dict[str, Any]:
+    """The report as JSON-ready data; top-level keys never change between releases."""
+    return {
+        "generated_at": _iso(report.now),
+        "db": str(path),
+        "db_exists": True,
+        "jobs": report.overview.to_dict(),
+        "queues": [
+            {"name": q.name, "paused": q.paused, "counts": _counts(q), "total": q.total}
+            for q in report.queues
+        ],
+        "batches": [row.to_dict() for row in report.batches],
+        "workers": [row.to_dict(report.now) for row in report.workers],
+        "qa": snapshot.qa_to_dict(report.qa),
+        "attention": report.attention,
+    }
+
+
+def _counts(q: QueueInfo) -> dict[str, int]:
+    return {s.value: q.counts.get(s.value, 0) for s in JobStatus}
+
+
+# --------------------------------------------------------------------------- text
+
+
+def write_text(report: snapshot.Summary, path: Path, sections: Sequence[str], out: TextIO) -> None:
+    """Write the chosen sections as aligned text; colour only when `out` is a terminal."""
+    printer = _Printer(out, color=use_color(out))
+    printer.line([(f"batchdash  {path}  {_iso(report.now)}", "bold")])
+    for name in SECTIONS:
+        if name in sections:
+            _SECTION_WRITERS[name](report, printer)
+    if report.attention:
+        printer.line([("needs attention: ", styles.ALERT), ("; ".join(report.attention), None)])
+    else:
+        printer.line([("nothing needs attention", "green")])
+
+
+class _Printer:
+    """Lines of styled segments and tables, printed plain or through rich."""
+
+    def __init__(self, out: TextIO, *, color: bool) -> None:
+        self.out = out
+        self.console: Any = None
+        if color:
+            from rich.console import Console
+
+            self.console = Console(file=out, highlight=False, soft_wrap=True)
+
+    def line(self, segments: Sequence[Cell]) -> None:
+        if self.console is None:
+            self.out.write("".join(text for text, _ in segments) + "\n")
+            return
+        from rich.text import Text
+
+        self.console.print(Text.assemble(*((t, s or "") for t, s in segments)))
+
+    def title(self, text: str) -> None:
+        self.out.write("\n")
+        self.line([(text, "bold underline")])
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Cell]]) -> None:
+        if self.console is None:
+            plain = ([text for text, _ in row] for row in rows)
+            for text_line in table(header, plain):
+                self.out.write("  " + text_line + "\n")
+            return
+        from rich.table import Table
+        from rich.text import Text
+
+        grid = Table(box=None, padding=(0, 2, 0, 0), pad_edge=False, show_edge=False)
+        for name in header:
+            grid.add_column(name, header_style="bold", no_wrap=True)
+        for row in rows:
+            grid.add_row(*(Text(text, style=style or "") for text, style in row))
+        self.console.print(grid, style="", new_line_start=False)
+
+
+def _overview(report: snapshot.Summary, p: _Printer) -> None:
+    head = report.overview
+    p.title("jobs")
+    parts: list[Cell] = [(f"  {count(head.total)} total: ", None)]
+    for status in JobStatus:
+        n = head.counts.get(status, 0)
+        parts.append((f"{count(n)} {status}", styles.STATUS[status] if n else styles.MUTED))
+        if status == JobStatus.PENDING and head.retrying:
+            parts.append((f" ({count(head.retrying)} retrying)", None))
+        parts.append(("  ", None))
+    p.line(parts)
+    eta = "-" if head.eta_seconds is None else duration(head.eta_seconds)
+    p.line(
+        [
+            (f"  throughput {head.rate_per_minute:.1f}/min ", None),
+            (styles.spark(head.throughput), "cyan"),
+            (f"  ETA {eta}", None),
+            (
+                f"  tokens {count(head.input_tokens)} in / {count(head.output_tokens)} out"
+                f"  cost {money(head.cost)}",
+                None,
+            ),
+        ]
+    )
+
+
+def _queues(report: snapshot.Summary, p: _Printer) -> None:
+    p.title("queues")
+    if not report.queues:
+        p.line([("  no queues yet (enqueue jobs with `batchdash enqueue FILE`)", styles.MUTED)])
+        return
+    header = ["QUEUE", "STATE", *(s.value.upper() for s in JobStatus), "TOTAL"]
+    rows = [
+        [
+            (q.name, None),
+            ("paused", "yellow") if q.paused else ("active", None),
+            *(
+                (count(q.counts.get(s, 0)), styles.STATUS[s] if q.counts.get(s) else None)
+                for s in JobStatus
+            ),
+            (count(q.total), None),
+        ]
+        for q in report.queues
+    ]
+    p.table(header, rows)
+
+
+def _batches(report: snapshot.Summary, p: _Printer) -> None:
+    p.title("batches")
+    if not report.batches:
+        p.line([("  no remote batches", styles.MUTED)])
+        return
+    rows = [
+        [
+            (str(row.batch.id), None),
+            (row.batch.remote_id or "-", None),
+            (row.batch.queue, None),
+            (row.batch.state, styles.BATCH.get(row.batch.state)),
+            (row.batch.raw_status or "-", None),
+            (f"{styles.progress_bar(row.progress, 10)} {row.progress:4.0%}", None),
+            (f"{row.batch.completed}/{row.batch.failed}/{row.batch.total}", None),
+            (batch_timing_text(row), None),
+            (batch_problem(row), styles.ALERT),
+        ]
+        for row in report.batches
+    ]
+    header = ["ID", "REMOTE", "QUEUE", "STATE", "RAW", "PROGRESS", "OK/FAIL/ALL", "TIME", "ERROR"]
+    p.table(header, rows)
+
+
+def batch_timing_text(row: snapshot.BatchRow) -> str:
+    """`expires in 23h10m`, `finalizing for 4m05s`, `ended 2h ago`."""
+    if row.seconds is None:
+        return row.timing if row.timing != "ended" else "-"
+    if row.timing in ("ended", "polled"):
+        return f"{row.timing} {age(row.seconds)} ago"
+    return f"{row.timing} {duration(row.seconds)}"
+
+
+def batch_problem(row: snapshot.BatchRow) -> str:
+    """The batch's poll error or first provider error, on one line ('' when none)."""
+    errors = row.batch.errors
+    if row.batch.poll_error:
+        return one_line(row.batch.poll_error, 50)
+    if isinstance(errors, dict) and errors.get("data"):
+        first = errors["data"][0]
+        return one_line(str(first.get("message", first)) if isinstance(first, dict) else first, 50)
+    return "" if not errors else one_line(str(errors), 50)
+
+
+def _workers(report: snapshot.Summary, p: _Printer) -> None:
+    p.title("workers")
+    if not report.workers:
+        p.line([("  no workers have run on this database", styles.MUTED)])
+        return
+    rows = [
+        [
+            (w.worker.id, None),
+            (w.worker.state, None),
+            (w.health, styles.HEALTH.get(w.health)),
+            (age(w.age), styles.HEALTH.get(w.health)),
+            (",".join(map(str, w.worker.current_jobs)) or "-", None),
+            (count(w.worker.done), None),
+            (count(w.worker.failed), "red" if w.worker.failed else None),
+            (w.worker.host, None),
+            (str(w.worker.pid), None),
+        ]
+        for w in report.workers
+    ]
+    header = ["ID", "STATE", "HEALTH", "HEARTBEAT", "JOBS", "DONE", "FAILED", "HOST", "PID"]
+    p.table(header, rows)
+
+
+def _qa(report: snapshot.Summary, p: _Printer) -> None:
+    p.title("qa")
+    qa = report.qa
+    if qa.empty:
+        p.line([("  no QA scores yet", styles.MUTED)])
+        return
+    p.line([(f"  {count(qa.results)} scored, {count(qa.errors)} judge errors", None)])
+    rows = [
+        [
+            (s.judge, None),
+            (s.dimension, None),
+            (count(s.n), None),
+            (f"{s.mean:.2f}", None),
+            (f"{s.minimum:g}", None),
+            (f"{s.maximum:g}", None),
+        ]
+        for s in qa.stats
+    ]
+    p.table(["JUDGE", "DIMENSION", "N", "MEAN", "MIN", "MAX"], rows)
+    for line in _qa_lists(qa):
+        p.line([(line, None)])
+
+
+def _qa_lists(qa: Any) -> Iterator[str]:
+    if qa.worst:
+        worst = ", ".join(f"#{j} {k} {o:g} ({judge})" for j, k, judge, o in qa.worst[:5])
+        yield f"  worst: {worst}"
+    if qa.disagreements:
+        spread = ", ".join(f"#{j} {k} {lo:g}–{hi:g}" for j, k, lo, hi in qa.disagreements[:5])
+        yield f"  judges disagree: {spread}"
+
+
+_SECTION_WRITERS = {
+    "overview": _overview,
+    "queues": _queues,
+    "batches": _batches,
+    "workers": _workers,
+    "qa": _qa,
+}

@@ -1,0 +1,1 @@
+"""The dashboard's screens: help, confirm, filter input and batch detail."""

@@ -1,0 +1,1 @@
+"""The dashboard's panes, one module each; they render snapshots and never touch the store."""

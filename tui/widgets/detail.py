@@ -1,0 +1,121 @@
+"""The job detail pane: payload, result or error in full, attempts, timeline, worker, QA.
+
+Everything here may come from a model or a remote API, so it is rendered as `rich.text.Text`
+and never parsed as markup.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from core.snapshot import JobDetail
+from tui import styles
+from tui.fmt import count, duration, money
+
+
+def clock_time(at: float) -> str:
+    """Wall-clock time of a timestamp (local time zone)."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+class JobDetailPane(VerticalScroll):
+    """A scrollable view of one job; it redraws only when the job's data changed."""
+
+    can_focus = True
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown: JobDetail | None = None
+
+    def compose(self) -> Any:
+        yield Static(Text("No job selected.", styles.MUTED), id="detail-body")
+
+    def show(self, detail: JobDetail | None, now: float) -> None:
+        """Render `detail` unless it is what is already shown."""
+        if detail == self._shown:
+            return
+        self._shown = detail
+        body = self.query_one("#detail-body", Static)
+        body.update(
+            Text("No job selected.", styles.MUTED) if detail is None else render_detail(detail, now)
+        )
+
+
+def _json(value: Any) -> Text:
+    if isinstance(value, str):
+        return Text(value)
+    return Text(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def render_detail(d: JobDetail, now: float) -> RenderableType:
+    """The job as a group of untrusted-safe renderables."""
+    job = d.job
+    head = Text()
+    head.append(f"#{job.id} ", "bold")
+    head.append(job.key, "bold")
+    head.append(f"  queue {job.queue}  ")
+    head.append(job.status, styles.STATUS.get(job.status, ""))
+    head.append(f"  attempt {job.attempts}/{job.max_attempts}")
+    if d.next_retry_at is not None:
+        head.append(
+            f"  retrying, next at {clock_time(d.next_retry_at)} "
+            f"(in {duration(d.next_retry_at - now)})",
+            "yellow",
+        )
+    facts = Text()
+    facts.append("worker ", "bold")
+    facts.append(job.worker_id or "-")
+    facts.append("  handler ", "bold")
+    facts.append(job.handler)
+    if d.batch is not None:
+        facts.append("  batch ", "bold")
+        facts.append(f"{d.batch.id} ({d.batch.remote_id or 'not sent'}, {d.batch.state})")
+    facts.append("  tokens ", "bold")
+    facts.append(f"{count(job.input_tokens or 0)} in / {count(job.output_tokens or 0)} out")
+    facts.append("  cost ", "bold")
+    facts.append(money(job.cost))
+    facts.append("  ran ", "bold")
+    facts.append(duration(job.duration))
+    parts: list[RenderableType] = [head, facts]
+    if job.error:
+        parts += [Text("error", "bold red"), Text(job.error, "red")]
+    if job.result is not None:
+        parts += [Text("result", "bold green"), _json(job.result)]
+    parts += [Text("payload", "bold"), _json(job.payload)]
+    if d.qa:
+        parts += [Text("QA scores", "bold"), _qa_table(d)]
+    parts += [Text("timeline", "bold"), _timeline(d)]
+    return Group(*parts)
+
+
+def _qa_table(d: JobDetail) -> Table:
+    dims = sorted({dim for r in d.qa for dim in r.scores})
+    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False)
+    table.add_column("JUDGE", no_wrap=True)
+    for dim in dims:
+        table.add_column(dim.upper(), justify="right")
+    table.add_column("NOTE")
+    for r in d.qa:
+        note = Text(r.error or r.comment or "", "red" if r.error else "")
+        scores = [f"{r.scores[dim]:g}" if dim in r.scores else "-" for dim in dims]
+        table.add_row(Text(r.judge), *scores, note)
+    return table
+
+
+def _timeline(d: JobDetail) -> Table:
+    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False, show_header=False)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column(no_wrap=True)
+    table.add_column()
+    for e in d.events:
+        table.add_row(clock_time(e.at), Text(e.kind), Text(e.worker_id or ""), Text(e.detail or ""))
+    return table

@@ -1,0 +1,62 @@
+"""The heartbeats pane: each worker's state, heartbeat age coloured by its own interval
+(ok, late, stale, dead), current jobs, done/failed counts, host and pid."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from core.snapshot import WorkerRow
+from tui import styles
+from tui.fmt import age, count, one_line
+from tui.widgets.table import Row, sync_rows
+
+COLUMNS = (
+    ("id", "WORKER", 20),
+    ("state", "STATE", 9),
+    ("health", "HEALTH", 8),
+    ("beat", "HEARTBEAT", 9),
+    ("every", "EVERY", 6),
+    ("jobs", "CURRENT JOBS", 18),
+    ("done", "DONE", 7),
+    ("failed", "FAILED", 6),
+    ("host", "HOST", 12),
+    ("pid", "PID", 7),
+    ("queues", "QUEUES", 12),
+)
+
+
+class HeartbeatsTable(DataTable[Any]):
+    """Workers, latest heartbeat first."""
+
+    def on_mount(self) -> None:
+        self.cursor_type = "row"
+        for key, label, width in COLUMNS:
+            self.add_column(label, key=key, width=width)
+
+    def show(self, rows: list[WorkerRow]) -> None:
+        """Diff the workers into the table."""
+        sync_rows(self, [_cells(row) for row in rows])
+
+
+def _cells(row: WorkerRow) -> Row:
+    w = row.worker
+    colour = styles.HEALTH.get(row.health, "")
+    return (
+        w.id,
+        (
+            Text(w.id),
+            Text(w.state),
+            Text(row.health, colour),
+            Text(age(row.age), colour),
+            f"{w.heartbeat_interval:g}s",
+            Text(one_line(",".join(map(str, w.current_jobs)) or "-", 18)),
+            count(w.done),
+            Text(count(w.failed), "red" if w.failed else ""),
+            Text(w.host),
+            str(w.pid),
+            Text(",".join(w.queues) or "all"),
+        ),
+    )

@@ -1,0 +1,54 @@
+"""The status line: filter, "N of M", sort, marks, last refresh and the latest error."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from core.filters import format_filter
+from core.models import JobFilter
+from core.snapshot import ORDERS, JobPage
+from tui import styles
+from tui.fmt import count, one_line
+from tui.widgets.detail import clock_time
+
+
+class StatusLine(Static):
+    """One line under the panes; errors (refresh or remote polling) show here, never crash."""
+
+    def show(
+        self,
+        page: JobPage | None,
+        flt: JobFilter,
+        *,
+        marks: int,
+        all_marked: bool,
+        refreshed_at: float | None,
+        error: str | None,
+        read_only: bool,
+    ) -> None:
+        """Render the line."""
+        text = Text()
+        if read_only:
+            text.append(" READ-ONLY ", "bold reverse yellow")
+            text.append(" ")
+        if page is not None:
+            first = page.offset + 1 if page.rows else 0
+            last = page.offset + len(page.rows)
+            text.append(f"{count(first)}–{count(last)} of {page.matching_text}", "bold")
+            if page.matching_text != count(page.total) or not flt.is_empty:
+                text.append(f" matching ({count(page.total)} jobs)")
+            text.append(f"  sort: {ORDERS.get(page.order, page.order)}")
+        shown = format_filter(flt)
+        text.append("  filter: ")
+        text.append(one_line(shown, 40) if shown else "none", "" if shown else styles.MUTED)
+        if all_marked:
+            text.append("  all matching marked", "bold magenta")
+        elif marks:
+            text.append(f"  {marks} marked", "bold magenta")
+        if refreshed_at is not None:
+            text.append(f"  updated {clock_time(refreshed_at)}", styles.MUTED)
+        if error:
+            text.append("  ")
+            text.append(one_line(error, 80), styles.ALERT)
+        self.update(text)
