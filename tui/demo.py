@@ -52,6 +52,10 @@ _TOPICS = (
 )
 
 
+#: Marks a folder whose batchdash.db the demo made (and may replace).
+DEMO_MARKER = ".batchdash-demo"
+
+
 class Demo:
     """The simulator, the workers and the demo data; a context manager that cleans up."""
 
@@ -86,13 +90,27 @@ class Demo:
 
     def start(self) -> None:
         """Simulator, environment, jobs, workers, remote batch — in that order."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self._fresh_folder()
         url = self._start_sim()
         self._set_env({"OPENAI_BASE_URL": f"{url}/v1", "OPENAI_API_KEY": "sim"})
         # On its own thread and loop, so a caller inside an event loop (tests) can use it too.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, self._seed()).result()
         self._start_workers()
+
+    def _fresh_folder(self) -> None:
+        """Start from an empty demo DB; an earlier demo's files (and only those) are replaced.
+
+        The earlier demo's remote batch lived in a simulator that is gone, so its data
+        cannot be continued. A folder holding some other batchdash.db is refused.
+        """
+        self.folder.mkdir(parents=True, exist_ok=True)
+        marker = self.folder / DEMO_MARKER
+        if self.db_path.exists() and not marker.exists():
+            raise CliError(f"{self.db_path} exists and is not a demo database; pick another --dir")
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{self.db_path}{suffix}").unlink(missing_ok=True)
+        marker.write_text("made by `batchdash demo`; the demo replaces this folder's DB\n")
 
     def _start_sim(self) -> str:
         log = (self.folder / "sim.log").open("w")

@@ -8,7 +8,8 @@ exactly what the real-time endpoint answers for the same request.
   space-separated word reversed, prefixed by "[sim] " — so the answer is as long as the
   question (+6 chars). `untransform()` gives the question back.
 * `response_format` json_schema: JSON built from the schema (properties, enums, ranges),
-  values drawn from a generator seeded by a hash of the user text.
+  values drawn from a generator seeded by a hash of the model and the user text, so two
+  judge models score the same job differently (and each always the same way).
 * Tokens are estimated as ceil(len(text) / 4), at least 1.
 * Embeddings are unit vectors derived from a hash of each input.
 """
@@ -279,7 +280,7 @@ def _require_model(body: JsonDict) -> str:
     return model
 
 
-def _chat_content(text: str, response_format: object) -> str:
+def _chat_content(text: str, response_format: object, model: str) -> str:
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema" and isinstance(response_format, dict):
         if quirks.INVALID_JSON in text:
@@ -288,7 +289,7 @@ def _chat_content(text: str, response_format: object) -> str:
         schema = spec.get("schema") if isinstance(spec, dict) else None
         value = schema_value(
             schema if isinstance(schema, dict) else {},
-            text,
+            f"{model}\x1f{text}",
             out_of_range=quirks.OUT_OF_RANGE in text,
         )
         return json.dumps(value, ensure_ascii=False)
@@ -333,7 +334,7 @@ def _chat(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
     if body.get("stream"):
         raise SimError.invalid("The simulator does not support stream=true.", param="stream")
     content, finish = _truncate(
-        _chat_content(last_user_text(messages), body.get("response_format")), body
+        _chat_content(last_user_text(messages), body.get("response_format"), model), body
     )
     n = _choice_count(body)
     message: JsonDict = {

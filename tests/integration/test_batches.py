@@ -214,7 +214,7 @@ async def test_expired_keeps_partial_results_and_resubmit_sends_exactly_the_fail
 async def test_cancel_tracks_cancelling_and_keeps_partial_results(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, db_path: Path
 ) -> None:
-    config = SimConfig(speed=100, lines_per_second=50, slow_cancel_s=30)
+    config = SimConfig(speed=100, lines_per_second=2, slow_cancel_s=30)
     with SimServer(config) as server:
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
