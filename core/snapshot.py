@@ -9,12 +9,12 @@ small queries, so it stays fast with a million jobs in the store.
 
 from __future__ import annotations
 
-import socket
 import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
 from core import store
+from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from core.models import (
     Batch,
     BatchItem,
@@ -221,7 +221,6 @@ def worker_health(worker: Worker, now: float, host: str) -> str:
     as the state the workers write.
     """
     # Imported here: core.worker pulls in handlers and QA, which `--once` rarely needs.
-    from core.worker import STALE_AFTER_INTERVALS, pid_alive
 
     if worker.state in (WorkerState.STOPPED, WorkerState.DEAD):
         return worker.state
@@ -235,7 +234,7 @@ def worker_health(worker: Worker, now: float, host: str) -> str:
 
 def workers(conn: sqlite3.Connection, now: float) -> list[WorkerRow]:
     """Every worker, latest heartbeat first, with its health."""
-    host = socket.gethostname()
+    host = this_host()
     return [
         WorkerRow(w, w.heartbeat_age(now), worker_health(w, now, host))
         for w in store.list_workers(conn)

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import time
 import uuid
@@ -35,11 +34,9 @@ from core.handlers import (
     UnknownHandlerError,
     resolve,
 )
+from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from core.models import Claim, JobStatus, Worker, WorkerState
 from core.store import Outcome, Store
-
-#: A worker whose heartbeat is older than this many intervals is shown as stale.
-STALE_AFTER_INTERVALS = 3.0
 
 
 @dataclass(slots=True)
@@ -72,7 +69,7 @@ def pid_dir(db_path: Path) -> Path:
 
 def new_worker_id() -> str:
     """host-pid-random: readable in the dashboard and unique across restarts."""
-    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+    return f"{this_host()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
 
 
 class WorkerProcess:
@@ -134,7 +131,7 @@ class WorkerProcess:
         now = time.time()
         record = Worker(
             id=self.id,
-            host=socket.gethostname(),
+            host=this_host(),
             pid=os.getpid(),
             started_at=now,
             heartbeat_at=now,
@@ -370,25 +367,9 @@ def run_worker(options: WorkerOptions) -> int:
 # --------------------------------------------------------------------------- liveness
 
 
-def pid_alive(pid: int) -> bool:
-    """True if a process with this pid exists on this host and is not a zombie."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    # The state letter follows the parenthesised command name.
-    return stat.rpartition(")")[2].split()[0] != "Z"
-
-
 async def check_workers(db: Store) -> None:
     """Mark workers dead (their process is gone from this host) or stale (no heartbeat)."""
-    host = socket.gethostname()
+    host = this_host()
 
     def run(conn: sqlite3.Connection) -> None:
         now = time.time()

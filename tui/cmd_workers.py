@@ -14,9 +14,10 @@ from typing import Any
 
 from core import store
 from core.handlers import SimSettings
+from core.liveness import pid_alive
 from core.qa import parse_judges
 from core.queue import RetryPolicy
-from core.worker import WorkerOptions, check_workers, pid_alive, pid_dir, run_worker
+from core.worker import WorkerOptions, check_workers, pid_dir, run_worker
 from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
 from tui.fmt import age, table
 

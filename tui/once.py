@@ -10,13 +10,11 @@ openai only with `--poll` (through core.sync).
 from __future__ import annotations
 
 import argparse
-import inspect
 import json
 import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -63,8 +61,7 @@ def _poll(args: argparse.Namespace, err: TextIO) -> None:
         raise CliError(f"--poll: remote polling is not available in this build ({exc})") from exc
 
     async def cycle(db: Any) -> Any:
-        result = run_cycle(db, remote=True)
-        return await result if inspect.isawaitable(result) else result
+        return await run_cycle(db, remote=True)
 
     report = run_async(cycle, args)
     for error in getattr(report, "errors", []):
@@ -100,7 +97,7 @@ def _no_database(path: Path, now: float, as_json: bool, out: TextIO) -> int:
 
 
 def _iso(now: float) -> str:
-    return datetime.fromtimestamp(now, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
 def to_json(report: snapshot.Summary, path: Path) -> dict[str, Any]:

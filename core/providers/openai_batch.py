@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import os
 import random
-import socket
 import tempfile
 import time
 import uuid
@@ -32,6 +31,7 @@ from typing import Any
 from core import batches, store
 from core.batches import BatchError
 from core.handlers import PermanentError, openai_settings
+from core.liveness import pid_alive, this_host
 from core.models import Batch, BatchState
 from core.store import Store
 
@@ -144,17 +144,15 @@ def remote_fields(remote: Any, local_total: int = 0) -> dict[str, Any]:
 
 
 def _owner() -> str:
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+    return f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
 
 def _lease_free(lease: tuple[str, float] | None, now: float) -> bool:
     """True when nobody alive holds the lease (expired, or its process is gone)."""
-    from core.worker import pid_alive
-
     if lease is None or lease[1] < now:
         return True
     host, pid, _ = lease[0].split(":", 2)
-    return host == socket.gethostname() and pid.isdigit() and not pid_alive(int(pid))
+    return host == this_host() and pid.isdigit() and not pid_alive(int(pid))
 
 
 def _take_lease(conn: Any, batch_id: int, owner: str, now: float) -> bool:
