@@ -24,6 +24,8 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_ATTENTION = 1
 EXIT_ERROR = 2
+#: What a shell reports for a process killed by SIGPIPE (128 + 13).
+EXIT_BROKEN_PIPE = 141
 
 
 class CliError(Exception):
@@ -131,6 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             from tui.cmd_dashboard import run_dashboard as handler
     try:
         return handler(args)
+    except BrokenPipeError:
+        # `batchdash … | head` closed the pipe: stop quietly, as a shell tool should.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except (CliError, StoreError, ValueError, OSError) as exc:
         return _error(str(exc) or type(exc).__name__)
     except sqlite3.OperationalError as exc:

@@ -23,6 +23,13 @@ def duration(seconds: float | None) -> str:
     return f"{days}d{hours}h"
 
 
+def eta(seconds: float | None) -> str:
+    """Time left for the waiting jobs: '-' when unknown (no recent rate), 'done' when none."""
+    if seconds is None:
+        return "-"
+    return "done" if seconds == 0 else duration(seconds)
+
+
 def age(seconds: float) -> str:
     """How long ago, coarse: 5s, 3m, 2h, 4d."""
     seconds = max(0.0, seconds)

@@ -24,6 +24,7 @@ from core.store import SyncStore
 from tui import styles
 from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
 from tui.fmt import age, count, duration, money, one_line, table
+from tui.fmt import eta as eta_text
 
 #: `--section` names, in the order they are printed.
 SECTIONS = ("overview", "queues", "batches", "workers", "qa")
@@ -189,7 +190,7 @@ def _overview(report: snapshot.Summary, p: _Printer) -> None:
             parts.append((f" ({count(head.retrying)} retrying)", None))
         parts.append(("  ", None))
     p.line(parts)
-    eta = "-" if head.eta_seconds is None else duration(head.eta_seconds)
+    eta = eta_text(head.eta_seconds)
     p.line(
         [
             (f"  throughput {head.rate_per_minute:.1f}/min ", None),

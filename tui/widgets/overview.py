@@ -11,6 +11,7 @@ from core.models import JobStatus
 from core.snapshot import Overview, WorkerRow
 from tui import styles
 from tui.fmt import count, duration, money
+from tui.fmt import eta as eta_text
 
 
 class OverviewHeader(Horizontal):
@@ -25,7 +26,7 @@ class OverviewHeader(Horizontal):
     def show(self, head: Overview, workers: list[WorkerRow]) -> None:
         """Render the overview; the sparkline is only replaced when its data changed."""
         self.query_one("#overview-counts", Static).update(_counts(head, workers))
-        eta = "-" if head.eta_seconds is None else duration(head.eta_seconds)
+        eta = eta_text(head.eta_seconds)
         window = duration(head.bucket_seconds * len(head.throughput))
         self.query_one("#overview-rate-text", Static).update(
             Text.assemble(
