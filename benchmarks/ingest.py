@@ -5,7 +5,7 @@ submits a file to a simulator subprocess, waits until the batch completed, copie
 database, and then ingests it in a fresh child process twice:
 
 - batchdash: `openai_batch.ingest` (streamed line by line, chunked idempotent writes);
-- naive: `files.content(id).text`, split, parse, one UPDATE per line.
+- naive: `files.content(id).text`, split, parse, one statement per line and table.
 
 Each child prints lines/s and its peak RSS (ru_maxrss, the process's high-water mark), so
 the two do not share a heap. Targets: ≥ 50,000 lines/s, and a peak RSS that does not grow
@@ -104,7 +104,12 @@ def ingest_naive(db_path: Path) -> int:
                 (record["response"]["status_code"], batch.id, record["custom_id"]),
             )
             db.conn.execute(
-                "UPDATE jobs SET status = 'succeeded', result = ? WHERE queue = ? AND key = ?",
+                "UPDATE jobs SET status = 'succeeded' WHERE queue = ? AND key = ?",
+                (batch.queue, record["custom_id"]),
+            )
+            db.conn.execute(
+                "INSERT INTO job_results (job_id, result) "
+                "SELECT id, ? FROM jobs WHERE queue = ? AND key = ?",
                 (json.dumps(body), batch.queue, record["custom_id"]),
             )
         db.conn.execute("COMMIT")

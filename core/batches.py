@@ -475,18 +475,19 @@ def _with_job_fields(
     return out
 
 
-def ingest_chunk(
-    conn: sqlite3.Connection,
-    batch_id: int,
-    lines: Sequence[str],
-    model: str | None,
-    now: float,
-) -> tuple[int, int]:
-    """Parse and store a chunk of result lines (idempotent); returns (parsed, unusable)."""
+#: A parsed chunk of result lines: (item result, job status, job error kind) each.
+ParsedChunk = list[tuple[store.ItemResult, str, str | None]]
+
+
+def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:
+    """Parse a chunk of result lines, skipping unusable ones (no custom_id, not JSON).
+
+    Pure CPU work kept out of the write transaction, so it can run while the database
+    thread writes the previous chunk.
+    """
     prices = _Prices(model)
     results = [r for r in (parse_result_line(text, prices) for text in lines) if r is not None]
-    store.apply_item_results(conn, batch_id, _with_job_fields(results), now)
-    return len(results), len(lines) - len(results)
+    return _with_job_fields(results)
 
 
 def failed_batch_results(

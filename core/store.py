@@ -12,6 +12,10 @@ Design:
   maintained by triggers in the same transaction as the change, so the dashboard reads
   them without scanning a million rows.
 - Every state change writes its `events` row in the same transaction.
+- A job's result lives in `job_results`, not in its row: finishing a job then rewrites a
+  small row instead of growing it by a ~2 KB result next to its payload.
+- Bulk writers (result ingestion) checkpoint the WAL on a second connection and thread
+  (`Store.bulk_writes`), so the copy and its syncs overlap the next transaction.
 """
 
 from __future__ import annotations
@@ -22,11 +26,11 @@ import os
 import random
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.models import (
     Batch,
@@ -43,6 +47,9 @@ from core.models import (
     Worker,
     dumps,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 T = TypeVar("T")
 
@@ -288,6 +295,20 @@ _MIGRATIONS: list[str] = [
         expires_at REAL NOT NULL
     );
     """,
+    # v3: results live beside the jobs, not in them. Finishing a job then rewrites a small
+    # row instead of growing it by its ~2 KB result next to its payload (batch ingestion
+    # wrote and checkpointed every page twice). Rows go in arrival order (own rowid), so
+    # results that arrive in random job order still append to the table.
+    """
+    CREATE TABLE job_results (
+        id     INTEGER PRIMARY KEY,
+        job_id INTEGER NOT NULL UNIQUE REFERENCES jobs(id),
+        result TEXT NOT NULL
+    );
+    INSERT INTO job_results (job_id, result)
+        SELECT id, result FROM jobs WHERE result IS NOT NULL ORDER BY id;
+    ALTER TABLE jobs DROP COLUMN result;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -441,6 +462,12 @@ def _build(cls: type[T], row: sqlite3.Row, **overrides: Any) -> T:
     data = {key: row[key] for key in row.keys() if key in names}  # noqa: SIM118
     data.update(overrides)
     return cls(**data)
+
+
+#: Jobs (alias `j`) with their result, which lives in `job_results` (schema v3).
+_JOBS_WITH_RESULT = "SELECT j.*, r.result FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
+#: The same rows without the result, for lists that never show it (no 2 KB read and decode).
+_JOBS_WITHOUT_RESULT = "SELECT j.*, NULL AS result FROM jobs j"
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -673,7 +700,7 @@ class Outcome:
     detail: str | None = None
 
 
-#: Outcomes applied per statement (11 parameters each, well under SQLite's limit).
+#: Outcomes applied per statement (10 parameters each, well under SQLite's limit).
 _FINISH_CHUNK = 256
 
 
@@ -689,7 +716,7 @@ def finish(
     by_id = {o.job_id: o for o in outcomes}
     for first in range(0, len(outcomes), _FINISH_CHUNK):
         chunk = outcomes[first : first + _FINISH_CHUNK]
-        values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
+        values = ",".join(["(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"] * len(chunk))
         params = [
             value
             for o in chunk
@@ -697,7 +724,6 @@ def finish(
                 o.job_id,
                 o.token,
                 o.status,
-                o.result_json,
                 o.error,
                 o.error_kind,
                 o.run_after,
@@ -709,11 +735,10 @@ def finish(
         ]
         rows = conn.execute(
             f"""
-            UPDATE jobs SET status = v.column3, result = v.column4, error = v.column5,
-                error_kind = v.column6, run_after = v.column7, finished_at = v.column8,
-                updated_at = v.column8, input_tokens = v.column9, output_tokens = v.column10,
-                cost = v.column11, claim_token = NULL, lease_expires_at = NULL,
-                cancel_requested = 0
+            UPDATE jobs SET status = v.column3, error = v.column4, error_kind = v.column5,
+                run_after = v.column6, finished_at = v.column7, updated_at = v.column7,
+                input_tokens = v.column8, output_tokens = v.column9, cost = v.column10,
+                claim_token = NULL, lease_expires_at = NULL, cancel_requested = 0
             FROM (VALUES {values}) AS v
             WHERE jobs.id = v.column1 AND jobs.claim_token = v.column2
               AND jobs.status = 'running'
@@ -737,7 +762,21 @@ def finish(
                 )
             )
         _event_rows(conn, events)
+        _set_results(conn, [(row["id"], by_id[row["id"]].result_json) for row in rows])
     return accepted
+
+
+def _set_results(conn: sqlite3.Connection, results: Sequence[tuple[int, str | None]]) -> None:
+    """Store (job id, result JSON) pairs; None clears the job's result."""
+    conn.executemany(
+        "INSERT INTO job_results (job_id, result) VALUES (?, ?) "
+        "ON CONFLICT (job_id) DO UPDATE SET result = excluded.result",
+        ((job_id, result) for job_id, result in results if result is not None),
+    )
+    conn.executemany(
+        "DELETE FROM job_results WHERE job_id = ?",
+        ((job_id,) for job_id, result in results if result is None),
+    )
 
 
 def cancel(conn: sqlite3.Connection, flt: JobFilter, now: float) -> tuple[int, int]:
@@ -955,12 +994,14 @@ def _job_rows(
     limit: int | None,
     offset: int,
     order: str,
+    with_result: bool = True,
 ) -> Iterator[Job]:
     where, params = _where(flt)
     order_sql = _ORDERS.get(order)
     if order_sql is None:
         raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
-    sql = f"SELECT * FROM jobs j WHERE {where} ORDER BY {order_sql}"
+    select = _JOBS_WITH_RESULT if with_result else _JOBS_WITHOUT_RESULT
+    sql = f"{select} WHERE {where} ORDER BY {order_sql}"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params = [*params, limit, offset]
@@ -1083,6 +1124,18 @@ class SyncStore:
         return fn(self.conn)
 
 
+def _set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> int:
+    """Set the WAL size (pages) at which a commit checkpoints (0: never); the old one."""
+    old = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
+    conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
+    return old
+
+
+def _checkpoint(conn: sqlite3.Connection) -> None:
+    """Copy what the WAL holds back into the database, waiting for nobody."""
+    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+
+
 def _check_version(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -1093,12 +1146,60 @@ def _check_version(conn: sqlite3.Connection) -> None:
         )
 
 
+class _Checkpointer:
+    """Checkpoints the WAL on its own connection and thread while bulk writes go on.
+
+    A passive checkpoint never blocks the writer, but the WAL only starts over from its
+    beginning when a write begins with every frame copied; so every RESTART_EVERY writes,
+    the next one waits for the checkpoint to catch up, which keeps the WAL short. At most
+    one checkpoint runs at a time (they share the connection).
+    """
+
+    RESTART_EVERY = 4
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+        self._running: asyncio.Future[None] | None = None  # the checkpoint in progress
+        self._writes = 0
+
+    def _start(self) -> None:
+        import asyncio
+
+        if self._running is None or self._running.done():
+            self._running = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._conn))
+
+    async def _wait(self) -> None:
+        running = self._running
+        if running is not None:
+            await running
+
+    def after_write(self) -> None:
+        """Start a checkpoint of what was just committed, unless one is running."""
+        self._writes += 1
+        self._start()
+
+    async def before_write(self) -> None:
+        """Every RESTART_EVERY writes, let the checkpoint catch up before the next one."""
+        if self._writes and self._writes % self.RESTART_EVERY == 0:
+            await self._wait()
+            self._start()
+            await self._wait()
+
+    async def close(self) -> None:
+        """Wait for the checkpoint in progress (it uses the connection), then close."""
+        try:
+            await self._wait()
+        finally:
+            self._conn.close()
+
+
 class Store:
     """Async access through one long-lived aiosqlite connection."""
 
     def __init__(self, conn: Any, path: Path) -> None:
         self._conn = conn
         self.path = path
+        self._checkpointer: _Checkpointer | None = None
 
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False) -> Store:
@@ -1145,16 +1246,44 @@ class Store:
         """Run `fn` as one write transaction, retrying with jitter while the DB is busy."""
         import asyncio  # here, not at the top: `--once` never needs the event loop
 
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            await checkpointer.before_write()
         deadline = time.monotonic() + BUSY_RETRY_SECONDS
         attempt = 0
         while True:
             try:
-                return await self._call(lambda c: _transaction(c, fn))
+                result = await self._call(lambda c: _transaction(c, fn))
             except sqlite3.OperationalError as exc:
                 if not _is_busy(exc) or time.monotonic() > deadline:
                     raise
                 await asyncio.sleep(_backoff(attempt))
                 attempt += 1
+            else:
+                if checkpointer is not None:
+                    checkpointer.after_write()
+                return result
+
+    @contextlib.asynccontextmanager
+    async def bulk_writes(self) -> AsyncIterator[None]:
+        """Inside, the WAL is checkpointed on another thread instead of in the commits.
+
+        A commit that takes the WAL past 1000 pages copies it back into the database and
+        syncs twice, on the writing thread. During bulk writes a second connection does
+        that after each write, overlapping the next transaction (see `_Checkpointer`).
+        """
+        if self._checkpointer is not None:  # nested: the outer one is already doing it
+            yield
+            return
+        checkpointer = _Checkpointer(connect_sync(self.path))
+        pages = await self._call(partial(_set_autocheckpoint, pages=0))
+        self._checkpointer = checkpointer
+        try:
+            yield
+        finally:
+            self._checkpointer = None
+            await self._call(partial(_set_autocheckpoint, pages=pages))
+            await checkpointer.close()
 
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read function on the connection thread."""
@@ -1167,9 +1296,14 @@ def list_jobs(
     limit: int | None = None,
     offset: int = 0,
     order: str = "id",
+    *,
+    with_result: bool = True,
 ) -> list[Job]:
-    """One page (or all, when `limit` is None) of jobs matching `flt`."""
-    return list(_job_rows(conn, flt, limit, offset, order))
+    """One page (or all, when `limit` is None) of jobs matching `flt`.
+
+    With `with_result=False` every `Job.result` is None and results are not read at all.
+    """
+    return list(_job_rows(conn, flt, limit, offset, order, with_result))
 
 
 def iter_jobs(
@@ -1181,7 +1315,7 @@ def iter_jobs(
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
     """The job with this id, or NotFoundError."""
-    row = conn.execute("SELECT * FROM jobs j WHERE id = ?", (job_id,)).fetchone()
+    row = conn.execute(f"{_JOBS_WITH_RESULT} WHERE j.id = ?", (job_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"unknown job id {job_id}")
     return _job(row)
@@ -1856,15 +1990,17 @@ def apply_item_results(
     job resubmitted to a child batch belongs to the child): running it twice is a no-op.
     """
     conn.execute(
-        "CREATE TEMP TABLE IF NOT EXISTS ingest_stage (custom_id TEXT PRIMARY KEY, "
+        "CREATE TEMP TABLE IF NOT EXISTS ingest_items (custom_id TEXT PRIMARY KEY, "
         "job_id INTEGER, outcome TEXT, status_code INTEGER, error_code TEXT, "
-        "error_message TEXT, result TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+        "error_message TEXT, input_tokens INTEGER, output_tokens INTEGER, "
         "cost REAL, job_status TEXT, error_kind TEXT)"
     )
-    conn.execute("CREATE INDEX IF NOT EXISTS temp.ingest_stage_job ON ingest_stage (job_id)")
-    conn.execute("DELETE FROM temp.ingest_stage")
+    conn.execute("CREATE INDEX IF NOT EXISTS temp.ingest_items_job ON ingest_items (job_id)")
+    conn.execute("DELETE FROM temp.ingest_items")
+    # The ~2 KB result texts stay out of the temp table: copying them through it twice
+    # (and spilling it to a temp file) cost more than the rest of the staging.
     conn.executemany(
-        "INSERT OR IGNORE INTO temp.ingest_stage VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR IGNORE INTO temp.ingest_items VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             (
                 r.custom_id,
@@ -1872,7 +2008,6 @@ def apply_item_results(
                 r.status_code,
                 r.error_code,
                 r.error_message,
-                r.result_json,
                 r.input_tokens,
                 r.output_tokens,
                 r.cost,
@@ -1884,38 +2019,45 @@ def apply_item_results(
     )
     # Keep only lines whose item is still pending: this is what makes a re-run a no-op.
     conn.execute(
-        "UPDATE temp.ingest_stage SET job_id = (SELECT i.job_id FROM batch_items i "
-        "WHERE i.batch_id = ? AND i.custom_id = ingest_stage.custom_id "
+        "UPDATE temp.ingest_items SET job_id = (SELECT i.job_id FROM batch_items i "
+        "WHERE i.batch_id = ? AND i.custom_id = ingest_items.custom_id "
         "AND i.outcome = 'pending')",
         (batch_id,),
     )
-    conn.execute("DELETE FROM temp.ingest_stage WHERE job_id IS NULL")
+    conn.execute("DELETE FROM temp.ingest_items WHERE job_id IS NULL")
+    live_jobs = (
+        "FROM temp.ingest_items s CROSS JOIN jobs j ON j.id = s.job_id "
+        "WHERE j.batch_id = ? AND j.status = 'pending'"
+    )
     conn.execute(
         "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
         "SELECT ?, s.job_status, j.id, ?, j.queue, coalesce(s.error_message, 'batch result') "
-        "FROM temp.ingest_stage s CROSS JOIN jobs j ON j.id = s.job_id "
-        "WHERE j.batch_id = ? AND j.status = 'pending'",
+        + live_jobs,
         (now, batch_id, batch_id),
     )
+    texts: dict[str, str | None] = {}
+    for r, _, _ in results:
+        texts.setdefault(r.custom_id, r.result_json)  # the first line wins, as in the stage
+    rows = conn.execute(f"SELECT s.custom_id, j.id {live_jobs}", (batch_id,))
+    _set_results(conn, [(job_id, texts[custom_id]) for custom_id, job_id in rows])
     # Unary + keeps the planner on the rowid lookups instead of scanning the batch's jobs.
     conn.execute(
-        "UPDATE jobs SET (status, result, error, error_kind, input_tokens, output_tokens, "
-        "cost) = (SELECT job_status, result, error_message, error_kind, input_tokens, "
-        "output_tokens, cost FROM temp.ingest_stage WHERE job_id = jobs.id), "
-        "finished_at = ?, updated_at = ? "
-        "WHERE id IN (SELECT job_id FROM temp.ingest_stage) AND +batch_id = ? "
+        "UPDATE jobs SET (status, error, error_kind, input_tokens, output_tokens, cost) = "
+        "(SELECT job_status, error_message, error_kind, input_tokens, output_tokens, cost "
+        "FROM temp.ingest_items WHERE job_id = jobs.id), finished_at = ?, updated_at = ? "
+        "WHERE id IN (SELECT job_id FROM temp.ingest_items) AND +batch_id = ? "
         "AND +status = 'pending'",
         (now, now, batch_id),
     )
     conn.execute(
         "UPDATE batch_items SET (outcome, status_code, error_code, error_message, "
         "input_tokens, output_tokens, cost) = (SELECT outcome, status_code, error_code, "
-        "error_message, input_tokens, output_tokens, cost FROM temp.ingest_stage s "
+        "error_message, input_tokens, output_tokens, cost FROM temp.ingest_items s "
         "WHERE s.custom_id = batch_items.custom_id) "
-        "WHERE batch_id = ? AND custom_id IN (SELECT custom_id FROM temp.ingest_stage)",
+        "WHERE batch_id = ? AND custom_id IN (SELECT custom_id FROM temp.ingest_items)",
         (batch_id,),
     )
-    conn.execute("DELETE FROM temp.ingest_stage")
+    conn.execute("DELETE FROM temp.ingest_items")
 
 
 def pending_item_ids(conn: sqlite3.Connection, batch_id: int) -> list[str]:
@@ -2000,11 +2142,12 @@ def resubmit_items(
     )
     conn.execute(
         f"UPDATE jobs SET batch_id = ?, status = 'pending', attempts = attempts + 1, "
-        f"max_attempts = max(max_attempts, attempts + 1), result = NULL, error = NULL, "
+        f"max_attempts = max(max_attempts, attempts + 1), error = NULL, "
         f"error_kind = NULL, input_tokens = NULL, output_tokens = NULL, cost = NULL, "
         f"finished_at = NULL, updated_at = ? WHERE id IN ({moved})",
         (child_id, now, child_id),
     )
+    conn.execute(f"DELETE FROM job_results WHERE job_id IN ({moved})", (child_id,))
     total = count_batch_items(conn, child_id)
     update_batch(conn, child_id, {"total": total}, now)
     return total
@@ -2072,7 +2215,8 @@ def batch_result_rows(conn: sqlite3.Connection, batch_id: int) -> Iterator[dict[
     for row in conn.execute(
         "SELECT i.custom_id, i.line_no, i.outcome, i.status_code, i.error_code, "
         "i.error_message, i.input_tokens, i.output_tokens, i.cost, i.job_id, j.status, "
-        "j.result FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id "
+        "r.result FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id "
+        "LEFT JOIN job_results r ON r.job_id = i.job_id "
         "WHERE i.batch_id = ? ORDER BY i.line_no, i.custom_id",
         (batch_id,),
     ):

@@ -437,9 +437,10 @@ async def ingest(db: Store, client: Any, batch: Batch) -> str:
         partial(store.count_batch_items, batch_id=batch.id)
     ):
         await _load_input(db, client, batch)
-    for file_id in (batch.output_file_id, batch.error_file_id):
-        if file_id:
-            await _ingest_file(db, client, batch, file_id)
+    async with db.bulk_writes():
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if file_id:
+                await _ingest_file(db, client, batch, file_id)
     return await db.write(partial(batches.finish_ingest, batch=batch, now=time.time()))
 
 
@@ -448,14 +449,7 @@ async def _ingest_file(db: Store, client: Any, batch: Batch, file_id: str) -> No
     for attempt in range(DOWNLOAD_ATTEMPTS):
         try:
             async with client.with_streaming_response.files.content(file_id) as response:
-                chunk: list[str] = []
-                async for line in response.iter_lines():
-                    if line:
-                        chunk.append(line)
-                    if len(chunk) >= batches.INGEST_CHUNK:
-                        await _write_chunk(db, batch, chunk)
-                        chunk = []
-                await _write_chunk(db, batch, chunk)
+                await _stream_chunks(db, batch, response)
             return
         except Exception as exc:
             if not _retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
@@ -463,14 +457,37 @@ async def _ingest_file(db: Store, client: Any, batch: Batch, file_id: str) -> No
             await asyncio.sleep(_backoff(attempt))
 
 
-async def _write_chunk(db: Store, batch: Batch, chunk: list[str]) -> None:
-    if chunk:
+async def _stream_chunks(db: Store, batch: Batch, response: Any) -> None:
+    """Parse each chunk here while the database thread writes the previous one.
+
+    One write in flight at most, so memory holds about two chunks whatever the file size;
+    SQLite releases the GIL, so parsing and writing overlap on two cores.
+    """
+    writing: asyncio.Task[None] | None = None
+    chunk: list[str] = []
+    try:
+        async for line in response.iter_lines():
+            if line:
+                chunk.append(line)
+            if len(chunk) >= batches.INGEST_CHUNK:
+                parsed, chunk = batches.parse_chunk(chunk, batch.model), []
+                if writing is not None:
+                    await writing
+                writing = asyncio.create_task(_write_chunk(db, batch, parsed))
+        parsed = batches.parse_chunk(chunk, batch.model)
+    finally:
+        if writing is not None:
+            await writing  # never leave a transaction running behind a failed download
+    await _write_chunk(db, batch, parsed)
+
+
+async def _write_chunk(db: Store, batch: Batch, parsed: batches.ParsedChunk) -> None:
+    if parsed:
         await db.write(
             partial(
-                batches.ingest_chunk,
+                store.apply_item_results,
                 batch_id=batch.id,
-                lines=chunk,
-                model=batch.model,
+                results=parsed,
                 now=time.time(),
             )
         )

@@ -60,8 +60,9 @@ def final_state(db_path: Path) -> dict[str, Any]:
         ),
         "jobs": query(
             db_path,
-            "SELECT id, key, status, error_kind, input_tokens, output_tokens, "
-            "length(result) FROM jobs ORDER BY id",
+            "SELECT j.id, j.key, j.status, j.error_kind, j.input_tokens, j.output_tokens, "
+            "length(r.result) FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id "
+            "ORDER BY j.id",
         ),
         "batches": query(
             db_path,

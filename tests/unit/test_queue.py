@@ -47,6 +47,39 @@ async def test_database_is_private_wal_and_migrated_once(db_path: Path) -> None:
         assert again.conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
 
 
+def test_v2_results_move_to_their_own_table(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.executescript("".join(store._MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
+    raw.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0)")
+    raw.executemany(
+        "INSERT INTO jobs (queue, key, handler, payload, status, created_at, updated_at, "
+        "result) VALUES ('q', ?, 'echo', '{}', ?, 0, 0, ?)",
+        [("done", "succeeded", '{"answer": 42}'), ("todo", "pending", None)],
+    )
+    raw.commit()
+    raw.close()
+    with SyncStore.open(db_path) as s:
+        done, todo = store.list_jobs(s.conn)
+        assert (done.result, todo.result) == ({"answer": 42}, None)
+        assert store.list_jobs(s.conn, with_result=False)[0].result is None
+        columns = [r["name"] for r in s.conn.execute("PRAGMA table_info(jobs)")]
+        assert "result" not in columns
+
+
+async def test_bulk_writes_checkpoint_aside_and_keep_the_wal_short(
+    db: Store, db_path: Path
+) -> None:
+    big = [NewJob(key=f"k{i}", payload={"text": "x" * 4000}) for i in range(1200)]
+    async with db.bulk_writes():
+        for start in range(0, len(big), 100):  # 12 writes of ~100 pages each
+            await queue.enqueue(db, "bulk", big[start : start + 100])
+    wal_bytes = Path(f"{db_path}-wal").stat().st_size
+    assert wal_bytes < 6 * 100 * 4096, "the WAL kept growing: it never started over"
+    with SyncStore.open(db_path) as s:
+        assert store.count_jobs(s.conn, store.ALL_JOBS) == len(big)
+    assert await db.read(lambda c: c.execute("PRAGMA wal_autocheckpoint").fetchone()[0]) == 1000
+
+
 def test_newer_schema_is_refused_with_a_clear_message(db_path: Path) -> None:
     SyncStore.open(db_path).close()
     raw = sqlite3.connect(db_path)
