@@ -182,12 +182,16 @@ def _status_text(job: Job, now: float) -> str:
 
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
-    """One job with payload, result or error, and its timeline."""
+    """One job with payload, result or error, QA verdicts, and its timeline."""
+    from tui.cmd_qa import result_lines, result_to_dict
+
     with open_sync(args) as db:
         job = store.get_job(db.conn, args.id)
         events = store.list_events(db.conn, job.id)
+        verdicts = store.qa_results_for_job(db.conn, job.id)
     if args.json:
         data = job.to_dict()
+        data["qa"] = [result_to_dict(r) for r in verdicts]
         data["events"] = [
             {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
             for e in events
@@ -207,6 +211,11 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         ("result", json.dumps(job.result, ensure_ascii=False)),
     ):
         print(f"{label:>9}: {value}")
+    if verdicts:
+        print("       qa:")
+        for verdict in verdicts:
+            for line in result_lines(verdict):
+                print(f"  {line}")
     print("timeline:")
     for event in events:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at))

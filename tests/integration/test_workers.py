@@ -290,3 +290,25 @@ def test_a_locked_database_is_waited_out(tmp_path: Path, db_path: Path) -> None:
     result = cli("--db", str(db_path), "enqueue", str(write_jobs(tmp_path / "l.jsonl", 2)))
     assert result.stdout == "enqueued 2 jobs into 'default'\n" and result.stderr == ""
     assert holder.wait(timeout=10) == 0
+
+
+def test_jobs_show_includes_qa_verdicts(tmp_path: Path, db_path: Path) -> None:
+    cli("enqueue", str(write_jobs(tmp_path / "q.jsonl", 1)), "--db", str(db_path))
+    verdict = store.QAWrite(
+        job_id=1,
+        judge="judge-a",
+        scores={"overall": 8.0, "fluency": 9.0},
+        comment="fine",
+        error=None,
+        raw=None,
+        input_tokens=10,
+        output_tokens=5,
+        cost=None,
+        created_at=1.0,
+    )
+    with SyncStore.open(db_path) as s:
+        s.write(lambda conn: store.save_qa_result(conn, verdict, replace=False))
+    shown = json.loads(cli("jobs", "show", "1", "--json", "--db", str(db_path)).stdout)
+    assert [(q["judge"], q["overall"]) for q in shown["qa"]] == [("judge-a", 8.0)]
+    text = cli("jobs", "show", "1", "--db", str(db_path)).stdout
+    assert "judge-a: overall 8" in text and "qa_scored" in text
