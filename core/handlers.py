@@ -11,11 +11,11 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import importlib
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from core.config import ConfigError, openai_endpoint
 from core.pricing import price_of
 
 
@@ -137,14 +137,16 @@ _clients: dict[tuple[str, str], Any] = {}
 
 
 def openai_settings() -> tuple[str, str]:
-    """The endpoint and key from the environment; the key is never stored anywhere."""
-    key = os.environ.get("OPENAI_API_KEY", "")
+    """The endpoint and key (environment, then config file); the key is never stored."""
+    try:
+        base_url, key, key_env = openai_endpoint()
+    except ConfigError as exc:
+        raise PermanentError(str(exc), kind="config") from exc
     if not key:
         raise PermanentError(
-            "no API key: set OPENAI_API_KEY (and OPENAI_BASE_URL for a compatible endpoint)",
+            f"no API key: set {key_env} (and OPENAI_BASE_URL for a compatible endpoint)",
             kind="config",
         )
-    base_url = os.environ.get("OPENAI_BASE_URL", "https://api.openai.com/v1")
     return base_url, key
 
 

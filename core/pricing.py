@@ -1,18 +1,18 @@
 """Token prices per model, for cost per job, per batch and per QA judgement.
 
 Prices are USD per million tokens (input, output) at the synchronous rate; the Batch API
-bills half. The table is a default, not a contract: set `BATCHDASH_PRICES` to a JSON file
-`{"model": [input, output], ...}` to override or extend it. Dated model names
-(`gpt-4o-2024-08-06`) match their family by longest prefix. Unknown models cost None
-(shown as "?"), never a made-up number.
+bills half. The table is a default, not a contract: set `BATCHDASH_PRICES` (or `prices` in
+the config file) to a JSON file `{"model": [input, output], ...}` to override or extend
+it. Dated model names (`gpt-4o-2024-08-06`) match their family by longest prefix. Unknown
+models cost None (shown as "?"), never a made-up number.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from functools import cache
-from pathlib import Path
+
+from core.config import prices_path_setting
 
 #: Batch API discount on the synchronous price.
 BATCH_DISCOUNT = 0.5
@@ -42,11 +42,11 @@ class PriceFileError(ValueError):
 def price_table() -> dict[str, tuple[float, float]]:
     """Default prices merged with the user's overrides (read once per process)."""
     table = dict(DEFAULT_PRICES)
-    path = os.environ.get("BATCHDASH_PRICES")
-    if not path:
+    path = prices_path_setting()
+    if path is None:
         return table
     try:
-        data = json.loads(Path(path).read_text())
+        data = json.loads(path.read_text())
         for model, pair in data.items():
             table[str(model)] = (float(pair[0]), float(pair[1]))
     except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:

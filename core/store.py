@@ -32,6 +32,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from core.config import db_path_setting
 from core.models import (
     Batch,
     BatchItem,
@@ -318,10 +319,10 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 
 def default_db_path() -> Path:
-    """The database path when neither `--db` nor `BATCHDASH_DB` says otherwise (XDG data)."""
-    env = os.environ.get("BATCHDASH_DB")
-    if env:
-        return Path(env).expanduser()
+    """The database unless `--db` says otherwise: BATCHDASH_DB, config file, XDG data dir."""
+    chosen = db_path_setting()
+    if chosen is not None:
+        return chosen
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "batchdash" / "batchdash.db"
 
@@ -347,7 +348,9 @@ def connect_sync(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     else:
         _create_private(path)
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
-    _configure(conn, readonly=readonly)
+    # Switching a new file to WAL needs a lock another process may hold for a moment (two
+    # workers started together both create the database); SQLite may refuse at once.
+    _with_busy_retry_sync(partial(_configure, conn, readonly=readonly))
     return conn
 
 
@@ -1218,7 +1221,9 @@ class Store:
             uri = True
         conn = await aiosqlite.connect(target, uri=uri, isolation_level=None)
         store = cls(conn, path)
-        await store._call(lambda c: _configure(c, readonly=readonly))
+        await store._call(
+            lambda c: _with_busy_retry_sync(partial(_configure, c, readonly=readonly))
+        )
         if readonly:
             await store._call(_check_version)
         return store

@@ -13,6 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Tests never read the developer's own ~/.config/batchdash/config.toml.
+os.environ["BATCHDASH_CONFIG"] = str(ROOT / "tests" / "no-such-config.toml")
+
 
 @pytest.fixture
 def db_path(tmp_path: Path) -> Path:

@@ -68,7 +68,8 @@ def add_db_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None
         "--db",
         metavar="PATH",
         default=None if top else argparse.SUPPRESS,
-        help="SQLite file (default: $BATCHDASH_DB or ~/.local/share/batchdash/batchdash.db)",
+        help="SQLite file (default: $BATCHDASH_DB, `db` in the config file, or "
+        "~/.local/share/batchdash/batchdash.db)",
     )
 
 

@@ -1,0 +1,114 @@
+"""Settings: command-line flags > environment > config file > defaults.
+
+The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
+(`~/.config/batchdash/config.toml`). Every key is optional:
+
+    db = "~/work/batchdash.db"       # the database (as --db / BATCHDASH_DB)
+    prices = "~/prices.json"         # price overrides (as BATCHDASH_PRICES)
+
+    [openai]
+    base_url = "https://example.com/v1"   # an OpenAI-compatible endpoint (as OPENAI_BASE_URL)
+    api_key_env = "EXAMPLE_API_KEY"       # the variable holding the key (default OPENAI_API_KEY)
+
+API keys are never read from the file: they stay in the environment, so no secret lands
+in a file that gets copied, shared or committed. Unknown keys are errors (a typo should
+not be silently ignored).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+#: Where the OpenAI key comes from unless the config file names another variable.
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class ConfigError(ValueError):
+    """The config file cannot be read or holds something unexpected (names file and key)."""
+
+
+@dataclass(frozen=True)
+class FileSettings:
+    """What the config file says; None where it says nothing."""
+
+    db: str | None = None
+    prices: str | None = None
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+_TOP_KEYS = {"db", "prices", "openai"}
+_OPENAI_KEYS = {"base_url", "api_key_env"}
+
+
+def config_path() -> Path:
+    """The config file's path (it need not exist)."""
+    explicit = os.environ.get("BATCHDASH_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "batchdash" / "config.toml"
+
+
+@cache
+def file_settings() -> FileSettings:
+    """The config file's settings, read once per process; empty when there is no file."""
+    path = config_path()
+    if not path.is_file():
+        return FileSettings()
+    import tomllib  # only when a file exists: keeps `--once` start-up lean
+
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path}: {exc}") from exc
+    openai = data.get("openai", {})
+    if not isinstance(openai, dict):
+        raise ConfigError(f"config file {path}: [openai] must be a table")
+    _reject_unknown(path, data, _TOP_KEYS, "")
+    _reject_unknown(path, openai, _OPENAI_KEYS, "openai.")
+    return FileSettings(
+        db=_text(path, data, "db", ""),
+        prices=_text(path, data, "prices", ""),
+        base_url=_text(path, openai, "base_url", "openai."),
+        api_key_env=_text(path, openai, "api_key_env", "openai."),
+    )
+
+
+def _reject_unknown(path: Path, table: dict[str, Any], known: set[str], prefix: str) -> None:
+    for key in table:
+        if key not in known:
+            allowed = ", ".join(prefix + k for k in sorted(known))
+            raise ConfigError(f"config file {path}: unknown key {prefix}{key} (known: {allowed})")
+
+
+def _text(path: Path, table: dict[str, Any], key: str, prefix: str) -> str | None:
+    value = table.get(key)
+    if value is not None and (not isinstance(value, str) or not value.strip()):
+        raise ConfigError(f"config file {path}: {prefix}{key} must be a non-empty string")
+    return value
+
+
+def db_path_setting() -> Path | None:
+    """The database from BATCHDASH_DB or the config file (flags are applied by the CLI)."""
+    value = os.environ.get("BATCHDASH_DB") or file_settings().db
+    return Path(value).expanduser() if value else None
+
+
+def prices_path_setting() -> Path | None:
+    """The price overrides file from BATCHDASH_PRICES or the config file."""
+    value = os.environ.get("BATCHDASH_PRICES") or file_settings().prices
+    return Path(value).expanduser() if value else None
+
+
+def openai_endpoint() -> tuple[str, str, str]:
+    """(base_url, api key, name of the key's variable); the key may be empty (not set)."""
+    settings = file_settings()
+    key_env = settings.api_key_env or DEFAULT_KEY_ENV
+    base_url = os.environ.get("OPENAI_BASE_URL") or settings.base_url or DEFAULT_BASE_URL
+    return base_url, os.environ.get(key_env, ""), key_env

@@ -1,0 +1,82 @@
+"""Settings precedence: flags > environment > config file > defaults; bad files fail clearly."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from core import config, pricing
+from core.handlers import PermanentError, openai_settings
+from core.store import default_db_path
+from tests.conftest import cli
+
+
+@pytest.fixture
+def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("BATCHDASH_CONFIG", str(path))
+    for name in ("BATCHDASH_DB", "BATCHDASH_PRICES", "OPENAI_BASE_URL", "OPENAI_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    config.file_settings.cache_clear()
+    pricing.price_table.cache_clear()
+    yield path
+    config.file_settings.cache_clear()
+    pricing.price_table.cache_clear()
+
+
+def test_no_file_means_defaults(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_DATA_HOME", "/data")
+    assert default_db_path() == Path("/data/batchdash/batchdash.db")
+    with pytest.raises(PermanentError, match="set OPENAI_API_KEY"):
+        openai_settings()
+
+
+def test_file_beats_defaults_and_environment_beats_file(
+    config_file: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    prices = tmp_path / "prices.json"
+    prices.write_text('{"house-model": [1.0, 2.0]}')
+    config_file.write_text(
+        f'db = "{tmp_path / "from-file.db"}"\nprices = "{prices}"\n'
+        '[openai]\nbase_url = "http://file.example/v1"\napi_key_env = "HOUSE_KEY"\n'
+    )
+    monkeypatch.setenv("HOUSE_KEY", "k-file")
+    assert default_db_path() == tmp_path / "from-file.db"
+    assert openai_settings() == ("http://file.example/v1", "k-file")
+    assert pricing.model_price("house-model") == (1.0, 2.0)
+    monkeypatch.setenv("BATCHDASH_DB", str(tmp_path / "from-env.db"))
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://env.example/v1")
+    assert default_db_path() == tmp_path / "from-env.db"
+    assert openai_settings()[0] == "http://env.example/v1"
+
+
+def test_missing_key_names_the_configured_variable(config_file: Path) -> None:
+    config_file.write_text('[openai]\napi_key_env = "HOUSE_KEY"\n')
+    with pytest.raises(PermanentError, match="set HOUSE_KEY"):
+        openai_settings()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("db = ", "config file .*config.toml: "),
+        ("dbb = 'x'", "unknown key dbb"),
+        ("[openai]\napi_key = 'sk-secret'", "unknown key openai.api_key"),
+        ("db = 3", "db must be a non-empty string"),
+    ],
+)
+def test_bad_files_are_one_line_errors(config_file: Path, text: str, message: str) -> None:
+    config_file.write_text(text)
+    with pytest.raises(config.ConfigError, match=message):
+        config.file_settings()
+
+
+def test_cli_reports_a_bad_config_file_in_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text("dbb = 'x'\n")
+    result = cli("jobs", "list", check=False, BATCHDASH_CONFIG=str(bad))
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"batchdash: error: config file {bad}: unknown key dbb")
+    assert len(result.stderr.splitlines()) == 1
