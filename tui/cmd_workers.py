@@ -132,7 +132,7 @@ def cmd_workers_start(args: argparse.Namespace) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     before = set(folder.glob("*.pid"))
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    pids = []
+    procs: list[subprocess.Popen[bytes]] = []
     for index in range(args.n):
         log = folder / f"worker-{stamp}-{index}.log"
         with log.open("ab") as out:
@@ -144,11 +144,15 @@ def cmd_workers_start(args: argparse.Namespace) -> int:
                 start_new_session=True,
                 cwd=Path.cwd(),
             )
-        pids.append(proc.pid)
+        procs.append(proc)
     started = _wait_for(lambda: len(set(folder.glob("*.pid")) - before) >= args.n, 15.0)
     if not started:
+        # A half-started pool is worse than none: stop what did start, then report.
+        for proc in procs:
+            proc.terminate()
         raise CliError(f"workers did not report within 15s; see logs in {folder}")
-    print(f"started {args.n} workers (pids {', '.join(map(str, pids))}); logs in {folder}")
+    pids = ", ".join(str(proc.pid) for proc in procs)
+    print(f"started {args.n} workers (pids {pids}); logs in {folder}")
     return EXIT_OK
 
 

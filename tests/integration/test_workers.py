@@ -234,11 +234,14 @@ def test_stale_worker_cannot_complete_a_reclaimed_job(tmp_path: Path, db_path: P
 
 
 def test_workers_start_list_stop(tmp_path: Path, db_path: Path) -> None:
-    out = cli("workers", "start", "-n", "2", "--db", str(db_path), *FAST_WORKER)
-    assert out.stdout.startswith("started 2 workers")
-    listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
-    assert len(listing) == 2 and {w["state"] for w in listing} <= {"idle", "busy"}
-    assert cli("workers", "stop", "--db", str(db_path)).stdout == "stopped 2 workers\n"
+    try:
+        out = cli("workers", "start", "-n", "2", "--db", str(db_path), *FAST_WORKER)
+        assert out.stdout.startswith("started 2 workers")
+        listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
+        assert len(listing) == 2 and {w["state"] for w in listing} <= {"idle", "busy"}
+    finally:  # detached workers outlive a failed test unless stopped here
+        stopped = cli("workers", "stop", "--db", str(db_path)).stdout
+    assert stopped == "stopped 2 workers\n"
     listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
     assert {w["state"] for w in listing} == {"stopped"}
 
