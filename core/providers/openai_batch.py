@@ -303,18 +303,7 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
         if attempt + 1 == CREATE_ATTEMPTS:
             raise BatchError(f"batch {batch.id}: create keeps failing: {describe(error)}")
         await asyncio.sleep(_backoff(attempt))
-    fields = remote_fields(remote, batch.total)
-    now = time.time()
-    await db.write(
-        partial(
-            store.update_batch,
-            batch_id=batch.id,
-            fields={},
-            now=now,
-            event=("batch_created", f"{fields['remote_id']}: {note}"),
-        )
-    )
-    await db.write(partial(store.record_remote, batch_id=batch.id, fields=fields, now=now))
+    await _record(db, batch, remote, event=("batch_created", f"{remote.id}: {note}"))
 
 
 async def _reject(db: Store, batch: Batch, message: str, code: str | None) -> None:
@@ -414,11 +403,7 @@ async def note_failure(db: Store, batch_id: int, message: str) -> None:
 async def refresh(db: Store, client: Any, batch: Batch) -> bool:
     """Poll one batch and ingest it once finished; True when it was ingested now."""
     if batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW:
-        remote = await client.batches.retrieve(batch.remote_id)
-        fields = remote_fields(remote, batch.total)
-        await db.write(
-            partial(store.record_remote, batch_id=batch.id, fields=fields, now=time.time())
-        )
+        await _record(db, batch, await client.batches.retrieve(batch.remote_id))
         batch = await db.read(partial(store.get_batch, batch_id=batch.id))
     if batch.ingested_at is not None or (
         batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW
@@ -538,22 +523,22 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
             remote = await client.batches.retrieve(batch.remote_id)
             await _record(db, batch, remote)
             raise BatchError(f"batch {batch.id}: provider refused cancel: {describe(exc)}") from exc
-    now = time.time()
-    await db.write(
-        partial(
-            store.update_batch,
-            batch_id=batch.id,
-            fields={},
-            now=now,
-            event=("batch_cancel", "requested by user"),
-        )
-    )
-    await _record(db, batch, remote)
+    await _record(db, batch, remote, event=("batch_cancel", "requested by user"))
 
 
-async def _record(db: Store, batch: Batch, remote: Any) -> None:
+async def _record(
+    db: Store, batch: Batch, remote: Any, *, event: tuple[str, str] | None = None
+) -> None:
+    """Store the provider's view of a batch, with the event that led to it, in one write."""
     fields = remote_fields(remote, batch.total)
-    await db.write(partial(store.record_remote, batch_id=batch.id, fields=fields, now=time.time()))
+    now = time.time()
+
+    def run(conn: Any) -> None:
+        if event is not None:
+            store.update_batch(conn, batch.id, {}, now, event)
+        store.record_remote(conn, batch.id, fields, now)
+
+    await db.write(run)
 
 
 async def resubmit_batch(db: Store, batch_id: int) -> int:
