@@ -156,7 +156,7 @@ def job_page(
         total = store.count_jobs(conn, store.ALL_JOBS)
     if matching and offset >= matching and exact:
         offset = max(0, (matching - 1) // limit * limit)  # the list shrank under the cursor
-    rows = store.list_jobs(conn, flt, limit=limit, offset=offset, order=order, with_result=False)
+    rows = store.list_jobs(conn, flt, limit=limit, offset=offset, order=order, with_bodies=False)
     return JobPage(rows, offset, limit, matching, exact, total, order)
 
 

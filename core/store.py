@@ -12,8 +12,8 @@ Design:
   maintained by triggers in the same transaction as the change, so the dashboard reads
   them without scanning a million rows.
 - Every state change writes its `events` row in the same transaction.
-- A job's result lives in `job_results`, not in its row: finishing a job then rewrites a
-  small row instead of growing it by a ~2 KB result next to its payload.
+- A job's payload and result live in `job_payloads` and `job_results`, not in its row: a
+  status change then rewrites a ~150-byte row instead of one carrying kilobytes of text.
 - Bulk writers (result ingestion) checkpoint the WAL on a second connection and thread
   (`Store.bulk_writes`), so the copy and its syncs overlap the next transaction.
 """
@@ -310,6 +310,17 @@ _MIGRATIONS: list[str] = [
         SELECT id, result FROM jobs WHERE result IS NOT NULL ORDER BY id;
     ALTER TABLE jobs DROP COLUMN result;
     """,
+    # v4: payloads move out of the job rows too. A job row shrinks from ~1.5 KB (a chat
+    # request) to ~150 bytes, so the status changes of claims, completions and batch
+    # ingestion rewrite ten times fewer pages (50k ingested results: 3.5x faster update).
+    """
+    CREATE TABLE job_payloads (
+        job_id  INTEGER PRIMARY KEY REFERENCES jobs(id),
+        payload TEXT NOT NULL
+    );
+    INSERT INTO job_payloads (job_id, payload) SELECT id, payload FROM jobs ORDER BY id;
+    ALTER TABLE jobs DROP COLUMN payload;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -467,10 +478,14 @@ def _build(cls: type[T], row: sqlite3.Row, **overrides: Any) -> T:
     return cls(**data)
 
 
-#: Jobs (alias `j`) with their result, which lives in `job_results` (schema v3).
-_JOBS_WITH_RESULT = "SELECT j.*, r.result FROM jobs j LEFT JOIN job_results r ON r.job_id = j.id"
-#: The same rows without the result, for lists that never show it (no 2 KB read and decode).
-_JOBS_WITHOUT_RESULT = "SELECT j.*, NULL AS result FROM jobs j"
+#: Jobs (alias `j`) with their payload and result, which live in their own tables.
+_JOBS_WITH_BODIES = (
+    "SELECT j.*, p.payload, r.result FROM jobs j "
+    "LEFT JOIN job_payloads p ON p.job_id = j.id LEFT JOIN job_results r ON r.job_id = j.id"
+)
+#: The same rows without payload and result, for lists that never show them (no reads of
+#: two ~2 KB texts per row, no decoding).
+_JOBS_WITHOUT_BODIES = "SELECT j.*, NULL AS payload, NULL AS result FROM jobs j"
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -577,34 +592,52 @@ def enqueue(
 ) -> tuple[int, int]:
     """Insert jobs, skipping keys already in the queue; returns (inserted, skipped)."""
     ensure_queue(conn, queue, now)
-    before = conn.execute("SELECT coalesce(max(id), 0) FROM jobs").fetchone()[0]
-    cursor = conn.executemany(
-        "INSERT INTO jobs (queue, key, handler, payload, status, priority, max_attempts, "
-        "run_after, created_at, updated_at, batch_id) "
-        "VALUES (?, ?, ?, ?, 'pending', ?, ?, 0, ?, ?, ?) ON CONFLICT (queue, key) DO NOTHING",
+    rows = [(j.key, dumps(j.payload), j.priority, 0, j.max_attempts) for j in jobs]
+    first = _insert_jobs(conn, queue, handler, rows, now, batch_id)
+    inserted = conn.execute(
+        "INSERT INTO events (at, kind, job_id, batch_id, queue) "
+        "SELECT ?, 'enqueued', id, batch_id, queue FROM jobs WHERE id >= ?",
+        (now, first),
+    ).rowcount
+    return inserted, len(jobs) - inserted
+
+
+#: A job to insert: (key, payload JSON, priority, attempts, max_attempts).
+JobRow = tuple[str, str, int, int, int]
+
+
+def _insert_jobs(
+    conn: sqlite3.Connection,
+    queue: str,
+    handler: str,
+    rows: Iterable[JobRow],
+    now: float,
+    batch_id: int | None,
+) -> int:
+    """Insert pending jobs and their payloads, skipping keys the queue already has.
+
+    Returns the first id given out: the new jobs are exactly those with id >= it. Ids
+    are chosen here, after the current maximum (stable inside this IMMEDIATE
+    transaction), so each payload goes in under its job's id by one executemany instead
+    of a lookup per job. A skipped key leaves its id unused.
+    """
+    first = int(conn.execute("SELECT coalesce(max(id), 0) + 1 FROM jobs").fetchone()[0])
+    numbered = list(enumerate(rows, first))
+    conn.executemany(
+        "INSERT INTO jobs (id, queue, key, handler, status, priority, attempts, "
+        "max_attempts, run_after, created_at, updated_at, batch_id) "
+        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (queue, key) DO NOTHING",
         (
-            (
-                queue,
-                j.key,
-                handler,
-                dumps(j.payload),
-                j.priority,
-                j.max_attempts,
-                now,
-                now,
-                batch_id,
-            )
-            for j in jobs
+            (job_id, queue, key, handler, priority, attempts, max_attempts, now, now, batch_id)
+            for job_id, (key, _, priority, attempts, max_attempts) in numbered
         ),
     )
-    inserted = max(cursor.rowcount, 0)
-    # Inside this IMMEDIATE transaction nobody else inserts, so new rows are exactly id > before.
-    conn.execute(
-        "INSERT INTO events (at, kind, job_id, batch_id, queue) "
-        "SELECT ?, 'enqueued', id, batch_id, queue FROM jobs WHERE id > ?",
-        (now, before),
+    conn.executemany(
+        "INSERT INTO job_payloads (job_id, payload) "
+        "SELECT ?1, ?2 WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?1)",
+        ((job_id, row[1]) for job_id, row in numbered),
     )
-    return inserted, len(jobs) - inserted
+    return first
 
 
 def _queue_exclusion() -> str:
@@ -642,10 +675,11 @@ def claim(
               AND {_queue_exclusion()} {queue_clause}
             ORDER BY j.priority DESC, j.run_after, j.id
             LIMIT ?)
-        RETURNING id, queue, key, handler, payload, attempts, max_attempts, priority, run_after
+        RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after
         """,
         params,
     ).fetchall()
+    payloads = _payloads(conn, [r["id"] for r in rows])
     # RETURNING order is unspecified: restore the claim order for the worker.
     rows.sort(key=lambda r: (-r["priority"], r["run_after"], r["id"]))
     _event_rows(
@@ -669,13 +703,24 @@ def claim(
             queue=r["queue"],
             key=r["key"],
             handler=r["handler"],
-            payload=_loads(r["payload"]),
+            payload=_loads(payloads[r["id"]]),
             attempts=r["attempts"],
             max_attempts=r["max_attempts"],
             token=token,
         )
         for r in rows
     ]
+
+
+def _payloads(conn: sqlite3.Connection, job_ids: Sequence[int]) -> dict[int, str]:
+    """Payload JSON by job id, for a claim's worth of jobs (one statement)."""
+    if not job_ids:
+        return {}
+    marks = ",".join("?" * len(job_ids))
+    rows = conn.execute(
+        f"SELECT job_id, payload FROM job_payloads WHERE job_id IN ({marks})", job_ids
+    )
+    return {job_id: payload for job_id, payload in rows}
 
 
 @dataclass(frozen=True, slots=True)
@@ -997,13 +1042,13 @@ def _job_rows(
     limit: int | None,
     offset: int,
     order: str,
-    with_result: bool = True,
+    with_bodies: bool = True,
 ) -> Iterator[Job]:
     where, params = _where(flt)
     order_sql = _ORDERS.get(order)
     if order_sql is None:
         raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
-    select = _JOBS_WITH_RESULT if with_result else _JOBS_WITHOUT_RESULT
+    select = _JOBS_WITH_BODIES if with_bodies else _JOBS_WITHOUT_BODIES
     sql = f"{select} WHERE {where} ORDER BY {order_sql}"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
@@ -1302,13 +1347,13 @@ def list_jobs(
     offset: int = 0,
     order: str = "id",
     *,
-    with_result: bool = True,
+    with_bodies: bool = True,
 ) -> list[Job]:
     """One page (or all, when `limit` is None) of jobs matching `flt`.
 
-    With `with_result=False` every `Job.result` is None and results are not read at all.
+    With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read.
     """
-    return list(_job_rows(conn, flt, limit, offset, order, with_result))
+    return list(_job_rows(conn, flt, limit, offset, order, with_bodies))
 
 
 def iter_jobs(
@@ -1320,7 +1365,7 @@ def iter_jobs(
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
     """The job with this id, or NotFoundError."""
-    row = conn.execute(f"{_JOBS_WITH_RESULT} WHERE j.id = ?", (job_id,)).fetchone()
+    row = conn.execute(f"{_JOBS_WITH_BODIES} WHERE j.id = ?", (job_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"unknown job id {job_id}")
     return _job(row)
@@ -1890,11 +1935,13 @@ def add_batch_lines(
     now: float,
 ) -> None:
     """Insert (line_no, custom_id, job key, payload JSON) as items and their pending jobs."""
-    conn.executemany(
-        "INSERT INTO jobs (queue, key, handler, payload, status, attempts, max_attempts, "
-        "created_at, updated_at, batch_id) VALUES (?, ?, ?, ?, 'pending', 1, 1, ?, ?, ?) "
-        "ON CONFLICT (queue, key) DO NOTHING",
-        ((queue, key, handler, payload, now, now, batch_id) for _, _, key, payload in lines),
+    _insert_jobs(
+        conn,
+        queue,
+        handler,
+        ((key, payload, 0, 1, 1) for _, _, key, payload in lines),
+        now,
+        batch_id,
     )
     conn.executemany(
         "INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
@@ -1917,8 +1964,8 @@ def batch_lines_enqueued(conn: sqlite3.Connection, batch_id: int, now: float) ->
 def batch_upload_rows(conn: sqlite3.Connection, batch_id: int) -> Iterator[tuple[str, str]]:
     """(custom_id, payload JSON) of a batch's lines in upload order, streamed."""
     for row in conn.execute(
-        "SELECT i.custom_id, j.payload FROM batch_items i JOIN jobs j ON j.id = i.job_id "
-        "WHERE i.batch_id = ? ORDER BY i.line_no",
+        "SELECT i.custom_id, p.payload FROM batch_items i "
+        "JOIN job_payloads p ON p.job_id = i.job_id WHERE i.batch_id = ? ORDER BY i.line_no",
         (batch_id,),
     ):
         yield row[0], row[1]

@@ -47,23 +47,32 @@ async def test_database_is_private_wal_and_migrated_once(db_path: Path) -> None:
         assert again.conn.execute("PRAGMA user_version").fetchone()[0] == store.SCHEMA_VERSION
 
 
-def test_v2_results_move_to_their_own_table(db_path: Path) -> None:
+def test_v2_results_and_payloads_move_to_their_own_tables(db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
     raw.executescript("".join(store._MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
     raw.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0)")
     raw.executemany(
         "INSERT INTO jobs (queue, key, handler, payload, status, created_at, updated_at, "
-        "result) VALUES ('q', ?, 'echo', '{}', ?, 0, 0, ?)",
-        [("done", "succeeded", '{"answer": 42}'), ("todo", "pending", None)],
+        "result) VALUES ('q', ?, 'echo', ?, ?, 0, 0, ?)",
+        [
+            ("done", '{"n": 1}', "succeeded", '{"answer": 42}'),
+            ("todo", '{"n": 2}', "pending", None),
+        ],
     )
     raw.commit()
     raw.close()
     with SyncStore.open(db_path) as s:
         done, todo = store.list_jobs(s.conn)
         assert (done.result, todo.result) == ({"answer": 42}, None)
-        assert store.list_jobs(s.conn, with_result=False)[0].result is None
+        assert (done.payload, todo.payload) == ({"n": 1}, {"n": 2})
+        light = store.list_jobs(s.conn, with_bodies=False)[0]
+        assert (light.payload, light.result) == (None, None)
         columns = [r["name"] for r in s.conn.execute("PRAGMA table_info(jobs)")]
-        assert "result" not in columns
+        assert "result" not in columns and "payload" not in columns
+        [claimed] = store._transaction(
+            s.conn, lambda c: store.claim(c, "w", "t", 5, 60.0, (), time.time())
+        )
+        assert claimed.payload == {"n": 2}
 
 
 async def test_bulk_writes_checkpoint_aside_and_keep_the_wal_short(
@@ -98,6 +107,15 @@ async def test_enqueue_is_idempotent_on_queue_and_key(db: Store, db_path: Path) 
     assert other.inserted == 2
     assert counts(db_path) == {("papers", "pending"): 7, ("essays", "pending"): 2}
     assert events(db_path, 1) == ["enqueued"]
+
+
+async def test_a_repeated_key_keeps_its_first_payload(db: Store) -> None:
+    first = NewJob(key="k", payload={"v": "first"})
+    result = await queue.enqueue(db, "q", [first, NewJob(key="k", payload={"v": "second"})])
+    await queue.enqueue(db, "q", [NewJob(key="k", payload={"v": "third"}), *jobs(1)])
+    assert (result.inserted, result.skipped) == (1, 1)
+    listed = await db.read(store.list_jobs)
+    assert [(j.key, j.payload) for j in listed] == [("k", {"v": "first"}), ("k0", {"i": 0})]
 
 
 async def test_claim_honours_priority_run_after_and_limit(db: Store) -> None:
