@@ -7,8 +7,10 @@ import itertools
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from core import store
@@ -208,6 +210,30 @@ def test_paused_queue_is_not_claimed(tmp_path: Path, db_path: Path) -> None:
     assert {r.status for r in job_rows(db_path)} == {"succeeded"}
 
 
+def freeze_between_transactions(
+    proc: subprocess.Popen[str], db_path: Path, timeout: float = 10
+) -> None:
+    """SIGSTOP a worker at a moment it holds no write lock.
+
+    A process frozen inside a transaction stalls every other writer until it wakes (that
+    is SQLite, not what the test is about), so retry until the lock is free while frozen.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        os.kill(proc.pid, signal.SIGSTOP)
+        probe = sqlite3.connect(db_path, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            os.kill(proc.pid, signal.SIGCONT)
+            assert time.monotonic() < deadline, "the worker never left its transaction"
+            time.sleep(0.005)
+        finally:
+            probe.close()
+
+
 def test_stale_worker_cannot_complete_a_reclaimed_job(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
@@ -216,18 +242,20 @@ def test_stale_worker_cannot_complete_a_reclaimed_job(tmp_path: Path, db_path: P
         str(db_path),
     )
     stale = spawn("worker", "--db", str(db_path), "--lease", "0.5", *FAST_WORKER)
-    wait_until(lambda: job_rows(db_path)[0].status == "running", 30)
-    first_claim = job_rows(db_path)[0].worker_id
-    os.kill(stale.pid, signal.SIGSTOP)  # frozen: no heartbeats, lease runs out
     try:
-        fresh = spawn(
-            "worker", "--db", str(db_path), "--lease", "5", "--idle-exit", "1", *FAST_WORKER
-        )
-        assert fresh.wait(timeout=60) == 0
+        wait_until(lambda: job_rows(db_path)[0].status == "running", 30)
+        first_claim = job_rows(db_path)[0].worker_id
+        freeze_between_transactions(stale, db_path)  # no heartbeats: the lease runs out
+        try:
+            fresh = spawn(
+                "worker", "--db", str(db_path), "--lease", "5", "--idle-exit", "1", *FAST_WORKER
+            )
+            assert fresh.wait(timeout=60) == 0
+        finally:
+            os.kill(stale.pid, signal.SIGCONT)
+        # The frozen worker wakes, finishes its (now stale) attempt and tries to report it.
     finally:
-        os.kill(stale.pid, signal.SIGCONT)
-    # The frozen worker wakes, finishes its (now stale) attempt and tries to report it.
-    assert stop(stale) == 0
+        assert stop(stale) == 0
     (row,) = job_rows(db_path)
     assert row.status == "succeeded" and row.worker_id != first_claim
     assert succeeded_events(db_path) == {1: 1}

@@ -275,3 +275,46 @@ async def test_cancel_batch_remotely_on_the_simulator(
                 ),
                 timeout=30,
             )
+
+
+async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.providers.openai_batch import submit_file
+    from core.sim import SimConfig, SimServer
+    from core.sync import run_cycle
+
+    path = tmp_path / "resubmit.db"
+    lines = tmp_path / "in.jsonl"
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    custom_ids = ["ok-1", "ok-2", "z-non2xx", "z-errline"]  # the simulator fails the z- lines
+    lines.write_text(
+        "".join(
+            json.dumps(
+                {"custom_id": c, "method": "POST", "url": "/v1/chat/completions", "body": request}
+            )
+            + "\n"
+            for c in custom_ids
+        )
+    )
+    with SimServer(SimConfig(speed=1000.0)) as sim:
+        monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sim")
+        async with await Store.open(path) as db:
+            (parent,) = await submit_file(db, lines, queue="remote")
+            deadline = time.monotonic() + 30
+            while (await db.read(lambda c: store.get_batch(c, parent))).ingested_at is None:
+                assert time.monotonic() < deadline, "the batch never finished"
+                await run_cycle(db)
+        app = make_app(path, poll_every=3600)
+        async with app.run_test(size=SIZE) as pilot:
+            await app.wait_for_refresh()
+            await pilot.press("b", "R")
+            assert isinstance(app.screen, ConfirmScreen)
+            assert f"batch {parent}" in app.screen.question
+            await pilot.press("y")
+            await _settle(app, lambda: app.last is not None and len(app.last.batches) == 2)
+    with SyncStore.open(path) as db:
+        [child] = [b for b in store.list_batches(db.conn) if b.parent_id == parent]
+        items = store.list_batch_items(db.conn, child.id)
+    assert sorted(i.custom_id for i in items) == ["z-errline", "z-non2xx"]
