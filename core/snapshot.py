@@ -46,9 +46,9 @@ COUNT_CAP = 10_000
 ORDERS = {
     "-id": "newest",
     "-updated": "recently updated",
-    "key": "key",
+    "key": "queue, key",
     "attempts": "most attempts",
-    "status": "status",
+    "status": "status, oldest first",
 }
 
 _FAILED_BATCH_STATES = frozenset({BatchState.FAILED, BatchState.EXPIRED, BatchState.PARTIAL})

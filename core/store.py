@@ -27,7 +27,7 @@ import random
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -40,6 +40,7 @@ from core.models import (
     Event,
     Job,
     JobFilter,
+    JobStatus,
     NewJob,
     QAResult,
     QAStat,
@@ -480,12 +481,17 @@ def _build(cls: type[T], row: sqlite3.Row, **overrides: Any) -> T:
 
 #: Jobs (alias `j`) with their payload and result, which live in their own tables.
 _JOBS_WITH_BODIES = (
-    "SELECT j.*, p.payload, r.result FROM jobs j "
+    "SELECT j.*, p.payload, r.result FROM {jobs} "
     "LEFT JOIN job_payloads p ON p.job_id = j.id LEFT JOIN job_results r ON r.job_id = j.id"
 )
 #: The same rows without payload and result, for lists that never show them (no reads of
 #: two ~2 KB texts per row, no decoding).
-_JOBS_WITHOUT_BODIES = "SELECT j.*, NULL AS payload, NULL AS result FROM jobs j"
+_JOBS_WITHOUT_BODIES = "SELECT j.*, NULL AS payload, NULL AS result FROM {jobs}"
+
+
+def _select_jobs(with_bodies: bool, jobs: str = "jobs j") -> str:
+    """The SELECT … FROM part of a job query; `jobs` may add an indexing clause."""
+    return (_JOBS_WITH_BODIES if with_bodies else _JOBS_WITHOUT_BODIES).format(jobs=jobs)
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -1044,15 +1050,20 @@ def _job_rows(
     order: str,
     with_bodies: bool = True,
 ) -> Iterator[Job]:
-    where, params = _where(flt)
     order_sql = _ORDERS.get(order)
     if order_sql is None:
         raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
-    select = _JOBS_WITH_BODIES if with_bodies else _JOBS_WITHOUT_BODIES
-    sql = f"{select} WHERE {where} ORDER BY {order_sql}"
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params = [*params, limit, offset]
+    where, params = _where(flt)
+    if limit is not None and order in _BY_UPDATED:
+        select = _select_jobs(with_bodies)
+        sql, params = _merged_by_status(select, flt, order_sql, limit, offset)
+    else:
+        walk = _walk_order(conn, flt, limit, offset, order)
+        select = _select_jobs(with_bodies, walk or "jobs j")
+        sql = f"{select} WHERE {where} ORDER BY {order_sql}"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params = [*params, limit, offset]
     for row in conn.execute(sql, params):
         yield _job(row)
 
@@ -1062,10 +1073,63 @@ _ORDERS = {
     "-id": "j.id DESC",
     "updated": "j.updated_at, j.id",
     "-updated": "j.updated_at DESC, j.id DESC",
-    "key": "j.key, j.id",
-    "status": "j.status, j.id",
+    # Both served by an index, not a sort: the (queue, key) uniqueness index and the
+    # (status, time) index. A million-job sort took 100-500 ms per refresh.
+    "key": "j.queue, j.key",
+    "status": "j.status, j.updated_at, j.id",
     "attempts": "j.attempts DESC, j.id",
 }
+
+_BY_UPDATED = frozenset({"updated", "-updated"})
+
+
+#: How to walk the rows in a sort order's own sequence instead of sorting them: the
+#: table itself for ids, the (queue, key) uniqueness index for keys.
+_ORDER_WALKS = {
+    "id": "jobs j NOT INDEXED",
+    "-id": "jobs j NOT INDEXED",
+    "key": "jobs j INDEXED BY sqlite_autoindex_jobs_1",
+}
+
+
+def _walk_order(
+    conn: sqlite3.Connection, flt: JobFilter, limit: int | None, offset: int, order: str
+) -> str | None:
+    """The FROM clause that walks `order`'s own sequence, when that beats the planner.
+
+    With a status or queue filter the planner picks that filter's index and sorts all the
+    matches: 50 ms for 50k failed jobs, up to two seconds for 900k succeeded ones. A walk
+    in the order's sequence visits about (offset + limit) × total / matching rows if the
+    matches are spread out; job_counts gives both counts, so take the cheaper way.
+    """
+    walk = _ORDER_WALKS.get(order)
+    if walk is None or limit is None:
+        return None
+    if flt != JobFilter(statuses=flt.statuses, queues=flt.queues) or flt == ALL_JOBS:
+        return None
+    matching = count_jobs(conn, flt)
+    total = count_jobs(conn, ALL_JOBS)
+    return walk if matching > 0 and (offset + limit) * total < matching * matching else None
+
+
+def _merged_by_status(
+    select: str, flt: JobFilter, order_sql: str, limit: int, offset: int
+) -> tuple[str, list[Any]]:
+    """A page in update order as a merge of per-status runs of the (status, time) indexes.
+
+    No index orders all jobs by time, so the plain query sorted the whole table (a second
+    at a million jobs); each status's run is already in order and needs only its first
+    offset + limit rows.
+    """
+    arms: list[str] = []
+    params: list[Any] = []
+    for status in flt.statuses or tuple(JobStatus):
+        where, arm_params = _where(replace(flt, statuses=(status,)))
+        arms.append(f"SELECT * FROM ({select} WHERE {where} ORDER BY {order_sql} LIMIT ?)")
+        params += [*arm_params, offset + limit]
+    outer_order = order_sql.replace("j.", "")
+    sql = f"SELECT * FROM ({' UNION ALL '.join(arms)}) ORDER BY {outer_order} LIMIT ? OFFSET ?"
+    return sql, [*params, limit, offset]
 
 
 def count_jobs(conn: sqlite3.Connection, flt: JobFilter) -> int:
@@ -1365,7 +1429,7 @@ def iter_jobs(
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
     """The job with this id, or NotFoundError."""
-    row = conn.execute(f"{_JOBS_WITH_BODIES} WHERE j.id = ?", (job_id,)).fetchone()
+    row = conn.execute(f"{_select_jobs(True)} WHERE j.id = ?", (job_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"unknown job id {job_id}")
     return _job(row)
@@ -2090,7 +2154,8 @@ def apply_item_results(
     texts: dict[str, str | None] = {}
     for r, _, _ in results:
         texts.setdefault(r.custom_id, r.result_json)  # the first line wins, as in the stage
-    rows = conn.execute(f"SELECT s.custom_id, j.id {live_jobs}", (batch_id,))
+    # In job id order: the results' job_id index then grows at its end, not at random.
+    rows = conn.execute(f"SELECT s.custom_id, j.id {live_jobs} ORDER BY j.id", (batch_id,))
     _set_results(conn, [(job_id, texts[custom_id]) for custom_id, job_id in rows])
     # Unary + keeps the planner on the rowid lookups instead of scanning the batch's jobs.
     conn.execute(
