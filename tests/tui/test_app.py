@@ -229,6 +229,17 @@ async def _settle(app: BatchDashApp, condition: object, timeout: float = 10.0) -
         await app.wait_for_refresh()
 
 
+def write_requests(path: Path, custom_ids: list[str]) -> Path:
+    """A batch input file: one small chat request per custom_id."""
+    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    lines = (
+        {"custom_id": c, "method": "POST", "url": "/v1/chat/completions", "body": request}
+        for c in custom_ids
+    )
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    return path
+
+
 async def test_cancel_batch_remotely_on_the_simulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -236,22 +247,7 @@ async def test_cancel_batch_remotely_on_the_simulator(
     from core.sim import SimConfig, SimServer
 
     path = tmp_path / "batches.db"
-    lines = tmp_path / "in.jsonl"
-    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    lines.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "custom_id": f"c{i}",
-                    "method": "POST",
-                    "url": "/v1/chat/completions",
-                    "body": request,
-                }
-            )
-            + "\n"
-            for i in range(20)
-        )
-    )
+    lines = write_requests(tmp_path / "in.jsonl", [f"c{i}" for i in range(20)])
     # Slow enough that the batch is still running when we cancel it.
     with SimServer(SimConfig(speed=1.0, lines_per_second=1.0)) as sim:
         monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
@@ -285,18 +281,8 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
     from core.sync import run_cycle
 
     path = tmp_path / "resubmit.db"
-    lines = tmp_path / "in.jsonl"
-    request = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
-    custom_ids = ["ok-1", "ok-2", "z-non2xx", "z-errline"]  # the simulator fails the z- lines
-    lines.write_text(
-        "".join(
-            json.dumps(
-                {"custom_id": c, "method": "POST", "url": "/v1/chat/completions", "body": request}
-            )
-            + "\n"
-            for c in custom_ids
-        )
-    )
+    # The simulator fails the z- lines: one non-2xx answer, one error-file line.
+    lines = write_requests(tmp_path / "in.jsonl", ["ok-1", "ok-2", "z-non2xx", "z-errline"])
     with SimServer(SimConfig(speed=1000.0)) as sim:
         monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
