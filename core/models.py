@@ -340,12 +340,15 @@ class BatchItem:
 
 @dataclass(frozen=True, slots=True)
 class QAResult:
-    """One judge's verdict on one job: scores per dimension, or an error with raw text."""
+    """One judge's verdict on one job: scores per dimension (`overall` among them), or an
+    error with the judge's raw text.
 
-    id: int
+    `id` is None until the verdict is stored; `batch_id` is the QA batch it came from,
+    when it was judged as a remote batch.
+    """
+
     job_id: int
     judge: str
-    overall: float | None
     scores: dict[str, float]
     comment: str | None
     error: str | None
@@ -354,6 +357,13 @@ class QAResult:
     output_tokens: int | None
     cost: float | None
     created_at: float
+    batch_id: int | None = None
+    id: int | None = None
+
+    @property
+    def overall(self) -> float | None:
+        """The overall score, None for an error."""
+        return self.scores.get("overall")
 
 
 @dataclass(frozen=True, slots=True)

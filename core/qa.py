@@ -32,9 +32,9 @@ from typing import Any
 
 from core import store
 from core.handlers import openai_settings
-from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus
+from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
 from core.pricing import price_of
-from core.store import QAWrite, Store
+from core.store import Store
 
 #: Judge used when none is named.
 DEFAULT_JUDGE = "gpt-4o-mini"
@@ -299,7 +299,7 @@ class JudgeCall:
         message: str,
         raw: str | None = None,
         tokens: tuple[int | None, int | None] = (None, None),
-    ) -> QAWrite:
+    ) -> QAResult:
         """A QA error row: no scores, the reason and whatever the judge said."""
         return self._write({}, None, message, raw, tokens)
 
@@ -310,12 +310,12 @@ class JudgeCall:
         error: str | None,
         raw: str | None,
         tokens: tuple[int | None, int | None],
-    ) -> QAWrite:
+    ) -> QAResult:
         tokens_in, tokens_out = tokens
         cost = None
         if tokens_in is not None or tokens_out is not None:
             cost = price_of(self.judge, tokens_in or 0, tokens_out or 0, batch=self.batch)
-        return QAWrite(
+        return QAResult(
             job_id=self.job_id,
             judge=self.judge,
             scores=scores,
@@ -329,7 +329,7 @@ class JudgeCall:
             batch_id=self.batch_id,
         )
 
-    def verdict(self, response: Any, dimensions: Sequence[str]) -> QAWrite:
+    def verdict(self, response: Any, dimensions: Sequence[str]) -> QAResult:
         """Turn a chat completion (as a JSON dict) into scores, or into an error row."""
         usage = response.get("usage") if isinstance(response, dict) else None
         usage = usage if isinstance(usage, dict) else {}
@@ -401,7 +401,7 @@ def open_client() -> Any:
     )
 
 
-async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAWrite:
+async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResult:
     """Ask one judge about one job; any failure becomes an error row, never an exception."""
     import openai
 
@@ -426,7 +426,7 @@ class RunStats:
     cost: float = 0.0
     unpriced: int = 0
 
-    def add(self, result: QAWrite, saved: bool) -> None:
+    def add(self, result: QAResult, saved: bool) -> None:
         """Count one verdict (`saved` False: a concurrent run scored the pair first)."""
         if not saved:
             self.skipped += 1
@@ -468,7 +468,7 @@ def _plan(
 
 async def _judge_and_save(
     db: Store, client: Any, job: Job, judge: str, rubric: Rubric, rescore: bool
-) -> tuple[QAWrite, bool]:
+) -> tuple[QAResult, bool]:
     result = await judge_job(client, job, judge, rubric)
     saved = await db.write(lambda conn: store.save_qa_result(conn, result, replace=rescore))
     return result, saved
@@ -558,7 +558,7 @@ class WorkerQA:
         )
         await self._save(results)
 
-    async def _save(self, results: Sequence[QAWrite]) -> None:
+    async def _save(self, results: Sequence[QAResult]) -> None:
         await self.db.write(partial(_store_verdicts, results=results, replace=False))
 
     async def drain(self, timeout: float) -> None:
@@ -676,7 +676,7 @@ async def submit_batches(
     return ids, files
 
 
-def _batch_verdict(job: Job, batch_id: int) -> QAWrite | None:
+def _batch_verdict(job: Job, batch_id: int) -> QAResult | None:
     """The verdict one QA batch line holds, None when it is not a settled QA line."""
     match = _QA_CUSTOM_ID.match(job.key)
     body = job.payload.get("body") if isinstance(job.payload, dict) else None
@@ -690,7 +690,7 @@ def _batch_verdict(job: Job, batch_id: int) -> QAWrite | None:
 
 
 def _store_verdicts(
-    conn: sqlite3.Connection, results: Sequence[QAWrite], replace: bool
+    conn: sqlite3.Connection, results: Sequence[QAResult], replace: bool
 ) -> tuple[int, int]:
     """Save verdicts of jobs that still exist; (scored, errors) actually saved."""
     alive = store.existing_job_ids(conn, [r.job_id for r in results])

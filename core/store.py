@@ -1565,7 +1565,6 @@ def qa_results_for_job(conn: sqlite3.Connection, job_id: int) -> list[QAResult]:
                 id=r["id"],
                 job_id=r["job_id"],
                 judge=r["judge"],
-                overall=r["overall"],
                 scores=scores,
                 comment=r["comment"],
                 error=r["error"],
@@ -1574,6 +1573,7 @@ def qa_results_for_job(conn: sqlite3.Connection, job_id: int) -> list[QAResult]:
                 output_tokens=r["output_tokens"],
                 cost=r["cost"],
                 created_at=r["created_at"],
+                batch_id=r["batch_id"],
             )
         )
     return results
@@ -1705,32 +1705,7 @@ _QA_SAMPLE_HASH = "((j.id * 2654435761) % 4294967296)"
 _QA_HASH_RANGE = 2**32
 
 
-@dataclass(frozen=True, slots=True)
-class QAWrite:
-    """One judge's verdict to store: scores per dimension (`overall` among them) or an error.
-
-    `batch_id` is the QA batch the verdict came from, when it was judged as a remote batch.
-    """
-
-    job_id: int
-    judge: str
-    scores: dict[str, float]
-    comment: str | None
-    error: str | None
-    raw: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost: float | None
-    created_at: float
-    batch_id: int | None = None
-
-    @property
-    def overall(self) -> float | None:
-        """The overall score, None for an error."""
-        return self.scores.get("overall")
-
-
-def save_qa_result(conn: sqlite3.Connection, result: QAWrite, *, replace: bool) -> bool:
+def save_qa_result(conn: sqlite3.Connection, result: QAResult, *, replace: bool) -> bool:
     """Store a verdict with its scores and a timeline event; False when it was skipped.
 
     A (job, judge) pair that already has scores keeps them unless `replace` (`--rescore`);

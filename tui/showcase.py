@@ -13,8 +13,8 @@ import sqlite3
 from datetime import UTC, datetime
 
 from core import store
-from core.models import JobFilter, JobStatus, NewJob, Worker
-from core.store import ItemResult, NewBatch, Outcome, QAWrite, SyncStore
+from core.models import JobFilter, JobStatus, NewJob, QAResult, Worker
+from core.store import ItemResult, NewBatch, Outcome, SyncStore
 
 #: The frozen clock of the showcase: 2026-05-04 09:30:00 UTC.
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC).timestamp()
@@ -282,7 +282,7 @@ def _qa(conn: sqlite3.Connection, rng: random.Random, now: float) -> None:
             scores["overall"] = round(sum(scores.values()) / len(scores), 1)
             store.save_qa_result(
                 conn,
-                QAWrite(
+                QAResult(
                     job_id=job.id,
                     judge=judge,
                     scores=scores,

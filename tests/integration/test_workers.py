@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from core import store
+from core.models import QAResult
 from core.store import SyncStore
 from tests.conftest import cli, spawn, wait_until
 
@@ -325,7 +326,7 @@ def test_a_locked_database_is_waited_out(tmp_path: Path, db_path: Path) -> None:
 
 def test_jobs_show_includes_qa_verdicts(tmp_path: Path, db_path: Path) -> None:
     cli("enqueue", str(write_jobs(tmp_path / "q.jsonl", 1)), "--db", str(db_path))
-    verdict = store.QAWrite(
+    verdict = QAResult(
         job_id=1,
         judge="judge-a",
         scores={"overall": 8.0, "fluency": 9.0},

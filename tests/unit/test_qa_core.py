@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from core import qa, store
-from core.models import JobFilter, NewJob
-from core.store import QAWrite, SyncStore
+from core.models import JobFilter, NewJob, QAResult
+from core.store import SyncStore
 
 DIMS = qa.DEFAULT_DIMENSIONS
 
@@ -208,12 +208,12 @@ def db(tmp_path: Path) -> Iterator[SyncStore]:
 
 
 def write(db: SyncStore, job_id: int, judge: str, replace: bool = False, **scores: float) -> bool:
-    row = QAWrite(job_id, judge, scores, "c", None, None, 10, 5, 0.001, time.time())
+    row = QAResult(job_id, judge, scores, "c", None, None, 10, 5, 0.001, time.time())
     return db.write(lambda c: store.save_qa_result(c, row, replace=replace))
 
 
 def write_error(db: SyncStore, job_id: int, judge: str, replace: bool = False) -> bool:
-    row = QAWrite(job_id, judge, {}, None, "bad JSON", "raw {", 10, 5, None, time.time())
+    row = QAResult(job_id, judge, {}, None, "bad JSON", "raw {", 10, 5, None, time.time())
     return db.write(lambda c: store.save_qa_result(c, row, replace=replace))
 
 
