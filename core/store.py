@@ -322,6 +322,11 @@ _MIGRATIONS: list[str] = [
     INSERT INTO job_payloads (job_id, payload) SELECT id, payload FROM jobs ORDER BY id;
     ALTER TABLE jobs DROP COLUMN payload;
     """,
+    # v5: the dashboard's "most attempts" order walks an index instead of sorting every
+    # job (170 ms per refresh at a million jobs); a claim pays one more index update.
+    """
+    CREATE INDEX jobs_attempts ON jobs (attempts DESC, id);
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1073,8 +1078,8 @@ _ORDERS = {
     "-id": "j.id DESC",
     "updated": "j.updated_at, j.id",
     "-updated": "j.updated_at DESC, j.id DESC",
-    # Both served by an index, not a sort: the (queue, key) uniqueness index and the
-    # (status, time) index. A million-job sort took 100-500 ms per refresh.
+    # Each served by an index, not a sort: the (queue, key) uniqueness index, the
+    # (status, time) index and the attempts index. A million-job sort took 100-500 ms.
     "key": "j.queue, j.key",
     "status": "j.status, j.updated_at, j.id",
     "attempts": "j.attempts DESC, j.id",
@@ -1084,11 +1089,12 @@ _BY_UPDATED = frozenset({"updated", "-updated"})
 
 
 #: How to walk the rows in a sort order's own sequence instead of sorting them: the
-#: table itself for ids, the (queue, key) uniqueness index for keys.
+#: table itself for ids, the (queue, key) uniqueness index for keys, and so on.
 _ORDER_WALKS = {
     "id": "jobs j NOT INDEXED",
     "-id": "jobs j NOT INDEXED",
     "key": "jobs j INDEXED BY sqlite_autoindex_jobs_1",
+    "attempts": "jobs j INDEXED BY jobs_attempts",
 }
 
 
