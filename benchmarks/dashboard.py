@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -34,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_rss_mb  # noqa: E402
 from core import store  # noqa: E402
 from core.models import JobFilter, NewJob  # noqa: E402
 from core.store import Outcome, SyncStore  # noqa: E402
@@ -46,13 +46,22 @@ CHUNK = 50_000
 
 
 def seed(path: Path, n: int) -> None:
+    """Seed `path` in a child process unless it exists, then flush it to disk.
+
+    In a child, so this process stays small; flushed, so the measurements that follow do
+    not share the disk with the write-back of a freshly written database.
+    """
+    if not path.exists():
+        subprocess.run([sys.executable, __file__, "--seed", str(n), str(path)], check=True)
+        os.sync()
+
+
+def write_jobs(path: Path, n: int) -> None:
     """n jobs over 3 queues: ~94% succeeded, 5% failed, 1% running, the rest pending.
 
     Finished jobs are spread over the last 2 hours so the throughput window has data.
     Written through the store's own write functions (enqueue, claim, finish).
     """
-    if path.exists():
-        return
     now = time.time()
     with SyncStore.open(path) as db:
         for start in range(0, n, CHUNK):
@@ -114,7 +123,7 @@ async def child_app(path: Path, started: float, cycles: int) -> dict[str, float]
             read, apply = app.cycle_seconds
             totals.append(read + apply)
             reads.append(read)
-    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_mb = peak_rss_mb()
     return {
         "first_paint": first_paint,
         "refresh_median": statistics.median(totals),
@@ -148,7 +157,7 @@ async def child_naive(path: Path, started: float) -> dict[str, float]:
         first_paint = time.perf_counter() - started
     return {
         "first_paint": first_paint,
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": peak_rss_mb(),
     }
 
 
@@ -205,7 +214,11 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None)
     parser.add_argument("--child", nargs=2, metavar=("MODE", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--seed", nargs=2, metavar=("N", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.seed:
+        write_jobs(Path(args.seed[1]), int(args.seed[0]))
+        return 0
     if args.child:
         started = time.perf_counter()
         mode, db = args.child

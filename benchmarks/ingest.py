@@ -11,7 +11,7 @@ database, and then ingests it in a fresh child process twice:
   batchdash's, in the same database file. No ingest that stores results in SQLite can
   beat it on this machine, so it tells how much of the time is the data itself.
 
-Each child prints lines/s and its peak RSS (ru_maxrss, the process's high-water mark), so
+Each child prints lines/s and its peak RSS (VmHWM, the process's high-water mark), so
 the two do not share a heap. Targets: ≥ 50,000 lines/s, and a peak RSS that does not grow
 with the file size.
 
@@ -24,7 +24,6 @@ import argparse
 import asyncio
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -36,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.memory import peak_rss_mb  # noqa: E402
 from core import store  # noqa: E402
 from core.providers import openai_batch  # noqa: E402
 from core.store import Store, SyncStore  # noqa: E402
@@ -163,7 +163,7 @@ def child(mode: str, db_path: Path) -> None:
     started = time.perf_counter()
     lines = MODES[mode](db_path)
     elapsed = time.perf_counter() - started
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     print(json.dumps({"lines": lines, "seconds": elapsed, "peak_mb": peak_mb}))
 
 
