@@ -25,6 +25,7 @@ import asyncio
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -143,10 +144,10 @@ def ingest_floor(db_path: Path) -> int:
         return count
 
 
-def _append(conn: object, rows: list[tuple[str]]) -> int:
-    conn.execute("BEGIN IMMEDIATE")  # type: ignore[attr-defined]
-    conn.executemany("INSERT INTO raw_lines (line) VALUES (?)", rows)  # type: ignore[attr-defined]
-    conn.execute("COMMIT")  # type: ignore[attr-defined]
+def _append(conn: sqlite3.Connection, rows: list[tuple[str]]) -> int:
+    conn.execute("BEGIN IMMEDIATE")
+    conn.executemany("INSERT INTO raw_lines (line) VALUES (?)", rows)
+    conn.execute("COMMIT")
     return len(rows)
 
 

@@ -1058,11 +1058,11 @@ def _job_rows(
     order_sql = _ORDERS.get(order)
     if order_sql is None:
         raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
-    where, params = _where(flt)
     if limit is not None and order in _BY_UPDATED:
         select = _select_jobs(with_bodies)
         sql, params = _merged_by_status(select, flt, order_sql, limit, offset)
     else:
+        where, params = _where(flt)
         walk = _walk_order(conn, flt, limit, offset, order)
         select = _select_jobs(with_bodies, walk or "jobs j")
         sql = f"{select} WHERE {where} ORDER BY {order_sql}"
@@ -1111,7 +1111,7 @@ def _walk_order(
     walk = _ORDER_WALKS.get(order)
     if walk is None or limit is None:
         return None
-    if flt != JobFilter(statuses=flt.statuses, queues=flt.queues) or flt == ALL_JOBS:
+    if not _counted(flt) or flt == ALL_JOBS:
         return None
     matching = count_jobs(conn, flt)
     total = count_jobs(conn, ALL_JOBS)
@@ -1138,10 +1138,14 @@ def _merged_by_status(
     return sql, [*params, limit, offset]
 
 
+def _counted(flt: JobFilter) -> bool:
+    """Whether job_counts alone answers how many jobs match (statuses and queues only)."""
+    return flt == JobFilter(statuses=flt.statuses, queues=flt.queues)
+
+
 def count_jobs(conn: sqlite3.Connection, flt: JobFilter) -> int:
     """Count matching jobs, from job_counts when the filter allows it (no table scan)."""
-    only_counts = JobFilter(statuses=flt.statuses, queues=flt.queues)
-    if flt == only_counts:
+    if _counted(flt):
         where_parts: list[str] = []
         params: list[Any] = []
         if flt.statuses:
