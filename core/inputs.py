@@ -2,8 +2,8 @@
 
 JSONL lines are either batch-style requests `{"custom_id", "method", "url", "body"}`
 (the key is the custom_id, the payload is the request) or `{"key", "payload"}`; either may
-carry `priority` and `max_attempts`. A CSV file needs a `key` column (or `custom_id`);
-the other columns become the payload.
+carry `priority`, `max_attempts` and `timeout` (seconds per attempt). A CSV file needs a
+`key` column (or `custom_id`); the other columns become the payload.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 from core.models import NewJob
 
 #: Line fields that describe the job rather than belong to its payload.
-_JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts"})
+_JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout"})
 
 #: At most this many problems are listed before the rest are summarised.
 MAX_REPORTED_ERRORS = 20
@@ -52,7 +52,9 @@ class InputError(ValueError):
         return out
 
 
-def read_jobs(path: Path, *, priority: int = 0, max_attempts: int = 3) -> list[NewJob]:
+def read_jobs(
+    path: Path, *, priority: int = 0, max_attempts: int = 3, timeout: float | None = None
+) -> list[NewJob]:
     """Parse a JSONL or CSV file into jobs; raise InputError listing the bad lines."""
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
@@ -65,7 +67,7 @@ def read_jobs(path: Path, *, priority: int = 0, max_attempts: int = 3) -> list[N
         try:
             if isinstance(parsed, InputProblem):
                 raise ValueError(parsed.message)
-            job = _to_job(parsed, priority, max_attempts)
+            job = _to_job(parsed, priority, max_attempts, timeout)
             if job.key in seen:
                 raise ValueError(f"duplicate key {job.key!r} (first on line {seen[job.key]})")
             seen[job.key] = line_no
@@ -103,7 +105,7 @@ def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
             yield reader.line_num, {"csv": row}
 
 
-def _to_job(record: Any, priority: int, max_attempts: int) -> NewJob:
+def _to_job(record: Any, priority: int, max_attempts: int, timeout: float | None) -> NewJob:
     """One parsed line as a job (ValueError says what is wrong with it)."""
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
@@ -130,6 +132,7 @@ def _to_job(record: Any, priority: int, max_attempts: int) -> NewJob:
         payload=payload,
         priority=_int_field(record, "priority", priority),
         max_attempts=max(1, _int_field(record, "max_attempts", max_attempts)),
+        timeout=_timeout_field(record, timeout),
     )
 
 
@@ -138,3 +141,12 @@ def _int_field(record: dict[str, Any], name: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer")
     return value
+
+
+def _timeout_field(record: dict[str, Any], default: float | None) -> float | None:
+    value = record.get("timeout", default)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
+        raise ValueError("timeout must be a positive number of seconds")
+    return float(value)

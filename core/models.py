@@ -85,6 +85,7 @@ class NewJob:
     payload: Any
     priority: int = 0
     max_attempts: int = 3
+    timeout: float | None = None  # seconds an attempt may run (None: the worker's default)
 
 
 @dataclass(slots=True)
@@ -116,6 +117,7 @@ class Job:
     output_tokens: int | None = None
     cost: float | None = None
     batch_id: int | None = None
+    timeout: float | None = None
 
     @property
     def duration(self) -> float | None:
@@ -164,6 +166,7 @@ class Claim:
     attempts: int
     max_attempts: int
     token: str
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -327,6 +327,10 @@ _MIGRATIONS: list[str] = [
     """
     CREATE INDEX jobs_attempts ON jobs (attempts DESC, id);
     """,
+    # v6: a per-job attempt timeout in seconds (NULL: the worker's --job-timeout, if any).
+    """
+    ALTER TABLE jobs ADD COLUMN timeout REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -605,6 +609,11 @@ def enqueue(
     ensure_queue(conn, queue, now)
     rows = [(j.key, dumps(j.payload), j.priority, 0, j.max_attempts) for j in jobs]
     first = _insert_jobs(conn, queue, handler, rows, now, batch_id)
+    # Skipped keys left their ids unused, so these updates touch new jobs only.
+    conn.executemany(
+        "UPDATE jobs SET timeout = ? WHERE id = ?",
+        ((j.timeout, job_id) for job_id, j in enumerate(jobs, first) if j.timeout is not None),
+    )
     inserted = conn.execute(
         "INSERT INTO events (at, kind, job_id, batch_id, queue) "
         "SELECT ?, 'enqueued', id, batch_id, queue FROM jobs WHERE id >= ?",
@@ -666,6 +675,9 @@ def claim(
 ) -> list[Claim]:
     """Claim up to `limit` runnable jobs in one UPDATE … RETURNING statement.
 
+    A new attempt starts without the last one's error: a job waiting for its retry still
+    shows why it failed, a running one does not (the timeline keeps every error).
+
     INDEXED BY pins the partial claim index: without statistics the planner prefers the
     (status, updated_at) index and sorts every pending job on each claim.
     """
@@ -679,14 +691,14 @@ def claim(
         f"""
         UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = ?,
             claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
-            updated_at = ?
+            updated_at = ?, error = NULL, error_kind = NULL
         WHERE id IN (
             SELECT j.id FROM jobs j INDEXED BY jobs_claim
             WHERE j.status = 'pending' AND j.batch_id IS NULL AND j.run_after <= ?
               AND {_queue_exclusion()} {queue_clause}
             ORDER BY j.priority DESC, j.run_after, j.id
             LIMIT ?)
-        RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after
+        RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout
         """,
         params,
     ).fetchall()
@@ -718,6 +730,7 @@ def claim(
             attempts=r["attempts"],
             max_attempts=r["max_attempts"],
             token=token,
+            timeout=r["timeout"],
         )
         for r in rows
     ]
@@ -876,7 +889,8 @@ def retry(conn: sqlite3.Connection, flt: JobFilter, now: float) -> int:
     where, params = _where(flt)
     rows = conn.execute(
         f"UPDATE jobs AS j SET status = 'pending', attempts = 0, run_after = 0, "
-        f"updated_at = ?, finished_at = NULL, worker_id = NULL, cancel_requested = 0 "
+        f"updated_at = ?, finished_at = NULL, worker_id = NULL, cancel_requested = 0, "
+        f"error = NULL, error_kind = NULL "
         f"WHERE j.status IN ('failed', 'cancelled') AND j.batch_id IS NULL AND {where} "
         f"RETURNING id, queue, error",
         [now, *params],

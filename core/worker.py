@@ -8,18 +8,26 @@ of the jobs in flight, learns which of them were cancelled, rescues leases that 
 
 On SIGTERM/SIGINT the worker drains: it stops claiming, lets in-flight jobs finish within
 a grace period, then releases what is left back to pending (the attempt is not counted).
+A second signal cuts the grace period short.
+
+A job's faults stay with its attempt: a handler that raises anything (even SystemExit or
+KeyboardInterrupt), runs past its timeout, or returns a result over the size cap fails
+that attempt, never the worker or the jobs beside it. The worker logs its life (start,
+drain, stop, rescues, failures, retries) to stderr, each line tagged with its id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import signal
 import sqlite3
+import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,11 +63,18 @@ class WorkerOptions:
     sim: SimSettings = field(default_factory=SimSettings)
     qa_every: int | None = None
     qa_judges: tuple[str, ...] = ()
+    job_timeout: float | None = None
+    max_result_chars: int = 10_000_000
+    max_error_chars: int = 65_536
 
     @property
     def lease_seconds(self) -> float:
         """How long a claim stays valid without a heartbeat (default 5 intervals)."""
         return self.lease if self.lease is not None else 5 * self.heartbeat
+
+
+#: The worker's log; `run_worker` sends it to stderr, each line tagged with the worker id.
+log = logging.getLogger("batchdash.worker")
 
 
 def pid_dir(db_path: Path) -> Path:
@@ -86,6 +101,7 @@ class WorkerProcess:
         self.failed = 0
         self.draining = False
         self._wake = asyncio.Event()
+        self._hurry = asyncio.Event()  # a second stop signal: no more grace
         self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
 
@@ -100,6 +116,12 @@ class WorkerProcess:
         try:
             await self._register()
             self._install_signals()
+            log.info(
+                "started: pid %d, concurrency %d, queues %s",
+                os.getpid(),
+                self.options.concurrency,
+                ",".join(self.options.queues) or "all",
+            )
             beat = asyncio.create_task(self._heartbeat_loop())
             try:
                 await self._main_loop()
@@ -109,6 +131,7 @@ class WorkerProcess:
                 with contextlib.suppress(asyncio.CancelledError):
                     await beat
             await self._set_state(WorkerState.STOPPED)
+            log.info("stopped: %d succeeded, %d failed", self.done, self.failed)
         finally:
             self._pid_file.unlink(missing_ok=True)
             await self.db.close()
@@ -117,7 +140,8 @@ class WorkerProcess:
     def request_drain(self) -> None:
         """Stop claiming and shut down gracefully (SIGTERM/SIGINT); twice = no grace."""
         if self.draining:
-            self.options.grace = 0.0
+            log.info("second stop signal: releasing in-flight jobs without waiting")
+            self._hurry.set()
         self.draining = True
         self._wake.set()
 
@@ -240,7 +264,6 @@ class WorkerProcess:
 
     async def _attempt(self, claimed: Claim) -> Outcome:
         """Run the handler once and turn what happened into an outcome."""
-        policy = self.options.retry
         context = JobContext(
             id=claimed.job_id,
             key=claimed.key,
@@ -250,32 +273,80 @@ class WorkerProcess:
             max_attempts=claimed.max_attempts,
             sim=self.options.sim,
         )
+        limit = claimed.timeout or self.options.job_timeout
         try:
             handler = resolve(claimed.handler)
-            value = await handler(context)
-            return _success(claimed, value)
+            value = await _within(limit, handler(context))
         except RetryableError as exc:
-            return queue.failed(
-                claimed,
-                str(exc),
-                kind=exc.kind,
-                retryable=True,
-                policy=policy,
-                retry_after=exc.retry_after,
+            return self._failed(
+                claimed, str(exc), kind=exc.kind, retryable=True, retry_after=exc.retry_after
             )
         except (PermanentError, UnknownHandlerError) as exc:
             kind = getattr(exc, "kind", "handler")
-            return queue.failed(claimed, str(exc), kind=kind, retryable=False, policy=policy)
+            return self._failed(claimed, str(exc), kind=kind, retryable=False)
         except asyncio.CancelledError:
-            raise
+            raise  # the worker's own cancel (user cancel, drain): handled by _run_job
         except Exception as exc:  # a handler bug: keep the worker alive, retry the job
-            return queue.failed(
-                claimed,
-                f"{type(exc).__name__}: {exc}",
-                kind=type(exc).__name__,
-                retryable=True,
-                policy=policy,
+            return self._failed(claimed, _describe(exc), kind=type(exc).__name__, retryable=True)
+        except BaseException as exc:
+            # SystemExit, KeyboardInterrupt…: only the worker's own signal handling may stop
+            # it, so a handler that raises one just fails its attempt.
+            return self._failed(
+                claimed, f"handler raised {_describe(exc)}", kind="handler_exit", retryable=True
             )
+        return self._success(claimed, value)
+
+    def _success(self, claimed: Claim, value: Any) -> Outcome:
+        """A return value as an outcome; one JSON cannot hold, or too large, fails the job."""
+        usage = queue.Usage()
+        if isinstance(value, HandlerResult):
+            usage = queue.Usage(value.input_tokens, value.output_tokens, value.cost)
+            value = value.result
+        try:
+            outcome = queue.succeeded(claimed, value, usage)
+        except (TypeError, ValueError) as exc:
+            return self._failed(
+                claimed,
+                f"result is not JSON-serialisable: {exc}",
+                kind="bad_result",
+                retryable=False,
+                usage=usage,
+            )
+        size = len(outcome.result_json or "")
+        if size > self.options.max_result_chars:
+            # Stored, it would fail the whole transaction (and the jobs reported with it).
+            return self._failed(
+                claimed,
+                f"result of {size:,} characters is over the worker's limit of "
+                f"{self.options.max_result_chars:,} (--max-result-chars)",
+                kind="result_too_large",
+                retryable=False,
+                usage=usage,
+            )
+        return outcome
+
+    def _failed(
+        self,
+        claimed: Claim,
+        error: str,
+        *,
+        kind: str,
+        retryable: bool,
+        retry_after: float | None = None,
+        usage: queue.Usage | None = None,
+    ) -> Outcome:
+        """A failed attempt's outcome (a retry or the end), its error text capped, logged."""
+        outcome = queue.failed(
+            claimed,
+            _clip(error, self.options.max_error_chars),
+            kind=kind,
+            retryable=retryable,
+            policy=self.options.retry,
+            retry_after=retry_after,
+            usage=usage,
+        )
+        log.warning("job %d (%s): %s", claimed.job_id, claimed.key, outcome.detail)
+        return outcome
 
     # ------------------------------------------------------------------ heartbeat
 
@@ -285,7 +356,7 @@ class WorkerProcess:
                 await self._beat()
             except sqlite3.Error as exc:
                 # A missed beat is survivable (the lease outlives several intervals).
-                print(f"batchdash worker {self.id}: heartbeat failed: {exc}", flush=True)
+                log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(self.options.heartbeat)
 
     async def _beat(self) -> None:
@@ -299,17 +370,20 @@ class WorkerProcess:
         )
         options = self.options
 
-        def run(conn: sqlite3.Connection) -> list[int]:
+        def run(conn: sqlite3.Connection) -> tuple[list[int], int]:
             now = time.time()
             abort = store.heartbeat(
                 conn, self.id, state, held, self.done, self.failed, options.lease_seconds, now
             )
-            store.rescue(conn, store.ALL_JOBS, now)
+            rescued = store.rescue(conn, store.ALL_JOBS, now)
             store.mark_stale_workers(conn, STALE_AFTER_INTERVALS, now)
-            return abort
+            return abort, rescued
 
         assert self.db is not None
-        for job_id in await self.db.write(run):
+        aborts, rescued = await self.db.write(run)
+        if rescued:
+            log.info("rescued %d jobs whose worker stopped heartbeating", rescued)
+        for job_id in aborts:
             entry = self.inflight.get(job_id)
             if entry is not None:
                 self.cancel_requested.add(job_id)
@@ -323,8 +397,9 @@ class WorkerProcess:
         with contextlib.suppress(sqlite3.Error):
             await self._beat()  # show `draining` at once
         tasks = [task for _, task in self.inflight.values()]
+        log.info("draining: %d jobs in flight, grace %gs", len(tasks), self.options.grace)
         if tasks:
-            await asyncio.wait(tasks, timeout=self.options.grace)
+            await self._grace(tasks)
         leftover = [claimed for claimed, _ in self.inflight.values()]
         for _, task in list(self.inflight.values()):
             task.cancel()
@@ -337,31 +412,67 @@ class WorkerProcess:
             now = time.time()
             assert self.db is not None
             await self.db.write(lambda conn: store.release(conn, self.id, held, now))
+            log.info("released %d unfinished jobs back to pending", len(leftover))
         if self.qa is not None:
-            await self.qa.drain(self.options.grace)  # judges of the last sampled jobs
+            grace = 0.0 if self._hurry.is_set() else self.options.grace
+            await self.qa.drain(grace)  # judges of the last sampled jobs
 
-
-def _success(claimed: Claim, value: Any) -> Outcome:
-    """A handler's return value as an outcome; a value JSON cannot hold fails the job."""
-    usage = queue.Usage()
-    if isinstance(value, HandlerResult):
-        usage = queue.Usage(value.input_tokens, value.output_tokens, value.cost)
-        value = value.result
-    try:
-        return queue.succeeded(claimed, value, usage)
-    except (TypeError, ValueError) as exc:
-        return queue.failed(
-            claimed,
-            f"result is not JSON-serialisable: {exc}",
-            kind="bad_result",
-            retryable=False,
-            policy=queue.RetryPolicy(),
+    async def _grace(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Wait for the tasks until the grace period ends or a second signal comes."""
+        finished = asyncio.ensure_future(asyncio.wait(tasks))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        await asyncio.wait(
+            (finished, hurry), timeout=self.options.grace, return_when=asyncio.FIRST_COMPLETED
         )
+        finished.cancel()  # cancels the waiting only, not the jobs
+        hurry.cancel()
+
+
+async def _within(limit: float | None, work: Awaitable[Any]) -> Any:
+    """Await `work` in this task, cancelled after `limit` seconds (None: no limit).
+
+    A timeout is a retryable failure of kind `timeout`; a TimeoutError the handler raises
+    itself stays its own error.
+    """
+    timer = asyncio.timeout(limit)
+    try:
+        async with timer:
+            return await work
+    except TimeoutError:
+        if timer.expired():
+            raise RetryableError(f"no result within {limit:g}s", kind="timeout") from None
+        raise
+
+
+def _describe(exc: BaseException) -> str:
+    """`Type: message`, or just `Type` when the exception has no message."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _clip(text: str, limit: int) -> str:
+    """`text` cut to `limit` characters, with a marker saying how much was cut."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [truncated: {len(text):,} characters in all]"
 
 
 def run_worker(options: WorkerOptions) -> int:
     """Entry point of `batchdash worker`: run one worker process to completion."""
-    return asyncio.run(WorkerProcess(options).run())
+    process = WorkerProcess(options)
+    _log_to_stderr(process.id)
+    return asyncio.run(process.run())
+
+
+def _log_to_stderr(worker_id: str) -> None:
+    """Send the worker log to stderr (`workers start` points that at the worker's file)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        logging.Formatter(f"%(asctime)s %(levelname)s worker {worker_id}: %(message)s")
+    )
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
 
 
 # --------------------------------------------------------------------------- liveness

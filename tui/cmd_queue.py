@@ -33,6 +33,13 @@ def register(commands: Any) -> None:
     p.add_argument("--handler", default="sim", help="sim, openai, noop or module:function")
     p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
     p.add_argument("--max-attempts", type=int, default=3, help="attempts before failing")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="cancel an attempt after this long (default: the worker's --job-timeout)",
+    )
     p.set_defaults(func=cmd_enqueue)
 
     jobs = commands.add_parser("jobs", help="list or show jobs").add_subparsers(
@@ -99,8 +106,12 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     resolve(args.handler)  # unknown handler: one-line error before touching the DB
     if args.max_attempts < 1:
         raise CliError("--max-attempts must be at least 1")
+    if args.timeout is not None and not args.timeout > 0:
+        raise CliError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
     try:
-        jobs = read_jobs(args.file, priority=args.priority, max_attempts=args.max_attempts)
+        jobs = read_jobs(
+            args.file, priority=args.priority, max_attempts=args.max_attempts, timeout=args.timeout
+        )
     except InputError as exc:
         for line in exc.lines():
             print(f"batchdash: error: {line}", file=sys.stderr)

@@ -45,6 +45,42 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"
     )
+    p.add_argument(
+        "--job-timeout",
+        type=_positive(float),
+        default=None,
+        metavar="SECONDS",
+        help="cancel an attempt after this long unless its job sets a timeout",
+    )
+    p.add_argument(
+        "--max-result-chars",
+        type=_positive(int),
+        default=10_000_000,
+        metavar="N",
+        help="fail a job whose result JSON is longer (default 10,000,000)",
+    )
+    p.add_argument(
+        "--max-error-chars",
+        type=_positive(int),
+        default=65_536,
+        metavar="N",
+        help="truncate longer error texts (default 65,536)",
+    )
+
+
+def _positive(kind: type[float] | type[int]) -> Any:
+    """An argparse type: a number of `kind` above zero (checked at parse time)."""
+
+    def parse(text: str) -> float | int:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+        return value
+
+    return parse
 
 
 def register(commands: Any) -> None:
@@ -93,6 +129,9 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         sim=SimSettings(latency=args.sim_latency, failure_rate=args.sim_failure_rate),
         qa_every=args.qa_every,
         qa_judges=parse_judges(args.qa_judges),
+        job_timeout=args.job_timeout,
+        max_result_chars=args.max_result_chars,
+        max_error_chars=args.max_error_chars,
     )
 
 
@@ -116,6 +155,9 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
         "sim_failure_rate",
         "qa_every",
         "qa_judges",
+        "job_timeout",
+        "max_result_chars",
+        "max_error_chars",
     ):
         value = getattr(args, flag)
         if value is not None:
