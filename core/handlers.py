@@ -9,6 +9,7 @@ bug in one attempt is no proof the next one fails too; its text is stored as the
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import importlib
 from collections.abc import Awaitable, Callable
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from core.config import ConfigError, openai_endpoint
-from core.pricing import price_of
+from core.pricing import PriceFileError, price_of
 
 
 class HandlerError(Exception):
@@ -168,13 +169,25 @@ def _request_path(url: str) -> str:
 
 
 def _usage(body: Any, model: str | None) -> tuple[int | None, int | None, float | None]:
+    """Tokens and cost of a response; what cannot be known locally is None, never an error.
+
+    This runs after the paid call: a local problem (a bad price file, odd usage fields)
+    must not fail the job and make the queue pay for the call again.
+    """
     usage = body.get("usage") if isinstance(body, dict) else None
     if not isinstance(usage, dict):
         return None, None, None
-    tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
-    tokens_out = usage.get("completion_tokens", usage.get("output_tokens", 0))
-    cost = price_of(model, tokens_in or 0, tokens_out or 0, batch=False) if model else None
+    tokens_in = _tokens(usage.get("prompt_tokens", usage.get("input_tokens")))
+    tokens_out = _tokens(usage.get("completion_tokens", usage.get("output_tokens", 0)))
+    cost = None
+    if model and tokens_in is not None and tokens_out is not None:
+        with contextlib.suppress(PriceFileError):
+            cost = price_of(model, tokens_in, tokens_out, batch=False)
     return tokens_in, tokens_out, cost
+
+
+def _tokens(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def openai_handler(job: JobContext) -> Any:

@@ -10,7 +10,9 @@ models cost None (shown as "?"), never a made-up number.
 from __future__ import annotations
 
 import json
+import math
 from functools import cache
+from typing import Any
 
 from core.config import prices_path_setting
 
@@ -40,7 +42,11 @@ class PriceFileError(ValueError):
 
 @cache
 def price_table() -> dict[str, tuple[float, float]]:
-    """Default prices merged with the user's overrides (read once per process)."""
+    """Default prices merged with the user's overrides (read once per process).
+
+    Raises PriceFileError naming the file and the problem; workers call this at start so
+    a bad file stops them before any paid call.
+    """
     table = dict(DEFAULT_PRICES)
     path = prices_path_setting()
     if path is None:
@@ -48,12 +54,22 @@ def price_table() -> dict[str, tuple[float, float]]:
     try:
         data = json.loads(path.read_text())
         for model, pair in data.items():
-            table[str(model)] = (float(pair[0]), float(pair[1]))
+            table[str(model)] = _price_pair(pair)
     except (OSError, ValueError, TypeError, IndexError, AttributeError) as exc:
         raise PriceFileError(
             f"BATCHDASH_PRICES={path}: expected {{model: [in, out]}}: {exc}"
         ) from exc
     return table
+
+
+def _price_pair(pair: Any) -> tuple[float, float]:
+    """[input, output] USD per million tokens: two finite, non-negative numbers."""
+    if not isinstance(pair, list | tuple) or len(pair) != 2:
+        raise ValueError(f"{pair!r} is not a pair [in, out]")
+    prices = (float(pair[0]), float(pair[1]))
+    if not all(math.isfinite(p) and p >= 0 for p in prices):
+        raise ValueError(f"{pair!r} is not two non-negative prices")
+    return prices
 
 
 def model_price(model: str) -> tuple[float, float] | None:

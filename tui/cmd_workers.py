@@ -15,6 +15,7 @@ from typing import Any
 from core import store
 from core.handlers import SimSettings
 from core.liveness import pid_alive
+from core.pricing import price_table
 from core.qa import parse_judges
 from core.queue import RetryPolicy
 from core.worker import WorkerOptions, check_workers, pid_dir, run_worker
@@ -114,6 +115,7 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         raise CliError("--heartbeat must be positive")
     if args.qa_every is not None and args.qa_every < 1:
         raise CliError("--qa-every must be at least 1")
+    price_table()  # a bad price file stops the worker now, not after its paid calls
     if args.qa_every and not os.environ.get("OPENAI_API_KEY"):
         raise CliError("--qa-every: judges need OPENAI_API_KEY (and OPENAI_BASE_URL if not OpenAI)")
     return WorkerOptions(
