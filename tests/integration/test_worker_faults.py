@@ -6,14 +6,16 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import sys
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
 
 from core import store
 from core.store import SyncStore
-from tests.conftest import ROOT, cli, spawn, wait_until
+from tests.conftest import ROOT, cli, cli_env, spawn, wait_until
 
 FAST = ("--heartbeat", "0.2", "--poll", "0.02", "--retry-base", "0.05")
 HANDLER = "faultyjobs.handlers:run"
@@ -229,3 +231,55 @@ def test_retried_jobs_do_not_show_their_old_error(
 def stop(proc: subprocess.Popen[str]) -> int:
     proc.send_signal(signal.SIGTERM)
     return proc.wait(timeout=30)
+
+
+def test_worker_logs_its_life_to_stderr_with_its_id(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path,
+        db_path,
+        handler_env,
+        [{"key": "ok", "payload": {}}, {"key": "bad", "payload": {"do": "exit"}}],
+        "--max-attempts",
+        "2",
+    )
+    # A job held by a worker that died: its lease is already over, so it gets rescued.
+    with SyncStore.open(db_path) as s:
+        s.write(lambda c: store.claim(c, "gone-1", "token", 1, -1.0, (), time.time()))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "worker",
+            "--db",
+            str(db_path),
+            *FAST,
+            "--idle-exit",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=cli_env(**handler_env),
+    )
+    assert proc.returncode == 0 and proc.stdout == ""
+    (worker_id,) = [w for w in worker_ids(db_path) if w != "gone-1"]
+    lines = proc.stderr.splitlines()
+    assert all(f"worker {worker_id}: " in line for line in lines), proc.stderr
+    text = proc.stderr
+    for expected in (
+        "started: pid",
+        "rescued 1 jobs",
+        "attempt 1/2 failed (handler_exit); retry in",
+        "attempts exhausted after attempt 2/2 (handler_exit)",
+        "draining: 0 jobs in flight",
+        "stopped: 1 succeeded, 1 failed",
+    ):
+        assert expected in text, f"{expected!r} not in:\n{text}"
+
+
+def worker_ids(db: Path) -> list[str]:
+    with SyncStore.open(db) as s:
+        return [w.id for w in store.list_workers(s.conn)]
