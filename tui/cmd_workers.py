@@ -18,29 +18,53 @@ from core.liveness import pid_alive
 from core.qa import parse_judges
 from core.queue import RetryPolicy
 from core.worker import WorkerOptions, check_workers, pid_dir, run_worker
+from tui.argtypes import (
+    at_least,
+    fraction,
+    non_empty,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
 from tui.fmt import age, table
 
+#: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
+MIN_INTERVAL = 0.01
+
 
 def _add_worker_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concurrency", type=int, default=4, help="jobs in flight (default 4)")
-    p.add_argument("--queue", action="append", default=[], help="only these queues")
-    p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
-    p.add_argument("--lease", type=float, default=None, help="lease seconds (5 heartbeats)")
-    p.add_argument("--poll", type=float, default=0.5, help="max seconds between idle polls")
+    interval = at_least(MIN_INTERVAL)
+    p.add_argument("--concurrency", type=positive_int, default=4, help="jobs in flight (default 4)")
+    p.add_argument("--queue", type=non_empty, action="append", default=[], help="only these queues")
+    p.add_argument("--heartbeat", type=interval, default=2.0, help="seconds between heartbeats")
+    p.add_argument(
+        "--lease", type=positive_float, default=None, help="lease seconds (5 heartbeats)"
+    )
+    p.add_argument("--poll", type=interval, default=0.5, help="max seconds between idle polls")
     p.add_argument(
         "--idle-exit",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="SECONDS",
         help="exit after this long with nothing to do",
     )
-    p.add_argument("--grace", type=float, default=10.0, help="drain grace period on SIGTERM")
-    p.add_argument("--retry-base", type=float, default=2.0, help="first retry delay (s)")
-    p.add_argument("--sim-latency", type=float, default=0.005, help="sim handler seconds")
-    p.add_argument("--sim-failure-rate", type=float, default=0.0, help="sim failure rate")
     p.add_argument(
-        "--qa-every", type=int, default=None, metavar="N", help="judge every Nth succeeded job"
+        "--grace", type=non_negative_float, default=10.0, help="drain grace period on SIGTERM"
+    )
+    p.add_argument(
+        "--retry-base", type=non_negative_float, default=2.0, help="first retry delay (s)"
+    )
+    p.add_argument(
+        "--sim-latency", type=non_negative_float, default=0.005, help="sim handler seconds"
+    )
+    p.add_argument("--sim-failure-rate", type=fraction, default=0.0, help="sim failure rate")
+    p.add_argument(
+        "--qa-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="judge every Nth succeeded job",
     )
     p.add_argument(
         "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"
@@ -58,12 +82,12 @@ def register(commands: Any) -> None:
     sub = workers.add_subparsers(dest="workers_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("start", help="start N detached workers")
     add_db_option(p)
-    p.add_argument("-n", type=int, default=1, help="how many (default 1)")
+    p.add_argument("-n", type=positive_int, default=1, help="how many (default 1)")
     _add_worker_options(p)
     p.set_defaults(func=cmd_workers_start)
     p = sub.add_parser("stop", help="SIGTERM this database's workers and wait")
     add_db_option(p)
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait")
     p.set_defaults(func=cmd_workers_stop)
     p = sub.add_parser("list", help="workers with state and heartbeat age")
     add_db_option(p)
@@ -72,12 +96,10 @@ def register(commands: Any) -> None:
 
 
 def _options(args: argparse.Namespace) -> WorkerOptions:
-    if args.concurrency < 1:
-        raise CliError("--concurrency must be at least 1")
-    if args.heartbeat <= 0:
-        raise CliError("--heartbeat must be positive")
-    if args.qa_every is not None and args.qa_every < 1:
-        raise CliError("--qa-every must be at least 1")
+    """The worker's settings; ranges were checked by argparse, combinations are checked here."""
+    if args.lease is not None and args.lease <= args.heartbeat:
+        # Every lease would expire between two heartbeats and its job be run again.
+        raise CliError(f"--lease {args.lease:g} must be longer than --heartbeat {args.heartbeat:g}")
     if args.qa_every and not os.environ.get("OPENAI_API_KEY"):
         raise CliError("--qa-every: judges need OPENAI_API_KEY (and OPENAI_BASE_URL if not OpenAI)")
     return WorkerOptions(
