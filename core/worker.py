@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from core import qa, queue, store
+from core.files import write_pid_file
 from core.handlers import (
     HandlerResult,
     JobContext,
@@ -142,8 +143,7 @@ class WorkerProcess:
         )
         assert self.db is not None
         await self.db.write(lambda conn: store.register_worker(conn, record))
-        self._pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self._pid_file.write_text(f"{os.getpid()}\n")
+        write_pid_file(self._pid_file)  # with this process's identity, owner-only
 
     async def _set_state(self, state: str) -> None:
         assert self.db is not None
@@ -359,9 +359,9 @@ def _success(claimed: Claim, value: Any) -> Outcome:
         )
 
 
-def run_worker(options: WorkerOptions) -> int:
+def run_worker(options: WorkerOptions, worker_id: str | None = None) -> int:
     """Entry point of `batchdash worker`: run one worker process to completion."""
-    return asyncio.run(WorkerProcess(options).run())
+    return asyncio.run(WorkerProcess(options, worker_id).run())
 
 
 # --------------------------------------------------------------------------- liveness

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import store
+from core.files import (
+    Identity,
+    PidState,
+    check_pid_file,
+    open_private_append,
+    process_identity,
+    read_pid_file,
+)
 from core.handlers import SimSettings
-from core.liveness import pid_alive
 from core.qa import parse_judges
 from core.queue import RetryPolicy
-from core.worker import WorkerOptions, check_workers, pid_dir, run_worker
+from core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
 from tui.argtypes import (
     at_least,
     fraction,
@@ -31,6 +40,10 @@ from tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
 MIN_INTERVAL = 0.01
+#: Seconds `workers start` waits for each worker to register.
+START_TIMEOUT = 15.0
+#: What a detached worker prints on its original stdout before switching to its log.
+LOG_ANNOUNCE = "log: "
 
 
 def _add_worker_options(p: argparse.ArgumentParser) -> None:
@@ -76,6 +89,13 @@ def register(commands: Any) -> None:
     p = commands.add_parser("worker", help="run a worker in the foreground")
     add_db_option(p)
     _add_worker_options(p)
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="log to DIR/worker-ID.log (owner-only) instead of stderr",
+    )
     p.set_defaults(func=cmd_worker)
 
     workers = commands.add_parser("workers", help="start, stop or list workers")
@@ -118,12 +138,61 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
     )
 
 
+def log_file_name(worker_id: str) -> str:
+    """The log of a detached worker, named after the id `workers list` shows."""
+    return f"worker-{worker_id}.log"
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run one worker until SIGTERM/SIGINT (drains) or `--idle-exit`."""
-    return run_worker(_options(args))
+    options = _options(args)
+    worker_id = new_worker_id()
+    if args.log_dir is not None:
+        _redirect_output(args.log_dir / log_file_name(worker_id))
+    log = _configure_logging(worker_id)
+    queues = ",".join(options.queues) or "all queues"
+    log.info(
+        "worker starting: pid %d, db %s, concurrency %d, %s",
+        os.getpid(),
+        options.db_path,
+        options.concurrency,
+        queues,
+    )
+    code = EXIT_ERROR  # unless run_worker returns: its exception follows in the log
+    try:
+        code = run_worker(options, worker_id)
+    finally:
+        log.info("worker stopped (exit code %d)", code)
+    return code
 
 
-def _worker_argv(args: argparse.Namespace) -> list[str]:
+def _redirect_output(log: Path) -> None:
+    """Send stdout and stderr to `log` (owner-only), first announcing it on stdout.
+
+    `workers start` reads the announcement only if this worker dies before registering,
+    to point at the log that says why.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_private_append(log)
+    print(f"{LOG_ANNOUNCE}{log}", flush=True)
+    os.dup2(fd, sys.stdout.fileno())
+    os.dup2(fd, sys.stderr.fileno())
+    os.close(fd)
+
+
+def _configure_logging(worker_id: str) -> logging.Logger:
+    """INFO lines to stderr, each with the time and this worker's id."""
+    escaped = worker_id.replace("%", "%%")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s {escaped} %(levelname)s %(message)s",
+        force=True,
+    )
+    return logging.getLogger("batchdash.worker")
+
+
+def _worker_argv(args: argparse.Namespace, log_dir: Path) -> list[str]:
     """The `batchdash worker` command line equivalent to these options."""
     argv = [sys.executable, "-m", "tui.cli", "worker", "--db", str(db_path(args))]
     for flag in (
@@ -144,38 +213,96 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
     for name in args.queue:
         argv += ["--queue", name]
-    return argv
+    return [*argv, "--log-dir", str(log_dir)]
+
+
+@dataclass(slots=True)
+class _Child:
+    """A worker `workers start` spawned; `worker_id` is set once it has registered."""
+
+    proc: subprocess.Popen[str]
+    worker_id: str | None = None
 
 
 def cmd_workers_start(args: argparse.Namespace) -> int:
-    """Start detached workers (own session, logs beside the DB) and wait until they run."""
+    """Start detached workers (own session, each logging to worker-ID.log beside the DB).
+
+    Each worker counts as started once it has registered. One that dies or hangs while
+    starting is reported (a hung one is stopped); the others are left running.
+    """
     _options(args)  # validate before spawning anything
     folder = pid_dir(db_path(args))
     folder.mkdir(parents=True, exist_ok=True)
-    before = set(folder.glob("*.pid"))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    procs: list[subprocess.Popen[bytes]] = []
-    for index in range(args.n):
-        log = folder / f"worker-{stamp}-{index}.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                _worker_argv(args),
+    argv = _worker_argv(args, folder)
+    children = [
+        _Child(
+            subprocess.Popen(
+                argv,
                 stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
+                stdout=subprocess.PIPE,  # until the worker switches to its own log
+                stderr=subprocess.STDOUT,
+                text=True,
                 start_new_session=True,
                 cwd=Path.cwd(),
             )
-        procs.append(proc)
-    started = _wait_for(lambda: len(set(folder.glob("*.pid")) - before) >= args.n, 15.0)
-    if not started:
-        # A half-started pool is worse than none: stop what did start, then report.
-        for proc in procs:
-            proc.terminate()
-        raise CliError(f"workers did not report within 15s; see logs in {folder}")
-    pids = ", ".join(str(proc.pid) for proc in procs)
-    print(f"started {args.n} workers (pids {pids}); logs in {folder}")
-    return EXIT_OK
+        )
+        for _ in range(args.n)
+    ]
+    _await_registration(children, folder, START_TIMEOUT)
+    ok = [c for c in children if c.worker_id is not None]
+    counted = f"{len(ok)}" if len(ok) == args.n else f"{len(ok)} of {args.n}"
+    print(f"started {counted} workers")
+    for child in ok:
+        assert child.worker_id is not None and child.proc.stdout is not None
+        child.proc.stdout.close()
+        log = folder / log_file_name(child.worker_id)
+        print(f"  {child.worker_id} (pid {child.proc.pid}), log {log}")
+    for child in children:
+        if child.worker_id is None:
+            print(f"batchdash: error: {_startup_failure(child.proc)}", file=sys.stderr)
+    return EXIT_OK if len(ok) == args.n else EXIT_ERROR
+
+
+def _await_registration(children: list[_Child], folder: Path, timeout: float) -> None:
+    """Wait until every child has registered (its PID file appeared) or exited."""
+    waiting = {child.proc.pid: child for child in children}
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for pid_file in folder.glob("*.pid"):
+            record = read_pid_file(pid_file)
+            if record is not None and record.pid in waiting:
+                waiting.pop(record.pid).worker_id = pid_file.stem
+        for pid, child in list(waiting.items()):
+            if child.proc.poll() is not None:
+                del waiting[pid]
+        if waiting:
+            time.sleep(0.05)
+
+
+def _startup_failure(proc: subprocess.Popen[str]) -> str:
+    """Why a worker did not start: how it ended, its last words, where its log is.
+
+    A worker still running here never registered: it is stopped, not left half-started.
+    """
+    hung = proc.poll() is None
+    if hung:
+        proc.kill()
+    code = proc.wait()
+    output = proc.stdout.read().splitlines() if proc.stdout is not None else []
+    logs = [line[len(LOG_ANNOUNCE) :] for line in output if line.startswith(LOG_ANNOUNCE)]
+    said = [line for line in output if line.strip() and not line.startswith(LOG_ANNOUNCE)]
+    if logs:
+        said += [line for line in Path(logs[0]).read_text().splitlines() if line.strip()]
+    if hung:
+        how = f"did not register within {START_TIMEOUT:g}s and was stopped"
+    elif code < 0:
+        how = f"exited while starting (killed by {signal.Signals(-code).name})"
+    else:
+        how = f"exited while starting (exit code {code})"
+    message = f"worker pid {proc.pid} {how}"
+    if said:
+        message += f": {said[-1].strip()}"
+    return message + (f"; log {logs[0]}" if logs else "")
 
 
 def _wait_for(condition: Any, timeout: float) -> bool:
@@ -187,38 +314,58 @@ def _wait_for(condition: Any, timeout: float) -> bool:
     return bool(condition())
 
 
-def _running_pids(folder: Path) -> dict[Path, int]:
-    """PID files of live processes; files left by dead workers are removed."""
-    found = {}
-    for pid_file in folder.glob("*.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if pid_alive(pid):
-            found[pid_file] = pid
+def _live_workers(folder: Path) -> dict[int, Identity]:
+    """Workers whose PID file still names them, by pid; stale PID files are removed.
+
+    A pid alone is not enough: after a worker is killed its pid may belong to any other
+    process by now, so each process's start time and command line must match the file.
+    """
+    found: dict[int, Identity] = {}
+    for pid_file in sorted(folder.glob("*.pid")):
+        check = check_pid_file(pid_file)
+        worker = pid_file.stem
+        if check is None:
+            if pid_file.exists():  # else the worker just exited and removed it
+                print(f"skipped unreadable pid file {pid_file}", file=sys.stderr)
+        elif check.state is PidState.RUNNING and check.identity is not None:
+            found[check.pid] = check.identity
+        elif check.state is PidState.UNKNOWN:
+            print(
+                f"not signalling pid {check.pid} of worker {worker}: without /proc "
+                "it cannot be told apart from another process with that pid",
+                file=sys.stderr,
+            )
         else:
             pid_file.unlink(missing_ok=True)
+            why = (
+                "process gone"
+                if check.state is PidState.GONE
+                else f"pid {check.pid} reused by another process"
+            )
+            print(f"removed stale pid file for worker {worker} ({why})")
     return found
 
 
 def cmd_workers_stop(args: argparse.Namespace) -> int:
     """SIGTERM every worker of this database, then wait for them to drain and exit."""
     folder = pid_dir(db_path(args))
-    running = _running_pids(folder) if folder.exists() else {}
+    running = _live_workers(folder) if folder.exists() else {}
     if not running:
         print("no workers running")
         return EXIT_OK
-    for pid in running.values():
+    for pid in running:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
-    done = _wait_for(lambda: not any(pid_alive(p) for p in running.values()), args.timeout)
-    if not done:
-        left = [str(p) for p in running.values() if pid_alive(p)]
+
+    def left() -> list[int]:
+        return [pid for pid, me in running.items() if process_identity(pid) == me]
+
+    if not _wait_for(lambda: not left(), args.timeout):
+        pids = ", ".join(map(str, left()))
         print(
-            f"batchdash: error: still running after {args.timeout:g}s: pids {', '.join(left)}",
+            f"batchdash: error: still running after {args.timeout:g}s: pids {pids}",
             file=sys.stderr,
         )
         return EXIT_ERROR
