@@ -147,6 +147,18 @@ def test_worker_log_is_named_after_its_id_and_holds_its_lines(
     assert [p.name for p in pid_dir(db_path).glob("*.log")] == [log.name]
 
 
+def test_export_file_is_private(tmp_path: Path, db_path: Path) -> None:
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"key": "a", "payload": {}}) + "\n")
+    cli("enqueue", str(jobs), "--db", str(db_path))
+    out = tmp_path / "jobs.csv"
+    out.write_text("old export, readable by all\n")
+    out.chmod(0o644)
+    cli("export", "--format", "csv", "-o", str(out), "--db", str(db_path))
+    assert mode(out) == 0o600
+    assert out.read_text().startswith("id,key")
+
+
 @pytest.mark.parametrize(
     ("args", "option"),
     [
