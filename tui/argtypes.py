@@ -31,7 +31,6 @@ def at_least(minimum: float, kind: type[float] | type[int] = float) -> Callable[
             raise argparse.ArgumentTypeError(f"must be >= {minimum:g}, got {text}")
         return value
 
-    parse.__name__ = f"{kind.__name__} >= {minimum:g}"
     return parse
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -158,11 +159,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
         options.concurrency,
         queues,
     )
-    code = EXIT_ERROR  # unless run_worker returns: its exception follows in the log
     try:
         code = run_worker(options, worker_id)
-    finally:
-        log.info("worker stopped (exit code %d)", code)
+    except BaseException as exc:
+        log.error("worker stopped by %s: %s", type(exc).__name__, exc)
+        raise
+    log.info("worker stopped (exit code %d)", code)
     return code
 
 
@@ -286,13 +288,18 @@ def _startup_failure(proc: subprocess.Popen[str]) -> str:
     """
     hung = proc.poll() is None
     if hung:
-        proc.kill()
+        proc.terminate()  # not registered yet: nothing to drain
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
     code = proc.wait()
     output = proc.stdout.read().splitlines() if proc.stdout is not None else []
     logs = [line[len(LOG_ANNOUNCE) :] for line in output if line.startswith(LOG_ANNOUNCE)]
     said = [line for line in output if line.strip() and not line.startswith(LOG_ANNOUNCE)]
     if logs:
-        said += [line for line in Path(logs[0]).read_text().splitlines() if line.strip()]
+        with contextlib.suppress(OSError):
+            said += [line for line in Path(logs[0]).read_text().splitlines() if line.strip()]
     if hung:
         how = f"did not register within {START_TIMEOUT:g}s and was stopped"
     elif code < 0:
@@ -327,8 +334,9 @@ def _live_workers(folder: Path) -> dict[int, Identity]:
         if check is None:
             if pid_file.exists():  # else the worker just exited and removed it
                 print(f"skipped unreadable pid file {pid_file}", file=sys.stderr)
-        elif check.state is PidState.RUNNING and check.identity is not None:
-            found[check.pid] = check.identity
+        elif check.state is PidState.RUNNING:
+            if check.identity is not None:  # always, when running
+                found[check.pid] = check.identity
         elif check.state is PidState.UNKNOWN:
             print(
                 f"not signalling pid {check.pid} of worker {worker}: without /proc "
