@@ -24,7 +24,6 @@ import logging
 import os
 import signal
 import sqlite3
-import sys
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from core import qa, queue, store
+from core.files import write_pid_file
 from core.handlers import (
     HandlerResult,
     JobContext,
@@ -166,8 +166,7 @@ class WorkerProcess:
         )
         assert self.db is not None
         await self.db.write(lambda conn: store.register_worker(conn, record))
-        self._pid_file.parent.mkdir(parents=True, exist_ok=True)
-        self._pid_file.write_text(f"{os.getpid()}\n")
+        write_pid_file(self._pid_file)  # with this process's identity, owner-only
 
     async def _set_state(self, state: str) -> None:
         assert self.db is not None
@@ -457,22 +456,9 @@ def _clip(text: str, limit: int) -> str:
     return f"{text[:limit]}… [truncated: {len(text):,} characters in all]"
 
 
-def run_worker(options: WorkerOptions) -> int:
+def run_worker(options: WorkerOptions, worker_id: str | None = None) -> int:
     """Entry point of `batchdash worker`: run one worker process to completion."""
-    process = WorkerProcess(options)
-    _log_to_stderr(process.id)
-    return asyncio.run(process.run())
-
-
-def _log_to_stderr(worker_id: str) -> None:
-    """Send the worker log to stderr (`workers start` points that at the worker's file)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter(f"%(asctime)s %(levelname)s worker {worker_id}: %(message)s")
-    )
-    log.addHandler(handler)
-    log.setLevel(logging.INFO)
-    log.propagate = False
+    return asyncio.run(WorkerProcess(options, worker_id).run())
 
 
 # --------------------------------------------------------------------------- liveness

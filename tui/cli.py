@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 from core.store import Store, StoreError, SyncStore, default_db_path
+from tui.argtypes import OneLineParser
 
 T = TypeVar("T")
 
@@ -77,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     from tui import cmd_batches, cmd_dashboard, cmd_qa, cmd_queue, cmd_workers
 
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="batchdash",
         description="Track and steer bulk LLM work: remote OpenAI batches and local workers.",
     )
@@ -114,7 +115,7 @@ def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
 
 def _once_parser() -> argparse.ArgumentParser:
     """Only the top-level flags: `--once` from cron skips importing every command module."""
-    parser = argparse.ArgumentParser(prog="batchdash")
+    parser = OneLineParser(prog="batchdash")
     add_db_option(parser, top=True)
     _add_dashboard_options(parser)
     return parser

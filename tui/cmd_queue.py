@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from core import queue, store
+from core.files import open_private
 from core.handlers import resolve
 from core.inputs import InputError, read_jobs
 from core.models import Job, JobFilter, JobStatus
@@ -309,7 +310,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             _write_rows(sys.stdout, rows, columns, args.format)
         else:
             tmp = args.output.with_name(args.output.name + ".partial")
-            with tmp.open("w", encoding="utf-8", newline="") as out:
+            # Owner-only like the database: exports may hold results.
+            with open(open_private(tmp), "w", encoding="utf-8", newline="") as out:
                 _write_rows(out, rows, columns, args.format)
             tmp.replace(args.output)
             print(f"wrote {args.output}", file=sys.stderr)

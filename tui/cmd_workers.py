@@ -3,85 +3,108 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from core import store
+from core.files import (
+    Identity,
+    PidState,
+    check_pid_file,
+    open_private_append,
+    process_identity,
+    read_pid_file,
+)
 from core.handlers import SimSettings
-from core.liveness import pid_alive
 from core.pricing import price_table
 from core.qa import parse_judges
 from core.queue import RetryPolicy
-from core.worker import WorkerOptions, check_workers, pid_dir, run_worker
+from core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
+from tui.argtypes import (
+    at_least,
+    fraction,
+    non_empty,
+    non_negative_float,
+    positive_float,
+    positive_int,
+)
 from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
 from tui.fmt import age, table
 
+#: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
+MIN_INTERVAL = 0.01
+#: Seconds `workers start` waits for each worker to register.
+START_TIMEOUT = 15.0
+#: What a detached worker prints on its original stdout before switching to its log.
+LOG_ANNOUNCE = "log: "
+
 
 def _add_worker_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--concurrency", type=int, default=4, help="jobs in flight (default 4)")
-    p.add_argument("--queue", action="append", default=[], help="only these queues")
-    p.add_argument("--heartbeat", type=float, default=2.0, help="seconds between heartbeats")
-    p.add_argument("--lease", type=float, default=None, help="lease seconds (5 heartbeats)")
-    p.add_argument("--poll", type=float, default=0.5, help="max seconds between idle polls")
+    interval = at_least(MIN_INTERVAL)
+    p.add_argument("--concurrency", type=positive_int, default=4, help="jobs in flight (default 4)")
+    p.add_argument("--queue", type=non_empty, action="append", default=[], help="only these queues")
+    p.add_argument("--heartbeat", type=interval, default=2.0, help="seconds between heartbeats")
+    p.add_argument(
+        "--lease", type=positive_float, default=None, help="lease seconds (5 heartbeats)"
+    )
+    p.add_argument("--poll", type=interval, default=0.5, help="max seconds between idle polls")
     p.add_argument(
         "--idle-exit",
-        type=float,
+        type=non_negative_float,
         default=None,
         metavar="SECONDS",
         help="exit after this long with nothing to do",
     )
-    p.add_argument("--grace", type=float, default=10.0, help="drain grace period on SIGTERM")
-    p.add_argument("--retry-base", type=float, default=2.0, help="first retry delay (s)")
-    p.add_argument("--sim-latency", type=float, default=0.005, help="sim handler seconds")
-    p.add_argument("--sim-failure-rate", type=float, default=0.0, help="sim failure rate")
     p.add_argument(
-        "--qa-every", type=int, default=None, metavar="N", help="judge every Nth succeeded job"
+        "--grace", type=non_negative_float, default=10.0, help="drain grace period on SIGTERM"
+    )
+    p.add_argument(
+        "--retry-base", type=non_negative_float, default=2.0, help="first retry delay (s)"
+    )
+    p.add_argument(
+        "--sim-latency", type=non_negative_float, default=0.005, help="sim handler seconds"
+    )
+    p.add_argument("--sim-failure-rate", type=fraction, default=0.0, help="sim failure rate")
+    p.add_argument(
+        "--qa-every",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="judge every Nth succeeded job",
     )
     p.add_argument(
         "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"
     )
     p.add_argument(
         "--job-timeout",
-        type=_positive(float),
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="cancel an attempt after this long unless its job sets a timeout",
     )
     p.add_argument(
         "--max-result-chars",
-        type=_positive(int),
+        type=positive_int,
         default=10_000_000,
         metavar="N",
         help="fail a job whose result JSON is longer (default 10,000,000)",
     )
     p.add_argument(
         "--max-error-chars",
-        type=_positive(int),
+        type=positive_int,
         default=65_536,
         metavar="N",
         help="truncate longer error texts (default 65,536)",
     )
-
-
-def _positive(kind: type[float] | type[int]) -> Any:
-    """An argparse type: a number of `kind` above zero (checked at parse time)."""
-
-    def parse(text: str) -> float | int:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"must be positive, got {text}")
-        return value
-
-    return parse
 
 
 def register(commands: Any) -> None:
@@ -89,18 +112,25 @@ def register(commands: Any) -> None:
     p = commands.add_parser("worker", help="run a worker in the foreground")
     add_db_option(p)
     _add_worker_options(p)
+    p.add_argument(
+        "--log-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="log to DIR/worker-ID.log (owner-only) instead of stderr",
+    )
     p.set_defaults(func=cmd_worker)
 
     workers = commands.add_parser("workers", help="start, stop or list workers")
     sub = workers.add_subparsers(dest="workers_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("start", help="start N detached workers")
     add_db_option(p)
-    p.add_argument("-n", type=int, default=1, help="how many (default 1)")
+    p.add_argument("-n", type=positive_int, default=1, help="how many (default 1)")
     _add_worker_options(p)
     p.set_defaults(func=cmd_workers_start)
     p = sub.add_parser("stop", help="SIGTERM this database's workers and wait")
     add_db_option(p)
-    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait")
+    p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait")
     p.set_defaults(func=cmd_workers_stop)
     p = sub.add_parser("list", help="workers with state and heartbeat age")
     add_db_option(p)
@@ -109,12 +139,10 @@ def register(commands: Any) -> None:
 
 
 def _options(args: argparse.Namespace) -> WorkerOptions:
-    if args.concurrency < 1:
-        raise CliError("--concurrency must be at least 1")
-    if args.heartbeat <= 0:
-        raise CliError("--heartbeat must be positive")
-    if args.qa_every is not None and args.qa_every < 1:
-        raise CliError("--qa-every must be at least 1")
+    """The worker's settings; ranges were checked by argparse, combinations are checked here."""
+    if args.lease is not None and args.lease <= args.heartbeat:
+        # Every lease would expire between two heartbeats and its job be run again.
+        raise CliError(f"--lease {args.lease:g} must be longer than --heartbeat {args.heartbeat:g}")
     price_table()  # a bad price file stops the worker now, not after its paid calls
     if args.qa_every and not os.environ.get("OPENAI_API_KEY"):
         raise CliError("--qa-every: judges need OPENAI_API_KEY (and OPENAI_BASE_URL if not OpenAI)")
@@ -137,12 +165,54 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
     )
 
 
+def log_file_name(worker_id: str) -> str:
+    """The log of a detached worker, named after the id `workers list` shows."""
+    return f"worker-{worker_id}.log"
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """Run one worker until SIGTERM/SIGINT (drains) or `--idle-exit`."""
-    return run_worker(_options(args))
+    options = _options(args)
+    worker_id = new_worker_id()
+    if args.log_dir is not None:
+        _redirect_output(args.log_dir / log_file_name(worker_id))
+    log = _configure_logging(worker_id)
+    try:
+        code = run_worker(options, worker_id)
+    except BaseException as exc:
+        log.error("worker stopped by %s: %s", type(exc).__name__, exc)
+        raise
+    log.info("worker stopped (exit code %d)", code)
+    return code
 
 
-def _worker_argv(args: argparse.Namespace) -> list[str]:
+def _redirect_output(log: Path) -> None:
+    """Send stdout and stderr to `log` (owner-only), first announcing it on stdout.
+
+    `workers start` reads the announcement only if this worker dies before registering,
+    to point at the log that says why.
+    """
+    log.parent.mkdir(parents=True, exist_ok=True)
+    fd = open_private_append(log)
+    print(f"{LOG_ANNOUNCE}{log}", flush=True)
+    os.dup2(fd, sys.stdout.fileno())
+    os.dup2(fd, sys.stderr.fileno())
+    os.close(fd)
+
+
+def _configure_logging(worker_id: str) -> logging.Logger:
+    """INFO lines to stderr, each with the time and this worker's id."""
+    escaped = worker_id.replace("%", "%%")
+    logging.basicConfig(
+        level=logging.INFO,
+        stream=sys.stderr,
+        format=f"%(asctime)s {escaped} %(levelname)s %(message)s",
+        force=True,
+    )
+    return logging.getLogger("batchdash.worker")
+
+
+def _worker_argv(args: argparse.Namespace, log_dir: Path) -> list[str]:
     """The `batchdash worker` command line equivalent to these options."""
     argv = [sys.executable, "-m", "tui.cli", "worker", "--db", str(db_path(args))]
     for flag in (
@@ -166,38 +236,101 @@ def _worker_argv(args: argparse.Namespace) -> list[str]:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
     for name in args.queue:
         argv += ["--queue", name]
-    return argv
+    return [*argv, "--log-dir", str(log_dir)]
+
+
+@dataclass(slots=True)
+class _Child:
+    """A worker `workers start` spawned; `worker_id` is set once it has registered."""
+
+    proc: subprocess.Popen[str]
+    worker_id: str | None = None
 
 
 def cmd_workers_start(args: argparse.Namespace) -> int:
-    """Start detached workers (own session, logs beside the DB) and wait until they run."""
+    """Start detached workers (own session, each logging to worker-ID.log beside the DB).
+
+    Each worker counts as started once it has registered. One that dies or hangs while
+    starting is reported (a hung one is stopped); the others are left running.
+    """
     _options(args)  # validate before spawning anything
     folder = pid_dir(db_path(args))
     folder.mkdir(parents=True, exist_ok=True)
-    before = set(folder.glob("*.pid"))
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    procs: list[subprocess.Popen[bytes]] = []
-    for index in range(args.n):
-        log = folder / f"worker-{stamp}-{index}.log"
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                _worker_argv(args),
+    argv = _worker_argv(args, folder)
+    children = [
+        _Child(
+            subprocess.Popen(
+                argv,
                 stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=out,
+                stdout=subprocess.PIPE,  # until the worker switches to its own log
+                stderr=subprocess.STDOUT,
+                text=True,
                 start_new_session=True,
                 cwd=Path.cwd(),
             )
-        procs.append(proc)
-    started = _wait_for(lambda: len(set(folder.glob("*.pid")) - before) >= args.n, 15.0)
-    if not started:
-        # A half-started pool is worse than none: stop what did start, then report.
-        for proc in procs:
-            proc.terminate()
-        raise CliError(f"workers did not report within 15s; see logs in {folder}")
-    pids = ", ".join(str(proc.pid) for proc in procs)
-    print(f"started {args.n} workers (pids {pids}); logs in {folder}")
-    return EXIT_OK
+        )
+        for _ in range(args.n)
+    ]
+    _await_registration(children, folder, START_TIMEOUT)
+    ok = [c for c in children if c.worker_id is not None]
+    counted = f"{len(ok)}" if len(ok) == args.n else f"{len(ok)} of {args.n}"
+    print(f"started {counted} workers")
+    for child in ok:
+        assert child.worker_id is not None and child.proc.stdout is not None
+        child.proc.stdout.close()
+        log = folder / log_file_name(child.worker_id)
+        print(f"  {child.worker_id} (pid {child.proc.pid}), log {log}")
+    for child in children:
+        if child.worker_id is None:
+            print(f"batchdash: error: {_startup_failure(child.proc)}", file=sys.stderr)
+    return EXIT_OK if len(ok) == args.n else EXIT_ERROR
+
+
+def _await_registration(children: list[_Child], folder: Path, timeout: float) -> None:
+    """Wait until every child has registered (its PID file appeared) or exited."""
+    waiting = {child.proc.pid: child for child in children}
+    deadline = time.monotonic() + timeout
+    while waiting and time.monotonic() < deadline:
+        for pid_file in folder.glob("*.pid"):
+            record = read_pid_file(pid_file)
+            if record is not None and record.pid in waiting:
+                waiting.pop(record.pid).worker_id = pid_file.stem
+        for pid, child in list(waiting.items()):
+            if child.proc.poll() is not None:
+                del waiting[pid]
+        if waiting:
+            time.sleep(0.05)
+
+
+def _startup_failure(proc: subprocess.Popen[str]) -> str:
+    """Why a worker did not start: how it ended, its last words, where its log is.
+
+    A worker still running here never registered: it is stopped, not left half-started.
+    """
+    hung = proc.poll() is None
+    if hung:
+        proc.terminate()  # not registered yet: nothing to drain
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+    code = proc.wait()
+    output = proc.stdout.read().splitlines() if proc.stdout is not None else []
+    logs = [line[len(LOG_ANNOUNCE) :] for line in output if line.startswith(LOG_ANNOUNCE)]
+    said = [line for line in output if line.strip() and not line.startswith(LOG_ANNOUNCE)]
+    if logs:
+        with contextlib.suppress(OSError):
+            said += [line for line in Path(logs[0]).read_text().splitlines() if line.strip()]
+    if hung:
+        how = f"did not register within {START_TIMEOUT:g}s and was stopped"
+    elif code < 0:
+        how = f"exited while starting (killed by {signal.Signals(-code).name})"
+    else:
+        how = f"exited while starting (exit code {code})"
+    message = f"worker pid {proc.pid} {how}"
+    if said:
+        message += f": {said[-1].strip()}"
+    return message + (f"; log {logs[0]}" if logs else "")
 
 
 def _wait_for(condition: Any, timeout: float) -> bool:
@@ -209,38 +342,59 @@ def _wait_for(condition: Any, timeout: float) -> bool:
     return bool(condition())
 
 
-def _running_pids(folder: Path) -> dict[Path, int]:
-    """PID files of live processes; files left by dead workers are removed."""
-    found = {}
-    for pid_file in folder.glob("*.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        if pid_alive(pid):
-            found[pid_file] = pid
+def _live_workers(folder: Path) -> dict[int, Identity]:
+    """Workers whose PID file still names them, by pid; stale PID files are removed.
+
+    A pid alone is not enough: after a worker is killed its pid may belong to any other
+    process by now, so each process's start time and command line must match the file.
+    """
+    found: dict[int, Identity] = {}
+    for pid_file in sorted(folder.glob("*.pid")):
+        check = check_pid_file(pid_file)
+        worker = pid_file.stem
+        if check is None:
+            if pid_file.exists():  # else the worker just exited and removed it
+                print(f"skipped unreadable pid file {pid_file}", file=sys.stderr)
+        elif check.state is PidState.RUNNING:
+            if check.identity is not None:  # always, when running
+                found[check.pid] = check.identity
+        elif check.state is PidState.UNKNOWN:
+            print(
+                f"not signalling pid {check.pid} of worker {worker}: without /proc "
+                "it cannot be told apart from another process with that pid",
+                file=sys.stderr,
+            )
         else:
             pid_file.unlink(missing_ok=True)
+            why = (
+                "process gone"
+                if check.state is PidState.GONE
+                else f"pid {check.pid} reused by another process"
+            )
+            print(f"removed stale pid file for worker {worker} ({why})")
     return found
 
 
 def cmd_workers_stop(args: argparse.Namespace) -> int:
     """SIGTERM every worker of this database, then wait for them to drain and exit."""
     folder = pid_dir(db_path(args))
-    running = _running_pids(folder) if folder.exists() else {}
+    running = _live_workers(folder) if folder.exists() else {}
     if not running:
         print("no workers running")
         return EXIT_OK
-    for pid in running.values():
+    for pid in running:
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
             continue
-    done = _wait_for(lambda: not any(pid_alive(p) for p in running.values()), args.timeout)
-    if not done:
-        left = [str(p) for p in running.values() if pid_alive(p)]
+
+    def left() -> list[int]:
+        return [pid for pid, me in running.items() if process_identity(pid) == me]
+
+    if not _wait_for(lambda: not left(), args.timeout):
+        pids = ", ".join(map(str, left()))
         print(
-            f"batchdash: error: still running after {args.timeout:g}s: pids {', '.join(left)}",
+            f"batchdash: error: still running after {args.timeout:g}s: pids {pids}",
             file=sys.stderr,
         )
         return EXIT_ERROR
