@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -362,3 +363,29 @@ def test_ctrl_c_while_writing_says_exactly_what_was_committed(
         )
     else:
         assert err == "interrupted: nothing enqueued\n"
+
+
+# --------------------------------------------------------------------------- full disk
+
+
+def test_a_full_disk_during_enqueue_reports_the_real_error(tmp_path: Path, db_path: Path) -> None:
+    cli("init", "--db", str(db_path))
+    jobs = write_lines(
+        tmp_path / "big.jsonl", [{"key": f"k{i}", "payload": "x" * 500} for i in range(20_000)]
+    )
+
+    def small_disk() -> None:
+        # Files may not grow past 2 MB: writes beyond fail as on a full disk.
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "enqueue", str(jobs), "--handler", "sim",
+         "--db", str(db_path)],
+        capture_output=True, text=True, env=cli_env(), cwd=ROOT, preexec_fn=small_disk,
+        timeout=60,
+    )  # fmt: skip
+    line = one_error(proc)
+    assert line.startswith(f"batchdash: error: database {db_path}: ")
+    assert "cannot rollback" not in line
+    assert jobs_in(db_path) == []
