@@ -156,7 +156,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         print(interrupted_message(result.inserted, args.queue), file=sys.stderr)
         return EXIT_INTERRUPTED
     print(
-        f"enqueued {result.inserted} jobs into {args.queue!r} (handler {handler})"
+        f"enqueued {result.inserted} jobs into {args.queue!r} with handler {handler}"
         + (f" ({result.skipped} already there, skipped)" if result.skipped else "")
     )
     return EXIT_OK

@@ -241,7 +241,7 @@ def batch_line(custom_id: str) -> dict[str, object]:
 def test_batch_style_lines_default_to_openai_never_sim(tmp_path: Path, db_path: Path) -> None:
     path = write_lines(tmp_path / "batch.jsonl", [batch_line("p1"), batch_line("p2")])
     out = cli("enqueue", str(path), "--db", str(db_path)).stdout
-    assert out == "enqueued 2 jobs into 'default' (handler openai)\n"
+    assert out == "enqueued 2 jobs into 'default' with handler openai\n"
     listing = cli("jobs", "list", "--db", str(db_path)).stdout.splitlines()
     assert listing[0].split()[:5] == ["ID", "KEY", "QUEUE", "HANDLER", "STATUS"]
     assert all(row.split()[3] == "openai" for row in listing[1:3])
