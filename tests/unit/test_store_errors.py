@@ -1,4 +1,4 @@
-"""Store errors surface as they are: a full disk says so, a rollback never hides it."""
+"""Store errors surface as they are (a full disk says so); Ctrl-C says what was kept."""
 
 from __future__ import annotations
 
@@ -28,3 +28,12 @@ def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
     with SyncStore.open(db_path) as s:
         assert store.list_jobs(s.conn) == []
         assert store.list_events(s.conn, None) == []
+
+
+def test_the_interrupt_message_says_what_was_committed() -> None:
+    from tui.cmd_queue import interrupted_message
+
+    assert interrupted_message(None, "papers") == "interrupted: nothing enqueued"
+    assert interrupted_message(5000, "papers") == (
+        "interrupted: 5000 jobs were enqueued into 'papers' before the interrupt"
+    )
