@@ -3,13 +3,17 @@
 JSONL lines are either batch-style requests `{"custom_id", "method", "url", "body"}`
 (the key is the custom_id, the payload is the request) or `{"key", "payload"}`; either may
 carry `priority`, `max_attempts` and `timeout` (seconds per attempt). A CSV file needs a
-`key` column (or `custom_id`); the other columns become the payload.
+`key` column (or `custom_id`); the other columns become the payload, and every row must
+have as many fields as the header. Files are UTF-8 (a leading byte-order mark is allowed);
+a line that is not valid UTF-8, not valid JSON, or nested too deeply is named by file and
+line.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +26,16 @@ _JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout"})
 
 #: At most this many problems are listed before the rest are summarised.
 MAX_REPORTED_ERRORS = 20
+
+#: Line styles: OpenAI batch requests, and generic `{key, payload}` lines or CSV rows.
+BATCH_STYLE = "batch"
+GENERIC_STYLE = "generic"
+
+#: SQLite integers are signed 64-bit.
+_INT64 = range(-(2**63), 2**63)
+
+#: Bytes that were not valid UTF-8, as decoded with errors="surrogateescape".
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,14 +66,30 @@ class InputError(ValueError):
         return out
 
 
+@dataclass(frozen=True, slots=True)
+class JobFile:
+    """The jobs of one file, and which line styles it used (BATCH_STYLE, GENERIC_STYLE)."""
+
+    jobs: list[NewJob]
+    styles: frozenset[str]
+
+
 def read_jobs(
     path: Path, *, priority: int = 0, max_attempts: int = 3, timeout: float | None = None
 ) -> list[NewJob]:
     """Parse a JSONL or CSV file into jobs; raise InputError listing the bad lines."""
+    return read_job_file(path, priority=priority, max_attempts=max_attempts, timeout=timeout).jobs
+
+
+def read_job_file(
+    path: Path, *, priority: int = 0, max_attempts: int = 3, timeout: float | None = None
+) -> JobFile:
+    """Parse a JSONL or CSV file into jobs and their styles; InputError lists bad lines."""
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
     rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
     jobs: list[NewJob] = []
+    styles: set[str] = set()
     problems: list[InputProblem] = []
     total = 0
     seen: dict[str, int] = {}
@@ -67,11 +97,12 @@ def read_jobs(
         try:
             if isinstance(parsed, InputProblem):
                 raise ValueError(parsed.message)
-            job = _to_job(parsed, priority, max_attempts, timeout)
+            job, style = _to_job(parsed, priority, max_attempts, timeout)
             if job.key in seen:
                 raise ValueError(f"duplicate key {job.key!r} (first on line {seen[job.key]})")
             seen[job.key] = line_no
             jobs.append(job)
+            styles.add(style)
         except ValueError as exc:
             total += 1
             if len(problems) < MAX_REPORTED_ERRORS:
@@ -80,35 +111,77 @@ def read_jobs(
         raise InputError(problems, total)
     if not jobs:
         raise InputError([InputProblem(path, 0, "no jobs in file")], 1)
-    return jobs
+    return JobFile(jobs, frozenset(styles))
+
+
+def _open_text(path: Path) -> Any:
+    """UTF-8 with an optional BOM; bad bytes kept as surrogates so each line can be named."""
+    return path.open(encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+def _utf8_problem(text: str) -> str | None:
+    match = _UNDECODABLE.search(text)
+    if match is None:
+        return None
+    byte = ord(match.group()) - 0xDC00
+    return f"invalid UTF-8 (byte 0x{byte:02x} at character {match.start() + 1})"
 
 
 def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8") as handle:
+    with _open_text(path) as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
+                continue
+            problem = _utf8_problem(line)
+            if problem is not None:
+                yield line_no, InputProblem(path, line_no, problem)
                 continue
             try:
                 yield line_no, json.loads(line)
             except json.JSONDecodeError as exc:
                 yield line_no, InputProblem(path, line_no, f"invalid JSON: {exc.msg}")
+            except RecursionError:
+                yield line_no, InputProblem(path, line_no, "JSON nested too deeply")
 
 
 def _csv_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    with _open_text(path) as handle:
         reader = csv.DictReader(handle)
         fields = reader.fieldnames or []
+        problem = _utf8_problem(",".join(fields))
+        if problem is not None:
+            yield 1, InputProblem(path, 1, problem)
+            return
         if "key" not in fields and "custom_id" not in fields:
             yield 1, InputProblem(path, 1, "CSV needs a 'key' (or 'custom_id') column")
             return
-        for row in reader:
-            yield reader.line_num, {"csv": row}
+        try:
+            for row in reader:
+                yield reader.line_num, _csv_row(path, reader.line_num, row, len(fields))
+        except csv.Error as exc:  # e.g. a field over csv.field_size_limit(): stop there
+            yield reader.line_num, InputProblem(path, reader.line_num, f"invalid CSV: {exc}")
 
 
-def _to_job(record: Any, priority: int, max_attempts: int, timeout: float | None) -> NewJob:
-    """One parsed line as a job (ValueError says what is wrong with it)."""
+def _csv_row(path: Path, line_no: int, row: dict[Any, Any], width: int) -> Any:
+    """The row as a record, or the problem with it (ragged rows are refused, not padded)."""
+    extra = row.get(None)  # DictReader files fields beyond the header under None
+    missing = sum(1 for value in row.values() if value is None)
+    if extra or missing:
+        fields = width + len(extra or ()) - missing
+        return InputProblem(path, line_no, f"row has {fields} fields, the header has {width}")
+    problem = _utf8_problem(",".join(row.values()))
+    if problem is not None:
+        return InputProblem(path, line_no, problem)
+    return {"csv": row}
+
+
+def _to_job(
+    record: Any, priority: int, max_attempts: int, timeout: float | None
+) -> tuple[NewJob, str]:
+    """One parsed line as a job and its style (ValueError says what is wrong with it)."""
     if not isinstance(record, dict):
         raise ValueError("expected a JSON object")
+    style = GENERIC_STYLE
     if "csv" in record and len(record) == 1:
         row = dict(record["csv"])
         key = row.pop("key", None) or row.pop("custom_id", None)
@@ -118,6 +191,7 @@ def _to_job(record: Any, priority: int, max_attempts: int, timeout: float | None
         payload = {k: v for k, v in record.items() if k not in _JOB_FIELDS}
         if "url" not in payload or "body" not in payload:
             raise ValueError("batch-style line needs 'url' and 'body'")
+        style = BATCH_STYLE
     elif "key" in record:
         key = record["key"]
         if "payload" not in record:
@@ -127,19 +201,22 @@ def _to_job(record: Any, priority: int, max_attempts: int, timeout: float | None
         raise ValueError("line needs 'custom_id' (batch-style) or 'key' and 'payload'")
     if not isinstance(key, str) or not key.strip():
         raise ValueError("key must be a non-empty string")
-    return NewJob(
+    job = NewJob(
         key=key,
         payload=payload,
         priority=_int_field(record, "priority", priority),
         max_attempts=max(1, _int_field(record, "max_attempts", max_attempts)),
         timeout=_timeout_field(record, timeout),
     )
+    return job, style
 
 
 def _int_field(record: dict[str, Any], name: str, default: int) -> int:
     value = record.get(name, default)
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer")
+    if value not in _INT64:
+        raise ValueError(f"{name} {value} is out of range (a signed 64-bit integer)")
     return value
 
 

@@ -180,6 +180,8 @@ class Event:
     batch_id: int | None
     worker_id: str | None
     detail: str | None
+    #: The queue it concerns (set on queue events such as pause and resume too).
+    queue: str | None = None
 
 
 @dataclass(slots=True)

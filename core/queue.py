@@ -8,9 +8,10 @@ row in that same transaction.
 from __future__ import annotations
 
 import random
+import sqlite3
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -67,12 +68,20 @@ async def enqueue(
     db: Store, queue: str, jobs: Sequence[NewJob], *, handler: str = "sim"
 ) -> EnqueueResult:
     """Add jobs to `queue` in one transaction (all or nothing), idempotent on each key."""
-    inserted, skipped = await db.write(
-        partial(
-            store.enqueue, queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
-        )
+    return EnqueueResult(*await db.write(enqueue_write(queue, jobs, handler=handler)))
+
+
+def enqueue_write(
+    queue: str, jobs: Sequence[NewJob], *, handler: str
+) -> Callable[[sqlite3.Connection], tuple[int, int]]:
+    """The enqueue transaction as a write function returning (inserted, skipped).
+
+    For callers that run it on their own connection (the CLI runs it on a thread it can
+    interrupt with Ctrl-C).
+    """
+    return partial(
+        store.enqueue, queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
     )
-    return EnqueueResult(inserted, skipped)
 
 
 async def claim(

@@ -72,6 +72,20 @@ class NotFoundError(StoreError):
     """An id, queue or batch named by the user does not exist."""
 
 
+class MissingDatabaseError(NotFoundError):
+    """A command that only reads or changes existing data was pointed at no database."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path} — run `batchdash init` or `batchdash demo`")
+        self.path = path
+
+
+def require_database(path: Path) -> None:
+    """Raise MissingDatabaseError unless `path` exists (read paths never create one)."""
+    if not path.exists():
+        raise MissingDatabaseError(path)
+
+
 # --------------------------------------------------------------------------- schema
 
 _MIGRATIONS: list[str] = [
@@ -355,13 +369,17 @@ def _create_private(path: Path) -> None:
         os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
 
 
-def connect_sync(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
-    """Open `path` with batchdash's pragmas; autocommit mode (we issue BEGIN ourselves)."""
-    if readonly:
-        if not path.exists():
-            raise NotFoundError(f"database {path} does not exist (run `batchdash init`)")
+def connect_sync(path: Path, *, readonly: bool = False, create: bool = True) -> sqlite3.Connection:
+    """Open `path` with batchdash's pragmas; autocommit mode (we issue BEGIN ourselves).
+
+    Only `create=True` (and not read-only) makes the file and its directories; otherwise a
+    missing database is a MissingDatabaseError, never an empty new one.
+    """
+    if readonly or not create:
+        require_database(path)
+        # The URI mode keeps SQLite itself from creating the file if it vanished meanwhile.
         conn = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro",
+            f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}",
             uri=True,
             isolation_level=None,
             check_same_thread=False,
@@ -371,7 +389,11 @@ def connect_sync(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     # Switching a new file to WAL needs a lock another process may hold for a moment (two
     # workers started together both create the database); SQLite may refuse at once.
-    _with_busy_retry_sync(partial(_configure, conn, readonly=readonly))
+    try:
+        _with_busy_retry_sync(partial(_configure, conn, readonly=readonly))
+    except BaseException:
+        conn.close()
+        raise
     return conn
 
 
@@ -410,7 +432,7 @@ def _apply_migration(conn: sqlite3.Connection, version: int, script: str) -> Non
         conn.execute(f"PRAGMA user_version = {version}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
 
 
@@ -457,11 +479,19 @@ def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
     conn.execute("BEGIN IMMEDIATE")
     try:
         result = fn(conn)
+        conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        _rollback(conn)
         raise
-    conn.execute("COMMIT")
     return result
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is still open: SQLite has already rolled back after some errors
+    (SQLITE_FULL, SQLITE_IOERR), and a second ROLLBACK would hide the real error behind
+    "cannot rollback - no transaction is active"."""
+    if conn.in_transaction:
+        conn.execute("ROLLBACK")
 
 
 # --------------------------------------------------------------------------- row mapping
@@ -1228,17 +1258,22 @@ class SyncStore:
         self.path = path
 
     @classmethod
-    def open(cls, path: Path, *, readonly: bool = False) -> SyncStore:
-        """Open (and migrate, unless read-only) the database at `path`."""
-        conn = connect_sync(path, readonly=readonly)
-        try:
-            if readonly:
-                _check_version(conn)
-            else:
-                _migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
+    def open(cls, path: Path, *, readonly: bool = False, create: bool = True) -> SyncStore:
+        """Open (and migrate, unless read-only) the database at `path`.
+
+        `create=False` refuses a missing file (MissingDatabaseError) instead of making one;
+        a file that is not a batchdash database is a one-line StoreError, not a traceback.
+        """
+        with _not_a_database(path):
+            conn = connect_sync(path, readonly=readonly, create=create)
+            try:
+                if readonly:
+                    _check_version(conn)
+                else:
+                    _migrate(conn)
+            except BaseException:
+                conn.close()
+                raise
         return cls(conn, path)
 
     def close(self) -> None:
@@ -1258,6 +1293,20 @@ class SyncStore:
     def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run a read function on this connection."""
         return fn(self.conn)
+
+
+@contextlib.contextmanager
+def _not_a_database(path: Path) -> Iterator[None]:
+    """Turn SQLite's "file is not a database" (and kin) into a StoreError naming the file.
+
+    Busy and locked errors stay what they are: callers retry those.
+    """
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            raise
+        raise StoreError(f"database {path}: {exc}") from exc
 
 
 def _set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> int:
@@ -1338,27 +1387,23 @@ class Store:
         self._checkpointer: _Checkpointer | None = None
 
     @classmethod
-    async def open(cls, path: Path, *, readonly: bool = False) -> Store:
-        """Open (and migrate, unless read-only) the database at `path`."""
+    async def open(cls, path: Path, *, readonly: bool = False, create: bool = True) -> Store:
+        """Open (and migrate, unless read-only) the database at `path` (see SyncStore.open)."""
         import aiosqlite
 
-        if readonly and not path.exists():
-            raise NotFoundError(f"database {path} does not exist (run `batchdash init`)")
-        if not readonly:
-            # Migrate on a short-lived sync connection; cheap and keeps one code path.
-            SyncStore.open(path).close()
+        # Check and migrate on a short-lived sync connection; cheap and keeps one code path.
+        SyncStore.open(path, readonly=readonly, create=create).close()
+        if readonly or not create:
+            target = f"{path.resolve().as_uri()}?mode={'ro' if readonly else 'rw'}"
+            uri = True
+        else:
             target = str(path)
             uri = False
-        else:
-            target = f"{path.resolve().as_uri()}?mode=ro"
-            uri = True
         conn = await aiosqlite.connect(target, uri=uri, isolation_level=None)
         store = cls(conn, path)
         await store._call(
             lambda c: _with_busy_retry_sync(partial(_configure, c, readonly=readonly))
         )
-        if readonly:
-            await store._call(_check_version)
         return store
 
     async def close(self) -> None:

@@ -11,6 +11,10 @@ import math
 from collections.abc import Callable
 from typing import NoReturn
 
+#: SQLite stores integers as signed 64-bit: anything outside cannot be written.
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
 
 def _number(text: str, kind: type[float] | type[int]) -> float:
     try:
@@ -47,6 +51,16 @@ def positive_int(text: str) -> int:
     value = int(_number(text, int))
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+    if value > INT64_MAX:
+        raise argparse.ArgumentTypeError(f"must be <= {INT64_MAX}, got {text}")
+    return value
+
+
+def int64(text: str) -> int:
+    """Any integer SQLite can store (a priority of 10**30 is refused here, not by SQLite)."""
+    value = int(_number(text, int))
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise argparse.ArgumentTypeError(f"{text} is out of range ({INT64_MIN} to {INT64_MAX})")
     return value
 
 

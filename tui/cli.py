@@ -4,7 +4,14 @@ Each command group lives in its own `tui/cmd_*.py` module with a `register(subpa
 function. Nothing here imports textual or openai at module level: `batchdash --once` and
 the plain commands stay fast; the dashboard imports textual only when it opens.
 
-Exit codes: 0 success, 1 something needs attention (`--once`), 2 bad input or error.
+Exit codes: 0 success, 1 something needs attention (`--once`), 2 bad input or error,
+130 interrupted (Ctrl-C).
+
+Only the commands that add work (`init`, `enqueue`, `submit`, `worker`, `workers start`,
+`demo`) create a database; every other command, the dashboard and `--once` refuse a
+missing one, so a mistyped path never reads as "0 jobs, all clear". Known errors (bad
+config, bad database file, SQLite errors, values out of range) become one
+`batchdash: error: …` line here, in main(), never a traceback.
 """
 
 from __future__ import annotations
@@ -17,7 +24,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from core.store import Store, StoreError, SyncStore, default_db_path
+from core.store import Store, StoreError, SyncStore, default_db_path, require_database
 from tui.argtypes import OneLineParser
 
 T = TypeVar("T")
@@ -27,6 +34,8 @@ EXIT_ATTENTION = 1
 EXIT_ERROR = 2
 #: What a shell reports for a process killed by SIGPIPE (128 + 13).
 EXIT_BROKEN_PIPE = 141
+#: What a shell reports for a process stopped by Ctrl-C (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 class CliError(Exception):
@@ -44,12 +53,17 @@ def db_path(args: argparse.Namespace) -> Path:
     return Path(value).expanduser() if value else default_db_path()
 
 
+def creates_db(args: argparse.Namespace) -> bool:
+    """Whether this command may create the database (see `add_db_option(creates=True)`)."""
+    return getattr(args, "db_creates", None) is True
+
+
 def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse.Namespace) -> T:
     """Open the store for the command, run `coro_fn(store)`, close it."""
     import asyncio  # here, not at the top: `--once` never needs an event loop
 
     async def main() -> T:
-        db = await Store.open(db_path(args))
+        db = await Store.open(db_path(args), create=creates_db(args))
         try:
             return await coro_fn(db)
         finally:
@@ -60,11 +74,17 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
 
 def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
     """Open the store synchronously (readers that must stay fast, like `--once`)."""
-    return SyncStore.open(db_path(args), readonly=readonly)
+    return SyncStore.open(db_path(args), readonly=readonly, create=creates_db(args))
 
 
-def add_db_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None:
-    """`--db` is accepted before or after the command (SUPPRESS keeps the earlier one)."""
+def add_db_option(
+    parser: argparse.ArgumentParser, *, top: bool = False, creates: bool = False
+) -> None:
+    """`--db` is accepted before or after the command (SUPPRESS keeps the earlier one).
+
+    Only a command registered with `creates=True` may create a missing database; the
+    others exit 2 saying there is none.
+    """
     parser.add_argument(
         "--db",
         metavar="PATH",
@@ -72,6 +92,8 @@ def add_db_option(parser: argparse.ArgumentParser, *, top: bool = False) -> None
         help="SQLite file (default: $BATCHDASH_DB, `db` in the config file, or "
         "~/.local/share/batchdash/batchdash.db)",
     )
+    if not top:
+        parser.set_defaults(db_creates=creates)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -134,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             from tui.cmd_dashboard import run_dashboard as handler
     try:
+        _check_setup(args)
         return handler(args)
     except BrokenPipeError:
         # `batchdash … | head` closed the pipe: stop quietly, as a shell tool should.
@@ -141,10 +164,30 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except (CliError, StoreError, ValueError, OSError) as exc:
         return _error(str(exc) or type(exc).__name__)
-    except sqlite3.OperationalError as exc:
+    except sqlite3.Error as exc:
         return _error(f"database {db_path(args)}: {exc}")
+    except OverflowError as exc:
+        return _error(f"a number is too large: {exc}")
+    except RecursionError:
+        return _error("data nested too deeply to process")
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _check_setup(args: argparse.Namespace) -> None:
+    """Refuse a broken config or price file, and a missing database for read commands.
+
+    Run before any command that touches the database, so a typo in the config is reported
+    even when `--db` means the file's `db` is never needed.
+    """
+    if getattr(args, "func", None) is not None and not hasattr(args, "db_creates"):
+        return  # a command without a database (sim-server)
+    from core import config, pricing
+
+    config.file_settings()
+    pricing.price_table()
+    if not creates_db(args):
+        require_database(db_path(args))
 
 
 def _error(message: str) -> int:

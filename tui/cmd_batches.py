@@ -55,7 +55,7 @@ DOWNLOAD_FIELDS = (
 def register(commands: Any) -> None:
     """Add the remote-batch commands to the top-level parser."""
     p = commands.add_parser("submit", help="validate a JSONL file and submit it as a remote batch")
-    add_db_option(p)
+    add_db_option(p, creates=True)
     p.add_argument("file", type=Path, help="batch-style JSONL: custom_id, method, url, body")
     p.add_argument("--endpoint", help="batch endpoint (default: the url of the lines)")
     p.add_argument("--queue", help="queue of the batch's jobs (default: the file's name)")

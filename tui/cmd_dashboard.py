@@ -14,7 +14,7 @@ def register(commands: Any) -> None:
     p = commands.add_parser(
         "demo", help="a live dashboard on a simulator with sim workers (no API key needed)"
     )
-    add_db_option(p)
+    add_db_option(p, creates=True)
     p.add_argument("--dir", type=Path, default=None, help="keep the demo files here")
     p.add_argument("--jobs", type=int, default=600, help="local jobs to enqueue (default 600)")
     p.add_argument("--workers", type=int, default=3, help="sim workers to start (default 3)")
@@ -27,12 +27,10 @@ def run_dashboard(args: argparse.Namespace) -> int:
     """Open the dashboard on the chosen database (textual is imported only now)."""
     if args.refresh <= 0:
         raise CliError("--refresh must be positive")
-    path = db_path(args)
-    if args.read_only and not path.exists():
-        raise CliError(f"database {path} does not exist (run `batchdash init`)")
     from tui.app import BatchDashApp
 
-    BatchDashApp(path, refresh=args.refresh, read_only=args.read_only).run()
+    # main() has already refused a missing database: the dashboard never creates one.
+    BatchDashApp(db_path(args), refresh=args.refresh, read_only=args.read_only).run()
     return EXIT_OK
 
 

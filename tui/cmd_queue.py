@@ -5,38 +5,73 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import signal
+import sqlite3
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from core import queue, store
 from core.files import open_private
 from core.handlers import resolve
-from core.inputs import InputError, read_jobs
+from core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
 from core.models import Job, JobFilter, JobStatus
 from core.store import SyncStore
-from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, open_sync, run_async
+from tui.argtypes import int64, non_empty, positive_float, positive_int
+from tui.cli import (
+    EXIT_ERROR,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    CliError,
+    add_db_option,
+    db_path,
+    open_sync,
+    run_async,
+)
 from tui.fmt import age, duration, one_line, table
+
+#: `jobs list --order` names and the store's sort orders behind them.
+LIST_ORDERS = {
+    "newest": "-id",
+    "oldest": "id",
+    "updated": "-updated",
+    "key": "key",
+    "attempts": "attempts",
+    "status": "status",
+}
 
 
 def register(commands: Any) -> None:
     """Add the queue commands to the top-level parser."""
     p = commands.add_parser("init", help="create (or migrate) the database")
-    add_db_option(p)
+    add_db_option(p, creates=True)
     p.set_defaults(func=cmd_init)
 
     p = commands.add_parser("enqueue", help="add jobs from a JSONL or CSV file")
-    add_db_option(p)
+    add_db_option(p, creates=True)
     p.add_argument("file", type=Path, help="JSONL (batch-style or {key, payload}) or CSV")
-    p.add_argument("--queue", default="default", help="queue name (default: default)")
-    p.add_argument("--handler", default="sim", help="sim, openai, noop or module:function")
-    p.add_argument("--priority", type=int, default=0, help="higher runs first (default 0)")
-    p.add_argument("--max-attempts", type=int, default=3, help="attempts before failing")
+    p.add_argument(
+        "--queue", type=non_empty, default="default", help="queue name (default: default)"
+    )
+    p.add_argument(
+        "--handler",
+        type=non_empty,
+        default=None,
+        help="openai, sim (simulated results), noop or module:function; batch-style lines "
+        "default to openai, {key, payload} lines and CSV rows need it",
+    )
+    p.add_argument("--priority", type=int64, default=0, help="higher runs first (default 0)")
+    p.add_argument(
+        "--max-attempts", type=positive_int, default=3, help="attempts before failing (3)"
+    )
     p.add_argument(
         "--timeout",
-        type=float,
+        type=positive_float,
         default=None,
         metavar="SECONDS",
         help="cancel an attempt after this long (default: the worker's --job-timeout)",
@@ -49,13 +84,20 @@ def register(commands: Any) -> None:
     p = jobs.add_parser("list", help="list jobs (all matching rows unless --limit)")
     add_db_option(p)
     p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-    p.add_argument("--queue", action="append", default=[])
-    p.add_argument("--limit", type=int, default=None)
+    p.add_argument("--queue", action="append", type=non_empty, default=[])
+    p.add_argument("--limit", type=positive_int, default=None, help="at most N rows")
+    p.add_argument(
+        "--order",
+        choices=list(LIST_ORDERS),
+        default="newest",
+        help="newest (default, as the dashboard), oldest, updated (recently updated first), "
+        "key (queue, key), attempts (most first), status",
+    )
     p.add_argument("--json", action="store_true", help="a JSON array of objects")
     p.set_defaults(func=cmd_jobs_list)
     p = jobs.add_parser("show", help="one job in full, with its timeline")
     add_db_option(p)
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=positive_int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_jobs_show)
 
@@ -66,9 +108,9 @@ def register(commands: Any) -> None:
     ):
         p = commands.add_parser(name, help=helptext)
         add_db_option(p)
-        p.add_argument("ids", type=int, nargs="*", metavar="ID")
+        p.add_argument("ids", type=positive_int, nargs="*", metavar="ID")
         p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-        p.add_argument("--queue", action="append", default=[])
+        p.add_argument("--queue", action="append", type=non_empty, default=[])
         p.set_defaults(func=cmd_action, action=name)
 
     qp = commands.add_parser("queue", help="pause or resume a queue").add_subparsers(
@@ -77,7 +119,7 @@ def register(commands: Any) -> None:
     for name in ("pause", "resume"):
         p = qp.add_parser(name, help=f"{name} a queue")
         add_db_option(p)
-        p.add_argument("name")
+        p.add_argument("name", type=non_empty)
         p.set_defaults(func=cmd_queue_pause, paused=name == "pause")
 
     p = commands.add_parser("export", help="write jobs (or events) as CSV or JSONL")
@@ -86,7 +128,7 @@ def register(commands: Any) -> None:
     p.add_argument("--events", action="store_true", help="export the event timeline")
     p.add_argument("--qa", action="store_true", help="export QA verdicts (job × judge)")
     p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-    p.add_argument("--queue", action="append", default=[])
+    p.add_argument("--queue", action="append", type=non_empty, default=[])
     p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
     p.set_defaults(func=cmd_export)
 
@@ -104,26 +146,97 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_enqueue(args: argparse.Namespace) -> int:
     """Read the whole file first; enqueue it in one transaction or not at all."""
-    resolve(args.handler)  # unknown handler: one-line error before touching the DB
-    if args.max_attempts < 1:
-        raise CliError("--max-attempts must be at least 1")
-    if args.timeout is not None and not args.timeout > 0:
-        raise CliError(f"--timeout must be a positive number of seconds, got {args.timeout:g}")
+    if args.handler is not None:
+        resolve(args.handler)  # unknown handler: one-line error before touching the DB
     try:
-        jobs = read_jobs(
+        job_file = read_job_file(
             args.file, priority=args.priority, max_attempts=args.max_attempts, timeout=args.timeout
         )
+        handler = args.handler or _default_handler(args.file, job_file)
+        result = _enqueue_interruptibly(args, job_file, handler)
     except InputError as exc:
         for line in exc.lines():
             print(f"batchdash: error: {line}", file=sys.stderr)
         print(f"batchdash: nothing enqueued from {args.file}", file=sys.stderr)
         return EXIT_ERROR
-    result = run_async(lambda db: queue.enqueue(db, args.queue, jobs, handler=args.handler), args)
+    except KeyboardInterrupt:
+        print(interrupted_message(None, args.queue), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.interrupted:
+        print(interrupted_message(result.inserted, args.queue), file=sys.stderr)
+        return EXIT_INTERRUPTED
     print(
-        f"enqueued {result.inserted} jobs into {args.queue!r}"
+        f"enqueued {result.inserted} jobs into {args.queue!r} with handler {handler}"
         + (f" ({result.skipped} already there, skipped)" if result.skipped else "")
     )
     return EXIT_OK
+
+
+def _default_handler(path: Path, job_file: JobFile) -> str:
+    """`openai` for batch-style files; anything else must name its handler (never `sim`)."""
+    if job_file.styles == {BATCH_STYLE}:
+        return "openai"
+    raise CliError(
+        f"{path}: {{key, payload}} lines and CSV rows need --handler "
+        "(openai, sim for simulated results, noop, or module:function)"
+    )
+
+
+def interrupted_message(inserted: int | None, queue_name: str) -> str:
+    """What Ctrl-C left behind: None when the enqueue never committed."""
+    if inserted is None:
+        return "interrupted: nothing enqueued"
+    return f"interrupted: {inserted} jobs were enqueued into {queue_name!r} before the interrupt"
+
+
+@dataclass(frozen=True, slots=True)
+class _Enqueued:
+    inserted: int
+    skipped: int
+    interrupted: bool
+
+
+def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler: str) -> _Enqueued:
+    """Run the enqueue transaction on a thread so that Ctrl-C can stop it and still say
+    what happened: before COMMIT the statement is interrupted and rolled back (a
+    KeyboardInterrupt propagates); once COMMIT has begun it is never interrupted, the jobs
+    are there, and the result says `interrupted`.
+    """
+    write = queue.enqueue_write(args.queue, job_file.jobs, handler=handler)
+    interrupted, committing = threading.Event(), threading.Event()
+    lock = threading.Lock()
+
+    def guarded(conn: sqlite3.Connection) -> tuple[int, int]:
+        if interrupted.is_set():  # Ctrl-C while waiting for the write lock
+            raise KeyboardInterrupt
+        counts = write(conn)
+        with lock:
+            if interrupted.is_set():
+                raise KeyboardInterrupt  # rolled back by the transaction
+            committing.set()
+        return counts
+
+    db = open_sync(args)
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        with lock:
+            interrupted.set()
+            if not committing.is_set():
+                db.conn.interrupt()  # aborts the running statement; SQLite rolls back
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            inserted, skipped = pool.submit(db.write, guarded).result()
+    except sqlite3.OperationalError:
+        if interrupted.is_set() and not committing.is_set():
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        # Closing checkpoints the WAL; a Ctrl-C meanwhile is still "after the commit".
+        db.close()
+        signal.signal(signal.SIGINT, previous)
+    return _Enqueued(inserted, skipped, interrupted.is_set())
 
 
 def _filter(args: argparse.Namespace) -> JobFilter:
@@ -135,14 +248,16 @@ def _filter(args: argparse.Namespace) -> JobFilter:
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
-    """Every matching job (or `--limit` of them), as a table or a JSON array."""
+    """Every matching job (or `--limit` of them), newest first unless `--order` says else."""
     flt = _filter(args)
     with open_sync(args) as db:
         for name in flt.queues:
             store.require_queue(db.conn, name)
-        rows = store.iter_jobs(db.conn, flt)
-        if args.limit is not None:
-            rows = (job for job, _ in zip(rows, range(args.limit), strict=False))
+        rows: Iterator[Job] = iter(
+            store.list_jobs(db.conn, flt, args.limit, order=LIST_ORDERS[args.order])
+            if args.limit is not None
+            else store.iter_jobs(db.conn, flt, order=LIST_ORDERS[args.order])
+        )
         if args.json:
             _write_json_array(sys.stdout, (job.to_dict() for job in rows))
         else:
@@ -161,7 +276,7 @@ def _write_json_array(out: IO[str], items: Iterator[dict[str, Any]]) -> None:
 
 def _print_jobs(rows: Iterator[Job], total: int) -> None:
     now = time.time()
-    header = ("ID", "KEY", "QUEUE", "STATUS", "ATT", "WORKER", "AGE", "DUR", "ERROR")
+    header = ("ID", "KEY", "QUEUE", "HANDLER", "STATUS", "ATT", "WORKER", "AGE", "DUR", "ERROR")
     shown = 0
 
     def cells() -> Iterator[tuple[str, ...]]:
@@ -172,6 +287,7 @@ def _print_jobs(rows: Iterator[Job], total: int) -> None:
                 str(job.id),
                 job.key,
                 job.queue,
+                job.handler,
                 _status_text(job, now),
                 f"{job.attempts}/{job.max_attempts}",
                 job.worker_id or "-",
@@ -287,7 +403,7 @@ JOB_COLUMNS = (
     "payload",
     "result",
 )
-EVENT_COLUMNS = ("id", "at", "kind", "job_id", "batch_id", "worker_id", "detail")
+EVENT_COLUMNS = ("id", "at", "kind", "job_id", "batch_id", "queue", "worker_id", "detail")
 #: QA export columns around the per-dimension scores (one column per dimension).
 QA_HEAD = ("job_id", "key", "queue", "judge", "overall")
 QA_TAIL = (

@@ -110,7 +110,7 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
 def register(commands: Any) -> None:
     """Add the worker commands to the top-level parser."""
     p = commands.add_parser("worker", help="run a worker in the foreground")
-    add_db_option(p)
+    add_db_option(p, creates=True)
     _add_worker_options(p)
     p.add_argument(
         "--log-dir",
@@ -124,7 +124,7 @@ def register(commands: Any) -> None:
     workers = commands.add_parser("workers", help="start, stop or list workers")
     sub = workers.add_subparsers(dest="workers_command", metavar="SUBCOMMAND", required=True)
     p = sub.add_parser("start", help="start N detached workers")
-    add_db_option(p)
+    add_db_option(p, creates=True)
     p.add_argument("-n", type=positive_int, default=1, help="how many (default 1)")
     _add_worker_options(p)
     p.set_defaults(func=cmd_workers_start)

@@ -37,10 +37,8 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the report for `args` and return the exit code."""
     path = db_path(args)
     now = time.time()
-    if args.once_poll and path.exists():
+    if args.once_poll:
         _poll(args, sys.stderr)
-    if not path.exists():
-        return _no_database(path, now, args.once_json, out)
     try:
         with SyncStore.open(path, readonly=True) as db:
             report = db.read(lambda conn: snapshot.summary(conn, now))
@@ -67,31 +65,6 @@ def _poll(args: argparse.Namespace, err: TextIO) -> None:
     report = run_async(cycle, args)
     for error in getattr(report, "errors", []):
         print(f"batchdash: poll: {one_line(str(error), 200)}", file=err)
-
-
-def _no_database(path: Path, now: float, as_json: bool, out: TextIO) -> int:
-    if as_json:
-        data = {key: [] for key in ("queues", "batches", "workers")}
-        json.dump(
-            {
-                "generated_at": _iso(now),
-                "db": str(path),
-                "db_exists": False,
-                "jobs": {"total": 0, "by_status": {s.value: 0 for s in JobStatus}},
-                **data,
-                "qa": None,
-                "attention": [],
-            },
-            out,
-            indent=2,
-        )
-        out.write("\n")
-    else:
-        out.write(
-            f"no database at {path} yet: nothing to report "
-            "(create it with `batchdash init`, or try `batchdash demo`)\n"
-        )
-    return EXIT_OK
 
 
 # --------------------------------------------------------------------------- JSON

@@ -91,6 +91,7 @@ def test_bad_file_lists_every_bad_line_and_uploads_nothing(
 def test_unknown_batch_and_missing_key_are_one_line_errors(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
+    cli("init", "--db", str(db_path))  # without a database, every batch is "no database"
     for args in (("show", "999"), ("cancel", "batch_nope"), ("resubmit", "7")):
         proc = cli("batches", *args, "--db", str(db_path), check=False, **env(sim))
         assert proc.returncode == 2

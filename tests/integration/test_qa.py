@@ -39,7 +39,7 @@ def enqueue(tmp_path: Path, db: Path, texts: list[str], queue: str = "papers") -
     with path.open("w") as out:
         for i, text in enumerate(texts, 1):
             out.write(json.dumps({"key": f"{queue}-{i:03d}", "payload": {"text": text}}) + "\n")
-    cli("enqueue", str(path), "--db", str(db), "--queue", queue)
+    cli("enqueue", str(path), "--db", str(db), "--queue", queue, "--handler", "sim")
 
 
 def run_jobs(db: Path, *extra: str, **env: str) -> None:

@@ -170,7 +170,7 @@ def test_bad_timeout_is_refused_at_parse_time(tmp_path: Path, db_path: Path) -> 
     path = tmp_path / "j.jsonl"
     path.write_text('{"key": "a", "payload": {}}\n')
     out = cli("enqueue", str(path), "--db", str(db_path), "--timeout", "0", check=False)
-    assert out.returncode == 2 and "--timeout must be a positive" in out.stderr
+    assert out.returncode == 2 and "--timeout: must be > 0" in out.stderr
     out = cli("worker", "--db", str(db_path), "--job-timeout", "-1", check=False)
     assert out.returncode == 2 and "must be > 0" in out.stderr
     path.write_text('{"key": "a", "payload": {}, "timeout": "soon"}\n')

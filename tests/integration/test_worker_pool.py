@@ -78,8 +78,9 @@ def kill_orphans(pids: list[int]) -> None:
 def test_stop_never_signals_a_process_that_got_a_dead_workers_pid(
     db_path: Path, sleeper: subprocess.Popen[bytes]
 ) -> None:
+    cli("init", "--db", str(db_path))
     folder = pid_dir(db_path)
-    folder.mkdir(parents=True)
+    folder.mkdir(parents=True, exist_ok=True)
     recorded = {
         "pid": sleeper.pid,
         "start_ticks": 1,
@@ -124,7 +125,7 @@ def test_worker_log_is_named_after_its_id_and_holds_its_lines(
 ) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text("".join(json.dumps({"key": f"k{i}", "payload": {}}) + "\n" for i in range(3)))
-    cli("enqueue", str(jobs), "--db", str(db_path))
+    cli("enqueue", str(jobs), "--db", str(db_path), "--handler", "sim")
     started = cli("workers", "start", "--db", str(db_path), *FAST_WORKER).stdout
     (worker_id,) = worker_ids(db_path)
     log = pid_dir(db_path) / f"worker-{worker_id}.log"
@@ -150,7 +151,7 @@ def test_worker_log_is_named_after_its_id_and_holds_its_lines(
 def test_export_file_is_private(tmp_path: Path, db_path: Path) -> None:
     jobs = tmp_path / "jobs.jsonl"
     jobs.write_text(json.dumps({"key": "a", "payload": {}}) + "\n")
-    cli("enqueue", str(jobs), "--db", str(db_path))
+    cli("enqueue", str(jobs), "--db", str(db_path), "--handler", "sim")
     out = tmp_path / "jobs.csv"
     out.write_text("old export, readable by all\n")
     out.chmod(0o644)

@@ -59,7 +59,14 @@ def stop(proc: subprocess.Popen[str], sig: int = signal.SIGTERM, timeout: float 
 
 
 def test_four_workers_run_8000_jobs_each_exactly_once(tmp_path: Path, db_path: Path) -> None:
-    cli("enqueue", str(write_jobs(tmp_path / "jobs.jsonl", 8000)), "--db", str(db_path))
+    cli(
+        "enqueue",
+        "--handler",
+        "sim",
+        str(write_jobs(tmp_path / "jobs.jsonl", 8000)),
+        "--db",
+        str(db_path),
+    )
     workers = [
         spawn(
             "worker",
@@ -92,7 +99,7 @@ def test_four_workers_run_8000_jobs_each_exactly_once(tmp_path: Path, db_path: P
 
 def test_kill_9_mid_job_loses_nothing(tmp_path: Path, db_path: Path) -> None:
     jobs_file = write_jobs(tmp_path / "slow.jsonl", 4, sim={"latency": 1.5})
-    cli("enqueue", str(jobs_file), "--db", str(db_path))
+    cli("enqueue", "--handler", "sim", str(jobs_file), "--db", str(db_path))
     victim = spawn(
         "worker", "--db", str(db_path), "--concurrency", "4", "--lease", "1", *FAST_WORKER
     )
@@ -125,6 +132,8 @@ def test_kill_9_mid_job_loses_nothing(tmp_path: Path, db_path: Path) -> None:
 def test_sigterm_drains_in_flight_jobs(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "a.jsonl", 2, sim={"latency": 0.6})),
         "--db",
         str(db_path),
@@ -140,6 +149,8 @@ def test_sigterm_drains_in_flight_jobs(tmp_path: Path, db_path: Path) -> None:
 def test_sigterm_past_grace_releases_jobs_to_pending(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "a.jsonl", 1, sim={"latency": 30})),
         "--db",
         str(db_path),
@@ -155,6 +166,8 @@ def test_sigterm_past_grace_releases_jobs_to_pending(tmp_path: Path, db_path: Pa
 def test_failing_job_retries_with_growing_delays_then_fails(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "f.jsonl", 1, sim={"fail": "retryable"})),
         "--db",
         str(db_path),
@@ -177,6 +190,8 @@ def test_failing_job_retries_with_growing_delays_then_fails(tmp_path: Path, db_p
 def test_cancelling_a_running_job_stops_it(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "c.jsonl", 1, sim={"latency": 60})),
         "--db",
         str(db_path),
@@ -195,6 +210,8 @@ def test_cancelling_a_running_job_stops_it(tmp_path: Path, db_path: Path) -> Non
 def test_paused_queue_is_not_claimed(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "p.jsonl", 3)),
         "--db",
         str(db_path),
@@ -238,6 +255,8 @@ def freeze_between_transactions(
 def test_stale_worker_cannot_complete_a_reclaimed_job(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
+        "--handler",
+        "sim",
         str(write_jobs(tmp_path / "s.jsonl", 1, sim={"latency": 1.0})),
         "--db",
         str(db_path),
@@ -278,10 +297,11 @@ def test_workers_start_list_stop(tmp_path: Path, db_path: Path) -> None:
 def test_bad_input_is_a_one_line_error_and_changes_nothing(tmp_path: Path, db_path: Path) -> None:
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"key": "a", "payload": 1}\n{"key": \n')
-    result = cli("enqueue", str(bad), "--db", str(db_path), check=False)
+    result = cli("enqueue", "--handler", "sim", str(bad), "--db", str(db_path), check=False)
     assert result.returncode == 2
     assert f"{bad}:2: invalid JSON" in result.stderr
-    assert cli("jobs", "list", "--json", "--db", str(db_path)).stdout.strip() == "[\n]"
+    assert not db_path.exists()  # a refused file creates nothing, not even the database
+    cli("init", "--db", str(db_path))
     for args, message in (
         (("jobs", "show", "7"), "unknown job id 7"),
         (("retry", "7"), "unknown job id 7"),
@@ -295,7 +315,14 @@ def test_bad_input_is_a_one_line_error_and_changes_nothing(tmp_path: Path, db_pa
 
 
 def test_export_csv_and_events(tmp_path: Path, db_path: Path) -> None:
-    cli("enqueue", str(write_jobs(tmp_path / "e.jsonl", 3)), "--db", str(db_path))
+    cli(
+        "enqueue",
+        "--handler",
+        "sim",
+        str(write_jobs(tmp_path / "e.jsonl", 3)),
+        "--db",
+        str(db_path),
+    )
     out = tmp_path / "jobs.csv"
     cli("export", "--format", "csv", "-o", str(out), "--db", str(db_path))
     lines = out.read_text().splitlines()
@@ -319,13 +346,28 @@ def test_a_locked_database_is_waited_out(tmp_path: Path, db_path: Path) -> None:
         text=True,
     )
     assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-    result = cli("--db", str(db_path), "enqueue", str(write_jobs(tmp_path / "l.jsonl", 2)))
-    assert result.stdout == "enqueued 2 jobs into 'default'\n" and result.stderr == ""
+    result = cli(
+        "--db",
+        str(db_path),
+        "enqueue",
+        "--handler",
+        "sim",
+        str(write_jobs(tmp_path / "l.jsonl", 2)),
+    )
+    assert result.stdout == "enqueued 2 jobs into 'default' with handler sim\n"
+    assert result.stderr == ""
     assert holder.wait(timeout=10) == 0
 
 
 def test_jobs_show_includes_qa_verdicts(tmp_path: Path, db_path: Path) -> None:
-    cli("enqueue", str(write_jobs(tmp_path / "q.jsonl", 1)), "--db", str(db_path))
+    cli(
+        "enqueue",
+        "--handler",
+        "sim",
+        str(write_jobs(tmp_path / "q.jsonl", 1)),
+        "--db",
+        str(db_path),
+    )
     verdict = QAResult(
         job_id=1,
         judge="judge-a",

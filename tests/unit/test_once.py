@@ -111,14 +111,16 @@ def test_exit_1_on_a_dead_worker(db_path: Path) -> None:
     assert "worker w-dead dead" in proc.stdout
 
 
-def test_missing_database_is_reported_not_created(tmp_path: Path) -> None:
-    path = tmp_path / "nope.db"
-    proc = cli("--db", str(path), "--once")
-    assert proc.returncode == 0
-    assert f"no database at {path} yet" in proc.stdout
-    data = json.loads(cli("--db", str(path), "--once", "--json").stdout)
-    assert data["db_exists"] is False and data["queues"] == []
-    assert not path.exists()
+def test_missing_database_is_an_error_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "typo" / "nope.db"
+    for extra in ((), ("--json",)):
+        proc = cli("--db", str(path), "--once", *extra, check=False)
+        assert proc.returncode == 2
+        assert proc.stderr == (
+            f"batchdash: error: no database at {path} — run `batchdash init` or `batchdash demo`\n"
+        )
+        assert proc.stdout == ""
+    assert not path.parent.exists()
 
 
 def test_exit_2_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
