@@ -85,12 +85,20 @@ def register(commands: Any) -> None:
     p.set_defaults(func=cmd_show)
     for name, helptext in (
         ("cancel", "ask the provider to cancel a batch"),
-        ("resubmit", "send the failed, expired and missing lines again as a child batch"),
+        (
+            "resubmit",
+            "send the failed, expired, cancelled and missing lines again as a child batch",
+        ),
     ):
         p = group.add_parser(name, help=helptext)
         add_db_option(p)
         p.add_argument("batch", help="local id or provider batch id")
         p.set_defaults(func=cmd_cancel if name == "cancel" else cmd_resubmit)
+    p.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="also send lines whose error will not pass on retry (invalid request, context length)",
+    )
     p = group.add_parser("download", help="write a batch's results as JSONL or CSV")
     add_db_option(p)
     p.add_argument("batch", help="local id or provider batch id")
@@ -346,13 +354,21 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     from core.providers import openai_batch
 
     parent = _local_id(args)
-    child = _provider(lambda db: openai_batch.resubmit_batch(db, parent), args)
+    with open_sync(args) as db:
+        plan = batches.resubmit_plan(db.conn, parent)
+    child = _provider(
+        lambda db: openai_batch.resubmit_batch(
+            db, parent, include_permanent=args.include_permanent
+        ),
+        args,
+    )
     with open_sync(args) as db:
         batch = _batch(db, str(child))
-    print(
-        f"batch {parent}: {count(batch.total)} lines resubmitted as batch {child} "
-        f"({batch.remote_id})"
-    )
+    lines = f"{count(batch.total)} line{'s' if batch.total != 1 else ''}"
+    print(f"batch {parent}: {lines} resubmitted as batch {child} ({batch.remote_id})")
+    left_out = plan.left_out(args.include_permanent)
+    if left_out:
+        print(f"batch {parent}: {left_out}")
     return EXIT_OK
 
 

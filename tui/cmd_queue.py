@@ -16,7 +16,16 @@ from core.handlers import resolve
 from core.inputs import InputError, read_jobs
 from core.models import Job, JobFilter, JobStatus
 from core.store import SyncStore
-from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, open_sync, run_async
+from tui.cli import (
+    EXIT_ATTENTION,
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    add_db_option,
+    db_path,
+    open_sync,
+    run_async,
+)
 from tui.fmt import age, duration, one_line, table
 
 
@@ -232,6 +241,12 @@ def cmd_action(args: argparse.Namespace) -> int:
     if args.action == "retry":
         n = run_async(lambda db: queue.retry(db, flt), args)
         print(f"retried {n} jobs")
+        # Lines of remote batches run again only in a child batch: say which command does.
+        remote = run_async(lambda db: queue.remote_retries(db, flt), args)
+        for batch in remote:
+            print(f"batchdash: {batch.advice()}", file=sys.stderr)
+        if remote:
+            return EXIT_ATTENTION
     elif args.action == "cancel":
         now, flagged = run_async(lambda db: queue.cancel(db, flt), args)
         print(
