@@ -2217,6 +2217,9 @@ def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float
     ).fetchone()
     counts = batch_outcome_counts(conn, batch_id)
     detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    # The provider counts a non-2xx answer as completed: once the lines are in, succeeded
+    # and failed come from their outcomes (cancelled and unread lines are neither).
+    unsettled = counts.get("succeeded", 0) + counts.get("cancelled", 0) + counts.get("pending", 0)
     update_batch(
         conn,
         batch_id,
@@ -2225,6 +2228,8 @@ def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float
             "output_tokens": row[1],
             "cost": row[2],
             "total": row[3],
+            "completed": counts.get("succeeded", 0),
+            "failed": row[3] - unsettled,
             "state": state,
             "ingested_at": now,
             "next_poll_at": None,

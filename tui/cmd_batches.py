@@ -32,6 +32,7 @@ from tui.cli import (
     run_async,
 )
 from tui.fmt import age, count, duration, money, one_line, table
+from tui.once import batch_error_text, batch_lines_text
 
 T = TypeVar("T")
 
@@ -163,11 +164,6 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
     return meta
 
 
-def _progress(batch: Batch) -> str:
-    done = batch.completed + batch.failed
-    return f"{count(done)}/{count(batch.total)}" if batch.total else "-"
-
-
 def _note(batch: Batch, now: float) -> str:
     if batch.poll_error:
         return one_line(f"error: {batch.poll_error}", 60)
@@ -239,7 +235,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no batches")
         return EXIT_OK
     now = time.time()
-    header = ("ID", "REMOTE", "QUEUE", "STATE", "RAW", "DONE", "FAILED", "COST", "AGE", "NOTE")
+    header = ("ID", "REMOTE", "QUEUE", "STATE", "RAW", "LINES", "COST", "AGE", "NOTE")
     for line in table(
         header,
         (
@@ -249,10 +245,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 b.queue,
                 b.state,
                 b.raw_status or "-",
-                _progress(b),
-                count(b.failed),
+                batch_lines_text(b),
                 money(b.cost),
-                age(now - b.created_at),
+                # An imported batch's age is the provider's, not when it was imported.
+                age(now - (b.remote_created_at or b.created_at)),
                 _note(b, now),
             )
             for b in rows
@@ -321,12 +317,7 @@ def _describe(
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
             yield f"  {name[:-3]:<12} {when}  ({_relative(now, value)})"
     for error in batch.errors or []:
-        if isinstance(error, dict):
-            yield one_line(
-                f"error: {error.get('code')} line {error.get('line') or '-'}: "
-                f"{error.get('message')}",
-                200,
-            )
+        yield one_line(f"error: {batch_error_text(error)}", 200)
     if batch.polled_at:
         yield f"last polled {age(now - batch.polled_at)} ago"
     if batch.poll_error:

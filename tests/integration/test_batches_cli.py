@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from core import store
 from core.providers import openai_batch
 from core.sim.server import SimConfig, SimServer
-from core.store import Store
+from core.store import Store, SyncStore
 from core.sync import run_cycle
 from tests.conftest import cli
 from tests.integration.test_batches import CHAT, batch, write_requests
@@ -41,7 +42,7 @@ def test_submit_wait_list_show_download(sim: SimServer, tmp_path: Path, db_path:
     out = cli("submit", str(path), *wait, *db, **env(sim)).stdout
     assert "12 lines" in out and "queue 'papers'" in out and "succeeded" in out
     listing = cli("batches", "list", *db).stdout
-    assert "papers" in listing and "12/12" in listing
+    assert "papers" in listing and "12 ok / 12" in listing
     [row] = json.loads(cli("batches", "list", "--json", *db).stdout)
     assert row["state"] == "succeeded" and row["raw_status"] == "completed"
     shown = cli("batches", "show", row["remote_id"], *db).stdout
@@ -178,6 +179,8 @@ def test_resubmit_leaves_out_permanent_errors_unless_asked(
     assert "batch 1: 1 line resubmitted as batch 2" in out
     assert "left out 1 line whose error will not pass on retry" in out
     assert "--include-permanent" in out
+    # The HTTP 400 line was counted completed by the provider; it failed all the same.
+    assert "1 ok · 2 failed / 3" in cli("batches", "list", *db).stdout
     again = cli("batches", "resubmit", "1", *db, check=False, **env(sim))
     assert again.returncode == 2 and "nothing resubmitted" in again.stderr
     out = cli("batches", "resubmit", "1", "--include-permanent", *db, **env(sim)).stdout
@@ -203,3 +206,23 @@ def test_resubmit_takes_cancelled_lines(tmp_path: Path, db_path: Path) -> None:
     assert child["state"] == "succeeded"
     jobs = cli("jobs", "list", "--status", "cancelled", *db).stdout
     assert "c-" not in jobs
+
+
+def test_list_and_once_show_lines_age_and_errors_as_text(db_path: Path) -> None:
+    now = time.time()
+    with SyncStore.open(db_path) as db:
+        imported = store.NewBatch("old", CHAT, "m", remote_id="batch_old", state="expired")
+        batch_id = db.write(lambda c: store.add_batch(c, imported, now))
+        error = {"code": "token_limit_exceeded", "message": "limit reached", "line": 3}
+        fields = {"remote_created_at": now - 3 * 86400, "completed": 10, "failed": 10}
+        fields |= {"total": 20, "errors": [error], "raw_status": "expired"}
+        db.write(lambda c: store.update_batch(c, batch_id, fields, now))
+    listing = cli("batches", "list", "--db", str(db_path)).stdout
+    assert "10 ok · 10 failed / 20" in listing and "20/20" not in listing
+    # The age is the provider's created_at, not the import just now.
+    assert "3d" in listing.splitlines()[1].split()
+    once = cli("--once", "--db", str(db_path), check=False).stdout
+    assert "token_limit_exceeded: limit reached, line 3" in once and "{'code'" not in once
+    assert "10 ok · 10 failed / 20" in once
+    shown = cli("batches", "show", str(batch_id), "--db", str(db_path)).stdout
+    assert "error: token_limit_exceeded: limit reached, line 3" in shown
