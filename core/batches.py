@@ -20,7 +20,7 @@ from typing import Any
 
 from core import store
 from core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
-from core.models import Batch, BatchState, ItemOutcome, JobStatus, dumps
+from core.models import Batch, BatchState, ItemOutcome, JobFilter, JobStatus, dumps
 from core.pricing import price_of
 
 #: Provider limits per input file (OpenAI Batch API); bigger files are split into shards.
@@ -70,12 +70,20 @@ _RAW_TO_STATE = {
 #: Raw statuses after which the provider changes nothing more.
 TERMINAL_RAW = frozenset({"completed", "failed", "expired", "cancelled"})
 
-#: Outcomes that `resubmit` sends again (cancelled lines were stopped on purpose).
+#: Outcomes that `resubmit` sends again.
 RESUBMIT_OUTCOMES = (
     ItemOutcome.ERRORED,
     ItemOutcome.NON_2XX,
     ItemOutcome.EXPIRED,
+    ItemOutcome.CANCELLED,
     ItemOutcome.MISSING,
+)
+
+#: Line errors that the same request gets again on every try (an invalid request, a
+#: prompt over the context length): `resubmit` leaves them out unless asked.
+PERMANENT_ERRORS = store.ErrorMatch(
+    status_codes=(400, 413, 422),
+    error_codes=("invalid_request_error", "context_length_exceeded", "string_above_max_length"),
 )
 
 
@@ -573,21 +581,54 @@ def _own_metadata(metadata: Any) -> dict[str, str]:
     }
 
 
-def record_resubmit(conn: sqlite3.Connection, parent_id: int, now: float) -> int:
-    """Record a child batch of the parent's failed, expired and missing lines; its id.
+@dataclass(frozen=True, slots=True)
+class ResubmitPlan:
+    """What `resubmit` of a batch would send: `lines` in all, `permanent` of them with an
+    error that will not pass on retry (sent only when included)."""
 
-    Refused while the parent's results are not in, when it was already resubmitted (the
-    same work is never sent twice: resubmit the child instead) or when nothing failed.
+    batch_id: int
+    lines: int
+    permanent: int
+
+    def sent(self, include_permanent: bool) -> int:
+        """How many lines go to the child batch."""
+        return self.lines if include_permanent else self.lines - self.permanent
+
+    def left_out(self, include_permanent: bool) -> str:
+        """'' or a sentence saying which lines stay behind and how to send them too."""
+        if include_permanent or not self.permanent:
+            return ""
+        return (
+            f"left out {self.permanent} line{'s' if self.permanent != 1 else ''} whose error "
+            "will not pass on retry (invalid request, context length): add --include-permanent"
+        )
+
+
+def resubmit_plan(conn: sqlite3.Connection, batch_id: int) -> ResubmitPlan:
+    """Count what a resubmit of this batch would send (NotFoundError for an unknown batch)."""
+    batch = store.get_batch(conn, batch_id)
+    lines, permanent = store.resubmittable_counts(
+        conn, batch.id, RESUBMIT_OUTCOMES, PERMANENT_ERRORS
+    )
+    return ResubmitPlan(batch.id, lines, permanent)
+
+
+def record_resubmit(
+    conn: sqlite3.Connection, parent_id: int, now: float, *, include_permanent: bool = False
+) -> int:
+    """Record a child batch of the parent's failed, expired, cancelled and missing lines.
+
+    Lines whose error will not pass on retry are left out unless `include_permanent`.
+    Refused while the parent's results are not in, and when no line is left to send (the
+    same work is never sent twice: a line already resubmitted belongs to the child).
+    Returns the child's id.
     """
     parent = store.get_batch(conn, parent_id)
     if parent.ingested_at is None:
         raise BatchError(f"batch {parent.id} is {parent.state}; resubmit once its results are in")
-    children = store.batch_children(conn, parent.id)
-    if children:
-        raise BatchError(
-            f"batch {parent.id} was already resubmitted as batch {children[-1]}; "
-            "resubmit that one instead"
-        )
+    plan = resubmit_plan(conn, parent.id)
+    if not plan.sent(include_permanent):
+        raise BatchError(_nothing_to_resubmit(conn, plan))
     child = store.add_batch(
         conn,
         store.NewBatch(
@@ -601,11 +642,55 @@ def record_resubmit(conn: sqlite3.Connection, parent_id: int, now: float) -> int
         ),
         now,
     )
-    lines = store.resubmit_items(conn, parent.id, child, RESUBMIT_OUTCOMES, now)
-    if not lines:
-        raise BatchError(f"batch {parent.id} has no failed, expired or missing lines to resubmit")
+    leave_out = store.ErrorMatch() if include_permanent else PERMANENT_ERRORS
+    lines = store.resubmit_items(
+        conn, parent.id, child, RESUBMIT_OUTCOMES, now, leave_out=leave_out
+    )
     store.update_batch(conn, parent.id, {}, now, ("batch_resubmitted", f"{lines} lines → {child}"))
     return child
+
+
+def _nothing_to_resubmit(conn: sqlite3.Connection, plan: ResubmitPlan) -> str:
+    if plan.permanent:
+        return f"batch {plan.batch_id}: nothing resubmitted; {plan.left_out(False)}"
+    children = store.batch_children(conn, plan.batch_id)
+    if children:
+        return (
+            f"batch {plan.batch_id} was already resubmitted as batch {children[-1]}; "
+            "resubmit that one instead"
+        )
+    return f"batch {plan.batch_id} has no failed, expired, cancelled or missing lines to resubmit"
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteJobs:
+    """Failed or cancelled jobs that a remote batch ran: only a resubmit retries them."""
+
+    batch_id: int
+    jobs: int
+    #: Lines of that batch whose error will not pass on retry (left out by default).
+    permanent: int
+
+    def advice(self) -> str:
+        """One line: how many, which batch, and the command that retries them."""
+        text = (
+            f"{self.jobs} of the selected jobs ran in remote batch {self.batch_id}: "
+            f"run `batchdash batches resubmit {self.batch_id}`"
+        )
+        if self.permanent:
+            text += (
+                f" (add --include-permanent to also send its {self.permanent} "
+                f"line{'s' if self.permanent != 1 else ''} whose error will not pass on retry)"
+            )
+        return text
+
+
+def remote_jobs(conn: sqlite3.Connection, flt: JobFilter) -> list[RemoteJobs]:
+    """The failed/cancelled jobs matching `flt` that remote batches ran, per batch."""
+    return [
+        RemoteJobs(b, n, resubmit_plan(conn, b).permanent)
+        for b, n in store.remote_job_batches(conn, flt).items()
+    ]
 
 
 def record_import(

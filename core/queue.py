@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from core import store
+from core import batches, store
 from core.models import Claim, JobFilter, JobStatus, NewJob, dumps
 from core.store import Outcome, Store
 
@@ -212,6 +212,15 @@ async def retry(db: Store, flt: JobFilter) -> int:
         return store.retry(conn, flt, now)
 
     return await db.write(run)
+
+
+async def remote_retries(db: Store, flt: JobFilter) -> list[batches.RemoteJobs]:
+    """The failed/cancelled jobs of `flt` that remote batches ran, per batch.
+
+    `retry` leaves them alone: a remote line runs again only as part of a child batch, so
+    the caller says which `batches resubmit` does it.
+    """
+    return await db.read(partial(batches.remote_jobs, flt=flt))
 
 
 async def rescue_expired(db: Store, flt: JobFilter = store.ALL_JOBS) -> int:

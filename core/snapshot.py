@@ -323,12 +323,12 @@ def batch_row(batch: Batch, now: float) -> BatchRow:
     return BatchRow(batch, min(1.0, progress), timing, seconds)
 
 
-def batches(conn: sqlite3.Connection, now: float, limit: int = 50) -> list[BatchRow]:
-    """Active batches first, then the most recent ones, up to `limit` in all."""
-    active = store.list_batches(conn, active_only=True, limit=limit)
-    seen = {b.id for b in active}
-    recent = [b for b in store.list_batches(conn, limit=limit) if b.id not in seen]
-    return [batch_row(b, now) for b in (active + recent)[:limit]]
+def batches(
+    conn: sqlite3.Connection, now: float, limit: int = 50, offset: int = 0
+) -> list[BatchRow]:
+    """One page of batches: active ones first, then the most recent ones."""
+    page = store.list_batches(conn, active_first=True, limit=limit, offset=offset)
+    return [batch_row(b, now) for b in page]
 
 
 @dataclass(frozen=True, slots=True)
@@ -416,6 +416,8 @@ class View:
     batch_id: int | None = None
     batch_outcome: str | None = None
     with_qa: bool = True
+    batch_offset: int = 0
+    batch_limit: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,6 +433,8 @@ class Snapshot:
     batches: list[BatchRow]
     batch: BatchDetail | None
     qa: QASummary | None
+    #: Every tracked batch (`batches` is one page of them, from `View.batch_offset`).
+    batch_total: int = 0
 
 
 def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
@@ -451,13 +455,14 @@ def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
         page=page,
         detail=None if job_id is None else job_detail(conn, job_id, now),
         workers=workers(conn, now),
-        batches=batches(conn, now),
+        batches=batches(conn, now, view.batch_limit, view.batch_offset),
         batch=(
             None
             if view.batch_id is None
             else batch_detail(conn, view.batch_id, now, view.batch_outcome)
         ),
         qa=qa(conn) if view.with_qa else None,
+        batch_total=store.count_batches(conn),
     )
 
 
@@ -465,11 +470,16 @@ def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
 
 
 def attention(
-    head: Overview, batch_rows: list[BatchRow], worker_rows: list[WorkerRow], now: float
+    head: Overview,
+    batch_rows: list[BatchRow],
+    worker_rows: list[WorkerRow],
+    now: float,
+    settled: set[int] | None = None,
 ) -> list[str]:
     """What needs a human: failed jobs, recently failed batches, stale or dead workers.
 
-    Batches and workers count only within ATTENTION_WINDOW, since nothing clears them.
+    Batches and workers count only within ATTENTION_WINDOW, since nothing else clears
+    them; a batch whose failures were all resubmitted (`settled`) no longer counts.
     """
     reasons: list[str] = []
     failed = head.counts.get(JobStatus.FAILED, 0)
@@ -477,6 +487,8 @@ def attention(
         reasons.append(f"{failed:,} failed job{'s' if failed != 1 else ''}")
     for row in batch_rows:
         b = row.batch
+        if b.id in (settled or set()):
+            continue
         if b.state in _FAILED_BATCH_STATES and now - b.updated_at <= ATTENTION_WINDOW:
             reasons.append(f"batch {b.id} {b.state}")
     for w in worker_rows:
@@ -513,6 +525,7 @@ def summary(conn: sqlite3.Connection, now: float) -> Summary:
     recent = [b for b in store.list_batches(conn, limit=RECENT_BATCHES) if b.id not in seen]
     batch_rows = [batch_row(b, now) for b in active + recent]
     worker_rows = workers(conn, now)
+    failed_batches = [r.batch.id for r in batch_rows if r.batch.state in _FAILED_BATCH_STATES]
     return Summary(
         now=now,
         overview=head,
@@ -520,5 +533,7 @@ def summary(conn: sqlite3.Connection, now: float) -> Summary:
         batches=batch_rows,
         workers=worker_rows,
         qa=qa(conn),
-        attention=attention(head, batch_rows, worker_rows, now),
+        attention=attention(
+            head, batch_rows, worker_rows, now, store.settled_batches(conn, failed_batches)
+        ),
     )

@@ -345,6 +345,11 @@ _MIGRATIONS: list[str] = [
     """
     ALTER TABLE jobs ADD COLUMN timeout REAL;
     """,
+    # v7: batch detail lists a batch's items in line order (not custom_id text order)
+    # without sorting all of its lines at every refresh.
+    """
+    CREATE INDEX batch_items_line ON batch_items (batch_id, line_no);
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1549,22 +1554,38 @@ def _batch(row: sqlite3.Row) -> Batch:
     return _build(Batch, row, errors=_loads(row["errors"]), metadata=_loads(row["metadata"]))
 
 
+_ACTIVE_BATCH_STATES = (
+    "('submitting', 'validating', 'running', 'finalizing', 'cancelling', 'unknown')"
+)
+
+
 def list_batches(
-    conn: sqlite3.Connection, *, active_only: bool = False, limit: int | None = None
+    conn: sqlite3.Connection,
+    *,
+    active_only: bool = False,
+    active_first: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
 ) -> list[Batch]:
-    """Batches newest first; `active_only` uses the partial index on active states."""
+    """Batches newest first (active ones first when asked); `limit`/`offset` page them.
+
+    `active_only` uses the partial index on active states.
+    """
     sql = "SELECT * FROM batches"
     if active_only:
-        sql += (
-            " WHERE state IN ('submitting', 'validating', 'running', 'finalizing', "
-            "'cancelling', 'unknown')"
-        )
-    sql += " ORDER BY created_at DESC, id DESC"
+        sql += f" WHERE state IN {_ACTIVE_BATCH_STATES}"
+    order = f"state IN {_ACTIVE_BATCH_STATES} DESC, " if active_first else ""
+    sql += f" ORDER BY {order}created_at DESC, id DESC"
     params: list[Any] = []
     if limit is not None:
-        sql += " LIMIT ?"
-        params.append(limit)
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([limit, offset])
     return [_batch(r) for r in conn.execute(sql, params)]
+
+
+def count_batches(conn: sqlite3.Connection) -> int:
+    """How many batches are tracked."""
+    return int(conn.execute("SELECT count(*) FROM batches").fetchone()[0])
 
 
 def get_batch(conn: sqlite3.Connection, batch_id: int | str) -> Batch:
@@ -1597,13 +1618,13 @@ def list_batch_items(
     limit: int | None = None,
     offset: int = 0,
 ) -> list[BatchItem]:
-    """A batch's items (optionally of some outcomes), in custom_id order."""
+    """A batch's items (optionally of some outcomes), in line order."""
     sql = "SELECT * FROM batch_items WHERE batch_id = ?"
     params: list[Any] = [batch_id]
     if outcomes:
         sql += f" AND outcome IN ({','.join('?' * len(outcomes))})"
         params.extend(outcomes)
-    sql += " ORDER BY custom_id"
+    sql += " ORDER BY line_no, custom_id"
     if limit is not None:
         sql += " LIMIT ? OFFSET ?"
         params.extend([limit, offset])
@@ -2255,6 +2276,9 @@ def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float
     ).fetchone()
     counts = batch_outcome_counts(conn, batch_id)
     detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    # The provider counts a non-2xx answer as completed: once the lines are in, succeeded
+    # and failed come from their outcomes (cancelled and unread lines are neither).
+    unsettled = counts.get("succeeded", 0) + counts.get("cancelled", 0) + counts.get("pending", 0)
     update_batch(
         conn,
         batch_id,
@@ -2263,6 +2287,8 @@ def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float
             "output_tokens": row[1],
             "cost": row[2],
             "total": row[3],
+            "completed": counts.get("succeeded", 0),
+            "failed": row[3] - unsettled,
             "state": state,
             "ingested_at": now,
             "next_poll_at": None,
@@ -2278,21 +2304,55 @@ def count_batch_items(conn: sqlite3.Connection, batch_id: int) -> int:
     return int(row.fetchone()[0])
 
 
+@dataclass(frozen=True, slots=True)
+class ErrorMatch:
+    """Batch-item errors to single out: any of these HTTP statuses or error codes."""
+
+    status_codes: tuple[int, ...] = ()
+    error_codes: tuple[str, ...] = ()
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A condition on items `i` (never NULL: items without an error do not match)."""
+        parts, params = ["0"], list[Any]()
+        for column, values in (
+            ("status_code", self.status_codes),
+            ("error_code", self.error_codes),
+        ):
+            if values:
+                parts.append(f"coalesce(i.{column} IN ({','.join('?' * len(values))}), 0)")
+                params.extend(values)
+        return f"({' OR '.join(parts)})", params
+
+
+def _owned_items(outcomes: Sequence[str]) -> str:
+    """Items of batch `?` of these outcomes whose job that batch still owns (`i`, `j`)."""
+    return (
+        "FROM batch_items i JOIN jobs j ON j.id = i.job_id WHERE i.batch_id = ? "
+        f"AND j.batch_id = i.batch_id AND i.outcome IN ({','.join('?' * len(outcomes))})"
+    )
+
+
 def resubmit_items(
-    conn: sqlite3.Connection, parent_id: int, child_id: int, outcomes: Sequence[str], now: float
+    conn: sqlite3.Connection,
+    parent_id: int,
+    child_id: int,
+    outcomes: Sequence[str],
+    now: float,
+    *,
+    leave_out: ErrorMatch = ErrorMatch(),
 ) -> int:
     """Give a child batch the parent's items of these outcomes, and move their jobs to it.
 
     Jobs go back to pending under the child (one more attempt); only jobs still owned by
-    the parent move. Returns how many lines the child has.
+    the parent move, and none whose item error matches `leave_out`. Returns how many lines
+    the child has.
     """
+    skip, skip_params = leave_out.sql()
     conn.execute(
         f"INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
         f"SELECT ?, i.custom_id, i.job_id, row_number() OVER (ORDER BY i.line_no, i.custom_id) "
-        f"FROM batch_items i JOIN jobs j ON j.id = i.job_id "
-        f"WHERE i.batch_id = ? AND j.batch_id = ? "
-        f"AND i.outcome IN ({','.join('?' * len(outcomes))})",
-        (child_id, parent_id, parent_id, *outcomes),
+        f"{_owned_items(outcomes)} AND NOT {skip}",
+        (child_id, parent_id, *outcomes, *skip_params),
     )
     moved = "SELECT job_id FROM batch_items WHERE batch_id = ?"
     conn.execute(
@@ -2312,6 +2372,42 @@ def resubmit_items(
     total = count_batch_items(conn, child_id)
     update_batch(conn, child_id, {"total": total}, now)
     return total
+
+
+def resubmittable_counts(
+    conn: sqlite3.Connection, batch_id: int, outcomes: Sequence[str], special: ErrorMatch
+) -> tuple[int, int]:
+    """(lines a resubmit would send, how many of them match `special`), jobs still owned."""
+    match, params = special.sql()
+    row = conn.execute(
+        f"SELECT count(*), coalesce(sum({match}), 0) {_owned_items(outcomes)}",
+        (*params, batch_id, *outcomes),
+    ).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def remote_job_batches(conn: sqlite3.Connection, flt: JobFilter) -> dict[int, int]:
+    """Batch id → how many of the failed/cancelled jobs matching `flt` that batch ran."""
+    where, params = _where(flt)
+    rows = conn.execute(
+        f"SELECT j.batch_id, count(*) FROM jobs j WHERE j.status IN ('failed', 'cancelled') "
+        f"AND j.batch_id IS NOT NULL AND {where} GROUP BY j.batch_id ORDER BY j.batch_id",
+        params,
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def settled_batches(conn: sqlite3.Connection, batch_ids: Sequence[int]) -> set[int]:
+    """Those of these batches that were resubmitted and own no failed job any more."""
+    if not batch_ids:
+        return set()
+    rows = conn.execute(
+        f"SELECT b.id FROM batches b WHERE b.id IN ({','.join('?' * len(batch_ids))}) "
+        "AND EXISTS (SELECT 1 FROM batches c WHERE c.parent_id = b.id) "
+        "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status = 'failed')",
+        list(batch_ids),
+    )
+    return {r[0] for r in rows}
 
 
 def batch_children(conn: sqlite3.Connection, batch_id: int) -> list[int]:

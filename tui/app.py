@@ -33,7 +33,7 @@ from textual.screen import ModalScreen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
-from core import queue, snapshot
+from core import batches, queue, snapshot
 from core.filters import format_filter
 from core.models import JobFilter
 from core.snapshot import ORDERS, Snapshot, View
@@ -67,6 +67,8 @@ WRITE_ACTIONS = frozenset(
 
 #: Jobs per page of the queue pane.
 PAGE_SIZE = 100
+#: Batches per page of the batches pane.
+BATCH_PAGE_SIZE = 50
 #: After the cursor moves, wait this long for it to settle before reading the new detail.
 SELECT_DEBOUNCE = 0.08
 
@@ -137,7 +139,9 @@ class BatchDashApp(App[None]):
         self.read_only = read_only
         self.clock = clock
         self.db: Store | None = None
-        self.view = View(limit=PAGE_SIZE)
+        self.view = View(limit=PAGE_SIZE, batch_limit=BATCH_PAGE_SIZE)
+        #: What the last action left undone (remote jobs `r` cannot retry), shown until the next.
+        self.action_note = ""
         self.last: Snapshot | None = None
         self.marks: dict[int, str] = {}
         self.all_marked = False
@@ -289,7 +293,23 @@ class BatchDashApp(App[None]):
             refreshed_at=self.last.now if self.last else None,
             error=self.refresh_error or self.poll_error,
             read_only=self.read_only,
+            batch_span=self._batch_span(),
+            note=self.action_note,
         )
+
+    def _batch_span(self) -> tuple[int, int, int] | None:
+        """(offset, shown, total) of the batches pane while it is the one showing."""
+        if self.last is None or self.query_one(TabbedContent).active != "batches":
+            return None
+        return (self.view.batch_offset, len(self.last.batches), self.last.batch_total)
+
+    def action_batch_page(self, delta: int) -> None:
+        """Next (1) or previous (-1) page of batches."""
+        total = self.last.batch_total if self.last else 0
+        offset = max(0, self.view.batch_offset + delta * self.view.batch_limit)
+        if offset != self.view.batch_offset and (offset < total or offset == 0):
+            self.view = replace(self.view, batch_offset=offset)
+            self._kick()
 
     def _follow_cursor(self) -> None:
         """Point the detail pane at the highlighted job (after the cursor settles)."""
@@ -348,6 +368,7 @@ class BatchDashApp(App[None]):
         if with_qa != self.view.with_qa:
             self.view = replace(self.view, with_qa=with_qa)
             self._kick()
+        self._show_status()
 
     def action_status(self, status: str) -> None:
         """Show only jobs of one status ('' = every status)."""
@@ -505,7 +526,11 @@ class BatchDashApp(App[None]):
 
         async def run() -> str:
             n = await queue.retry(db, target.flt)
-            return f"retried {n} of {target.what}"
+            # Remote lines run again only in a child batch: say which one, like the CLI.
+            remote = await queue.remote_retries(db, target.flt)
+            self.action_note = "; ".join(f"{r.advice()} or press R on it (b)" for r in remote)
+            done = f"retried {n} of {target.what}"
+            return f"{done}; {self.action_note}" if remote else done
 
         self._act(run, f"Retry {target.what}?" if target.count > 1 else None)
 
@@ -587,13 +612,14 @@ class BatchDashApp(App[None]):
         if batch_id is None:
             return
         db = self._store()
+        plan = await db.read(partial(batches.resubmit_plan, batch_id=batch_id))
 
         async def run() -> str:
             provider = await _import("core.providers.openai_batch")
             child = await provider.resubmit_batch(db, batch_id)
-            return f"resubmitted the failures of batch {batch_id} as batch {child}"
+            return f"resubmitted {plan.sent(False)} lines of batch {batch_id} as batch {child}"
 
-        self._act(run, f"Resubmit the failed items of batch {batch_id} as a new batch?")
+        self._act(run, _resubmit_question(plan) if plan.sent(False) else None)
 
     # ------------------------------------------------------------------ action plumbing
 
@@ -614,6 +640,7 @@ class BatchDashApp(App[None]):
         self.push_screen(ConfirmScreen(question), lambda yes: start() if yes else None)
 
     async def _execute(self, run: Callable[[], Awaitable[str]]) -> None:
+        self.action_note = ""
         try:
             message = await run()
         except Exception as exc:  # e.g. an unknown id or a provider error: show it
@@ -623,6 +650,20 @@ class BatchDashApp(App[None]):
             self.all_marked = False
             self.notify(message)
         await self.wait_for_refresh()
+
+
+def _resubmit_question(plan: batches.ResubmitPlan) -> str:
+    """The `R` confirmation: how many lines go, and how many stay behind and why."""
+    question = (
+        f"Resubmit {plan.sent(False)} failed, expired, cancelled or missing lines of batch "
+        f"{plan.batch_id} as a new batch?"
+    )
+    if plan.permanent:
+        question += (
+            f" {plan.permanent} more whose error will not pass on retry stay behind "
+            f"(`batchdash batches resubmit {plan.batch_id} --include-permanent` sends them)."
+        )
+    return question
 
 
 async def _import(name: str) -> ModuleType:

@@ -32,6 +32,7 @@ from tui.cli import (
     run_async,
 )
 from tui.fmt import age, count, duration, money, one_line, table
+from tui.once import batch_error_text, batch_lines_text
 
 T = TypeVar("T")
 
@@ -85,12 +86,20 @@ def register(commands: Any) -> None:
     p.set_defaults(func=cmd_show)
     for name, helptext in (
         ("cancel", "ask the provider to cancel a batch"),
-        ("resubmit", "send the failed, expired and missing lines again as a child batch"),
+        (
+            "resubmit",
+            "send the failed, expired, cancelled and missing lines again as a child batch",
+        ),
     ):
         p = group.add_parser(name, help=helptext)
         add_db_option(p)
         p.add_argument("batch", help="local id or provider batch id")
         p.set_defaults(func=cmd_cancel if name == "cancel" else cmd_resubmit)
+    p.add_argument(
+        "--include-permanent",
+        action="store_true",
+        help="also send lines whose error will not pass on retry (invalid request, context length)",
+    )
     p = group.add_parser("download", help="write a batch's results as JSONL or CSV")
     add_db_option(p)
     p.add_argument("batch", help="local id or provider batch id")
@@ -153,11 +162,6 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
             raise CliError(f"--metadata {pair!r}: expected KEY=VALUE")
         meta[key] = value
     return meta
-
-
-def _progress(batch: Batch) -> str:
-    done = batch.completed + batch.failed
-    return f"{count(done)}/{count(batch.total)}" if batch.total else "-"
 
 
 def _note(batch: Batch, now: float) -> str:
@@ -231,7 +235,7 @@ def cmd_list(args: argparse.Namespace) -> int:
         print("no batches")
         return EXIT_OK
     now = time.time()
-    header = ("ID", "REMOTE", "QUEUE", "STATE", "RAW", "DONE", "FAILED", "COST", "AGE", "NOTE")
+    header = ("ID", "REMOTE", "QUEUE", "STATE", "RAW", "LINES", "COST", "AGE", "NOTE")
     for line in table(
         header,
         (
@@ -241,10 +245,10 @@ def cmd_list(args: argparse.Namespace) -> int:
                 b.queue,
                 b.state,
                 b.raw_status or "-",
-                _progress(b),
-                count(b.failed),
+                batch_lines_text(b),
                 money(b.cost),
-                age(now - b.created_at),
+                # An imported batch's age is the provider's, not when it was imported.
+                age(now - (b.remote_created_at or b.created_at)),
                 _note(b, now),
             )
             for b in rows
@@ -313,12 +317,7 @@ def _describe(
             when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
             yield f"  {name[:-3]:<12} {when}  ({_relative(now, value)})"
     for error in batch.errors or []:
-        if isinstance(error, dict):
-            yield one_line(
-                f"error: {error.get('code')} line {error.get('line') or '-'}: "
-                f"{error.get('message')}",
-                200,
-            )
+        yield one_line(f"error: {batch_error_text(error)}", 200)
     if batch.polled_at:
         yield f"last polled {age(now - batch.polled_at)} ago"
     if batch.poll_error:
@@ -346,13 +345,21 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     from core.providers import openai_batch
 
     parent = _local_id(args)
-    child = _provider(lambda db: openai_batch.resubmit_batch(db, parent), args)
+    with open_sync(args) as db:
+        plan = batches.resubmit_plan(db.conn, parent)
+    child = _provider(
+        lambda db: openai_batch.resubmit_batch(
+            db, parent, include_permanent=args.include_permanent
+        ),
+        args,
+    )
     with open_sync(args) as db:
         batch = _batch(db, str(child))
-    print(
-        f"batch {parent}: {count(batch.total)} lines resubmitted as batch {child} "
-        f"({batch.remote_id})"
-    )
+    lines = f"{count(batch.total)} line{'s' if batch.total != 1 else ''}"
+    print(f"batch {parent}: {lines} resubmitted as batch {child} ({batch.remote_id})")
+    left_out = plan.left_out(args.include_permanent)
+    if left_out:
+        print(f"batch {parent}: {left_out}")
     return EXIT_OK
 
 

@@ -24,6 +24,7 @@ from core.models import Job, JobFilter, JobStatus
 from core.store import SyncStore
 from tui.argtypes import int64, non_empty, positive_float, positive_int
 from tui.cli import (
+    EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -360,6 +361,12 @@ def cmd_action(args: argparse.Namespace) -> int:
     if args.action == "retry":
         n = run_async(lambda db: queue.retry(db, flt), args)
         print(f"retried {n} jobs")
+        # Lines of remote batches run again only in a child batch: say which command does.
+        remote = run_async(lambda db: queue.remote_retries(db, flt), args)
+        for batch in remote:
+            print(f"batchdash: {batch.advice()}", file=sys.stderr)
+        if remote:
+            return EXIT_ATTENTION
     elif args.action == "cancel":
         now, flagged = run_async(lambda db: queue.cancel(db, flt), args)
         print(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from core import snapshot
-from core.models import JobStatus, QueueInfo
+from core.models import Batch, JobStatus, QueueInfo
 from core.store import SyncStore
 from tui import styles
 from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
@@ -212,13 +212,13 @@ def _batches(report: snapshot.Summary, p: _Printer) -> None:
             (row.batch.state, styles.BATCH.get(row.batch.state)),
             (row.batch.raw_status or "-", None),
             (f"{styles.progress_bar(row.progress, 10)} {row.progress:4.0%}", None),
-            (f"{row.batch.completed}/{row.batch.failed}/{row.batch.total}", None),
+            (batch_lines_text(row.batch), None),
             (batch_timing_text(row), None),
             (batch_problem(row), styles.ALERT),
         ]
         for row in report.batches
     ]
-    header = ["ID", "REMOTE", "QUEUE", "STATE", "RAW", "PROGRESS", "OK/FAIL/ALL", "TIME", "ERROR"]
+    header = ["ID", "REMOTE", "QUEUE", "STATE", "RAW", "PROGRESS", "LINES", "TIME", "ERROR"]
     p.table(header, rows)
 
 
@@ -231,15 +231,34 @@ def batch_timing_text(row: snapshot.BatchRow) -> str:
     return f"{row.timing} {duration(row.seconds)}"
 
 
+def batch_lines_text(batch: Batch) -> str:
+    """`10 ok · 10 failed / 20`: succeeded and failed lines apart, never one sum."""
+    if not batch.total:
+        return "-"
+    failed = f" · {count(batch.failed)} failed" if batch.failed else ""
+    return f"{count(batch.completed)} ok{failed} / {count(batch.total)}"
+
+
+def batch_error_text(error: Any) -> str:
+    """One provider error of a batch as text: `code: message, line N`."""
+    if not isinstance(error, dict):
+        return str(error)
+    text = ": ".join(str(error[k]) for k in ("code", "message") if error.get(k))
+    line = error.get("line")
+    return f"{text}, line {line}" if line is not None else text
+
+
 def batch_problem(row: snapshot.BatchRow) -> str:
     """The batch's poll error or first provider error, on one line ('' when none)."""
     errors = row.batch.errors
     if row.batch.poll_error:
         return one_line(row.batch.poll_error, 50)
-    if isinstance(errors, dict) and errors.get("data"):
-        first = errors["data"][0]
-        return one_line(str(first.get("message", first)) if isinstance(first, dict) else first, 50)
-    return "" if not errors else one_line(str(errors), 50)
+    if isinstance(errors, dict):  # the provider's whole `errors` object
+        errors = errors.get("data")
+    if not errors:
+        return ""
+    first = errors[0] if isinstance(errors, list) else errors
+    return one_line(batch_error_text(first), 50)
 
 
 def _workers(report: snapshot.Summary, p: _Printer) -> None:

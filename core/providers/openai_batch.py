@@ -541,14 +541,18 @@ async def _record(
     await db.write(run)
 
 
-async def resubmit_batch(db: Store, batch_id: int) -> int:
-    """Send the failed, expired and missing lines again as a child batch; its local id."""
+async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
+    """Send the failed, expired, cancelled and missing lines again as a child batch.
+
+    Lines whose error will not pass on retry go too only with `include_permanent`.
+    Returns the child's local id.
+    """
     settings()
     owner = _owner()
 
     def record(conn: Any) -> int:
         now = time.time()
-        child = batches.record_resubmit(conn, batch_id, now)
+        child = batches.record_resubmit(conn, batch_id, now, include_permanent=include_permanent)
         store.put_submit_lease(conn, child, owner, now + LEASE_SECONDS)
         return child
 

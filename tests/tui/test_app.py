@@ -20,6 +20,7 @@ from tui.screens.confirm import ConfirmScreen
 from tui.screens.filter import FilterScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.jobs import JobTable
+from tui.widgets.statusline import StatusLine
 
 
 def statuses(path: Path, flt: JobFilter) -> dict[str, int]:
@@ -39,6 +40,10 @@ def paused(path: Path, name: str) -> bool:
 def rows(app: BatchDashApp) -> list[int]:
     table = app.query_one(JobTable)
     return [int(str(key.value)) for key in table.rows]
+
+
+def status_text(app: BatchDashApp) -> str:
+    return str(app.query_one(StatusLine).content)
 
 
 async def filter_to(app: BatchDashApp, pilot: Pilot[None], text: str) -> None:
@@ -295,12 +300,42 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
         app = make_app(path, poll_every=3600)
         async with app.run_test(size=SIZE) as pilot:
             await app.wait_for_refresh()
+            # `r` on remote failures retries nothing and says which resubmit does it.
+            await filter_to(app, pilot, "status:failed")
+            await pilot.press("r")
+            await _settle(app, lambda: "ran in remote batch" in status_text(app))
+            assert f"1 of the selected jobs ran in remote batch {parent}" in status_text(app)
+            assert "batches resubmit" in status_text(app)
             await pilot.press("b", "R")
             assert isinstance(app.screen, ConfirmScreen)
-            assert f"batch {parent}" in app.screen.question
+            assert f"Resubmit 2 failed, expired, cancelled or missing lines of batch {parent}" in (
+                app.screen.question
+            )
             await pilot.press("y")
             await _settle(app, lambda: app.last is not None and len(app.last.batches) == 2)
     with SyncStore.open(path) as db:
         [child] = [b for b in store.list_batches(db.conn) if b.parent_id == parent]
         items = store.list_batch_items(db.conn, child.id)
     assert sorted(i.custom_id for i in items) == ["z-errline", "z-non2xx"]
+
+
+async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
+    path = tmp_path / "many.db"
+    with SyncStore.open(path) as db:
+        for i in range(120):
+            new = store.NewBatch(f"q{i}", "/v1/chat/completions", "m", state="succeeded")
+            db.write(lambda c, new=new, i=i: store.add_batch(c, new, 1000.0 + i))
+    app = make_app(path)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.pause()
+        await pilot.press("b")
+        await _settle(app, lambda: "of 120 batches" in status_text(app))
+        assert "1–50 of 120 batches" in status_text(app)
+        await pilot.press("right_square_bracket")
+        await _settle(app, lambda: "51–100 of 120 batches" in status_text(app))
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await _settle(app, lambda: "101–120 of 120 batches" in status_text(app))
+        assert app.last is not None and [r.batch.id for r in app.last.batches][-1] == 1
+        await pilot.press("left_square_bracket")
+        await _settle(app, lambda: "51–100 of 120 batches" in status_text(app))

@@ -36,6 +36,8 @@ class BatchesTable(DataTable[Any]):
         Binding("enter", "app.open_batch", "Batch detail", id="batch-details"),
         Binding("c", "app.cancel_batch", "Cancel batch", id="cancel-batch"),
         Binding("R", "app.resubmit_batch", "Resubmit failures", id="resubmit-batch"),
+        Binding("right_square_bracket", "app.batch_page(1)", "Next page", id="batch-next-page"),
+        Binding("left_square_bracket", "app.batch_page(-1)", "Previous page", id="batch-prev-page"),
     ]
 
     def on_mount(self) -> None:

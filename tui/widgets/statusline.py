@@ -26,13 +26,21 @@ class StatusLine(Static):
         refreshed_at: float | None,
         error: str | None,
         read_only: bool,
+        batch_span: tuple[int, int, int] | None = None,
+        note: str | None = None,
     ) -> None:
-        """Render the line."""
+        """Render the line; `batch_span` (offset, shown, total) when the batches pane is up,
+        `note` for what the last action left undone."""
         text = Text()
         if read_only:
             text.append(" READ-ONLY ", "bold reverse yellow")
             text.append(" ")
-        if page is not None:
+        if batch_span is not None:
+            offset, shown, total = batch_span
+            first = offset + 1 if shown else 0
+            text.append(f"{count(first)}–{count(offset + shown)} of {count(total)} batches", "bold")
+            text.append("  [ ] pages", styles.MUTED)
+        elif page is not None:
             first = page.offset + 1 if page.rows else 0
             last = page.offset + len(page.rows)
             text.append(f"{count(first)}–{count(last)} of {page.matching_text}", "bold")
@@ -40,8 +48,9 @@ class StatusLine(Static):
                 text.append(f" matching ({count(page.total)} jobs)")
             text.append(f"  sort: {ORDERS.get(page.order, page.order)}")
         shown = format_filter(flt)
-        text.append("  filter: ")
-        text.append(one_line(shown, 40) if shown else "none", "" if shown else styles.MUTED)
+        if batch_span is None:  # the filter is the jobs pane's
+            text.append("  filter: ")
+            text.append(one_line(shown, 40) if shown else "none", "" if shown else styles.MUTED)
         if all_marked:
             text.append("  all matching marked", "bold magenta")
         elif marks:
@@ -51,4 +60,7 @@ class StatusLine(Static):
         if error:
             text.append("  ")
             text.append(one_line(error, 80), styles.ALERT)
+        if note:
+            text.append("  ")
+            text.append(one_line(note, 160), "bold yellow")
         self.update(text)
