@@ -625,7 +625,8 @@ def record_import(
         ),
         now,
     )
-    store.record_remote(conn, batch_id, fields, now)
+    # A new row: nothing to race, so the provider's fields go in as they are.
+    store.update_batch(conn, batch_id, {**fields, "polled_at": now}, now)
     return batch_id
 
 

@@ -310,6 +310,8 @@ class Batch:
     next_poll_at: float | None = None
     poll_failures: int = 0
     ingested_at: float | None = None
+    poll_owner: str | None = None
+    poll_lease_until: float | None = None
 
     @property
     def active(self) -> bool:

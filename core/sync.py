@@ -76,10 +76,12 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
                     report.reconciled += 1
         for batch in due:
             try:
-                ingested = await openai_batch.refresh(db, client, batch)
+                ingested = await openai_batch.poll_batch(db, client, batch)
             except Exception as exc:  # recorded on the batch; the next one still gets polled
                 await _failed(db, report, batch, openai_batch.describe(exc))
                 continue
+            if ingested is None:
+                continue  # another poller is working on it
             report.polled += 1
             report.ingested += int(ingested)
 

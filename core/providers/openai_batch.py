@@ -23,7 +23,7 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -176,22 +176,34 @@ def _confirm_lease(conn: Any, batch_id: int, owner: str, now: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _holding(db: Store, batch_id: int, owner: str) -> AsyncIterator[None]:
-    """Keep renewing our lease while the body runs (a big upload takes minutes)."""
+async def _renewing(
+    db: Store, renew: Callable[[Any], object], release: Callable[[Any], object]
+) -> AsyncIterator[None]:
+    """Renew a lease every third of its life while the body runs (a big upload or
+    ingestion takes minutes), then release it."""
 
-    async def renew() -> None:
+    async def keep() -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            await db.write(partial(_confirm_lease, batch_id=batch_id, owner=owner, now=time.time()))
+            await db.write(renew)
 
-    task = asyncio.create_task(renew())
+    task = asyncio.create_task(keep())
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, BatchError):
             await task
-        await db.write(partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
+        await db.write(release)
+
+
+def _holding(db: Store, batch_id: int, owner: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """Hold the submit lease of a batch while the body runs."""
+
+    def renew(conn: Any) -> None:
+        _confirm_lease(conn, batch_id, owner, time.time())
+
+    return _renewing(db, renew, partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
 
 
 # --------------------------------------------------------------------------- submission
@@ -400,8 +412,40 @@ async def note_failure(db: Store, batch_id: int, message: str) -> None:
     await db.write(partial(_note_failure, batch_id=batch_id, message=message))
 
 
-async def refresh(db: Store, client: Any, batch: Batch) -> bool:
-    """Poll one batch and ingest it once finished; True when it was ingested now."""
+async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
+    """Claim a due batch, poll it and ingest it if finished; None if another poller has it.
+
+    The claim is a compare-and-set on the batch row and hands back the row as it is now,
+    so the work never starts from a stale read; the lease is renewed while it runs (an
+    ingestion can take minutes) and released at the end. True when it was ingested now.
+    """
+    owner = _owner()
+    now = time.time()
+    holder = batch.poll_owner
+    lease = None if holder is None else (holder, batch.poll_lease_until or 0.0)
+    claimed = await db.write(
+        partial(
+            store.claim_batch_poll,
+            batch_id=batch.id,
+            owner=owner,
+            until=now + LEASE_SECONDS,
+            now=now,
+            dead_owner=holder if lease is not None and _lease_free(lease, now) else None,
+        )
+    )
+    if claimed is None:
+        return None
+
+    def renew(conn: Any) -> None:
+        store.renew_batch_poll(conn, batch.id, owner, time.time() + LEASE_SECONDS)
+
+    release = partial(store.release_batch_poll, batch_id=batch.id, owner=owner)
+    async with _renewing(db, renew, release):
+        return await _refresh(db, client, claimed)
+
+
+async def _refresh(db: Store, client: Any, batch: Batch) -> bool:
+    """Poll one batch we hold the poll lease of, and ingest it once finished."""
     if batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW:
         await _record(db, batch, await client.batches.retrieve(batch.remote_id))
         batch = await db.read(partial(store.get_batch, batch_id=batch.id))
