@@ -39,8 +39,8 @@ ENDPOINTS = (
     "/v1/videos",
 )
 
-#: The strictest custom_id rule among providers: 1–64 of [A-Za-z0-9_-].
-CUSTOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Anthropic's custom_id rule (1–64 of [A-Za-z0-9_-]); OpenAI takes any non-empty string.
+ANTHROPIC_CUSTOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: Metadata key carrying the durable-submission key (found again by `reconcile`).
 SUBMIT_KEY_META = "batchdash_submit_key"
@@ -142,8 +142,11 @@ class InputPlan:
 class _Checker:
     """Checks lines one by one, collecting problems (up to a limit) and shard bounds."""
 
-    def __init__(self, path: Path, endpoint: str | None, max_lines: int, max_bytes: int) -> None:
+    def __init__(
+        self, path: Path, endpoint: str | None, max_lines: int, max_bytes: int, provider: str
+    ) -> None:
         self.path = path
+        self.provider = provider
         self.endpoint = endpoint
         self.model: str | None = None
         self.max_lines = max_lines
@@ -176,9 +179,10 @@ class _Checker:
         if not isinstance(record, dict):
             return "expected a JSON object"
         custom_id = record.get("custom_id")
-        if not isinstance(custom_id, str) or not CUSTOM_ID_RE.fullmatch(custom_id):
-            return f"custom_id {custom_id!r} must be 1-64 characters of A-Z a-z 0-9 _ -"
-        first = self.seen.setdefault(custom_id, line_no)
+        problem = custom_id_problem(custom_id, self.provider)
+        if problem:
+            return problem
+        first = self.seen.setdefault(str(custom_id), line_no)
         if first != line_no:
             return f"duplicate custom_id {custom_id!r} (first on line {first})"
         if record.get("method", "POST") != "POST":
@@ -213,24 +217,38 @@ class _Checker:
         self.size += size
 
 
+def custom_id_problem(custom_id: Any, provider: str = "openai") -> str | None:
+    """Why a custom_id is refused by this provider, or None.
+
+    OpenAI accepts any non-empty string (`lesson-0.field0.english` included); only
+    Anthropic's Message Batches restrict it to 1–64 of [A-Za-z0-9_-].
+    """
+    if not isinstance(custom_id, str) or not custom_id:
+        return f"custom_id {custom_id!r} must be a non-empty string"
+    if provider == "anthropic" and not ANTHROPIC_CUSTOM_ID_RE.fullmatch(custom_id):
+        return f"custom_id {custom_id!r} must be 1-64 characters of A-Z a-z 0-9 _ - (Anthropic)"
+    return None
+
+
 def validate_file(
     path: Path,
     *,
     endpoint: str | None = None,
     max_lines: int = MAX_LINES,
     max_bytes: int = MAX_BYTES,
+    provider: str = "openai",
 ) -> InputPlan:
     """Check a batch input file without loading it whole; InputError lists bad lines.
 
-    Rules: JSON objects, custom_id 1–64 of [A-Za-z0-9_-] and unique, method POST, url equal
-    to the endpoint (by default the first line's), a body with one model for the file.
-    Lines beyond `max_lines` or `max_bytes` go to further shards.
+    Rules: JSON objects, a unique custom_id the provider accepts (`custom_id_problem`),
+    method POST, url equal to the endpoint (by default the first line's), a body with one
+    model for the file. Lines beyond `max_lines` or `max_bytes` go to further shards.
     """
     if endpoint is not None and endpoint not in ENDPOINTS:
         raise BatchError(f"--endpoint {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
-    checker = _Checker(path, endpoint, max_lines, max_bytes)
+    checker = _Checker(path, endpoint, max_lines, max_bytes, provider)
     for line_no, text in _lines(path):
         checker.add(line_no, text)
     if checker.total_problems:
