@@ -309,12 +309,14 @@ def record_intent(
     queue: str,
     metadata: dict[str, str],
     now: float,
+    base_url: str | None = None,
 ) -> list[int]:
     """Insert one batch per shard, with its items and jobs, in the caller's transaction.
 
     Runs before anything is uploaded: a crash afterwards leaves `submitting` batches that
     `reconcile` finishes. A custom_id that already names a job of the queue is an error
-    (it would be the same work twice).
+    (it would be the same work twice). `base_url` is the endpoint every later call on
+    these batches goes to.
     """
     ids = []
     for index, shard in enumerate(plan.shards):
@@ -331,6 +333,7 @@ def record_intent(
             total=shard.count,
             shard_index=index if len(plan.shards) > 1 else None,
             shard_count=len(plan.shards) if len(plan.shards) > 1 else None,
+            base_url=base_url,
         )
         ids.append(store.add_batch(conn, row, now))
     requests = iter_requests(plan.path)
@@ -616,6 +619,7 @@ def record_resubmit(conn: sqlite3.Connection, parent_id: int, now: float) -> int
             input_path=parent.input_path,
             metadata=_own_metadata(parent.metadata),
             parent_id=parent.id,
+            base_url=parent.base_url,  # the same endpoint as the parent unless told otherwise
         ),
         now,
     )
@@ -627,9 +631,14 @@ def record_resubmit(conn: sqlite3.Connection, parent_id: int, now: float) -> int
 
 
 def record_import(
-    conn: sqlite3.Connection, fields: dict[str, Any], metadata: Any, queue: str, now: float
+    conn: sqlite3.Connection,
+    fields: dict[str, Any],
+    metadata: Any,
+    queue: str,
+    now: float,
+    base_url: str | None = None,
 ) -> int:
-    """Track a batch submitted by another tool; its lines are loaded when it finishes."""
+    """Track a batch submitted by another tool (at `base_url`); lines load when it ends."""
     batch_id = store.add_batch(
         conn,
         store.NewBatch(
@@ -640,6 +649,7 @@ def record_import(
             state=fields["state"],
             raw_status=fields["raw_status"],
             metadata=metadata if isinstance(metadata, dict) else None,
+            base_url=base_url,
         ),
         now,
     )

@@ -333,6 +333,12 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE batches ADD COLUMN poll_owner TEXT;
     ALTER TABLE batches ADD COLUMN poll_lease_until REAL;
     """,
+    # v7: a batch remembers the endpoint it was submitted to (the base URL, never the key),
+    # and since when it cannot be reached there (a refused call, or failures in a row).
+    """
+    ALTER TABLE batches ADD COLUMN base_url TEXT;
+    ALTER TABLE batches ADD COLUMN unreachable_since REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1918,6 +1924,7 @@ class NewBatch:
     shard_index: int | None = None
     shard_count: int | None = None
     provider: str = "openai"
+    base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -1940,8 +1947,8 @@ def add_batch(conn: sqlite3.Connection, new: NewBatch, now: float) -> int:
     row = conn.execute(
         "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
         "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
-        "shard_index, shard_count, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "shard_index, shard_count, base_url, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             new.provider,
             new.remote_id,
@@ -1958,6 +1965,7 @@ def add_batch(conn: sqlite3.Connection, new: NewBatch, now: float) -> int:
             new.parent_id,
             new.shard_index,
             new.shard_count,
+            new.base_url,
             now,
             now,
         ),
@@ -2095,7 +2103,12 @@ def record_remote(
     if unknown:
         raise StoreError(f"record_remote: unknown columns {sorted(unknown)}")
     values.update(
-        polled_at=now, poll_error=None, poll_failures=0, next_poll_at=None, updated_at=now
+        polled_at=now,
+        poll_error=None,
+        poll_failures=0,
+        next_poll_at=None,
+        unreachable_since=None,
+        updated_at=now,
     )
     guard = f"ingested_at IS NULL AND {_RANK_SQL} < {_TERMINAL_RANK}"
     params: list[Any] = [*values.values(), batch_id]
@@ -2124,6 +2137,21 @@ def note_poll_failure(conn: sqlite3.Connection, batch_id: int, error: str, now: 
     if row is None:
         raise NotFoundError(f"unknown batch {batch_id}")
     return int(row[0])
+
+
+def mark_unreachable(conn: sqlite3.Connection, batch_id: int, now: float) -> bool:
+    """Note since when a batch cannot be reached (kept while it stays so); True if new."""
+    row = conn.execute(
+        "UPDATE batches SET unreachable_since = ? WHERE id = ? AND unreachable_since IS NULL "
+        "RETURNING queue, poll_error",
+        (now, batch_id),
+    ).fetchone()
+    if row is not None:
+        _event_rows(
+            conn,
+            [(now, "batch_unreachable", None, batch_id, row["queue"], None, row["poll_error"])],
+        )
+    return row is not None
 
 
 def apply_item_results(

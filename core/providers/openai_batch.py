@@ -26,7 +26,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core import batches, store
 from core.batches import BatchError
@@ -74,20 +74,50 @@ def settings() -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[Any]:
-    """An AsyncOpenAI client for this endpoint, closed on exit."""
+async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
+    """An AsyncOpenAI client for `base_url` (default: the configured one), closed on exit."""
     import openai
 
-    base_url, key = settings()
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=SDK_RETRIES)
+    default_url, key = settings()
+    client = openai.AsyncOpenAI(
+        base_url=base_url or default_url, api_key=key, max_retries=SDK_RETRIES
+    )
     try:
         yield client
     finally:
         await client.close()
 
 
+class Clients:
+    """One client per endpoint, opened on first use and closed together.
+
+    Every call on a batch goes to the endpoint it was submitted to (`Batch.base_url`);
+    batches recorded before endpoints were stored use the configured one.
+    """
+
+    def __init__(self) -> None:
+        self.default_url = settings()[0]
+        self._open: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def for_batch(self, batch: Batch) -> Any:
+        """The client for this batch's endpoint."""
+        url = batch.base_url or self.default_url
+        if url not in self._open:
+            self._open[url] = await self._stack.enter_async_context(connect(url))
+        return self._open[url]
+
+    async def __aenter__(self) -> Clients:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of a provider error (never includes the key)."""
+    if isinstance(exc, BatchError):
+        return str(exc)  # ours (a missing key, a refused batch): no need to import openai
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -95,6 +125,20 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return f"network: {exc}"
     return str(exc) or type(exc).__name__
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for a refusal that retrying cannot change (bad key, unknown batch, bad request).
+
+    408, 409 and 429 are the provider saying "later"; 5xx and network errors are transient.
+    """
+    if isinstance(exc, BatchError):
+        return isinstance(exc, MissingKeyError)
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code < 500 and exc.status_code not in (408, 409, 429)
+    return False
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -228,18 +272,20 @@ async def submit_file(
     user_meta = dict(metadata or {})
     batches.check_metadata({**user_meta, batches.SUBMIT_KEY_META: "", batches.SHARD_META: ""})
     plan = batches.validate_file(path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes)
-    settings()
+    base_url, _ = settings()
     owner = _owner()
 
     def record(conn: Any) -> list[int]:
         now = time.time()
-        ids = batches.record_intent(conn, plan, queue=queue, metadata=user_meta, now=now)
+        ids = batches.record_intent(
+            conn, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url
+        )
         for batch_id in ids:
             store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
         return ids
 
     ids = await db.write(record)
-    async with connect() as client:
+    async with connect(base_url) as client:
         for batch_id in ids:
             await _send(db, client, batch_id, owner)
     return ids
@@ -347,17 +393,25 @@ async def find_by_submit_key(client: Any, submit_key: str, since: float) -> Any 
 # --------------------------------------------------------------------------- reconcile
 
 
-async def reconcile(db: Store, client: Any | None = None) -> list[tuple[int, str]]:
+class Reconciled(NamedTuple):
+    """What reconciling one batch did; `permanent` when the provider refused for good."""
+
+    batch_id: int
+    what: str
+    permanent: bool = False
+
+
+async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconciled]:
     """Finish every `submitting` batch nobody alive is submitting.
 
-    Adopts the remote batch found by its submit key, or else uploads and creates it.
-    Returns (batch id, what happened), where failures read "error: …".
+    Adopts the remote batch found by its submit key, or else uploads and creates it, at
+    the batch's own endpoint. Failures read "error: …".
     """
     stuck = await db.read(store.submitting_batches)
     if not stuck:
         return []
-    if client is None:
-        async with connect() as fresh:
+    if clients is None:
+        async with Clients() as fresh:
             return await reconcile(db, fresh)
     done = []
     for batch in stuck:
@@ -368,10 +422,12 @@ async def reconcile(db: Store, client: Any | None = None) -> list[tuple[int, str
         if not taken:
             continue  # a live process is submitting it right now
         try:
-            done.append((batch.id, await _reconcile_one(db, client, batch, owner)))
+            client = await clients.for_batch(batch)
+            done.append(Reconciled(batch.id, await _reconcile_one(db, client, batch, owner)))
         except Exception as exc:  # recorded on the batch; the others still get reconciled
-            await note_failure(db, batch.id, describe(exc))
-            done.append((batch.id, f"error: {describe(exc)}"))
+            permanent = is_permanent(exc)
+            await note_failure(db, batch.id, describe(exc), permanent=permanent)
+            done.append(Reconciled(batch.id, f"error: {describe(exc)}", permanent))
     return done
 
 
@@ -399,17 +455,27 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
 # --------------------------------------------------------------------------- polling
 
 
-def _note_failure(conn: Any, batch_id: int, message: str) -> None:
-    """Record a failed call and push the batch's next poll back (exponential, jittered)."""
+#: Failed calls in a row after which a batch counts as unreachable even if each looked
+#: transient (network, 5xx): it needs a human, and `--once` says so.
+UNREACHABLE_AFTER = 3
+
+
+def _note_failure(conn: Any, batch_id: int, message: str, permanent: bool = False) -> None:
+    """Record a failed call and push the batch's next poll back (exponential, jittered).
+
+    A permanent refusal, or UNREACHABLE_AFTER failures in a row, marks it unreachable.
+    """
     now = time.time()
     failures = store.note_poll_failure(conn, batch_id, message, now)
     delay = min(POLL_BACKOFF_MAX, POLL_BACKOFF_BASE * 2 ** (failures - 1))
     store.update_batch(conn, batch_id, {"next_poll_at": now + delay * (0.5 + random.random())}, now)
+    if permanent or failures >= UNREACHABLE_AFTER:
+        store.mark_unreachable(conn, batch_id, now)
 
 
-async def note_failure(db: Store, batch_id: int, message: str) -> None:
+async def note_failure(db: Store, batch_id: int, message: str, *, permanent: bool = False) -> None:
     """Record a provider error on a batch (poll_error, polled_at) and back off."""
-    await db.write(partial(_note_failure, batch_id=batch_id, message=message))
+    await db.write(partial(_note_failure, batch_id=batch_id, message=message, permanent=permanent))
 
 
 async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
@@ -558,7 +624,7 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
         )
     if not batch.active:
         raise BatchError(f"batch {batch.id} is already {batch.state}")
-    async with connect() as client:
+    async with connect(batch.base_url) as client:
         try:
             remote = await client.batches.cancel(batch.remote_id)
         except openai.APIStatusError as exc:
@@ -586,7 +652,10 @@ async def _record(
 
 
 async def resubmit_batch(db: Store, batch_id: int) -> int:
-    """Send the failed, expired and missing lines again as a child batch; its local id."""
+    """Send the failed, expired and missing lines again as a child batch; its local id.
+
+    The child goes to the parent's endpoint.
+    """
     settings()
     owner = _owner()
 
@@ -597,7 +666,8 @@ async def resubmit_batch(db: Store, batch_id: int) -> int:
         return child
 
     child = await db.write(record)
-    async with connect() as client:
+    child_batch = await db.read(partial(store.get_batch, batch_id=child))
+    async with connect(child_batch.base_url) as client:
         await _send(db, client, child, owner)
     return child
 
@@ -611,7 +681,8 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
     known = await db.read(store.known_remote_ids)
     ours = {b.submit_key for b in await db.read(store.submitting_batches)}
     adopted = []
-    async with connect() as client:
+    base_url, _ = settings()
+    async with connect(base_url) as client:
         async for remote in client.batches.list(limit=100):
             key = (remote.metadata or {}).get(batches.SUBMIT_KEY_META)
             if remote.id in known or (key is not None and key in ours):
@@ -625,6 +696,7 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
                         metadata=remote.metadata,
                         queue=queue,
                         now=time.time(),
+                        base_url=base_url,
                     )
                 )
             )

@@ -181,7 +181,7 @@ async def test_batch_reconciled_after_failed_creates_is_polled_at_once(
             kill(submitter)
     sim.store.create_batch = original  # type: ignore[method-assign]
     async with await Store.open(db_path) as db:
-        [(batch_id, found)] = await openai_batch.reconcile(db)
+        [(batch_id, found, _)] = await openai_batch.reconcile(db)
         assert found.startswith("found batch_")
         print(
             "DBG",
@@ -206,7 +206,7 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
         [batch_id] = await db.write(
             lambda c: batches.record_intent(c, plan, queue="intent", metadata={}, now=time.time())
         )
-        assert await openai_batch.reconcile(db) == [(batch_id, "submitted")]
+        assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
         assert await openai_batch.reconcile(db) == []
     [remote] = remote_batches(sim)
     with SyncStore.open(db_path) as s:

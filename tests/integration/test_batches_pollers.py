@@ -20,7 +20,7 @@ import pytest
 from core.providers import openai_batch
 from core.sim.server import SimConfig, SimServer
 from core.store import Store, SyncStore
-from tests.conftest import spawn, wait_until
+from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import write_requests
 
 
@@ -112,3 +112,60 @@ def test_a_late_poll_never_moves_a_batch_backwards_and_a_claim_is_exclusive(
         assert not s.write(lambda c: store.close_ingest(c, batch_id, "succeeded", 5.0))
         assert s.write(lambda c: store.claim_batch_poll(c, batch_id, "c:3:z", 400.0, 300.0)) is None
         assert store.get_batch(s.conn, batch_id).state == "succeeded"
+
+
+def remote_count(sim: SimServer) -> int:
+    return len(sim.store.list_batches(100, None)["data"])
+
+
+def test_a_batch_is_polled_and_resubmitted_at_the_endpoint_it_was_submitted_to(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "here.jsonl", ["h-1", "h-2", "h-errline"])
+    db = ("--db", str(db_path))
+    cli("submit", str(path), *db, **env(sim))
+    with SimServer(SimConfig(speed=200)) as other:
+        # Polled, ingested and resubmitted with OPENAI_BASE_URL pointing elsewhere.
+        cli("poll", "--until-done", "--interval", "0.02", *db, timeout=30, **env(other))
+        cli("batches", "resubmit", "1", *db, **env(other))
+        cli("poll", "--until-done", "--interval", "0.02", *db, timeout=30, **env(other))
+        assert remote_count(other) == 0
+    assert remote_count(sim) == 2
+    assert query(db_path, "SELECT id, state, base_url FROM batches") == [
+        (1, "partial", sim.base_url),
+        (2, "partial", sim.base_url),
+    ]
+    assert cli("--once", *db, check=False).returncode == 1  # the errline job failed twice
+
+
+def test_an_unreachable_batch_needs_attention_and_stops_until_done(
+    tmp_path: Path, db_path: Path
+) -> None:
+    with SimServer(SimConfig(speed=200, api_key="right")) as sim:
+        path = write_requests(tmp_path / "keyed.jsonl", ["k-1"])
+        db = ("--db", str(db_path))
+        cli("submit", str(path), *db, **env(sim, "right"))
+        once = cli("--once", "--poll", *db, check=False, **env(sim, "wrong"))
+        assert once.returncode == 1, once.stdout + once.stderr
+        assert "batch 1 unreachable: HTTP 401" in once.stdout
+        poll = cli("poll", "--until-done", *db, check=False, timeout=30, **env(sim, "wrong"))
+        assert poll.returncode == 2
+        assert "batch 1 cannot be polled: HTTP 401" in poll.stderr
+        # With the right key it finishes, and nothing needs attention any more.
+        cli("poll", "--until-done", "--interval", "0.02", *db, timeout=30, **env(sim, "right"))
+        assert cli("--once", *db, check=False).returncode == 0
+
+
+def test_until_done_stops_on_a_batch_that_cannot_be_submitted(
+    tmp_path: Path, db_path: Path
+) -> None:
+    with SimServer(SimConfig(speed=200, api_key="right")) as sim:
+        path = write_requests(tmp_path / "nokey.jsonl", ["n-1"])
+        db = ("--db", str(db_path))
+        submit = cli("submit", str(path), *db, check=False, **env(sim, "wrong"))
+        assert submit.returncode == 2 and "HTTP 401" in submit.stderr
+        poll = cli("poll", "--until-done", *db, check=False, timeout=30, **env(sim, "wrong"))
+        assert poll.returncode == 2
+        assert "batch 1 cannot be submitted: HTTP 401" in poll.stderr
+        assert "batch 1 unreachable" in cli("--once", *db, check=False).stdout
+        assert remote_count(sim) == 0
