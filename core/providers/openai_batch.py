@@ -39,6 +39,8 @@ from core.store import Store
 SDK_RETRIES = 5
 #: Attempts at `create` (after 429s or ambiguous failures) before giving up for this run.
 CREATE_ATTEMPTS = 6
+#: Attempts at uploading one input file (each after searching for the previous one).
+UPLOAD_ATTEMPTS = 6
 #: Attempts at downloading one result file; every attempt restarts it (ingest is idempotent).
 DOWNLOAD_ATTEMPTS = 3
 #: Seconds a submit lease lasts without renewal; renewed every third of that.
@@ -296,28 +298,85 @@ async def _send(db: Store, client: Any, batch_id: int, owner: str) -> None:
     async with _holding(db, batch_id, owner):
         batch = await db.read(partial(store.get_batch, batch_id=batch_id))
         if batch.input_file_id is None:
-            file_id = await _upload(db, client, batch)
-            await db.write(
-                partial(
-                    store.update_batch,
-                    batch_id=batch_id,
-                    fields={"input_file_id": file_id},
-                    now=time.time(),
-                    event=("batch_uploaded", file_id),
-                )
-            )
-            batch.input_file_id = file_id
+            batch.input_file_id = await _upload(db, client, batch)
+            await _record_upload(db, batch.id, batch.input_file_id, "uploaded")
         await _create(db, client, batch, owner)
 
 
+async def _record_upload(db: Store, batch_id: int, file_id: str, how: str) -> None:
+    """Keep the input file's id with the intent before create, so no retry uploads again."""
+    await db.write(
+        partial(
+            store.update_batch,
+            batch_id=batch_id,
+            fields={"input_file_id": file_id},
+            now=time.time(),
+            event=("batch_uploaded", f"{file_id}: {how}"),
+        )
+    )
+
+
+def upload_name(batch: Batch) -> str:
+    """The input file's name at the provider. It carries the submit key, so an upload whose
+    answer was lost (or whose uploader died) is found again instead of repeated."""
+    return f"batchdash-{batch.submit_key}.jsonl"
+
+
 async def _upload(db: Store, client: Any, batch: Batch) -> str:
-    """Write the batch's lines from the store to a temp file and upload it."""
+    """Write the batch's lines from the store to a temp file and upload it once.
+
+    Not retried blindly: after a failure that may hide a stored file (5xx, network), the
+    account's files are searched for this batch's upload before trying again.
+    """
+    import openai
+
+    name = upload_name(batch)
+    uploader = client.with_options(max_retries=0)
     with tempfile.TemporaryDirectory(prefix="batchdash-") as tmp:
-        path = Path(tmp) / f"batchdash-{batch.id}.jsonl"
+        path = Path(tmp) / name
         await db.read(partial(_write_upload, batch_id=batch.id, path=path))
-        with path.open("rb") as handle:
-            uploaded = await client.files.create(file=(path.name, handle), purpose="batch")
-    return str(uploaded.id)
+        attempt = 0
+        while True:
+            try:
+                with path.open("rb") as handle:
+                    uploaded = await uploader.files.create(file=(name, handle), purpose="batch")
+                return str(uploaded.id)
+            except Exception as exc:
+                if not _retryable(exc) or attempt + 1 == UPLOAD_ATTEMPTS:
+                    raise
+                ambiguous = not isinstance(exc, openai.RateLimitError)
+            found = await find_upload(client, batch) if ambiguous else None
+            if found is not None:
+                return found
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1
+
+
+async def find_upload(client: Any, batch: Batch) -> str | None:
+    """The input file an earlier attempt uploaded for this batch, if any.
+
+    Should two attempts both have landed, the oldest is kept and the others, which no
+    batch uses, are deleted. Pages newest first back to a margin before the intent.
+    """
+    matches = []
+    async for stored in client.files.list(purpose="batch", order="desc"):
+        if stored.filename == upload_name(batch):
+            matches.append(stored.id)
+        if stored.created_at < batch.created_at - RECONCILE_MARGIN:
+            break
+    if not matches:
+        return None
+    for orphan in matches[:-1]:
+        await _delete_file(client, orphan)
+    return str(matches[-1])
+
+
+async def _delete_file(client: Any, file_id: str) -> None:
+    """Delete an uploaded file no batch uses; a failure only leaves it behind."""
+    import openai
+
+    with contextlib.suppress(openai.APIError):
+        await client.files.delete(file_id)
 
 
 def _write_upload(conn: Any, batch_id: int, path: Path) -> None:
@@ -346,6 +405,7 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code != 429:
                 await _reject(db, batch, describe(exc), exc.code)
+                await _delete_file(client, str(batch.input_file_id))  # no batch will use it
                 raise BatchError(f"batch {batch.id}: provider refused it: {describe(exc)}") from exc
             error: BaseException = exc
         except openai.APIConnectionError as exc:
@@ -437,6 +497,11 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
     found = None
     if batch.input_file_id is not None:
         found = await find_by_submit_key(client, str(batch.submit_key), batch.created_at)
+    else:
+        # Its submitter may have died between the upload and recording it.
+        file_id = await find_upload(client, batch)
+        if file_id is not None:
+            await _record_upload(db, batch.id, file_id, "found after an interrupted upload")
     if found is None:
         await _send(db, client, batch.id, owner)
         return "submitted"

@@ -215,6 +215,27 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
     assert remote.metadata["batchdash_submit_key"] == b.submit_key
 
 
+async def test_upload_whose_submitter_died_is_reused_by_reconcile(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "up.jsonl", ["u1", "u2"])
+    plan = batches.validate_file(path)
+    async with await Store.open(db_path) as db:
+        [batch_id] = await db.write(
+            lambda c: batches.record_intent(c, plan, queue="up", metadata={}, now=time.time())
+        )
+        b = await db.read(lambda c: store.get_batch(c, batch_id))
+        # The submitter uploaded the file, then died before recording its id.
+        with path.open("rb") as handle:
+            uploaded = sim.store.add_file(handle, openai_batch.upload_name(b), "batch")
+        assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
+    [remote] = remote_batches(sim)
+    assert remote.input_file_id == uploaded["id"]
+    assert [f["id"] for f in sim.store.list_files("batch", 100, None, "desc")["data"]] == [
+        uploaded["id"]
+    ]
+
+
 def test_live_submitter_is_left_alone_by_reconcile(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:

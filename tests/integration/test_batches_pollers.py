@@ -169,3 +169,19 @@ def test_until_done_stops_on_a_batch_that_cannot_be_submitted(
         assert "batch 1 cannot be submitted: HTTP 401" in poll.stderr
         assert "batch 1 unreachable" in cli("--once", *db, check=False).stdout
         assert remote_count(sim) == 0
+
+
+async def test_lost_responses_leave_no_orphan_uploads(tmp_path: Path, db_path: Path) -> None:
+    config = SimConfig(speed=200, lost_response_rate=0.3, seed=7)
+    with SimServer(config) as sim, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("OPENAI_BASE_URL", sim.base_url)
+        mp.setenv("OPENAI_API_KEY", "sim")
+        path = write_requests(tmp_path / "lossy.jsonl", [f"l-{i:02d}" for i in range(24)])
+        async with await Store.open(db_path) as db:
+            ids = await openai_batch.submit_file(db, path, queue="lossy", max_lines=1)
+        inputs = sim.store.list_files("batch", 1000, None, "desc")["data"]
+        used = {b["input_file_id"] for b in sim.store.list_batches(100, None)["data"]}
+    assert len(ids) == len(used) == 24
+    assert sorted(f["id"] for f in inputs) == sorted(used)
+    recorded = query(db_path, "SELECT input_file_id FROM batches WHERE remote_id IS NOT NULL")
+    assert {r[0] for r in recorded} == used
