@@ -39,8 +39,8 @@ ENDPOINTS = (
     "/v1/videos",
 )
 
-#: The strictest custom_id rule among providers: 1–64 of [A-Za-z0-9_-].
-CUSTOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
+#: Anthropic's custom_id rule (1–64 of [A-Za-z0-9_-]); OpenAI takes any non-empty string.
+ANTHROPIC_CUSTOM_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 #: Metadata key carrying the durable-submission key (found again by `reconcile`).
 SUBMIT_KEY_META = "batchdash_submit_key"
@@ -150,8 +150,11 @@ class InputPlan:
 class _Checker:
     """Checks lines one by one, collecting problems (up to a limit) and shard bounds."""
 
-    def __init__(self, path: Path, endpoint: str | None, max_lines: int, max_bytes: int) -> None:
+    def __init__(
+        self, path: Path, endpoint: str | None, max_lines: int, max_bytes: int, provider: str
+    ) -> None:
         self.path = path
+        self.provider = provider
         self.endpoint = endpoint
         self.model: str | None = None
         self.max_lines = max_lines
@@ -184,9 +187,10 @@ class _Checker:
         if not isinstance(record, dict):
             return "expected a JSON object"
         custom_id = record.get("custom_id")
-        if not isinstance(custom_id, str) or not CUSTOM_ID_RE.fullmatch(custom_id):
-            return f"custom_id {custom_id!r} must be 1-64 characters of A-Z a-z 0-9 _ -"
-        first = self.seen.setdefault(custom_id, line_no)
+        problem = custom_id_problem(custom_id, self.provider)
+        if problem:
+            return problem
+        first = self.seen.setdefault(str(custom_id), line_no)
         if first != line_no:
             return f"duplicate custom_id {custom_id!r} (first on line {first})"
         if record.get("method", "POST") != "POST":
@@ -221,24 +225,38 @@ class _Checker:
         self.size += size
 
 
+def custom_id_problem(custom_id: Any, provider: str = "openai") -> str | None:
+    """Why a custom_id is refused by this provider, or None.
+
+    OpenAI accepts any non-empty string (`lesson-0.field0.english` included); only
+    Anthropic's Message Batches restrict it to 1–64 of [A-Za-z0-9_-].
+    """
+    if not isinstance(custom_id, str) or not custom_id:
+        return f"custom_id {custom_id!r} must be a non-empty string"
+    if provider == "anthropic" and not ANTHROPIC_CUSTOM_ID_RE.fullmatch(custom_id):
+        return f"custom_id {custom_id!r} must be 1-64 characters of A-Z a-z 0-9 _ - (Anthropic)"
+    return None
+
+
 def validate_file(
     path: Path,
     *,
     endpoint: str | None = None,
     max_lines: int = MAX_LINES,
     max_bytes: int = MAX_BYTES,
+    provider: str = "openai",
 ) -> InputPlan:
     """Check a batch input file without loading it whole; InputError lists bad lines.
 
-    Rules: JSON objects, custom_id 1–64 of [A-Za-z0-9_-] and unique, method POST, url equal
-    to the endpoint (by default the first line's), a body with one model for the file.
-    Lines beyond `max_lines` or `max_bytes` go to further shards.
+    Rules: JSON objects, a unique custom_id the provider accepts (`custom_id_problem`),
+    method POST, url equal to the endpoint (by default the first line's), a body with one
+    model for the file. Lines beyond `max_lines` or `max_bytes` go to further shards.
     """
     if endpoint is not None and endpoint not in ENDPOINTS:
         raise BatchError(f"--endpoint {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
-    checker = _Checker(path, endpoint, max_lines, max_bytes)
+    checker = _Checker(path, endpoint, max_lines, max_bytes, provider)
     for line_no, text in _lines(path):
         checker.add(line_no, text)
     if checker.total_problems:
@@ -299,12 +317,14 @@ def record_intent(
     queue: str,
     metadata: dict[str, str],
     now: float,
+    base_url: str | None = None,
 ) -> list[int]:
     """Insert one batch per shard, with its items and jobs, in the caller's transaction.
 
     Runs before anything is uploaded: a crash afterwards leaves `submitting` batches that
     `reconcile` finishes. A custom_id that already names a job of the queue is an error
-    (it would be the same work twice).
+    (it would be the same work twice). `base_url` is the endpoint every later call on
+    these batches goes to.
     """
     ids = []
     for index, shard in enumerate(plan.shards):
@@ -321,6 +341,7 @@ def record_intent(
             total=shard.count,
             shard_index=index if len(plan.shards) > 1 else None,
             shard_count=len(plan.shards) if len(plan.shards) > 1 else None,
+            base_url=base_url,
         )
         ids.append(store.add_batch(conn, row, now))
     requests = iter_requests(plan.path)
@@ -639,6 +660,7 @@ def record_resubmit(
             input_path=parent.input_path,
             metadata=_own_metadata(parent.metadata),
             parent_id=parent.id,
+            base_url=parent.base_url,  # the same endpoint as the parent unless told otherwise
         ),
         now,
     )
@@ -694,9 +716,14 @@ def remote_jobs(conn: sqlite3.Connection, flt: JobFilter) -> list[RemoteJobs]:
 
 
 def record_import(
-    conn: sqlite3.Connection, fields: dict[str, Any], metadata: Any, queue: str, now: float
+    conn: sqlite3.Connection,
+    fields: dict[str, Any],
+    metadata: Any,
+    queue: str,
+    now: float,
+    base_url: str | None = None,
 ) -> int:
-    """Track a batch submitted by another tool; its lines are loaded when it finishes."""
+    """Track a batch submitted by another tool (at `base_url`); lines load when it ends."""
     batch_id = store.add_batch(
         conn,
         store.NewBatch(
@@ -707,10 +734,12 @@ def record_import(
             state=fields["state"],
             raw_status=fields["raw_status"],
             metadata=metadata if isinstance(metadata, dict) else None,
+            base_url=base_url,
         ),
         now,
     )
-    store.record_remote(conn, batch_id, fields, now)
+    # A new row: nothing to race, so the provider's fields go in as they are.
+    store.update_batch(conn, batch_id, {**fields, "polled_at": now}, now)
     return batch_id
 
 

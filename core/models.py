@@ -315,6 +315,10 @@ class Batch:
     next_poll_at: float | None = None
     poll_failures: int = 0
     ingested_at: float | None = None
+    poll_owner: str | None = None
+    poll_lease_until: float | None = None
+    base_url: str | None = None
+    unreachable_since: float | None = None
 
     @property
     def active(self) -> bool:

@@ -491,6 +491,10 @@ def attention(
             continue
         if b.state in _FAILED_BATCH_STATES and now - b.updated_at <= ATTENTION_WINDOW:
             reasons.append(f"batch {b.id} {b.state}")
+        if b.unreachable_since is not None and b.ingested_at is None:
+            # Polling it keeps failing (bad key, unknown at its endpoint, network): it will
+            # never finish on its own.
+            reasons.append(f"batch {b.id} unreachable: {(b.poll_error or '?')[:80]}")
     for w in worker_rows:
         if w.needs_attention and now - w.worker.heartbeat_at <= ATTENTION_WINDOW:
             reasons.append(f"worker {w.worker.id} {w.health}")

@@ -350,6 +350,18 @@ _MIGRATIONS: list[str] = [
     """
     CREATE INDEX batch_items_line ON batch_items (batch_id, line_no);
     """,
+    # v8: a poll cycle claims each batch it works on: owner and expiry of its poll lease,
+    # taken and released by compare-and-set UPDATEs, so two pollers never work on one batch.
+    """
+    ALTER TABLE batches ADD COLUMN poll_owner TEXT;
+    ALTER TABLE batches ADD COLUMN poll_lease_until REAL;
+    """,
+    # v9: a batch remembers the endpoint it was submitted to (the base URL, never the key),
+    # and since when it cannot be reached there (a refused call, or failures in a row).
+    """
+    ALTER TABLE batches ADD COLUMN base_url TEXT;
+    ALTER TABLE batches ADD COLUMN unreachable_since REAL;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1992,6 +2004,7 @@ class NewBatch:
     shard_index: int | None = None
     shard_count: int | None = None
     provider: str = "openai"
+    base_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -2014,8 +2027,8 @@ def add_batch(conn: sqlite3.Connection, new: NewBatch, now: float) -> int:
     row = conn.execute(
         "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
         "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
-        "shard_index, shard_count, created_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        "shard_index, shard_count, base_url, created_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
         (
             new.provider,
             new.remote_id,
@@ -2032,6 +2045,7 @@ def add_batch(conn: sqlite3.Connection, new: NewBatch, now: float) -> int:
             new.parent_id,
             new.shard_index,
             new.shard_count,
+            new.base_url,
             now,
             now,
         ),
@@ -2127,24 +2141,70 @@ def update_batch(
         _event_rows(conn, [(now, event[0], None, batch_id, row["queue"], None, event[1])])
 
 
+#: How far along a provider status is; a poll never records a status of a lower rank
+#: (a poller answering late must not undo what a faster one wrote). Terminal is final.
+_RAW_RANK = {
+    "validating": 1,
+    "in_progress": 2,
+    "finalizing": 3,
+    "cancelling": 3,
+    "completed": 4,
+    "failed": 4,
+    "expired": 4,
+    "cancelled": 4,
+}
+_TERMINAL_RANK = 4
+_RANK_SQL = (
+    "(CASE raw_status "
+    + " ".join(f"WHEN '{raw}' THEN {rank}" for raw, rank in _RAW_RANK.items())
+    + " ELSE 0 END)"
+)
+
+
 def record_remote(
     conn: sqlite3.Connection, batch_id: int, fields: dict[str, Any], now: float
-) -> str | None:
-    """Store a successful poll; a change of raw status gets an event. Returns the old one."""
+) -> bool:
+    """Store a successful poll, unless it would move the batch backwards; True if stored.
+
+    One compare-and-set UPDATE: nothing changes once the batch is ingested or its status
+    is terminal, and a status never replaces a further one. Unknown statuses (other
+    providers' words) may replace any non-terminal one. A change of raw status gets an
+    event; a success clears the poll error and its backoff.
+    """
     old = conn.execute("SELECT raw_status FROM batches WHERE id = ?", (batch_id,)).fetchone()
     if old is None:
         raise NotFoundError(f"unknown batch {batch_id}")
     new_raw = fields.get("raw_status", old["raw_status"])
-    changed = new_raw != old["raw_status"]
-    event = ("batch_status", f"{old['raw_status'] or '-'} → {new_raw}") if changed else None
-    update_batch(
-        conn,
-        batch_id,
-        {**fields, "polled_at": now, "poll_error": None, "poll_failures": 0},
-        now,
-        event,
+    values = {
+        k: (None if v is None else dumps(v)) if k in _BATCH_JSON_COLUMNS else v
+        for k, v in fields.items()
+    }
+    unknown = set(values) - _BATCH_COLUMNS
+    if unknown:
+        raise StoreError(f"record_remote: unknown columns {sorted(unknown)}")
+    values.update(
+        polled_at=now,
+        poll_error=None,
+        poll_failures=0,
+        next_poll_at=None,
+        unreachable_since=None,
+        updated_at=now,
     )
-    return str(old["raw_status"]) if old["raw_status"] is not None else None
+    guard = f"ingested_at IS NULL AND {_RANK_SQL} < {_TERMINAL_RANK}"
+    params: list[Any] = [*values.values(), batch_id]
+    if new_raw in _RAW_RANK:
+        guard += f" AND {_RANK_SQL} <= ?"
+        params.append(_RAW_RANK[new_raw])
+    assignments = ", ".join(f"{name} = ?" for name in values)
+    row = conn.execute(
+        f"UPDATE batches SET {assignments} WHERE id = ? AND {guard} RETURNING queue", params
+    ).fetchone()
+    if row is None:
+        return False
+    if new_raw != old["raw_status"]:
+        detail = f"{old['raw_status'] or '-'} → {new_raw}"
+        _event_rows(conn, [(now, "batch_status", None, batch_id, row["queue"], None, detail)])
+    return True
 
 
 def note_poll_failure(conn: sqlite3.Connection, batch_id: int, error: str, now: float) -> int:
@@ -2157,6 +2217,21 @@ def note_poll_failure(conn: sqlite3.Connection, batch_id: int, error: str, now: 
     if row is None:
         raise NotFoundError(f"unknown batch {batch_id}")
     return int(row[0])
+
+
+def mark_unreachable(conn: sqlite3.Connection, batch_id: int, now: float) -> bool:
+    """Note since when a batch cannot be reached (kept while it stays so); True if new."""
+    row = conn.execute(
+        "UPDATE batches SET unreachable_since = ? WHERE id = ? AND unreachable_since IS NULL "
+        "RETURNING queue, poll_error",
+        (now, batch_id),
+    ).fetchone()
+    if row is not None:
+        _event_rows(
+            conn,
+            [(now, "batch_unreachable", None, batch_id, row["queue"], None, row["poll_error"])],
+        )
+    return row is not None
 
 
 def apply_item_results(
@@ -2267,8 +2342,17 @@ def batch_item_lines(
     return [(r[0], r[1]) for r in rows]
 
 
-def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float) -> None:
-    """Totals from the items onto the batch, the final state, and `ingested_at`."""
+def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float) -> bool:
+    """Totals from the items onto the batch, the final state, and `ingested_at`.
+
+    Claimed by a compare-and-set on `ingested_at`, so a batch is closed (and gets its
+    `batch_ingested` event) once, whoever else ingested it meanwhile. True if closed now.
+    """
+    claimed = conn.execute(
+        "UPDATE batches SET ingested_at = ? WHERE id = ? AND ingested_at IS NULL", (now, batch_id)
+    ).rowcount
+    if not claimed:
+        return False
     row = conn.execute(
         "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
         "coalesce(sum(cost), 0), count(*) FROM batch_items WHERE batch_id = ?",
@@ -2290,12 +2374,12 @@ def close_ingest(conn: sqlite3.Connection, batch_id: int, state: str, now: float
             "completed": counts.get("succeeded", 0),
             "failed": row[3] - unsettled,
             "state": state,
-            "ingested_at": now,
             "next_poll_at": None,
         },
         now,
         ("batch_ingested", f"{state}: {detail}"),
     )
+    return True
 
 
 def count_batch_items(conn: sqlite3.Connection, batch_id: int) -> int:
@@ -2416,16 +2500,64 @@ def batch_children(conn: sqlite3.Connection, batch_id: int) -> list[int]:
     return [r[0] for r in rows]
 
 
+#: Batches a poll cycle has work on: submitted and still active, or finished but not ingested.
+_POLL_WORK = (
+    "(state IN ('validating', 'running', 'finalizing', 'cancelling', 'unknown') OR "
+    f"(ingested_at IS NULL AND state IN {_TERMINAL_BATCH_STATES}))"
+)
+
+
 def batches_due(conn: sqlite3.Connection, now: float) -> list[Batch]:
     """Submitted batches to poll now, and finished ones whose results are not in yet."""
     rows = conn.execute(
-        f"SELECT * FROM batches WHERE (next_poll_at IS NULL OR next_poll_at <= ?) AND ("
-        f"state IN ('validating', 'running', 'finalizing', 'cancelling', 'unknown') OR "
-        f"(ingested_at IS NULL AND state IN {_TERMINAL_BATCH_STATES})) "
-        f"ORDER BY coalesce(next_poll_at, 0), id",
+        f"SELECT * FROM batches WHERE (next_poll_at IS NULL OR next_poll_at <= ?) "
+        f"AND {_POLL_WORK} ORDER BY coalesce(next_poll_at, 0), id",
         (now,),
     )
     return [_batch(r) for r in rows]
+
+
+def claim_batch_poll(
+    conn: sqlite3.Connection,
+    batch_id: int,
+    owner: str,
+    until: float,
+    now: float,
+    dead_owner: str | None = None,
+) -> Batch | None:
+    """Take the poll lease of a batch still due, in one compare-and-set UPDATE.
+
+    Free when nobody holds it, its lease expired, we hold it, or its holder is
+    `dead_owner` (a process the caller saw die). Returns the batch as it is now (never a
+    stale read), or None when another poller has it or it needs no more work.
+    """
+    row = conn.execute(
+        f"UPDATE batches SET poll_owner = ?, poll_lease_until = ? WHERE id = ? "
+        f"AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {_POLL_WORK} "
+        f"AND (poll_owner IS NULL OR poll_lease_until < ? OR poll_owner = ? OR poll_owner = ?) "
+        f"RETURNING *",
+        (owner, until, batch_id, now, now, owner, dead_owner or owner),
+    ).fetchone()
+    return None if row is None else _batch(row)
+
+
+def renew_batch_poll(conn: sqlite3.Connection, batch_id: int, owner: str, until: float) -> bool:
+    """Extend our poll lease; False when another poller took the batch over."""
+    return bool(
+        conn.execute(
+            "UPDATE batches SET poll_lease_until = ? WHERE id = ? AND poll_owner = ?",
+            (until, batch_id, owner),
+        ).rowcount
+    )
+
+
+def release_batch_poll(conn: sqlite3.Connection, batch_id: int, owner: str) -> None:
+    """Give the poll lease back, if this owner still holds it."""
+    conn.execute(
+        "UPDATE batches SET poll_owner = NULL, poll_lease_until = NULL "
+        "WHERE id = ? AND poll_owner = ?",
+        (batch_id, owner),
+    )
 
 
 def submitting_batches(conn: sqlite3.Connection) -> list[Batch]:

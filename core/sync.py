@@ -14,22 +14,31 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 from core import qa, queue, store
 from core.models import Batch
 from core.store import Store
 from core.worker import check_workers
 
+if TYPE_CHECKING:
+    from core.providers.openai_batch import Clients
+
 
 @dataclass(slots=True)
 class CycleReport:
-    """What one cycle did: batches polled and ingested, provider errors, jobs rescued."""
+    """What one cycle did: batches polled and ingested, provider errors, jobs rescued.
+
+    `blocked` names the batches the provider refused for good this cycle (bad key,
+    unknown batch): waiting cannot finish them, so `poll --until-done` stops on them.
+    """
 
     polled: int = 0
     ingested: int = 0
     errors: list[str] = field(default_factory=list)
     rescued: int = 0
     reconciled: int = 0
+    blocked: dict[int, str] = field(default_factory=dict)
 
     @property
     def busy(self) -> bool:
@@ -59,33 +68,52 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
     try:
         openai_batch.settings()
     except openai_batch.MissingKeyError as exc:
-        # Submitting batches wait for a key silently; polled ones show why they are stuck.
+        # Submitting batches wait for a key without an error each cycle; polled ones show
+        # why they are stuck. Either way a run that waits for them cannot finish.
+        for batch in submitting:
+            report.blocked[batch.id] = f"batch {batch.id} cannot be submitted: {exc}"
         for batch in due:
-            await _failed(db, report, batch, str(exc))
+            await _failed(db, report, batch, exc)
         return
-    async with openai_batch.connect() as client:
+    async with openai_batch.Clients() as clients:
         if submitting:
-            try:
-                outcomes = await openai_batch.reconcile(db, client)
-            except Exception as exc:  # a poller must outlive any provider failure
-                outcomes = [(0, f"error: {openai_batch.describe(exc)}")]
-            for batch_id, what in outcomes:
-                if what.startswith("error:"):
-                    report.errors.append(f"reconcile batch {batch_id}: {what[7:]}")
-                else:
-                    report.reconciled += 1
+            await _reconcile(db, report, clients)
         for batch in due:
             try:
-                ingested = await openai_batch.refresh(db, client, batch)
+                client = await clients.for_batch(batch)
+                ingested = await openai_batch.poll_batch(db, client, batch)
             except Exception as exc:  # recorded on the batch; the next one still gets polled
-                await _failed(db, report, batch, openai_batch.describe(exc))
+                await _failed(db, report, batch, exc)
                 continue
+            if ingested is None:
+                continue  # another poller is working on it
             report.polled += 1
             report.ingested += int(ingested)
 
 
-async def _failed(db: Store, report: CycleReport, batch: Batch, message: str) -> None:
+async def _reconcile(db: Store, report: CycleReport, clients: Clients) -> None:
     from core.providers import openai_batch
 
-    await openai_batch.note_failure(db, batch.id, message)
+    try:
+        outcomes = await openai_batch.reconcile(db, clients)
+    except Exception as exc:  # a poller must outlive any provider failure
+        report.errors.append(f"reconcile: {openai_batch.describe(exc)}")
+        return
+    for batch_id, what, permanent in outcomes:
+        if not what.startswith("error:"):
+            report.reconciled += 1
+            continue
+        report.errors.append(f"reconcile batch {batch_id}: {what[7:]}")
+        if permanent:
+            report.blocked[batch_id] = f"batch {batch_id} cannot be submitted: {what[7:]}"
+
+
+async def _failed(db: Store, report: CycleReport, batch: Batch, exc: Exception) -> None:
+    from core.providers import openai_batch
+
+    message = openai_batch.describe(exc)
+    permanent = openai_batch.is_permanent(exc)
+    await openai_batch.note_failure(db, batch.id, message, permanent=permanent)
     report.errors.append(f"batch {batch.id}: {message}")
+    if permanent:
+        report.blocked[batch.id] = f"batch {batch.id} cannot be polled: {message}"

@@ -413,12 +413,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         print("nothing to reconcile")
         return EXIT_OK
     done = _provider(lambda db: openai_batch.reconcile(db), args)
-    for batch_id, what in done:
-        print(f"batch {batch_id}: {what}")
+    for outcome in done:
+        print(f"batch {outcome.batch_id}: {outcome.what}")
     skipped = len(stuck) - len(done)
     if skipped:
         print(f"{skipped} batches are being submitted by a live process; left alone")
-    return EXIT_ATTENTION if any(w.startswith("error:") for _, w in done) else EXIT_OK
+    return EXIT_ATTENTION if any(o.what.startswith("error:") for o in done) else EXIT_OK
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
@@ -450,6 +450,14 @@ async def _poll_loop(
         had_errors = bool(report.errors)
         if report.busy:
             _print_report(report)
+        blocked = [
+            why for batch_id, why in report.blocked.items() if ids is None or batch_id in ids
+        ]
+        if until_done and blocked:
+            # Waiting cannot finish these (bad key, unknown batch): say why and stop.
+            for why in blocked:
+                print(f"batchdash: error: {one_line(why, 300)}", file=sys.stderr, flush=True)
+            return EXIT_ERROR
         if stop.is_set() or (until_done and not await db.read(partial(_unfinished, ids=ids))):
             return EXIT_ATTENTION if had_errors else EXIT_OK
         try:
@@ -478,7 +486,9 @@ def _print_report(report: Any) -> None:
 
 def _wait(args: argparse.Namespace, ids: list[int]) -> int:
     """`submit --wait`: poll until these batches are in, then say how they ended."""
-    run_async(lambda db: _poll_loop(db, args.interval, until_done=True, ids=ids), args)
+    code = run_async(lambda db: _poll_loop(db, args.interval, until_done=True, ids=ids), args)
+    if code == EXIT_ERROR:
+        return code
     with open_sync(args) as db:
         final = [_batch(db, str(i)) for i in ids]
         for batch in final:

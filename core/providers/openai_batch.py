@@ -23,10 +23,10 @@ import random
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from core import batches, store
 from core.batches import BatchError
@@ -39,6 +39,8 @@ from core.store import Store
 SDK_RETRIES = 5
 #: Attempts at `create` (after 429s or ambiguous failures) before giving up for this run.
 CREATE_ATTEMPTS = 6
+#: Attempts at uploading one input file (each after searching for the previous one).
+UPLOAD_ATTEMPTS = 6
 #: Attempts at downloading one result file; every attempt restarts it (ingest is idempotent).
 DOWNLOAD_ATTEMPTS = 3
 #: Seconds a submit lease lasts without renewal; renewed every third of that.
@@ -74,20 +76,50 @@ def settings() -> tuple[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def connect() -> AsyncIterator[Any]:
-    """An AsyncOpenAI client for this endpoint, closed on exit."""
+async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
+    """An AsyncOpenAI client for `base_url` (default: the configured one), closed on exit."""
     import openai
 
-    base_url, key = settings()
-    client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=SDK_RETRIES)
+    default_url, key = settings()
+    client = openai.AsyncOpenAI(
+        base_url=base_url or default_url, api_key=key, max_retries=SDK_RETRIES
+    )
     try:
         yield client
     finally:
         await client.close()
 
 
+class Clients:
+    """One client per endpoint, opened on first use and closed together.
+
+    Every call on a batch goes to the endpoint it was submitted to (`Batch.base_url`);
+    batches recorded before endpoints were stored use the configured one.
+    """
+
+    def __init__(self) -> None:
+        self.default_url = settings()[0]
+        self._open: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def for_batch(self, batch: Batch) -> Any:
+        """The client for this batch's endpoint."""
+        url = batch.base_url or self.default_url
+        if url not in self._open:
+            self._open[url] = await self._stack.enter_async_context(connect(url))
+        return self._open[url]
+
+    async def __aenter__(self) -> Clients:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
 def describe(exc: BaseException) -> str:
     """A one-line description of a provider error (never includes the key)."""
+    if isinstance(exc, BatchError):
+        return str(exc)  # ours (a missing key, a refused batch): no need to import openai
     import openai
 
     if isinstance(exc, openai.APIStatusError):
@@ -95,6 +127,20 @@ def describe(exc: BaseException) -> str:
     if isinstance(exc, openai.APIConnectionError):
         return f"network: {exc}"
     return str(exc) or type(exc).__name__
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for a refusal that retrying cannot change (bad key, unknown batch, bad request).
+
+    408, 409 and 429 are the provider saying "later"; 5xx and network errors are transient.
+    """
+    if isinstance(exc, BatchError):
+        return isinstance(exc, MissingKeyError)
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return exc.status_code < 500 and exc.status_code not in (408, 409, 429)
+    return False
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -176,22 +222,34 @@ def _confirm_lease(conn: Any, batch_id: int, owner: str, now: float) -> None:
 
 
 @contextlib.asynccontextmanager
-async def _holding(db: Store, batch_id: int, owner: str) -> AsyncIterator[None]:
-    """Keep renewing our lease while the body runs (a big upload takes minutes)."""
+async def _renewing(
+    db: Store, renew: Callable[[Any], object], release: Callable[[Any], object]
+) -> AsyncIterator[None]:
+    """Renew a lease every third of its life while the body runs (a big upload or
+    ingestion takes minutes), then release it."""
 
-    async def renew() -> None:
+    async def keep() -> None:
         while True:
             await asyncio.sleep(LEASE_SECONDS / 3)
-            await db.write(partial(_confirm_lease, batch_id=batch_id, owner=owner, now=time.time()))
+            await db.write(renew)
 
-    task = asyncio.create_task(renew())
+    task = asyncio.create_task(keep())
     try:
         yield
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, BatchError):
             await task
-        await db.write(partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
+        await db.write(release)
+
+
+def _holding(db: Store, batch_id: int, owner: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """Hold the submit lease of a batch while the body runs."""
+
+    def renew(conn: Any) -> None:
+        _confirm_lease(conn, batch_id, owner, time.time())
+
+    return _renewing(db, renew, partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
 
 
 # --------------------------------------------------------------------------- submission
@@ -216,18 +274,20 @@ async def submit_file(
     user_meta = dict(metadata or {})
     batches.check_metadata({**user_meta, batches.SUBMIT_KEY_META: "", batches.SHARD_META: ""})
     plan = batches.validate_file(path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes)
-    settings()
+    base_url, _ = settings()
     owner = _owner()
 
     def record(conn: Any) -> list[int]:
         now = time.time()
-        ids = batches.record_intent(conn, plan, queue=queue, metadata=user_meta, now=now)
+        ids = batches.record_intent(
+            conn, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url
+        )
         for batch_id in ids:
             store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
         return ids
 
     ids = await db.write(record)
-    async with connect() as client:
+    async with connect(base_url) as client:
         for batch_id in ids:
             await _send(db, client, batch_id, owner)
     return ids
@@ -238,28 +298,85 @@ async def _send(db: Store, client: Any, batch_id: int, owner: str) -> None:
     async with _holding(db, batch_id, owner):
         batch = await db.read(partial(store.get_batch, batch_id=batch_id))
         if batch.input_file_id is None:
-            file_id = await _upload(db, client, batch)
-            await db.write(
-                partial(
-                    store.update_batch,
-                    batch_id=batch_id,
-                    fields={"input_file_id": file_id},
-                    now=time.time(),
-                    event=("batch_uploaded", file_id),
-                )
-            )
-            batch.input_file_id = file_id
+            batch.input_file_id = await _upload(db, client, batch)
+            await _record_upload(db, batch.id, batch.input_file_id, "uploaded")
         await _create(db, client, batch, owner)
 
 
+async def _record_upload(db: Store, batch_id: int, file_id: str, how: str) -> None:
+    """Keep the input file's id with the intent before create, so no retry uploads again."""
+    await db.write(
+        partial(
+            store.update_batch,
+            batch_id=batch_id,
+            fields={"input_file_id": file_id},
+            now=time.time(),
+            event=("batch_uploaded", f"{file_id}: {how}"),
+        )
+    )
+
+
+def upload_name(batch: Batch) -> str:
+    """The input file's name at the provider. It carries the submit key, so an upload whose
+    answer was lost (or whose uploader died) is found again instead of repeated."""
+    return f"batchdash-{batch.submit_key}.jsonl"
+
+
 async def _upload(db: Store, client: Any, batch: Batch) -> str:
-    """Write the batch's lines from the store to a temp file and upload it."""
+    """Write the batch's lines from the store to a temp file and upload it once.
+
+    Not retried blindly: after a failure that may hide a stored file (5xx, network), the
+    account's files are searched for this batch's upload before trying again.
+    """
+    import openai
+
+    name = upload_name(batch)
+    uploader = client.with_options(max_retries=0)
     with tempfile.TemporaryDirectory(prefix="batchdash-") as tmp:
-        path = Path(tmp) / f"batchdash-{batch.id}.jsonl"
+        path = Path(tmp) / name
         await db.read(partial(_write_upload, batch_id=batch.id, path=path))
-        with path.open("rb") as handle:
-            uploaded = await client.files.create(file=(path.name, handle), purpose="batch")
-    return str(uploaded.id)
+        attempt = 0
+        while True:
+            try:
+                with path.open("rb") as handle:
+                    uploaded = await uploader.files.create(file=(name, handle), purpose="batch")
+                return str(uploaded.id)
+            except Exception as exc:
+                if not _retryable(exc) or attempt + 1 == UPLOAD_ATTEMPTS:
+                    raise
+                ambiguous = not isinstance(exc, openai.RateLimitError)
+            found = await find_upload(client, batch) if ambiguous else None
+            if found is not None:
+                return found
+            await asyncio.sleep(_backoff(attempt))
+            attempt += 1
+
+
+async def find_upload(client: Any, batch: Batch) -> str | None:
+    """The input file an earlier attempt uploaded for this batch, if any.
+
+    Should two attempts both have landed, the oldest is kept and the others, which no
+    batch uses, are deleted. Pages newest first back to a margin before the intent.
+    """
+    matches = []
+    async for stored in client.files.list(purpose="batch", order="desc"):
+        if stored.filename == upload_name(batch):
+            matches.append(stored.id)
+        if stored.created_at < batch.created_at - RECONCILE_MARGIN:
+            break
+    if not matches:
+        return None
+    for orphan in matches[:-1]:
+        await _delete_file(client, orphan)
+    return str(matches[-1])
+
+
+async def _delete_file(client: Any, file_id: str) -> None:
+    """Delete an uploaded file no batch uses; a failure only leaves it behind."""
+    import openai
+
+    with contextlib.suppress(openai.APIError):
+        await client.files.delete(file_id)
 
 
 def _write_upload(conn: Any, batch_id: int, path: Path) -> None:
@@ -288,6 +405,7 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
         except openai.APIStatusError as exc:
             if exc.status_code < 500 and exc.status_code != 429:
                 await _reject(db, batch, describe(exc), exc.code)
+                await _delete_file(client, str(batch.input_file_id))  # no batch will use it
                 raise BatchError(f"batch {batch.id}: provider refused it: {describe(exc)}") from exc
             error: BaseException = exc
         except openai.APIConnectionError as exc:
@@ -335,17 +453,25 @@ async def find_by_submit_key(client: Any, submit_key: str, since: float) -> Any 
 # --------------------------------------------------------------------------- reconcile
 
 
-async def reconcile(db: Store, client: Any | None = None) -> list[tuple[int, str]]:
+class Reconciled(NamedTuple):
+    """What reconciling one batch did; `permanent` when the provider refused for good."""
+
+    batch_id: int
+    what: str
+    permanent: bool = False
+
+
+async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconciled]:
     """Finish every `submitting` batch nobody alive is submitting.
 
-    Adopts the remote batch found by its submit key, or else uploads and creates it.
-    Returns (batch id, what happened), where failures read "error: …".
+    Adopts the remote batch found by its submit key, or else uploads and creates it, at
+    the batch's own endpoint. Failures read "error: …".
     """
     stuck = await db.read(store.submitting_batches)
     if not stuck:
         return []
-    if client is None:
-        async with connect() as fresh:
+    if clients is None:
+        async with Clients() as fresh:
             return await reconcile(db, fresh)
     done = []
     for batch in stuck:
@@ -356,10 +482,12 @@ async def reconcile(db: Store, client: Any | None = None) -> list[tuple[int, str
         if not taken:
             continue  # a live process is submitting it right now
         try:
-            done.append((batch.id, await _reconcile_one(db, client, batch, owner)))
+            client = await clients.for_batch(batch)
+            done.append(Reconciled(batch.id, await _reconcile_one(db, client, batch, owner)))
         except Exception as exc:  # recorded on the batch; the others still get reconciled
-            await note_failure(db, batch.id, describe(exc))
-            done.append((batch.id, f"error: {describe(exc)}"))
+            permanent = is_permanent(exc)
+            await note_failure(db, batch.id, describe(exc), permanent=permanent)
+            done.append(Reconciled(batch.id, f"error: {describe(exc)}", permanent))
     return done
 
 
@@ -369,6 +497,11 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
     found = None
     if batch.input_file_id is not None:
         found = await find_by_submit_key(client, str(batch.submit_key), batch.created_at)
+    else:
+        # Its submitter may have died between the upload and recording it.
+        file_id = await find_upload(client, batch)
+        if file_id is not None:
+            await _record_upload(db, batch.id, file_id, "found after an interrupted upload")
     if found is None:
         await _send(db, client, batch.id, owner)
         return "submitted"
@@ -387,21 +520,63 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
 # --------------------------------------------------------------------------- polling
 
 
-def _note_failure(conn: Any, batch_id: int, message: str) -> None:
-    """Record a failed call and push the batch's next poll back (exponential, jittered)."""
+#: Failed calls in a row after which a batch counts as unreachable even if each looked
+#: transient (network, 5xx): it needs a human, and `--once` says so.
+UNREACHABLE_AFTER = 3
+
+
+def _note_failure(conn: Any, batch_id: int, message: str, permanent: bool = False) -> None:
+    """Record a failed call and push the batch's next poll back (exponential, jittered).
+
+    A permanent refusal, or UNREACHABLE_AFTER failures in a row, marks it unreachable.
+    """
     now = time.time()
     failures = store.note_poll_failure(conn, batch_id, message, now)
     delay = min(POLL_BACKOFF_MAX, POLL_BACKOFF_BASE * 2 ** (failures - 1))
     store.update_batch(conn, batch_id, {"next_poll_at": now + delay * (0.5 + random.random())}, now)
+    if permanent or failures >= UNREACHABLE_AFTER:
+        store.mark_unreachable(conn, batch_id, now)
 
 
-async def note_failure(db: Store, batch_id: int, message: str) -> None:
+async def note_failure(db: Store, batch_id: int, message: str, *, permanent: bool = False) -> None:
     """Record a provider error on a batch (poll_error, polled_at) and back off."""
-    await db.write(partial(_note_failure, batch_id=batch_id, message=message))
+    await db.write(partial(_note_failure, batch_id=batch_id, message=message, permanent=permanent))
 
 
-async def refresh(db: Store, client: Any, batch: Batch) -> bool:
-    """Poll one batch and ingest it once finished; True when it was ingested now."""
+async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
+    """Claim a due batch, poll it and ingest it if finished; None if another poller has it.
+
+    The claim is a compare-and-set on the batch row and hands back the row as it is now,
+    so the work never starts from a stale read; the lease is renewed while it runs (an
+    ingestion can take minutes) and released at the end. True when it was ingested now.
+    """
+    owner = _owner()
+    now = time.time()
+    holder = batch.poll_owner
+    lease = None if holder is None else (holder, batch.poll_lease_until or 0.0)
+    claimed = await db.write(
+        partial(
+            store.claim_batch_poll,
+            batch_id=batch.id,
+            owner=owner,
+            until=now + LEASE_SECONDS,
+            now=now,
+            dead_owner=holder if lease is not None and _lease_free(lease, now) else None,
+        )
+    )
+    if claimed is None:
+        return None
+
+    def renew(conn: Any) -> None:
+        store.renew_batch_poll(conn, batch.id, owner, time.time() + LEASE_SECONDS)
+
+    release = partial(store.release_batch_poll, batch_id=batch.id, owner=owner)
+    async with _renewing(db, renew, release):
+        return await _refresh(db, client, claimed)
+
+
+async def _refresh(db: Store, client: Any, batch: Batch) -> bool:
+    """Poll one batch we hold the poll lease of, and ingest it once finished."""
     if batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW:
         await _record(db, batch, await client.batches.retrieve(batch.remote_id))
         batch = await db.read(partial(store.get_batch, batch_id=batch.id))
@@ -514,7 +689,7 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
         )
     if not batch.active:
         raise BatchError(f"batch {batch.id} is already {batch.state}")
-    async with connect() as client:
+    async with connect(batch.base_url) as client:
         try:
             remote = await client.batches.cancel(batch.remote_id)
         except openai.APIStatusError as exc:
@@ -544,8 +719,8 @@ async def _record(
 async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
     """Send the failed, expired, cancelled and missing lines again as a child batch.
 
-    Lines whose error will not pass on retry go too only with `include_permanent`.
-    Returns the child's local id.
+    Lines whose error will not pass on retry go too only with `include_permanent`. The
+    child goes to the parent's endpoint. Returns the child's local id.
     """
     settings()
     owner = _owner()
@@ -557,7 +732,8 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
         return child
 
     child = await db.write(record)
-    async with connect() as client:
+    child_batch = await db.read(partial(store.get_batch, batch_id=child))
+    async with connect(child_batch.base_url) as client:
         await _send(db, client, child, owner)
     return child
 
@@ -571,7 +747,8 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
     known = await db.read(store.known_remote_ids)
     ours = {b.submit_key for b in await db.read(store.submitting_batches)}
     adopted = []
-    async with connect() as client:
+    base_url, _ = settings()
+    async with connect(base_url) as client:
         async for remote in client.batches.list(limit=100):
             key = (remote.metadata or {}).get(batches.SUBMIT_KEY_META)
             if remote.id in known or (key is not None and key in ours):
@@ -585,6 +762,7 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
                         metadata=remote.metadata,
                         queue=queue,
                         now=time.time(),
+                        base_url=base_url,
                     )
                 )
             )

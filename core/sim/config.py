@@ -23,6 +23,14 @@ class SimConfig:
     fault_rate: float = 0.0
     """Probability (0..1) that any `/v1/...` request answers 429, 500 or 503 instead."""
 
+    lost_response_rate: float = 0.0
+    """Probability (0..1) that an upload or a batch create is carried out but answered 500,
+    as when the response is lost on the way: the file or batch exists all the same."""
+
+    api_key: str | None = None
+    """When set, `/v1/...` requests must carry `Authorization: Bearer <api_key>`; any other
+    key gets OpenAI's 401 `invalid_api_key`. None accepts every key."""
+
     seed: int = 0
     """Seed of every random choice: faults, output-line shuffling, deterministic ids."""
 
@@ -72,8 +80,10 @@ class SimConfig:
         """Reject values that would make the timeline or the fault draw meaningless."""
         if not self.speed > 0:
             raise ValueError(f"speed must be > 0, got {self.speed}")
-        if not 0.0 <= self.fault_rate <= 1.0:
-            raise ValueError(f"fault_rate must be within 0..1, got {self.fault_rate}")
+        for name in ("fault_rate", "lost_response_rate"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must be within 0..1, got {value}")
         if not self.lines_per_second > 0:
             raise ValueError(f"lines_per_second must be > 0, got {self.lines_per_second}")
         if self.max_requests < 1:

@@ -57,6 +57,11 @@ class SimError(Exception):
         )
 
     @classmethod
+    def invalid_key(cls) -> SimError:
+        """401 as OpenAI answers a wrong key (the key itself is not echoed here)."""
+        return cls(401, "Incorrect API key provided.", code="invalid_api_key")
+
+    @classmethod
     def not_found(cls, message: str, param: str | None = None) -> SimError:
         """404 invalid_request_error."""
         return cls(404, message, param=param)

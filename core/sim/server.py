@@ -44,7 +44,15 @@ from core.sim.config import SimConfig
 from core.sim.errors import JsonDict, SimError, error_body
 from core.sim.store import COPY_CHUNK, SimStore
 
-__all__ = ["FaultMiddleware", "SimConfig", "SimServer", "create_app", "main", "serve"]
+__all__ = [
+    "AuthMiddleware",
+    "FaultMiddleware",
+    "SimConfig",
+    "SimServer",
+    "create_app",
+    "main",
+    "serve",
+]
 
 MAX_UPLOAD_BYTES: Final = 512 * 1024 * 1024
 """OpenAI's per-file upload limit (batch input files are further limited to 200 MB)."""
@@ -144,6 +152,26 @@ class FaultMiddleware:
         return kind()
 
 
+class AuthMiddleware:
+    """With `config.api_key` set, answers `/v1/...` requests with another key with a 401."""
+
+    def __init__(self, app: ASGIApp, config: SimConfig) -> None:
+        """Wrap `app`; checks keys against `config.api_key`."""
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        key = self.config.api_key
+        if key is not None and scope["type"] == "http" and str(scope["path"]).startswith("/v1/"):
+            headers = dict(scope["headers"])
+            if headers.get(b"authorization", b"").decode("latin-1") != f"Bearer {key}":
+                error = SimError.invalid_key()
+                await json_response(self.config, error.status, error.body())(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
 # --- handlers ---------------------------------------------------------------------------
 
 
@@ -153,6 +181,14 @@ class _Api:
     def __init__(self, store: SimStore, config: SimConfig) -> None:
         self.store = store
         self.config = config
+        self.lost = random.Random(config.seed + 1)
+
+    def _lose_response(self) -> None:
+        """After a side effect: answer 500 anyway at `lost_response_rate` (a lost response)."""
+        if self.config.lost_response_rate > 0 and (
+            self.lost.random() < self.config.lost_response_rate
+        ):
+            raise SimError.server_error()
 
     def routes(self) -> list[Route]:
         model_routes = [
@@ -194,6 +230,7 @@ class _Api:
                 raise SimError.missing("purpose")
             name = upload.filename or "upload.jsonl"
             created = await run_in_threadpool(self.store.add_file, upload.file, name, purpose)
+        self._lose_response()
         return JSONResponse(created)
 
     async def list_files(self, request: Request) -> Response:
@@ -233,6 +270,7 @@ class _Api:
         if quirks.batch_quirk(batch.get("metadata")) is quirks.BatchQuirk.AMBIGUOUS_CREATE:
             # the provider accepted the batch but the answer is lost: clients must reconcile
             raise SimError.server_error()
+        self._lose_response()
         return JSONResponse(batch)
 
     async def list_batches(self, request: Request) -> Response:
@@ -298,7 +336,10 @@ def create_app(config: SimConfig) -> Starlette:
     store = SimStore(config)
     app = Starlette(
         routes=_Api(store, config).routes(),
-        middleware=[Middleware(FaultMiddleware, config=config)],
+        middleware=[
+            Middleware(AuthMiddleware, config=config),
+            Middleware(FaultMiddleware, config=config),
+        ],
         exception_handlers=_exception_handlers(config),
     )
     # OpenAI never redirects; a redirect would turn GET /v1/files/ into a file listing

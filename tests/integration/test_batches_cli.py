@@ -72,7 +72,7 @@ def test_bad_file_lists_every_bad_line_and_uploads_nothing(
                 good,
                 "{not json",
                 good,  # duplicate custom_id
-                good.replace('"ok"', '"has space"'),
+                good.replace('"ok"', '""'),  # empty custom_id
                 good.replace('"ok"', '"u"').replace("/v1/chat/completions", "/v1/embeddings"),
                 good.replace('"ok"', '"m2"').replace('"m"', '"other-model"'),
             ]
@@ -227,3 +227,14 @@ def test_list_and_once_show_lines_age_and_errors_as_text(db_path: Path) -> None:
     assert "10 ok · 10 failed / 20" in once
     shown = cli("batches", "show", str(batch_id), "--db", str(db_path)).stdout
     assert "error: token_limit_exceeded: limit reached, line 3" in shown
+
+
+def test_submit_accepts_custom_ids_openai_accepts(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    ids = ["lesson-0.field0.english", "lesson 0/field 1:deutsch", "x" * 80]
+    path = write_requests(tmp_path / "lessons.jsonl", ids)
+    db = ("--db", str(db_path))
+    cli("submit", str(path), "--wait", "--interval", "0.05", *db, **env(sim))
+    rows = [json.loads(r) for r in cli("batches", "download", "1", *db).stdout.splitlines()]
+    assert {r["custom_id"]: r["outcome"] for r in rows} == dict.fromkeys(ids, "succeeded")

@@ -22,8 +22,10 @@ import pytest
 
 from core import batches, store
 from core.providers import openai_batch
+from core.sim.errors import SimError
 from core.sim.server import SimConfig, SimServer
 from core.store import Store, SyncStore
+from core.sync import run_cycle
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import remote_batches, write_requests
 
@@ -149,6 +151,51 @@ def test_submit_killed_after_create_accepted_is_reconciled_once(
     assert "nothing to reconcile" in cli("batches", "reconcile", "--db", str(db_path)).stdout
 
 
+async def test_batch_reconciled_after_failed_creates_is_polled_at_once(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    created, release = threading.Event(), threading.Event()
+    original = sim.store.create_batch
+    calls: list[int] = []
+
+    def flaky_then_held(params: dict[str, Any]) -> Any:
+        # Three clean 500s (each pushes the batch's next poll further back, to 2-6 s after
+        # the third), then accepted while the answer is held until the submitter is dead.
+        calls.append(1)
+        if len(calls) <= 3:
+            raise SimError.server_error()
+        result = original(params)
+        created.set()
+        release.wait(30)
+        return result
+
+    sim.store.create_batch = flaky_then_held  # type: ignore[method-assign]
+    path = write_requests(tmp_path / "flaky.jsonl", ["f1", "f2"])
+    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
+    try:
+        assert created.wait(60), "create never reached the provider"
+        kill(submitter)
+    finally:
+        release.set()
+        if submitter.poll() is None:
+            kill(submitter)
+    sim.store.create_batch = original  # type: ignore[method-assign]
+    async with await Store.open(db_path) as db:
+        [(batch_id, found, _)] = await openai_batch.reconcile(db)
+        assert found.startswith("found batch_")
+        print(
+            "DBG",
+            query(db_path, "SELECT next_poll_at - ?, poll_failures FROM batches", time.time()),
+            len(calls),
+        )
+        # The create retries' backoff (seconds, minutes after more failures) is not
+        # inherited: the batch is due at once and the very next cycle polls it.
+        assert query(db_path, "SELECT next_poll_at, poll_failures FROM batches") == [(None, 0)]
+        report = await run_cycle(db)
+    assert report.ingested == 1
+    assert query(db_path, "SELECT id, state FROM batches") == [(batch_id, "succeeded")]
+
+
 async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
@@ -159,13 +206,34 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
         [batch_id] = await db.write(
             lambda c: batches.record_intent(c, plan, queue="intent", metadata={}, now=time.time())
         )
-        assert await openai_batch.reconcile(db) == [(batch_id, "submitted")]
+        assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
         assert await openai_batch.reconcile(db) == []
     [remote] = remote_batches(sim)
     with SyncStore.open(db_path) as s:
         b = store.get_batch(s.conn, batch_id)
     assert b.remote_id == remote.id and b.state != "submitting"
     assert remote.metadata["batchdash_submit_key"] == b.submit_key
+
+
+async def test_upload_whose_submitter_died_is_reused_by_reconcile(
+    sim: SimServer, tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "up.jsonl", ["u1", "u2"])
+    plan = batches.validate_file(path)
+    async with await Store.open(db_path) as db:
+        [batch_id] = await db.write(
+            lambda c: batches.record_intent(c, plan, queue="up", metadata={}, now=time.time())
+        )
+        b = await db.read(lambda c: store.get_batch(c, batch_id))
+        # The submitter uploaded the file, then died before recording its id.
+        with path.open("rb") as handle:
+            uploaded = sim.store.add_file(handle, openai_batch.upload_name(b), "batch")
+        assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
+    [remote] = remote_batches(sim)
+    assert remote.input_file_id == uploaded["id"]
+    assert [f["id"] for f in sim.store.list_files("batch", 100, None, "desc")["data"]] == [
+        uploaded["id"]
+    ]
 
 
 def test_live_submitter_is_left_alone_by_reconcile(

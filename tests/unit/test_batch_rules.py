@@ -44,8 +44,8 @@ def test_shards_respect_line_and_byte_limits(tmp_path: Path) -> None:
     [
         ("{oops", "invalid JSON"),
         ("[1, 2]", "expected a JSON object"),
-        (line("a b"), "must be 1-64 characters"),
-        (line("x" * 65), "must be 1-64 characters"),
+        (line(""), "custom_id '' must be a non-empty string"),
+        (json.dumps({"custom_id": 7, "url": CHAT, "body": {}}), "must be a non-empty string"),
         (line("first"), "duplicate custom_id 'first' (first on line 1)"),
         (line("u", url="/v1/embeddings"), "differs from the batch endpoint"),
         (line("m", model="gpt-4o"), "one model per file"),
@@ -61,6 +61,16 @@ def test_each_rule_names_the_line(tmp_path: Path, bad: str, message: str) -> Non
         info.value.problems[0]
     )
     assert info.value.problems[0].line == 2
+
+
+def test_openai_takes_any_unique_custom_id_and_anthropic_keeps_its_rule(tmp_path: Path) -> None:
+    ids = ["lesson-0.field0.english", "a b", "x" * 65, "ünï/cödé:1"]
+    plan = batches.validate_file(write(tmp_path, [line(i) for i in ids]))
+    assert plan.lines == 4
+    with pytest.raises(InputError, match="1-64 characters"):
+        batches.validate_file(
+            write(tmp_path, [line("lesson-0.field0.english")]), provider="anthropic"
+        )
 
 
 def test_every_bad_line_is_reported_up_to_a_limit(tmp_path: Path) -> None:
