@@ -10,7 +10,7 @@ as a QA error with the judge's raw text — never a crash, never a made-up score
 calls (429/5xx after the SDK's retries, timeouts, no API key) are stored as errors too.
 
 Scoring happens in three places: `batchdash qa run` (`run_qa` over a deterministic
-sample), a worker scoring every Nth job it finished (`WorkerQA`), and QA as a remote batch
+sample), workers scoring every Nth success of a queue (`WorkerQA`), and QA as a remote batch
 (`write_batch_requests` / `collect_batch`), billed at the batch rate.
 """
 
@@ -511,25 +511,32 @@ async def run_qa(
 
 
 class WorkerQA:
-    """Scores every Nth job a worker finished, in background tasks outside its job slots.
+    """Scores every Nth success of a queue, in background tasks outside the job slots.
 
-    The worker calls `job_succeeded` for each success it recorded, in order, and `drain`
-    on shutdown, which waits (bounded) for the judges still running.
+    "Every Nth" is counted in the store, per queue, across every sampling worker: the
+    worker calls `sample` inside the transaction that records its successes and `judge`
+    with what it returned once that committed, and `drain` on shutdown, which waits
+    (bounded) for the judges still running. A worker killed between the two loses the
+    judging of its sampled jobs (at most once, never twice); `qa run` can judge them.
     """
 
     def __init__(self, db: Store, every: int, judges: Sequence[str]) -> None:
         self.db = db
         self.every = every
         self.judges = tuple(judges)
-        self.succeeded = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self._client: Any = None
         self._limit = asyncio.Semaphore(WORKER_QA_CONCURRENCY)
 
-    def job_succeeded(self, job_id: int) -> None:
-        """Count one success; the Nth, 2Nth, … are scored in the background."""
-        self.succeeded += 1
-        if should_sample(self.succeeded, self.every):
+    def sample(self, conn: sqlite3.Connection, succeeded: Sequence[int]) -> list[int]:
+        """Number these just-recorded successes in their queues; the ids to judge."""
+        numbers = store.number_qa_successes(conn, succeeded)
+        pairs = zip(succeeded, numbers, strict=True)
+        return [job_id for job_id, n in pairs if should_sample(n, self.every)]
+
+    def judge(self, job_ids: Iterable[int]) -> None:
+        """Score sampled jobs in the background (call after their transaction committed)."""
+        for job_id in job_ids:
             task = asyncio.create_task(self._score(job_id), name=f"qa-{job_id}")
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)

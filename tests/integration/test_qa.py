@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from core import qa, store
-from core.models import JobFilter
+from core.models import JobFilter, JobStatus
 from core.sim.server import SimConfig, SimServer
 from core.store import SyncStore
-from tests.conftest import cli, spawn
+from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--sim-latency", "0")
 
@@ -157,6 +158,40 @@ def test_worker_scores_exactly_every_nth_succeeded_job(
     found = results(db_path)
     assert set(found) == {(job, judge) for job in (3, 6, 9) for judge in ("j1", "j2")}
     assert all(r.error is None for r in found.values())
+
+
+def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
+    tmp_path: Path, db_path: Path, env: dict[str, str]
+) -> None:
+    """4 workers share 60 successes; every 7th of the queue (not of each worker) is judged.
+
+    Counted per worker, 60 successes split four ways judge 8 only if the remainders add
+    up to exactly 4; the store's per-queue count judges floor(60 / 7) = 8 every time.
+    """
+    total, every, workers = 60, 7, 4
+    db = str(db_path)
+    cli("init", "--db", db)
+    procs = [
+        spawn("worker", "--db", db, "--concurrency", "2", "--heartbeat", "0.2", "--poll", "0.02",
+              "--sim-latency", "0.02", "--qa-every", str(every), "--qa-judges", "j1", **env)
+        for _ in range(workers)
+    ]  # fmt: skip
+    try:
+        with SyncStore.open(db_path) as s:
+            wait_until(lambda: len(store.list_workers(s.conn)) == workers, what="workers up")
+        enqueue(tmp_path, db_path, [f"Zeile {i}" for i in range(total)])
+        with SyncStore.open(db_path) as s:
+            succeeded = JobFilter(statuses=(JobStatus.SUCCEEDED,))
+            wait_until(lambda: store.count_jobs(s.conn, succeeded) == total, what="all done")
+            shares = [w.done for w in store.list_workers(s.conn)]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)  # drain waits for the judges still running
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    judged = results(db_path)
+    assert len(judged) == total // every, f"judged {len(judged)}; worker shares {shares}"
+    assert all(r.error is None and judge == "j1" for (_, judge), r in judged.items())
 
 
 def test_worker_without_a_key_refuses_qa_sampling(db_path: Path) -> None:
