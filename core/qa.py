@@ -24,8 +24,9 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,8 @@ JUDGE_TIMEOUT = 120.0
 WORKER_QA_CONCURRENCY = 4
 #: Queues of QA batches are named `qa:<queue of the judged jobs>`.
 QA_QUEUE_PREFIX = "qa:"
+#: How the error of a judge call that got no answer starts.
+CALL_FAILED = "judge call failed: "
 
 _DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -410,21 +413,34 @@ async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResu
     try:
         completion = await client.chat.completions.create(**body)
     except openai.APIStatusError as exc:
-        return call.error(f"judge call failed: HTTP {exc.status_code}: {exc.message}")
+        return call.error(f"{CALL_FAILED}HTTP {exc.status_code}: {_api_message(exc)}")
     except openai.APIError as exc:
-        return call.error(f"judge call failed: {type(exc).__name__}: {exc}")
+        return call.error(f"{CALL_FAILED}{type(exc).__name__}: {exc}")
     return call.verdict(completion.model_dump(mode="json"), rubric.dimensions)
+
+
+def _api_message(exc: Any) -> str:
+    """The provider's own error message (the SDK's `message` prefixes the status again)."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) and message else str(exc.message)
 
 
 @dataclass(slots=True)
 class RunStats:
-    """What a QA run did, for its summary line."""
+    """What a QA run did, for its summary line and exit code."""
 
     scored: int = 0
     errors: int = 0
     skipped: int = 0
     cost: float = 0.0
     unpriced: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+
+    def top_reason(self) -> str:
+        """The most frequent error of the run, without the common prefix ('' if none)."""
+        top = self.reasons.most_common(1)
+        return top[0][0].removeprefix(CALL_FAILED) if top else ""
 
     def add(self, result: QAResult, saved: bool) -> None:
         """Count one verdict (`saved` False: a concurrent run scored the pair first)."""
@@ -435,6 +451,7 @@ class RunStats:
             self.scored += 1
         else:
             self.errors += 1
+            self.reasons[result.error] += 1
         if result.cost is None:
             self.unpriced += result.input_tokens is not None
         else:

@@ -40,7 +40,7 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--sim-latency", type=float, default=0.005, help="sim handler seconds")
     p.add_argument("--sim-failure-rate", type=float, default=0.0, help="sim failure rate")
     p.add_argument(
-        "--qa-every", type=int, default=None, metavar="N", help="judge every Nth succeeded job"
+        "--qa-every", type=int, default=None, metavar="N", help="judge every Nth queue success"
     )
     p.add_argument(
         "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"

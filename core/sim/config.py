@@ -64,6 +64,10 @@ class SimConfig:
     embedding_dim: int = 8
     """Length of embedding vectors when the request gives no `dimensions`."""
 
+    api_key: str | None = None
+    """When set, every `/v1/...` request must carry `Authorization: Bearer <api_key>`;
+    any other key (or none) answers 401 `invalid_api_key`. `None` accepts any key."""
+
     deterministic_ids: bool = True
     """Derive file/batch ids from `seed` and a counter (reproducible runs). Set False when
     several runs share one client database, so ids never collide across runs."""

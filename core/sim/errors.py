@@ -62,6 +62,16 @@ class SimError(Exception):
         return cls(404, message, param=param)
 
     @classmethod
+    def invalid_api_key(cls) -> SimError:
+        """401 for a missing or wrong key (OpenAI's wording, without echoing the key)."""
+        return cls(
+            401,
+            "Incorrect API key provided. You can find your API key at "
+            "https://platform.openai.com/account/api-keys. (simulated)",
+            code="invalid_api_key",
+        )
+
+    @classmethod
     def rate_limited(cls) -> SimError:
         """429 as OpenAI sends it for request-rate limits."""
         return cls(

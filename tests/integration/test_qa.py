@@ -117,8 +117,9 @@ def test_invalid_or_out_of_range_judge_output_is_an_error_with_the_raw_text(
     enqueue(tmp_path, db_path, ["fine", "SIM_INVALID_JSON please", "SIM_OUT_OF_RANGE please"])
     run_jobs(db_path)
     db = str(db_path)
-    out = cli("qa", "run", "--db", db, "--judges", "j1,j2", **env)
+    out = cli("qa", "run", "--db", db, "--judges", "j1,j2", **env, check=False)
     assert "2 scored, 4 errors, 0 skipped" in out.stdout
+    assert out.returncode == 1 and "4 of 6 judge calls failed" in out.stderr
 
     found = results(db_path)
     assert found[(1, "j1")].error is None
@@ -142,12 +143,35 @@ def test_a_judge_that_keeps_failing_leaves_an_error_row(
 ) -> None:
     enqueue(tmp_path, db_path, ["SIM_FAIL_500 always", "SIM_FAIL_429 always", "fine"])
     run_jobs(db_path)
-    out = cli("qa", "run", "--db", str(db_path), "--judges", "j1", **env)
+    out = cli("qa", "run", "--db", str(db_path), "--judges", "j1", **env, check=False)
     assert "1 scored, 2 errors" in out.stdout
+    # Some judgements failed: say how many, exit 1 (the scores that worked are kept).
+    assert out.returncode == 1
+    assert out.stderr.startswith("batchdash: 2 of 3 judge calls failed (most often: HTTP ")
     found = results(db_path)
     assert (found[(1, "j1")].error or "").startswith("judge call failed: HTTP 500")
     assert (found[(2, "j1")].error or "").startswith("judge call failed: HTTP 429")
     assert found[(3, "j1")].error is None
+
+
+def test_qa_run_with_a_rejected_key_exits_2_naming_the_reason(
+    tmp_path: Path, db_path: Path, env: dict[str, str]
+) -> None:
+    enqueue(tmp_path, db_path, [f"Satz {i}" for i in range(4)])
+    run_jobs(db_path)
+    db = str(db_path)
+    with SimServer(SimConfig(speed=1000, api_key="sk-right")) as locked:
+        run = ("qa", "run", "--db", db, "--judges", "j1,j2,j3")
+        bad = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-wrong", check=False)
+        assert bad.returncode == 2
+        assert bad.stderr.splitlines() == [
+            "batchdash: error: all 12 judge calls failed: HTTP 401: Incorrect API key provided. "
+            "You can find your API key at https://platform.openai.com/account/api-keys. "
+            "(simulated)"
+        ]
+        assert "0 scored, 12 errors" in bad.stdout and "sk-wrong" not in bad.stdout + bad.stderr
+        good = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-right")
+    assert "12 scored, 0 errors, 0 skipped" in good.stdout and good.stderr == ""
 
 
 def test_worker_scores_exactly_every_nth_succeeded_job(
@@ -271,7 +295,8 @@ def test_qa_as_a_remote_batch_round_trips_at_half_price(
     assert cli("qa", "collect", "--db", db).stdout.startswith("collected verdicts of 0 ")
 
     # The same requests answered in real time give the same scores at twice the price.
-    cli("qa", "run", "--db", db, "--rescore", "--judges", "gpt-4o-mini", **env)
+    rerun = cli("qa", "run", "--db", db, "--rescore", "--judges", "gpt-4o-mini", **env, check=False)
+    assert rerun.returncode == 1  # job 3's verdict is still not JSON
     real_time = results(db_path)
     for job in (1, 2, 4):
         batch_row, live = by_batch[(job, "gpt-4o-mini")], real_time[(job, "gpt-4o-mini")]
