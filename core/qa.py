@@ -57,6 +57,8 @@ WORKER_QA_CONCURRENCY = 4
 QA_QUEUE_PREFIX = "qa:"
 #: How the error of a judge call that got no answer starts.
 CALL_FAILED = "judge call failed: "
+#: ... and of one whose API key was refused: `qa run` makes no further calls then.
+_KEY_REFUSED = f"{CALL_FAILED}HTTP 401:"
 
 _DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -436,6 +438,9 @@ class RunStats:
     cost: float = 0.0
     unpriced: int = 0
     reasons: Counter[str] = field(default_factory=Counter)
+    #: Calls not made because the provider refused the API key (no later call can work).
+    unmade: int = 0
+    refused: bool = False
 
     def top_reason(self) -> str:
         """The most frequent error of the run, without the common prefix ('' if none)."""
@@ -452,6 +457,7 @@ class RunStats:
         else:
             self.errors += 1
             self.reasons[result.error] += 1
+            self.refused = self.refused or result.error.startswith(_KEY_REFUSED)
         if result.cost is None:
             self.unpriced += result.input_tokens is not None
         else:
@@ -505,14 +511,21 @@ async def run_qa(
     concurrency: int = 8,
     progress: Callable[[RunStats], None] | None = None,
 ) -> RunStats:
-    """Judge the jobs with every judge (pairs already scored skipped unless `rescore`)."""
+    """Judge the jobs with every judge (pairs already scored skipped unless `rescore`).
+
+    Once the provider refuses the API key (HTTP 401) the remaining calls are not made;
+    they are counted in `RunStats.unmade`.
+    """
     stats = RunStats()
     limit = asyncio.Semaphore(concurrency)
 
     async def one(job: Job, judge: str, rubric: Rubric) -> None:
         async with limit:
+            if stats.refused:  # a rejected key fails every call: stop making them
+                stats.unmade += 1
+                return
             result, saved = await _judge_and_save(db, client, job, judge, rubric, rescore)
-        stats.add(result, saved)
+            stats.add(result, saved)
         if progress is not None:
             progress(stats)
 

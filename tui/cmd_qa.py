@@ -134,10 +134,11 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
         print("nothing to judge: no job matches")
         return EXIT_OK
     cost = money(stats.cost) + (f" (+{stats.unpriced} unpriced)" if stats.unpriced else "")
+    unmade = f", {count(stats.unmade)} not made (API key refused)" if stats.unmade else ""
     print(
         f"judged {count(jobs)} jobs with {', '.join(judges)}: {count(stats.scored)} scored, "
-        f"{count(stats.errors)} errors, {count(stats.skipped)} skipped (already scored); "
-        f"cost {cost}"
+        f"{count(stats.errors)} errors{unmade}, {count(stats.skipped)} skipped "
+        f"(already scored); cost {cost}"
     )
     return _run_exit(stats)
 
@@ -147,7 +148,8 @@ def _run_exit(stats: qa.RunStats) -> int:
     if not stats.errors:
         return EXIT_OK
     if not stats.scored:
-        raise CliError(f"all {count(stats.errors)} judge calls failed: {stats.top_reason()}")
+        rest = f"; the other {count(stats.unmade)} were not made" if stats.unmade else ""
+        raise CliError(f"all {count(stats.errors)} judge calls failed: {stats.top_reason()}{rest}")
     print(
         f"batchdash: {count(stats.errors)} of {count(stats.errors + stats.scored)} judge calls "
         f"failed (most often: {stats.top_reason()}); `batchdash qa show JOB` has each error, "

@@ -161,15 +161,17 @@ def test_qa_run_with_a_rejected_key_exits_2_naming_the_reason(
     run_jobs(db_path)
     db = str(db_path)
     with SimServer(SimConfig(speed=1000, api_key="sk-right")) as locked:
-        run = ("qa", "run", "--db", db, "--judges", "j1,j2,j3")
+        run = ("qa", "run", "--db", db, "--judges", "j1,j2,j3", "--concurrency", "2")
         bad = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-wrong", check=False)
         assert bad.returncode == 2
+        # The two calls in flight fail; the other ten are not made with a refused key.
         assert bad.stderr.splitlines() == [
-            "batchdash: error: all 12 judge calls failed: HTTP 401: Incorrect API key provided. "
+            "batchdash: error: all 2 judge calls failed: HTTP 401: Incorrect API key provided. "
             "You can find your API key at https://platform.openai.com/account/api-keys. "
-            "(simulated)"
+            "(simulated); the other 10 were not made"
         ]
-        assert "0 scored, 12 errors" in bad.stdout and "sk-wrong" not in bad.stdout + bad.stderr
+        assert "0 scored, 2 errors, 10 not made (API key refused), 0 skipped" in bad.stdout
+        assert "sk-wrong" not in bad.stdout + bad.stderr
         good = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-right")
     assert "12 scored, 0 errors, 0 skipped" in good.stdout and good.stderr == ""
 
