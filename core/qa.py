@@ -10,7 +10,7 @@ as a QA error with the judge's raw text — never a crash, never a made-up score
 calls (429/5xx after the SDK's retries, timeouts, no API key) are stored as errors too.
 
 Scoring happens in three places: `batchdash qa run` (`run_qa` over a deterministic
-sample), a worker scoring every Nth job it finished (`WorkerQA`), and QA as a remote batch
+sample), workers scoring every Nth success of a queue (`WorkerQA`), and QA as a remote batch
 (`write_batch_requests` / `collect_batch`), billed at the batch rate.
 """
 
@@ -24,8 +24,9 @@ import sqlite3
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,10 @@ JUDGE_TIMEOUT = 120.0
 WORKER_QA_CONCURRENCY = 4
 #: Queues of QA batches are named `qa:<queue of the judged jobs>`.
 QA_QUEUE_PREFIX = "qa:"
+#: How the error of a judge call that got no answer starts.
+CALL_FAILED = "judge call failed: "
+#: ... and of one whose API key was refused: `qa run` makes no further calls then.
+_KEY_REFUSED = f"{CALL_FAILED}HTTP 401:"
 
 _DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
@@ -410,21 +415,37 @@ async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResu
     try:
         completion = await client.chat.completions.create(**body)
     except openai.APIStatusError as exc:
-        return call.error(f"judge call failed: HTTP {exc.status_code}: {exc.message}")
+        return call.error(f"{CALL_FAILED}HTTP {exc.status_code}: {_api_message(exc)}")
     except openai.APIError as exc:
-        return call.error(f"judge call failed: {type(exc).__name__}: {exc}")
+        return call.error(f"{CALL_FAILED}{type(exc).__name__}: {exc}")
     return call.verdict(completion.model_dump(mode="json"), rubric.dimensions)
+
+
+def _api_message(exc: Any) -> str:
+    """The provider's own error message (the SDK's `message` prefixes the status again)."""
+    body = exc.body
+    message = body.get("message") if isinstance(body, dict) else None
+    return message if isinstance(message, str) and message else str(exc.message)
 
 
 @dataclass(slots=True)
 class RunStats:
-    """What a QA run did, for its summary line."""
+    """What a QA run did, for its summary line and exit code."""
 
     scored: int = 0
     errors: int = 0
     skipped: int = 0
     cost: float = 0.0
     unpriced: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
+    #: Calls not made because the provider refused the API key (no later call can work).
+    unmade: int = 0
+    refused: bool = False
+
+    def top_reason(self) -> str:
+        """The most frequent error of the run, without the common prefix ('' if none)."""
+        top = self.reasons.most_common(1)
+        return top[0][0].removeprefix(CALL_FAILED) if top else ""
 
     def add(self, result: QAResult, saved: bool) -> None:
         """Count one verdict (`saved` False: a concurrent run scored the pair first)."""
@@ -435,6 +456,8 @@ class RunStats:
             self.scored += 1
         else:
             self.errors += 1
+            self.reasons[result.error] += 1
+            self.refused = self.refused or result.error.startswith(_KEY_REFUSED)
         if result.cost is None:
             self.unpriced += result.input_tokens is not None
         else:
@@ -488,14 +511,21 @@ async def run_qa(
     concurrency: int = 8,
     progress: Callable[[RunStats], None] | None = None,
 ) -> RunStats:
-    """Judge the jobs with every judge (pairs already scored skipped unless `rescore`)."""
+    """Judge the jobs with every judge (pairs already scored skipped unless `rescore`).
+
+    Once the provider refuses the API key (HTTP 401) the remaining calls are not made;
+    they are counted in `RunStats.unmade`.
+    """
     stats = RunStats()
     limit = asyncio.Semaphore(concurrency)
 
     async def one(job: Job, judge: str, rubric: Rubric) -> None:
         async with limit:
+            if stats.refused:  # a rejected key fails every call: stop making them
+                stats.unmade += 1
+                return
             result, saved = await _judge_and_save(db, client, job, judge, rubric, rescore)
-        stats.add(result, saved)
+            stats.add(result, saved)
         if progress is not None:
             progress(stats)
 
@@ -511,25 +541,32 @@ async def run_qa(
 
 
 class WorkerQA:
-    """Scores every Nth job a worker finished, in background tasks outside its job slots.
+    """Scores every Nth success of a queue, in background tasks outside the job slots.
 
-    The worker calls `job_succeeded` for each success it recorded, in order, and `drain`
-    on shutdown, which waits (bounded) for the judges still running.
+    "Every Nth" is counted in the store, per queue, across every sampling worker: the
+    worker calls `sample` inside the transaction that records its successes and `judge`
+    with what it returned once that committed, and `drain` on shutdown, which waits
+    (bounded) for the judges still running. A worker killed between the two loses the
+    judging of its sampled jobs (at most once, never twice); `qa run` can judge them.
     """
 
     def __init__(self, db: Store, every: int, judges: Sequence[str]) -> None:
         self.db = db
         self.every = every
         self.judges = tuple(judges)
-        self.succeeded = 0
         self.tasks: set[asyncio.Task[None]] = set()
         self._client: Any = None
         self._limit = asyncio.Semaphore(WORKER_QA_CONCURRENCY)
 
-    def job_succeeded(self, job_id: int) -> None:
-        """Count one success; the Nth, 2Nth, … are scored in the background."""
-        self.succeeded += 1
-        if should_sample(self.succeeded, self.every):
+    def sample(self, conn: sqlite3.Connection, succeeded: Sequence[int]) -> list[int]:
+        """Number these just-recorded successes in their queues; the ids to judge."""
+        numbers = store.number_qa_successes(conn, succeeded)
+        pairs = zip(succeeded, numbers, strict=True)
+        return [job_id for job_id, n in pairs if should_sample(n, self.every)]
+
+    def judge(self, job_ids: Iterable[int]) -> None:
+        """Score sampled jobs in the background (call after their transaction committed)."""
+        for job_id in job_ids:
             task = asyncio.create_task(self._score(job_id), name=f"qa-{job_id}")
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)

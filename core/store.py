@@ -362,6 +362,14 @@ _MIGRATIONS: list[str] = [
     ALTER TABLE batches ADD COLUMN base_url TEXT;
     ALTER TABLE batches ADD COLUMN unreachable_since REAL;
     """,
+    # v10: successes recorded by QA-sampling workers, numbered per queue, so `--qa-every N`
+    # judges every Nth success of the queue across all workers and hosts.
+    """
+    CREATE TABLE qa_success_counts (
+        queue     TEXT PRIMARY KEY REFERENCES queues(name),
+        succeeded INTEGER NOT NULL
+    ) WITHOUT ROWID;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1884,6 +1892,26 @@ def qa_sample_ids(
     else:
         sql += " ORDER BY j.id"
     return [r[0] for r in conn.execute(sql, params)]
+
+
+def number_qa_successes(conn: sqlite3.Connection, job_ids: Sequence[int]) -> list[int]:
+    """Count these successes in their queues' QA tallies; each one's number, in order.
+
+    Run in the transaction that records the successes, so the numbers are unique and
+    gap-free per queue however many workers (on however many hosts) record them.
+    """
+    numbers: list[int] = []
+    for job_id in job_ids:
+        row = conn.execute(
+            "INSERT INTO qa_success_counts (queue, succeeded) "
+            "SELECT queue, 1 FROM jobs WHERE id = ? "
+            "ON CONFLICT (queue) DO UPDATE SET succeeded = succeeded + 1 RETURNING succeeded",
+            (job_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown job {job_id}")
+        numbers.append(row["succeeded"])
+    return numbers
 
 
 def qa_scored_pairs(

@@ -212,8 +212,9 @@ class WorkerProcess:
         now = time.time()
         options = self.options
 
-        def run(conn: sqlite3.Connection) -> tuple[list[int], list[Claim]]:
+        def run(conn: sqlite3.Connection) -> tuple[list[int], list[Claim], list[int]]:
             accepted = store.finish(conn, self.id, outcomes)
+            sampled = self._qa_sample(conn, outcomes, accepted)
             claims: list[Claim] = []
             if free > 0:
                 claims = store.claim(
@@ -225,12 +226,24 @@ class WorkerProcess:
                     options.queues,
                     now,
                 )
-            return accepted, claims
+            return accepted, claims, sampled
 
         assert self.db is not None
-        accepted, claims = await self.db.write(run)
+        accepted, claims, sampled = await self.db.write(run)
         self._count(outcomes, accepted)
+        if self.qa is not None:
+            self.qa.judge(sampled)
         return claims
+
+    def _qa_sample(
+        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], accepted: Sequence[int]
+    ) -> list[int]:
+        """Successes to judge, numbered per queue in the transaction that records them."""
+        if self.qa is None:
+            return []
+        ok = set(accepted)
+        succeeded = [o.job_id for o in outcomes if o.status == JobStatus.SUCCEEDED]
+        return self.qa.sample(conn, [job_id for job_id in succeeded if job_id in ok])
 
     def _count(self, outcomes: Sequence[Outcome], accepted: Sequence[int]) -> None:
         ok = set(accepted)
@@ -239,8 +252,6 @@ class WorkerProcess:
                 continue
             if outcome.status == JobStatus.SUCCEEDED:
                 self.done += 1
-                if self.qa is not None:
-                    self.qa.job_succeeded(outcome.job_id)
             elif outcome.status == JobStatus.FAILED:
                 self.failed += 1
 

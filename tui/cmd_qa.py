@@ -12,7 +12,7 @@ from core import qa, snapshot, store
 from core.handlers import PermanentError
 from core.models import JobFilter, JobStatus, QAResult, QASummary
 from core.store import Store
-from tui.cli import EXIT_OK, CliError, add_db_option, open_sync, run_async
+from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
 from tui.fmt import count, money, one_line, table
 
 
@@ -21,7 +21,12 @@ def register(commands: Any) -> None:
     group = commands.add_parser("qa", help="judge-model quality scores")
     sub = group.add_subparsers(dest="qa_command", metavar="SUBCOMMAND", required=True)
 
-    p = sub.add_parser("run", help="score stored results with judge models")
+    p = sub.add_parser(
+        "run",
+        help="score stored results with judge models",
+        epilog="exit status: 0 every judgement worked, 1 some failed (count and reason on "
+        "stderr), 2 all failed (e.g. a rejected API key) or bad input",
+    )
     add_db_option(p)
     p.add_argument("--queue", action="append", default=[], help="only these queues")
     p.add_argument("--batch", default=None, help="only jobs of this batch (local or remote id)")
@@ -90,7 +95,11 @@ def _run_filter(args: argparse.Namespace, conn: Any) -> JobFilter:
 
 
 def cmd_qa_run(args: argparse.Namespace) -> int:
-    """Judge a deterministic sample of stored results; pairs already scored are skipped."""
+    """Judge a deterministic sample of stored results; pairs already scored are skipped.
+
+    Exit 0 when every judgement worked, 1 when some failed (the count and the most
+    frequent reason on stderr), 2 when all of them did, with that reason on one line.
+    """
     if args.concurrency < 1:
         raise CliError("--concurrency must be at least 1")
     judges = qa.parse_judges(args.judges)
@@ -125,12 +134,29 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
         print("nothing to judge: no job matches")
         return EXIT_OK
     cost = money(stats.cost) + (f" (+{stats.unpriced} unpriced)" if stats.unpriced else "")
+    unmade = f", {count(stats.unmade)} not made (API key refused)" if stats.unmade else ""
     print(
         f"judged {count(jobs)} jobs with {', '.join(judges)}: {count(stats.scored)} scored, "
-        f"{count(stats.errors)} errors, {count(stats.skipped)} skipped (already scored); "
-        f"cost {cost}"
+        f"{count(stats.errors)} errors{unmade}, {count(stats.skipped)} skipped "
+        f"(already scored); cost {cost}"
     )
-    return EXIT_OK
+    return _run_exit(stats)
+
+
+def _run_exit(stats: qa.RunStats) -> int:
+    """0 when every judgement worked, 1 when some failed, 2 when all did (a bad key…)."""
+    if not stats.errors:
+        return EXIT_OK
+    if not stats.scored:
+        rest = f"; the other {count(stats.unmade)} were not made" if stats.unmade else ""
+        raise CliError(f"all {count(stats.errors)} judge calls failed: {stats.top_reason()}{rest}")
+    print(
+        f"batchdash: {count(stats.errors)} of {count(stats.errors + stats.scored)} judge calls "
+        f"failed (most often: {stats.top_reason()}); `batchdash qa show JOB` has each error, "
+        "a rerun retries them",
+        file=sys.stderr,
+    )
+    return EXIT_ATTENTION
 
 
 def _show_progress(stats: qa.RunStats) -> None:

@@ -79,7 +79,7 @@ def _add_worker_options(p: argparse.ArgumentParser) -> None:
         type=positive_int,
         default=None,
         metavar="N",
-        help="judge every Nth succeeded job",
+        help="judge every Nth success of the queue (counted across all workers)",
     )
     p.add_argument(
         "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"

@@ -290,7 +290,7 @@ def _qa(report: snapshot.Summary, p: _Printer) -> None:
     if qa.empty:
         p.line([("  no QA scores yet", styles.MUTED)])
         return
-    p.line([(f"  {count(qa.results)} scored, {count(qa.errors)} judge errors", None)])
+    p.line([(f"  {count(qa.results)} verdicts, {count(qa.errors)} judge errors", None)])
     rows = [
         [
             (s.judge, None),

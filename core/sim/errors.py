@@ -57,14 +57,19 @@ class SimError(Exception):
         )
 
     @classmethod
-    def invalid_key(cls) -> SimError:
-        """401 as OpenAI answers a wrong key (the key itself is not echoed here)."""
-        return cls(401, "Incorrect API key provided.", code="invalid_api_key")
-
-    @classmethod
     def not_found(cls, message: str, param: str | None = None) -> SimError:
         """404 invalid_request_error."""
         return cls(404, message, param=param)
+
+    @classmethod
+    def invalid_api_key(cls) -> SimError:
+        """401 for a missing or wrong key (OpenAI's wording, without echoing the key)."""
+        return cls(
+            401,
+            "Incorrect API key provided. You can find your API key at "
+            "https://platform.openai.com/account/api-keys. (simulated)",
+            code="invalid_api_key",
+        )
 
     @classmethod
     def rate_limited(cls) -> SimError:

@@ -119,6 +119,29 @@ def _chunks(handle: BinaryIO) -> Iterator[bytes]:
 # --- faults -----------------------------------------------------------------------------
 
 
+class AuthMiddleware:
+    """Answers 401 to `/v1/...` requests without the configured key (when one is set)."""
+
+    def __init__(self, app: ASGIApp, config: SimConfig) -> None:
+        """Wrap `app`; checks keys against `config.api_key`."""
+        self.app = app
+        self.config = config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        error = SimError.invalid_api_key()
+        await json_response(self.config, error.status, error.body())(scope, receive, send)
+
+    def _authorized(self, scope: Scope) -> bool:
+        key = self.config.api_key
+        if key is None or scope["type"] != "http" or not str(scope["path"]).startswith("/v1/"):
+            return True
+        return (b"authorization", f"Bearer {key}".encode()) in scope["headers"]
+
+
 class FaultMiddleware:
     """Answers a seeded fraction of `/v1/...` requests with 429, 500 or 503.
 
@@ -150,26 +173,6 @@ class FaultMiddleware:
             return None
         kind = self.rng.choice((SimError.rate_limited, SimError.server_error, SimError.overloaded))
         return kind()
-
-
-class AuthMiddleware:
-    """With `config.api_key` set, answers `/v1/...` requests with another key with a 401."""
-
-    def __init__(self, app: ASGIApp, config: SimConfig) -> None:
-        """Wrap `app`; checks keys against `config.api_key`."""
-        self.app = app
-        self.config = config
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """ASGI entry point."""
-        key = self.config.api_key
-        if key is not None and scope["type"] == "http" and str(scope["path"]).startswith("/v1/"):
-            headers = dict(scope["headers"])
-            if headers.get(b"authorization", b"").decode("latin-1") != f"Bearer {key}":
-                error = SimError.invalid_key()
-                await json_response(self.config, error.status, error.body())(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 # --- handlers ---------------------------------------------------------------------------
@@ -336,6 +339,7 @@ def create_app(config: SimConfig) -> Starlette:
     store = SimStore(config)
     app = Starlette(
         routes=_Api(store, config).routes(),
+        # Like OpenAI, a bad key is refused before anything else can happen.
         middleware=[
             Middleware(AuthMiddleware, config=config),
             Middleware(FaultMiddleware, config=config),

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import signal
 import statistics
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,10 +15,10 @@ from pathlib import Path
 import pytest
 
 from core import qa, store
-from core.models import JobFilter
+from core.models import JobFilter, JobStatus
 from core.sim.server import SimConfig, SimServer
 from core.store import SyncStore
-from tests.conftest import cli, spawn
+from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--sim-latency", "0")
 
@@ -116,8 +117,9 @@ def test_invalid_or_out_of_range_judge_output_is_an_error_with_the_raw_text(
     enqueue(tmp_path, db_path, ["fine", "SIM_INVALID_JSON please", "SIM_OUT_OF_RANGE please"])
     run_jobs(db_path)
     db = str(db_path)
-    out = cli("qa", "run", "--db", db, "--judges", "j1,j2", **env)
+    out = cli("qa", "run", "--db", db, "--judges", "j1,j2", **env, check=False)
     assert "2 scored, 4 errors, 0 skipped" in out.stdout
+    assert out.returncode == 1 and "4 of 6 judge calls failed" in out.stderr
 
     found = results(db_path)
     assert found[(1, "j1")].error is None
@@ -141,12 +143,37 @@ def test_a_judge_that_keeps_failing_leaves_an_error_row(
 ) -> None:
     enqueue(tmp_path, db_path, ["SIM_FAIL_500 always", "SIM_FAIL_429 always", "fine"])
     run_jobs(db_path)
-    out = cli("qa", "run", "--db", str(db_path), "--judges", "j1", **env)
+    out = cli("qa", "run", "--db", str(db_path), "--judges", "j1", **env, check=False)
     assert "1 scored, 2 errors" in out.stdout
+    # Some judgements failed: say how many, exit 1 (the scores that worked are kept).
+    assert out.returncode == 1
+    assert out.stderr.startswith("batchdash: 2 of 3 judge calls failed (most often: HTTP ")
     found = results(db_path)
     assert (found[(1, "j1")].error or "").startswith("judge call failed: HTTP 500")
     assert (found[(2, "j1")].error or "").startswith("judge call failed: HTTP 429")
     assert found[(3, "j1")].error is None
+
+
+def test_qa_run_with_a_rejected_key_exits_2_naming_the_reason(
+    tmp_path: Path, db_path: Path, env: dict[str, str]
+) -> None:
+    enqueue(tmp_path, db_path, [f"Satz {i}" for i in range(4)])
+    run_jobs(db_path)
+    db = str(db_path)
+    with SimServer(SimConfig(speed=1000, api_key="sk-right")) as locked:
+        run = ("qa", "run", "--db", db, "--judges", "j1,j2,j3", "--concurrency", "2")
+        bad = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-wrong", check=False)
+        assert bad.returncode == 2
+        # The two calls in flight fail; the other ten are not made with a refused key.
+        assert bad.stderr.splitlines() == [
+            "batchdash: error: all 2 judge calls failed: HTTP 401: Incorrect API key provided. "
+            "You can find your API key at https://platform.openai.com/account/api-keys. "
+            "(simulated); the other 10 were not made"
+        ]
+        assert "0 scored, 2 errors, 10 not made (API key refused), 0 skipped" in bad.stdout
+        assert "sk-wrong" not in bad.stdout + bad.stderr
+        good = cli(*run, OPENAI_BASE_URL=locked.base_url, OPENAI_API_KEY="sk-right")
+    assert "12 scored, 0 errors, 0 skipped" in good.stdout and good.stderr == ""
 
 
 def test_worker_scores_exactly_every_nth_succeeded_job(
@@ -157,6 +184,40 @@ def test_worker_scores_exactly_every_nth_succeeded_job(
     found = results(db_path)
     assert set(found) == {(job, judge) for job in (3, 6, 9) for judge in ("j1", "j2")}
     assert all(r.error is None for r in found.values())
+
+
+def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
+    tmp_path: Path, db_path: Path, env: dict[str, str]
+) -> None:
+    """4 workers share 60 successes; every 7th of the queue (not of each worker) is judged.
+
+    Counted per worker, 60 successes split four ways judge 8 only if the remainders add
+    up to exactly 4; the store's per-queue count judges floor(60 / 7) = 8 every time.
+    """
+    total, every, workers = 60, 7, 4
+    db = str(db_path)
+    cli("init", "--db", db)
+    procs = [
+        spawn("worker", "--db", db, "--concurrency", "2", "--heartbeat", "0.2", "--poll", "0.02",
+              "--sim-latency", "0.02", "--qa-every", str(every), "--qa-judges", "j1", **env)
+        for _ in range(workers)
+    ]  # fmt: skip
+    try:
+        with SyncStore.open(db_path) as s:
+            wait_until(lambda: len(store.list_workers(s.conn)) == workers, what="workers up")
+        enqueue(tmp_path, db_path, [f"Zeile {i}" for i in range(total)])
+        with SyncStore.open(db_path) as s:
+            succeeded = JobFilter(statuses=(JobStatus.SUCCEEDED,))
+            wait_until(lambda: store.count_jobs(s.conn, succeeded) == total, what="all done")
+            shares = [w.done for w in store.list_workers(s.conn)]
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)  # drain waits for the judges still running
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), outputs
+    judged = results(db_path)
+    assert len(judged) == total // every, f"judged {len(judged)}; worker shares {shares}"
+    assert all(r.error is None and judge == "j1" for (_, judge), r in judged.items())
 
 
 def test_worker_without_a_key_refuses_qa_sampling(db_path: Path) -> None:
@@ -236,7 +297,8 @@ def test_qa_as_a_remote_batch_round_trips_at_half_price(
     assert cli("qa", "collect", "--db", db).stdout.startswith("collected verdicts of 0 ")
 
     # The same requests answered in real time give the same scores at twice the price.
-    cli("qa", "run", "--db", db, "--rescore", "--judges", "gpt-4o-mini", **env)
+    rerun = cli("qa", "run", "--db", db, "--rescore", "--judges", "gpt-4o-mini", **env, check=False)
+    assert rerun.returncode == 1  # job 3's verdict is still not JSON
     real_time = results(db_path)
     for job in (1, 2, 4):
         batch_row, live = by_batch[(job, "gpt-4o-mini")], real_time[(job, "gpt-4o-mini")]

@@ -8,6 +8,7 @@ import re
 import statistics
 import time
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -215,6 +216,24 @@ def write(db: SyncStore, job_id: int, judge: str, replace: bool = False, **score
 def write_error(db: SyncStore, job_id: int, judge: str, replace: bool = False) -> bool:
     row = QAResult(job_id, judge, {}, None, "bad JSON", "raw {", 10, 5, None, time.time())
     return db.write(lambda c: store.save_qa_result(c, row, replace=replace))
+
+
+def test_successes_are_numbered_per_queue_across_connections(db: SyncStore) -> None:
+    """Two workers' connections share one tally per queue: every 7th is every 7th overall."""
+    with SyncStore.open(db.path) as other:
+        numbered: dict[int, int] = {}
+        for first in range(1, 61, 3):  # the workers take turns, three jobs at a time
+            worker = db if first % 2 else other
+            ids = [first, first + 1, first + 2, 201 + first % 5]  # papers + an `other` job
+            numbers = worker.write(partial(store.number_qa_successes, job_ids=ids))
+            numbered.update(zip(ids[:3], numbers[:3], strict=True))
+    assert sorted(numbered.values()) == list(range(1, 61))
+    sampled = [n for n in numbered.values() if qa.should_sample(n, 7)]
+    assert sampled == [7, 14, 21, 28, 35, 42, 49, 56]
+    again = db.write(lambda c: store.number_qa_successes(c, [201, 1]))
+    assert again == [21, 61]  # `other` counted its 20 successes on its own
+    with pytest.raises(store.NotFoundError, match="unknown job 999"):
+        db.write(lambda c: store.number_qa_successes(c, [999]))
 
 
 def test_scored_pairs_are_kept_unless_replace_and_errors_are_always_retried(db: SyncStore) -> None:

@@ -62,7 +62,7 @@ def render_qa(qa: QASummary) -> RenderableType:
         stats.add_row(Text(judge), *cells)
     dist = Table(title="overall score distribution", title_justify="left", box=None)
     dist.add_column("SCORE", justify="right")
-    dist.add_column("JOBS")
+    dist.add_column("VERDICTS")
     top = max(qa.distribution.values(), default=1)
     for score in range(1, 11):
         n = qa.distribution.get(score, 0)
