@@ -32,7 +32,14 @@ from typing import Any
 
 from core import store
 from core.handlers import openai_settings
-from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
+from core.models import (
+    QA_QUEUE_PREFIX,
+    TERMINAL_JOB_STATUSES,
+    Job,
+    JobFilter,
+    JobStatus,
+    QAResult,
+)
 from core.pricing import price_of
 from core.store import Store
 
@@ -52,8 +59,6 @@ JUDGE_RETRIES = 3
 JUDGE_TIMEOUT = 120.0
 #: Judge calls one worker runs at once beside its jobs.
 WORKER_QA_CONCURRENCY = 4
-#: Queues of QA batches are named `qa:<queue of the judged jobs>`.
-QA_QUEUE_PREFIX = "qa:"
 
 _DIMENSION_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 
