@@ -32,14 +32,8 @@ from typing import Any
 
 from core import store
 from core.handlers import openai_settings
-from core.models import (
-    QA_QUEUE_PREFIX,
-    TERMINAL_JOB_STATUSES,
-    Job,
-    JobFilter,
-    JobStatus,
-    QAResult,
-)
+from core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
+from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
 from core.pricing import price_of
 from core.store import Store
 

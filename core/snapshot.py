@@ -2,8 +2,9 @@
 
 Every function takes a `sqlite3.Connection` and the current time (injected, so tests and
 screenshots can freeze the clock) and returns plain dataclasses. They only read, through
-the indexed queries in `core.store`: counts come from `job_counts`, throughput from a range
-of the `jobs_finished` index, jobs one page at a time. A whole refresh is a handful of
+the indexed queries in `core.store`: counts come from `job_counts`, throughput from ranges
+of the `jobs_local_done` index, spend from `job_counts` and `qa_totals`, jobs one page at
+a time. A whole refresh is a handful of
 small queries, so it stays fast with a million jobs in the store.
 """
 
