@@ -24,13 +24,23 @@ def succeeded(db: Path) -> tuple[float, int]:
         return time.time(), store.status_totals(s.conn).get("succeeded", 0)
 
 
+def live_workers(db: Path) -> list[str]:
+    try:
+        with SyncStore.open(db, readonly=True) as s:
+            return [w.id for w in store.list_workers(s.conn) if w.state in ("idle", "busy")]
+    except store.StoreError:  # the first worker is still creating the database
+        return []
+
+
 def test_shown_rate_is_the_true_rate_within_seconds(tmp_path: Path, db_path: Path) -> None:
     jobs = tmp_path / "jobs.jsonl"
     lines = (json.dumps({"key": f"j{i}", "payload": {}}) + "\n" for i in range(JOBS))
     jobs.write_text("".join(lines))
-    cli("enqueue", str(jobs), "--db", str(db_path))
     workers = [spawn("worker", "--db", str(db_path), *WORKER) for _ in range(2)]
     try:
+        # Both workers poll before the jobs arrive, so the run is steady from its start.
+        wait_until(lambda: len(live_workers(db_path)) == 2, timeout=30, what="2 workers")
+        cli("enqueue", str(jobs), "--db", str(db_path))
         wait_until(lambda: succeeded(db_path)[1] >= 50, timeout=30, what="the first jobs")
         started, first = succeeded(db_path)
         # Measure the true rate over a few seconds of the steady run, then read the header.
