@@ -443,15 +443,20 @@ def batch_timing(batch: Batch, now: float) -> tuple[str, float | None]:
 def batch_eta(batch: Batch, now: float) -> float | None:
     """Seconds until a running batch is through its lines, from its own request counts.
 
-    The provider's done count over the time since it started running; None (unknown) until
-    it has started and finished a line, and once it is not running.
+    The provider's done count, as of the last poll, over the time it had been running then;
+    None (unknown) until it has started and finished a line, once it is not running, and
+    when that pace says it should already be done.
     """
     done = batch.completed + batch.failed
     started = batch.in_progress_at
     if batch.state != BatchState.RUNNING or started is None or not 0 < done < batch.total:
         return None
-    elapsed = now - started
-    return (batch.total - done) * elapsed / done if elapsed > 0 else None
+    counted_at = batch.polled_at or now
+    elapsed = counted_at - started
+    if elapsed <= 0:
+        return None
+    left = (batch.total - done) * elapsed / done - (now - counted_at)
+    return left if left > 0 else None
 
 
 def batch_row(batch: Batch, now: float) -> BatchRow:

@@ -198,6 +198,10 @@ def test_a_running_batch_has_its_own_eta(conn: sqlite3.Connection) -> None:
     row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 60)
     assert row.eta_seconds == pytest.approx(75 * 60 / 25)
     assert once.batch_eta_text(row) == "3m00s"
+    # Counts are as of the last poll: the time since then is already spent.
+    store.update_batch(conn, batch_id, {"polled_at": T0 + 60}, T0 + 60)
+    row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 90)
+    assert row.eta_seconds == pytest.approx(75 * 60 / 25 - 30)
     store.update_batch(conn, batch_id, {"completed": 0, "failed": 0}, T0 + 60)
     row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 60)
     assert row.eta_seconds is None and once.batch_eta_text(row) == "unknown"
