@@ -1,4 +1,4 @@
-"""The overview header: jobs per state, local throughput sparkline, ETA, tokens and spend."""
+"""The overview header: jobs per state, spend, workers, local throughput sparkline and ETA."""
 
 from __future__ import annotations
 
