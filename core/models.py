@@ -25,6 +25,9 @@ class JobStatus(StrEnum):
 #: Statuses a job never leaves on its own.
 TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED})
 
+#: Queues of QA batches are named `qa:<queue of the judged jobs>`; their spend is QA spend.
+QA_QUEUE_PREFIX = "qa:"
+
 
 class WorkerState(StrEnum):
     """What a worker process is doing, as last reported or as inferred from its heartbeat."""

@@ -33,6 +33,7 @@ from typing import Any
 
 from core import store
 from core.handlers import openai_settings
+from core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
 from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
 from core.pricing import price_of
 from core.store import Store
@@ -53,8 +54,6 @@ JUDGE_RETRIES = 3
 JUDGE_TIMEOUT = 120.0
 #: Judge calls one worker runs at once beside its jobs.
 WORKER_QA_CONCURRENCY = 4
-#: Queues of QA batches are named `qa:<queue of the judged jobs>`.
-QA_QUEUE_PREFIX = "qa:"
 #: How the error of a judge call that got no answer starts.
 CALL_FAILED = "judge call failed: "
 #: ... and of one whose API key was refused: `qa run` makes no further calls then.

@@ -2,8 +2,9 @@
 
 Every function takes a `sqlite3.Connection` and the current time (injected, so tests and
 screenshots can freeze the clock) and returns plain dataclasses. They only read, through
-the indexed queries in `core.store`: counts come from `job_counts`, throughput from a range
-of the `jobs_finished` index, jobs one page at a time. A whole refresh is a handful of
+the indexed queries in `core.store`: counts come from `job_counts`, throughput from ranges
+of the `jobs_local_done` index, spend from `job_counts` and `qa_totals`, jobs one page at
+a time. A whole refresh is a handful of
 small queries, so it stays fast with a million jobs in the store.
 """
 
@@ -16,6 +17,8 @@ from typing import Any
 from core import store
 from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from core.models import (
+    ACTIVE_BATCH_STATES,
+    QA_QUEUE_PREFIX,
     Batch,
     BatchItem,
     BatchState,
@@ -33,8 +36,12 @@ from core.models import (
 #: The sparkline covers this many buckets of this many seconds (15 minutes).
 THROUGHPUT_BUCKETS = 30
 BUCKET_SECONDS = 30.0
-#: The rate behind the ETA is taken over the last this-many buckets (5 minutes).
+#: The rate behind the ETA looks at the last this-many buckets (5 minutes).
 RATE_BUCKETS = 10
+#: This many empty buckets in a row end a stretch of work: the rate restarts after them.
+GAP_BUCKETS = 2
+#: With nothing running and no local finish for this long, the workers are idle.
+IDLE_AFTER = 30.0
 #: A heartbeat older than this many intervals is "late" (yellow) before it is stale (red).
 LATE_AFTER_INTERVALS = 1.5
 #: Failed batches and unhealthy workers older than this no longer need attention.
@@ -59,60 +66,171 @@ _FAILED_BATCH_STATES = frozenset({BatchState.FAILED, BatchState.EXPIRED, BatchSt
 
 @dataclass(frozen=True, slots=True)
 class Overview:
-    """The header: jobs per state, throughput, ETA for what is pending, tokens and cost."""
+    """The header: jobs per state, local throughput and ETA, tokens and spend.
+
+    `rate_per_minute` counts only jobs local workers finished, over the time work was being
+    done in the last RATE_BUCKETS buckets (None before the first such job). `eta_seconds`
+    covers local jobs a live worker can claim; `stalled` local pending jobs cannot be
+    claimed (`eta_note` says why: no live worker, or their queue is paused). Remote-batch
+    lines are not in either: their batch has its own progress and ETA (BatchRow).
+    """
 
     counts: dict[str, int]
     retrying: int
     throughput: list[int]
     bucket_seconds: float
-    rate_per_minute: float
+    rate_per_minute: float | None
+    idle: bool
     eta_seconds: float | None
-    input_tokens: int
-    output_tokens: int
-    cost: float
+    eta_note: str | None
+    stalled: int
+    stall_reason: str | None
+    work: store.Spend
+    qa: store.Spend
 
     @property
     def total(self) -> int:
         """All jobs in the store."""
         return sum(self.counts.values())
 
+    @property
+    def window_seconds(self) -> float:
+        """How far back the sparkline reaches."""
+        return self.bucket_seconds * len(self.throughput)
+
+    @property
+    def total_cost(self) -> float:
+        """Work and QA spend together."""
+        return self.work.cost + self.qa.cost
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict with stable keys."""
+        """A JSON-ready dict with stable keys (`cost` is the work spend, as it always was)."""
+        rate = self.rate_per_minute
         return {
             "total": self.total,
             "by_status": self.counts,
             "retrying": self.retrying,
-            "throughput_per_minute": round(self.rate_per_minute, 2),
+            "stalled": self.stalled,
+            "stall_reason": self.stall_reason,
+            "throughput_per_minute": None if rate is None else round(rate, 2),
+            "idle": self.idle,
             "throughput_buckets": self.throughput,
             "bucket_seconds": self.bucket_seconds,
             "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
-            "input_tokens": self.input_tokens,
-            "output_tokens": self.output_tokens,
-            "cost": round(self.cost, 6),
+            "eta_note": self.eta_note,
+            "input_tokens": self.work.input_tokens,
+            "output_tokens": self.work.output_tokens,
+            "cost": round(self.work.cost, 6),
+            "qa_input_tokens": self.qa.input_tokens,
+            "qa_output_tokens": self.qa.output_tokens,
+            "qa_cost": round(self.qa.cost, 6),
+            "total_cost": round(self.total_cost, 6),
         }
 
 
-def overview(conn: sqlite3.Connection, now: float) -> Overview:
-    """Counts per status (job_counts), throughput buckets (jobs_finished index) and ETA."""
-    totals = store.status_totals(conn)
-    counts = {s.value: totals.get(s.value, (0, 0, 0, 0.0))[0] for s in JobStatus}
+def overview(
+    conn: sqlite3.Connection, now: float, worker_rows: list[WorkerRow] | None = None
+) -> Overview:
+    """Counts (job_counts), local throughput (jobs_local_done index), ETA and spend."""
+    counts = {s.value: 0 for s in JobStatus} | store.status_totals(conn)
     start = now - BUCKET_SECONDS * THROUGHPUT_BUCKETS
     buckets = store.finished_per_bucket(conn, start, BUCKET_SECONDS, THROUGHPUT_BUCKETS)
-    recent = sum(buckets[-RATE_BUCKETS:])
-    rate = recent / (RATE_BUCKETS * BUCKET_SECONDS / 60.0)
-    waiting = counts[JobStatus.PENDING] + counts[JobStatus.RUNNING]
-    eta = waiting / rate * 60.0 if waiting and rate > 0 else (0.0 if not waiting else None)
+    running = counts[JobStatus.RUNNING]  # only local jobs run: batch lines stay pending
+    last = store.last_local_finish(conn)
+    idle = not running and (last is None or now - last > IDLE_AFTER)
+    rate = 0.0 if idle else local_rate(conn, now, buckets[-RATE_BUCKETS:])
+    pending = store.local_pending_by_queue(conn, now)
+    rows = workers(conn, now) if worker_rows is None else worker_rows
+    backlog = _backlog(pending, running, store.list_queues(conn), rows)
     return Overview(
         counts=counts,
-        retrying=store.retrying_count(conn, now) if counts[JobStatus.PENDING] else 0,
+        retrying=sum(retrying for _, retrying in pending.values()),
         throughput=buckets,
         bucket_seconds=BUCKET_SECONDS,
         rate_per_minute=rate,
-        eta_seconds=eta,
-        input_tokens=sum(t[1] for t in totals.values()),
-        output_tokens=sum(t[2] for t in totals.values()),
-        cost=sum(t[3] for t in totals.values()),
+        idle=idle,
+        eta_seconds=_eta(backlog, rate),
+        eta_note=_eta_note(backlog, idle, rate),
+        stalled=backlog.stalled,
+        stall_reason=backlog.reason,
+        work=store.work_spend(conn, QA_QUEUE_PREFIX),
+        qa=store.qa_spend(conn),
     )
+
+
+def local_rate(conn: sqlite3.Connection, now: float, window: list[int]) -> float | None:
+    """Jobs per minute local workers finished over the time they were working, or None.
+
+    The stretch of work is what follows the last GAP_BUCKETS empty buckets of `window`
+    (the last buckets before `now`); it is timed from when its first finished job started,
+    not from the window's edge, so a run that began 30 s ago is not divided by 5 minutes.
+    """
+    stretch = 0
+    empty = 0
+    for i, n in enumerate(window):
+        if n and empty >= GAP_BUCKETS:
+            stretch = i
+        empty = 0 if n else empty + 1
+    done = sum(window[stretch:])
+    if not done:
+        return None
+    window_start = now - BUCKET_SECONDS * len(window)
+    began = store.first_local_start(conn, window_start + BUCKET_SECONDS * stretch, now)
+    span = now - max(window_start, began if began is not None else window_start)
+    return done / span * 60.0 if span > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Backlog:
+    waiting: int
+    stalled: int
+    reason: str | None
+
+
+def _backlog(
+    pending: dict[str, tuple[int, int]],
+    running: int,
+    queue_rows: list[QueueInfo],
+    worker_rows: list[WorkerRow],
+) -> _Backlog:
+    """Local jobs some live worker can claim (or holds), and those none can, with why."""
+    # A draining worker finishes what it holds but claims nothing new.
+    live = [
+        w.worker
+        for w in worker_rows
+        if w.health in ("ok", "late") and w.worker.state != WorkerState.DRAINING
+    ]
+    paused = {q.name for q in queue_rows if q.paused}
+
+    def served(queue: str) -> bool:
+        return queue not in paused and any(not w.queues or queue in w.queues for w in live)
+
+    waiting = sum(n for q, (n, _) in pending.items() if served(q)) + (running if live else 0)
+    stalled = sum(n for q, (n, _) in pending.items() if not served(q)) + (0 if live else running)
+    if not stalled:
+        return _Backlog(waiting, 0, None)
+    in_paused = sum(n for q, (n, _) in pending.items() if q in paused)
+    reason = "queue paused" if live and in_paused == stalled else "no live worker"
+    return _Backlog(waiting, stalled, reason)
+
+
+def _eta_note(backlog: _Backlog, idle: bool, rate: float | None) -> str | None:
+    """Why there is no ETA: nothing can claim the jobs, nothing is being done, or no rate."""
+    if not backlog.waiting:
+        return backlog.reason
+    if idle:
+        return "idle"
+    return None if rate else "unknown"
+
+
+def _eta(backlog: _Backlog, rate: float | None) -> float | None:
+    """Seconds until the claimable local jobs are done: 0 when none, None when unknown.
+
+    Jobs nothing can claim never finish: with only those left there is no ETA at all.
+    """
+    if not backlog.waiting:
+        return None if backlog.stalled else 0.0
+    return backlog.waiting / rate * 60.0 if rate else None
 
 
 def queues(conn: sqlite3.Connection) -> list[QueueInfo]:
@@ -256,6 +374,12 @@ class BatchRow:
     progress: float
     timing: str
     seconds: float | None
+    eta_seconds: float | None = None
+
+    @property
+    def active(self) -> bool:
+        """The provider is still working on it."""
+        return self.batch.state in ACTIVE_BATCH_STATES
 
     def to_dict(self) -> dict[str, Any]:
         """The fields `--json` shows for a batch."""
@@ -274,6 +398,7 @@ class BatchRow:
             "progress": round(self.progress, 4),
             "timing": self.timing,
             "timing_seconds": None if self.seconds is None else round(self.seconds, 1),
+            "eta_seconds": None if self.eta_seconds is None else round(self.eta_seconds, 1),
             "created_at": b.created_at,
             "expires_at": b.expires_at,
             "input_file_id": b.input_file_id,
@@ -315,12 +440,31 @@ def batch_timing(batch: Batch, now: float) -> tuple[str, float | None]:
     )
 
 
+def batch_eta(batch: Batch, now: float) -> float | None:
+    """Seconds until a running batch is through its lines, from its own request counts.
+
+    The provider's done count, as of the last poll, over the time it had been running then;
+    None (unknown) until it has started and finished a line, once it is not running, and
+    when that pace says it should already be done.
+    """
+    done = batch.completed + batch.failed
+    started = batch.in_progress_at
+    if batch.state != BatchState.RUNNING or started is None or not 0 < done < batch.total:
+        return None
+    counted_at = batch.polled_at or now
+    elapsed = counted_at - started
+    if elapsed <= 0:
+        return None
+    left = (batch.total - done) * elapsed / done - (now - counted_at)
+    return left if left > 0 else None
+
+
 def batch_row(batch: Batch, now: float) -> BatchRow:
-    """A batch with its progress fraction (from request counts) and timing."""
+    """A batch with its progress fraction (from request counts), timing and ETA."""
     done = batch.completed + batch.failed
     progress = done / batch.total if batch.total else 0.0
     timing, seconds = batch_timing(batch, now)
-    return BatchRow(batch, min(1.0, progress), timing, seconds)
+    return BatchRow(batch, min(1.0, progress), timing, seconds, batch_eta(batch, now))
 
 
 def batches(
@@ -442,7 +586,8 @@ def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
 
     Without a selected job the detail is the first row's, so the first paint is complete.
     """
-    head = overview(conn, now)
+    worker_rows = workers(conn, now)
+    head = overview(conn, now, worker_rows)
     page = job_page(
         conn, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
     )
@@ -454,7 +599,7 @@ def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
         queues=queues(conn),
         page=page,
         detail=None if job_id is None else job_detail(conn, job_id, now),
-        workers=workers(conn, now),
+        workers=worker_rows,
         batches=batches(conn, now, view.batch_limit, view.batch_offset),
         batch=(
             None
@@ -523,12 +668,12 @@ RECENT_BATCHES = 10
 
 def summary(conn: sqlite3.Connection, now: float) -> Summary:
     """Overview, queues, active and recent batches, workers, QA and what needs attention."""
-    head = overview(conn, now)
+    worker_rows = workers(conn, now)
+    head = overview(conn, now, worker_rows)
     active = store.list_batches(conn, active_only=True)
     seen = {b.id for b in active}
     recent = [b for b in store.list_batches(conn, limit=RECENT_BATCHES) if b.id not in seen]
     batch_rows = [batch_row(b, now) for b in active + recent]
-    worker_rows = workers(conn, now)
     failed_batches = [r.batch.id for r in batch_rows if r.batch.state in _FAILED_BATCH_STATES]
     return Summary(
         now=now,

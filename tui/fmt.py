@@ -84,3 +84,21 @@ def money(value: float | None) -> str:
 def count(n: int) -> str:
     """Thousands separators."""
     return f"{n:,}"
+
+
+def per_minute(rate: float) -> str:
+    """A rate per minute: one decimal below 100, whole numbers with separators above."""
+    return f"{rate:.1f}/min" if rate < 100 else f"{rate:,.0f}/min"
+
+
+def stall_text(stalled: int, reason: str | None, noun: str = "") -> str:
+    """`15 paused` / `15 jobs without worker`: local jobs no live worker can claim."""
+    if not stalled:
+        return ""
+    word = "paused" if reason == "queue paused" else "without worker"
+    return " ".join(part for part in (f"{stalled:,}", noun, word) if part)
+
+
+def spend_text(work: float, qa: float) -> str:
+    """`$0.0174 (work $0.0128 + QA $0.0046)`: the sum first, then its parts."""
+    return f"{money(work + qa)} (work {money(work)} + QA {money(qa)})"

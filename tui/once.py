@@ -23,7 +23,16 @@ from core.models import Batch, JobStatus, QueueInfo
 from core.store import SyncStore
 from tui import styles
 from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
-from tui.fmt import age, count, duration, money, one_line, table
+from tui.fmt import (
+    age,
+    count,
+    duration,
+    one_line,
+    per_minute,
+    spend_text,
+    stall_text,
+    table,
+)
 from tui.fmt import eta as eta_text
 
 #: `--section` names, in the order they are printed.
@@ -159,23 +168,56 @@ def _overview(report: snapshot.Summary, p: _Printer) -> None:
     for status in JobStatus:
         n = head.counts.get(status, 0)
         parts.append((f"{count(n)} {status}", styles.STATUS[status] if n else styles.MUTED))
-        if status == JobStatus.PENDING and head.retrying:
-            parts.append((f" ({count(head.retrying)} retrying)", None))
+        if status == JobStatus.PENDING:
+            parts.append((pending_notes(head), None))
         parts.append(("  ", None))
     p.line(parts)
-    eta = eta_text(head.eta_seconds)
     p.line(
         [
-            (f"  throughput {head.rate_per_minute:.1f}/min ", None),
+            (f"  throughput {rate_phrase(head)} ", None),
             (styles.spark(head.throughput), "cyan"),
-            (f"  ETA {eta}", None),
+            (f" {window_phrase(head)}  {eta_phrase(head)}", None),
+        ]
+    )
+    p.line(
+        [
+            (f"  spend {spend_text(head.work.cost, head.qa.cost)}", None),
             (
-                f"  tokens {count(head.input_tokens)} in / {count(head.output_tokens)} out"
-                f"  cost {money(head.cost)}",
+                f"  tokens {count(head.work.input_tokens)} in / "
+                f"{count(head.work.output_tokens)} out",
                 None,
             ),
         ]
     )
+
+
+def pending_notes(head: snapshot.Overview) -> str:
+    """` (2 retrying, 15 paused)` after the pending count ('' when there is nothing to say)."""
+    notes = [f"{count(head.retrying)} retrying"] if head.retrying else []
+    if head.stalled:
+        notes.append(stall_text(head.stalled, head.stall_reason))
+    return f" ({', '.join(notes)})" if notes else ""
+
+
+def rate_phrase(head: snapshot.Overview) -> str:
+    """Local throughput: `238.0/min`, `idle`, or `no rate yet` before the first local finish."""
+    if head.idle:
+        return "idle"
+    return "no rate yet" if head.rate_per_minute is None else per_minute(head.rate_per_minute)
+
+
+def eta_phrase(head: snapshot.Overview) -> str:
+    """`ETA 4m05s`, `ETA done`, or why there is none: `no live worker`, `queue paused`."""
+    if head.eta_seconds is not None:
+        return f"ETA {eta_text(head.eta_seconds)}"
+    if head.eta_note in ("no live worker", "queue paused"):
+        return head.eta_note
+    return "ETA unknown"
+
+
+def window_phrase(head: snapshot.Overview) -> str:
+    """What the sparkline covers: `last 15m`."""
+    return f"last {age(head.window_seconds)}"
 
 
 def _queues(report: snapshot.Summary, p: _Printer) -> None:
@@ -213,13 +255,21 @@ def _batches(report: snapshot.Summary, p: _Printer) -> None:
             (row.batch.raw_status or "-", None),
             (f"{styles.progress_bar(row.progress, 10)} {row.progress:4.0%}", None),
             (batch_lines_text(row.batch), None),
+            (batch_eta_text(row), None),
             (batch_timing_text(row), None),
             (batch_problem(row), styles.ALERT),
         ]
         for row in report.batches
     ]
-    header = ["ID", "REMOTE", "QUEUE", "STATE", "RAW", "PROGRESS", "LINES", "TIME", "ERROR"]
+    header = ["ID", "REMOTE", "QUEUE", "STATE", "RAW", "PROGRESS", "LINES", "ETA", "TIME", "ERROR"]
     p.table(header, rows)
+
+
+def batch_eta_text(row: snapshot.BatchRow) -> str:
+    """An active batch's own ETA (`1h02m`, or `unknown` before its counts tell); '' once over."""
+    if not row.active:
+        return ""
+    return "unknown" if row.eta_seconds is None else duration(row.eta_seconds)
 
 
 def batch_timing_text(row: snapshot.BatchRow) -> str:

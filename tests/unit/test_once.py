@@ -63,6 +63,15 @@ def test_json_matches_golden_with_stable_keys(showcase_db: Path) -> None:
     golden("once.json", json.dumps(data, indent=2) + "\n")
 
 
+def test_spend_shows_work_and_qa_and_their_sum(showcase_db: Path) -> None:
+    jobs = once.to_json(summary(showcase_db), SHOWN_PATH)["jobs"]
+    assert jobs["qa_cost"] > 0
+    assert jobs["total_cost"] == pytest.approx(jobs["cost"] + jobs["qa_cost"])
+    out = io.StringIO()
+    once.write_text(summary(showcase_db), SHOWN_PATH, ["overview"], out)
+    assert "spend $0.0192 (work $0.0128 + QA $0.0064)" in out.getvalue()
+
+
 def test_showcase_needs_attention_for_failures_and_stale_worker(showcase_db: Path) -> None:
     assert summary(showcase_db).attention == [
         "7 failed jobs",

@@ -1,5 +1,5 @@
 """The batches pane: each remote batch with a progress bar, raw and normalized status, time
-to expiry (or how long it has been finalizing/cancelling), errors and file ids."""
+to expiry (or how long it has been finalizing/cancelling), its own ETA, errors and file ids."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from textual.widgets import DataTable
 from core.snapshot import BatchRow
 from tui import styles
 from tui.fmt import one_line
-from tui.once import batch_problem, batch_timing_text
+from tui.once import batch_eta_text, batch_problem, batch_timing_text
 from tui.widgets.table import Row, sync_rows
 
 COLUMNS = (
@@ -23,6 +23,7 @@ COLUMNS = (
     ("raw", "RAW", 11),
     ("progress", "PROGRESS", 17),
     ("counts", "OK/FAIL/ALL", 11),
+    ("eta", "ETA", 7),
     ("time", "TIME", 20),
     ("files", "FILES in/out/err", 18),
     ("error", "ERROR", 30),
@@ -73,6 +74,7 @@ def batch_cells(row: BatchRow) -> Row:
             Text(b.raw_status or "-"),
             bar,
             f"{b.completed}/{b.failed}/{b.total}",
+            batch_eta_text(row),
             batch_timing_text(row),
             Text(files),
             Text(batch_problem(row), styles.ALERT),

@@ -1,4 +1,4 @@
-"""The overview header: jobs per state, throughput sparkline, ETA, tokens and cost."""
+"""The overview header: jobs per state, spend, workers, local throughput sparkline and ETA."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ from textual.widgets import Sparkline, Static
 from core.models import JobStatus
 from core.snapshot import Overview, WorkerRow
 from tui import styles
-from tui.fmt import count, duration, money
-from tui.fmt import eta as eta_text
+from tui.fmt import count, spend_text, stall_text
+from tui.once import eta_phrase, rate_phrase, window_phrase
 
 
 class OverviewHeader(Horizontal):
-    """Three lines at the top: counts and spend on the left, throughput on the right."""
+    """Three lines at the top: counts, spend and workers on the left, throughput on the right.
+
+    Tokens are left to `--once`, the JSON and the job detail: the header keeps its width.
+    """
 
     def compose(self) -> ComposeResult:
         yield Static(id="overview-counts")
@@ -26,15 +29,15 @@ class OverviewHeader(Horizontal):
     def show(self, head: Overview, workers: list[WorkerRow]) -> None:
         """Render the overview; the sparkline is only replaced when its data changed."""
         self.query_one("#overview-counts", Static).update(_counts(head, workers))
-        eta = eta_text(head.eta_seconds)
-        window = duration(head.bucket_seconds * len(head.throughput))
+        eta = eta_phrase(head)
         self.query_one("#overview-rate-text", Static).update(
             Text.assemble(
-                ("done ", "bold"),
-                f"{head.rate_per_minute:.1f}/min",
-                ("  ETA ", "bold"),
-                eta,
-                (f"  ({window})", styles.MUTED),
+                (rate_phrase(head), "bold"),
+                "  ",
+                (eta, "yellow" if head.eta_seconds is None and head.stalled else ""),
+                (f"  {window_phrase(head)}", styles.MUTED),
+                no_wrap=True,
+                overflow="ellipsis",
             )
         )
         spark = self.query_one("#overview-spark", Sparkline)
@@ -53,16 +56,17 @@ def _counts(head: Overview, workers: list[WorkerRow]) -> Text:
             text.append(f"({count(head.retrying)} retrying)  ", "yellow")
     text.append("\n")
     text.append(f"{count(head.total)} jobs", "bold")
-    text.append("  tokens ", "bold")
-    text.append(f"{count(head.input_tokens)} in / {count(head.output_tokens)} out")
-    text.append("  cost ", "bold")
-    text.append(money(head.cost))
+    text.append("  spend ", "bold")
+    text.append(spend_text(head.work.cost, head.qa.cost))
     text.append("\nworkers ", "bold")
     health: dict[str, int] = {}
     for row in workers:
         health[row.health] = health.get(row.health, 0) + 1
     if not health:
-        text.append("none", styles.MUTED)
+        text.append("none  ", styles.MUTED)
     for name, n in sorted(health.items()):
         text.append(f"{n} {name}  ", styles.HEALTH.get(name, ""))
+    if head.stalled:
+        # Said beside the workers: no live one can claim these (or their queue is paused).
+        text.append(f"· {stall_text(head.stalled, head.stall_reason, 'jobs')}", "yellow")
     return text
