@@ -283,3 +283,53 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
 def worker_ids(db: Path) -> list[str]:
     with SyncStore.open(db) as s:
         return [w.id for w in store.list_workers(s.conn)]
+
+
+def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 3}}]
+    )
+    blocked = worker(db_path, handler_env, "--lease", "0.6")
+    wait_until(lambda: jobs_by_key(db_path)["sync"].status == "running", 30, what="claim")
+    # A healthy worker beside it rescues any lease that expires: none may.
+    helper = worker(db_path, handler_env, "--idle-exit", "30")
+    try:
+        job_id = jobs_by_key(db_path)["sync"].id
+        wait_until(
+            lambda: any(f"by job {job_id} (sync)" in (n or "") for n in worker_notes(db_path)),
+            10,
+            what="a 'loop blocked' note",
+        )
+        listing = cli("workers", "list", "--db", str(db_path)).stdout
+        assert "loop blocked" in listing
+        wait_until(lambda: jobs_by_key(db_path)["sync"].status == "succeeded", 30, what="end")
+        wait_until(lambda: not any(worker_notes(db_path)), 10, what="note cleared")
+    finally:
+        assert stop(blocked) == 0
+        assert stop(helper) == 0
+    with SyncStore.open(db_path) as s:
+        kinds = [e.kind for e in store.list_events(s.conn, job_id)]
+    assert kinds == ["enqueued", "claimed", "succeeded"]
+    assert "event loop blocked" in output(blocked)
+
+
+def test_stop_is_honoured_while_a_handler_blocks_the_loop(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 60}}]
+    )
+    proc = worker(db_path, handler_env, "--grace", "0.5")
+    wait_until(lambda: any(worker_notes(db_path)), 30, what="a 'loop blocked' note")
+    assert stop(proc) == 0
+    sync = jobs_by_key(db_path)["sync"]
+    assert (sync.status, sync.attempts) == ("pending", 0)
+    assert worker_states(db_path) == ["stopped"]
+    assert "released 1 jobs to pending" in output(proc)
+
+
+def worker_notes(db: Path) -> list[str | None]:
+    with SyncStore.open(db) as s:
+        return [w.note for w in store.list_workers(s.conn)]
