@@ -58,6 +58,11 @@ class LoopWatch(threading.Thread):
         self._done = threading.Event()
         self._db: SyncStore | None = None
 
+    def start(self) -> None:
+        """Start watching; the loop counts as alive from now."""
+        self.tick = time.monotonic()
+        super().start()
+
     async def ticker(self) -> None:
         """The loop's sign of life, every `period` seconds (run as a task on the loop)."""
         while True:

@@ -499,7 +499,7 @@ def _log_to_stderr(worker_id: str) -> None:
     handler.setFormatter(
         logging.Formatter(f"%(asctime)s %(levelname)s worker {worker_id}: %(message)s")
     )
-    log.addHandler(handler)
+    log.handlers[:] = [handler]  # one worker per process: replace, never duplicate
     log.setLevel(logging.INFO)
     log.propagate = False
 

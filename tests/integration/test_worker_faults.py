@@ -323,7 +323,9 @@ def test_stop_is_honoured_while_a_handler_blocks_the_loop(
     )
     proc = worker(db_path, handler_env, "--grace", "0.5")
     wait_until(lambda: any(worker_notes(db_path)), 30, what="a 'loop blocked' note")
-    assert stop(proc) == 0
+    out = cli("workers", "stop", "--db", str(db_path), "--timeout", "15")
+    assert "stopped 1 workers" in out.stdout
+    assert proc.wait(timeout=5) == 0
     sync = jobs_by_key(db_path)["sync"]
     assert (sync.status, sync.attempts) == ("pending", 0)
     assert worker_states(db_path) == ["stopped"]
