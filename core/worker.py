@@ -174,7 +174,8 @@ class WorkerProcess:
             self._stop_signals += 1
             if self._stop_at is None:
                 self._stop_at = time.monotonic()
-            loop.call_soon_threadsafe(self.request_drain)
+            with contextlib.suppress(RuntimeError):  # the loop already closed: exiting anyway
+                loop.call_soon_threadsafe(self.request_drain)
 
         for sig in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(ValueError):  # not the main thread (embedded use)
