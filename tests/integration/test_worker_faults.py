@@ -209,7 +209,7 @@ def test_retried_jobs_do_not_show_their_old_error(
             {"key": "manual", "payload": {"do": "exit"}, "max_attempts": 1},
         ],
     )
-    proc = worker(db_path, handler_env)
+    proc = worker(db_path, handler_env, "--grace", "0.2")
     try:
         # Automatic retry: the second attempt runs without the first one's error.
         wait_until(lambda: jobs_by_key(db_path)["again"].attempts == 2, 30, what="retry")
@@ -289,7 +289,7 @@ def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
     tmp_path: Path, db_path: Path, handler_env: dict[str, str]
 ) -> None:
     enqueue(
-        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 3}}]
+        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 2}}]
     )
     blocked = worker(db_path, handler_env, "--lease", "0.6")
     wait_until(lambda: jobs_by_key(db_path)["sync"].status == "running", 30, what="claim")
@@ -335,3 +335,35 @@ def test_stop_is_honoured_while_a_handler_blocks_the_loop(
 def worker_notes(db: Path) -> list[str | None]:
     with SyncStore.open(db) as s:
         return [w.note for w in store.list_workers(s.conn)]
+
+
+def test_workers_start_passes_the_new_options_through(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path,
+        db_path,
+        handler_env,
+        [{"key": "hung", "payload": {"do": "hang"}}],
+        "--max-attempts",
+        "1",
+    )
+    cli(
+        "workers",
+        "start",
+        "--db",
+        str(db_path),
+        *FAST,
+        "--idle-exit",
+        "0.5",
+        "--job-timeout",
+        "0.3",
+        "--max-result-chars",
+        "100",
+        "--max-error-chars",
+        "100",
+        **handler_env,
+    )
+    wait_until(lambda: worker_states(db_path) == ["stopped"], 30, what="idle exit")
+    hung = jobs_by_key(db_path)["hung"]
+    assert (hung.status, hung.error_kind) == ("failed", "timeout")
