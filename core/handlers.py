@@ -4,6 +4,11 @@ A handler is an async function `handler(job: JobContext) -> Any`. It returns a
 JSON-serialisable result (or a `HandlerResult` carrying token usage), or raises
 `RetryableError` / `PermanentError`. Any other exception is treated as retryable, since a
 bug in one attempt is no proof the next one fails too; its text is stored as the error.
+
+A handler runs on the worker's event loop beside the other jobs in flight, so it must not
+block: await async I/O, and run blocking calls with `await asyncio.to_thread(fn, ...)`.
+A handler that blocks anyway is reported ("loop blocked 12s by job 42") and its leases
+kept alive, but every other job of its worker waits meanwhile.
 """
 
 from __future__ import annotations

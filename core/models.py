@@ -205,6 +205,7 @@ class Worker:
     done: int = 0
     failed: int = 0
     stopped_at: float | None = None
+    note: str | None = None  # e.g. "loop blocked 12s by job 42 (key)"
 
     def heartbeat_age(self, now: float) -> float:
         """Seconds since the last heartbeat."""
@@ -228,6 +229,7 @@ class Worker:
             "heartbeat_age": round(self.heartbeat_age(now), 3),
             "heartbeat_interval": self.heartbeat_interval,
             "stopped_at": self.stopped_at,
+            "note": self.note,
         }
 
 

@@ -413,6 +413,10 @@ _MIGRATIONS: list[str] = [
             cost = cost - coalesce(old.cost, 0);
     END;
     """,
+    # v12: what a worker wants seen beside its state ("loop blocked 12s by job 42").
+    """
+    ALTER TABLE workers ADD COLUMN note TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -1084,10 +1088,13 @@ def heartbeat(
     lease_seconds: float,
     now: float,
 ) -> list[int]:
-    """Record a heartbeat, extend the worker's leases; returns held jobs to cancel."""
+    """Record a heartbeat, extend the worker's leases; returns held jobs to cancel.
+
+    A heartbeat clears the worker's note: the condition it described is over.
+    """
     conn.execute(
         "UPDATE workers SET heartbeat_at = ?, state = ?, current_jobs = ?, done = ?, "
-        "failed = ? WHERE id = ?",
+        "failed = ?, note = NULL WHERE id = ?",
         (now, state, json.dumps([job_id for job_id, _ in held]), done, failed, worker_id),
     )
     cancel: list[int] = []
@@ -1101,6 +1108,11 @@ def heartbeat(
         if row is None or row["cancel_requested"]:
             cancel.append(job_id)
     return cancel
+
+
+def set_worker_note(conn: sqlite3.Connection, worker_id: str, note: str | None) -> None:
+    """Set (or clear, with None) the note shown beside a worker's state."""
+    conn.execute("UPDATE workers SET note = ? WHERE id = ?", (note, worker_id))
 
 
 def release(

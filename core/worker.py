@@ -43,6 +43,7 @@ from core.handlers import (
     resolve,
 )
 from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
+from core.loopwatch import LoopWatch
 from core.models import Claim, JobStatus, Worker, WorkerState
 from core.store import Outcome, Store
 
@@ -102,6 +103,8 @@ class WorkerProcess:
         self.draining = False
         self._wake = asyncio.Event()
         self._hurry = asyncio.Event()  # a second stop signal: no more grace
+        self._stop_signals = 0
+        self._stop_at: float | None = None  # monotonic time of the first stop signal
         self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
 
@@ -113,9 +116,12 @@ class WorkerProcess:
         if self.options.qa_every:
             judges = self.options.qa_judges or (qa.DEFAULT_JUDGE,)
             self.qa = qa.WorkerQA(self.db, self.options.qa_every, judges)
+        watch = LoopWatch(self, asyncio.get_running_loop())
         try:
             await self._register()
             self._install_signals()
+            watch.start()
+            ticker = asyncio.create_task(watch.ticker())
             log.info(
                 "started: pid %d, concurrency %d, queues %s",
                 os.getpid(),
@@ -127,12 +133,15 @@ class WorkerProcess:
                 await self._main_loop()
                 await self._drain()
             finally:
-                beat.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await beat
+                for task in (beat, ticker):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
             await self._set_state(WorkerState.STOPPED)
             log.info("stopped: %d succeeded, %d failed", self.done, self.failed)
         finally:
+            if watch.is_alive():
+                watch.stop()
             self._pid_file.unlink(missing_ok=True)
             await self.db.close()
         return 0
@@ -145,11 +154,32 @@ class WorkerProcess:
         self.draining = True
         self._wake.set()
 
+    def stop_overdue(self, now: float) -> bool:
+        """A stop signal came and its grace is over (or a second one came)."""
+        if self._stop_at is None:
+            return False
+        return self._stop_signals > 1 or now - self._stop_at >= self.options.grace
+
+    @property
+    def pid_file(self) -> Path:
+        """This worker's PID file (removed when it stops)."""
+        return self._pid_file
+
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
+
+        def on_signal(signum: int, frame: object) -> None:
+            # A plain handler runs even while a job blocks the loop, so the loop watch
+            # learns of the stop; the drain itself runs on the loop.
+            self._stop_signals += 1
+            if self._stop_at is None:
+                self._stop_at = time.monotonic()
+            with contextlib.suppress(RuntimeError):  # the loop already closed: exiting anyway
+                loop.call_soon_threadsafe(self.request_drain)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, self.request_drain)
+            with contextlib.suppress(ValueError):  # not the main thread (embedded use)
+                signal.signal(sig, on_signal)
 
     async def _register(self) -> None:
         now = time.time()

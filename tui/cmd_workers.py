@@ -424,10 +424,12 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
             ",".join(map(str, w.current_jobs)) or "-",
             str(w.done),
             str(w.failed),
+            w.note or "",
         )
         for w in workers
     )
-    for line in table(("ID", "STATE", "HOST", "PID", "HEARTBEAT", "JOBS", "DONE", "FAILED"), rows):
+    header = ("ID", "STATE", "HOST", "PID", "HEARTBEAT", "JOBS", "DONE", "FAILED", "NOTE")
+    for line in table(header, rows):
         print(line)
     if not workers:
         print("no workers have run on this database yet")

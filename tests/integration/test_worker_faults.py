@@ -209,7 +209,7 @@ def test_retried_jobs_do_not_show_their_old_error(
             {"key": "manual", "payload": {"do": "exit"}, "max_attempts": 1},
         ],
     )
-    proc = worker(db_path, handler_env)
+    proc = worker(db_path, handler_env, "--grace", "0.2")
     try:
         # Automatic retry: the second attempt runs without the first one's error.
         wait_until(lambda: jobs_by_key(db_path)["again"].attempts == 2, 30, what="retry")
@@ -283,3 +283,87 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
 def worker_ids(db: Path) -> list[str]:
     with SyncStore.open(db) as s:
         return [w.id for w in store.list_workers(s.conn)]
+
+
+def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 2}}]
+    )
+    blocked = worker(db_path, handler_env, "--lease", "0.6")
+    wait_until(lambda: jobs_by_key(db_path)["sync"].status == "running", 30, what="claim")
+    # A healthy worker beside it rescues any lease that expires: none may.
+    helper = worker(db_path, handler_env, "--idle-exit", "30")
+    try:
+        job_id = jobs_by_key(db_path)["sync"].id
+        wait_until(
+            lambda: any(f"by job {job_id} (sync)" in (n or "") for n in worker_notes(db_path)),
+            10,
+            what="a 'loop blocked' note",
+        )
+        listing = cli("workers", "list", "--db", str(db_path)).stdout
+        assert "loop blocked" in listing
+        wait_until(lambda: jobs_by_key(db_path)["sync"].status == "succeeded", 30, what="end")
+        wait_until(lambda: not any(worker_notes(db_path)), 10, what="note cleared")
+    finally:
+        assert stop(blocked) == 0
+        assert stop(helper) == 0
+    with SyncStore.open(db_path) as s:
+        kinds = [e.kind for e in store.list_events(s.conn, job_id)]
+    assert kinds == ["enqueued", "claimed", "succeeded"]
+    assert "event loop blocked" in output(blocked)
+
+
+def test_stop_is_honoured_while_a_handler_blocks_the_loop(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 60}}]
+    )
+    proc = worker(db_path, handler_env, "--grace", "0.5")
+    wait_until(lambda: any(worker_notes(db_path)), 30, what="a 'loop blocked' note")
+    out = cli("workers", "stop", "--db", str(db_path), "--timeout", "15")
+    assert "stopped 1 workers" in out.stdout
+    assert proc.wait(timeout=5) == 0
+    sync = jobs_by_key(db_path)["sync"]
+    assert (sync.status, sync.attempts) == ("pending", 0)
+    assert worker_states(db_path) == ["stopped"]
+    assert "released 1 jobs to pending" in output(proc)
+
+
+def worker_notes(db: Path) -> list[str | None]:
+    with SyncStore.open(db) as s:
+        return [w.note for w in store.list_workers(s.conn)]
+
+
+def test_workers_start_passes_the_new_options_through(
+    tmp_path: Path, db_path: Path, handler_env: dict[str, str]
+) -> None:
+    enqueue(
+        tmp_path,
+        db_path,
+        handler_env,
+        [{"key": "hung", "payload": {"do": "hang"}}],
+        "--max-attempts",
+        "1",
+    )
+    cli(
+        "workers",
+        "start",
+        "--db",
+        str(db_path),
+        *FAST,
+        "--idle-exit",
+        "0.5",
+        "--job-timeout",
+        "0.3",
+        "--max-result-chars",
+        "100",
+        "--max-error-chars",
+        "100",
+        **handler_env,
+    )
+    wait_until(lambda: worker_states(db_path) == ["stopped"], 30, what="idle exit")
+    hung = jobs_by_key(db_path)["hung"]
+    assert (hung.status, hung.error_kind) == ("failed", "timeout")

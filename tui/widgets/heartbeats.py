@@ -1,5 +1,6 @@
 """The heartbeats pane: each worker's state, heartbeat age coloured by its own interval
-(ok, late, stale, dead), current jobs, done/failed counts, host and pid."""
+(ok, late, stale, dead), current jobs, done/failed counts, host, pid and its note (such
+as "loop blocked 12s by job 42")."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
+from core.models import WorkerState
 from core.snapshot import WorkerRow
 from tui import styles
 from tui.fmt import age, count, one_line
@@ -25,7 +27,12 @@ COLUMNS = (
     ("host", "HOST", 12),
     ("pid", "PID", 7),
     ("queues", "QUEUES", 12),
+    ("note", "NOTE", 32),
 )
+
+
+#: States of a worker that is running (its note describes it now, not its past).
+LIVE = frozenset({WorkerState.IDLE, WorkerState.BUSY, WorkerState.DRAINING})
 
 
 class HeartbeatsTable(DataTable[Any]):
@@ -44,12 +51,14 @@ class HeartbeatsTable(DataTable[Any]):
 def _cells(row: WorkerRow) -> Row:
     w = row.worker
     colour = styles.HEALTH.get(row.health, "")
+    # A live worker's note (its loop is blocked) matters more than a fresh heartbeat.
+    health = Text("blocked", "bold red") if w.note and w.state in LIVE else Text(row.health, colour)
     return (
         w.id,
         (
             Text(w.id),
             Text(w.state),
-            Text(row.health, colour),
+            health,
             Text(age(row.age), colour),
             f"{w.heartbeat_interval:g}s",
             Text(one_line(",".join(map(str, w.current_jobs)) or "-", 18)),
@@ -58,5 +67,6 @@ def _cells(row: WorkerRow) -> Row:
             Text(w.host),
             str(w.pid),
             Text(",".join(w.queues) or "all"),
+            Text(one_line(w.note or "", 32), "bold red"),
         ),
     )
