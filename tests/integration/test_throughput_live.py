@@ -40,7 +40,7 @@ def test_shown_rate_is_the_true_rate_within_seconds(tmp_path: Path, db_path: Pat
     try:
         # Both workers poll before the jobs arrive, so the run is steady from its start.
         wait_until(lambda: len(live_workers(db_path)) == 2, timeout=30, what="2 workers")
-        cli("enqueue", str(jobs), "--db", str(db_path))
+        cli("enqueue", str(jobs), "--db", str(db_path), "--handler", "sim")
         wait_until(lambda: succeeded(db_path)[1] >= 50, timeout=30, what="the first jobs")
         started, first = succeeded(db_path)
         # Measure the true rate over a few seconds of the steady run, then read the header.
