@@ -29,6 +29,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from core import queue
+from core.files import open_private
 from core.models import NewJob
 from core.store import Store
 from tui.cli import EXIT_OK, CliError
@@ -113,7 +114,7 @@ class Demo:
         marker.write_text("made by `batchdash demo`; the demo replaces this folder's DB\n")
 
     def _start_sim(self) -> str:
-        log = (self.folder / "sim.log").open("w")
+        log = open(open_private(self.folder / "sim.log"), "w")  # noqa: SIM115 (kept open for the sim)
         self.sim = subprocess.Popen(
             [sys.executable, "-m", "core.sim", "--port", "0", "--speed", str(SIM_SPEED)],
             stdout=subprocess.PIPE,
@@ -181,7 +182,7 @@ class Demo:
                 "--qa-judges",
                 "gpt-4o-mini,gpt-4o",
             ]
-            with (folder / f"worker-{index}.log").open("wb") as log:
+            with open(open_private(folder / f"worker-{index}.log"), "wb") as log:
                 self.procs.append(
                     subprocess.Popen(
                         argv,

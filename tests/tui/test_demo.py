@@ -39,3 +39,6 @@ def test_headless_demo_smoke(tmp_path: Path) -> None:
     once = cli("--db", str(tmp_path / "batchdash.db"), "--once", "--json", check=False)
     assert once.returncode in (0, 1)
     assert all(w["state"] == "stopped" for w in json.loads(once.stdout)["workers"])
+    # The demo's logs may hold results: owner-only, like the database.
+    logs = sorted(tmp_path.rglob("*.log"))
+    assert logs and all(log.stat().st_mode & 0o777 == 0o600 for log in logs), logs
