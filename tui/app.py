@@ -73,11 +73,21 @@ SELECT_DEBOUNCE = 0.08
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The jobs an action applies to, how many, and how to name them in a question."""
+    """The jobs an action applies to, how many, and how to name them in a question.
+
+    `unseen` counts the targeted jobs that are not on the screen; an action on any of them
+    always asks first, and `what` says how many and which.
+    """
 
     flt: JobFilter
     count: int
     what: str
+    unseen: int = 0
+
+    @property
+    def ask(self) -> bool:
+        """Whether a retry or resume should ask before acting (bulk or partly unseen)."""
+        return self.count > 1 or self.unseen > 0
 
 
 class BatchDashApp(App[None]):
@@ -364,6 +374,9 @@ class BatchDashApp(App[None]):
         self.push_screen(FilterScreen(format_filter(self.view.flt)), chosen)
 
     def _set_filter(self, flt: JobFilter) -> None:
+        # Marks belong to the view they were made in: kept, they would be invisible here
+        # and an action would reach jobs this view does not show.
+        self.marks.clear()
         self.all_marked = False
         self.view = replace(self.view, flt=flt, offset=0)
         self.action_show_tab("jobs")
@@ -488,13 +501,23 @@ class BatchDashApp(App[None]):
             what = f"all {page.matching_text} jobs matching the filter"
             return Target(self.view.flt, page.matching, what)
         if self.marks:
-            ids = tuple(sorted(self.marks))
-            return Target(JobFilter(ids=ids), len(ids), f"{len(ids)} marked jobs")
+            return self._marked_target()
         job_id = self.query_one(JobTable).highlighted_id()
         if job_id is None:
             self.notify("no job selected", severity="warning")
             return None
         return Target(JobFilter(ids=(job_id,)), 1, f"job #{job_id}")
+
+    def _marked_target(self) -> Target:
+        """The marked jobs, saying how many of them are not on this page and which."""
+        ids = tuple(sorted(self.marks))
+        shown = {job.id for job in self.last.page.rows} if self.last else set()
+        unseen = [i for i in ids if i not in shown]
+        what = f"{len(ids)} marked job{'s' if len(ids) > 1 else ''}"
+        if unseen:
+            listed = ", ".join(f"#{i}" for i in unseen[:5]) + (", …" if len(unseen) > 5 else "")
+            what += f" ({len(unseen)} not on this page: {listed})"
+        return Target(JobFilter(ids=ids), len(ids), what, len(unseen))
 
     async def action_retry(self) -> None:
         """Send failed/cancelled jobs back to pending (bulk asks first)."""
@@ -507,7 +530,7 @@ class BatchDashApp(App[None]):
             n = await queue.retry(db, target.flt)
             return f"retried {n} of {target.what}"
 
-        self._act(run, f"Retry {target.what}?" if target.count > 1 else None)
+        self._act(run, f"Retry {target.what}?" if target.ask else None)
 
     async def action_cancel(self) -> None:
         """Cancel pending jobs now and running ones at their next heartbeat (asks first)."""
@@ -538,7 +561,7 @@ class BatchDashApp(App[None]):
             queues = ", ".join(resumed) or "none paused"
             return f"rescued {rescued} jobs; resumed queues: {queues}"
 
-        self._act(run, f"Resume {target.what}?" if target.count > 1 else None)
+        self._act(run, f"Resume {target.what}?" if target.ask else None)
 
     async def action_pause(self) -> None:
         """Pause the highlighted job's queue, or resume it if it is paused."""
