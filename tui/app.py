@@ -30,6 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.scrollbar import ScrollBar
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
@@ -48,6 +49,7 @@ from tui.widgets.heartbeats import HeartbeatsTable
 from tui.widgets.jobs import HEADER_ORDERS, JobTable
 from tui.widgets.overview import OverviewHeader
 from tui.widgets.qa import QAPane
+from tui.widgets.scrollbar import WholeCellScrollBarRender
 from tui.widgets.status import STATUS_KEYS, StatusPane
 from tui.widgets.statusline import StatusLine
 
@@ -64,6 +66,9 @@ WRITE_ACTIONS = frozenset(
         "resubmit_batch",
     }
 )
+
+# Every scrollbar of the dashboard, the way Textual documents replacing the renderer.
+ScrollBar.renderer = WholeCellScrollBarRender
 
 #: Jobs per page of the queue pane.
 PAGE_SIZE = 100
@@ -95,13 +100,18 @@ class BatchDashApp(App[None]):
 
     CSS_PATH = "batchdash.tcss"
     TITLE = "batchdash"
+    #: Screen classes the stylesheet sizes the header and panes by (see batchdash.tcss).
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (110, "-normal"),
+    ]
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
-        Binding("escape", "clear", "Clear/back", id="clear"),
-        Binding("ctrl+r", "refresh_now", "Refresh now", id="refresh"),
+        Binding("escape", "clear", "Back", id="clear"),
+        Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
         Binding("j", "show_tab('jobs')", "Jobs", show=False, id="tab-jobs"),
         Binding("b", "show_tab('batches')", "Batches", show=False, id="tab-batches"),
         Binding("s", "show_tab('qa')", "QA scores", show=False, id="tab-qa"),
@@ -180,7 +190,7 @@ class BatchDashApp(App[None]):
             with TabPane("Workers (w)", id="workers"):
                 yield HeartbeatsTable(id="worker-table")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
@@ -274,6 +284,8 @@ class BatchDashApp(App[None]):
 
     def _apply(self, snap: Snapshot) -> None:
         self.last = snap
+        if not self.screen_stack:
+            return  # a read that lands while the app shuts down has nothing to draw on
         if isinstance(self.screen, BatchDetailScreen):
             self.screen.show(snap.batch, snap.now)
         if isinstance(self.screen, ModalScreen | BatchDetailScreen):

@@ -40,9 +40,16 @@ def age(seconds: float) -> str:
 
 
 def one_line(text: str, width: int) -> str:
-    """Collapse whitespace and cut to `width` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+    """Collapse whitespace and cut to `width` characters with an ellipsis.
+
+    Only the head of `text` is looked at, so a multi-megabyte error costs no more than a
+    short one; an ellipsis still says when anything was left out.
+    """
+    head = text[: width * 8 + 64]
+    flat = " ".join(head.split())
+    if len(flat) <= width and len(head) == len(text):
+        return flat
+    return flat[: max(0, width - 1)] + "…"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:

@@ -192,7 +192,7 @@ async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: P
 
 async def test_untrusted_text_is_never_markup(showcase_db: Path) -> None:
     app = make_app(showcase_db)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(200, 36)) as pilot:  # an error column wide enough
         await app.wait_for_refresh()
         await filter_to(app, pilot, '"Please reduce"')
         table = app.query_one(JobTable)
