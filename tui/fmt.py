@@ -88,6 +88,16 @@ def money(value: float | None) -> str:
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
 
 
+def size(n_bytes: int) -> str:
+    """A byte count for people: 512 B, 12.3 KB, 9.9 MB, 1.2 GB (powers of 1000)."""
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
+
+
 def count(n: int) -> str:
     """Thousands separators."""
     return f"{n:,}"

@@ -3,6 +3,7 @@ at 80×24, counts of millions on one line. Read from the screen as a user sees i
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -33,7 +34,11 @@ def region_text(app: BatchDashApp, widget: Widget) -> list[str]:
 async def test_no_sparkline_glyphs_at_the_right_edge_of_the_panes(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=(140, 40)) as pilot:
-        await app.wait_for_refresh()
+        deadline = time.monotonic() + 10
+        while app.last is None or app.last.detail is None:  # the detail follows the cursor
+            assert time.monotonic() < deadline
+            await app.wait_for_refresh()
+        await pilot.pause()
         for pane in (app.query_one(JobTable), app.query_one(JobDetailPane)):
             assert pane.max_scroll_y > 0  # it has a scrollbar to draw
             assert not PARTIAL_BLOCKS & set("".join(region_text(app, pane)))
