@@ -70,6 +70,9 @@ WRITE_ACTIONS = frozenset(
 # Every scrollbar of the dashboard, the way Textual documents replacing the renderer.
 ScrollBar.renderer = WholeCellScrollBarRender
 
+#: Screen classes by terminal width; the stylesheet sizes the header by them (batchdash.tcss).
+BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
+
 #: Jobs per page of the queue pane.
 PAGE_SIZE = 100
 #: After the cursor moves, wait this long for it to settle before reading the new detail.
@@ -100,11 +103,7 @@ class BatchDashApp(App[None]):
 
     CSS_PATH = "batchdash.tcss"
     TITLE = "batchdash"
-    #: Screen classes the stylesheet sizes the header and panes by (see batchdash.tcss).
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"),
-        (110, "-normal"),
-    ]
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),

@@ -91,8 +91,8 @@ class BatchDetailScreen(Screen[None]):
         sync_rows(self.query_one("#batch-items", DataTable), rows)
         events = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         for e in detail.events[-6:]:
-            detail = Text(one_line(e.detail or "", NOTE_CHARS))
-            events.add_row(clock_time(e.at), Text(e.kind), detail)
+            note = Text(one_line(e.detail or "", NOTE_CHARS))
+            events.add_row(clock_time(e.at), Text(e.kind), note)
         self.query_one("#batch-events", Static).update(events)
 
 
