@@ -306,6 +306,7 @@ class BatchDashApp(App[None]):
             self.last.page if self.last else None,
             self.view.flt,
             marks=len(self.marks),
+            unseen=self._marked_target().unseen if self.marks else 0,
             all_marked=self.all_marked,
             refreshed_at=self.last.now if self.last else None,
             error=self.refresh_error or self.poll_error,

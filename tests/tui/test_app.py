@@ -345,6 +345,7 @@ async def test_marks_off_the_page_are_counted_in_the_question(showcase_db: Path)
         await pilot.press("space", "right_square_bracket")  # mark one, then page 2
         await app.wait_for_refresh()
         assert marked not in rows(app)
+        assert "1 marked (1 not on this page)" in status_line(app)
         await pilot.press("c")  # a single marked job, but not on screen: ask, say where
         assert isinstance(app.screen, ConfirmScreen)
         assert "1 marked job" in app.screen.question
