@@ -287,16 +287,22 @@ class JobDetail:
     qa: list[QAResult]
     batch: Batch | None
     next_retry_at: float | None
+    #: Full size in bytes of each of the job's texts (error, payload, result) that was cut
+    #: to DETAIL_TEXT_CHARS for the view.
+    cut: dict[str, int] = field(default_factory=dict)
 
 
 #: The timeline keeps the latest this-many events of a job.
 DETAIL_EVENTS = 200
+#: Characters of a job's error, payload and result the detail reads (and shows); a
+#: multi-megabyte text would otherwise be read and drawn again on every key press.
+DETAIL_TEXT_CHARS = 20_000
 
 
 def job_detail(conn: sqlite3.Connection, job_id: int, now: float) -> JobDetail | None:
     """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
     try:
-        job = store.get_job(conn, job_id)
+        job, cut = store.get_job_head(conn, job_id, DETAIL_TEXT_CHARS)
     except store.NotFoundError:
         return None
     events = store.list_events(conn, job_id)[-DETAIL_EVENTS:]
@@ -307,7 +313,8 @@ def job_detail(conn: sqlite3.Connection, job_id: int, now: float) -> JobDetail |
         except store.NotFoundError:
             batch = None
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
-    return JobDetail(job, events, store.qa_results_for_job(conn, job_id), batch, retry_at)
+    qa = store.qa_results_for_job(conn, job_id)
+    return JobDetail(job, events, qa, batch, retry_at, cut)
 
 
 # --------------------------------------------------------------------------- workers

@@ -596,13 +596,26 @@ _JOBS_WITH_BODIES = (
     "LEFT JOIN job_payloads p ON p.job_id = j.id LEFT JOIN job_results r ON r.job_id = j.id"
 )
 #: The same rows without payload and result, for lists that never show them (no reads of
-#: two ~2 KB texts per row, no decoding).
-_JOBS_WITHOUT_BODIES = "SELECT j.*, NULL AS payload, NULL AS result FROM {jobs}"
+#: two ~2 KB texts per row, no decoding), and with the error cut to LIST_ERROR_CHARS.
+_JOBS_WITHOUT_BODIES = "SELECT {columns}, NULL AS payload, NULL AS result FROM {jobs}"
+
+#: Characters of each job's error a light list page reads: a page shows one line of it, and
+#: a multi-megabyte error would otherwise be copied out on every refresh.
+LIST_ERROR_CHARS = 1000
 
 
-def _select_jobs(with_bodies: bool, jobs: str = "jobs j") -> str:
+def _select_jobs(conn: sqlite3.Connection, with_bodies: bool, jobs: str = "jobs j") -> str:
     """The SELECT … FROM part of a job query; `jobs` may add an indexing clause."""
-    return (_JOBS_WITH_BODIES if with_bodies else _JOBS_WITHOUT_BODIES).format(jobs=jobs)
+    if with_bodies:
+        return _JOBS_WITH_BODIES.format(jobs=jobs)
+    return _JOBS_WITHOUT_BODIES.format(columns=_cut_columns(conn, LIST_ERROR_CHARS), jobs=jobs)
+
+
+def _cut_columns(conn: sqlite3.Connection, chars: int) -> str:
+    """Every column of `jobs j` (as migrated so far), the error cut to `chars` characters."""
+    names = [row[1] for row in conn.execute("PRAGMA table_info(jobs)")]
+    cut = f"substr(j.error, 1, {int(chars)}) AS error"
+    return ", ".join(cut if name == "error" else f"j.{name}" for name in names)
 
 
 def _job(row: sqlite3.Row) -> Job:
@@ -1183,12 +1196,12 @@ def _job_rows(
     if order_sql is None:
         raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
     if limit is not None and order in _BY_UPDATED:
-        select = _select_jobs(with_bodies)
+        select = _select_jobs(conn, with_bodies)
         sql, params = _merged_by_status(select, flt, order_sql, limit, offset)
     else:
         where, params = _where(flt)
         walk = _walk_order(conn, flt, limit, offset, order)
-        select = _select_jobs(with_bodies, walk or "jobs j")
+        select = _select_jobs(conn, with_bodies, walk or "jobs j")
         sql = f"{select} WHERE {where} ORDER BY {order_sql}"
         if limit is not None:
             sql += " LIMIT ? OFFSET ?"
@@ -1564,7 +1577,8 @@ def list_jobs(
 ) -> list[Job]:
     """One page (or all, when `limit` is None) of jobs matching `flt`.
 
-    With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read.
+    With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read;
+    `Job.error` holds at most LIST_ERROR_CHARS characters.
     """
     return list(_job_rows(conn, flt, limit, offset, order, with_bodies))
 
@@ -1578,10 +1592,38 @@ def iter_jobs(
 
 def get_job(conn: sqlite3.Connection, job_id: int) -> Job:
     """The job with this id, or NotFoundError."""
-    row = conn.execute(f"{_select_jobs(True)} WHERE j.id = ?", (job_id,)).fetchone()
+    row = conn.execute(f"{_select_jobs(conn, True)} WHERE j.id = ?", (job_id,)).fetchone()
     if row is None:
         raise NotFoundError(f"unknown job id {job_id}")
     return _job(row)
+
+
+#: The texts of a job that `get_job_head` cuts.
+_JOB_TEXTS = ("error", "payload", "result")
+
+
+def get_job_head(conn: sqlite3.Connection, job_id: int, chars: int) -> tuple[Job, dict[str, int]]:
+    """The job with its error, payload and result each cut to `chars` characters.
+
+    Returns the job and, for each text that was cut, its full size in UTF-8 bytes (so a view
+    can say how much it leaves out). A cut payload or result is the raw JSON head, undecoded.
+    """
+    row = conn.execute(
+        f"SELECT {_cut_columns(conn, chars)}, substr(p.payload, 1, ?) AS payload, "
+        "substr(r.result, 1, ?) AS result, "
+        "length(j.error) AS error_chars, length(CAST(j.error AS BLOB)) AS error_bytes, "
+        "length(p.payload) AS payload_chars, length(CAST(p.payload AS BLOB)) AS payload_bytes, "
+        "length(r.result) AS result_chars, length(CAST(r.result AS BLOB)) AS result_bytes "
+        "FROM jobs j LEFT JOIN job_payloads p ON p.job_id = j.id "
+        "LEFT JOIN job_results r ON r.job_id = j.id WHERE j.id = ?",
+        (chars, chars, job_id),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"unknown job id {job_id}")
+    cut = {name: row[f"{name}_bytes"] for name in _JOB_TEXTS if (row[f"{name}_chars"] or 0) > chars}
+    bodies = {name: row[name] if name in cut else _loads(row[name]) for name in _JOB_TEXTS[1:]}
+    job = _build(Job, row, **bodies, cancel_requested=bool(row["cancel_requested"]))
+    return job, cut
 
 
 def list_workers(conn: sqlite3.Connection) -> list[Worker]:

@@ -30,6 +30,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.scrollbar import ScrollBar
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
@@ -48,6 +49,7 @@ from tui.widgets.heartbeats import HeartbeatsTable
 from tui.widgets.jobs import HEADER_ORDERS, JobTable
 from tui.widgets.overview import OverviewHeader
 from tui.widgets.qa import QAPane
+from tui.widgets.scrollbar import WholeCellScrollBarRender
 from tui.widgets.status import STATUS_KEYS, StatusPane
 from tui.widgets.statusline import StatusLine
 
@@ -65,6 +67,12 @@ WRITE_ACTIONS = frozenset(
     }
 )
 
+# Every scrollbar of the dashboard, the way Textual documents replacing the renderer.
+ScrollBar.renderer = WholeCellScrollBarRender
+
+#: Screen classes by terminal width; the stylesheet sizes the header by them (batchdash.tcss).
+BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
+
 #: Jobs per page of the queue pane.
 PAGE_SIZE = 100
 #: Batches per page of the batches pane.
@@ -75,11 +83,21 @@ SELECT_DEBOUNCE = 0.08
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """The jobs an action applies to, how many, and how to name them in a question."""
+    """The jobs an action applies to, how many, and how to name them in a question.
+
+    `unseen` counts the targeted jobs that are not on the screen; an action on any of them
+    always asks first, and `what` says how many and which.
+    """
 
     flt: JobFilter
     count: int
     what: str
+    unseen: int = 0
+
+    @property
+    def ask(self) -> bool:
+        """Whether a retry or resume should ask before acting (bulk or partly unseen)."""
+        return self.count > 1 or self.unseen > 0
 
 
 class BatchDashApp(App[None]):
@@ -87,13 +105,14 @@ class BatchDashApp(App[None]):
 
     CSS_PATH = "batchdash.tcss"
     TITLE = "batchdash"
+    HORIZONTAL_BREAKPOINTS = BREAKPOINTS
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit", id="quit"),
         Binding("question_mark", "help", "Help", id="help"),
         Binding("slash", "filter", "Filter", id="filter"),
-        Binding("escape", "clear", "Clear/back", id="clear"),
-        Binding("ctrl+r", "refresh_now", "Refresh now", id="refresh"),
+        Binding("escape", "clear", "Back", id="clear"),
+        Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
         Binding("j", "show_tab('jobs')", "Jobs", show=False, id="tab-jobs"),
         Binding("b", "show_tab('batches')", "Batches", show=False, id="tab-batches"),
         Binding("s", "show_tab('qa')", "QA scores", show=False, id="tab-qa"),
@@ -174,7 +193,7 @@ class BatchDashApp(App[None]):
             with TabPane("Workers (w)", id="workers"):
                 yield HeartbeatsTable(id="worker-table")
         yield StatusLine(id="status-line")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
@@ -268,6 +287,8 @@ class BatchDashApp(App[None]):
 
     def _apply(self, snap: Snapshot) -> None:
         self.last = snap
+        if not self.screen_stack:
+            return  # a read that lands while the app shuts down has nothing to draw on
         if isinstance(self.screen, BatchDetailScreen):
             self.screen.show(snap.batch, snap.now)
         if isinstance(self.screen, ModalScreen | BatchDetailScreen):
@@ -289,6 +310,7 @@ class BatchDashApp(App[None]):
             self.last.page if self.last else None,
             self.view.flt,
             marks=len(self.marks),
+            unseen=self._marked_target().unseen if self.marks else 0,
             all_marked=self.all_marked,
             refreshed_at=self.last.now if self.last else None,
             error=self.refresh_error or self.poll_error,
@@ -385,6 +407,9 @@ class BatchDashApp(App[None]):
         self.push_screen(FilterScreen(format_filter(self.view.flt)), chosen)
 
     def _set_filter(self, flt: JobFilter) -> None:
+        # Marks belong to the view they were made in: kept, they would be invisible here
+        # and an action would reach jobs this view does not show.
+        self.marks.clear()
         self.all_marked = False
         self.view = replace(self.view, flt=flt, offset=0)
         self.action_show_tab("jobs")
@@ -509,13 +534,23 @@ class BatchDashApp(App[None]):
             what = f"all {page.matching_text} jobs matching the filter"
             return Target(self.view.flt, page.matching, what)
         if self.marks:
-            ids = tuple(sorted(self.marks))
-            return Target(JobFilter(ids=ids), len(ids), f"{len(ids)} marked jobs")
+            return self._marked_target()
         job_id = self.query_one(JobTable).highlighted_id()
         if job_id is None:
             self.notify("no job selected", severity="warning")
             return None
         return Target(JobFilter(ids=(job_id,)), 1, f"job #{job_id}")
+
+    def _marked_target(self) -> Target:
+        """The marked jobs, saying how many of them are not on this page and which."""
+        ids = tuple(sorted(self.marks))
+        shown = {job.id for job in self.last.page.rows} if self.last else set()
+        unseen = [i for i in ids if i not in shown]
+        what = f"{len(ids)} marked job{'s' if len(ids) > 1 else ''}"
+        if unseen:
+            listed = ", ".join(f"#{i}" for i in unseen[:5]) + (", …" if len(unseen) > 5 else "")
+            what += f" ({len(unseen)} not on this page: {listed})"
+        return Target(JobFilter(ids=ids), len(ids), what, len(unseen))
 
     async def action_retry(self) -> None:
         """Send failed/cancelled jobs back to pending (bulk asks first)."""
@@ -532,7 +567,7 @@ class BatchDashApp(App[None]):
             done = f"retried {n} of {target.what}"
             return f"{done}; {self.action_note}" if remote else done
 
-        self._act(run, f"Retry {target.what}?" if target.count > 1 else None)
+        self._act(run, f"Retry {target.what}?" if target.ask else None)
 
     async def action_cancel(self) -> None:
         """Cancel pending jobs now and running ones at their next heartbeat (asks first)."""
@@ -563,7 +598,7 @@ class BatchDashApp(App[None]):
             queues = ", ".join(resumed) or "none paused"
             return f"rescued {rescued} jobs; resumed queues: {queues}"
 
-        self._act(run, f"Resume {target.what}?" if target.count > 1 else None)
+        self._act(run, f"Resume {target.what}?" if target.ask else None)
 
     async def action_pause(self) -> None:
         """Pause the highlighted job's queue, or resume it if it is paused."""

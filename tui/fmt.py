@@ -40,9 +40,16 @@ def age(seconds: float) -> str:
 
 
 def one_line(text: str, width: int) -> str:
-    """Collapse whitespace and cut to `width` characters with an ellipsis."""
-    flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: max(0, width - 1)] + "…"
+    """Collapse whitespace and cut to `width` characters with an ellipsis.
+
+    Only the head of `text` is looked at, so a multi-megabyte error costs no more than a
+    short one; an ellipsis still says when anything was left out.
+    """
+    head = text[: width * 8 + 64]
+    flat = " ".join(head.split())
+    if len(flat) <= width and len(head) == len(text):
+        return flat
+    return flat[: max(0, width - 1)] + "…"
 
 
 def table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> Iterator[str]:
@@ -79,6 +86,16 @@ def money(value: float | None) -> str:
     if value is None:
         return "?"
     return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+
+
+def size(n_bytes: int) -> str:
+    """A byte count for people: 512 B, 12.3 KB, 9.9 MB, 1.2 GB (powers of 1000)."""
+    value = float(n_bytes)
+    for unit in ("B", "KB", "MB"):
+        if value < 1000:
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} GB"
 
 
 def count(n: int) -> str:

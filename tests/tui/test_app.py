@@ -197,7 +197,7 @@ async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: P
 
 async def test_untrusted_text_is_never_markup(showcase_db: Path) -> None:
     app = make_app(showcase_db)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=(200, 36)) as pilot:  # an error column wide enough
         await app.wait_for_refresh()
         await filter_to(app, pilot, '"Please reduce"')
         table = app.query_one(JobTable)
@@ -339,3 +339,48 @@ async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
         assert app.last is not None and [r.batch.id for r in app.last.batches][-1] == 1
         await pilot.press("left_square_bracket")
         await _settle(app, lambda: "51–100 of 120 batches" in status_text(app))
+
+
+async def test_a_filter_change_clears_marks_so_actions_touch_only_what_is_shown(
+    showcase_db: Path,
+) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        await pilot.press("4")  # failed
+        await app.wait_for_refresh()
+        failed = rows(app)[:2]
+        await pilot.press("space", "space")
+        assert "2 marked" in status_text(app)
+        await filter_to(app, pilot, "queue:papers status:failed")  # the marked are not here
+        assert not set(failed) & set(rows(app))
+        assert "marked" not in status_text(app)
+        shown = app.query_one(JobTable).highlighted_id()
+        assert shown is not None
+        await pilot.press("r")  # acts on the highlighted job alone, no question
+        assert not isinstance(app.screen, ConfirmScreen)
+        await _settle(app, lambda: shown not in rows(app))
+        assert statuses(showcase_db, JobFilter(ids=tuple(failed))) == {"failed": 2}
+        assert statuses(showcase_db, JobFilter(ids=(shown,))) == {"pending": 1}
+        await filter_to(app, pilot, "queue:papers")
+        await pilot.press("space")
+        await filter_to(app, pilot, "queue:chat")
+        assert not app.marks and "marked" not in status_text(app)
+
+
+async def test_marks_off_the_page_are_counted_in_the_question(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_refresh()
+        marked = rows(app)[0]
+        await pilot.press("space", "right_square_bracket")  # mark one, then page 2
+        await app.wait_for_refresh()
+        assert marked not in rows(app)
+        assert "1 marked (1 not on this page)" in status_text(app)
+        await pilot.press("c")  # a single marked job, but not on screen: ask, say where
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "1 marked job" in app.screen.question
+        assert "1 not on this page" in app.screen.question
+        assert f"#{marked}" in app.screen.question
+        await pilot.press("n")
+        assert statuses(showcase_db, JobFilter(ids=(marked,))) == {"pending": 1}

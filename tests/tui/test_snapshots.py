@@ -1,4 +1,5 @@
-"""SVG snapshots of the main views at 120×36 on the showcase data with a frozen clock.
+"""SVG snapshots of the main views at 120×36 (and 80×24, 200×60) on the showcase data with a
+frozen clock.
 
 Update after a deliberate change with `pytest tests/tui --snapshot-update` and review the
 SVGs (they are also what screenshots/render.py publishes).
@@ -71,3 +72,17 @@ class TestPanes:
     def test_help(self, snap_compare: Compare, showcase_db: Path) -> None:
         run = after("question_mark")
         assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
+
+
+class TestSizes:
+    """The smallest common terminal and a large one: nothing collides, wraps or is cut."""
+
+    def test_jobs_at_80x24(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=after())
+
+    def test_failed_with_detail_at_80x24(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("4", "down", "down")
+        assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=run)
+
+    def test_jobs_at_200x60(self, snap_compare: Compare, showcase_db: Path) -> None:
+        assert snap_compare(make_app(showcase_db), terminal_size=(200, 60), run_before=after())

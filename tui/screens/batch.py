@@ -17,7 +17,7 @@ from core.snapshot import BatchDetail
 from tui import styles
 from tui.fmt import count, one_line
 from tui.once import batch_problem, batch_timing_text
-from tui.widgets.detail import clock_time
+from tui.widgets.detail import NOTE_CHARS, clock_time
 from tui.widgets.table import sync_rows
 
 #: `o` cycles the items shown through these outcomes (None = every item).
@@ -91,7 +91,8 @@ class BatchDetailScreen(Screen[None]):
         sync_rows(self.query_one("#batch-items", DataTable), rows)
         events = Table(box=None, show_header=False, padding=(0, 2, 0, 0))
         for e in detail.events[-6:]:
-            events.add_row(clock_time(e.at), Text(e.kind), Text(e.detail or ""))
+            note = Text(one_line(e.detail or "", NOTE_CHARS))
+            events.add_row(clock_time(e.at), Text(e.kind), note)
         self.query_one("#batch-events", Static).update(events)
 
 

@@ -1,7 +1,8 @@
-"""The job detail pane: payload, result or error in full, attempts, timeline, worker, QA.
+"""The job detail pane: payload, result or error, attempts, timeline, worker, QA.
 
 Everything here may come from a model or a remote API, so it is rendered as `rich.text.Text`
-and never parsed as markup.
+and never parsed as markup. Long texts are shown up to DETAIL_TEXT_CHARS characters with a
+marker saying how much more there is and the command that prints all of it.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.snapshot import JobDetail
+from core.snapshot import DETAIL_TEXT_CHARS, JobDetail
 from tui import styles
-from tui.fmt import count, duration, money
+from tui.fmt import count, duration, money, one_line, size
+
+#: Characters of a QA note or timeline detail shown on its line.
+NOTE_CHARS = 300
 
 
 def clock_time(at: float) -> str:
@@ -42,6 +46,8 @@ class JobDetailPane(VerticalScroll):
         """Render `detail` unless it is what is already shown."""
         if detail == self._shown:
             return
+        if detail is None or self._shown is None or detail.job.id != self._shown.job.id:
+            self.scroll_home(animate=False)  # another job: start at its top
         self._shown = detail
         body = self.query_one("#detail-body", Static)
         body.update(
@@ -49,10 +55,28 @@ class JobDetailPane(VerticalScroll):
         )
 
 
-def _json(value: Any) -> Text:
+def _json(value: Any) -> str:
     if isinstance(value, str):
-        return Text(value)
-    return Text(json.dumps(value, indent=2, ensure_ascii=False))
+        return value
+    return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def clipped(text: str, job_id: int, style: str = "", full_bytes: int | None = None) -> Text:
+    """`text` up to DETAIL_TEXT_CHARS characters, then a marker saying what was left out.
+
+    `full_bytes` is the size of the whole text when `text` is already only its head (as the
+    store reads it); otherwise `text` is whole.
+    """
+    head = text[:DETAIL_TEXT_CHARS]
+    if full_bytes is None:
+        full_bytes = len(text.encode()) if len(text) > DETAIL_TEXT_CHARS else 0
+    rest = full_bytes - len(head.encode())
+    shown = Text(head, style)
+    if rest > 0:
+        shown.append(
+            f"\n… {size(rest)} more; `batchdash jobs show {job_id}` for all", "bold yellow"
+        )
+    return shown
 
 
 def render_detail(d: JobDetail, now: float) -> RenderableType:
@@ -86,10 +110,12 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(duration(job.duration))
     parts: list[RenderableType] = [head, facts]
     if job.error:
-        parts += [Text("error", "bold red"), Text(job.error, "red")]
+        parts += [Text("error", "bold red"), clipped(job.error, job.id, "red", d.cut.get("error"))]
     if job.result is not None:
-        parts += [Text("result", "bold green"), _json(job.result)]
-    parts += [Text("payload", "bold"), _json(job.payload)]
+        result = clipped(_json(job.result), job.id, full_bytes=d.cut.get("result"))
+        parts += [Text("result", "bold green"), result]
+    payload = clipped(_json(job.payload), job.id, full_bytes=d.cut.get("payload"))
+    parts += [Text("payload", "bold"), payload]
     if d.qa:
         parts += [Text("QA scores", "bold"), _qa_table(d)]
     parts += [Text("timeline", "bold"), _timeline(d)]
@@ -104,7 +130,7 @@ def _qa_table(d: JobDetail) -> Table:
         table.add_column(dim.upper(), justify="right")
     table.add_column("NOTE")
     for r in d.qa:
-        note = Text(r.error or r.comment or "", "red" if r.error else "")
+        note = Text(one_line(r.error or r.comment or "", NOTE_CHARS), "red" if r.error else "")
         scores = [f"{r.scores[dim]:g}" if dim in r.scores else "-" for dim in dims]
         table.add_row(Text(r.judge), *scores, note)
     return table
@@ -117,5 +143,6 @@ def _timeline(d: JobDetail) -> Table:
     table.add_column(no_wrap=True)
     table.add_column()
     for e in d.events:
-        table.add_row(clock_time(e.at), Text(e.kind), Text(e.worker_id or ""), Text(e.detail or ""))
+        detail = Text(one_line(e.detail or "", NOTE_CHARS))
+        table.add_row(clock_time(e.at), Text(e.kind), Text(e.worker_id or ""), detail)
     return table

@@ -2,11 +2,14 @@
 
 Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put. The
 table never holds more than one page; paging, sorting and counting happen in SQL.
+
+The columns fit the pane's width: the error column takes what is left, and a narrow pane
+leaves out the least telling columns first, so the table never scrolls sideways.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
@@ -16,9 +19,19 @@ from core.models import Job
 from core.snapshot import JobPage
 from tui import styles
 from tui.fmt import age, duration, one_line
-from tui.widgets.table import Row, sync_rows
+from tui.widgets.table import Row, highlighted_key, sync_rows
 
-#: (column key, label, width); the error column takes what is left.
+
+class Shown(NamedTuple):
+    """What the table last showed, to redraw it when its columns change."""
+
+    page: JobPage
+    marks: set[int]
+    all_marked: bool
+    now: float
+
+
+#: (column key, label, width); the error column's width is its least (it takes what is left).
 COLUMNS = (
     ("id", "ID", 7),
     ("mark", "", 1),
@@ -27,10 +40,14 @@ COLUMNS = (
     ("state", "STATE", 9),
     ("try", "TRY", 3),
     ("worker", "WORKER", 12),
-    ("age", "AGE", 3),
+    ("age", "AGE", 4),
     ("dur", "DUR", 6),
-    ("error", "ERROR", 60),
+    ("error", "ERROR", 16),
 )
+#: Columns left out, in this order, while the error column would get less than its least.
+DROP_ORDER = ("worker", "dur", "age", "try", "queue")
+#: Cells DataTable adds around every column (its default cell_padding on each side).
+PADDING = 2
 
 #: Column keys that sort the table when their header is clicked (see core.snapshot.ORDERS).
 HEADER_ORDERS = {"id": "-id", "key": "key", "state": "status", "try": "attempts", "age": "-updated"}
@@ -42,25 +59,51 @@ class JobTable(DataTable[Any]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("enter", "app.open_job", "Details", id="details"),
         Binding("space", "app.toggle_mark", "Mark", id="mark"),
-        Binding("a", "app.mark_all", "Mark all matching", id="mark-all"),
+        Binding("a", "app.mark_all", "Mark all matching", show=False, id="mark-all"),
         Binding("r", "app.retry", "Retry", id="retry"),
         Binding("c", "app.cancel", "Cancel", id="cancel"),
         Binding("u", "app.resume", "Resume", id="resume"),
-        Binding("p", "app.pause", "Pause/resume queue", id="pause"),
-        Binding("o", "app.cycle_order", "Sort", id="sort"),
-        Binding("right_square_bracket", "app.page(1)", "Next page", id="next-page"),
-        Binding("left_square_bracket", "app.page(-1)", "Previous page", id="prev-page"),
+        Binding("p", "app.pause", "Pause/resume queue", show=False, id="pause"),
+        Binding("o", "app.cycle_order", "Sort", show=False, id="sort"),
+        Binding("right_square_bracket", "app.page(1)", "Next page", show=False, id="next-page"),
+        Binding("left_square_bracket", "app.page(-1)", "Previous page", show=False, id="prev-page"),
     ]
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._shown: Shown | None = None
+        self._fitted: list[tuple[str, str, int]] = []
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = True
-        for key, label, width in COLUMNS:
+        self._fit()
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    def _fit(self) -> None:
+        """Rebuild the columns for the pane's width (only when that changes them)."""
+        fitted = fit_columns(self.scrollable_content_region.width)
+        if fitted == self._fitted:
+            return
+        self._fitted = fitted
+        cursor = highlighted_key(self)
+        self.clear(columns=True)
+        for key, label, width in fitted:
             self.add_column(label, key=key, width=width)
+        if self._shown is not None:
+            self.show(*self._shown)
+        if cursor is not None and cursor in self.rows:
+            self.move_cursor(row=self.get_row_index(cursor), animate=False)
 
     def show(self, page: JobPage, marks: set[int], all_marked: bool, now: float) -> None:
         """Diff this page into the table."""
-        sync_rows(self, [_row(job, job.id in marks or all_marked, now) for job in page.rows])
+        self._shown = Shown(page, marks, all_marked, now)
+        columns = self._fitted
+        sync_rows(
+            self, [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
+        )
 
     def highlighted_id(self) -> int | None:
         """Id of the job under the cursor."""
@@ -70,23 +113,35 @@ class JobTable(DataTable[Any]):
         return None if row_key.value is None else int(row_key.value)
 
 
-def _row(job: Job, marked: bool, now: float) -> Row:
-    error = Text(one_line(job.error or "", 120), style="red" if job.error else "")
-    return (
-        str(job.id),
-        (
-            str(job.id),
-            Text("✓", "bold magenta") if marked else "",
-            Text(one_line(job.key, 16)),
-            Text(one_line(job.queue, 10)),
-            _state(job, now),
-            f"{job.attempts}/{job.max_attempts}",
-            Text(one_line(job.worker_id or "-", 12)),
-            age(now - job.created_at),
-            duration(job.duration) if job.status != "running" else _running(job, now),
-            error,
-        ),
-    )
+def fit_columns(width: int) -> list[tuple[str, str, int]]:
+    """The columns for a table `width` cells wide: the error column gets the rest."""
+    *fixed, (error_key, error_label, least) = COLUMNS
+    used = sum(w + PADDING for _, _, w in fixed)
+    for key in DROP_ORDER:
+        if width - used - PADDING >= least:
+            break
+        used -= next(w + PADDING for k, _, w in fixed if k == key)
+        fixed = [column for column in fixed if column[0] != key]
+    # Past the last column that may go, the error column shrinks instead.
+    return [*fixed, (error_key, error_label, max(4, width - used - PADDING))]
+
+
+def _row(job: Job, marked: bool, now: float, columns: list[tuple[str, str, int]]) -> Row:
+    """The job's cells for `columns` (in their order); the error is cut to its column."""
+    error_width = columns[-1][2]
+    cells: dict[str, Any] = {
+        "id": str(job.id),
+        "mark": Text("✓", "bold magenta") if marked else "",
+        "key": Text(one_line(job.key, 16)),
+        "queue": Text(one_line(job.queue, 10)),
+        "state": _state(job, now),
+        "try": f"{job.attempts}/{job.max_attempts}",
+        "worker": Text(one_line(job.worker_id or "-", 12)),
+        "age": age(now - job.created_at),
+        "dur": duration(job.duration) if job.status != "running" else _running(job, now),
+        "error": Text(one_line(job.error or "", error_width), style="red" if job.error else ""),
+    }
+    return str(job.id), [cells[key] for key, _, _ in columns]
 
 
 def _state(job: Job, now: float) -> Text:

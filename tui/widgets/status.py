@@ -12,24 +12,29 @@ from tui.fmt import count, one_line
 
 #: The number key that jumps to each status ("0" shows every status).
 STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStatus)}
+#: Cells for a status or queue name ("cancelled" is the longest status).
+NAME = 10
 
 
 class StatusPane(Static):
-    """Counts per status (highlighting the one filtered on) and every queue."""
+    """Counts per status (highlighting the one filtered on) and every queue.
+
+    The pane is as wide as its widest count needs (see `width: auto` in the stylesheet), so
+    a count of millions stays on its line instead of wrapping.
+    """
 
     def show(self, head: Overview, queues: list[QueueInfo], flt: JobFilter) -> None:
         """Render counts for the current filter."""
-        width = max(14, self.size.width)
-        text = Text()
-        text.append("STATUS\n", "bold")
         rows = [("0", "all", head.total)] + [
             (key, status, head.counts.get(status, 0)) for key, status in STATUS_KEYS.items()
         ]
+        digits = max(len(count(n)) for n in [n for _, _, n in rows] + [q.total for q in queues])
+        text = Text(no_wrap=True)
+        text.append("STATUS\n", "bold")
         for key, status, n in rows:
             chosen = status in flt.statuses or (status == "all" and not flt.statuses)
-            style = "reverse" if chosen else ""
-            line = f"{key} {status:<10}{count(n):>{width - 12}}"
-            text.append(line, style)
+            line = f"{key} {status:<{NAME}} {count(n):>{digits}}"
+            text.append(line, "reverse" if chosen else "")
             text.stylize(styles.STATUS.get(status, ""), len(text) - len(line) + 2)
             text.append("\n")
         text.append("\nQUEUES\n", "bold")
@@ -37,8 +42,7 @@ class StatusPane(Static):
             text.append("none yet\n", styles.MUTED)
         for q in queues:
             mark = "⏸ " if q.paused else "  "
-            name = one_line(q.name, width - 8)
-            line = f"{mark}{name:<{width - 8}}{count(q.total):>6}"
+            line = f"{mark}{one_line(q.name, NAME):<{NAME}} {count(q.total):>{digits}}"
             text.append(line, "yellow" if q.paused else ("reverse" if q.name in flt.queues else ""))
             text.append("\n")
         self.update(text)

@@ -1,4 +1,5 @@
-"""The status line: filter, "N of M", sort, marks, last refresh and the latest error."""
+"""The status line: filter, "N of M", sort, marks (and how many are off this page), last
+refresh and the latest error."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ class StatusLine(Static):
         flt: JobFilter,
         *,
         marks: int,
+        unseen: int = 0,
         all_marked: bool,
         refreshed_at: float | None,
         error: str | None,
@@ -55,6 +57,8 @@ class StatusLine(Static):
             text.append("  all matching marked", "bold magenta")
         elif marks:
             text.append(f"  {marks} marked", "bold magenta")
+            if unseen:
+                text.append(f" ({unseen} not on this page)", "bold magenta")
         if refreshed_at is not None:
             text.append(f"  updated {clock_time(refreshed_at)}", styles.MUTED)
         if error:
