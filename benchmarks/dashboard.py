@@ -33,10 +33,10 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from batchdash.core import store  # noqa: E402
+from batchdash.core.models import JobFilter, NewJob  # noqa: E402
+from batchdash.core.store import Outcome, SyncStore  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
-from core import store  # noqa: E402
-from core.models import JobFilter, NewJob  # noqa: E402
-from core.store import Outcome, SyncStore  # noqa: E402
 
 SIZE = (120, 36)
 CHUNK = 50_000
@@ -110,16 +110,16 @@ def _finish_chunk(conn: Any, size: int, at: float, done: int) -> None:
 
 async def child_app(path: Path, started: float, cycles: int) -> dict[str, float]:
     """In a fresh process: first paint, refresh cycles and peak RSS of the real app."""
-    from tui.app import BatchDashApp
+    from batchdash.tui.app import BatchDashApp
 
     app = BatchDashApp(path, poll_every=0)
     async with app.run_test(size=SIZE):
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         first_paint = time.perf_counter() - started
         totals = []
         reads = []
         for _ in range(cycles):
-            await app.wait_for_refresh()
+            await app.wait_for_snapshot()
             read, apply = app.cycle_seconds
             totals.append(read + apply)
             reads.append(read)
@@ -167,8 +167,8 @@ def page_reads(path: Path) -> dict[str, float]:
     The refresh above shows the unfiltered list; pressing a status key or `o` must stay
     as fast, whether the status holds 900k jobs or a handful.
     """
-    from core import snapshot
-    from core.models import JobStatus
+    from batchdash.core import snapshot
+    from batchdash.core.models import JobStatus
 
     timings = {}
     with SyncStore.open(path, readonly=True) as db:
@@ -236,8 +236,8 @@ def main() -> int:
     # An installed package has its bytecode compiled at install time; an editable checkout
     # under PYTHONDONTWRITEBYTECODE would recompile every run and time the compiler instead.
     subprocess.run([sys.executable, "-m", "compileall", "-q", "core", "tui"], cwd=ROOT, check=True)
-    once = wall([sys.executable, "-m", "tui.cli", "--db", str(big), "--once"])
-    once_json = wall([sys.executable, "-m", "tui.cli", "--db", str(big), "--once", "--json"])
+    once = wall([sys.executable, "-m", "batchdash", "--db", str(big), "--once"])
+    once_json = wall([sys.executable, "-m", "batchdash", "--db", str(big), "--once", "--json"])
     floor = wall([sys.executable, "-c", "import rich, sqlite3"])
     print(
         f"refresh cycle (read + diff): median {ours['refresh_median'] * 1000:.1f} ms, "

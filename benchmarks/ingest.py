@@ -36,10 +36,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from batchdash.core import store  # noqa: E402
+from batchdash.core.providers import openai_batch  # noqa: E402
+from batchdash.core.store import Store, SyncStore  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
-from core import store  # noqa: E402
-from core.providers import openai_batch  # noqa: E402
-from core.store import Store, SyncStore  # noqa: E402
 
 
 def write_input(path: Path, lines: int, words: int) -> None:
@@ -55,7 +55,7 @@ def write_input(path: Path, lines: int, words: int) -> None:
 
 def start_sim() -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "core.sim", "--speed", "1000000"],
+        [sys.executable, "-m", "batchdash.core.sim", "--speed", "1000000"],
         stdout=subprocess.PIPE,
         text=True,
         cwd=ROOT,
@@ -125,7 +125,7 @@ def ingest_floor(db_path: Path) -> int:
     """Stream the output file and append raw lines to a bare table: the lower bound."""
     import openai
 
-    from core.batches import INGEST_CHUNK
+    from batchdash.core.batches import INGEST_CHUNK
 
     base_url, key = openai_batch.settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)

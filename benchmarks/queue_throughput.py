@@ -35,9 +35,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from core import queue, store  # noqa: E402
-from core.models import NewJob  # noqa: E402
-from core.store import Store, SyncStore  # noqa: E402
+from batchdash.core import queue, store  # noqa: E402
+from batchdash.core.models import NewJob  # noqa: E402
+from batchdash.core.store import Store, SyncStore  # noqa: E402
 
 WORKERS = 2
 BATCH = 64
@@ -62,7 +62,7 @@ def bench_batchdash(folder: Path, n: int) -> tuple[float, float, int]:
             [
                 sys.executable,
                 "-m",
-                "tui.cli",
+                "batchdash",
                 "worker",
                 "--db",
                 str(db_path),

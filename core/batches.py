@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import store
-from core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
-from core.models import Batch, BatchState, ItemOutcome, JobFilter, JobStatus, dumps
-from core.pricing import price_of
+from batchdash.core import store
+from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
+from batchdash.core.models import Batch, BatchState, ItemOutcome, JobFilter, JobStatus, dumps
+from batchdash.core.pricing import price_of
 
 #: Provider limits per input file (OpenAI Batch API); bigger files are split into shards.
 MAX_LINES = 50_000

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 
-from core.models import JobFilter, JobStatus
+from batchdash.core.models import JobFilter, JobStatus
 
 QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id")
 

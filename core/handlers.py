@@ -21,8 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from core.config import ConfigError, openai_endpoint
-from core.pricing import PriceFileError, price_of
+from batchdash.core.config import ConfigError, openai_endpoint
+from batchdash.core.pricing import PriceFileError, price_of
 
 
 class HandlerError(Exception):

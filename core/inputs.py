@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.models import NewJob
+from batchdash.core.models import NewJob
 
 #: Line fields that describe the job rather than belong to its payload.
 _JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout"})

@@ -27,12 +27,12 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from core import store
-from core.models import WorkerState
-from core.store import SyncStore
+from batchdash.core import store
+from batchdash.core.models import WorkerState
+from batchdash.core.store import SyncStore
 
 if TYPE_CHECKING:
-    from core.worker import WorkerProcess
+    from batchdash.core.worker import WorkerProcess
 
 log = logging.getLogger("batchdash.worker")
 

@@ -14,7 +14,7 @@ import math
 from functools import cache
 from typing import Any
 
-from core.config import prices_path_setting
+from batchdash.core.config import prices_path_setting
 
 #: Batch API discount on the synchronous price.
 BATCH_DISCOUNT = 0.5

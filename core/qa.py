@@ -31,12 +31,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from core import store
-from core.handlers import openai_settings
-from core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
-from core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
-from core.pricing import price_of
-from core.store import Store
+from batchdash.core import store
+from batchdash.core.handlers import openai_settings
+from batchdash.core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
+from batchdash.core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
+from batchdash.core.pricing import price_of
+from batchdash.core.store import Store
 
 #: Judge used when none is named.
 DEFAULT_JUDGE = "gpt-4o-mini"
@@ -694,7 +694,7 @@ async def submit_batches(
 
     Verdicts are stored by `collect_batches` once the sync cycle has ingested the results.
     """
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     openai_batch.settings()  # no key: fail before writing any file
     folder = qa_dir(db.path)

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from core import batches, store
-from core.models import Claim, JobFilter, JobStatus, NewJob, dumps
-from core.store import Outcome, Store
+from batchdash.core import batches, store
+from batchdash.core.models import Claim, JobFilter, JobStatus, NewJob, dumps
+from batchdash.core.store import Outcome, Store
 
 
 @dataclass(frozen=True, slots=True)

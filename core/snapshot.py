@@ -14,9 +14,9 @@ import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from core import store
-from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
-from core.models import (
+from batchdash.core import store
+from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
+from batchdash.core.models import (
     ACTIVE_BATCH_STATES,
     QA_QUEUE_PREFIX,
     Batch,

@@ -32,8 +32,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from core.config import db_path_setting
-from core.models import (
+from batchdash.core.config import db_path_setting
+from batchdash.core.models import (
     Batch,
     BatchItem,
     Claim,

@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from core import qa, queue, store
-from core.models import Batch
-from core.store import Store
-from core.worker import check_workers
+from batchdash.core import qa, queue, store
+from batchdash.core.models import Batch
+from batchdash.core.store import Store
+from batchdash.core.worker import check_workers
 
 if TYPE_CHECKING:
-    from core.providers.openai_batch import Clients
+    from batchdash.core.providers.openai_batch import Clients
 
 
 @dataclass(slots=True)
@@ -63,7 +63,7 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
     submitting = await db.read(store.submitting_batches)
     if not due and not submitting:
         return
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     try:
         openai_batch.settings()
@@ -92,7 +92,7 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
 
 
 async def _reconcile(db: Store, report: CycleReport, clients: Clients) -> None:
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     try:
         outcomes = await openai_batch.reconcile(db, clients)
@@ -109,7 +109,7 @@ async def _reconcile(db: Store, report: CycleReport, clients: Clients) -> None:
 
 
 async def _failed(db: Store, report: CycleReport, batch: Batch, exc: Exception) -> None:
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     message = openai_batch.describe(exc)
     permanent = openai_batch.is_permanent(exc)

@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import qa, queue, store
-from core.files import write_pid_file
-from core.handlers import (
+from batchdash.core import qa, queue, store
+from batchdash.core.files import write_pid_file
+from batchdash.core.handlers import (
     HandlerResult,
     JobContext,
     PermanentError,
@@ -42,10 +42,10 @@ from core.handlers import (
     UnknownHandlerError,
     resolve,
 )
-from core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
-from core.loopwatch import LoopWatch
-from core.models import Claim, JobStatus, Worker, WorkerState
-from core.store import Outcome, Store
+from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
+from batchdash.core.loopwatch import LoopWatch
+from batchdash.core.models import Claim, JobStatus, Worker, WorkerState
+from batchdash.core.store import Outcome, Store
 
 
 @dataclass(slots=True)

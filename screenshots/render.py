@@ -18,8 +18,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tui import showcase  # noqa: E402
-from tui.app import BatchDashApp  # noqa: E402
+from batchdash.tui import showcase  # noqa: E402
+from batchdash.tui.app import BatchDashApp  # noqa: E402
 
 SIZE = (120, 36)
 #: file name → keys pressed after the first refresh.
@@ -39,11 +39,11 @@ async def render(db: Path, name: str, keys: tuple[str, ...], out: Path) -> None:
     """Open the app, press `keys`, save an SVG of the screen."""
     app = BatchDashApp(db, clock=lambda: showcase.NOW, poll_every=0)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()
         for key in keys:
             await pilot.press(key)
-            await app.wait_for_refresh()
+            await app.wait_for_snapshot()
         await pilot.pause()
         (out / f"{name}.svg").write_text(app.export_screenshot(title=f"batchdash — {name}"))
 

@@ -24,9 +24,8 @@ def db_path(tmp_path: Path) -> Path:
 
 
 def cli_env(**extra: str) -> dict[str, str]:
-    """Environment for CLI subprocesses: project on the path, no inherited DB or key."""
+    """Environment for CLI subprocesses: the installed package, no inherited DB or key."""
     env = {k: v for k, v in os.environ.items() if k not in ("BATCHDASH_DB", "OPENAI_API_KEY")}
-    env["PYTHONPATH"] = str(ROOT)
     env.update(extra)
     return env
 
@@ -36,7 +35,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """Run `batchdash ARGS` as a real process and return its result."""
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "batchdash", *args],
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -51,7 +50,7 @@ def cli(
 def spawn(*args: str, **env: str) -> subprocess.Popen[str]:
     """Start `batchdash ARGS` in the background (caller stops it)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", *args],
+        [sys.executable, "-m", "batchdash", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,

@@ -32,26 +32,27 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scrollbar import ScrollBar
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
-from core import batches, queue, snapshot
-from core.filters import format_filter
-from core.models import JobFilter
-from core.snapshot import ORDERS, Snapshot, View
-from core.store import Store
-from tui.screens.batch import BatchDetailScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.filter import FilterScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.batches import BatchesTable
-from tui.widgets.detail import JobDetailPane
-from tui.widgets.heartbeats import HeartbeatsTable
-from tui.widgets.jobs import HEADER_ORDERS, JobTable
-from tui.widgets.overview import OverviewHeader
-from tui.widgets.qa import QAPane
-from tui.widgets.scrollbar import WholeCellScrollBarRender
-from tui.widgets.status import STATUS_KEYS, StatusPane
-from tui.widgets.statusline import StatusLine
+from batchdash.core import batches, queue, snapshot
+from batchdash.core.filters import format_filter
+from batchdash.core.models import JobFilter
+from batchdash.core.snapshot import ORDERS, Snapshot, View
+from batchdash.core.store import Store
+from batchdash.tui.screens.batch import BatchDetailScreen
+from batchdash.tui.screens.confirm import ConfirmScreen
+from batchdash.tui.screens.filter import FilterScreen
+from batchdash.tui.screens.help import HelpScreen
+from batchdash.tui.widgets.batches import BatchesTable
+from batchdash.tui.widgets.detail import JobDetailPane
+from batchdash.tui.widgets.heartbeats import HeartbeatsTable
+from batchdash.tui.widgets.jobs import HEADER_ORDERS, JobTable
+from batchdash.tui.widgets.overview import OverviewHeader
+from batchdash.tui.widgets.qa import QAPane
+from batchdash.tui.widgets.scrollbar import WholeCellScrollBarRender
+from batchdash.tui.widgets.status import STATUS_KEYS, StatusPane
+from batchdash.tui.widgets.statusline import StatusLine
 
 #: Actions that change something; `--read-only` hides and refuses them.
 WRITE_ACTIONS = frozenset(
@@ -278,7 +279,7 @@ class BatchDashApp(App[None]):
         elif self._timer is None:
             self._timer = self.set_timer(self.refresh_every, self._kick)
 
-    async def wait_for_refresh(self) -> None:
+    async def wait_for_snapshot(self) -> None:
         """Refresh now and return once a snapshot read after this call is applied."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._seq + 1, future))
@@ -362,7 +363,7 @@ class BatchDashApp(App[None]):
         assert self.db is not None
         try:
             # Imported off the event loop: core.sync pulls in openai (~0.7 s).
-            sync = await _import("core.sync")
+            sync = await _import("batchdash.core.sync")
             report = await sync.run_cycle(self.db, remote=True)
             errors = list(getattr(report, "errors", []))
             self.poll_error = f"poll: {errors[0]}" if errors else None
@@ -381,7 +382,11 @@ class BatchDashApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
         tab = event.pane.id or "jobs"
-        focus = {"jobs": JobTable, "batches": BatchesTable, "workers": HeartbeatsTable}
+        focus: dict[str, type[Widget]] = {
+            "jobs": JobTable,
+            "batches": BatchesTable,
+            "workers": HeartbeatsTable,
+        }
         if tab in focus:
             self.query_one(focus[tab]).focus()
         else:
@@ -635,7 +640,7 @@ class BatchDashApp(App[None]):
         db = self._store()
 
         async def run() -> str:
-            provider = await _import("core.providers.openai_batch")
+            provider = await _import("batchdash.core.providers.openai_batch")
             await provider.cancel_batch(db, batch_id)
             return f"asked the provider to cancel batch {batch_id}"
 
@@ -650,7 +655,7 @@ class BatchDashApp(App[None]):
         plan = await db.read(partial(batches.resubmit_plan, batch_id=batch_id))
 
         async def run() -> str:
-            provider = await _import("core.providers.openai_batch")
+            provider = await _import("batchdash.core.providers.openai_batch")
             child = await provider.resubmit_batch(db, batch_id)
             return f"resubmitted {plan.sent(False)} lines of batch {batch_id} as batch {child}"
 
@@ -684,7 +689,7 @@ class BatchDashApp(App[None]):
             self.marks.clear()
             self.all_marked = False
             self.notify(message)
-        await self.wait_for_refresh()
+        await self.wait_for_snapshot()
 
 
 def _resubmit_question(plan: batches.ResubmitPlan) -> str:

@@ -24,8 +24,8 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from core.store import Store, StoreError, SyncStore, default_db_path, require_database
-from tui.argtypes import OneLineParser
+from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
+from batchdash.tui.argtypes import OneLineParser
 
 T = TypeVar("T")
 
@@ -98,7 +98,7 @@ def add_db_option(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
-    from tui import cmd_batches, cmd_dashboard, cmd_qa, cmd_queue, cmd_workers
+    from batchdash.tui import cmd_batches, cmd_dashboard, cmd_qa, cmd_queue, cmd_workers
 
     parser = OneLineParser(
         prog="batchdash",
@@ -114,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
     """Top-level flags: with no command, `batchdash` opens the dashboard (or prints --once)."""
+    from batchdash import __version__
+
+    parser.add_argument("--version", action="version", version=f"batchdash {__version__}")
     group = parser.add_argument_group("dashboard (no COMMAND)")
     group.add_argument("--once", action="store_true", help="print the picture once and exit")
     group.add_argument("--json", dest="once_json", action="store_true", help="--once as JSON")
@@ -143,18 +146,24 @@ def _once_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _no_command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
+    """`batchdash` alone opens the dashboard; with `--once` it prints the picture."""
+    # Imported here: the --once path must never pull in textual.
+    if args.once:
+        from batchdash.tui.once import run_once
+
+        return run_once
+    from batchdash.tui.cmd_dashboard import run_dashboard
+
+    return run_dashboard
+
+
 def main(argv: list[str] | None = None) -> int:
     """Console-script entry point."""
     words = sys.argv[1:] if argv is None else argv
     parser = _once_parser() if "--once" in words else build_parser()
     args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if handler is None:
-        # Imported here: the --once path must never pull in textual.
-        if args.once:
-            from tui.once import run_once as handler
-        else:
-            from tui.cmd_dashboard import run_dashboard as handler
+    handler: Callable[[argparse.Namespace], int] = getattr(args, "func", None) or _no_command(args)
     try:
         _check_setup(args)
         return handler(args)
@@ -182,7 +191,7 @@ def _check_setup(args: argparse.Namespace) -> None:
     """
     if getattr(args, "func", None) is not None and not hasattr(args, "db_creates"):
         return  # a command without a database (sim-server)
-    from core import config, pricing
+    from batchdash.core import config, pricing
 
     config.file_settings()
     pricing.price_table()
@@ -198,11 +207,3 @@ def _error(message: str) -> int:
 def use_color(stream: Any = sys.stdout) -> bool:
     """Colour only on a terminal, and never when NO_COLOR is set."""
     return bool(getattr(stream, "isatty", lambda: False)()) and "NO_COLOR" not in os.environ
-
-
-if __name__ == "__main__":
-    # Run the `tui.cli` module, not this `__main__` copy: command modules raise
-    # `tui.cli.CliError`, which main() must catch as its own class.
-    from tui.cli import main as cli_main
-
-    sys.exit(cli_main())

@@ -18,11 +18,11 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from core import batches, store
-from core.inputs import InputError
-from core.models import Batch, BatchState
-from core.store import Store
-from tui.cli import (
+from batchdash.core import batches, store
+from batchdash.core.inputs import InputError
+from batchdash.core.models import Batch, BatchState
+from batchdash.core.store import Store
+from batchdash.tui.cli import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_OK,
@@ -31,8 +31,8 @@ from tui.cli import (
     open_sync,
     run_async,
 )
-from tui.fmt import age, count, duration, money, one_line, table
-from tui.once import batch_error_text, batch_lines_text
+from batchdash.tui.fmt import age, count, duration, money, one_line, table
+from batchdash.tui.once import batch_error_text, batch_lines_text
 
 T = TypeVar("T")
 
@@ -139,7 +139,7 @@ def _provider(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
     except Exception as exc:
         if type(exc).__module__.split(".")[0] != "openai":
             raise
-        from core.providers.openai_batch import describe
+        from batchdash.core.providers.openai_batch import describe
 
         raise CliError(f"provider: {describe(exc)}") from exc
 
@@ -194,7 +194,7 @@ def _lingering(batch: Batch, now: float) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate everything locally first; nothing is uploaded when any line is wrong."""
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     queue = args.queue or args.file.stem
     metadata = _metadata(args.metadata)
@@ -330,7 +330,7 @@ def _relative(now: float, when: float) -> str:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Request the cancel; the batch is `cancelling` until the provider confirms."""
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     batch_id = _local_id(args)
     _provider(lambda db: openai_batch.cancel_batch(db, batch_id), args)
@@ -342,7 +342,7 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
     """Send the failures again as a linked child batch."""
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     parent = _local_id(args)
     with open_sync(args) as db:
@@ -396,7 +396,7 @@ def _write_results(out: IO[str], rows: Iterator[dict[str, Any]], fmt: str) -> in
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Adopt the account's batches that are not tracked here yet."""
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     ids = _provider(lambda db: openai_batch.import_batches(db, queue=args.queue), args)
     print(f"imported {len(ids)} batches" + (f": {', '.join(map(str, ids))}" if ids else ""))
@@ -405,7 +405,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Finish interrupted submissions: adopt what the provider has, submit the rest."""
-    from core.providers import openai_batch
+    from batchdash.core.providers import openai_batch
 
     with open_sync(args) as db:
         stuck = store.submitting_batches(db.conn)
@@ -438,7 +438,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 async def _poll_loop(
     db: Store, interval: float, *, until_done: bool, ids: list[int] | None = None
 ) -> int:
-    from core.sync import run_cycle
+    from batchdash.core.sync import run_cycle
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -500,7 +500,7 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
 
 def cmd_sim_server(args: argparse.Namespace) -> int:
     """Serve the simulator in the foreground; prints its URL first."""
-    from core.sim.server import main as sim_main
+    from batchdash.core.sim.server import main as sim_main
 
     return sim_main(
         [

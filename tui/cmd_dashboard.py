@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from tui.cli import EXIT_OK, CliError, add_db_option, db_path
+from batchdash.tui.cli import EXIT_OK, CliError, add_db_option, db_path
 
 
 def register(commands: Any) -> None:
@@ -27,7 +27,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     """Open the dashboard on the chosen database (textual is imported only now)."""
     if args.refresh <= 0:
         raise CliError("--refresh must be positive")
-    from tui.app import BatchDashApp
+    from batchdash.tui.app import BatchDashApp
 
     # main() has already refused a missing database: the dashboard never creates one.
     BatchDashApp(db_path(args), refresh=args.refresh, read_only=args.read_only).run()
@@ -36,6 +36,6 @@ def run_dashboard(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     """Run the demo: simulator, workers, jobs and a remote batch, watched live."""
-    from tui.demo import run_demo
+    from batchdash.tui.demo import run_demo
 
     return run_demo(args)

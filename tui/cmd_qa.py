@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from core import qa, snapshot, store
-from core.handlers import PermanentError
-from core.models import JobFilter, JobStatus, QAResult, QASummary
-from core.store import Store
-from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
-from tui.fmt import count, money, one_line, table
+from batchdash.core import qa, snapshot, store
+from batchdash.core.handlers import PermanentError
+from batchdash.core.models import JobFilter, JobStatus, QAResult, QASummary
+from batchdash.core.store import Store
+from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
+from batchdash.tui.fmt import count, money, one_line, table
 
 
 def register(commands: Any) -> None:

@@ -16,14 +16,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from core import queue, store
-from core.files import open_private
-from core.handlers import resolve
-from core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
-from core.models import Job, JobFilter, JobStatus
-from core.store import SyncStore
-from tui.argtypes import int64, non_empty, positive_float, positive_int
-from tui.cli import (
+from batchdash.core import queue, store
+from batchdash.core.files import open_private
+from batchdash.core.handlers import resolve
+from batchdash.core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
+from batchdash.core.models import Job, JobFilter, JobStatus
+from batchdash.core.store import SyncStore
+from batchdash.tui.argtypes import int64, non_empty, positive_float, positive_int
+from batchdash.tui.cli import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -34,7 +34,7 @@ from tui.cli import (
     open_sync,
     run_async,
 )
-from tui.fmt import age, duration, one_line, table
+from batchdash.tui.fmt import age, duration, one_line, table
 
 #: `jobs list --order` names and the store's sort orders behind them.
 LIST_ORDERS = {
@@ -312,7 +312,7 @@ def _status_text(job: Job, now: float) -> str:
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     """One job with payload, result or error, QA verdicts, and its timeline."""
-    from tui.cmd_qa import result_lines, result_to_dict
+    from batchdash.tui.cmd_qa import result_lines, result_to_dict
 
     with open_sync(args) as db:
         job = store.get_job(db.conn, args.id)

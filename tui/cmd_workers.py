@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core import store
-from core.files import (
+from batchdash.core import store
+from batchdash.core.files import (
     Identity,
     PidState,
     check_pid_file,
@@ -24,12 +24,12 @@ from core.files import (
     process_identity,
     read_pid_file,
 )
-from core.handlers import SimSettings
-from core.pricing import price_table
-from core.qa import parse_judges
-from core.queue import RetryPolicy
-from core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
-from tui.argtypes import (
+from batchdash.core.handlers import SimSettings
+from batchdash.core.pricing import price_table
+from batchdash.core.qa import parse_judges
+from batchdash.core.queue import RetryPolicy
+from batchdash.core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
+from batchdash.tui.argtypes import (
     at_least,
     fraction,
     non_empty,
@@ -37,8 +37,8 @@ from tui.argtypes import (
     positive_float,
     positive_int,
 )
-from tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
-from tui.fmt import age, table
+from batchdash.tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
+from batchdash.tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
 MIN_INTERVAL = 0.01
@@ -214,7 +214,7 @@ def _configure_logging(worker_id: str) -> logging.Logger:
 
 def _worker_argv(args: argparse.Namespace, log_dir: Path) -> list[str]:
     """The `batchdash worker` command line equivalent to these options."""
-    argv = [sys.executable, "-m", "tui.cli", "worker", "--db", str(db_path(args))]
+    argv = [sys.executable, "-m", "batchdash", "worker", "--db", str(db_path(args))]
     for flag in (
         "concurrency",
         "heartbeat",
@@ -407,7 +407,8 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
 
     async def load(db: Any) -> list[Any]:
         await check_workers(db)
-        return await db.read(store.list_workers)
+        workers: list[Any] = await db.read(store.list_workers)
+        return workers
 
     workers = run_async(load, args)
     now = time.time()

@@ -1,7 +1,7 @@
 """`batchdash demo`: a live dashboard on a simulated OpenAI, with no API key and no network.
 
 It makes a demo database (in a temp dir, or `--dir`), starts the simulator
-(`python -m core.sim --port 0 --speed 20`) and points this process and its children at it
+(`python -m batchdash.core.sim --port 0 --speed 20`) and points this process and its children at it
 (OPENAI_BASE_URL, OPENAI_API_KEY=sim), starts a few sim workers (short heartbeat, 0.2–1 s
 per job, a small failure rate so retries show, QA sampling against the simulator),
 enqueues a few hundred local jobs, submits a remote batch, and opens the dashboard with
@@ -28,11 +28,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from core import queue
-from core.files import open_private
-from core.models import NewJob
-from core.store import Store
-from tui.cli import EXIT_OK, CliError
+from batchdash.core import queue
+from batchdash.core.files import open_private
+from batchdash.core.models import NewJob
+from batchdash.core.store import Store
+from batchdash.tui.cli import EXIT_OK, CliError
 
 #: Simulated time runs this much faster than real time (batches finish in a minute or so).
 SIM_SPEED = 20
@@ -116,7 +116,7 @@ class Demo:
     def _start_sim(self) -> str:
         log = open(open_private(self.folder / "sim.log"), "w")  # noqa: SIM115 (kept open for the sim)
         self.sim = subprocess.Popen(
-            [sys.executable, "-m", "core.sim", "--port", "0", "--speed", str(SIM_SPEED)],
+            [sys.executable, "-m", "batchdash.core.sim", "--port", "0", "--speed", str(SIM_SPEED)],
             stdout=subprocess.PIPE,
             stderr=log,
             text=True,
@@ -145,7 +145,7 @@ class Demo:
 
     async def _submit_batch(self, db: Store, rng: random.Random) -> None:
         try:
-            from core.providers.openai_batch import submit_file
+            from batchdash.core.providers.openai_batch import submit_file
         except ImportError as exc:  # the demo still runs, without a remote batch
             self.notes.append(f"no remote batch: {exc}")
             return
@@ -165,7 +165,7 @@ class Demo:
             argv = [
                 sys.executable,
                 "-m",
-                "tui.cli",
+                "batchdash",
                 "worker",
                 "--db",
                 str(self.db_path),
@@ -288,7 +288,7 @@ def _chat_jobs(n: int) -> list[NewJob]:
 def run_demo(args: argparse.Namespace) -> int:
     """`batchdash demo`: set everything up, open the dashboard, clean up on the way out."""
     folder = args.dir or Path(tempfile.mkdtemp(prefix="batchdash-demo-"))
-    from tui.app import BatchDashApp
+    from batchdash.tui.app import BatchDashApp
 
     print(f"starting the simulator and {args.workers} workers in {folder} …", file=sys.stderr)
     with Demo(folder, jobs=args.jobs, workers=args.workers) as demo:
@@ -309,7 +309,7 @@ async def _headless(app: Any, seconds: float) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             await pilot.pause(0.5)
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         head = app.last.overview if app.last else None
         if head is not None:
             counts = ", ".join(f"{n} {s}" for s, n in head.counts.items())

@@ -18,12 +18,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from core import snapshot
-from core.models import Batch, JobStatus, QueueInfo
-from core.store import SyncStore
-from tui import styles
-from tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
-from tui.fmt import (
+from batchdash.core import snapshot
+from batchdash.core.models import Batch, JobStatus, QueueInfo
+from batchdash.core.store import SyncStore
+from batchdash.tui import styles
+from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
+from batchdash.tui.fmt import (
     age,
     count,
     duration,
@@ -33,7 +33,7 @@ from tui.fmt import (
     stall_text,
     table,
 )
-from tui.fmt import eta as eta_text
+from batchdash.tui.fmt import eta as eta_text
 
 #: `--section` names, in the order they are printed.
 SECTIONS = ("overview", "queues", "batches", "workers", "qa")
@@ -64,7 +64,7 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 def _poll(args: argparse.Namespace, err: TextIO) -> None:
     """Refresh remote batches through core.sync before reading (only with `--poll`)."""
     try:
-        from core.sync import run_cycle
+        from batchdash.core.sync import run_cycle
     except ImportError as exc:
         raise CliError(f"--poll: remote polling is not available in this build ({exc})") from exc
 

@@ -12,9 +12,9 @@ import random
 import sqlite3
 from datetime import UTC, datetime
 
-from core import store
-from core.models import JobFilter, JobStatus, NewJob, QAResult, Worker
-from core.store import ItemResult, NewBatch, Outcome, SyncStore
+from batchdash.core import store
+from batchdash.core.models import JobFilter, JobStatus, NewJob, QAResult, Worker
+from batchdash.core.store import ItemResult, NewBatch, Outcome, SyncStore
 
 #: The frozen clock of the showcase: 2026-05-04 09:30:00 UTC.
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC).timestamp()

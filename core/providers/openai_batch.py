@@ -28,12 +28,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from core import batches, store
-from core.batches import BatchError
-from core.handlers import PermanentError, openai_settings
-from core.liveness import pid_alive, this_host
-from core.models import Batch, BatchState
-from core.store import Store
+from batchdash.core import batches, store
+from batchdash.core.batches import BatchError
+from batchdash.core.handlers import PermanentError, openai_settings
+from batchdash.core.liveness import pid_alive, this_host
+from batchdash.core.models import Batch, BatchState
+from batchdash.core.store import Store
 
 #: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
 SDK_RETRIES = 5

@@ -24,8 +24,8 @@ import random
 import struct
 from typing import Any, Final
 
-from core.sim import quirks
-from core.sim.errors import JsonDict, SimError
+from batchdash.core.sim import quirks
+from batchdash.core.sim.errors import JsonDict, SimError
 
 CHAT: Final = "/v1/chat/completions"
 EMBEDDINGS: Final = "/v1/embeddings"

@@ -39,10 +39,10 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from core.sim import answers, quirks
-from core.sim.config import SimConfig
-from core.sim.errors import JsonDict, SimError, error_body
-from core.sim.store import COPY_CHUNK, SimStore
+from batchdash.core.sim import answers, quirks
+from batchdash.core.sim.config import SimConfig
+from batchdash.core.sim.errors import JsonDict, SimError, error_body
+from batchdash.core.sim.store import COPY_CHUNK, SimStore
 
 __all__ = [
     "AuthMiddleware",
@@ -542,9 +542,9 @@ def serve(host: str = "127.0.0.1", port: int = 0, config: SimConfig | None = Non
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m core.sim` / `batchdash sim-server`: parse flags, then serve()."""
+    """`python -m batchdash.core.sim` / `batchdash sim-server`: parse flags, then serve()."""
     parser = argparse.ArgumentParser(
-        prog="python -m core.sim",
+        prog="python -m batchdash.core.sim",
         description="OpenAI-compatible Batch API simulator. Prints its URL, then serves.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")

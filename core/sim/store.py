@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Final, TextIO
 
-from core.sim import answers
-from core.sim.config import SimConfig
-from core.sim.errors import JsonDict, SimError
-from core.sim.quirks import BatchQuirk, LineKind, batch_quirk, line_kind
+from batchdash.core.sim import answers
+from batchdash.core.sim.config import SimConfig
+from batchdash.core.sim.errors import JsonDict, SimError
+from batchdash.core.sim.quirks import BatchQuirk, LineKind, batch_quirk, line_kind
 
 COPY_CHUNK: Final = 1 << 16
 EXPIRY_S: Final = 24 * 3600

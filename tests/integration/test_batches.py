@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from core import store
-from core.models import ItemOutcome
-from core.providers import openai_batch
-from core.sim.server import SimConfig, SimServer
-from core.store import Store, SyncStore
-from core.sync import run_cycle
+from batchdash.core import store
+from batchdash.core.models import ItemOutcome
+from batchdash.core.providers import openai_batch
+from batchdash.core.sim.server import SimConfig, SimServer
+from batchdash.core.store import Store, SyncStore
+from batchdash.core.sync import run_cycle
 from tests.conftest import cli
 
 CHAT = "/v1/chat/completions"

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from core import store
-from core.providers import openai_batch
-from core.sim.server import SimConfig, SimServer
-from core.store import Store, SyncStore
-from core.sync import run_cycle
+from batchdash.core import store
+from batchdash.core.providers import openai_batch
+from batchdash.core.sim.server import SimConfig, SimServer
+from batchdash.core.store import Store, SyncStore
+from batchdash.core.sync import run_cycle
 from tests.conftest import cli
 from tests.integration.test_batches import CHAT, batch, write_requests
 

@@ -20,12 +20,12 @@ from typing import Any
 
 import pytest
 
-from core import batches, store
-from core.providers import openai_batch
-from core.sim.errors import SimError
-from core.sim.server import SimConfig, SimServer
-from core.store import Store, SyncStore
-from core.sync import run_cycle
+from batchdash.core import batches, store
+from batchdash.core.providers import openai_batch
+from batchdash.core.sim.errors import SimError
+from batchdash.core.sim.server import SimConfig, SimServer
+from batchdash.core.store import Store, SyncStore
+from batchdash.core.sync import run_cycle
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import remote_batches, write_requests
 

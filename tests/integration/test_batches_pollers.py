@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from core.providers import openai_batch
-from core.sim.server import SimConfig, SimServer
-from core.store import Store, SyncStore
+from batchdash.core.providers import openai_batch
+from batchdash.core.sim.server import SimConfig, SimServer
+from batchdash.core.store import Store, SyncStore
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import write_requests
 
@@ -90,7 +90,7 @@ async def test_three_pollers_finish_every_batch_and_ingest_each_once(
 def test_a_late_poll_never_moves_a_batch_backwards_and_a_claim_is_exclusive(
     db_path: Path,
 ) -> None:
-    from core import store
+    from batchdash.core import store
 
     with SyncStore.open(db_path) as s:
         new = store.NewBatch(queue="q", endpoint="/v1/chat/completions", model="m")

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from core import store
-from core.models import JobFilter
-from core.store import SyncStore
+from batchdash.core import store
+from batchdash.core.models import JobFilter
+from batchdash.core.store import SyncStore
 from tests.conftest import ROOT, cli, cli_env, wait_until
 
 #: Every command that reads or changes existing data, and the dashboard itself.
@@ -308,7 +308,7 @@ def _enqueue_process(jobs: Path, db: Path) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "batchdash",
             "enqueue",
             str(jobs),
             "--handler",
@@ -380,7 +380,7 @@ def test_a_full_disk_during_enqueue_reports_the_real_error(tmp_path: Path, db_pa
         resource.setrlimit(resource.RLIMIT_FSIZE, (2_000_000, 2_000_000))
 
     proc = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "enqueue", str(jobs), "--handler", "sim",
+        [sys.executable, "-m", "batchdash", "enqueue", str(jobs), "--handler", "sim",
          "--db", str(db_path)],
         capture_output=True, text=True, env=cli_env(), cwd=ROOT, preexec_fn=small_disk,
         timeout=60,

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from core import qa, store
-from core.models import JobFilter, JobStatus
-from core.sim.server import SimConfig, SimServer
-from core.store import SyncStore
+from batchdash.core import qa, store
+from batchdash.core.models import JobFilter, JobStatus
+from batchdash.core.sim.server import SimConfig, SimServer
+from batchdash.core.store import SyncStore
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--sim-latency", "0")

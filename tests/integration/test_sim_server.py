@@ -25,8 +25,8 @@ from openai.types import Batch
 from openai.types.chat import ChatCompletion
 from pydantic import BaseModel, Field
 
-from core.sim.answers import untransform
-from core.sim.server import SimConfig, SimServer
+from batchdash.core.sim.answers import untransform
+from batchdash.core.sim.server import SimConfig, SimServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CHAT: Final = "/v1/chat/completions"
@@ -598,8 +598,18 @@ def test_unknown_batch_and_terminal_cancel(client: OpenAI) -> None:
 
 
 def test_module_cli_prints_url_and_serves() -> None:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    command = [sys.executable, "-m", "core.sim", "--port", "0", "--speed", "50", "--seed", "1"]
+    env = dict(os.environ)
+    command = [
+        sys.executable,
+        "-m",
+        "batchdash.core.sim",
+        "--port",
+        "0",
+        "--speed",
+        "50",
+        "--seed",
+        "1",
+    ]
     proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout is not None

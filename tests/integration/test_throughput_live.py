@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from core import snapshot, store
-from core.store import SyncStore
+from batchdash.core import snapshot, store
+from batchdash.core.store import SyncStore
 from tests.conftest import cli, spawn, wait_until
 
 JOBS = 20_000

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core import store
-from core.store import SyncStore
-from tests.conftest import ROOT, cli, cli_env, spawn, wait_until
+from batchdash.core import store
+from batchdash.core.store import SyncStore
+from tests.conftest import cli, cli_env, spawn, wait_until
 
 FAST = ("--heartbeat", "0.2", "--poll", "0.02", "--retry-base", "0.05")
 HANDLER = "faultyjobs.handlers:run"
@@ -57,7 +57,7 @@ def handler_env(tmp_path: Path) -> dict[str, str]:
     package.mkdir(parents=True)
     (package / "__init__.py").write_text("")
     (package / "handlers.py").write_text(textwrap.dedent(HANDLER_SOURCE))
-    return {"PYTHONPATH": f"{ROOT}:{tmp_path / 'lib'}"}
+    return {"PYTHONPATH": str(tmp_path / "lib")}
 
 
 def enqueue(
@@ -251,7 +251,7 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "batchdash",
             "worker",
             "--db",
             str(db_path),

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from core.worker import pid_dir
+from batchdash.core.worker import pid_dir
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--retry-base", "0.05")
@@ -84,7 +84,7 @@ def test_stop_never_signals_a_process_that_got_a_dead_workers_pid(
     recorded = {
         "pid": sleeper.pid,
         "start_ticks": 1,
-        "cmdline": [sys.executable, "-m", "tui.cli", "worker"],
+        "cmdline": [sys.executable, "-m", "batchdash", "worker"],
     }
     (folder / "box-111-aaaa.pid").write_text(json.dumps(recorded) + "\n")
     legacy = folder / "box-222-bbbb.pid"  # the plain form older versions wrote

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import config, pricing
-from core.handlers import HandlerResult, JobContext, openai_handler
-from core.sim.server import SimConfig, SimServer
+from batchdash.core import config, pricing
+from batchdash.core.handlers import HandlerResult, JobContext, openai_handler
+from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli
 
 REQUEST = {

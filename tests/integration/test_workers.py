@@ -13,9 +13,9 @@ import sys
 import time
 from pathlib import Path
 
-from core import store
-from core.models import QAResult
-from core.store import SyncStore
+from batchdash.core import store
+from batchdash.core.models import QAResult
+from batchdash.core.store import SyncStore
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--retry-base", "0.05")

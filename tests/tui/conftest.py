@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui import showcase
-from tui.app import BatchDashApp
+from batchdash.tui import showcase
+from batchdash.tui.app import BatchDashApp
 
 SIZE = (120, 36)
 

@@ -10,17 +10,17 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from core import store
-from core.models import JobFilter, NewJob
-from core.store import Store, SyncStore
+from batchdash.core import store
+from batchdash.core.models import JobFilter, NewJob
+from batchdash.core.store import Store, SyncStore
+from batchdash.tui.app import BatchDashApp
+from batchdash.tui.screens.batch import BatchDetailScreen
+from batchdash.tui.screens.confirm import ConfirmScreen
+from batchdash.tui.screens.filter import FilterScreen
+from batchdash.tui.screens.help import HelpScreen
+from batchdash.tui.widgets.jobs import JobTable
+from batchdash.tui.widgets.statusline import StatusLine
 from tests.tui.conftest import SIZE, make_app
-from tui.app import BatchDashApp
-from tui.screens.batch import BatchDetailScreen
-from tui.screens.confirm import ConfirmScreen
-from tui.screens.filter import FilterScreen
-from tui.screens.help import HelpScreen
-from tui.widgets.jobs import JobTable
-from tui.widgets.statusline import StatusLine
 
 
 def statuses(path: Path, flt: JobFilter) -> dict[str, int]:
@@ -51,28 +51,28 @@ async def filter_to(app: BatchDashApp, pilot: Pilot[None], text: str) -> None:
     assert isinstance(app.screen, FilterScreen)
     app.screen.query_one("#filter-input").value = text  # type: ignore[attr-defined]
     await pilot.press("enter")
-    await app.wait_for_refresh()
+    await app.wait_for_snapshot()
 
 
 async def test_number_keys_filter_by_status_with_live_counts(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert len(rows(app)) == 100  # one page of 172
         await pilot.press("4")
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert app.view.flt == JobFilter(statuses=("failed",))
         assert len(rows(app)) == 7
         assert app.last is not None and app.last.page.matching == 7
         await pilot.press("0")
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert len(rows(app)) == 100
 
 
 async def test_filter_language_and_a_bad_qualifier(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("slash")
         box = app.screen.query_one("#filter-input")
         box.value = "state:failed"  # type: ignore[attr-defined]
@@ -81,17 +81,17 @@ async def test_filter_language_and_a_bad_qualifier(showcase_db: Path) -> None:
         assert "unknown qualifier 'state'" in str(app.screen.query_one("#filter-error").render())
         box.value = "queue:papers status:failed key:arxiv*"  # type: ignore[attr-defined]
         await pilot.press("enter")
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert len(rows(app)) == 4
         await pilot.press("escape")  # clears the filter
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert app.view.flt.is_empty
 
 
 async def test_retry_the_highlighted_failed_job(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await filter_to(app, pilot, "queue:papers status:failed")
         first = rows(app)[0]
         await pilot.press("r")  # one job: no question
@@ -103,7 +103,7 @@ async def test_retry_the_highlighted_failed_job(showcase_db: Path) -> None:
 async def test_cancel_marked_jobs_after_confirming(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await filter_to(app, pilot, "queue:papers status:pending")
         before = rows(app)
         await pilot.press("space", "space")
@@ -119,7 +119,7 @@ async def test_cancel_marked_jobs_after_confirming(showcase_db: Path) -> None:
 async def test_cancel_all_matching_shows_the_count_and_no_means_no(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await filter_to(app, pilot, "queue:summaries")
         await pilot.press("a", "c")
         assert isinstance(app.screen, ConfirmScreen)
@@ -136,7 +136,7 @@ async def test_pause_toggles_the_highlighted_jobs_queue_and_resume_unpauses(
 ) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await filter_to(app, pilot, "queue:chat")
         await pilot.press("p")
         await _settle(app, lambda: paused(showcase_db, "chat"))
@@ -152,14 +152,14 @@ async def test_pause_toggles_the_highlighted_jobs_queue_and_resume_unpauses(
 async def test_read_only_hides_and_refuses_actions(showcase_db: Path) -> None:
     app = make_app(showcase_db, read_only=True)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("4")
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         shown = {b.binding.action for b in app.screen.active_bindings.values()}
         assert "app.retry" not in shown and "app.cancel" not in shown
         await pilot.press("r", "c", "space", "p")
         await app.action_retry()  # even when invoked directly
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert not isinstance(app.screen, ConfirmScreen)
         assert statuses(showcase_db, JobFilter(statuses=("failed",))) == {"failed": 7}
         assert not paused(showcase_db, "papers")
@@ -168,7 +168,7 @@ async def test_read_only_hides_and_refuses_actions(showcase_db: Path) -> None:
 async def test_help_is_built_from_the_live_bindings(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("question_mark")
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(what for _, what, _ in app.screen.help_rows)
@@ -181,14 +181,14 @@ async def test_help_is_built_from_the_live_bindings(showcase_db: Path) -> None:
 async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("down", "down", "down")
         table = app.query_one(JobTable)
         chosen = table.highlighted_id()
         with SyncStore.open(showcase_db) as db:
             new = [NewJob(f"late-{i}", {}) for i in range(3)]
             db.write(lambda c: store.enqueue(c, "papers", "sim", new, time.time(), None))
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert table.highlighted_id() == chosen
         assert table.cursor_row == 6  # three new rows above it
         assert app.last is not None and app.last.detail is not None
@@ -198,7 +198,7 @@ async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: P
 async def test_untrusted_text_is_never_markup(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=(200, 36)) as pilot:  # an error column wide enough
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await filter_to(app, pilot, '"Please reduce"')
         table = app.query_one(JobTable)
         assert len(rows(app)) == 1
@@ -209,17 +209,17 @@ async def test_untrusted_text_is_never_markup(showcase_db: Path) -> None:
 async def test_batch_detail_lists_items_by_outcome(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("b", "down", "down", "enter")
         assert isinstance(app.screen, BatchDetailScreen)
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         screen = app.screen
         assert screen.batch_id == 2
         assert screen.query_one("#batch-items").row_count == 20  # type: ignore[attr-defined]
         await pilot.press("o", "o", "o")  # all → pending → succeeded → errored
         await pilot.press("o")  # → non_2xx
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert screen.query_one("#batch-items").row_count == 3  # type: ignore[attr-defined]
         await pilot.press("escape")
         assert not isinstance(app.screen, BatchDetailScreen)
@@ -231,7 +231,7 @@ async def _settle(app: BatchDashApp, condition: object, timeout: float = 10.0) -
     deadline = time.monotonic() + timeout
     while not condition():  # type: ignore[operator]
         assert time.monotonic() < deadline, "the view did not follow the action"
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
 
 
 def write_requests(path: Path, custom_ids: list[str]) -> Path:
@@ -248,8 +248,8 @@ def write_requests(path: Path, custom_ids: list[str]) -> Path:
 async def test_cancel_batch_remotely_on_the_simulator(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.providers.openai_batch import submit_file
-    from core.sim import SimConfig, SimServer
+    from batchdash.core.providers.openai_batch import submit_file
+    from batchdash.core.sim import SimConfig, SimServer
 
     path = tmp_path / "batches.db"
     lines = write_requests(tmp_path / "in.jsonl", [f"c{i}" for i in range(20)])
@@ -262,7 +262,7 @@ async def test_cancel_batch_remotely_on_the_simulator(
         await db.close()
         app = make_app(path, poll_every=0.5)
         async with app.run_test(size=SIZE) as pilot:
-            await app.wait_for_refresh()
+            await app.wait_for_snapshot()
             await pilot.pause()
             await pilot.press("b", "c")
             assert isinstance(app.screen, ConfirmScreen)
@@ -281,9 +281,9 @@ async def test_cancel_batch_remotely_on_the_simulator(
 async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from core.providers.openai_batch import submit_file
-    from core.sim import SimConfig, SimServer
-    from core.sync import run_cycle
+    from batchdash.core.providers.openai_batch import submit_file
+    from batchdash.core.sim import SimConfig, SimServer
+    from batchdash.core.sync import run_cycle
 
     path = tmp_path / "resubmit.db"
     # The simulator fails the z- lines: one non-2xx answer, one error-file line.
@@ -299,7 +299,7 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
                 await run_cycle(db)
         app = make_app(path, poll_every=3600)
         async with app.run_test(size=SIZE) as pilot:
-            await app.wait_for_refresh()
+            await app.wait_for_snapshot()
             # `r` on remote failures retries nothing and says which resubmit does it.
             await filter_to(app, pilot, "status:failed")
             await pilot.press("r")
@@ -327,7 +327,7 @@ async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
             db.write(lambda c, new=new, i=i: store.add_batch(c, new, 1000.0 + i))
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()
         await pilot.press("b")
         await _settle(app, lambda: "of 120 batches" in status_text(app))
@@ -346,9 +346,9 @@ async def test_a_filter_change_clears_marks_so_actions_touch_only_what_is_shown(
 ) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("4")  # failed
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         failed = rows(app)[:2]
         await pilot.press("space", "space")
         assert "2 marked" in status_text(app)
@@ -371,10 +371,10 @@ async def test_a_filter_change_clears_marks_so_actions_touch_only_what_is_shown(
 async def test_marks_off_the_page_are_counted_in_the_question(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         marked = rows(app)[0]
         await pilot.press("space", "right_square_bracket")  # mark one, then page 2
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         assert marked not in rows(app)
         assert "1 marked (1 not on this page)" in status_text(app)
         await pilot.press("c")  # a single marked job, but not on screen: ask, say where

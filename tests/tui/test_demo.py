@@ -6,11 +6,11 @@ import json
 import time
 from pathlib import Path
 
-from core.models import BatchState
+from batchdash.core.models import BatchState
+from batchdash.tui.app import BatchDashApp
+from batchdash.tui.demo import Demo
 from tests.conftest import cli
 from tests.tui.conftest import SIZE
-from tui.app import BatchDashApp
-from tui.demo import Demo
 
 
 async def test_demo_flows_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
@@ -20,7 +20,7 @@ async def test_demo_flows_to_completion_and_stops_what_it_started(tmp_path: Path
         async with app.run_test(size=SIZE):
             deadline = time.monotonic() + 90
             while True:
-                await app.wait_for_refresh()
+                await app.wait_for_snapshot()
                 snap = app.last
                 assert snap is not None
                 done = snap.overview.counts["succeeded"] + snap.overview.counts["failed"]

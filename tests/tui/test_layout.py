@@ -12,16 +12,16 @@ from textual.containers import Horizontal
 from textual.widget import Widget
 from textual.widgets import Static
 
-from core import snapshot
-from core.models import JobFilter
-from core.store import SyncStore
+from batchdash.core import snapshot
+from batchdash.core.models import JobFilter
+from batchdash.core.store import SyncStore
+from batchdash.tui import showcase
+from batchdash.tui.app import BatchDashApp
+from batchdash.tui.widgets.detail import JobDetailPane
+from batchdash.tui.widgets.jobs import JobTable
+from batchdash.tui.widgets.qa import QAPane
+from batchdash.tui.widgets.status import StatusPane
 from tests.tui.conftest import make_app
-from tui import showcase
-from tui.app import BatchDashApp
-from tui.widgets.detail import JobDetailPane
-from tui.widgets.jobs import JobTable
-from tui.widgets.qa import QAPane
-from tui.widgets.status import StatusPane
 
 #: Eighth-block glyphs: Textual's smooth scrollbar ends, and the header's sparkline.
 PARTIAL_BLOCKS = set("▁▂▃▄▅▆▇")
@@ -43,7 +43,7 @@ async def settled(app: BatchDashApp) -> None:
     deadline = time.monotonic() + 10
     while app.last is None or app.last.detail is None:
         assert time.monotonic() < deadline, "the detail never followed the cursor"
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
 
 
 async def test_no_sparkline_glyphs_at_the_right_edge_of_the_panes(showcase_db: Path) -> None:
@@ -55,7 +55,7 @@ async def test_no_sparkline_glyphs_at_the_right_edge_of_the_panes(showcase_db: P
             assert pane.max_scroll_y > 0  # it has a scrollbar to draw
             assert not PARTIAL_BLOCKS & set("".join(region_text(app, pane)))
         await pilot.press("s")
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()
         qa = app.query_one(QAPane)
         assert qa.max_scroll_y > 0
@@ -65,7 +65,7 @@ async def test_no_sparkline_glyphs_at_the_right_edge_of_the_panes(showcase_db: P
 async def test_80x24_keeps_header_lines_table_and_footer_whole(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()
         lines = screen_lines(app)
         assert lines[0].lstrip().startswith("●") and "pending" in lines[0]

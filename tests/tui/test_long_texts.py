@@ -12,15 +12,15 @@ import pytest
 from rich.console import Console
 from textual.widgets import Static
 
-from core import snapshot, store
-from core.models import JobFilter, NewJob
-from core.snapshot import DETAIL_TEXT_CHARS
-from core.store import Outcome, SyncStore
+from batchdash.core import snapshot, store
+from batchdash.core.models import JobFilter, NewJob
+from batchdash.core.snapshot import DETAIL_TEXT_CHARS
+from batchdash.core.store import Outcome, SyncStore
+from batchdash.tui import showcase
+from batchdash.tui.app import BatchDashApp
+from batchdash.tui.widgets.detail import JobDetailPane
+from batchdash.tui.widgets.jobs import JobTable
 from tests.tui.conftest import SIZE, make_app
-from tui import showcase
-from tui.app import BatchDashApp
-from tui.widgets.detail import JobDetailPane
-from tui.widgets.jobs import JobTable
 
 #: 7 MB of error text, with multi-byte characters so bytes and characters differ.
 HUGE_ERROR = "Traceback: é " * 500_000
@@ -74,7 +74,7 @@ async def showing(app: BatchDashApp, job_id: int) -> None:
     deadline = time.monotonic() + 10
     while app.last is None or app.last.detail is None or app.last.detail.job.id != job_id:
         assert time.monotonic() < deadline, "the detail did not follow the cursor"
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
 
 
 def detail_text(app: BatchDashApp) -> str:
@@ -89,9 +89,9 @@ async def test_the_detail_shows_a_head_and_says_how_much_more(huge_db: Path) -> 
     result_id, error_id = huge_ids(huge_db)
     app = make_app(huge_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("4")  # failed, newest first: the big error is on top
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         table = app.query_one(JobTable)
         assert table.highlighted_id() == error_id
         await showing(app, error_id)

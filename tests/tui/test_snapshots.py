@@ -12,8 +12,8 @@ from pathlib import Path
 
 from textual.pilot import Pilot
 
+from batchdash.tui.app import BatchDashApp
 from tests.tui.conftest import SIZE, make_app
-from tui.app import BatchDashApp
 
 Compare = Callable[..., bool]
 
@@ -24,11 +24,11 @@ def after(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
     async def run(pilot: Pilot[None]) -> None:
         app = pilot.app
         assert isinstance(app, BatchDashApp)
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.pause()  # let the tabs finish activating their first pane
         for key in keys:
             await pilot.press(key)
-            await app.wait_for_refresh()
+            await app.wait_for_snapshot()
         await pilot.pause()
 
     return run

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core import store
-from core.store import SyncStore
+from batchdash.core import store
+from batchdash.core.store import SyncStore
+from batchdash.tui.widgets.heartbeats import HeartbeatsTable
 from tests.tui.conftest import SIZE, make_app
-from tui.widgets.heartbeats import HeartbeatsTable
 
 
 async def test_a_blocked_worker_is_flagged_with_its_note(showcase_db: Path) -> None:
@@ -17,7 +17,7 @@ async def test_a_blocked_worker_is_flagged_with_its_note(showcase_db: Path) -> N
         db.write(lambda c: store.set_worker_note(c, worker, note))
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
-        await app.wait_for_refresh()
+        await app.wait_for_snapshot()
         await pilot.press("w")
         table = app.query_one(HeartbeatsTable)
         cells = [str(cell) for cell in table.get_row(worker)]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from core import batches
-from core.inputs import MAX_REPORTED_ERRORS, InputError
+from batchdash.core import batches
+from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError
 
 CHAT = "/v1/chat/completions"
 

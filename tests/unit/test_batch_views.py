@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from core import snapshot, store
-from core.store import SyncStore
+from batchdash.core import snapshot, store
+from batchdash.core.store import SyncStore
 
 
 def test_batch_detail_lists_items_in_line_order(db_path: Path) -> None:

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import config, pricing
-from core.handlers import PermanentError, openai_settings
-from core.store import default_db_path
+from batchdash.core import config, pricing
+from batchdash.core.handlers import PermanentError, openai_settings
+from batchdash.core.store import default_db_path
 from tests.conftest import cli
 
 

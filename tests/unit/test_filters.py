@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.filters import FilterError, format_filter, parse_filter
-from core.models import JobFilter
+from batchdash.core.filters import FilterError, format_filter, parse_filter
+from batchdash.core.models import JobFilter
 
 
 def test_empty_text_selects_everything() -> None:

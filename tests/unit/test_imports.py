@@ -7,7 +7,7 @@ import pkgutil
 import subprocess
 import sys
 
-import core
+import batchdash.core
 from tests.conftest import ROOT, cli_env
 
 
@@ -26,21 +26,23 @@ def _modules_after(code: str) -> set[str]:
 
 
 def test_core_and_the_once_path_never_import_textual() -> None:
-    names = [m.name for m in pkgutil.walk_packages(core.__path__, "core.")]
-    imports = "\n".join(f"import {name}" for name in [*names, "tui.once", "tui.cli"])
+    names = [m.name for m in pkgutil.walk_packages(batchdash.core.__path__, "batchdash.core.")]
+    imports = "\n".join(
+        f"import {name}" for name in [*names, "batchdash.tui.once", "batchdash.tui.cli"]
+    )
     loaded = _modules_after(imports)
-    assert "core.snapshot" in loaded and "core.filters" in loaded
+    assert "batchdash.core.snapshot" in loaded and "batchdash.core.filters" in loaded
     assert "textual" not in loaded
 
 
 def test_once_run_imports_neither_textual_nor_openai(tmp_path: object) -> None:
     code = (
         "import io, contextlib\n"
-        "from tui.cli import main\n"
+        "from batchdash.tui.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['--db', {str(tmp_path)!r} + '/x.db', '--once', '--json'])"
     )
     loaded = _modules_after(code)
-    assert "tui.once" in loaded
+    assert "batchdash.tui.once" in loaded
     assert "textual" not in loaded
     assert "openai" not in loaded

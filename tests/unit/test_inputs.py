@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from core.inputs import InputError, read_jobs
+from batchdash.core.inputs import InputError, read_jobs
 
 
 def write(path: Path, lines: list[str]) -> Path:

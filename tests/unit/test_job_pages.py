@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from core import store
-from core.models import Job, JobFilter, NewJob
-from core.store import Outcome, SyncStore
+from batchdash.core import store
+from batchdash.core.models import Job, JobFilter, NewJob
+from batchdash.core.store import Outcome, SyncStore
 
 #: Weighted like a real queue: mostly succeeded, some failed, retried, cancelled or running.
 OUTCOMES = ("succeeded",) * 6 + ("failed", "cancelled", "running", "pending")

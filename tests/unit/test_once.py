@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from core import snapshot, store
-from core.models import NewJob, Worker
-from core.store import SyncStore
+from batchdash.core import snapshot, store
+from batchdash.core.models import NewJob, Worker
+from batchdash.core.store import SyncStore
+from batchdash.tui import once, showcase
 from tests.conftest import cli
-from tui import once, showcase
 
 GOLDEN = Path(__file__).parent / "golden"
 SHOWN_PATH = Path("showcase.db")

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from core import qa, store
-from core.models import JobFilter, NewJob, QAResult
-from core.store import SyncStore
+from batchdash.core import qa, store
+from batchdash.core.models import JobFilter, NewJob, QAResult
+from batchdash.core.store import SyncStore
 
 DIMS = qa.DEFAULT_DIMENSIONS
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core import queue, store
-from core.models import JobFilter, JobStatus, NewJob
-from core.store import NotFoundError, Store, StoreError, SyncStore
+from batchdash.core import queue, store
+from batchdash.core.models import JobFilter, JobStatus, NewJob
+from batchdash.core.store import NotFoundError, Store, StoreError, SyncStore
 
 FAST = queue.RetryPolicy(base=0.01, factor=2.0, jitter=0.0)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from core import queue, store
-from core.models import NewJob
-from core.store import Store, SyncStore
+from batchdash.core import queue, store
+from batchdash.core.models import NewJob
+from batchdash.core.store import Store, SyncStore
 
 
 def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
@@ -31,7 +31,7 @@ def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
 
 
 def test_the_interrupt_message_says_what_was_committed() -> None:
-    from tui.cmd_queue import interrupted_message
+    from batchdash.tui.cmd_queue import interrupted_message
 
     assert interrupted_message(None, "papers") == "interrupted: nothing enqueued"
     assert interrupted_message(5000, "papers") == (

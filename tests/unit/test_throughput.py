@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from core import snapshot, store
-from core.liveness import this_host
-from core.models import QA_QUEUE_PREFIX, JobFilter, NewJob, QAResult, Worker
-from core.store import ItemResult, NewBatch, Outcome, SyncStore
-from tui import once
+from batchdash.core import snapshot, store
+from batchdash.core.liveness import this_host
+from batchdash.core.models import QA_QUEUE_PREFIX, JobFilter, NewJob, QAResult, Worker
+from batchdash.core.store import ItemResult, NewBatch, Outcome, SyncStore
+from batchdash.tui import once
 
 T0 = 1_800_000_000.0
 #: 4 jobs a second, one at a time: the true rate is 240/min.

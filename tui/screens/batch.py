@@ -12,13 +12,13 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from core.models import ItemOutcome
-from core.snapshot import BatchDetail
-from tui import styles
-from tui.fmt import count, one_line
-from tui.once import batch_problem, batch_timing_text
-from tui.widgets.detail import NOTE_CHARS, clock_time
-from tui.widgets.table import sync_rows
+from batchdash.core.models import ItemOutcome
+from batchdash.core.snapshot import BatchDetail
+from batchdash.tui import styles
+from batchdash.tui.fmt import count, one_line
+from batchdash.tui.once import batch_problem, batch_timing_text
+from batchdash.tui.widgets.detail import NOTE_CHARS, clock_time
+from batchdash.tui.widgets.table import sync_rows
 
 #: `o` cycles the items shown through these outcomes (None = every item).
 OUTCOMES: tuple[str | None, ...] = (None, *(o.value for o in ItemOutcome))

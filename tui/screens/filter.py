@@ -11,8 +11,8 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Input, Static
 
-from core.filters import FilterError, parse_filter
-from core.models import JobFilter
+from batchdash.core.filters import FilterError, parse_filter
+from batchdash.core.models import JobFilter
 
 HINT = "status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 score<7 score>3 text"
 

@@ -9,11 +9,11 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from core.snapshot import BatchRow
-from tui import styles
-from tui.fmt import one_line
-from tui.once import batch_eta_text, batch_problem, batch_timing_text
-from tui.widgets.table import Row, sync_rows
+from batchdash.core.snapshot import BatchRow
+from batchdash.tui import styles
+from batchdash.tui.fmt import one_line
+from batchdash.tui.once import batch_eta_text, batch_problem, batch_timing_text
+from batchdash.tui.widgets.table import Row, sync_rows
 
 COLUMNS = (
     ("id", "ID", 4),

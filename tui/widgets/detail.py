@@ -17,9 +17,9 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.snapshot import DETAIL_TEXT_CHARS, JobDetail
-from tui import styles
-from tui.fmt import count, duration, money, one_line, size
+from batchdash.core.snapshot import DETAIL_TEXT_CHARS, JobDetail
+from batchdash.tui import styles
+from batchdash.tui.fmt import count, duration, money, one_line, size
 
 #: Characters of a QA note or timeline detail shown on its line.
 NOTE_CHARS = 300

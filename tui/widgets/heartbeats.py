@@ -9,11 +9,11 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import DataTable
 
-from core.models import WorkerState
-from core.snapshot import WorkerRow
-from tui import styles
-from tui.fmt import age, count, one_line
-from tui.widgets.table import Row, sync_rows
+from batchdash.core.models import WorkerState
+from batchdash.core.snapshot import WorkerRow
+from batchdash.tui import styles
+from batchdash.tui.fmt import age, count, one_line
+from batchdash.tui.widgets.table import Row, sync_rows
 
 COLUMNS = (
     ("id", "WORKER", 20),

@@ -15,11 +15,11 @@ from rich.text import Text
 from textual.binding import Binding, BindingType
 from textual.widgets import DataTable
 
-from core.models import Job
-from core.snapshot import JobPage
-from tui import styles
-from tui.fmt import age, duration, one_line
-from tui.widgets.table import Row, highlighted_key, sync_rows
+from batchdash.core.models import Job
+from batchdash.core.snapshot import JobPage
+from batchdash.tui import styles
+from batchdash.tui.fmt import age, duration, one_line
+from batchdash.tui.widgets.table import Row, highlighted_key, sync_rows
 
 
 class Shown(NamedTuple):

@@ -7,11 +7,11 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import Sparkline, Static
 
-from core.models import JobStatus
-from core.snapshot import Overview, WorkerRow
-from tui import styles
-from tui.fmt import count, spend_text, stall_text
-from tui.once import eta_phrase, rate_phrase, window_phrase
+from batchdash.core.models import JobStatus
+from batchdash.core.snapshot import Overview, WorkerRow
+from batchdash.tui import styles
+from batchdash.tui.fmt import count, spend_text, stall_text
+from batchdash.tui.once import eta_phrase, rate_phrase, window_phrase
 
 
 class OverviewHeader(Horizontal):

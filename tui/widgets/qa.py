@@ -11,10 +11,10 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from core.models import QASummary
-from core.store import DISAGREEMENT_THRESHOLD
-from tui import styles
-from tui.fmt import count
+from batchdash.core.models import QASummary
+from batchdash.core.store import DISAGREEMENT_THRESHOLD
+from batchdash.tui import styles
+from batchdash.tui.fmt import count
 
 EMPTY = (
     "No QA scores yet.\n\n"

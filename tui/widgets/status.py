@@ -5,10 +5,10 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.models import JobFilter, JobStatus, QueueInfo
-from core.snapshot import Overview
-from tui import styles
-from tui.fmt import count, one_line
+from batchdash.core.models import JobFilter, JobStatus, QueueInfo
+from batchdash.core.snapshot import Overview
+from batchdash.tui import styles
+from batchdash.tui.fmt import count, one_line
 
 #: The number key that jumps to each status ("0" shows every status).
 STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStatus)}

@@ -6,12 +6,12 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
-from core.filters import format_filter
-from core.models import JobFilter
-from core.snapshot import ORDERS, JobPage
-from tui import styles
-from tui.fmt import count, one_line
-from tui.widgets.detail import clock_time
+from batchdash.core.filters import format_filter
+from batchdash.core.models import JobFilter
+from batchdash.core.snapshot import ORDERS, JobPage
+from batchdash.tui import styles
+from batchdash.tui.fmt import count, one_line
+from batchdash.tui.widgets.detail import clock_time
 
 
 class StatusLine(Static):
@@ -49,10 +49,13 @@ class StatusLine(Static):
             if page.matching_text != count(page.total) or not flt.is_empty:
                 text.append(f" matching ({count(page.total)} jobs)")
             text.append(f"  sort: {ORDERS.get(page.order, page.order)}")
-        shown = format_filter(flt)
+        filter_text = format_filter(flt)
         if batch_span is None:  # the filter is the jobs pane's
             text.append("  filter: ")
-            text.append(one_line(shown, 40) if shown else "none", "" if shown else styles.MUTED)
+            text.append(
+                one_line(filter_text, 40) if filter_text else "none",
+                "" if filter_text else styles.MUTED,
+            )
         if all_marked:
             text.append("  all matching marked", "bold magenta")
         elif marks:
