@@ -16,7 +16,12 @@ from batchdash.core.models import ItemOutcome
 from batchdash.core.snapshot import BatchDetail
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
-from batchdash.tui.once import batch_problem, batch_timing_text
+from batchdash.tui.once import (
+    batch_eta_text,
+    batch_lines_text,
+    batch_problem,
+    batch_timing_text,
+)
 from batchdash.tui.widgets.detail import NOTE_CHARS, clock_time
 from batchdash.tui.widgets.table import sync_rows
 
@@ -108,7 +113,9 @@ def _head(d: BatchDetail) -> Text:
     text.append(b.state, styles.BATCH.get(b.state, ""))
     text.append(f" (raw {b.raw_status or '-'})  ")
     text.append(styles.progress_bar(d.row.progress, 20))
-    text.append(f" {d.row.progress:.0%}  {b.completed}/{b.failed}/{b.total} ok/failed/all  ")
+    text.append(f" {d.row.progress:.0%}  lines {batch_lines_text(b)}  ")
+    eta = batch_eta_text(d.row)
+    text.append(f"ETA {eta}  " if eta else "")
     text.append(batch_timing_text(d.row) + "\n")
     text.append("files ", "bold")
     text.append(f"in {b.input_file_id or '-'}  out {b.output_file_id or '-'}  ")

@@ -12,7 +12,12 @@ from textual.widgets import DataTable
 from batchdash.core.snapshot import BatchRow
 from batchdash.tui import styles
 from batchdash.tui.fmt import one_line
-from batchdash.tui.once import batch_eta_text, batch_problem, batch_timing_text
+from batchdash.tui.once import (
+    batch_eta_text,
+    batch_lines_text,
+    batch_problem,
+    batch_timing_text,
+)
 from batchdash.tui.widgets.table import Row, sync_rows
 
 COLUMNS = (
@@ -22,7 +27,7 @@ COLUMNS = (
     ("state", "STATE", 10),
     ("raw", "RAW", 11),
     ("progress", "PROGRESS", 17),
-    ("counts", "OK/FAIL/ALL", 11),
+    ("counts", "LINES", 22),
     ("eta", "ETA", 7),
     ("time", "TIME", 20),
     ("files", "FILES in/out/err", 18),
@@ -73,7 +78,7 @@ def batch_cells(row: BatchRow) -> Row:
             Text(b.state, styles.BATCH.get(b.state, "")),
             Text(b.raw_status or "-"),
             bar,
-            f"{b.completed}/{b.failed}/{b.total}",
+            batch_lines_text(b),
             batch_eta_text(row),
             batch_timing_text(row),
             Text(files),
