@@ -1,7 +1,8 @@
 """OpenAI Batch API client: validate → record → upload → create → poll → ingest → cancel.
 
-Works with any OpenAI-compatible endpoint: `OPENAI_BASE_URL` and `OPENAI_API_KEY` come from
-the environment and the key is never written anywhere. `openai` is imported inside the
+The `openai` provider (`PROVIDER`, a `BatchProvider`). Works with any OpenAI-compatible
+endpoint: `OPENAI_BASE_URL` and the key (OPENAI_API_KEY, or the variable the config file
+names) come from `core.config`, and the key is never written anywhere. `openai` is imported inside the
 functions that talk to the provider (it costs ~0.7 s), so importing this module is cheap.
 
 Failure policy:
@@ -35,7 +36,7 @@ from batchdash.core.liveness import pid_alive, this_host
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import describe, is_retryable, new_client, retryable_status
-from batchdash.core.providers.base import Reconciled
+from batchdash.core.providers.base import BatchProvider, Reconciled
 from batchdash.core.remote import note_failure
 from batchdash.core.retry import backoff
 from batchdash.core.store import Store
@@ -730,68 +731,31 @@ class _Session:
 
 
 class OpenAIBatches:
-    """The OpenAI Batch API (and compatible endpoints) as a `BatchProvider`."""
+    """The OpenAI Batch API (and compatible endpoints) as a `BatchProvider`.
+
+    The actions are this module's functions; `Clients` serves a poll cycle's session.
+    """
 
     name = NAME
+    submit_file = staticmethod(submit_file)
+    resubmit = staticmethod(resubmit_batch)
+    cancel = staticmethod(cancel_batch)
+    import_batches = staticmethod(import_batches)
+    check_model = staticmethod(check_model)
+    describe = staticmethod(describe)
+    is_permanent = staticmethod(is_permanent)
 
     def check_ready(self) -> None:
         """MissingKeyError (or ConfigError) unless a key is configured."""
         openai_settings()
 
-    def validate(
-        self,
-        path: Path,
-        *,
-        endpoint: str | None = None,
-        max_lines: int = batches.MAX_LINES,
-        max_bytes: int = batches.MAX_BYTES,
-    ) -> InputPlan:
+    def validate(self, path: Path, *, endpoint: str | None = None) -> InputPlan:
         """Check a JSONL file against OpenAI's rules (any non-empty custom_id)."""
-        return batches.validate_file(
-            path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes, provider=NAME
-        )
+        return batches.validate_file(path, endpoint=endpoint, provider=NAME)
 
     def price(self, model: str, tokens_in: int, tokens_out: int) -> float | None:
         """USD at the batch rate (about half the synchronous one); None if unpriced."""
         return price_of(model, tokens_in, tokens_out, batch=True)
-
-    async def check_model(self, model: str) -> None:
-        """ProviderError unless the endpoint lists the model."""
-        await check_model(model)
-
-    async def submit_file(
-        self,
-        db: Store,
-        path: Path,
-        *,
-        queue: str,
-        endpoint: str | None = None,
-        metadata: dict[str, str] | None = None,
-        max_lines: int = batches.MAX_LINES,
-        max_bytes: int = batches.MAX_BYTES,
-    ) -> list[int]:
-        """Validate, record the intent, upload and create (see `submit_file`)."""
-        return await submit_file(
-            db,
-            path,
-            queue=queue,
-            endpoint=endpoint,
-            metadata=metadata,
-            max_lines=max_lines,
-            max_bytes=max_bytes,
-        )
-
-    async def resubmit(self, db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
-        """Send a finished batch's failures again as a child batch."""
-        return await resubmit_batch(db, batch_id, include_permanent=include_permanent)
-
-    async def cancel(self, db: Store, batch_id: int) -> None:
-        """Ask the provider to cancel a running batch."""
-        await cancel_batch(db, batch_id)
-
-    async def import_batches(self, db: Store, *, queue: str) -> list[int]:
-        """Track the account's batches submitted elsewhere (the paged list)."""
-        return await import_batches(db, queue=queue)
 
     @contextlib.asynccontextmanager
     async def session(self) -> AsyncIterator[_Session]:
@@ -803,14 +767,6 @@ class OpenAIBatches:
         """True for an exception of the openai SDK (checked without importing it)."""
         return type(exc).__module__.split(".")[0] == "openai"
 
-    def describe(self, exc: BaseException) -> str:
-        """A provider error in one line, without the key."""
-        return describe(exc)
-
-    def is_permanent(self, exc: BaseException) -> bool:
-        """True when retrying cannot help (bad key, unknown batch, bad request)."""
-        return is_permanent(exc)
-
 
 #: What the registry (`core.providers.get_provider("openai")`) hands out.
-PROVIDER = OpenAIBatches()
+PROVIDER: BatchProvider = OpenAIBatches()
