@@ -2,8 +2,9 @@
 
 The `openai` provider (`PROVIDER`, a `BatchProvider`). Works with any OpenAI-compatible
 endpoint: `OPENAI_BASE_URL` and the key (OPENAI_API_KEY, or the variable the config file
-names) come from `core.config`, and the key is never written anywhere. `openai` is imported inside the
-functions that talk to the provider (it costs ~0.7 s), so importing this module is cheap.
+names) come from `core.config`, and the key is never written anywhere. `openai` is imported
+inside the functions that talk to the provider (it costs ~0.7 s), so importing this module
+is cheap.
 
 Failure policy:
 - Idempotent calls (retrieve, list, cancel, file content, upload) use the SDK's own retries,
