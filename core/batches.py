@@ -19,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import store
+from batchdash.core.errors import InvalidInputError
 from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
 from batchdash.core.models import Batch, BatchState, ItemOutcome, JobFilter, JobStatus, dumps
 from batchdash.core.pricing import price_of
+from batchdash.core.providers._openai import usage_tokens
 
 #: Provider limits per input file (OpenAI Batch API); bigger files are split into shards.
 MAX_LINES = 50_000
@@ -87,7 +89,7 @@ PERMANENT_ERRORS = store.ErrorMatch(
 )
 
 
-class BatchError(ValueError):
+class BatchError(InvalidInputError):
     """A batch operation that cannot be done as asked (one-line message, exit 2)."""
 
 
@@ -318,13 +320,14 @@ def record_intent(
     metadata: dict[str, str],
     now: float,
     base_url: str | None = None,
+    provider: str = "openai",
 ) -> list[int]:
     """Insert one batch per shard, with its items and jobs, in the caller's transaction.
 
     Runs before anything is uploaded: a crash afterwards leaves `submitting` batches that
     `reconcile` finishes. A custom_id that already names a job of the queue is an error
-    (it would be the same work twice). `base_url` is the endpoint every later call on
-    these batches goes to.
+    (it would be the same work twice). `provider` and `base_url` say where every later
+    call on these batches goes.
     """
     ids = []
     for index, shard in enumerate(plan.shards):
@@ -342,6 +345,7 @@ def record_intent(
             shard_index=index if len(plan.shards) > 1 else None,
             shard_count=len(plan.shards) if len(plan.shards) > 1 else None,
             base_url=base_url,
+            provider=provider,
         )
         ids.append(store.add_batch(conn, row, now))
     requests = iter_requests(plan.path)
@@ -405,18 +409,6 @@ class _Prices:
         return ((tokens_in or 0) * per_million[0] + (tokens_out or 0) * per_million[1]) / 1e6
 
 
-def _usage(body: Any) -> tuple[int | None, int | None]:
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return None, None
-    tokens_in = usage.get("prompt_tokens", usage.get("input_tokens"))
-    tokens_out = usage.get("completion_tokens", usage.get("output_tokens"))
-    return (
-        tokens_in if isinstance(tokens_in, int) else None,
-        tokens_out if isinstance(tokens_out, int) else None,
-    )
-
-
 def _error_fields(error: Any) -> tuple[str | None, str | None]:
     if not isinstance(error, dict):
         return None, None if error is None else str(error)
@@ -478,7 +470,7 @@ def _response_result(
     status = response.get("status_code")
     body = response.get("body")
     body_dict = body if isinstance(body, dict) else {}
-    tokens_in, tokens_out = _usage(body_dict)
+    tokens_in, tokens_out = usage_tokens(body_dict)
     ok = isinstance(status, int) and 200 <= status < 300
     code, message = (None, None) if ok else _error_fields(body_dict.get("error", body))
     return store.ItemResult(
@@ -661,6 +653,7 @@ def record_resubmit(
             metadata=_own_metadata(parent.metadata),
             parent_id=parent.id,
             base_url=parent.base_url,  # the same endpoint as the parent unless told otherwise
+            provider=parent.provider,
         ),
         now,
     )
@@ -722,8 +715,10 @@ def record_import(
     queue: str,
     now: float,
     base_url: str | None = None,
+    provider: str = "openai",
 ) -> int:
-    """Track a batch submitted by another tool (at `base_url`); lines load when it ends."""
+    """Track a batch submitted by another tool (at `provider`, `base_url`); lines load when
+    it ends."""
     batch_id = store.add_batch(
         conn,
         store.NewBatch(
@@ -735,6 +730,7 @@ def record_import(
             raw_status=fields["raw_status"],
             metadata=metadata if isinstance(metadata, dict) else None,
             base_url=base_url,
+            provider=provider,
         ),
         now,
     )

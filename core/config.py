@@ -23,13 +23,19 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from batchdash.core.errors import InvalidInputError
+
 #: Where the OpenAI key comes from unless the config file names another variable.
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 
 
-class ConfigError(ValueError):
+class ConfigError(InvalidInputError):
     """The config file cannot be read or holds something unexpected (names file and key)."""
+
+
+class MissingKeyError(ConfigError):
+    """No API key is set: the message names the variable to set."""
 
 
 @dataclass(frozen=True)
@@ -112,3 +118,17 @@ def openai_endpoint() -> tuple[str, str, str]:
     key_env = settings.api_key_env or DEFAULT_KEY_ENV
     base_url = os.environ.get("OPENAI_BASE_URL") or settings.base_url or DEFAULT_BASE_URL
     return base_url, os.environ.get(key_env, ""), key_env
+
+
+def openai_settings() -> tuple[str, str]:
+    """(base_url, api key) of the OpenAI-compatible endpoint; MissingKeyError without a key.
+
+    The key is read from the variable the config file names (`[openai] api_key_env`,
+    default OPENAI_API_KEY) and is never stored anywhere.
+    """
+    base_url, key, key_env = openai_endpoint()
+    if not key:
+        raise MissingKeyError(
+            f"no API key: set {key_env} (and OPENAI_BASE_URL for a compatible endpoint)"
+        )
+    return base_url, key

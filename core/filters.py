@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shlex
 
+from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import JobFilter, JobStatus
 
 QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id")
@@ -29,7 +30,7 @@ _TOKEN = re.compile(
 )
 
 
-class FilterError(ValueError):
+class FilterError(InvalidInputError):
     """A filter the user typed cannot be understood; the message is one line."""
 
 

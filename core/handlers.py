@@ -21,8 +21,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdash.core.config import ConfigError, openai_endpoint
+from batchdash.core.config import ConfigError, openai_settings
+from batchdash.core.errors import InvalidInputError
 from batchdash.core.pricing import PriceFileError, price_of
+from batchdash.core.providers import _openai
 
 
 class HandlerError(Exception):
@@ -54,7 +56,7 @@ class PermanentError(HandlerError):
             self.kind = kind
 
 
-class UnknownHandlerError(ValueError):
+class UnknownHandlerError(InvalidInputError):
     """A handler name that is neither built in nor an importable `module:function`."""
 
 
@@ -142,29 +144,20 @@ async def noop_handler(job: JobContext) -> Any:
 _clients: dict[tuple[str, str], Any] = {}
 
 
-def openai_settings() -> tuple[str, str]:
-    """The endpoint and key (environment, then config file); the key is never stored."""
+def _client() -> Any:
+    """One AsyncOpenAI per endpoint and key per process (it pools connections).
+
+    A missing key or a bad config file fails the job for good: no retry can fix it.
+    """
     try:
-        base_url, key, key_env = openai_endpoint()
+        endpoint = openai_settings()
     except ConfigError as exc:
         raise PermanentError(str(exc), kind="config") from exc
-    if not key:
-        raise PermanentError(
-            f"no API key: set {key_env} (and OPENAI_BASE_URL for a compatible endpoint)",
-            kind="config",
-        )
-    return base_url, key
-
-
-def _client(base_url: str, key: str) -> Any:
-    """One AsyncOpenAI per endpoint per process (it pools connections)."""
-    client = _clients.get((base_url, key))
+    client = _clients.get(endpoint)
     if client is None:
-        import openai  # deferred: importing openai costs ~0.7 s
-
         # Retries belong to the queue (backoff, visible attempts), not hidden in the SDK.
-        client = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0)
-        _clients[(base_url, key)] = client
+        client = _openai.new_client(retries=0, base_url=endpoint[0])
+        _clients[endpoint] = client
     return client
 
 
@@ -179,20 +172,12 @@ def _usage(body: Any, model: str | None) -> tuple[int | None, int | None, float 
     This runs after the paid call: a local problem (a bad price file, odd usage fields)
     must not fail the job and make the queue pay for the call again.
     """
-    usage = body.get("usage") if isinstance(body, dict) else None
-    if not isinstance(usage, dict):
-        return None, None, None
-    tokens_in = _tokens(usage.get("prompt_tokens", usage.get("input_tokens")))
-    tokens_out = _tokens(usage.get("completion_tokens", usage.get("output_tokens", 0)))
+    tokens_in, tokens_out = _openai.usage_tokens(body)
     cost = None
     if model and tokens_in is not None and tokens_out is not None:
         with contextlib.suppress(PriceFileError):
             cost = price_of(model, tokens_in, tokens_out, batch=False)
     return tokens_in, tokens_out, cost
-
-
-def _tokens(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 async def openai_handler(job: JobContext) -> Any:
@@ -202,7 +187,7 @@ async def openai_handler(job: JobContext) -> Any:
     payload = job.payload
     if not isinstance(payload, dict) or "url" not in payload or "body" not in payload:
         raise PermanentError("payload must be a batch-style request {url, body}", kind="payload")
-    client = _client(*openai_settings())
+    client = _client()
     try:
         response = await client.post(
             _request_path(payload["url"]), body=payload["body"], cast_to=object
@@ -210,7 +195,7 @@ async def openai_handler(job: JobContext) -> Any:
     except openai.APIStatusError as exc:
         retry_after = _retry_after(exc.response.headers.get("retry-after"))
         message = f"HTTP {exc.status_code}: {exc.message}"
-        if exc.status_code == 429 or exc.status_code >= 500:
+        if _openai.retryable_status(exc.status_code):
             raise RetryableError(
                 message, retry_after=retry_after, kind=f"http_{exc.status_code}"
             ) from exc

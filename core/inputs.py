@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import NewJob
 
 #: Line fields that describe the job rather than belong to its payload.
@@ -50,7 +51,7 @@ class InputProblem:
         return f"{self.path}:{self.line}: {self.message}"
 
 
-class InputError(ValueError):
+class InputError(InvalidInputError):
     """The file cannot be enqueued; `problems` lists each bad line (up to a limit)."""
 
     def __init__(self, problems: list[InputProblem], total: int) -> None:

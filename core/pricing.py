@@ -15,6 +15,7 @@ from functools import cache
 from typing import Any
 
 from batchdash.core.config import prices_path_setting
+from batchdash.core.errors import InvalidInputError
 
 #: Batch API discount on the synchronous price.
 BATCH_DISCOUNT = 0.5
@@ -36,7 +37,7 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
 }
 
 
-class PriceFileError(ValueError):
+class PriceFileError(InvalidInputError):
     """The BATCHDASH_PRICES file is missing or malformed."""
 
 

@@ -31,11 +31,12 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import store
-from batchdash.core.handlers import openai_settings
+from batchdash.core import remote, store
+from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
 from batchdash.core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
 from batchdash.core.pricing import price_of
+from batchdash.core.providers import DEFAULT_PROVIDER, _openai, get_provider
 from batchdash.core.store import Store
 
 #: Judge used when none is named.
@@ -75,7 +76,7 @@ The comment names the most important problem in one sentence."""
 DEFAULT_DIMENSIONS = ("overall", "accuracy", "fluency", "terminology", "completeness")
 
 
-class RubricError(ValueError):
+class RubricError(InvalidInputError):
     """A rubric file or stored rubric that is not usable."""
 
 
@@ -173,11 +174,11 @@ def parse_sample(text: str) -> Sample:
     try:
         fraction = float(value[:-1]) / 100 if value.endswith("%") else float(value)
     except ValueError:
-        raise ValueError(
+        raise InvalidInputError(
             f"--sample {text!r}: expected a count (200), a fraction (0.1, 10%) or all"
         ) from None
     if not 0 < fraction <= 1:
-        raise ValueError(f"--sample {text!r}: a fraction must be in (0, 1]")
+        raise InvalidInputError(f"--sample {text!r}: a fraction must be in (0, 1]")
     return Sample(fraction=fraction)
 
 
@@ -335,9 +336,7 @@ class JudgeCall:
 
     def verdict(self, response: Any, dimensions: Sequence[str]) -> QAResult:
         """Turn a chat completion (as a JSON dict) into scores, or into an error row."""
-        usage = response.get("usage") if isinstance(response, dict) else None
-        usage = usage if isinstance(usage, dict) else {}
-        tokens = (usage.get("prompt_tokens"), usage.get("completion_tokens"))
+        tokens = _openai.usage_tokens(response)
         text = _reply_text(response)
         if text is None:
             refusal = _refusal(response)
@@ -394,15 +393,10 @@ def parse_verdict(text: str, dimensions: Sequence[str]) -> tuple[dict[str, float
 def open_client() -> Any:
     """A fresh AsyncOpenAI for judge calls (close it with `await client.close()`).
 
-    Raises PermanentError when no API key is set. Unlike job calls, judge calls let the
+    Raises MissingKeyError when no API key is set. Unlike job calls, judge calls let the
     SDK retry 429/5xx with backoff honouring retry-after: there is no queue to retry them.
     """
-    base_url, key = openai_settings()
-    import openai  # deferred: importing openai costs ~0.7 s
-
-    return openai.AsyncOpenAI(
-        base_url=base_url, api_key=key, max_retries=JUDGE_RETRIES, timeout=JUDGE_TIMEOUT
-    )
+    return _openai.new_client(retries=JUDGE_RETRIES, timeout=JUDGE_TIMEOUT)
 
 
 async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResult:
@@ -694,15 +688,13 @@ async def submit_batches(
 
     Verdicts are stored by `collect_batches` once the sync cycle has ingested the results.
     """
-    from batchdash.core.providers import openai_batch
-
-    openai_batch.settings()  # no key: fail before writing any file
+    get_provider(DEFAULT_PROVIDER).check_ready()  # no key: fail before writing any file
     folder = qa_dir(db.path)
     plan = partial(write_batch_requests, job_ids=job_ids, judges=judges, rescore=rescore)
     files = await db.read(partial(plan, folder=folder))
     ids: list[int] = []
     for (queue, _), path in sorted(files.paths.items()):
-        ids += await openai_batch.submit_file(
+        ids += await remote.submit_file(
             db,
             path,
             queue=QA_QUEUE_PREFIX + queue,

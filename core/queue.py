@@ -7,7 +7,6 @@ row in that same transaction.
 
 from __future__ import annotations
 
-import random
 import sqlite3
 import time
 import uuid
@@ -18,6 +17,7 @@ from typing import Any
 
 from batchdash.core import batches, store
 from batchdash.core.models import Claim, JobFilter, JobStatus, NewJob, dumps
+from batchdash.core.retry import backoff
 from batchdash.core.store import Outcome, Store
 
 
@@ -37,9 +37,10 @@ class RetryPolicy:
 
     def delay(self, attempt: int, retry_after: float | None = None) -> float:
         """Seconds to wait before the attempt after `attempt` (1-based)."""
-        raw = min(self.max_delay, self.base * self.factor ** max(0, attempt - 1))
-        spread = raw * self.jitter * (2 * random.random() - 1)
-        return max(raw + spread, retry_after or 0.0)
+        delay = backoff(
+            attempt - 1, self.base, self.max_delay, jitter=self.jitter, factor=self.factor
+        )
+        return max(delay, retry_after or 0.0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ the finished ones, finishes submissions whose submitter died, then does the loca
 rescue expired job leases and mark stale or dead workers. A provider error is recorded on
 its batch (`poll_error`, `polled_at`) and the cycle goes on with the next one.
 
-`openai` is imported only when some batch actually needs the provider, so a cycle over a
-store with no active batch stays cheap and needs no API key.
+Each batch is polled by the provider it names (`batches.provider`, see `core.providers`);
+a batch naming an unknown provider is marked unreachable with that reason. `openai` is
+imported only when some batch actually needs it, so a cycle over a store with no active
+batch stays cheap and needs no API key.
 """
 
 from __future__ import annotations
@@ -16,13 +18,16 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
-from batchdash.core import qa, queue, store
+from batchdash.core import qa, queue, remote, store
+from batchdash.core.config import ConfigError
+from batchdash.core.errors import UnknownProviderError
 from batchdash.core.models import Batch
+from batchdash.core.providers import get_provider
 from batchdash.core.store import Store
 from batchdash.core.worker import check_workers
 
 if TYPE_CHECKING:
-    from batchdash.core.providers.openai_batch import Clients
+    from batchdash.core.providers.base import BatchProvider, ProviderSession
 
 
 @dataclass(slots=True)
@@ -61,29 +66,40 @@ async def run_cycle(db: Store, *, remote: bool = True) -> CycleReport:
 async def _remote_part(db: Store, report: CycleReport) -> None:
     due = await db.read(partial(store.batches_due, now=time.time()))
     submitting = await db.read(store.submitting_batches)
-    if not due and not submitting:
-        return
-    from batchdash.core.providers import openai_batch
+    for name in sorted({batch.provider for batch in (*due, *submitting)}):
+        await _provider_part(
+            db,
+            report,
+            name,
+            [b for b in due if b.provider == name],
+            [b for b in submitting if b.provider == name],
+        )
 
+
+async def _provider_part(
+    db: Store, report: CycleReport, name: str, due: list[Batch], submitting: list[Batch]
+) -> None:
+    """Reconcile and poll the batches of one provider, with one session for all of them."""
     try:
-        openai_batch.settings()
-    except openai_batch.MissingKeyError as exc:
+        provider = get_provider(name)
+        provider.check_ready()
+    except (ConfigError, UnknownProviderError) as exc:
         # Submitting batches wait for a key without an error each cycle; polled ones show
         # why they are stuck. Either way a run that waits for them cannot finish.
         for batch in submitting:
             report.blocked[batch.id] = f"batch {batch.id} cannot be submitted: {exc}"
         for batch in due:
-            await _failed(db, report, batch, exc)
+            await _failed(db, report, batch, str(exc), permanent=True)
         return
-    async with openai_batch.Clients() as clients:
+    async with provider.session() as session:
         if submitting:
-            await _reconcile(db, report, clients)
+            await _reconcile(db, report, provider, session)
         for batch in due:
             try:
-                client = await clients.for_batch(batch)
-                ingested = await openai_batch.poll_batch(db, client, batch)
+                ingested = await session.poll(db, batch)
             except Exception as exc:  # recorded on the batch; the next one still gets polled
-                await _failed(db, report, batch, exc)
+                message, permanent = provider.describe(exc), provider.is_permanent(exc)
+                await _failed(db, report, batch, message, permanent=permanent)
                 continue
             if ingested is None:
                 continue  # another poller is working on it
@@ -91,13 +107,13 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
             report.ingested += int(ingested)
 
 
-async def _reconcile(db: Store, report: CycleReport, clients: Clients) -> None:
-    from batchdash.core.providers import openai_batch
-
+async def _reconcile(
+    db: Store, report: CycleReport, provider: BatchProvider, session: ProviderSession
+) -> None:
     try:
-        outcomes = await openai_batch.reconcile(db, clients)
+        outcomes = await session.reconcile(db)
     except Exception as exc:  # a poller must outlive any provider failure
-        report.errors.append(f"reconcile: {openai_batch.describe(exc)}")
+        report.errors.append(f"reconcile: {provider.describe(exc)}")
         return
     for batch_id, what, permanent in outcomes:
         if not what.startswith("error:"):
@@ -108,12 +124,10 @@ async def _reconcile(db: Store, report: CycleReport, clients: Clients) -> None:
             report.blocked[batch_id] = f"batch {batch_id} cannot be submitted: {what[7:]}"
 
 
-async def _failed(db: Store, report: CycleReport, batch: Batch, exc: Exception) -> None:
-    from batchdash.core.providers import openai_batch
-
-    message = openai_batch.describe(exc)
-    permanent = openai_batch.is_permanent(exc)
-    await openai_batch.note_failure(db, batch.id, message, permanent=permanent)
+async def _failed(
+    db: Store, report: CycleReport, batch: Batch, message: str, *, permanent: bool
+) -> None:
+    await remote.note_failure(db, batch.id, message, permanent=permanent)
     report.errors.append(f"batch {batch.id}: {message}")
     if permanent:
         report.blocked[batch.id] = f"batch {batch.id} cannot be polled: {message}"

@@ -640,8 +640,8 @@ class BatchDashApp(App[None]):
         db = self._store()
 
         async def run() -> str:
-            provider = await _import("batchdash.core.providers.openai_batch")
-            await provider.cancel_batch(db, batch_id)
+            remote = await _import("batchdash.core.remote")
+            await remote.cancel_batch(db, batch_id)
             return f"asked the provider to cancel batch {batch_id}"
 
         self._act(run, f"Cancel batch {batch_id} at the provider?")
@@ -655,8 +655,8 @@ class BatchDashApp(App[None]):
         plan = await db.read(partial(batches.resubmit_plan, batch_id=batch_id))
 
         async def run() -> str:
-            provider = await _import("batchdash.core.providers.openai_batch")
-            child = await provider.resubmit_batch(db, batch_id)
+            remote = await _import("batchdash.core.remote")
+            child = await remote.resubmit_batch(db, batch_id)
             return f"resubmitted {plan.sent(False)} lines of batch {batch_id} as batch {child}"
 
         self._act(run, _resubmit_question(plan) if plan.sent(False) else None)

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+from batchdash.core.errors import BatchdashError
 from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
 from batchdash.tui.argtypes import OneLineParser
 
@@ -171,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         # `batchdash … | head` closed the pipe: stop quietly, as a shell tool should.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (CliError, StoreError, ValueError, OSError) as exc:
+    except (CliError, BatchdashError, StoreError, OSError) as exc:
         return _error(str(exc) or type(exc).__name__)
     except sqlite3.Error as exc:
         return _error(f"database {db_path(args)}: {exc}")

@@ -1,7 +1,8 @@
 """Remote-batch commands: submit, batches list/show/cancel/resubmit/download/import/
 reconcile, poll (the daemon), and sim-server (the OpenAI-compatible simulator).
 
-`openai` is imported only by the commands that talk to the provider.
+They call the provider-neutral `core.remote`; `openai` is imported only by the commands
+that talk to the provider.
 """
 
 from __future__ import annotations
@@ -13,12 +14,12 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from batchdash.core import batches, store
+from batchdash.core import batches, remote, store
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.store import Store
@@ -132,18 +133,6 @@ def register(commands: Any) -> None:
 # --------------------------------------------------------------------------- helpers
 
 
-def _provider(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse.Namespace) -> T:
-    """Run a command that talks to the provider; its errors become one-line CLI errors."""
-    try:
-        return run_async(coro_fn, args)
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] != "openai":
-            raise
-        from batchdash.core.providers.openai_batch import describe
-
-        raise CliError(f"provider: {describe(exc)}") from exc
-
-
 def _batch(db: store.SyncStore, ref: str) -> Batch:
     return store.get_batch(db.conn, ref)
 
@@ -194,16 +183,14 @@ def _lingering(batch: Batch, now: float) -> str:
 
 def cmd_submit(args: argparse.Namespace) -> int:
     """Validate everything locally first; nothing is uploaded when any line is wrong."""
-    from batchdash.core.providers import openai_batch
-
     queue = args.queue or args.file.stem
     metadata = _metadata(args.metadata)
     try:
         if args.model_check:
-            plan = batches.validate_file(args.file, endpoint=args.endpoint)
-            _provider(lambda db: openai_batch.check_model(plan.model), args)
-        ids = _provider(
-            lambda db: openai_batch.submit_file(
+            plan = remote.validate(args.file, endpoint=args.endpoint)
+            run_async(lambda db: remote.check_model(plan.model), args)
+        ids = run_async(
+            lambda db: remote.submit_file(
                 db, args.file, queue=queue, endpoint=args.endpoint, metadata=metadata
             ),
             args,
@@ -330,10 +317,8 @@ def _relative(now: float, when: float) -> str:
 
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Request the cancel; the batch is `cancelling` until the provider confirms."""
-    from batchdash.core.providers import openai_batch
-
     batch_id = _local_id(args)
-    _provider(lambda db: openai_batch.cancel_batch(db, batch_id), args)
+    run_async(lambda db: remote.cancel_batch(db, batch_id), args)
     with open_sync(args) as db:
         batch = _batch(db, str(batch_id))
     print(f"batch {batch.id}: cancel requested, now {batch.raw_status}")
@@ -342,15 +327,11 @@ def cmd_cancel(args: argparse.Namespace) -> int:
 
 def cmd_resubmit(args: argparse.Namespace) -> int:
     """Send the failures again as a linked child batch."""
-    from batchdash.core.providers import openai_batch
-
     parent = _local_id(args)
     with open_sync(args) as db:
         plan = batches.resubmit_plan(db.conn, parent)
-    child = _provider(
-        lambda db: openai_batch.resubmit_batch(
-            db, parent, include_permanent=args.include_permanent
-        ),
+    child = run_async(
+        lambda db: remote.resubmit_batch(db, parent, include_permanent=args.include_permanent),
         args,
     )
     with open_sync(args) as db:
@@ -396,23 +377,19 @@ def _write_results(out: IO[str], rows: Iterator[dict[str, Any]], fmt: str) -> in
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Adopt the account's batches that are not tracked here yet."""
-    from batchdash.core.providers import openai_batch
-
-    ids = _provider(lambda db: openai_batch.import_batches(db, queue=args.queue), args)
+    ids = run_async(lambda db: remote.import_batches(db, queue=args.queue), args)
     print(f"imported {len(ids)} batches" + (f": {', '.join(map(str, ids))}" if ids else ""))
     return EXIT_OK
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Finish interrupted submissions: adopt what the provider has, submit the rest."""
-    from batchdash.core.providers import openai_batch
-
     with open_sync(args) as db:
         stuck = store.submitting_batches(db.conn)
     if not stuck:
         print("nothing to reconcile")
         return EXIT_OK
-    done = _provider(lambda db: openai_batch.reconcile(db), args)
+    done = run_async(remote.reconcile, args)
     for outcome in done:
         print(f"batch {outcome.batch_id}: {outcome.what}")
     skipped = len(stuck) - len(done)
@@ -432,7 +409,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
     async def run(db: Store) -> int:
         return await _poll_loop(db, args.interval, until_done=args.until_done)
 
-    return _provider(run, args)
+    return run_async(run, args)
 
 
 async def _poll_loop(

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import qa, snapshot, store
-from batchdash.core.handlers import PermanentError
 from batchdash.core.models import JobFilter, JobStatus, QAResult, QASummary
 from batchdash.core.store import Store
 from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
@@ -109,10 +108,7 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
 
     async def run(db: Store) -> tuple[int, qa.RunStats]:
         ids = await db.read(lambda conn: qa.sample_ids(conn, _run_filter(args, conn), sample))
-        try:
-            client = qa.open_client()
-        except PermanentError as exc:
-            raise CliError(str(exc)) from None
+        client = qa.open_client()  # no key: MissingKeyError, one line from main()
         try:
             stats = await qa.run_qa(
                 db,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import store
+from batchdash.core.config import MissingKeyError, openai_settings
 from batchdash.core.files import (
     Identity,
     PidState,
@@ -144,8 +145,11 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         # Every lease would expire between two heartbeats and its job be run again.
         raise CliError(f"--lease {args.lease:g} must be longer than --heartbeat {args.heartbeat:g}")
     price_table()  # a bad price file stops the worker now, not after its paid calls
-    if args.qa_every and not os.environ.get("OPENAI_API_KEY"):
-        raise CliError("--qa-every: judges need OPENAI_API_KEY (and OPENAI_BASE_URL if not OpenAI)")
+    if args.qa_every:
+        try:
+            openai_settings()  # the key's variable may be renamed in the config file
+        except MissingKeyError as exc:
+            raise CliError(f"--qa-every: {exc}") from None
     return WorkerOptions(
         db_path=db_path(args),
         concurrency=args.concurrency,

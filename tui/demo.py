@@ -145,7 +145,7 @@ class Demo:
 
     async def _submit_batch(self, db: Store, rng: random.Random) -> None:
         try:
-            from batchdash.core.providers.openai_batch import submit_file
+            from batchdash.core.remote import submit_file
         except ImportError as exc:  # the demo still runs, without a remote batch
             self.notes.append(f"no remote batch: {exc}")
             return

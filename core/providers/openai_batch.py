@@ -1,8 +1,10 @@
 """OpenAI Batch API client: validate → record → upload → create → poll → ingest → cancel.
 
-Works with any OpenAI-compatible endpoint: `OPENAI_BASE_URL` and `OPENAI_API_KEY` come from
-the environment and the key is never written anywhere. `openai` is imported inside the
-functions that talk to the provider (it costs ~0.7 s), so importing this module is cheap.
+The `openai` provider (`PROVIDER`, a `BatchProvider`). Works with any OpenAI-compatible
+endpoint: `OPENAI_BASE_URL` and the key (OPENAI_API_KEY, or the variable the config file
+names) come from `core.config`, and the key is never written anywhere. `openai` is imported
+inside the functions that talk to the provider (it costs ~0.7 s), so importing this module
+is cheap.
 
 Failure policy:
 - Idempotent calls (retrieve, list, cancel, file content, upload) use the SDK's own retries,
@@ -19,20 +21,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import random
 import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from batchdash.core import batches, store
-from batchdash.core.batches import BatchError
-from batchdash.core.handlers import PermanentError, openai_settings
+from batchdash.core.batches import BatchError, InputPlan
+from batchdash.core.config import MissingKeyError, openai_settings
+from batchdash.core.errors import BatchdashError, ProviderError, UnknownProviderError
 from batchdash.core.liveness import pid_alive, this_host
 from batchdash.core.models import Batch, BatchState
+from batchdash.core.pricing import price_of
+from batchdash.core.providers._openai import describe, is_retryable, new_client, retryable_status
+from batchdash.core.providers.base import BatchProvider, Reconciled
+from batchdash.core.remote import note_failure
+from batchdash.core.retry import backoff
 from batchdash.core.store import Store
 
 #: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
@@ -45,9 +52,6 @@ UPLOAD_ATTEMPTS = 6
 DOWNLOAD_ATTEMPTS = 3
 #: Seconds a submit lease lasts without renewal; renewed every third of that.
 LEASE_SECONDS = 60.0
-#: Backoff between polls of a batch whose provider calls keep failing.
-POLL_BACKOFF_BASE = 1.0
-POLL_BACKOFF_MAX = 300.0
 #: How far before a batch's local creation `reconcile` looks in the provider's list.
 RECONCILE_MARGIN = 3600.0
 
@@ -63,27 +67,14 @@ _TIMESTAMPS = (
 )
 
 
-class MissingKeyError(BatchError):
-    """No API key configured: the message says which variable to set."""
-
-
-def settings() -> tuple[str, str]:
-    """(base_url, api_key) from the environment, or MissingKeyError."""
-    try:
-        return openai_settings()
-    except PermanentError as exc:
-        raise MissingKeyError(str(exc)) from None
+#: The name batches of this provider carry in the store (`batches.provider`).
+NAME = "openai"
 
 
 @contextlib.asynccontextmanager
 async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
     """An AsyncOpenAI client for `base_url` (default: the configured one), closed on exit."""
-    import openai
-
-    default_url, key = settings()
-    client = openai.AsyncOpenAI(
-        base_url=base_url or default_url, api_key=key, max_retries=SDK_RETRIES
-    )
+    client = new_client(retries=SDK_RETRIES, base_url=base_url)
     try:
         yield client
     finally:
@@ -98,7 +89,7 @@ class Clients:
     """
 
     def __init__(self) -> None:
-        self.default_url = settings()[0]
+        self.default_url = openai_settings()[0]
         self._open: dict[str, Any] = {}
         self._stack = contextlib.AsyncExitStack()
 
@@ -116,44 +107,23 @@ class Clients:
         await self._stack.aclose()
 
 
-def describe(exc: BaseException) -> str:
-    """A one-line description of a provider error (never includes the key)."""
-    if isinstance(exc, BatchError):
-        return str(exc)  # ours (a missing key, a refused batch): no need to import openai
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return f"HTTP {exc.status_code}: {exc.message}"
-    if isinstance(exc, openai.APIConnectionError):
-        return f"network: {exc}"
-    return str(exc) or type(exc).__name__
-
-
 def is_permanent(exc: BaseException) -> bool:
     """True for a refusal that retrying cannot change (bad key, unknown batch, bad request).
 
     408, 409 and 429 are the provider saying "later"; 5xx and network errors are transient.
     """
-    if isinstance(exc, BatchError):
-        return isinstance(exc, MissingKeyError)
+    if isinstance(exc, BatchdashError):
+        return isinstance(exc, (MissingKeyError, UnknownProviderError))
     import openai
 
     if isinstance(exc, openai.APIStatusError):
-        return exc.status_code < 500 and exc.status_code not in (408, 409, 429)
+        return not retryable_status(exc.status_code)
     return False
 
 
-def _retryable(exc: BaseException) -> bool:
-    import openai
-
-    if isinstance(exc, openai.APIStatusError):
-        return exc.status_code == 429 or exc.status_code >= 500
-    return isinstance(exc, (openai.APIConnectionError, OSError))
-
-
-def _backoff(attempt: int, base: float = 0.2, cap: float = 10.0) -> float:
-    """Jittered exponential delay for our own retry loops."""
-    return float(min(cap, base * 2**attempt) * (0.5 + random.random()))
+def _backoff(attempt: int) -> float:
+    """Delay of our own retry loops (upload, create, download)."""
+    return backoff(attempt, 0.2, 10.0)
 
 
 # --------------------------------------------------------------------------- remote fields
@@ -274,13 +244,13 @@ async def submit_file(
     user_meta = dict(metadata or {})
     batches.check_metadata({**user_meta, batches.SUBMIT_KEY_META: "", batches.SHARD_META: ""})
     plan = batches.validate_file(path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes)
-    base_url, _ = settings()
+    base_url, _ = openai_settings()
     owner = _owner()
 
     def record(conn: Any) -> list[int]:
         now = time.time()
         ids = batches.record_intent(
-            conn, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url
+            conn, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url, provider=NAME
         )
         for batch_id in ids:
             store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
@@ -342,7 +312,7 @@ async def _upload(db: Store, client: Any, batch: Batch) -> str:
                     uploaded = await uploader.files.create(file=(name, handle), purpose="batch")
                 return str(uploaded.id)
             except Exception as exc:
-                if not _retryable(exc) or attempt + 1 == UPLOAD_ATTEMPTS:
+                if not is_retryable(exc) or attempt + 1 == UPLOAD_ATTEMPTS:
                     raise
                 ambiguous = not isinstance(exc, openai.RateLimitError)
             found = await find_upload(client, batch) if ambiguous else None
@@ -403,10 +373,12 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
             )
             break
         except openai.APIStatusError as exc:
-            if exc.status_code < 500 and exc.status_code != 429:
+            if not retryable_status(exc.status_code):
                 await _reject(db, batch, describe(exc), exc.code)
                 await _delete_file(client, str(batch.input_file_id))  # no batch will use it
-                raise BatchError(f"batch {batch.id}: provider refused it: {describe(exc)}") from exc
+                raise ProviderError(
+                    f"batch {batch.id}: provider refused it: {describe(exc)}"
+                ) from exc
             error: BaseException = exc
         except openai.APIConnectionError as exc:
             error = exc
@@ -417,9 +389,9 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
         if found is not None:
             remote, note = found, f"found after an ambiguous create error ({describe(error)})"
             break
-        await db.write(partial(_note_failure, batch_id=batch.id, message=describe(error)))
+        await note_failure(db, batch.id, describe(error))
         if attempt + 1 == CREATE_ATTEMPTS:
-            raise BatchError(f"batch {batch.id}: create keeps failing: {describe(error)}")
+            raise ProviderError(f"batch {batch.id}: create keeps failing: {describe(error)}")
         await asyncio.sleep(_backoff(attempt))
     await _record(db, batch, remote, event=("batch_created", f"{remote.id}: {note}"))
 
@@ -453,21 +425,13 @@ async def find_by_submit_key(client: Any, submit_key: str, since: float) -> Any 
 # --------------------------------------------------------------------------- reconcile
 
 
-class Reconciled(NamedTuple):
-    """What reconciling one batch did; `permanent` when the provider refused for good."""
-
-    batch_id: int
-    what: str
-    permanent: bool = False
-
-
 async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconciled]:
     """Finish every `submitting` batch nobody alive is submitting.
 
     Adopts the remote batch found by its submit key, or else uploads and creates it, at
     the batch's own endpoint. Failures read "error: …".
     """
-    stuck = await db.read(store.submitting_batches)
+    stuck = [b for b in await db.read(store.submitting_batches) if b.provider == NAME]
     if not stuck:
         return []
     if clients is None:
@@ -518,29 +482,6 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
 
 
 # --------------------------------------------------------------------------- polling
-
-
-#: Failed calls in a row after which a batch counts as unreachable even if each looked
-#: transient (network, 5xx): it needs a human, and `--once` says so.
-UNREACHABLE_AFTER = 3
-
-
-def _note_failure(conn: Any, batch_id: int, message: str, permanent: bool = False) -> None:
-    """Record a failed call and push the batch's next poll back (exponential, jittered).
-
-    A permanent refusal, or UNREACHABLE_AFTER failures in a row, marks it unreachable.
-    """
-    now = time.time()
-    failures = store.note_poll_failure(conn, batch_id, message, now)
-    delay = min(POLL_BACKOFF_MAX, POLL_BACKOFF_BASE * 2 ** (failures - 1))
-    store.update_batch(conn, batch_id, {"next_poll_at": now + delay * (0.5 + random.random())}, now)
-    if permanent or failures >= UNREACHABLE_AFTER:
-        store.mark_unreachable(conn, batch_id, now)
-
-
-async def note_failure(db: Store, batch_id: int, message: str, *, permanent: bool = False) -> None:
-    """Record a provider error on a batch (poll_error, polled_at) and back off."""
-    await db.write(partial(_note_failure, batch_id=batch_id, message=message, permanent=permanent))
 
 
 async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
@@ -612,7 +553,7 @@ async def _ingest_file(db: Store, client: Any, batch: Batch, file_id: str) -> No
                 await _stream_chunks(db, batch, response)
             return
         except Exception as exc:
-            if not _retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
+            if not is_retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
                 raise
             await asyncio.sleep(_backoff(attempt))
 
@@ -670,12 +611,12 @@ async def _load_input(db: Store, client: Any, batch: Batch) -> None:
 
 
 async def check_model(model: str) -> None:
-    """BatchError unless the provider lists this model (`submit --model-check`)."""
+    """ProviderError unless the provider lists this model (`submit --model-check`)."""
     async with connect() as client:
         async for known in client.models.list():
             if known.id == model:
                 return
-    raise BatchError(f"model {model!r} is not offered by {settings()[0]}")
+    raise ProviderError(f"model {model!r} is not offered by {openai_settings()[0]}")
 
 
 async def cancel_batch(db: Store, batch_id: int) -> None:
@@ -693,11 +634,13 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
         try:
             remote = await client.batches.cancel(batch.remote_id)
         except openai.APIStatusError as exc:
-            if exc.status_code >= 500 or exc.status_code == 429:
+            if retryable_status(exc.status_code):
                 raise
             remote = await client.batches.retrieve(batch.remote_id)
             await _record(db, batch, remote)
-            raise BatchError(f"batch {batch.id}: provider refused cancel: {describe(exc)}") from exc
+            raise ProviderError(
+                f"batch {batch.id}: provider refused cancel: {describe(exc)}"
+            ) from exc
     await _record(db, batch, remote, event=("batch_cancel", "requested by user"))
 
 
@@ -722,7 +665,7 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
     Lines whose error will not pass on retry go too only with `include_permanent`. The
     child goes to the parent's endpoint. Returns the child's local id.
     """
-    settings()
+    openai_settings()
     owner = _owner()
 
     def record(conn: Any) -> int:
@@ -747,7 +690,7 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
     known = await db.read(store.known_remote_ids)
     ours = {b.submit_key for b in await db.read(store.submitting_batches)}
     adopted = []
-    base_url, _ = settings()
+    base_url, _ = openai_settings()
     async with connect(base_url) as client:
         async for remote in client.batches.list(limit=100):
             key = (remote.metadata or {}).get(batches.SUBMIT_KEY_META)
@@ -763,7 +706,68 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
                         queue=queue,
                         now=time.time(),
                         base_url=base_url,
+                        provider=NAME,
                     )
                 )
             )
     return adopted
+
+
+# --------------------------------------------------------------------------- the provider
+
+
+class _Session:
+    """One poll cycle's clients (one per endpoint), for `poll` and `reconcile`."""
+
+    def __init__(self, clients: Clients) -> None:
+        self.clients = clients
+
+    async def poll(self, db: Store, batch: Batch) -> bool | None:
+        """Retrieve a due batch and stream its results in once it is finished."""
+        return await poll_batch(db, await self.clients.for_batch(batch), batch)
+
+    async def reconcile(self, db: Store) -> list[Reconciled]:
+        """Finish this provider's submissions whose submitter died."""
+        return await reconcile(db, self.clients)
+
+
+class OpenAIBatches:
+    """The OpenAI Batch API (and compatible endpoints) as a `BatchProvider`.
+
+    The actions are this module's functions; `Clients` serves a poll cycle's session.
+    """
+
+    name = NAME
+    submit_file = staticmethod(submit_file)
+    resubmit = staticmethod(resubmit_batch)
+    cancel = staticmethod(cancel_batch)
+    import_batches = staticmethod(import_batches)
+    check_model = staticmethod(check_model)
+    describe = staticmethod(describe)
+    is_permanent = staticmethod(is_permanent)
+
+    def check_ready(self) -> None:
+        """MissingKeyError (or ConfigError) unless a key is configured."""
+        openai_settings()
+
+    def validate(self, path: Path, *, endpoint: str | None = None) -> InputPlan:
+        """Check a JSONL file against OpenAI's rules (any non-empty custom_id)."""
+        return batches.validate_file(path, endpoint=endpoint, provider=NAME)
+
+    def price(self, model: str, tokens_in: int, tokens_out: int) -> float | None:
+        """USD at the batch rate (about half the synchronous one); None if unpriced."""
+        return price_of(model, tokens_in, tokens_out, batch=True)
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[_Session]:
+        """Clients for one poll cycle, closed at its end."""
+        async with Clients() as clients:
+            yield _Session(clients)
+
+    def owns(self, exc: BaseException) -> bool:
+        """True for an exception of the openai SDK (checked without importing it)."""
+        return type(exc).__module__.split(".")[0] == "openai"
+
+
+#: What the registry (`core.providers.get_provider("openai")`) hands out.
+PROVIDER: BatchProvider = OpenAIBatches()

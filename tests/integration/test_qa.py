@@ -225,6 +225,20 @@ def test_worker_without_a_key_refuses_qa_sampling(db_path: Path) -> None:
     assert proc.returncode == 2 and "OPENAI_API_KEY" in proc.stderr
 
 
+def test_worker_qa_uses_the_key_variable_named_in_the_config_file(
+    tmp_path: Path, db_path: Path, sim: SimServer
+) -> None:
+    """`[openai] api_key_env = "OTHER_KEY"` with only OTHER_KEY set: accepted, and judges."""
+    config = tmp_path / "config.toml"
+    config.write_text(f'[openai]\nbase_url = "{sim.base_url}"\napi_key_env = "OTHER_KEY"\n')
+    env = {"BATCHDASH_CONFIG": str(config), "OTHER_KEY": "sim"}
+    enqueue(tmp_path, db_path, [f"Zeile {i}" for i in range(4)])
+    run_jobs(db_path, "--qa-every", "2", "--qa-judges", "j1", **env)
+    found = results(db_path)
+    assert set(found) == {(2, "j1"), (4, "j1")}
+    assert all(r.error is None for r in found.values())
+
+
 def test_summary_aggregates_match_a_hand_computation_and_export(
     tmp_path: Path, db_path: Path, env: dict[str, str]
 ) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import config, pricing
-from batchdash.core.handlers import PermanentError, openai_settings
+from batchdash.core.config import MissingKeyError, openai_settings
 from batchdash.core.store import default_db_path
 from tests.conftest import cli
 
@@ -29,7 +29,7 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 def test_no_file_means_defaults(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", "/data")
     assert default_db_path() == Path("/data/batchdash/batchdash.db")
-    with pytest.raises(PermanentError, match="set OPENAI_API_KEY"):
+    with pytest.raises(MissingKeyError, match="set OPENAI_API_KEY"):
         openai_settings()
 
 
@@ -54,7 +54,7 @@ def test_file_beats_defaults_and_environment_beats_file(
 
 def test_missing_key_names_the_configured_variable(config_file: Path) -> None:
     config_file.write_text('[openai]\napi_key_env = "HOUSE_KEY"\n')
-    with pytest.raises(PermanentError, match="set HOUSE_KEY"):
+    with pytest.raises(MissingKeyError, match="set HOUSE_KEY"):
         openai_settings()
 
 
