@@ -287,6 +287,7 @@ def _chat_jobs(n: int) -> list[NewJob]:
 
 def run_demo(args: argparse.Namespace) -> int:
     """`batchdash demo`: set everything up, open the dashboard, clean up on the way out."""
+    require_simulator()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="batchdash-demo-"))
     from batchdash.tui.app import BatchDashApp
 
@@ -301,6 +302,15 @@ def run_demo(args: argparse.Namespace) -> int:
             asyncio.run(_headless(app, args.headless_for))
     print(f"demo stopped; its database is {folder / 'batchdash.db'}", file=sys.stderr)
     return EXIT_OK
+
+
+def require_simulator() -> None:
+    """Stop with a one-line install hint when the simulator's `sim` extra is missing."""
+    from batchdash.core.sim.requirements import missing_message
+
+    problem = missing_message()
+    if problem:
+        raise CliError(problem)
 
 
 async def _headless(app: Any, seconds: float) -> None:
