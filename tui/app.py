@@ -170,7 +170,6 @@ class BatchDashApp(App[None]):
         #: (seconds reading the last snapshot, seconds applying it), for the benchmark.
         self.cycle_seconds: tuple[float, float] = (0.0, 0.0)
         self._seq = 0
-        self._applied = 0
         self._fetching = False
         self._again = False
         self._polling = False
@@ -268,7 +267,6 @@ class BatchDashApp(App[None]):
         self._done(message.seq)
 
     def _done(self, seq: int) -> None:
-        self._applied = seq
         if not self._again:
             for need, future in list(self._waiters):
                 if need <= seq and not future.done():

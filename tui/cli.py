@@ -22,7 +22,7 @@ import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, NoReturn, TypeVar
+from typing import Any, TypeVar
 
 from batchdash.core.errors import BatchdashError
 from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
@@ -41,11 +41,6 @@ EXIT_INTERRUPTED = 130
 
 class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
-
-
-def fail(message: str) -> NoReturn:
-    """Abort the command with a one-line error."""
-    raise CliError(message)
 
 
 def db_path(args: argparse.Namespace) -> Path:

@@ -477,6 +477,9 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
 
 def cmd_sim_server(args: argparse.Namespace) -> int:
     """Serve the simulator in the foreground; prints its URL first."""
+    from batchdash.tui.demo import require_simulator
+
+    require_simulator()
     from batchdash.core.sim.server import main as sim_main
 
     return sim_main(

@@ -68,7 +68,6 @@ class Demo:
         self.sim: subprocess.Popen[str] | None = None
         self.procs: list[subprocess.Popen[bytes]] = []
         self.batch_ids: list[int] = []
-        self.notes: list[str] = []
         self._env_before: dict[str, str | None] = {}
 
     def __enter__(self) -> Demo:
@@ -144,11 +143,8 @@ class Demo:
             await db.close()
 
     async def _submit_batch(self, db: Store, rng: random.Random) -> None:
-        try:
-            from batchdash.core.remote import submit_file
-        except ImportError as exc:  # the demo still runs, without a remote batch
-            self.notes.append(f"no remote batch: {exc}")
-            return
+        from batchdash.core.remote import submit_file
+
         path = self.folder / "batch.jsonl"
         with path.open("w") as out:
             for i in range(BATCH_LINES):
@@ -287,13 +283,12 @@ def _chat_jobs(n: int) -> list[NewJob]:
 
 def run_demo(args: argparse.Namespace) -> int:
     """`batchdash demo`: set everything up, open the dashboard, clean up on the way out."""
+    require_simulator()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="batchdash-demo-"))
     from batchdash.tui.app import BatchDashApp
 
     print(f"starting the simulator and {args.workers} workers in {folder} …", file=sys.stderr)
     with Demo(folder, jobs=args.jobs, workers=args.workers) as demo:
-        for note in demo.notes:
-            print(f"batchdash demo: {note}", file=sys.stderr)
         app = BatchDashApp(demo.db_path, refresh=args.refresh, poll_every=DEMO_POLL)
         if args.headless_for is None:
             app.run()
@@ -301,6 +296,15 @@ def run_demo(args: argparse.Namespace) -> int:
             asyncio.run(_headless(app, args.headless_for))
     print(f"demo stopped; its database is {folder / 'batchdash.db'}", file=sys.stderr)
     return EXIT_OK
+
+
+def require_simulator() -> None:
+    """Stop with a one-line install hint when the simulator's `sim` extra is missing."""
+    from batchdash.core.sim.requirements import missing_message
+
+    problem = missing_message()
+    if problem:
+        raise CliError(problem)
 
 
 async def _headless(app: Any, seconds: float) -> None:

@@ -63,10 +63,7 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
 
 def _poll(args: argparse.Namespace, err: TextIO) -> None:
     """Refresh remote batches through core.sync before reading (only with `--poll`)."""
-    try:
-        from batchdash.core.sync import run_cycle
-    except ImportError as exc:
-        raise CliError(f"--poll: remote polling is not available in this build ({exc})") from exc
+    from batchdash.core.sync import run_cycle  # here: only --poll pays for openai
 
     async def cycle(db: Any) -> Any:
         return await run_cycle(db, remote=True)

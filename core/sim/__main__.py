@@ -2,7 +2,21 @@
 
 from __future__ import annotations
 
-from batchdash.core.sim.server import main
+import sys
+
+from batchdash.core.sim.requirements import missing_message
+
+
+def _run() -> int:
+    """Serve, or say in one line how to install the `sim` extra (exit 2) when it is missing."""
+    problem = missing_message()
+    if problem:
+        print(f"batchdash.core.sim: error: {problem}", file=sys.stderr)
+        return 2
+    from batchdash.core.sim.server import main
+
+    return main()
+
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(_run())
