@@ -22,7 +22,14 @@ from batchdash.core import snapshot
 from batchdash.core.models import Batch, JobStatus, QueueInfo
 from batchdash.core.store import SyncStore
 from batchdash.tui import styles
-from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
+from batchdash.tui.cli.common import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    CliError,
+    db_path,
+    run_async,
+    use_color,
+)
 from batchdash.tui.fmt import (
     age,
     count,

@@ -22,7 +22,7 @@ from batchdash.core import batches, store
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.store import Store
-from batchdash.tui.cli import (
+from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_OK,

@@ -98,7 +98,7 @@ def add_db_option(
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
-    from batchdash.tui import cmd_batches, cmd_dashboard, cmd_qa, cmd_queue, cmd_workers
+    from batchdash.tui.cli import batches, dashboard, qa, queue, workers
 
     parser = OneLineParser(
         prog="batchdash",
@@ -107,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_db_option(parser, top=True)
     _add_dashboard_options(parser)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (cmd_queue, cmd_workers, cmd_dashboard, cmd_qa, cmd_batches):
+    for module in (queue, workers, dashboard, qa, batches):
         module.register(commands)
     return parser
 
@@ -153,7 +153,7 @@ def _no_command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]
         from batchdash.tui.once import run_once
 
         return run_once
-    from batchdash.tui.cmd_dashboard import run_dashboard
+    from batchdash.tui.cli.dashboard import run_dashboard
 
     return run_dashboard
 

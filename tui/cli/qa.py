@@ -12,7 +12,14 @@ from batchdash.core import qa, snapshot, store
 from batchdash.core.handlers import PermanentError
 from batchdash.core.models import JobFilter, JobStatus, QAResult, QASummary
 from batchdash.core.store import Store
-from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
+from batchdash.tui.cli.common import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    CliError,
+    add_db_option,
+    open_sync,
+    run_async,
+)
 from batchdash.tui.fmt import count, money, one_line, table
 
 

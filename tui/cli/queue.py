@@ -23,7 +23,7 @@ from batchdash.core.inputs import BATCH_STYLE, InputError, JobFile, read_job_fil
 from batchdash.core.models import Job, JobFilter, JobStatus
 from batchdash.core.store import SyncStore
 from batchdash.tui.argtypes import int64, non_empty, positive_float, positive_int
-from batchdash.tui.cli import (
+from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
@@ -312,7 +312,7 @@ def _status_text(job: Job, now: float) -> str:
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     """One job with payload, result or error, QA verdicts, and its timeline."""
-    from batchdash.tui.cmd_qa import result_lines, result_to_dict
+    from batchdash.tui.cli.qa import result_lines, result_to_dict
 
     with open_sync(args) as db:
         job = store.get_job(db.conn, args.id)

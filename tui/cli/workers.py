@@ -37,7 +37,14 @@ from batchdash.tui.argtypes import (
     positive_float,
     positive_int,
 )
-from batchdash.tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
+from batchdash.tui.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    add_db_option,
+    db_path,
+    run_async,
+)
 from batchdash.tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from batchdash.tui.cli import EXIT_OK, CliError, add_db_option, db_path
+from batchdash.tui.cli.common import EXIT_OK, CliError, add_db_option, db_path
 
 
 def register(commands: Any) -> None:
