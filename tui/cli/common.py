@@ -1,8 +1,10 @@
-"""The `batchdash` command line: argument parsing and dispatch.
+"""What every command module shares: `--db`, errors, exit codes, opening the store.
 
-Each command group lives in its own `tui/cmd_*.py` module with a `register(subparsers)`
-function. Nothing here imports textual or openai at module level: `batchdash --once` and
-the plain commands stay fast; the dashboard imports textual only when it opens.
+Each command group lives in its own `tui/cli/*.py` module and imports only this one; the
+root group in `tui/cli/__init__.py` loads them lazily. A command's click callback returns an
+`Invocation` (its handler and an argparse-style namespace) that `run()` executes, so the
+handlers read `args.x` as before. Nothing here imports textual or openai: `batchdash --once`
+and the plain commands stay fast; the dashboard imports textual only when it opens.
 
 Exit codes: 0 success, 1 something needs attention (`--once`), 2 bad input or error,
 130 interrupted (Ctrl-C).
@@ -17,17 +19,21 @@ config, bad database file, SQLite errors, values out of range) become one
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
 import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
+import click
+
 from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
-from batchdash.tui.argtypes import OneLineParser
 
 T = TypeVar("T")
+F = TypeVar("F", bound=Callable[..., Any])
 
 EXIT_OK = 0
 EXIT_ATTENTION = 1
@@ -54,7 +60,7 @@ def db_path(args: argparse.Namespace) -> Path:
 
 
 def creates_db(args: argparse.Namespace) -> bool:
-    """Whether this command may create the database (see `add_db_option(creates=True)`)."""
+    """Whether this command may create the database (see `invoke(creates=True)`)."""
     return getattr(args, "db_creates", None) is True
 
 
@@ -77,96 +83,74 @@ def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
     return SyncStore.open(db_path(args), readonly=readonly, create=creates_db(args))
 
 
-def add_db_option(
-    parser: argparse.ArgumentParser, *, top: bool = False, creates: bool = False
-) -> None:
-    """`--db` is accepted before or after the command (SUPPRESS keeps the earlier one).
+class Group(click.Group):
+    """A command group that names the closest command when one is mistyped."""
 
-    Only a command registered with `creates=True` may create a missing database; the
-    others exit 2 saying there is none.
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Like click's, but `batchdash jbos` says "did you mean 'jobs'?"."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            ctx.fail(f"no such command {name!r}{hint}")
+        return super().resolve_command(ctx, args)
+
+
+def db_option(*, root: bool = False) -> Callable[[F], F]:
+    """`--db`, declared here once: on the root (with BATCHDASH_DB) and after every command.
+
+    `batchdash --db X jobs list` and `batchdash jobs list --db X` both work; the one after
+    the command wins. Only the root reads the environment, so an explicit `--db` before
+    the command still beats BATCHDASH_DB.
     """
-    parser.add_argument(
+    return click.option(
         "--db",
         metavar="PATH",
-        default=None if top else argparse.SUPPRESS,
+        default=None,
+        envvar="BATCHDASH_DB" if root else None,
+        show_envvar=root,
         help="SQLite file (default: $BATCHDASH_DB, `db` in the config file, or "
         "~/.local/share/batchdash/batchdash.db)",
     )
-    if not top:
-        parser.set_defaults(db_creates=creates)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The whole command tree."""
-    from batchdash.tui.cli import batches, dashboard, qa, queue, workers
-
-    parser = OneLineParser(
-        prog="batchdash",
-        description="Track and steer bulk LLM work: remote OpenAI batches and local workers.",
-    )
-    add_db_option(parser, top=True)
-    _add_dashboard_options(parser)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (queue, workers, dashboard, qa, batches):
-        module.register(commands)
-    return parser
+def example(*lines: str) -> str:
+    """A command's epilog: its example command lines, shown under its --help."""
+    return "\b\nExample:\n" + "\n".join(f"  {line}" for line in lines)
 
 
-def _add_dashboard_options(parser: argparse.ArgumentParser) -> None:
-    """Top-level flags: with no command, `batchdash` opens the dashboard (or prints --once)."""
-    from batchdash import __version__
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    """What a parsed command line asks for: a handler and its arguments, run by `run()`."""
 
-    parser.add_argument("--version", action="version", version=f"batchdash {__version__}")
-    group = parser.add_argument_group("dashboard (no COMMAND)")
-    group.add_argument("--once", action="store_true", help="print the picture once and exit")
-    group.add_argument("--json", dest="once_json", action="store_true", help="--once as JSON")
-    group.add_argument(
-        "--section",
-        dest="once_sections",
-        action="append",
-        choices=("overview", "queues", "batches", "workers", "qa"),
-        help="--once text: only these sections (repeatable)",
-    )
-    group.add_argument(
-        "--poll", dest="once_poll", action="store_true", help="--once: poll remote batches first"
-    )
-    group.add_argument(
-        "--refresh", type=float, default=1.0, metavar="S", help="seconds between refreshes (1)"
-    )
-    group.add_argument(
-        "--read-only", action="store_true", help="hide and refuse every action that writes"
-    )
+    handler: Callable[[argparse.Namespace], int]
+    args: argparse.Namespace
 
 
-def _once_parser() -> argparse.ArgumentParser:
-    """Only the top-level flags: `--once` from cron skips importing every command module."""
-    parser = OneLineParser(prog="batchdash")
-    add_db_option(parser, top=True)
-    _add_dashboard_options(parser)
-    return parser
+def invoke(
+    handler: Callable[[argparse.Namespace], int], *, creates: bool | None = False, **extra: Any
+) -> Invocation:
+    """The Invocation of the current click command: the root's options, then its own.
+
+    `creates=True` lets the command create a missing database; `None` marks a command
+    without a database (sim-server).
+    """
+    ctx = click.get_current_context()
+    root = ctx.find_root().params
+    values = {**root, **ctx.params, **extra, "db": ctx.params.get("db") or root.get("db")}
+    if creates is not None:
+        values["db_creates"] = creates
+    return Invocation(handler, argparse.Namespace(**values))
 
 
-def _no_command(args: argparse.Namespace) -> Callable[[argparse.Namespace], int]:
-    """`batchdash` alone opens the dashboard; with `--once` it prints the picture."""
-    # Imported here: the --once path must never pull in textual.
-    if args.once:
-        from batchdash.tui.once import run_once
-
-        return run_once
-    from batchdash.tui.cli.dashboard import run_dashboard
-
-    return run_dashboard
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Console-script entry point."""
-    words = sys.argv[1:] if argv is None else argv
-    parser = _once_parser() if "--once" in words else build_parser()
-    args = parser.parse_args(argv)
-    handler: Callable[[argparse.Namespace], int] = getattr(args, "func", None) or _no_command(args)
+def run(invocation: Invocation) -> int:
+    """Run a parsed command; known errors become one `batchdash: error: …` line, exit 2."""
+    args = invocation.args
     try:
         _check_setup(args)
-        return handler(args)
+        return invocation.handler(args)
     except BrokenPipeError:
         # `batchdash … | head` closed the pipe: stop quietly, as a shell tool should.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -183,13 +167,25 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INTERRUPTED
 
 
+def usage_error(exc: click.ClickException) -> int:
+    """A bad command line as one line (`argument --lease: must be > 0, got -1`), exit 2."""
+    if isinstance(exc, click.BadParameter) and not isinstance(exc, click.MissingParameter):
+        param = exc.param
+        if param is not None:
+            longest = max(param.opts, key=len) if param.opts else param.name
+            name = longest if longest and longest.startswith("-") else param.name
+            print(f"batchdash: error: argument {name}: {exc.message}", file=sys.stderr)
+            return EXIT_ERROR
+    return _error(exc.format_message())
+
+
 def _check_setup(args: argparse.Namespace) -> None:
     """Refuse a broken config or price file, and a missing database for read commands.
 
     Run before any command that touches the database, so a typo in the config is reported
     even when `--db` means the file's `db` is never needed.
     """
-    if getattr(args, "func", None) is not None and not hasattr(args, "db_creates"):
+    if not hasattr(args, "db_creates"):
         return  # a command without a database (sim-server)
     from batchdash.core import config, pricing
 

@@ -6,21 +6,9 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from batchdash.tui.cli.common import EXIT_OK, CliError, add_db_option, db_path
+import click
 
-
-def register(commands: Any) -> None:
-    """Add `demo` to the top-level parser."""
-    p = commands.add_parser(
-        "demo", help="a live dashboard on a simulator with sim workers (no API key needed)"
-    )
-    add_db_option(p, creates=True)
-    p.add_argument("--dir", type=Path, default=None, help="keep the demo files here")
-    p.add_argument("--jobs", type=int, default=600, help="local jobs to enqueue (default 600)")
-    p.add_argument("--workers", type=int, default=3, help="sim workers to start (default 3)")
-    # For smoke tests: run the app headless for this long, then print `--once` and exit.
-    p.add_argument("--headless-for", type=float, default=None, help=argparse.SUPPRESS)
-    p.set_defaults(func=cmd_demo)
+from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, db_path, example, invoke
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -39,3 +27,22 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from batchdash.tui.demo import run_demo
 
     return run_demo(args)
+
+
+@click.command(
+    epilog=example("batchdash demo", "batchdash demo --dir /tmp/demo --jobs 2000 --workers 4")
+)
+@db_option()
+@click.option(
+    "--dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo files here.",
+)
+@click.option("--jobs", type=int, default=600, show_default=True, help="Local jobs to enqueue.")
+@click.option("--workers", type=int, default=3, show_default=True, help="Sim workers to start.")
+# For smoke tests: run the app headless for this long, then print `--once` and exit.
+@click.option("--headless-for", type=float, default=None, hidden=True)
+def demo(**_: Any) -> Any:
+    """A live dashboard on a simulator with sim workers (no API key needed)."""
+    return invoke(cmd_demo, creates=True)
