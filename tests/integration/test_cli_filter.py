@@ -24,7 +24,7 @@ def failed_db(tmp_path: Path, db_path: Path) -> Path:
 
 
 def _keys(db: Path, *args: str) -> list[str]:
-    rows = json.loads(cli("jobs", "list", "--json", "--db", str(db), *args).stdout)
+    rows = json.loads(cli("jobs", "list", "--json", "--db", str(db), *args).stdout)["jobs"]
     return sorted(row["key"] for row in rows)
 
 

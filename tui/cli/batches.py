@@ -36,6 +36,7 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, duration, money, one_line, table
 from batchdash.tui.once import batch_error_text, batch_lines_text
 
@@ -157,8 +158,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     with open_sync(args) as db:
         rows = store.list_batches(db.conn, active_only=args.active, limit=args.limit)
     if args.json:
-        json.dump([b.to_dict() for b in rows], sys.stdout, indent=1)
-        print()
+        now = time.time()
+        write_json({"batches": [batch_json(b, now) for b in rows]})
         return EXIT_OK
     if not rows:
         print("no batches")
@@ -194,10 +195,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         outcomes = store.batch_outcome_counts(db.conn, batch.id)
         children = store.batch_children(db.conn, batch.id)
     if args.json:
-        json.dump(
-            {**batch.to_dict(), "outcomes": outcomes, "children": children}, sys.stdout, indent=1
-        )
-        print()
+        data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
+        write_json({**data, "children": children})
         return EXIT_OK
     for line in _describe(batch, outcomes, children, time.time()):
         print(line)

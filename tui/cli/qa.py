@@ -25,7 +25,7 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
-from batchdash.tui.cli.views import result_lines, result_to_dict
+from batchdash.tui.cli.views import result_lines, result_to_dict, write_json
 from batchdash.tui.fmt import count, money, table
 
 # --------------------------------------------------------------------------- run
@@ -158,7 +158,7 @@ def cmd_qa_show(args: argparse.Namespace) -> int:
         results = store.qa_results_for_job(db.conn, job.id)
     if args.json:
         data = {"job_id": job.id, "key": job.key, "queue": job.queue}
-        print(json.dumps({**data, "results": [result_to_dict(r) for r in results]}, indent=2))
+        write_json({**data, "results": [result_to_dict(r) for r in results]})
         return EXIT_OK
     print(f"job {job.id}  {job.key}  (queue {job.queue})")
     for result in results:
@@ -204,7 +204,7 @@ def cmd_qa_summary(args: argparse.Namespace) -> int:
             store.require_queue(db.conn, args.queue)
         summary = store.qa_summary(db.conn, queue=args.queue, worst=args.worst)
     if args.json:
-        print(json.dumps(snapshot.qa_to_dict(summary), indent=2, ensure_ascii=False))
+        write_json({"qa": snapshot.qa_to_dict(summary)})
     else:
         for line in summary_lines(summary):
             print(line)

@@ -41,7 +41,7 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
-from batchdash.tui.cli.views import result_lines, result_to_dict
+from batchdash.tui.cli.views import result_lines, result_to_dict, write_json, write_json_list
 from batchdash.tui.fmt import age, duration, one_line, table
 
 #: `jobs list --order` names and the store's sort orders behind them.
@@ -191,19 +191,10 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
             else store.iter_jobs(db.conn, flt, order=LIST_ORDERS[args.order])
         )
         if args.json:
-            _write_json_array(sys.stdout, (job.to_dict() for job in rows))
+            write_json_list("jobs", (job.to_dict() for job in rows))
         else:
             _print_jobs(rows, store.count_jobs(db.conn, flt))
     return EXIT_OK
-
-
-def _write_json_array(out: IO[str], items: Iterator[dict[str, Any]]) -> None:
-    """Stream a JSON array without holding every row in memory."""
-    out.write("[")
-    for index, item in enumerate(items):
-        out.write(",\n" if index else "\n")
-        out.write(json.dumps(item, ensure_ascii=False))
-    out.write("\n]\n")
 
 
 def _print_jobs(rows: Iterator[Job], total: int) -> None:
@@ -248,13 +239,15 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         events = store.list_events(db.conn, job.id)
         verdicts = store.qa_results_for_job(db.conn, job.id)
     if args.json:
-        data = job.to_dict()
-        data["qa"] = [result_to_dict(r) for r in verdicts]
-        data["events"] = [
-            {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
-            for e in events
-        ]
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        data = {
+            "job": job.to_dict(),
+            "qa": [result_to_dict(r) for r in verdicts],
+            "events": [
+                {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
+                for e in events
+            ],
+        }
+        write_json(data)
         return EXIT_OK
     now = time.time()
     for label, value in (

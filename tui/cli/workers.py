@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -27,6 +26,7 @@ from batchdash.core.files import (
     read_pid_file,
 )
 from batchdash.core.handlers import SimSettings
+from batchdash.core.liveness import this_host
 from batchdash.core.pricing import price_table
 from batchdash.core.qa import parse_judges
 from batchdash.core.queue import RetryPolicy
@@ -52,6 +52,7 @@ from batchdash.tui.cli.common import (
     invoke,
     run_async,
 )
+from batchdash.tui.cli.views import worker_json, write_json
 from batchdash.tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
@@ -337,7 +338,8 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
     workers = run_async(load, args)
     now = time.time()
     if args.json:
-        print(json.dumps([w.to_dict(now) for w in workers], indent=2))
+        host = this_host()
+        write_json({"workers": [worker_json(w, now, host) for w in workers]})
         return EXIT_OK
     rows = (
         (
