@@ -41,6 +41,7 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.progress import EVERY, count_lines, on_terminal, progress_bar, tracked
 from batchdash.tui.cli.views import result_lines, result_to_dict, write_json, write_json_list
 from batchdash.tui.fmt import age, duration, one_line, table
 
@@ -71,9 +72,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     if args.handler is not None:
         resolve(args.handler)  # unknown handler: one-line error before touching the DB
     try:
-        job_file = read_job_file(
-            args.file, priority=args.priority, max_attempts=args.max_attempts, timeout=args.timeout
-        )
+        job_file = _read_with_progress(args)
         handler = args.handler or _default_handler(args.file, job_file)
         result = _enqueue_interruptibly(args, job_file, handler)
     except InputError as exc:
@@ -92,6 +91,26 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         + (f" ({result.skipped} already there, skipped)" if result.skipped else "")
     )
     return EXIT_OK
+
+
+def _read_with_progress(args: argparse.Namespace) -> JobFile:
+    """Read and check the whole file, with a bar on a terminal (rate and ETA over lines)."""
+    total = count_lines(args.file) if on_terminal() else None
+    with progress_bar(f"reading {args.file.name}", total) as done:
+
+        def on_line(line_no: int) -> None:
+            if line_no % EVERY == 0:
+                done(line_no)
+
+        job_file = read_job_file(
+            args.file,
+            priority=args.priority,
+            max_attempts=args.max_attempts,
+            timeout=args.timeout,
+            on_line=on_line,
+        )
+        done(total or 0)
+    return job_file
 
 
 def _default_handler(path: Path, job_file: JobFile) -> str:
@@ -148,7 +167,10 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with ThreadPoolExecutor(1) as pool:
+        with (
+            progress_bar(f"writing {len(job_file.jobs):,} jobs", None),
+            ThreadPoolExecutor(1) as pool,
+        ):
             inserted, skipped = pool.submit(db.write, guarded).result()
     except sqlite3.OperationalError:
         if interrupted.is_set() and not committing.is_set():
@@ -353,6 +375,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Stream jobs or events to a file (written to a temp name, then renamed) or stdout."""
     with open_sync(args) as db:
         rows, columns = _export_rows(db, args)
+        # Only jobs have a known count; events and verdicts show count and rate alone.
+        total = None if args.events or args.qa else store.count_jobs(db.conn, _filter(args))
+        rows = tracked(rows, "exporting", total)
         if args.output is None:
             _write_rows(sys.stdout, rows, columns, args.format)
         else:
