@@ -46,6 +46,12 @@ def test_a_mistyped_command_is_one_line_naming_the_closest() -> None:
     assert proc.stderr == "batchdash: error: no such command 'lsit'; did you mean 'list'?\n"
 
 
+def test_a_group_without_its_command_names_the_commands() -> None:
+    proc = cli("workers", check=False)
+    assert proc.returncode == 2
+    assert proc.stderr == "batchdash: error: batchdash workers needs a command: list, start, stop\n"
+
+
 def test_a_bad_choice_lists_the_choices_as_words(db_path: Path) -> None:
     proc = cli("jobs", "list", "--status", "faild", "--db", str(db_path), check=False)
     assert proc.returncode == 2

@@ -86,6 +86,16 @@ def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
 class Group(click.Group):
     """A command group that names the closest command when one is mistyped."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("no_args_is_help", False)  # a missing command is a one-line error
+        super().__init__(*args, **kwargs)
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """`batchdash jobs` alone names the commands it needs one of."""
+        if not args and not self.invoke_without_command:
+            ctx.fail(f"{ctx.command_path} needs a command: {', '.join(self.list_commands(ctx))}")
+        return super().parse_args(ctx, args)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
