@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -83,9 +83,17 @@ def read_jobs(
 
 
 def read_job_file(
-    path: Path, *, priority: int = 0, max_attempts: int = 3, timeout: float | None = None
+    path: Path,
+    *,
+    priority: int = 0,
+    max_attempts: int = 3,
+    timeout: float | None = None,
+    on_line: Callable[[int], None] | None = None,
 ) -> JobFile:
-    """Parse a JSONL or CSV file into jobs and their styles; InputError lists bad lines."""
+    """Parse a JSONL or CSV file into jobs and their styles; InputError lists bad lines.
+
+    `on_line(line_no)` is called as lines are read (the CLI's progress bar).
+    """
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
     rows = _csv_rows(path) if path.suffix.lower() == ".csv" else _jsonl_rows(path)
@@ -95,6 +103,8 @@ def read_job_file(
     total = 0
     seen: dict[str, int] = {}
     for line_no, parsed in rows:
+        if on_line is not None:
+            on_line(line_no)
         try:
             if isinstance(parsed, InputProblem):
                 raise ValueError(parsed.message)

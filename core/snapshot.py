@@ -414,6 +414,14 @@ class BatchRow:
             "errors": b.errors,
             "poll_error": b.poll_error,
             "cost": b.cost,
+            # Also what `batches list/show --json` showed before they took this shape.
+            "provider": b.provider,
+            "parent_id": b.parent_id,
+            "metadata": b.metadata,
+            "remote_created_at": b.remote_created_at,
+            "completed_at": b.completed_at,
+            "input_tokens": b.input_tokens,
+            "output_tokens": b.output_tokens,
         }
 
 

@@ -1,15 +1,23 @@
-"""Range-checked argparse types, so a harmful value is refused at parse time.
+"""Range-checked click types, so a harmful value is refused at parse time.
 
-`type=positive_float` makes `--lease -1` exit 2 with "argument --lease: must be > 0, got -1"
-before anything starts; argparse prefixes the option name itself.
+`type=checked(positive_float)` makes `--lease -1` exit 2 with "argument --lease: must be > 0,
+got -1" before anything starts; the CLI's error formatter prefixes the option name.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable
-from typing import NoReturn
+from typing import Any, TypeVar
+
+import click
+
+T = TypeVar("T")
+
+
+class RangeError(ValueError):
+    """A value outside what its option accepts; the message says what is allowed."""
+
 
 #: SQLite stores integers as signed 64-bit: anything outside cannot be written.
 INT64_MIN = -(2**63)
@@ -20,9 +28,9 @@ def _number(text: str, kind: type[float] | type[int]) -> float:
     try:
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        raise RangeError(f"not a number: {text!r}") from None
     if isinstance(value, float) and not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        raise RangeError(f"must be a finite number, got {text}")
     return value
 
 
@@ -32,7 +40,7 @@ def at_least(minimum: float, kind: type[float] | type[int] = float) -> Callable[
     def parse(text: str) -> float:
         value = _number(text, kind)
         if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum:g}, got {text}")
+            raise RangeError(f"must be >= {minimum:g}, got {text}")
         return value
 
     return parse
@@ -42,7 +50,7 @@ def positive_float(text: str) -> float:
     """A float > 0 (seconds of a lease, a heartbeat, a timeout)."""
     value = _number(text, float)
     if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        raise RangeError(f"must be > 0, got {text}")
     return value
 
 
@@ -50,9 +58,9 @@ def positive_int(text: str) -> int:
     """An integer >= 1 (a count of workers, a concurrency)."""
     value = int(_number(text, int))
     if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
+        raise RangeError(f"must be >= 1, got {text}")
     if value > INT64_MAX:
-        raise argparse.ArgumentTypeError(f"must be <= {INT64_MAX}, got {text}")
+        raise RangeError(f"must be <= {INT64_MAX}, got {text}")
     return value
 
 
@@ -60,7 +68,7 @@ def int64(text: str) -> int:
     """Any integer SQLite can store (a priority of 10**30 is refused here, not by SQLite)."""
     value = int(_number(text, int))
     if not INT64_MIN <= value <= INT64_MAX:
-        raise argparse.ArgumentTypeError(f"{text} is out of range ({INT64_MIN} to {INT64_MAX})")
+        raise RangeError(f"{text} is out of range ({INT64_MIN} to {INT64_MAX})")
     return value
 
 
@@ -68,7 +76,7 @@ def non_negative_float(text: str) -> float:
     """A float >= 0 (a grace period, where 0 means none)."""
     value = _number(text, float)
     if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+        raise RangeError(f"must be >= 0, got {text}")
     return value
 
 
@@ -76,20 +84,42 @@ def fraction(text: str) -> float:
     """A float in [0, 1] (a rate)."""
     value = _number(text, float)
     if not 0 <= value <= 1:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text}")
+        raise RangeError(f"must be between 0 and 1, got {text}")
     return value
 
 
 def non_empty(text: str) -> str:
     """A string with something in it (a queue name)."""
     if not text.strip():
-        raise argparse.ArgumentTypeError("must not be empty")
+        raise RangeError("must not be empty")
     return text
 
 
-class OneLineParser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line (no usage block), exit code 2."""
+class Checked(click.ParamType[T]):
+    """A click type from one of the checks above: its RangeError becomes a usage error."""
 
-    def error(self, message: str) -> NoReturn:
-        """Print `PROG: error: MESSAGE` and exit 2; `--help` still shows the usage."""
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    def __init__(self, check: Callable[[str], T], metavar: str) -> None:
+        self.check = check
+        self.name = metavar.lower()
+        self.metavar = metavar
+
+    def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
+        """The placeholder shown in help (NUMBER, SECONDS, NAME)."""
+        return self.metavar
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> T:
+        """Check `value` (already converted when it is a default)."""
+        if not isinstance(value, str):
+            return value  # type: ignore[no-any-return]
+        try:
+            return self.check(value)
+        except RangeError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+POSITIVE_INT = Checked(positive_int, "N")
+POSITIVE_FLOAT = Checked(positive_float, "SECONDS")
+NON_NEGATIVE_FLOAT = Checked(non_negative_float, "SECONDS")
+INT64 = Checked(int64, "N")
+FRACTION = Checked(fraction, "RATE")
+NON_EMPTY = Checked(non_empty, "NAME")

@@ -32,7 +32,7 @@ from batchdash.core import queue
 from batchdash.core.files import open_private
 from batchdash.core.models import NewJob
 from batchdash.core.store import Store
-from batchdash.tui.cli import EXIT_OK, CliError
+from batchdash.tui.cli.common import EXIT_OK, CliError
 
 #: Simulated time runs this much faster than real time (batches finish in a minute or so).
 SIM_SPEED = 20

@@ -10,7 +10,6 @@ openai only with `--poll` (through core.sync).
 from __future__ import annotations
 
 import argparse
-import json
 import sqlite3
 import sys
 import time
@@ -22,7 +21,15 @@ from batchdash.core import snapshot
 from batchdash.core.models import Batch, JobStatus, QueueInfo
 from batchdash.core.store import SyncStore
 from batchdash.tui import styles
-from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
+from batchdash.tui.cli.common import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    CliError,
+    db_path,
+    run_async,
+    use_color,
+)
+from batchdash.tui.cli.views import SCHEMA_VERSION, write_json
 from batchdash.tui.fmt import (
     age,
     count,
@@ -54,8 +61,7 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     except sqlite3.DatabaseError as exc:
         raise CliError(f"database {path}: {exc}") from exc
     if args.once_json:
-        json.dump(to_json(report, path), out, indent=2)
-        out.write("\n")
+        write_json(to_json(report, path), out)
     else:
         write_text(report, path, args.once_sections or SECTIONS, out)
     return EXIT_ATTENTION if report.attention else EXIT_OK
@@ -81,9 +87,10 @@ def _iso(now: float) -> str:
 
 
 def to_json(report: snapshot.Summary, path: Path) -> dict[str, Any]:
-    """The report as JSON-ready data; top-level keys never change between releases."""
+    """The report as JSON-ready data (the contract of tui/cli/views.py, epoch-second times)."""
     return {
-        "generated_at": _iso(report.now),
+        "schema_version": SCHEMA_VERSION,
+        "generated_at": report.now,
         "db": str(path),
         "db_exists": True,
         "jobs": report.overview.to_dict(),
@@ -91,7 +98,7 @@ def to_json(report: snapshot.Summary, path: Path) -> dict[str, Any]:
             {"name": q.name, "paused": q.paused, "counts": _counts(q), "total": q.total}
             for q in report.queues
         ],
-        "batches": [row.to_dict() for row in report.batches],
+        "batches": [row.to_dict() for row in report.batches],  # = views.batch_json
         "workers": [row.to_dict(report.now) for row in report.workers],
         "qa": snapshot.qa_to_dict(report.qa),
         "attention": report.attention,

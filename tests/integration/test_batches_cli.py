@@ -43,7 +43,7 @@ def test_submit_wait_list_show_download(sim: SimServer, tmp_path: Path, db_path:
     assert "12 lines" in out and "queue 'papers'" in out and "succeeded" in out
     listing = cli("batches", "list", *db).stdout
     assert "papers" in listing and "12 ok / 12" in listing
-    [row] = json.loads(cli("batches", "list", "--json", *db).stdout)
+    [row] = json.loads(cli("batches", "list", "--json", *db).stdout)["batches"]
     assert row["state"] == "succeeded" and row["raw_status"] == "completed"
     shown = cli("batches", "show", row["remote_id"], *db).stdout
     assert "succeeded 12" in shown and row["output_file_id"] in shown
@@ -203,7 +203,11 @@ def test_resubmit_takes_cancelled_lines(tmp_path: Path, db_path: Path) -> None:
         out = cli("batches", "resubmit", "1", *db, **env(server)).stdout
         assert "resubmitted as batch 2" in out
         cli("poll", "--until-done", "--interval", "0.05", *db, **env(server))
-    [child] = [b for b in json.loads(cli("batches", "list", "--json", *db).stdout) if b["id"] == 2]
+    [child] = [
+        b
+        for b in json.loads(cli("batches", "list", "--json", *db).stdout)["batches"]
+        if b["id"] == 2
+    ]
     assert child["state"] == "succeeded"
     jobs = cli("jobs", "list", "--status", "cancelled", *db).stdout
     assert "c-" not in jobs

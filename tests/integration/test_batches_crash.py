@@ -259,4 +259,6 @@ def test_live_submitter_is_left_alone_by_reconcile(
     assert submitter.wait(timeout=60) == 0
     sim.store.create_batch = original  # type: ignore[method-assign]
     assert len(remote_batches(sim)) == 1
-    assert json.loads(cli("batches", "list", "--json", "--db", str(db_path)).stdout)[0]["remote_id"]
+    assert json.loads(cli("batches", "list", "--json", "--db", str(db_path)).stdout)["batches"][0][
+        "remote_id"
+    ]

@@ -246,7 +246,7 @@ def test_batch_style_lines_default_to_openai_never_sim(tmp_path: Path, db_path: 
     assert listing[0].split()[:5] == ["ID", "KEY", "QUEUE", "HANDLER", "STATUS"]
     assert all(row.split()[3] == "openai" for row in listing[1:3])
     shown = json.loads(cli("jobs", "show", "1", "--json", "--db", str(db_path)).stdout)
-    assert shown["handler"] == "openai"
+    assert shown["job"]["handler"] == "openai"
     assert "handler openai" in cli("jobs", "show", "1", "--db", str(db_path)).stdout
 
 
@@ -269,10 +269,10 @@ def test_jobs_list_is_newest_first_like_the_dashboard(tmp_path: Path, db_path: P
     cli("enqueue", str(write_lines(tmp_path / "j.jsonl", generic(5))), "--handler", "sim",
         "--db", str(db_path))  # fmt: skip
     newest = json.loads(cli("jobs", "list", "--limit", "2", "--json", "--db", str(db_path)).stdout)
-    assert [j["key"] for j in newest] == ["k4", "k3"]
+    assert [j["key"] for j in newest["jobs"]] == ["k4", "k3"]
     oldest = cli("jobs", "list", "--limit", "2", "--order", "oldest", "--json",
                  "--db", str(db_path)).stdout  # fmt: skip
-    assert [j["key"] for j in json.loads(oldest)] == ["k0", "k1"]
+    assert [j["key"] for j in json.loads(oldest)["jobs"]] == ["k0", "k1"]
     assert "--order" in cli("jobs", "list", "--help").stdout
 
 

@@ -132,7 +132,7 @@ def test_invalid_or_out_of_range_judge_output_is_an_error_with_the_raw_text(
         assert out_of_range.error and "out of range" in out_of_range.error
         assert json.loads(out_of_range.raw or "")["overall"] > 10
 
-    summary = json.loads(cli("qa", "summary", "--db", db, "--json").stdout)
+    summary = json.loads(cli("qa", "summary", "--db", db, "--json").stdout)["qa"]
     assert (summary["results"], summary["errors"]) == (2, 4)
     shown = cli("qa", "show", "2", "--db", db).stdout
     assert "ERROR judge output is not valid JSON" in shown and "raw: [sim] this is not" in shown
@@ -251,7 +251,9 @@ def test_summary_aggregates_match_a_hand_computation_and_export(
     cli("qa", "run", "--db", db, "--judges", "j3", "--queue", "papers", "--sample", "4", **env)
 
     found = [r for (job, _), r in results(db_path).items() if job <= 12]
-    summary = json.loads(cli("qa", "summary", "--db", db, "--queue", "papers", "--json").stdout)
+    summary = json.loads(cli("qa", "summary", "--db", db, "--queue", "papers", "--json").stdout)[
+        "qa"
+    ]
     assert summary["results"] == len(found) == 28 and summary["errors"] == 0
     for stat in summary["stats"]:
         values = [r.scores[stat["dimension"]] for r in found if r.judge == stat["judge"]]
@@ -318,7 +320,7 @@ def test_qa_as_a_remote_batch_round_trips_at_half_price(
         batch_row, live = by_batch[(job, "gpt-4o-mini")], real_time[(job, "gpt-4o-mini")]
         assert live.scores == batch_row.scores
         assert live.cost == pytest.approx(2 * (batch_row.cost or 0))
-    summary = json.loads(cli("qa", "summary", "--db", db, "--json").stdout)
+    summary = json.loads(cli("qa", "summary", "--db", db, "--json").stdout)["qa"]
     assert (summary["results"], summary["errors"]) == (6, 2)
 
 

@@ -46,7 +46,7 @@ def mode(path: Path) -> int:
 
 
 def worker_ids(db_path: Path) -> list[str]:
-    listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
+    listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)["workers"]
     return [w["id"] for w in listing]
 
 
@@ -220,7 +220,9 @@ def test_start_keeps_healthy_workers_when_a_sibling_dies_starting(db_path: Path)
         assert "started 1 of 2 workers" in out
         assert f"worker pid {victim} exited while starting (killed by SIGKILL)" in out
         assert os.path.exists(f"/proc/{healthy}")
-        listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
+        listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)[
+            "workers"
+        ]
         assert [(w["pid"], w["state"]) for w in listing] == [(healthy, "idle")]
     finally:
         if start is not None and start.poll() is None:

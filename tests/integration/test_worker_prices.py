@@ -56,7 +56,7 @@ def test_worker_refuses_a_malformed_price_file_before_any_call(
     (line,) = out.stderr.splitlines()
     assert str(bad_prices) in line and "expected" in line
     listed = cli("jobs", "list", "--db", str(db_path), "--json").stdout
-    assert [job["attempts"] for job in json.loads(listed)] == [0]
+    assert [job["attempts"] for job in json.loads(listed)["jobs"]] == [0]
 
 
 def test_a_price_problem_after_the_paid_call_keeps_the_result(

@@ -125,7 +125,7 @@ def test_kill_9_mid_job_loses_nothing(tmp_path: Path, db_path: Path) -> None:
     assert set(succeeded_events(db_path).values()) == {1}
     assert "rescued" in event_kinds(db_path, rows[0].id)
     listing = cli("workers", "list", "--db", str(db_path), "--json")
-    states = sorted(w["state"] for w in json.loads(listing.stdout))
+    states = sorted(w["state"] for w in json.loads(listing.stdout)["workers"])
     assert states == ["dead", "stopped"]
 
 
@@ -285,12 +285,14 @@ def test_workers_start_list_stop(tmp_path: Path, db_path: Path) -> None:
     try:
         out = cli("workers", "start", "-n", "2", "--db", str(db_path), *FAST_WORKER)
         assert out.stdout.startswith("started 2 workers")
-        listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
+        listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)[
+            "workers"
+        ]
         assert len(listing) == 2 and {w["state"] for w in listing} <= {"idle", "busy"}
     finally:  # detached workers outlive a failed test unless stopped here
         stopped = cli("workers", "stop", "--db", str(db_path)).stdout
     assert stopped == "stopped 2 workers\n"
-    listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)
+    listing = json.loads(cli("workers", "list", "--json", "--db", str(db_path)).stdout)["workers"]
     assert {w["state"] for w in listing} == {"stopped"}
 
 

@@ -46,3 +46,8 @@ def test_once_run_imports_neither_textual_nor_openai(tmp_path: object) -> None:
     assert "batchdash.tui.once" in loaded
     assert "textual" not in loaded
     assert "openai" not in loaded
+    # Lazy subcommands: no command module is loaded for `--once`.
+    commands = {
+        f"batchdash.tui.cli.{m}" for m in ("queue", "workers", "batches", "qa", "dashboard")
+    }
+    assert not loaded & commands

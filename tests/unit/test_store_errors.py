@@ -31,7 +31,7 @@ def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
 
 
 def test_the_interrupt_message_says_what_was_committed() -> None:
-    from batchdash.tui.cmd_queue import interrupted_message
+    from batchdash.tui.cli.queue import interrupted_message
 
     assert interrupted_message(None, "papers") == "interrupted: nothing enqueued"
     assert interrupted_message(5000, "papers") == (

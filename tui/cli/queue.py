@@ -10,30 +10,39 @@ import sqlite3
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
+import click
+
 from batchdash.core import queue, store
 from batchdash.core.files import open_private
+from batchdash.core.filters import FilterError, parse_filter
 from batchdash.core.handlers import resolve
 from batchdash.core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
 from batchdash.core.models import Job, JobFilter, JobStatus
 from batchdash.core.store import SyncStore
-from batchdash.tui.argtypes import int64, non_empty, positive_float, positive_int
-from batchdash.tui.cli import (
+from batchdash.tui.argtypes import INT64, NON_EMPTY, POSITIVE_FLOAT, POSITIVE_INT
+from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_OK,
     CliError,
-    add_db_option,
+    F,
+    Group,
+    db_option,
     db_path,
+    example,
+    invoke,
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.progress import EVERY, count_lines, on_terminal, progress_bar, tracked
+from batchdash.tui.cli.views import result_lines, result_to_dict, write_json, write_json_list
 from batchdash.tui.fmt import age, duration, one_line, table
 
 #: `jobs list --order` names and the store's sort orders behind them.
@@ -45,93 +54,6 @@ LIST_ORDERS = {
     "attempts": "attempts",
     "status": "status",
 }
-
-
-def register(commands: Any) -> None:
-    """Add the queue commands to the top-level parser."""
-    p = commands.add_parser("init", help="create (or migrate) the database")
-    add_db_option(p, creates=True)
-    p.set_defaults(func=cmd_init)
-
-    p = commands.add_parser("enqueue", help="add jobs from a JSONL or CSV file")
-    add_db_option(p, creates=True)
-    p.add_argument("file", type=Path, help="JSONL (batch-style or {key, payload}) or CSV")
-    p.add_argument(
-        "--queue", type=non_empty, default="default", help="queue name (default: default)"
-    )
-    p.add_argument(
-        "--handler",
-        type=non_empty,
-        default=None,
-        help="openai, sim (simulated results), noop or module:function; batch-style lines "
-        "default to openai, {key, payload} lines and CSV rows need it",
-    )
-    p.add_argument("--priority", type=int64, default=0, help="higher runs first (default 0)")
-    p.add_argument(
-        "--max-attempts", type=positive_int, default=3, help="attempts before failing (3)"
-    )
-    p.add_argument(
-        "--timeout",
-        type=positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="cancel an attempt after this long (default: the worker's --job-timeout)",
-    )
-    p.set_defaults(func=cmd_enqueue)
-
-    jobs = commands.add_parser("jobs", help="list or show jobs").add_subparsers(
-        dest="jobs_command", metavar="SUBCOMMAND", required=True
-    )
-    p = jobs.add_parser("list", help="list jobs (all matching rows unless --limit)")
-    add_db_option(p)
-    p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-    p.add_argument("--queue", action="append", type=non_empty, default=[])
-    p.add_argument("--limit", type=positive_int, default=None, help="at most N rows")
-    p.add_argument(
-        "--order",
-        choices=list(LIST_ORDERS),
-        default="newest",
-        help="newest (default, as the dashboard), oldest, updated (recently updated first), "
-        "key (queue, key), attempts (most first), status",
-    )
-    p.add_argument("--json", action="store_true", help="a JSON array of objects")
-    p.set_defaults(func=cmd_jobs_list)
-    p = jobs.add_parser("show", help="one job in full, with its timeline")
-    add_db_option(p)
-    p.add_argument("id", type=positive_int)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_jobs_show)
-
-    for name, helptext in (
-        ("retry", "send failed/cancelled jobs back to pending"),
-        ("cancel", "cancel pending jobs now and running ones at their next heartbeat"),
-        ("resume", "rescue jobs of dead workers and un-pause queues"),
-    ):
-        p = commands.add_parser(name, help=helptext)
-        add_db_option(p)
-        p.add_argument("ids", type=positive_int, nargs="*", metavar="ID")
-        p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-        p.add_argument("--queue", action="append", type=non_empty, default=[])
-        p.set_defaults(func=cmd_action, action=name)
-
-    qp = commands.add_parser("queue", help="pause or resume a queue").add_subparsers(
-        dest="queue_command", metavar="SUBCOMMAND", required=True
-    )
-    for name in ("pause", "resume"):
-        p = qp.add_parser(name, help=f"{name} a queue")
-        add_db_option(p)
-        p.add_argument("name", type=non_empty)
-        p.set_defaults(func=cmd_queue_pause, paused=name == "pause")
-
-    p = commands.add_parser("export", help="write jobs (or events) as CSV or JSONL")
-    add_db_option(p)
-    p.add_argument("--format", choices=("csv", "jsonl"), default="jsonl")
-    p.add_argument("--events", action="store_true", help="export the event timeline")
-    p.add_argument("--qa", action="store_true", help="export QA verdicts (job × judge)")
-    p.add_argument("--status", action="append", choices=list(JobStatus), default=[])
-    p.add_argument("--queue", action="append", type=non_empty, default=[])
-    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    p.set_defaults(func=cmd_export)
 
 
 # --------------------------------------------------------------------------- commands
@@ -150,9 +72,7 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     if args.handler is not None:
         resolve(args.handler)  # unknown handler: one-line error before touching the DB
     try:
-        job_file = read_job_file(
-            args.file, priority=args.priority, max_attempts=args.max_attempts, timeout=args.timeout
-        )
+        job_file = _read_with_progress(args)
         handler = args.handler or _default_handler(args.file, job_file)
         result = _enqueue_interruptibly(args, job_file, handler)
     except InputError as exc:
@@ -171,6 +91,26 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
         + (f" ({result.skipped} already there, skipped)" if result.skipped else "")
     )
     return EXIT_OK
+
+
+def _read_with_progress(args: argparse.Namespace) -> JobFile:
+    """Read and check the whole file, with a bar on a terminal (rate and ETA over lines)."""
+    total = count_lines(args.file) if on_terminal() else None
+    with progress_bar(f"reading {args.file.name}", total) as done:
+
+        def on_line(line_no: int) -> None:
+            if line_no % EVERY == 0:
+                done(line_no)
+
+        job_file = read_job_file(
+            args.file,
+            priority=args.priority,
+            max_attempts=args.max_attempts,
+            timeout=args.timeout,
+            on_line=on_line,
+        )
+        done(total or 0)
+    return job_file
 
 
 def _default_handler(path: Path, job_file: JobFile) -> str:
@@ -227,7 +167,10 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with ThreadPoolExecutor(1) as pool:
+        with (
+            progress_bar(f"writing {len(job_file.jobs):,} jobs", None),
+            ThreadPoolExecutor(1) as pool,
+        ):
             inserted, skipped = pool.submit(db.write, guarded).result()
     except sqlite3.OperationalError:
         if interrupted.is_set() and not committing.is_set():
@@ -241,11 +184,21 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
 
 
 def _filter(args: argparse.Namespace) -> JobFilter:
-    return JobFilter(
-        statuses=tuple(args.status),
-        queues=tuple(args.queue),
-        ids=tuple(getattr(args, "ids", ()) or ()),
-    )
+    """The jobs `--filter`, `--status`, `--queue` and ids select (all of them must match)."""
+    try:
+        flt = parse_filter(args.filter or "")
+    except FilterError as exc:
+        raise CliError(f"--filter: {exc}") from None
+    given = {
+        "statuses": (tuple(args.status), "--status", "status:"),
+        "queues": (tuple(args.queue), "--queue", "queue:"),
+        "ids": (tuple(getattr(args, "ids", ()) or ()), "job ids", "id:"),
+    }
+    for field, (values, option, qualifier) in given.items():
+        if values and getattr(flt, field):
+            raise CliError(f"--filter {qualifier} and {option} both given: use one of them")
+    narrowed: dict[str, Any] = {field: values for field, (values, _, _) in given.items() if values}
+    return replace(flt, **narrowed)
 
 
 def cmd_jobs_list(args: argparse.Namespace) -> int:
@@ -260,19 +213,10 @@ def cmd_jobs_list(args: argparse.Namespace) -> int:
             else store.iter_jobs(db.conn, flt, order=LIST_ORDERS[args.order])
         )
         if args.json:
-            _write_json_array(sys.stdout, (job.to_dict() for job in rows))
+            write_json_list("jobs", (job.to_dict() for job in rows))
         else:
             _print_jobs(rows, store.count_jobs(db.conn, flt))
     return EXIT_OK
-
-
-def _write_json_array(out: IO[str], items: Iterator[dict[str, Any]]) -> None:
-    """Stream a JSON array without holding every row in memory."""
-    out.write("[")
-    for index, item in enumerate(items):
-        out.write(",\n" if index else "\n")
-        out.write(json.dumps(item, ensure_ascii=False))
-    out.write("\n]\n")
 
 
 def _print_jobs(rows: Iterator[Job], total: int) -> None:
@@ -312,20 +256,20 @@ def _status_text(job: Job, now: float) -> str:
 
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     """One job with payload, result or error, QA verdicts, and its timeline."""
-    from batchdash.tui.cmd_qa import result_lines, result_to_dict
-
     with open_sync(args) as db:
         job = store.get_job(db.conn, args.id)
         events = store.list_events(db.conn, job.id)
         verdicts = store.qa_results_for_job(db.conn, job.id)
     if args.json:
-        data = job.to_dict()
-        data["qa"] = [result_to_dict(r) for r in verdicts]
-        data["events"] = [
-            {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
-            for e in events
-        ]
-        print(json.dumps(data, indent=2, ensure_ascii=False))
+        data = {
+            "job": job.to_dict(),
+            "qa": [result_to_dict(r) for r in verdicts],
+            "events": [
+                {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
+                for e in events
+            ],
+        }
+        write_json(data)
         return EXIT_OK
     now = time.time()
     for label, value in (
@@ -357,7 +301,9 @@ def cmd_action(args: argparse.Namespace) -> int:
     """retry / cancel / resume over ids, statuses and queues."""
     flt = _filter(args)
     if args.action != "resume" and flt.is_empty:
-        raise CliError(f"{args.action}: name job ids, --status or --queue (refusing all jobs)")
+        raise CliError(
+            f"{args.action}: name job ids, --filter, --status or --queue (refusing all jobs)"
+        )
     if args.action == "retry":
         n = run_async(lambda db: queue.retry(db, flt), args)
         print(f"retried {n} jobs")
@@ -429,6 +375,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     """Stream jobs or events to a file (written to a temp name, then renamed) or stdout."""
     with open_sync(args) as db:
         rows, columns = _export_rows(db, args)
+        # Only jobs have a known count; events and verdicts show count and rate alone.
+        total = None if args.events or args.qa else store.count_jobs(db.conn, _filter(args))
+        rows = tracked(rows, "exporting", total)
         if args.output is None:
             _write_rows(sys.stdout, rows, columns, args.format)
         else:
@@ -487,3 +436,204 @@ def _write_rows(
                 for k, v in row.items()
             }
         )
+
+
+# --------------------------------------------------------------------------- command line
+
+STATUS_NAMES = [s.value for s in JobStatus]
+
+
+def _status_option(help_text: str = "Only jobs with this status (repeatable).") -> Callable[[F], F]:
+    return click.option("--status", multiple=True, type=click.Choice(STATUS_NAMES), help=help_text)
+
+
+def _filter_option(fn: F) -> F:
+    """`--filter`: the dashboard's filter language, ANDed with the other options."""
+    return click.option(
+        "--filter",
+        metavar="TEXT",
+        default=None,
+        help="The dashboard's filter language, e.g. 'status:failed key:tr-* score<6'.",
+    )(fn)
+
+
+def _queue_option() -> Callable[[F], F]:
+    return click.option(
+        "--queue", multiple=True, type=NON_EMPTY, help="Only jobs of this queue (repeatable)."
+    )
+
+
+@click.command(epilog=example("batchdash init --db work.db"))
+@db_option()
+def init(**_: Any) -> Any:
+    """Create (or migrate) the database."""
+    return invoke(cmd_init, creates=True)
+
+
+@click.command(
+    epilog=example(
+        "batchdash enqueue requests.jsonl --queue summaries",
+        "batchdash enqueue rows.csv --handler mypkg.jobs:summarize --priority 5",
+    )
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option()
+@click.option("--queue", type=NON_EMPTY, default="default", show_default=True, help="Queue name.")
+@click.option(
+    "--handler",
+    type=NON_EMPTY,
+    default=None,
+    help="openai, sim (simulated results), noop or module:function; batch-style lines "
+    "default to openai, {key, payload} lines and CSV rows need it.",
+)
+@click.option("--priority", type=INT64, default=0, show_default=True, help="Higher runs first.")
+@click.option(
+    "--max-attempts",
+    type=POSITIVE_INT,
+    default=3,
+    show_default=True,
+    help="Attempts before failing.",
+)
+@click.option(
+    "--timeout",
+    type=POSITIVE_FLOAT,
+    default=None,
+    help="Cancel an attempt after this long (default: the worker's --job-timeout).",
+)
+def enqueue(**_: Any) -> Any:
+    """Add jobs from a JSONL (batch-style or {key, payload}) or CSV file."""
+    return invoke(cmd_enqueue, creates=True)
+
+
+@click.group(
+    cls=Group, epilog=example("batchdash jobs list --status failed", "batchdash jobs show 42")
+)
+def jobs() -> None:
+    """List or show jobs."""
+
+
+@jobs.command(
+    "list",
+    epilog=example(
+        "batchdash jobs list --status failed --queue summaries --limit 20",
+        "batchdash jobs list --filter 'status:failed key:tr-* score<6'",
+        "batchdash jobs list --json > jobs.json",
+    ),
+)
+@db_option()
+@_status_option()
+@_queue_option()
+@_filter_option
+@click.option("--limit", type=POSITIVE_INT, default=None, help="At most N rows.")
+@click.option(
+    "--order",
+    type=click.Choice(list(LIST_ORDERS)),
+    default="newest",
+    show_default=True,
+    help="newest (as the dashboard), oldest, updated (recently updated first), "
+    "key (queue, key), attempts (most first), status.",
+)
+@click.option("--json", is_flag=True, help="A JSON array of objects.")
+def jobs_list(**_: Any) -> Any:
+    """List jobs (all matching rows unless --limit)."""
+    return invoke(cmd_jobs_list)
+
+
+@jobs.command("show", epilog=example("batchdash jobs show 42 --json"))
+@click.argument("id", type=POSITIVE_INT)
+@db_option()
+@click.option("--json", is_flag=True, help="As a JSON object.")
+def jobs_show(**_: Any) -> Any:
+    """One job in full, with its QA verdicts and timeline."""
+    return invoke(cmd_jobs_show)
+
+
+def _action(name: str, helptext: str, *examples: str) -> click.Command:
+    """`retry`, `cancel` and `resume`: the same selection options, one action each."""
+
+    @click.command(name, help=helptext, epilog=example(*examples))
+    @click.argument("ids", type=POSITIVE_INT, nargs=-1, metavar="[ID]...")
+    @db_option()
+    @_status_option()
+    @_queue_option()
+    @_filter_option
+    def command(**_: Any) -> Any:
+        return invoke(cmd_action, action=name)
+
+    return command
+
+
+retry = _action(
+    "retry",
+    "Send failed or cancelled jobs back to pending.",
+    "batchdash retry --status failed --queue summaries",
+    "batchdash retry 12 13 14",
+    "batchdash retry --filter 'status:failed key:tr-*'",
+)
+cancel = _action(
+    "cancel",
+    "Cancel pending jobs now and running ones at their next heartbeat.",
+    "batchdash cancel --queue summaries --status pending",
+    "batchdash cancel --filter 'queue:summaries worker:host-1'",
+)
+resume = _action(
+    "resume",
+    "Rescue jobs of dead workers and un-pause queues.",
+    "batchdash resume",
+    "batchdash resume --queue summaries",
+)
+
+
+@click.group("queue", cls=Group, epilog=example("batchdash queue pause summaries"))
+def queue_group() -> None:
+    """Pause or resume a queue."""
+
+
+def _pause(name: str) -> click.Command:
+    @queue_group.command(
+        name,
+        help=f"{name.capitalize()} a queue.",
+        epilog=example(f"batchdash queue {name} summaries"),
+    )
+    @click.argument("name", type=NON_EMPTY)
+    @db_option()
+    def command(**_: Any) -> Any:
+        return invoke(cmd_queue_pause, paused=name == "pause")
+
+    return command
+
+
+_pause("pause")
+_pause("resume")
+
+
+@click.command(
+    epilog=example(
+        "batchdash export --status succeeded -o results.jsonl",
+        "batchdash export --filter 'score<6' --qa --format csv -o low.csv",
+        "batchdash export --format csv --qa -o verdicts.csv",
+    )
+)
+@db_option()
+@click.option(
+    "--format",
+    type=click.Choice(("csv", "jsonl")),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+@click.option("--events", is_flag=True, help="Export the event timeline.")
+@click.option("--qa", is_flag=True, help="Export QA verdicts (job × judge).")
+@_status_option()
+@_queue_option()
+@_filter_option
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: stdout).",
+)
+def export(**_: Any) -> Any:
+    """Write jobs (or events, or QA verdicts) as CSV or JSONL."""
+    return invoke(cmd_export)

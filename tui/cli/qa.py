@@ -8,75 +8,24 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
+
 from batchdash.core import qa, snapshot, store
-from batchdash.core.models import JobFilter, JobStatus, QAResult, QASummary
+from batchdash.core.models import JobFilter, JobStatus, QASummary
 from batchdash.core.store import Store
-from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, add_db_option, open_sync, run_async
-from batchdash.tui.fmt import count, money, one_line, table
-
-
-def register(commands: Any) -> None:
-    """Add the `qa` command group to the top-level parser."""
-    group = commands.add_parser("qa", help="judge-model quality scores")
-    sub = group.add_subparsers(dest="qa_command", metavar="SUBCOMMAND", required=True)
-
-    p = sub.add_parser(
-        "run",
-        help="score stored results with judge models",
-        epilog="exit status: 0 every judgement worked, 1 some failed (count and reason on "
-        "stderr), 2 all failed (e.g. a rejected API key) or bad input",
-    )
-    add_db_option(p)
-    p.add_argument("--queue", action="append", default=[], help="only these queues")
-    p.add_argument("--batch", default=None, help="only jobs of this batch (local or remote id)")
-    p.add_argument(
-        "--status",
-        action="append",
-        choices=list(JobStatus),
-        default=[],
-        help="job statuses to judge (default: succeeded)",
-    )
-    p.add_argument(
-        "--sample",
-        default="all",
-        metavar="N|FRACTION",
-        help="judge N jobs or a fraction (0.1, 10%%), the same ones on every rerun",
-    )
-    p.add_argument("--judges", default=None, metavar="A,B", help="judge models (gpt-4o-mini)")
-    p.add_argument("--rescore", action="store_true", help="replace existing scores")
-    p.add_argument(
-        "--as-batch",
-        action="store_true",
-        help="submit the judge requests as remote batches (half price, results within 24h)",
-    )
-    p.add_argument("--concurrency", type=int, default=8, help="judge calls at once (8)")
-    p.set_defaults(func=cmd_qa_run)
-
-    p = sub.add_parser("collect", help="store verdicts of ingested QA batches (poll does this)")
-    add_db_option(p)
-    p.set_defaults(func=cmd_qa_collect)
-
-    p = sub.add_parser("show", help="every judge's verdict on one job")
-    add_db_option(p)
-    p.add_argument("id", type=int)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_qa_show)
-
-    p = sub.add_parser("summary", help="averages per judge and dimension, worst jobs")
-    add_db_option(p)
-    p.add_argument("--queue", default=None, help="only this queue")
-    p.add_argument("--worst", type=int, default=10, help="how many worst jobs (10)")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_qa_summary)
-
-    p = sub.add_parser("rubric", help="show or set a queue's judging rubric")
-    add_db_option(p)
-    p.add_argument("queue")
-    how = p.add_mutually_exclusive_group()
-    how.add_argument("--file", type=Path, help='JSON {"prompt": ..., "dimensions": [...]}')
-    how.add_argument("--reset", action="store_true", help="back to the default rubric")
-    p.set_defaults(func=cmd_qa_rubric)
-
+from batchdash.tui.cli.common import (
+    EXIT_ATTENTION,
+    EXIT_OK,
+    CliError,
+    Group,
+    db_option,
+    example,
+    invoke,
+    open_sync,
+    run_async,
+)
+from batchdash.tui.cli.views import result_lines, result_to_dict, write_json
+from batchdash.tui.fmt import count, money, table
 
 # --------------------------------------------------------------------------- run
 
@@ -198,37 +147,6 @@ def cmd_qa_collect(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- show
 
 
-def result_to_dict(result: QAResult) -> dict[str, Any]:
-    """One verdict as JSON-ready data."""
-    return {
-        "judge": result.judge,
-        "overall": result.overall,
-        "scores": result.scores,
-        "comment": result.comment,
-        "error": result.error,
-        "raw": result.raw,
-        "input_tokens": result.input_tokens,
-        "output_tokens": result.output_tokens,
-        "cost": result.cost,
-        "created_at": result.created_at,
-    }
-
-
-def result_lines(result: QAResult) -> list[str]:
-    """One verdict as text: scores (overall first) or the error with the raw reply."""
-    tokens = f"{result.input_tokens or 0}+{result.output_tokens or 0} tok, {money(result.cost)}"
-    if result.error is not None:
-        lines = [f"{result.judge}: ERROR {result.error}  ({tokens})"]
-        if result.raw:
-            lines.append(f"    raw: {one_line(result.raw, 200)}")
-        return lines
-    scores = sorted(result.scores.items(), key=lambda item: (item[0] != "overall", item[0]))
-    lines = [f"{result.judge}: " + "  ".join(f"{k} {v:g}" for k, v in scores) + f"  ({tokens})"]
-    if result.comment:
-        lines.append(f"    {one_line(result.comment, 200)}")
-    return lines
-
-
 def cmd_qa_show(args: argparse.Namespace) -> int:
     """Every judge's scores (or error) for one job."""
     with open_sync(args, readonly=True) as db:
@@ -236,7 +154,7 @@ def cmd_qa_show(args: argparse.Namespace) -> int:
         results = store.qa_results_for_job(db.conn, job.id)
     if args.json:
         data = {"job_id": job.id, "key": job.key, "queue": job.queue}
-        print(json.dumps({**data, "results": [result_to_dict(r) for r in results]}, indent=2))
+        write_json({**data, "results": [result_to_dict(r) for r in results]})
         return EXIT_OK
     print(f"job {job.id}  {job.key}  (queue {job.queue})")
     for result in results:
@@ -282,7 +200,7 @@ def cmd_qa_summary(args: argparse.Namespace) -> int:
             store.require_queue(db.conn, args.queue)
         summary = store.qa_summary(db.conn, queue=args.queue, worst=args.worst)
     if args.json:
-        print(json.dumps(snapshot.qa_to_dict(summary), indent=2, ensure_ascii=False))
+        write_json({"qa": snapshot.qa_to_dict(summary)})
     else:
         for line in summary_lines(summary):
             print(line)
@@ -308,3 +226,93 @@ def cmd_qa_rubric(args: argparse.Namespace) -> int:
     data = {"prompt": rubric.prompt, "dimensions": list(rubric.dimensions)}
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- command line
+
+
+@click.group(cls=Group, epilog=example("batchdash qa run --sample 10%", "batchdash qa summary"))
+def qa_group() -> None:
+    """Judge-model quality scores."""
+
+
+@qa_group.command(
+    "run",
+    epilog=example("batchdash qa run --queue summaries --sample 200 --judges gpt-4o-mini,gpt-4o")
+    + "\n\nExit status: 0 every judgement worked, 1 some failed (count and reason on "
+    "stderr), 2 all failed (e.g. a rejected API key) or bad input.",
+)
+@db_option()
+@click.option("--queue", multiple=True, help="Only these queues.")
+@click.option("--batch", default=None, help="Only jobs of this batch (local or remote id).")
+@click.option(
+    "--status",
+    multiple=True,
+    type=click.Choice([s.value for s in JobStatus]),
+    help="Job statuses to judge (default: succeeded).",
+)
+@click.option(
+    "--sample",
+    default="all",
+    metavar="N|FRACTION",
+    help="Judge N jobs or a fraction (0.1, 10%), the same ones on every rerun.",
+)
+@click.option("--judges", default=None, metavar="A,B", help="Judge models (gpt-4o-mini).")
+@click.option("--rescore", is_flag=True, help="Replace existing scores.")
+@click.option(
+    "--as-batch",
+    is_flag=True,
+    help="Submit the judge requests as remote batches (half price, results within 24h).",
+)
+@click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls at once.")
+def qa_run(**_: Any) -> Any:
+    """Score stored results with judge models."""
+    return invoke(cmd_qa_run)
+
+
+@qa_group.command("collect", epilog=example("batchdash qa collect"))
+@db_option()
+def qa_collect(**_: Any) -> Any:
+    """Store verdicts of ingested QA batches (poll does this)."""
+    return invoke(cmd_qa_collect)
+
+
+@qa_group.command("show", epilog=example("batchdash qa show 42 --json"))
+@click.argument("id", type=int)
+@db_option()
+@click.option("--json", is_flag=True, help="As a JSON document.")
+def qa_show(**_: Any) -> Any:
+    """Every judge's verdict on one job."""
+    return invoke(cmd_qa_show)
+
+
+@qa_group.command("summary", epilog=example("batchdash qa summary --queue summaries --worst 5"))
+@db_option()
+@click.option("--queue", default=None, help="Only this queue.")
+@click.option("--worst", type=int, default=10, show_default=True, help="How many worst jobs.")
+@click.option("--json", is_flag=True, help="As a JSON document.")
+def qa_summary(**_: Any) -> Any:
+    """Averages per judge and dimension, and the worst jobs."""
+    return invoke(cmd_qa_summary)
+
+
+@qa_group.command(
+    "rubric",
+    epilog=example(
+        "batchdash qa rubric summaries --file rubric.json", "batchdash qa rubric summaries"
+    ),
+)
+@click.argument("queue")
+@db_option()
+@click.option(
+    "--file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help='JSON {"prompt": ..., "dimensions": [...]}.',
+)
+@click.option("--reset", is_flag=True, help="Back to the default rubric.")
+def qa_rubric(**params: Any) -> Any:
+    """Show or set a queue's judging rubric."""
+    if params["file"] is not None and params["reset"]:
+        raise click.UsageError("argument --reset: not allowed with argument --file")
+    return invoke(cmd_qa_rubric)

@@ -19,19 +19,25 @@ from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
+import click
+
 from batchdash.core import batches, remote, store
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.store import Store
-from batchdash.tui.cli import (
+from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
     EXIT_OK,
     CliError,
-    add_db_option,
+    Group,
+    db_option,
+    example,
+    invoke,
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, duration, money, one_line, table
 from batchdash.tui.once import batch_error_text, batch_lines_text
 
@@ -52,82 +58,6 @@ DOWNLOAD_FIELDS = (
     "status",
     "result",
 )
-
-
-def register(commands: Any) -> None:
-    """Add the remote-batch commands to the top-level parser."""
-    p = commands.add_parser("submit", help="validate a JSONL file and submit it as a remote batch")
-    add_db_option(p, creates=True)
-    p.add_argument("file", type=Path, help="batch-style JSONL: custom_id, method, url, body")
-    p.add_argument("--endpoint", help="batch endpoint (default: the url of the lines)")
-    p.add_argument("--queue", help="queue of the batch's jobs (default: the file's name)")
-    p.add_argument(
-        "--metadata", action="append", default=[], metavar="KEY=VALUE", help="batch metadata"
-    )
-    p.add_argument(
-        "--model-check", action="store_true", help="ask the provider whether the model exists"
-    )
-    p.add_argument("--wait", action="store_true", help="poll until the results are in")
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between polls (--wait)")
-    p.set_defaults(func=cmd_submit)
-
-    group = commands.add_parser("batches", help="remote batches").add_subparsers(
-        dest="batches_command", metavar="SUBCOMMAND", required=True
-    )
-    p = group.add_parser("list", help="batches, newest first")
-    add_db_option(p)
-    p.add_argument("--active", action="store_true", help="only batches still running")
-    p.add_argument("--limit", type=int, default=None)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_list)
-    p = group.add_parser("show", help="one batch: counts by outcome, errors, files, times")
-    add_db_option(p)
-    p.add_argument("batch", help="local id or provider batch id")
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_show)
-    for name, helptext in (
-        ("cancel", "ask the provider to cancel a batch"),
-        (
-            "resubmit",
-            "send the failed, expired, cancelled and missing lines again as a child batch",
-        ),
-    ):
-        p = group.add_parser(name, help=helptext)
-        add_db_option(p)
-        p.add_argument("batch", help="local id or provider batch id")
-        p.set_defaults(func=cmd_cancel if name == "cancel" else cmd_resubmit)
-    p.add_argument(
-        "--include-permanent",
-        action="store_true",
-        help="also send lines whose error will not pass on retry (invalid request, context length)",
-    )
-    p = group.add_parser("download", help="write a batch's results as JSONL or CSV")
-    add_db_option(p)
-    p.add_argument("batch", help="local id or provider batch id")
-    p.add_argument("--format", choices=("jsonl", "csv"), default="jsonl")
-    p.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
-    p.set_defaults(func=cmd_download)
-    p = group.add_parser("import", help="track every batch of the account (submitted elsewhere)")
-    add_db_option(p)
-    p.add_argument("--queue", default="imported", help="queue for their jobs (default imported)")
-    p.set_defaults(func=cmd_import)
-    p = group.add_parser("reconcile", help="finish submissions interrupted by a crash")
-    add_db_option(p)
-    p.set_defaults(func=cmd_reconcile)
-
-    p = commands.add_parser("poll", help="follow remote batches and rescue stale jobs")
-    add_db_option(p)
-    p.add_argument("--interval", type=float, default=10.0, help="seconds between cycles")
-    p.add_argument("--until-done", action="store_true", help="exit once no batch is left to follow")
-    p.set_defaults(func=cmd_poll)
-
-    p = commands.add_parser("sim-server", help="run the OpenAI-compatible simulator")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=0, help="0 picks a free port")
-    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per second")
-    p.add_argument("--fault-rate", type=float, default=0.0, help="share of 429/5xx answers")
-    p.add_argument("--seed", type=int, default=0)
-    p.set_defaults(func=cmd_sim_server)
 
 
 # --------------------------------------------------------------------------- helpers
@@ -215,8 +145,8 @@ def cmd_list(args: argparse.Namespace) -> int:
     with open_sync(args) as db:
         rows = store.list_batches(db.conn, active_only=args.active, limit=args.limit)
     if args.json:
-        json.dump([b.to_dict() for b in rows], sys.stdout, indent=1)
-        print()
+        now = time.time()
+        write_json({"batches": [batch_json(b, now) for b in rows]})
         return EXIT_OK
     if not rows:
         print("no batches")
@@ -252,10 +182,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         outcomes = store.batch_outcome_counts(db.conn, batch.id)
         children = store.batch_children(db.conn, batch.id)
     if args.json:
-        json.dump(
-            {**batch.to_dict(), "outcomes": outcomes, "children": children}, sys.stdout, indent=1
-        )
-        print()
+        data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
+        write_json({**data, "children": children})
         return EXIT_OK
     for line in _describe(batch, outcomes, children, time.time()):
         print(line)
@@ -496,3 +424,146 @@ def cmd_sim_server(args: argparse.Namespace) -> int:
             str(args.seed),
         ]
     )
+
+
+# --------------------------------------------------------------------------- command line
+
+_BATCH_ARG = click.argument("batch", metavar="BATCH")
+_BATCH_HELP = "BATCH is a local id or a provider batch id."
+
+
+@click.command(
+    epilog=example(
+        "batchdash submit requests.jsonl --wait",
+        "batchdash submit requests.jsonl --queue nightly --metadata team=search",
+    )
+)
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@db_option()
+@click.option("--endpoint", help="Batch endpoint (default: the url of the lines).")
+@click.option("--queue", help="Queue of the batch's jobs (default: the file's name).")
+@click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
+@click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
+@click.option("--wait", is_flag=True, help="Poll until the results are in.")
+@click.option(
+    "--interval",
+    type=float,
+    default=10.0,
+    show_default=True,
+    help="Seconds between polls (--wait).",
+)
+def submit(**_: Any) -> Any:
+    """Validate a batch-style JSONL file (custom_id, method, url, body) and submit it."""
+    return invoke(cmd_submit, creates=True)
+
+
+@click.group(
+    cls=Group, epilog=example("batchdash batches list --active", "batchdash batches show 3")
+)
+def batches_group() -> None:
+    """Remote batches."""
+
+
+@batches_group.command("list", epilog=example("batchdash batches list --active --json"))
+@db_option()
+@click.option("--active", is_flag=True, help="Only batches still running.")
+@click.option("--limit", type=int, default=None, help="At most N batches.")
+@click.option("--json", is_flag=True, help="As a JSON document.")
+def batches_list(**_: Any) -> Any:
+    """Batches, newest first."""
+    return invoke(cmd_list)
+
+
+@batches_group.command("show", epilog=example("batchdash batches show batch_abc123 --json"))
+@_BATCH_ARG
+@db_option()
+@click.option("--json", is_flag=True, help="As a JSON document.")
+def batches_show(**_: Any) -> Any:
+    """One batch: counts by outcome, errors, files, times. BATCH is a local or provider id."""
+    return invoke(cmd_show)
+
+
+@batches_group.command("cancel", epilog=example("batchdash batches cancel 3"))
+@_BATCH_ARG
+@db_option()
+def batches_cancel(**_: Any) -> Any:
+    """Ask the provider to cancel a batch. BATCH is a local or provider id."""
+    return invoke(cmd_cancel)
+
+
+@batches_group.command("resubmit", epilog=example("batchdash batches resubmit 3"))
+@_BATCH_ARG
+@db_option()
+@click.option(
+    "--include-permanent",
+    is_flag=True,
+    help="Also send lines whose error will not pass on retry (invalid request, context length).",
+)
+def batches_resubmit(**_: Any) -> Any:
+    """Send the failed, expired, cancelled and missing lines again as a child batch."""
+    return invoke(cmd_resubmit)
+
+
+@batches_group.command(
+    "download", epilog=example("batchdash batches download 3 --format csv -o results.csv")
+)
+@_BATCH_ARG
+@db_option()
+@click.option(
+    "--format",
+    type=click.Choice(("jsonl", "csv")),
+    default="jsonl",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write (default: stdout).",
+)
+def batches_download(**_: Any) -> Any:
+    """Write a batch's results as JSONL or CSV. BATCH is a local or provider id."""
+    return invoke(cmd_download)
+
+
+@batches_group.command("import", epilog=example("batchdash batches import --queue legacy"))
+@db_option()
+@click.option("--queue", default="imported", show_default=True, help="Queue for their jobs.")
+def batches_import(**_: Any) -> Any:
+    """Track every batch of the account (submitted elsewhere)."""
+    return invoke(cmd_import)
+
+
+@batches_group.command("reconcile", epilog=example("batchdash batches reconcile"))
+@db_option()
+def batches_reconcile(**_: Any) -> Any:
+    """Finish submissions interrupted by a crash."""
+    return invoke(cmd_reconcile)
+
+
+@click.command(epilog=example("batchdash poll --until-done", "batchdash poll --interval 60"))
+@db_option()
+@click.option(
+    "--interval", type=float, default=10.0, show_default=True, help="Seconds between cycles."
+)
+@click.option("--until-done", is_flag=True, help="Exit once no batch is left to follow.")
+def poll(**_: Any) -> Any:
+    """Follow remote batches and rescue stale jobs."""
+    return invoke(cmd_poll)
+
+
+@click.command("sim-server", epilog=example("batchdash sim-server --port 8089 --fault-rate 0.05"))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
+@click.option(
+    "--speed", type=float, default=1.0, show_default=True, help="Simulated seconds per second."
+)
+@click.option(
+    "--fault-rate", type=float, default=0.0, show_default=True, help="Share of 429/5xx answers."
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
+def sim_server(**_: Any) -> Any:
+    """Run the OpenAI-compatible simulator."""
+    return invoke(cmd_sim_server, creates=None)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -14,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import click
 
 from batchdash.core import store
 from batchdash.core.config import MissingKeyError, openai_settings
@@ -26,19 +27,33 @@ from batchdash.core.files import (
     read_pid_file,
 )
 from batchdash.core.handlers import SimSettings
+from batchdash.core.liveness import this_host
 from batchdash.core.pricing import price_table
 from batchdash.core.qa import parse_judges
 from batchdash.core.queue import RetryPolicy
 from batchdash.core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
 from batchdash.tui.argtypes import (
+    FRACTION,
+    NON_EMPTY,
+    NON_NEGATIVE_FLOAT,
+    POSITIVE_FLOAT,
+    POSITIVE_INT,
+    Checked,
     at_least,
-    fraction,
-    non_empty,
-    non_negative_float,
-    positive_float,
-    positive_int,
 )
-from batchdash.tui.cli import EXIT_ERROR, EXIT_OK, CliError, add_db_option, db_path, run_async
+from batchdash.tui.cli.common import (
+    EXIT_ERROR,
+    EXIT_OK,
+    CliError,
+    F,
+    Group,
+    db_option,
+    db_path,
+    example,
+    invoke,
+    run_async,
+)
+from batchdash.tui.cli.views import worker_json, write_json
 from batchdash.tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
@@ -47,96 +62,6 @@ MIN_INTERVAL = 0.01
 START_TIMEOUT = 15.0
 #: What a detached worker prints on its original stdout before switching to its log.
 LOG_ANNOUNCE = "log: "
-
-
-def _add_worker_options(p: argparse.ArgumentParser) -> None:
-    interval = at_least(MIN_INTERVAL)
-    p.add_argument("--concurrency", type=positive_int, default=4, help="jobs in flight (default 4)")
-    p.add_argument("--queue", type=non_empty, action="append", default=[], help="only these queues")
-    p.add_argument("--heartbeat", type=interval, default=2.0, help="seconds between heartbeats")
-    p.add_argument(
-        "--lease", type=positive_float, default=None, help="lease seconds (5 heartbeats)"
-    )
-    p.add_argument("--poll", type=interval, default=0.5, help="max seconds between idle polls")
-    p.add_argument(
-        "--idle-exit",
-        type=non_negative_float,
-        default=None,
-        metavar="SECONDS",
-        help="exit after this long with nothing to do",
-    )
-    p.add_argument(
-        "--grace", type=non_negative_float, default=10.0, help="drain grace period on SIGTERM"
-    )
-    p.add_argument(
-        "--retry-base", type=non_negative_float, default=2.0, help="first retry delay (s)"
-    )
-    p.add_argument(
-        "--sim-latency", type=non_negative_float, default=0.005, help="sim handler seconds"
-    )
-    p.add_argument("--sim-failure-rate", type=fraction, default=0.0, help="sim failure rate")
-    p.add_argument(
-        "--qa-every",
-        type=positive_int,
-        default=None,
-        metavar="N",
-        help="judge every Nth success of the queue (counted across all workers)",
-    )
-    p.add_argument(
-        "--qa-judges", default=None, metavar="A,B", help="judge models (default gpt-4o-mini)"
-    )
-    p.add_argument(
-        "--job-timeout",
-        type=positive_float,
-        default=None,
-        metavar="SECONDS",
-        help="cancel an attempt after this long unless its job sets a timeout",
-    )
-    p.add_argument(
-        "--max-result-chars",
-        type=positive_int,
-        default=10_000_000,
-        metavar="N",
-        help="fail a job whose result JSON is longer (default 10,000,000)",
-    )
-    p.add_argument(
-        "--max-error-chars",
-        type=positive_int,
-        default=65_536,
-        metavar="N",
-        help="truncate longer error texts (default 65,536)",
-    )
-
-
-def register(commands: Any) -> None:
-    """Add the worker commands to the top-level parser."""
-    p = commands.add_parser("worker", help="run a worker in the foreground")
-    add_db_option(p, creates=True)
-    _add_worker_options(p)
-    p.add_argument(
-        "--log-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="log to DIR/worker-ID.log (owner-only) instead of stderr",
-    )
-    p.set_defaults(func=cmd_worker)
-
-    workers = commands.add_parser("workers", help="start, stop or list workers")
-    sub = workers.add_subparsers(dest="workers_command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser("start", help="start N detached workers")
-    add_db_option(p, creates=True)
-    p.add_argument("-n", type=positive_int, default=1, help="how many (default 1)")
-    _add_worker_options(p)
-    p.set_defaults(func=cmd_workers_start)
-    p = sub.add_parser("stop", help="SIGTERM this database's workers and wait")
-    add_db_option(p)
-    p.add_argument("--timeout", type=positive_float, default=30.0, help="seconds to wait")
-    p.set_defaults(func=cmd_workers_stop)
-    p = sub.add_parser("list", help="workers with state and heartbeat age")
-    add_db_option(p)
-    p.add_argument("--json", action="store_true")
-    p.set_defaults(func=cmd_workers_list)
 
 
 def _options(args: argparse.Namespace) -> WorkerOptions:
@@ -417,7 +342,8 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
     workers = run_async(load, args)
     now = time.time()
     if args.json:
-        print(json.dumps([w.to_dict(now) for w in workers], indent=2))
+        host = this_host()
+        write_json({"workers": [worker_json(w, now, host) for w in workers]})
         return EXIT_OK
     rows = (
         (
@@ -439,3 +365,117 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
     if not workers:
         print("no workers have run on this database yet")
     return EXIT_OK
+
+
+# --------------------------------------------------------------------------- command line
+
+INTERVAL = Checked(at_least(MIN_INTERVAL), "SECONDS")
+
+#: The options `worker` and `workers start` share, as (flags, click settings).
+WORKER_OPTIONS: tuple[tuple[tuple[str, ...], dict[str, Any]], ...] = (
+    (("--concurrency",), {"type": POSITIVE_INT, "default": 4, "help": "Jobs in flight."}),
+    (("--queue",), {"type": NON_EMPTY, "multiple": True, "help": "Only these queues."}),
+    (("--heartbeat",), {"type": INTERVAL, "default": 2.0, "help": "Seconds between heartbeats."}),
+    (("--lease",), {"type": POSITIVE_FLOAT, "help": "Lease seconds (default 5 heartbeats)."}),
+    (("--poll",), {"type": INTERVAL, "default": 0.5, "help": "Max seconds between idle polls."}),
+    (
+        ("--idle-exit",),
+        {"type": NON_NEGATIVE_FLOAT, "help": "Exit after this long with nothing to do."},
+    ),
+    (
+        ("--grace",),
+        {"type": NON_NEGATIVE_FLOAT, "default": 10.0, "help": "Drain grace on SIGTERM."},
+    ),
+    (("--retry-base",), {"type": NON_NEGATIVE_FLOAT, "default": 2.0, "help": "First retry delay."}),
+    (
+        ("--sim-latency",),
+        {"type": NON_NEGATIVE_FLOAT, "default": 0.005, "help": "Sim handler seconds."},
+    ),
+    (("--sim-failure-rate",), {"type": FRACTION, "default": 0.0, "help": "Sim failure rate."}),
+    (
+        ("--qa-every",),
+        {
+            "type": POSITIVE_INT,
+            "help": "Judge every Nth success of the queue (counted across all workers).",
+        },
+    ),
+    (("--qa-judges",), {"metavar": "A,B", "help": "Judge models (default gpt-4o-mini)."}),
+    (
+        ("--job-timeout",),
+        {
+            "type": POSITIVE_FLOAT,
+            "help": "Cancel an attempt after this long unless its job sets a timeout.",
+        },
+    ),
+    (
+        ("--max-result-chars",),
+        {
+            "type": POSITIVE_INT,
+            "default": 10_000_000,
+            "help": "Fail a job whose result JSON is longer.",
+        },
+    ),
+    (
+        ("--max-error-chars",),
+        {"type": POSITIVE_INT, "default": 65_536, "help": "Truncate longer error texts."},
+    ),
+)
+
+
+def _worker_options(fn: F) -> F:
+    """Add the options `worker` and `workers start` share."""
+    for flags, settings in reversed(WORKER_OPTIONS):
+        fn = click.option(*flags, show_default="default" in settings, **settings)(fn)
+    return fn
+
+
+@click.command(
+    epilog=example(
+        "batchdash worker --queue summaries --concurrency 8",
+        "batchdash worker --idle-exit 30 --log-dir logs/",
+    )
+)
+@db_option()
+@_worker_options
+@click.option(
+    "--log-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    metavar="DIR",
+    help="Log to DIR/worker-ID.log (owner-only) instead of stderr.",
+)
+def worker(**_: Any) -> Any:
+    """Run a worker in the foreground (SIGTERM or Ctrl-C drains it)."""
+    return invoke(cmd_worker, creates=True)
+
+
+@click.group(cls=Group, epilog=example("batchdash workers start -n 4", "batchdash workers list"))
+def workers() -> None:
+    """Start, stop or list workers."""
+
+
+@workers.command("start", epilog=example("batchdash workers start -n 4 --queue summaries"))
+@db_option()
+@click.option("-n", type=POSITIVE_INT, default=1, show_default=True, help="How many.")
+@_worker_options
+def workers_start(**_: Any) -> Any:
+    """Start N detached workers, each logging beside the database."""
+    return invoke(cmd_workers_start, creates=True)
+
+
+@workers.command("stop", epilog=example("batchdash workers stop --timeout 60"))
+@db_option()
+@click.option(
+    "--timeout", type=POSITIVE_FLOAT, default=30.0, show_default=True, help="Seconds to wait."
+)
+def workers_stop(**_: Any) -> Any:
+    """SIGTERM this database's workers and wait for them to drain."""
+    return invoke(cmd_workers_stop)
+
+
+@workers.command("list", epilog=example("batchdash workers list --json"))
+@db_option()
+@click.option("--json", is_flag=True, help="As a JSON document.")
+def workers_list(**_: Any) -> Any:
+    """Workers with state and heartbeat age; dead and stale ones are marked."""
+    return invoke(cmd_workers_list)

@@ -1,0 +1,69 @@
+"""`jobs list`, `retry`, `cancel`, `resume` and `export` take the dashboard's `--filter`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import cli
+
+
+@pytest.fixture
+def failed_db(tmp_path: Path, db_path: Path) -> Path:
+    """Three `tr-*` and three `ab-*` jobs, all failed by the sim handler."""
+    for prefix, queue in (("tr-", "translate"), ("ab-", "abstracts")):
+        lines = [json.dumps({"key": f"{prefix}{i}", "payload": {"i": i}}) for i in range(3)]
+        (tmp_path / f"{queue}.jsonl").write_text("\n".join(lines) + "\n")
+        cli("enqueue", str(tmp_path / f"{queue}.jsonl"), "--queue", queue, "--handler", "sim",
+            "--max-attempts", "1", "--db", str(db_path))  # fmt: skip
+    cli("worker", "--sim-failure-rate", "1", "--sim-latency", "0", "--idle-exit", "0.2",
+        "--poll", "0.02", "--heartbeat", "0.1", "--db", str(db_path))  # fmt: skip
+    return db_path
+
+
+def _keys(db: Path, *args: str) -> list[str]:
+    rows = json.loads(cli("jobs", "list", "--json", "--db", str(db), *args).stdout)["jobs"]
+    return sorted(row["key"] for row in rows)
+
+
+def test_jobs_list_and_export_take_the_filter_language(failed_db: Path) -> None:
+    assert _keys(failed_db, "--filter", "status:failed key:tr-*") == ["tr-0", "tr-1", "tr-2"]
+    # --filter narrows together with --queue and ids.
+    assert _keys(failed_db, "--filter", "key:*-1", "--queue", "abstracts") == ["ab-1"]
+    out = cli("export", "--filter", "key:ab-* status:failed", "--db", str(failed_db)).stdout
+    assert sorted(json.loads(line)["key"] for line in out.splitlines()) == ["ab-0", "ab-1", "ab-2"]
+
+
+def test_retry_cancel_and_resume_act_on_the_filtered_jobs_only(failed_db: Path) -> None:
+    db = str(failed_db)
+    assert cli("retry", "--filter", "key:tr-*", "--db", db).stdout == "retried 3 jobs\n"
+    assert _keys(failed_db, "--status", "pending") == ["tr-0", "tr-1", "tr-2"]
+    proc = cli("cancel", "--filter", "key:tr-1", "--db", db)
+    assert proc.stdout.startswith("cancelled 1 pending jobs;")
+    assert _keys(failed_db, "--status", "cancelled") == ["tr-1"]
+    cli("queue", "pause", "translate", "--db", db)
+    assert (
+        "resumed queues: translate"
+        in cli("resume", "--filter", "queue:translate", "--db", db).stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("jobs", "list", "--filter", "status:faild"), "--filter: "),
+        (
+            ("retry", "--filter", "status:failed", "--status", "failed"),
+            "--filter status: and --status both given: use one of them",
+        ),
+        (("cancel", "--filter", "id:3", "4"), "--filter id: and job ids both given"),
+    ],
+)
+def test_a_bad_or_conflicting_filter_is_one_line(
+    failed_db: Path, args: tuple[str, ...], message: str
+) -> None:
+    proc = cli(*args, "--db", str(failed_db), check=False)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.startswith("batchdash: error: " + message) and proc.stderr.count("\n") == 1

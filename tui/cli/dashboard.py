@@ -1,0 +1,48 @@
+"""The dashboard's commands: `batchdash` (no command) opens it; `batchdash demo` shows it off."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import click
+
+from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, db_path, example, invoke
+
+
+def run_dashboard(args: argparse.Namespace) -> int:
+    """Open the dashboard on the chosen database (textual is imported only now)."""
+    if args.refresh <= 0:
+        raise CliError("--refresh must be positive")
+    from batchdash.tui.app import BatchDashApp
+
+    # main() has already refused a missing database: the dashboard never creates one.
+    BatchDashApp(db_path(args), refresh=args.refresh, read_only=args.read_only).run()
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Run the demo: simulator, workers, jobs and a remote batch, watched live."""
+    from batchdash.tui.demo import run_demo
+
+    return run_demo(args)
+
+
+@click.command(
+    epilog=example("batchdash demo", "batchdash demo --dir /tmp/demo --jobs 2000 --workers 4")
+)
+@db_option()
+@click.option(
+    "--dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Keep the demo files here.",
+)
+@click.option("--jobs", type=int, default=600, show_default=True, help="Local jobs to enqueue.")
+@click.option("--workers", type=int, default=3, show_default=True, help="Sim workers to start.")
+# For smoke tests: run the app headless for this long, then print `--once` and exit.
+@click.option("--headless-for", type=float, default=None, hidden=True)
+def demo(**_: Any) -> Any:
+    """A live dashboard on a simulator with sim workers (no API key needed)."""
+    return invoke(cmd_demo, creates=True)
