@@ -1,0 +1,1 @@
+"""Storage: the ports (Protocols) domain code uses, and their back ends."""
