@@ -23,3 +23,7 @@ class MissingDatabaseError(NotFoundError):
     def __init__(self, path: Path) -> None:
         super().__init__(f"no database at {path} — run `batchdash init` or `batchdash demo`")
         self.path = path
+
+
+class DatabaseError(StoreError):
+    """The database itself failed (I/O, corruption, busy past every retry, interrupted)."""

@@ -13,12 +13,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 
-from batchdash.core import qa, queue, store
+from batchdash.core import qa, queue
+from batchdash.core.db.ports import Store
 from batchdash.core.models import Batch
-from batchdash.core.store import Store
 from batchdash.core.worker import check_workers
 
 if TYPE_CHECKING:
@@ -59,8 +58,8 @@ async def run_cycle(db: Store, *, remote: bool = True) -> CycleReport:
 
 
 async def _remote_part(db: Store, report: CycleReport) -> None:
-    due = await db.read(partial(store.batches_due, now=time.time()))
-    submitting = await db.read(store.submitting_batches)
+    due = await db.read(lambda tx: tx.batches.batches_due(now=time.time()))
+    submitting = await db.read(lambda tx: tx.batches.submitting_batches())
     if not due and not submitting:
         return
     from batchdash.core.providers import openai_batch

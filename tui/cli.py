@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
-from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
+from batchdash.core.db import default_db_path, open_store, open_sync_store, require_database
+from batchdash.core.db.ports import Store, SyncStore
+from batchdash.core.errors import StoreError
 from batchdash.tui.argtypes import OneLineParser
 
 T = TypeVar("T")
@@ -63,7 +64,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
     import asyncio  # here, not at the top: `--once` never needs an event loop
 
     async def main() -> T:
-        db = await Store.open(db_path(args), create=creates_db(args))
+        db = await open_store(db_path(args), create=creates_db(args))
         try:
             return await coro_fn(db)
         finally:
@@ -74,7 +75,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
 
 def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
     """Open the store synchronously (readers that must stay fast, like `--once`)."""
-    return SyncStore.open(db_path(args), readonly=readonly, create=creates_db(args))
+    return open_sync_store(db_path(args), readonly=readonly, create=creates_db(args))
 
 
 def add_db_option(
@@ -173,8 +174,6 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except (CliError, StoreError, ValueError, OSError) as exc:
         return _error(str(exc) or type(exc).__name__)
-    except sqlite3.Error as exc:
-        return _error(f"database {db_path(args)}: {exc}")
     except OverflowError as exc:
         return _error(f"a number is too large: {exc}")
     except RecursionError:

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import store
 from batchdash.core.files import (
     Identity,
     PidState,
@@ -407,7 +406,7 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
 
     async def load(db: Any) -> list[Any]:
         await check_workers(db)
-        workers: list[Any] = await db.read(store.list_workers)
+        workers: list[Any] = await db.read(lambda tx: tx.workers.list_workers())
         return workers
 
     workers = run_async(load, args)

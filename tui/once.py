@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
+from batchdash.core.errors import DatabaseError
 from batchdash.core.models import Batch, JobStatus, QueueInfo
-from batchdash.core.store import SyncStore
 from batchdash.tui import styles
 from batchdash.tui.cli import EXIT_ATTENTION, EXIT_OK, CliError, db_path, run_async, use_color
 from batchdash.tui.fmt import (
@@ -49,10 +49,10 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.once_poll:
         _poll(args, sys.stderr)
     try:
-        with SyncStore.open(path, readonly=True) as db:
-            report = db.read(lambda conn: snapshot.summary(conn, now))
-    except sqlite3.DatabaseError as exc:
-        raise CliError(f"database {path}: {exc}") from exc
+        with open_sync_store(path, readonly=True) as db:
+            report = db.read(lambda tx: snapshot.summary(tx, now))
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from exc
     if args.once_json:
         json.dump(to_json(report, path), out, indent=2)
         out.write("\n")

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import config, pricing
+from batchdash.core.db import default_db_path
 from batchdash.core.handlers import PermanentError, openai_settings
-from batchdash.core.store import default_db_path
 from tests.conftest import cli
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchdash.core.config import db_path_setting
-from batchdash.core.errors import MissingDatabaseError, StoreError
+from batchdash.core.errors import DatabaseError, MissingDatabaseError, StoreError
 
 T = TypeVar("T")
 
@@ -70,14 +70,14 @@ def connect_sync(path: Path, *, readonly: bool = False, create: bool = True) -> 
     # Switching a new file to WAL needs a lock another process may hold for a moment (two
     # workers started together both create the database); SQLite may refuse at once.
     try:
-        _with_busy_retry_sync(partial(_configure, conn, readonly=readonly))
+        with_busy_retry(partial(configure, conn, readonly=readonly))
     except BaseException:
         conn.close()
         raise
     return conn
 
 
-def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
+def configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
     """Apply pragmas; WAL lets readers (the dashboard) run beside writers (workers)."""
     conn.row_factory = sqlite3.Row
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -87,7 +87,7 @@ def _configure(conn: sqlite3.Connection, *, readonly: bool) -> None:
     conn.execute("PRAGMA foreign_keys = ON")
 
 
-def _migrate(conn: sqlite3.Connection) -> None:
+def migrate(conn: sqlite3.Connection) -> None:
     """Bring the schema up to SCHEMA_VERSION, each step in its own transaction."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
@@ -97,7 +97,7 @@ def _migrate(conn: sqlite3.Connection) -> None:
         )
     for number in range(version, SCHEMA_VERSION):
         script = _MIGRATIONS[number]
-        _with_busy_retry_sync(partial(_apply_migration, conn, number + 1, script))
+        with_busy_retry(partial(_apply_migration, conn, number + 1, script))
 
 
 def _apply_migration(conn: sqlite3.Connection, version: int, script: str) -> None:
@@ -141,7 +141,7 @@ def _backoff(attempt: int) -> float:
     return float(min(1.0, 0.005 * 2**attempt) * (0.5 + random.random()))
 
 
-def _with_busy_retry_sync(fn: Callable[[], T]) -> T:
+def with_busy_retry(fn: Callable[[], T]) -> T:
     deadline = time.monotonic() + BUSY_RETRY_SECONDS
     attempt = 0
     while True:
@@ -154,7 +154,7 @@ def _with_busy_retry_sync(fn: Callable[[], T]) -> T:
             attempt += 1
 
 
-def _transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
     """Run `fn` inside BEGIN IMMEDIATE … COMMIT (rolled back on any error)."""
     conn.execute("BEGIN IMMEDIATE")
     try:
@@ -175,7 +175,16 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def _not_a_database(path: Path) -> Iterator[None]:
+def database_errors(path: Path) -> Iterator[None]:
+    """Report any SQLite failure as a DatabaseError naming the file (callers never see sqlite3)."""
+    try:
+        yield
+    except sqlite3.Error as exc:
+        raise DatabaseError(f"database {path}: {exc}") from exc
+
+
+@contextlib.contextmanager
+def not_a_database(path: Path) -> Iterator[None]:
     """Turn SQLite's "file is not a database" (and kin) into a StoreError naming the file.
 
     Busy and locked errors stay what they are: callers retry those.
@@ -188,19 +197,7 @@ def _not_a_database(path: Path) -> Iterator[None]:
         raise StoreError(f"database {path}: {exc}") from exc
 
 
-def _set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> int:
-    """Set the WAL size (pages) at which a commit checkpoints (0: never); the old one."""
-    old = int(conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0])
-    conn.execute(f"PRAGMA wal_autocheckpoint = {int(pages)}")
-    return old
-
-
-def _checkpoint(conn: sqlite3.Connection) -> None:
-    """Copy what the WAL holds back into the database, waiting for nobody."""
-    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-
-
-def _check_version(conn: sqlite3.Connection) -> None:
+def check_version(conn: sqlite3.Connection) -> None:
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"database schema v{version} is newer than this batchdash")
