@@ -411,7 +411,7 @@ class Stats(Protocol):
 
 
 class Tx(Protocol):
-    """One transaction's view of the store: a repository per aggregate."""
+    """One transaction's view of the store: a repository per aggregate (read-only names)."""
 
     @property
     def jobs(self) -> Jobs: ...

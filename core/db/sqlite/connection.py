@@ -142,6 +142,8 @@ def _backoff(attempt: int) -> float:
 
 
 def with_busy_retry(fn: Callable[[], T]) -> T:
+    """Run `fn`, again after a jittered pause while SQLite reports busy (up to
+    BUSY_RETRY_SECONDS): the one retry loop of every write, sync or async."""
     deadline = time.monotonic() + BUSY_RETRY_SECONDS
     attempt = 0
     while True:
@@ -198,6 +200,7 @@ def not_a_database(path: Path) -> Iterator[None]:
 
 
 def check_version(conn: sqlite3.Connection) -> None:
+    """Refuse (StoreError) a schema this batchdash cannot read without migrating it."""
     version = conn.execute("PRAGMA user_version").fetchone()[0]
     if version > SCHEMA_VERSION:
         raise StoreError(f"database schema v{version} is newer than this batchdash")
