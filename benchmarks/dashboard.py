@@ -33,9 +33,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from batchdash.core import store  # noqa: E402
-from batchdash.core.models import JobFilter, NewJob  # noqa: E402
-from batchdash.core.store import Outcome, SyncStore  # noqa: E402
+from batchdash.core.db import open_sync_store  # noqa: E402
+from batchdash.core.models import JobFilter, JobStatus, NewJob, Outcome  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 
 SIZE = (120, 36)
@@ -63,16 +62,14 @@ def write_jobs(path: Path, n: int) -> None:
     Written through the store's own write functions (enqueue, claim, finish).
     """
     now = time.time()
-    with SyncStore.open(path) as db:
+    with open_sync_store(path) as db:
         for start in range(0, n, CHUNK):
             queue_name = ("papers", "chat", "summaries")[(start // CHUNK) % 3]
             jobs = [
                 NewJob(key=f"doc-{i:07d}", payload={"i": i, "text": "lorem ipsum " * 4})
                 for i in range(start, min(n, start + CHUNK))
             ]
-            db.write(
-                lambda c, q=queue_name, j=jobs: store.enqueue(c, q, "sim", j, now - 7300, None)
-            )
+            db.write(lambda c, q=queue_name, j=jobs: c.jobs.enqueue(q, "sim", j, now - 7300, None))
         finished = int(n * 0.99)
         done = 0
         while done < finished:
@@ -80,11 +77,11 @@ def write_jobs(path: Path, n: int) -> None:
             at = now - 7200 + 7200 * done / finished
             db.write(lambda c, at=at, size=size, done=done: _finish_chunk(c, size, at, done))
             done += size
-        db.write(lambda c: store.claim(c, "bench-w2", "tok-run", n // 100, 600.0, (), now))
+        db.write(lambda c: c.jobs.claim("bench-w2", "tok-run", n // 100, 600.0, (), now))
 
 
 def _finish_chunk(conn: Any, size: int, at: float, done: int) -> None:
-    claims = store.claim(conn, "bench-w1", f"tok-{done}", size, 600.0, (), at - 2)
+    claims = conn.jobs.claim("bench-w1", f"tok-{done}", size, 600.0, (), at - 2)
     outcomes = []
     for k, claim in enumerate(claims):
         failed = (done + k) % 19 == 0
@@ -102,7 +99,7 @@ def _finish_chunk(conn: Any, size: int, at: float, done: int) -> None:
                 cost=0.0001,
             )
         )
-    store.finish(conn, "bench-w1", outcomes)
+    conn.jobs.finish("bench-w1", outcomes)
 
 
 # --------------------------------------------------------------------------- children
@@ -145,8 +142,8 @@ async def child_naive(path: Path, started: float) -> dict[str, float]:
         def on_mount(self) -> None:
             table = self.query_one(DataTable)
             table.add_columns("ID", "KEY", "QUEUE", "STATE", "TRY", "ERROR")
-            with SyncStore.open(path, readonly=True) as db:
-                jobs = store.list_jobs(db.conn, JobFilter())
+            with open_sync_store(path, readonly=True) as db:
+                jobs = db.tx.jobs.list_jobs(JobFilter())
             table.add_rows(
                 (j.id, j.key, j.queue, j.status, j.attempts, j.error or "") for j in jobs
             )
@@ -168,17 +165,16 @@ def page_reads(path: Path) -> dict[str, float]:
     as fast, whether the status holds 900k jobs or a handful.
     """
     from batchdash.core import snapshot
-    from batchdash.core.models import JobStatus
 
     timings = {}
-    with SyncStore.open(path, readonly=True) as db:
+    with open_sync_store(path, readonly=True) as db:
         for status in (None, *JobStatus):
             flt = JobFilter(statuses=(status,) if status else ())
             for order in snapshot.ORDERS:
                 runs = []
                 for _ in range(3):
                     start = time.perf_counter()
-                    snapshot.job_page(db.conn, flt, order=order)
+                    snapshot.job_page(db.tx, flt, order=order)
                     runs.append(time.perf_counter() - start)
                 timings[f"{status or 'all'}, {order}"] = min(runs)
     return timings

@@ -30,15 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from batchdash.core import store  # noqa: E402
+from batchdash.core.db import open_store, open_sync_store  # noqa: E402
 from batchdash.core.providers import openai_batch  # noqa: E402
-from batchdash.core.store import Store, SyncStore  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 
 
@@ -66,16 +64,18 @@ def start_sim() -> tuple[subprocess.Popen[str], str]:
 
 async def prepare(db_path: Path, input_path: Path) -> int:
     """Submit and wait until the provider has written the result files; output bytes."""
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(db, input_path, queue="bench")
         async with openai_batch.connect() as client:
             while True:
-                batch = await db.read(lambda c: store.get_batch(c, batch_id))
+                batch = await db.read(lambda c: c.batches.get_batch(batch_id))
                 remote = await client.batches.retrieve(str(batch.remote_id))
                 if remote.status == "completed":
                     fields = openai_batch.remote_fields(remote, batch.total)
                     await db.write(
-                        partial(store.record_remote, batch_id=batch_id, fields=fields, now=0.0)
+                        lambda tx, f=fields: tx.batches.record_remote(
+                            batch_id=batch_id, fields=f, now=0.0
+                        )
                     )
                     output = await client.files.retrieve(str(remote.output_file_id))
                     return int(output.bytes)
@@ -83,8 +83,8 @@ async def prepare(db_path: Path, input_path: Path) -> int:
 
 
 async def ingest_ours(db_path: Path) -> int:
-    async with await Store.open(db_path) as db:
-        batch = (await db.read(store.list_batches))[0]
+    async with await open_store(db_path) as db:
+        batch = (await db.read(lambda tx: tx.batches.list_batches()))[0]
         async with openai_batch.connect() as client:
             await openai_batch.ingest(db, client, batch)
         return batch.total
@@ -96,8 +96,8 @@ def ingest_naive(db_path: Path) -> int:
 
     base_url, key = openai_batch.settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)
-    with SyncStore.open(db_path) as db:
-        batch = store.list_batches(db.conn)[0]
+    with open_sync_store(db_path) as db:
+        batch = db.tx.batches.list_batches()[0]
         text = client.files.content(str(batch.output_file_id)).text
         records = [json.loads(line) for line in text.split("\n") if line]
         db.conn.execute("BEGIN")
@@ -129,8 +129,8 @@ def ingest_floor(db_path: Path) -> int:
 
     base_url, key = openai_batch.settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)
-    with SyncStore.open(db_path) as db:
-        batch = store.list_batches(db.conn)[0]
+    with open_sync_store(db_path) as db:
+        batch = db.tx.batches.list_batches()[0]
         db.conn.execute("CREATE TABLE raw_lines (id INTEGER PRIMARY KEY, line TEXT)")
         count = 0
         with client.with_streaming_response.files.content(str(batch.output_file_id)) as resp:

@@ -45,9 +45,9 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from batchdash.core import queue, store  # noqa: E402
-from batchdash.core.models import NewJob  # noqa: E402
-from batchdash.core.store import Store, SyncStore  # noqa: E402
+from batchdash.core import queue  # noqa: E402
+from batchdash.core.db import open_store, open_sync_store  # noqa: E402
+from batchdash.core.models import JobFilter, NewJob  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import synchronous  # noqa: E402
@@ -70,7 +70,7 @@ def _bench_batchdash(folder: Path, n: int, level: str) -> tuple[float, float, in
     jobs = [NewJob(key=f"job-{i}", payload={"i": i}) for i in range(n)]
 
     async def enqueue() -> float:
-        db = await Store.open(db_path)
+        db = await open_store(db_path)
         start = time.perf_counter()
         await queue.enqueue(db, "bench", jobs, handler="noop")
         elapsed = time.perf_counter() - start
@@ -100,7 +100,7 @@ def _bench_batchdash(folder: Path, n: int, level: str) -> tuple[float, float, in
     ]
     for proc in procs:
         proc.wait()
-    with SyncStore.open(db_path) as s:
+    with open_sync_store(db_path) as s:
         _check_level(s.conn, level)
         first, last, done = s.conn.execute(
             "SELECT min(started_at), max(finished_at), count(*) FROM jobs "
@@ -110,7 +110,7 @@ def _bench_batchdash(folder: Path, n: int, level: str) -> tuple[float, float, in
             "SELECT count(*) FROM (SELECT job_id FROM events WHERE kind = 'succeeded' "
             "GROUP BY job_id HAVING count(*) > 1)"
         ).fetchone()[0]
-        assert store.count_jobs(s.conn, store.JobFilter(statuses=("succeeded",))) == n
+        assert s.tx.jobs.count_jobs(JobFilter(statuses=("succeeded",))) == n
     assert done == n, f"only {done} of {n} jobs succeeded"
     return n / enqueue_s, n / (last - first), dupes
 
@@ -237,7 +237,7 @@ def bench_raw_on_ours(folder: Path, n: int, level: str) -> tuple[float, float, i
     jobs = [NewJob(key=f"job-{i}", payload={"i": i}) for i in range(n)]
 
     async def enqueue() -> float:
-        async with await Store.open(path) as db:
+        async with await open_store(path) as db:
             start = time.perf_counter()
             await queue.enqueue(db, "bench", jobs, handler="noop")
             return time.perf_counter() - start

@@ -11,17 +11,26 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import store
+from batchdash.core.db.ports import Tx
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
-from batchdash.core.models import Batch, BatchState, ItemOutcome, JobFilter, JobStatus, dumps
+from batchdash.core.models import (
+    Batch,
+    BatchState,
+    ErrorMatch,
+    ItemOutcome,
+    ItemResult,
+    JobFilter,
+    JobStatus,
+    NewBatch,
+    dumps,
+)
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import usage_tokens
 
@@ -83,7 +92,7 @@ RESUBMIT_OUTCOMES = (
 
 #: Line errors that the same request gets again on every try (an invalid request, a
 #: prompt over the context length): `resubmit` leaves them out unless asked.
-PERMANENT_ERRORS = store.ErrorMatch(
+PERMANENT_ERRORS = ErrorMatch(
     status_codes=(400, 413, 422),
     error_codes=("invalid_request_error", "context_length_exceeded", "string_above_max_length"),
 )
@@ -313,7 +322,7 @@ def new_submit_key() -> str:
 
 
 def record_intent(
-    conn: sqlite3.Connection,
+    tx: Tx,
     plan: InputPlan,
     *,
     queue: str,
@@ -334,7 +343,7 @@ def record_intent(
         shard_meta = dict(metadata)
         if len(plan.shards) > 1:
             shard_meta[SHARD_META] = f"{index + 1}/{len(plan.shards)}"
-        row = store.NewBatch(
+        row = NewBatch(
             submit_key=new_submit_key(),
             queue=queue,
             endpoint=plan.endpoint,
@@ -347,7 +356,7 @@ def record_intent(
             base_url=base_url,
             provider=provider,
         )
-        ids.append(store.add_batch(conn, row, now))
+        ids.append(tx.batches.add_batch(row, now))
     requests = iter_requests(plan.path)
     for batch_id, shard in zip(ids, plan.shards, strict=True):
         chunk: list[tuple[int, str, str, str]] = []
@@ -355,29 +364,29 @@ def record_intent(
             custom_id, payload = next(requests)
             chunk.append((line_no, custom_id, custom_id, payload))
             if len(chunk) >= INGEST_CHUNK:
-                _add_lines(conn, plan.path, batch_id, queue, chunk, now)
+                _add_lines(tx, plan.path, batch_id, queue, chunk, now)
                 chunk = []
-        _add_lines(conn, plan.path, batch_id, queue, chunk, now)
-        store.batch_lines_enqueued(conn, batch_id, now)
+        _add_lines(tx, plan.path, batch_id, queue, chunk, now)
+        tx.items.batch_lines_enqueued(batch_id, now)
     return ids
 
 
 def _add_lines(
-    conn: sqlite3.Connection,
+    tx: Tx,
     path: Path,
     batch_id: int,
     queue: str,
     chunk: Sequence[tuple[int, str, str, str]],
     now: float,
 ) -> None:
-    existing = store.existing_job_keys(conn, queue, [key for _, _, key, _ in chunk])
+    existing = tx.items.existing_job_keys(queue, [key for _, _, key, _ in chunk])
     if existing:
         key, job_id = next(iter(existing.items()))
         raise BatchError(
             f"{path}: custom_id {key!r} is already job {job_id} of queue {queue!r} "
             f"({len(existing)} such in this chunk); submit with another --queue"
         )
-    store.add_batch_lines(conn, batch_id, queue, BATCH_HANDLER, chunk, now)
+    tx.items.add_batch_lines(batch_id, queue, BATCH_HANDLER, chunk, now)
 
 
 # --------------------------------------------------------------------------- ingestion
@@ -443,7 +452,7 @@ def _split_body(text: str) -> tuple[Any, str | None]:
     return json.loads(text), None
 
 
-def parse_result_line(text: str, prices: _Prices) -> store.ItemResult | None:
+def parse_result_line(text: str, prices: _Prices) -> ItemResult | None:
     """One output/error-file line as an item result, or None when it names no custom_id."""
     try:
         record, body_text = _split_body(text)
@@ -455,7 +464,7 @@ def parse_result_line(text: str, prices: _Prices) -> store.ItemResult | None:
     if isinstance(response, dict):
         return _response_result(record["custom_id"], response, body_text, prices)
     code, message = _error_fields(record.get("error"))
-    return store.ItemResult(
+    return ItemResult(
         custom_id=record["custom_id"],
         outcome=_UNRUN_CODES.get(code or "", ItemOutcome.ERRORED),
         error_code=code or "no_response",
@@ -465,7 +474,7 @@ def parse_result_line(text: str, prices: _Prices) -> store.ItemResult | None:
 
 def _response_result(
     custom_id: str, response: dict[str, Any], body_text: str | None, prices: _Prices
-) -> store.ItemResult:
+) -> ItemResult:
     """An output-file line: succeeded on 2xx, else non_2xx (even when counted completed)."""
     status = response.get("status_code")
     body = response.get("body")
@@ -473,7 +482,7 @@ def _response_result(
     tokens_in, tokens_out = usage_tokens(body_dict)
     ok = isinstance(status, int) and 200 <= status < 300
     code, message = (None, None) if ok else _error_fields(body_dict.get("error", body))
-    return store.ItemResult(
+    return ItemResult(
         custom_id=custom_id,
         outcome=ItemOutcome.SUCCEEDED if ok else ItemOutcome.NON_2XX,
         status_code=status if isinstance(status, int) else None,
@@ -487,8 +496,8 @@ def _response_result(
 
 
 def _with_job_fields(
-    results: Sequence[store.ItemResult],
-) -> list[tuple[store.ItemResult, str, str | None]]:
+    results: Sequence[ItemResult],
+) -> list[tuple[ItemResult, str, str | None]]:
     """Attach the job status and error kind each outcome implies."""
     out = []
     for r in results:
@@ -498,7 +507,7 @@ def _with_job_fields(
 
 
 #: A parsed chunk of result lines: (item result, job status, job error kind) each.
-ParsedChunk = list[tuple[store.ItemResult, str, str | None]]
+ParsedChunk = list[tuple[ItemResult, str, str | None]]
 
 
 def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:
@@ -512,19 +521,17 @@ def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:
     return _with_job_fields(results)
 
 
-def failed_batch_results(
-    conn: sqlite3.Connection, batch_id: int, errors: Any
-) -> list[store.ItemResult]:
+def failed_batch_results(tx: Tx, batch_id: int, errors: Any) -> list[ItemResult]:
     """Per-line results of a batch that failed validation, from its `errors.data`."""
     data = errors if isinstance(errors, list) else []
     by_line: dict[int, dict[str, Any]] = {
         e["line"]: e for e in data if isinstance(e, dict) and isinstance(e.get("line"), int)
     }
     results = []
-    for custom_id, line_no in store.batch_item_lines(conn, batch_id, list(by_line)):
+    for custom_id, line_no in tx.items.batch_item_lines(batch_id, list(by_line)):
         code, message = _error_fields(by_line[line_no])
         results.append(
-            store.ItemResult(
+            ItemResult(
                 custom_id=custom_id,
                 outcome=ItemOutcome.ERRORED,
                 error_code=code,
@@ -557,26 +564,26 @@ def final_state(raw: str | None, state: str, counts: dict[str, int]) -> str:
     return BatchState.PARTIAL if bad else BatchState.SUCCEEDED
 
 
-def finish_ingest(conn: sqlite3.Connection, batch: Batch, now: float) -> str:
+def finish_ingest(tx: Tx, batch: Batch, now: float) -> str:
     """After the result files: settle lines nobody mentioned, totals, final state.
 
     Lines of a failed batch get their validation error; other unmentioned lines become
     expired, cancelled or missing (see `absent_outcome`). Returns the final state.
     """
     if batch.state == BatchState.FAILED:
-        results = failed_batch_results(conn, batch.id, batch.errors)
-        store.apply_item_results(conn, batch.id, _with_job_fields(results), now)
+        results = failed_batch_results(tx, batch.id, batch.errors)
+        tx.items.apply_item_results(batch.id, _with_job_fields(results), now)
     outcome = absent_outcome(batch.state)
     code, message = _absent_error(batch)
-    pending = store.pending_item_ids(conn, batch.id)
+    pending = tx.items.pending_item_ids(batch.id)
     for start in range(0, len(pending), INGEST_CHUNK):
         results = [
-            store.ItemResult(custom_id, outcome, error_code=code, error_message=message)
+            ItemResult(custom_id, outcome, error_code=code, error_message=message)
             for custom_id in pending[start : start + INGEST_CHUNK]
         ]
-        store.apply_item_results(conn, batch.id, _with_job_fields(results), now)
-    state = final_state(batch.raw_status, batch.state, store.batch_outcome_counts(conn, batch.id))
-    store.close_ingest(conn, batch.id, state, now)
+        tx.items.apply_item_results(batch.id, _with_job_fields(results), now)
+    state = final_state(batch.raw_status, batch.state, tx.items.batch_outcome_counts(batch.id))
+    tx.items.close_ingest(batch.id, state, now)
     return state
 
 
@@ -617,18 +624,14 @@ class ResubmitPlan:
         )
 
 
-def resubmit_plan(conn: sqlite3.Connection, batch_id: int) -> ResubmitPlan:
+def resubmit_plan(tx: Tx, batch_id: int) -> ResubmitPlan:
     """Count what a resubmit of this batch would send (NotFoundError for an unknown batch)."""
-    batch = store.get_batch(conn, batch_id)
-    lines, permanent = store.resubmittable_counts(
-        conn, batch.id, RESUBMIT_OUTCOMES, PERMANENT_ERRORS
-    )
+    batch = tx.batches.get_batch(batch_id)
+    lines, permanent = tx.items.resubmittable_counts(batch.id, RESUBMIT_OUTCOMES, PERMANENT_ERRORS)
     return ResubmitPlan(batch.id, lines, permanent)
 
 
-def record_resubmit(
-    conn: sqlite3.Connection, parent_id: int, now: float, *, include_permanent: bool = False
-) -> int:
+def record_resubmit(tx: Tx, parent_id: int, now: float, *, include_permanent: bool = False) -> int:
     """Record a child batch of the parent's failed, expired, cancelled and missing lines.
 
     Lines whose error will not pass on retry are left out unless `include_permanent`.
@@ -636,15 +639,14 @@ def record_resubmit(
     same work is never sent twice: a line already resubmitted belongs to the child).
     Returns the child's id.
     """
-    parent = store.get_batch(conn, parent_id)
+    parent = tx.batches.get_batch(parent_id)
     if parent.ingested_at is None:
         raise BatchError(f"batch {parent.id} is {parent.state}; resubmit once its results are in")
-    plan = resubmit_plan(conn, parent.id)
+    plan = resubmit_plan(tx, parent.id)
     if not plan.sent(include_permanent):
-        raise BatchError(_nothing_to_resubmit(conn, plan))
-    child = store.add_batch(
-        conn,
-        store.NewBatch(
+        raise BatchError(_nothing_to_resubmit(tx, plan))
+    child = tx.batches.add_batch(
+        NewBatch(
             queue=parent.queue,
             endpoint=parent.endpoint,
             model=parent.model,
@@ -657,18 +659,16 @@ def record_resubmit(
         ),
         now,
     )
-    leave_out = store.ErrorMatch() if include_permanent else PERMANENT_ERRORS
-    lines = store.resubmit_items(
-        conn, parent.id, child, RESUBMIT_OUTCOMES, now, leave_out=leave_out
-    )
-    store.update_batch(conn, parent.id, {}, now, ("batch_resubmitted", f"{lines} lines → {child}"))
+    leave_out = ErrorMatch() if include_permanent else PERMANENT_ERRORS
+    lines = tx.items.resubmit_items(parent.id, child, RESUBMIT_OUTCOMES, now, leave_out=leave_out)
+    tx.batches.update_batch(parent.id, {}, now, ("batch_resubmitted", f"{lines} lines → {child}"))
     return child
 
 
-def _nothing_to_resubmit(conn: sqlite3.Connection, plan: ResubmitPlan) -> str:
+def _nothing_to_resubmit(tx: Tx, plan: ResubmitPlan) -> str:
     if plan.permanent:
         return f"batch {plan.batch_id}: nothing resubmitted; {plan.left_out(False)}"
-    children = store.batch_children(conn, plan.batch_id)
+    children = tx.batches.batch_children(plan.batch_id)
     if children:
         return (
             f"batch {plan.batch_id} was already resubmitted as batch {children[-1]}; "
@@ -700,16 +700,16 @@ class RemoteJobs:
         return text
 
 
-def remote_jobs(conn: sqlite3.Connection, flt: JobFilter) -> list[RemoteJobs]:
+def remote_jobs(tx: Tx, flt: JobFilter) -> list[RemoteJobs]:
     """The failed/cancelled jobs matching `flt` that remote batches ran, per batch."""
     return [
-        RemoteJobs(b, n, resubmit_plan(conn, b).permanent)
-        for b, n in store.remote_job_batches(conn, flt).items()
+        RemoteJobs(b, n, resubmit_plan(tx, b).permanent)
+        for b, n in tx.items.remote_job_batches(flt).items()
     ]
 
 
 def record_import(
-    conn: sqlite3.Connection,
+    tx: Tx,
     fields: dict[str, Any],
     metadata: Any,
     queue: str,
@@ -719,9 +719,8 @@ def record_import(
 ) -> int:
     """Track a batch submitted by another tool (at `provider`, `base_url`); lines load when
     it ends."""
-    batch_id = store.add_batch(
-        conn,
-        store.NewBatch(
+    batch_id = tx.batches.add_batch(
+        NewBatch(
             queue=queue,
             endpoint=str(fields.get("endpoint") or ""),
             model=fields.get("model"),
@@ -735,11 +734,11 @@ def record_import(
         now,
     )
     # A new row: nothing to race, so the provider's fields go in as they are.
-    store.update_batch(conn, batch_id, {**fields, "polled_at": now}, now)
+    tx.batches.update_batch(batch_id, {**fields, "polled_at": now}, now)
     return batch_id
 
 
-def record_imported_lines(conn: sqlite3.Connection, batch: Batch, path: Path, now: float) -> None:
+def record_imported_lines(tx: Tx, batch: Batch, path: Path, now: float) -> None:
     """Items and jobs for an imported batch's input file (job key = remote id/custom_id).
 
     Lines without a usable custom_id are skipped: the provider rejected them anyway.
@@ -757,11 +756,11 @@ def record_imported_lines(conn: sqlite3.Connection, batch: Batch, path: Path, no
             continue
         chunk.append((line_no, custom_id, f"{batch.remote_id}/{custom_id}", dumps(record)))
         if len(chunk) >= INGEST_CHUNK:
-            store.add_batch_lines(conn, batch.id, batch.queue, BATCH_HANDLER, chunk, now)
+            tx.items.add_batch_lines(batch.id, batch.queue, BATCH_HANDLER, chunk, now)
             chunk = []
-    store.add_batch_lines(conn, batch.id, batch.queue, BATCH_HANDLER, chunk, now)
-    store.batch_lines_enqueued(conn, batch.id, now)
-    store.update_batch(conn, batch.id, {"total": store.count_batch_items(conn, batch.id)}, now)
+    tx.items.add_batch_lines(batch.id, batch.queue, BATCH_HANDLER, chunk, now)
+    tx.items.batch_lines_enqueued(batch.id, now)
+    tx.batches.update_batch(batch.id, {"total": tx.items.count_batch_items(batch.id)}, now)
 
 
 def request_line(custom_id: str, payload: str) -> str:

@@ -2,11 +2,13 @@
 
 The CLI prints such an error as `batchdash: error: …` (exit 2); any other exception is a
 bug and keeps its traceback. Subclasses say whose fault it is: the user's input
-(`InvalidInputError`, also a ValueError for callers that validate values) or the provider's
-(`ProviderError`). The store's errors join this tree in `core.store`.
+(`InvalidInputError`, also a ValueError for callers that validate values), the provider's
+(`ProviderError`) or the store's (`StoreError`).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 
 class BatchdashError(Exception):
@@ -23,3 +25,23 @@ class ProviderError(BatchdashError):
 
 class UnknownProviderError(ProviderError):
     """A batch (or a command) names a provider that no module implements."""
+
+
+class StoreError(BatchdashError):
+    """A store problem worth a one-line message to the user (bad path, newer schema…)."""
+
+
+class NotFoundError(StoreError):
+    """An id, queue or batch named by the user does not exist."""
+
+
+class MissingDatabaseError(NotFoundError):
+    """A command that only reads or changes existing data was pointed at no database."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(f"no database at {path} — run `batchdash init` or `batchdash demo`")
+        self.path = path
+
+
+class DatabaseError(StoreError):
+    """The database itself failed (I/O, corruption, busy past every retry, interrupted)."""

@@ -21,22 +21,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from batchdash.core import store
+from batchdash.core.db import open_sync_store
+from batchdash.core.db.ports import SyncStore, Tx
+from batchdash.core.errors import StoreError
 from batchdash.core.models import WorkerState
-from batchdash.core.store import SyncStore
 
 if TYPE_CHECKING:
     from batchdash.core.worker import WorkerProcess
 
 log = logging.getLogger("batchdash.worker")
 
-WriteFn = Callable[[sqlite3.Connection], None]
+WriteFn = Callable[[Tx], None]
 
 #: A stop request is honoured over a blocked loop only after the loop has been blocked at
 #: least this long, so a loop merely starved of CPU for a moment still drains itself.
@@ -125,11 +125,11 @@ class LoopWatch(threading.Thread):
         held = self._held()
         state = WorkerState.DRAINING if worker.draining else WorkerState.BUSY
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(tx: Tx) -> None:
             now = time.time()
             lease = worker.options.lease_seconds
-            store.heartbeat(conn, worker.id, state, held, worker.done, worker.failed, lease, now)
-            store.set_worker_note(conn, worker.id, note)
+            tx.workers.heartbeat(worker.id, state, held, worker.done, worker.failed, lease, now)
+            tx.workers.set_worker_note(worker.id, note)
 
         return run
 
@@ -139,12 +139,12 @@ class LoopWatch(threading.Thread):
         held = self._held()
         outcomes = list(worker.outcomes)
 
-        def run(conn: sqlite3.Connection) -> None:
+        def run(tx: Tx) -> None:
             now = time.time()
-            store.finish(conn, worker.id, outcomes)
-            store.release(conn, worker.id, held, now)
-            store.set_worker_state(conn, worker.id, WorkerState.STOPPED, now)
-            store.set_worker_note(conn, worker.id, f"stopped while {note}")
+            tx.jobs.finish(worker.id, outcomes)
+            tx.workers.release(worker.id, held, now)
+            tx.workers.set_worker_state(worker.id, WorkerState.STOPPED, now)
+            tx.workers.set_worker_note(worker.id, f"stopped while {note}")
 
         log.error(
             "stop requested but the %s: released %d jobs to pending; exiting",
@@ -159,7 +159,7 @@ class LoopWatch(threading.Thread):
     def _write(self, fn: WriteFn) -> None:
         try:
             if self._db is None:
-                self._db = SyncStore.open(self.worker.options.db_path)
+                self._db = open_sync_store(self.worker.options.db_path)
             self._db.write(fn)
-        except sqlite3.Error as exc:
+        except StoreError as exc:
             log.warning("heartbeat from the watch thread failed: %s", exc)

@@ -412,3 +412,102 @@ class QASummary:
     def empty(self) -> bool:
         """True when no job has been scored (nor failed to be)."""
         return self.results == 0 and self.errors == 0
+
+
+#: The filter that selects every job.
+ALL_JOBS = JobFilter()
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How one claimed attempt ended, as reported by its worker.
+
+    `status` is the job's next status: succeeded, failed, cancelled, or pending (a retry
+    at `run_after`). The result is already JSON text, so a value that cannot be stored is
+    caught by the worker, not halfway through a transaction. The update is fenced by
+    `token`: it applies only if the job is still running under that claim.
+    """
+
+    job_id: int
+    token: str
+    status: str
+    finished_at: float
+    result_json: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    run_after: float = 0.0
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+    event: str = ""
+    detail: str | None = None
+
+
+#: Judges whose overall scores for one job differ by at least this much "disagree".
+DISAGREEMENT_THRESHOLD = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class Spend:
+    """Tokens and dollars of one kind of spend."""
+
+    input_tokens: int
+    output_tokens: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class NewBatch:
+    """A batch row to insert before anything is sent to the provider (or when importing)."""
+
+    queue: str
+    endpoint: str
+    model: str | None
+    submit_key: str | None = None
+    remote_id: str | None = None
+    state: str = "submitting"
+    raw_status: str | None = None
+    input_path: str | None = None
+    input_file_id: str | None = None
+    metadata: dict[str, str] | None = None
+    total: int = 0
+    parent_id: int | None = None
+    shard_index: int | None = None
+    shard_count: int | None = None
+    provider: str = "openai"
+    base_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ItemResult:
+    """What one result-file line (or reconciliation) says about one custom_id."""
+
+    custom_id: str
+    outcome: str
+    status_code: int | None = None
+    error_code: str | None = None
+    error_message: str | None = None
+    result_json: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cost: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorMatch:
+    """Batch-item errors to single out: any of these HTTP statuses or error codes."""
+
+    status_codes: tuple[int, ...] = ()
+    error_codes: tuple[str, ...] = ()
+
+    def sql(self) -> tuple[str, list[Any]]:
+        """A condition on items `i` (never NULL: items without an error do not match)."""
+        parts, params = ["0"], list[Any]()
+        for column, values in (
+            ("status_code", self.status_codes),
+            ("error_code", self.error_codes),
+        ):
+            if values:
+                parts.append(f"coalesce(i.{column} IN ({','.join('?' * len(values))}), 0)")
+                params.extend(values)
+        return f"({' OR '.join(parts)})", params

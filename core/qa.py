@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import re
-import sqlite3
 import sys
 import time
 import uuid
@@ -31,13 +30,20 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import remote, store
+from batchdash.core import remote
+from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import QA_QUEUE_PREFIX as QA_QUEUE_PREFIX  # re-exported (tui uses qa.…)
-from batchdash.core.models import TERMINAL_JOB_STATUSES, Job, JobFilter, JobStatus, QAResult
+from batchdash.core.models import (
+    TERMINAL_JOB_STATUSES,
+    Batch,
+    Job,
+    JobFilter,
+    JobStatus,
+    QAResult,
+)
 from batchdash.core.pricing import price_of
 from batchdash.core.providers import DEFAULT_PROVIDER, _openai, get_provider
-from batchdash.core.store import Store
 
 #: Judge used when none is named.
 DEFAULT_JUDGE = "gpt-4o-mini"
@@ -145,9 +151,9 @@ class Rubric:
 DEFAULT_RUBRIC = Rubric()
 
 
-def queue_rubric(conn: sqlite3.Connection, queue: str) -> Rubric:
+def queue_rubric(tx: Tx, queue: str) -> Rubric:
     """The rubric a queue's jobs are judged by (its own, else the default)."""
-    stored = store.get_qa_rubric(conn, queue)
+    stored = tx.queues.get_qa_rubric(queue)
     if stored is None:
         return DEFAULT_RUBRIC
     return Rubric.from_json(stored, f"rubric of queue {queue!r}")
@@ -182,10 +188,9 @@ def parse_sample(text: str) -> Sample:
     return Sample(fraction=fraction)
 
 
-def sample_ids(conn: sqlite3.Connection, flt: JobFilter, sample: Sample) -> list[int]:
+def sample_ids(tx: Tx, flt: JobFilter, sample: Sample) -> list[int]:
     """The ids `qa run` judges: a deterministic sample of the matching jobs."""
-    return store.qa_sample_ids(
-        conn,
+    return tx.qa.qa_sample_ids(
         flt,
         limit=sample.limit,
         fraction=sample.fraction,
@@ -465,17 +470,15 @@ class _Work:
     skipped: int
 
 
-def _plan(
-    conn: sqlite3.Connection, job_ids: Sequence[int], judges: Sequence[str], rescore: bool
-) -> _Work:
+def _plan(tx: Tx, job_ids: Sequence[int], judges: Sequence[str], rescore: bool) -> _Work:
     """Load a page of jobs and pick the (job, judge) pairs still to judge."""
-    jobs = store.list_jobs(conn, JobFilter(ids=tuple(job_ids)))
-    done = set() if rescore else store.qa_scored_pairs(conn, job_ids, judges)
+    jobs = tx.jobs.list_jobs(JobFilter(ids=tuple(job_ids)))
+    done = set() if rescore else tx.qa.qa_scored_pairs(job_ids, judges)
     rubrics: dict[str, Rubric] = {}
     pairs: list[tuple[Job, str, Rubric]] = []
     for job in jobs:
         if job.queue not in rubrics:
-            rubrics[job.queue] = queue_rubric(conn, job.queue)
+            rubrics[job.queue] = queue_rubric(tx, job.queue)
         pairs.extend(
             (job, judge, rubrics[job.queue]) for judge in judges if (job.id, judge) not in done
         )
@@ -486,7 +489,7 @@ async def _judge_and_save(
     db: Store, client: Any, job: Job, judge: str, rubric: Rubric, rescore: bool
 ) -> tuple[QAResult, bool]:
     result = await judge_job(client, job, judge, rubric)
-    saved = await db.write(lambda conn: store.save_qa_result(conn, result, replace=rescore))
+    saved = await db.write(lambda tx: tx.qa.save_qa_result(result, replace=rescore))
     return result, saved
 
 
@@ -551,9 +554,9 @@ class WorkerQA:
         self._client: Any = None
         self._limit = asyncio.Semaphore(WORKER_QA_CONCURRENCY)
 
-    def sample(self, conn: sqlite3.Connection, succeeded: Sequence[int]) -> list[int]:
+    def sample(self, tx: Tx, succeeded: Sequence[int]) -> list[int]:
         """Number these just-recorded successes in their queues; the ids to judge."""
-        numbers = store.number_qa_successes(conn, succeeded)
+        numbers = tx.qa.number_qa_successes(succeeded)
         pairs = zip(succeeded, numbers, strict=True)
         return [job_id for job_id, n in pairs if should_sample(n, self.every)]
 
@@ -574,7 +577,7 @@ class WorkerQA:
             print(f"batchdash worker: QA of job {job_id} failed: {exc}", file=sys.stderr)
 
     async def _score_now(self, job_id: int) -> None:
-        work = await self.db.read(lambda conn: _plan(conn, [job_id], self.judges, False))
+        work = await self.db.read(lambda tx: _plan(tx, [job_id], self.judges, False))
         if not work.pairs:
             return
         if self._client is None:
@@ -636,7 +639,7 @@ class BatchFiles:
 
 
 def write_batch_requests(
-    conn: sqlite3.Connection,
+    tx: Tx,
     job_ids: Sequence[int],
     judges: Sequence[str],
     *,
@@ -653,12 +656,12 @@ def write_batch_requests(
     with contextlib.ExitStack() as stack:
         outputs: dict[tuple[str, str], Any] = {}
         for page in _pages(job_ids, 500):
-            work = _plan(conn, page, judges, rescore)
+            work = _plan(tx, page, judges, rescore)
             files.skipped += work.skipped
             for job, judge, rubric in work.pairs:
                 qa_queue = QA_QUEUE_PREFIX + job.queue
                 if qa_queue not in inflight:
-                    keys = store.inflight_batch_keys(conn, qa_queue)
+                    keys = tx.batches.inflight_batch_keys(qa_queue)
                     inflight[qa_queue] = {key.rsplit("-", 1)[0] for key in keys}
                 line_id = custom_id(job.id, judge, run)
                 if line_id.rsplit("-", 1)[0] in inflight[qa_queue]:
@@ -717,17 +720,23 @@ def _batch_verdict(job: Job, batch_id: int) -> QAResult | None:
     return call.error(f"judge batch line {job.error_kind or job.status}: {job.error}", raw)
 
 
-def _store_verdicts(
-    conn: sqlite3.Connection, results: Sequence[QAResult], replace: bool
-) -> tuple[int, int]:
+def _store_verdicts(tx: Tx, results: Sequence[QAResult], replace: bool) -> tuple[int, int]:
     """Save verdicts of jobs that still exist; (scored, errors) actually saved."""
-    alive = store.existing_job_ids(conn, [r.job_id for r in results])
+    alive = tx.jobs.existing_job_ids([r.job_id for r in results])
     scored = errors = 0
     for result in results:
-        if result.job_id in alive and store.save_qa_result(conn, result, replace=replace):
+        if result.job_id in alive and tx.qa.save_qa_result(result, replace=replace):
             scored += result.error is None
             errors += result.error is not None
     return scored, errors
+
+
+def _jobs_page(tx: Tx, flt: JobFilter, limit: int, offset: int) -> list[Job]:
+    return tx.jobs.list_jobs(flt, limit=limit, offset=offset)
+
+
+def _mark_collected(tx: Tx, batch: Batch, detail: str, now: float) -> None:
+    tx.batches.mark_qa_collected(batch, detail, now)
 
 
 async def collect_batches(db: Store, page: int = 1000) -> int:
@@ -737,17 +746,16 @@ async def collect_batches(db: Store, page: int = 1000) -> int:
     so a crash halfway only means the next cycle saves the same verdicts again.
     """
     done = 0
-    for batch in await db.read(partial(store.qa_batches_to_collect, meta_key=QA_BATCH_META)):
+    for batch in await db.read(lambda tx: tx.batches.qa_batches_to_collect(meta_key=QA_BATCH_META)):
         replace = isinstance(batch.metadata, dict) and batch.metadata[QA_BATCH_META] == "rescore"
         flt = JobFilter(batch_id=batch.id)
         scored = errors = offset = 0
-        while jobs := await db.read(partial(store.list_jobs, flt=flt, limit=page, offset=offset)):
+        while jobs := await db.read(partial(_jobs_page, flt=flt, limit=page, offset=offset)):
             offset += len(jobs)
             results = [r for r in (_batch_verdict(j, batch.id) for j in jobs) if r is not None]
             saved = await db.write(partial(_store_verdicts, results=results, replace=replace))
             scored, errors = scored + saved[0], errors + saved[1]
         detail = f"{scored} verdicts, {errors} QA errors"
-        now = time.time()
-        await db.write(partial(store.mark_qa_collected, batch=batch, detail=detail, now=now))
+        await db.write(partial(_mark_collected, batch=batch, detail=detail, now=time.time()))
         done += 1
     return done

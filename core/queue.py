@@ -1,13 +1,12 @@
 """The durable job queue: enqueue, claim, report outcomes, cancel, retry, resume, pause.
 
 Policy lives here (retry backoff, what counts as an attempt); the SQL it needs lives in
-`core.store`. Every function is one transaction, and every state change writes its event
-row in that same transaction.
+`core.db` (the repositories of `core.db.ports`). Every function is one transaction, and
+every state change writes its event row in that same transaction.
 """
 
 from __future__ import annotations
 
-import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,10 +14,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from batchdash.core import batches, store
-from batchdash.core.models import Claim, JobFilter, JobStatus, NewJob, dumps
+from batchdash.core import batches
+from batchdash.core.db.ports import Store, Tx
+from batchdash.core.models import ALL_JOBS, Claim, JobFilter, JobStatus, NewJob, Outcome, dumps
 from batchdash.core.retry import backoff
-from batchdash.core.store import Outcome, Store
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +73,14 @@ async def enqueue(
 
 def enqueue_write(
     queue: str, jobs: Sequence[NewJob], *, handler: str
-) -> Callable[[sqlite3.Connection], tuple[int, int]]:
+) -> Callable[[Tx], tuple[int, int]]:
     """The enqueue transaction as a write function returning (inserted, skipped).
 
     For callers that run it on their own connection (the CLI runs it on a thread it can
     interrupt with Ctrl-C).
     """
-    return partial(
-        store.enqueue, queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
+    return lambda tx: tx.jobs.enqueue(
+        queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
     )
 
 
@@ -95,8 +94,7 @@ async def claim(
 ) -> list[Claim]:
     """Atomically take up to `limit` runnable jobs, leased to `worker_id`."""
     return await db.write(
-        partial(
-            store.claim,
+        lambda tx: tx.jobs.claim(
             worker_id=worker_id,
             token=new_token(),
             limit=limit,
@@ -180,14 +178,14 @@ async def report(db: Store, worker_id: str, outcomes: Sequence[Outcome]) -> list
     """Record outcomes in one transaction; returns the job ids whose claim was still live."""
     if not outcomes:
         return []
-    return await db.write(partial(store.finish, worker_id=worker_id, outcomes=outcomes))
+    return await db.write(lambda tx: tx.jobs.finish(worker_id=worker_id, outcomes=outcomes))
 
 
-def _require_targets(conn: Any, flt: JobFilter) -> None:
+def _require_targets(tx: Tx, flt: JobFilter) -> None:
     """Fail with a one-line error when the user named ids or queues that do not exist."""
-    store.require_jobs(conn, flt.ids)
+    tx.jobs.require_jobs(flt.ids)
     for queue in flt.queues:
-        store.require_queue(conn, queue)
+        tx.queues.require_queue(queue)
 
 
 async def cancel(db: Store, flt: JobFilter) -> tuple[int, int]:
@@ -197,9 +195,9 @@ async def cancel(db: Store, flt: JobFilter) -> tuple[int, int]:
     """
     now = time.time()
 
-    def run(conn: Any) -> tuple[int, int]:
-        _require_targets(conn, flt)
-        return store.cancel(conn, flt, now)
+    def run(tx: Tx) -> tuple[int, int]:
+        _require_targets(tx, flt)
+        return tx.jobs.cancel(flt, now)
 
     return await db.write(run)
 
@@ -208,9 +206,9 @@ async def retry(db: Store, flt: JobFilter) -> int:
     """Send matching failed or cancelled jobs back to pending with fresh attempts."""
     now = time.time()
 
-    def run(conn: Any) -> int:
-        _require_targets(conn, flt)
-        return store.retry(conn, flt, now)
+    def run(tx: Tx) -> int:
+        _require_targets(tx, flt)
+        return tx.jobs.retry(flt, now)
 
     return await db.write(run)
 
@@ -224,9 +222,9 @@ async def remote_retries(db: Store, flt: JobFilter) -> list[batches.RemoteJobs]:
     return await db.read(partial(batches.remote_jobs, flt=flt))
 
 
-async def rescue_expired(db: Store, flt: JobFilter = store.ALL_JOBS) -> int:
+async def rescue_expired(db: Store, flt: JobFilter = ALL_JOBS) -> int:
     """Take back running jobs whose lease expired or whose worker is known dead."""
-    return await db.write(partial(store.rescue, flt=flt, now=time.time()))
+    return await db.write(lambda tx: tx.jobs.rescue(flt=flt, now=time.time()))
 
 
 async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
@@ -237,13 +235,13 @@ async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
     """
     now = time.time()
 
-    def run(conn: Any) -> tuple[int, list[str]]:
-        _require_targets(conn, flt)
-        rescued = store.rescue(conn, flt, now)
-        targets = flt.queues or tuple(q.name for q in store.list_queues(conn))
-        paused = [q.name for q in store.list_queues(conn) if q.paused and q.name in targets]
+    def run(tx: Tx) -> tuple[int, list[str]]:
+        _require_targets(tx, flt)
+        rescued = tx.jobs.rescue(flt, now)
+        targets = flt.queues or tuple(q.name for q in tx.queues.list_queues())
+        paused = [q.name for q in tx.queues.list_queues() if q.paused and q.name in targets]
         for name in paused:
-            store.set_paused(conn, name, False, now)
+            tx.queues.set_paused(name, False, now)
         return rescued, paused
 
     return await db.write(run)
@@ -251,4 +249,4 @@ async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
 
 async def set_paused(db: Store, queue: str, paused: bool) -> None:
     """Pause or resume one queue (NotFoundError if it does not exist)."""
-    await db.write(partial(store.set_paused, queue=queue, paused=paused, now=time.time()))
+    await db.write(lambda tx: tx.queues.set_paused(queue=queue, paused=paused, now=time.time()))

@@ -13,17 +13,16 @@ import time
 from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from batchdash.core import store
 from batchdash.core.errors import BatchdashError, ProviderError
 from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_for
 from batchdash.core.retry import backoff
 
 if TYPE_CHECKING:
     from batchdash.core.batches import InputPlan
+    from batchdash.core.db.ports import Store, Tx
     from batchdash.core.providers.base import BatchProvider, Reconciled
-    from batchdash.core.store import Store
 
 #: Backoff between polls of a batch whose provider calls keep failing.
 POLL_BACKOFF_BASE = 1.0
@@ -77,7 +76,7 @@ async def submit_file(
 
 async def cancel_batch(db: Store, batch_id: int) -> None:
     """Ask the batch's provider to cancel it."""
-    batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+    batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
         await provider.cancel(db, batch.id)
@@ -85,7 +84,7 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
 
 async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
     """Send a batch's failures again as a child batch at its provider; the child's id."""
-    batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+    batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
         return await provider.resubmit(db, batch.id, include_permanent=include_permanent)
@@ -102,7 +101,9 @@ async def import_batches(
 
 async def reconcile(db: Store) -> list[Reconciled]:
     """Finish interrupted submissions, each at its batch's provider."""
-    names = sorted({batch.provider for batch in await db.read(store.submitting_batches)})
+    names = sorted(
+        {batch.provider for batch in await db.read(lambda tx: tx.batches.submitting_batches())}
+    )
     done: list[Reconciled] = []
     for name in names:
         provider = get_provider(name)
@@ -112,17 +113,17 @@ async def reconcile(db: Store) -> list[Reconciled]:
     return done
 
 
-def _note_failure(conn: Any, batch_id: int, message: str, permanent: bool = False) -> None:
+def _note_failure(tx: Tx, batch_id: int, message: str, permanent: bool = False) -> None:
     """Record a failed call and push the batch's next poll back (exponential, jittered).
 
     A permanent refusal, or UNREACHABLE_AFTER failures in a row, marks it unreachable.
     """
     now = time.time()
-    failures = store.note_poll_failure(conn, batch_id, message, now)
+    failures = tx.batches.note_poll_failure(batch_id, message, now)
     delay = backoff(failures - 1, POLL_BACKOFF_BASE, POLL_BACKOFF_MAX)
-    store.update_batch(conn, batch_id, {"next_poll_at": now + delay}, now)
+    tx.batches.update_batch(batch_id, {"next_poll_at": now + delay}, now)
     if permanent or failures >= UNREACHABLE_AFTER:
-        store.mark_unreachable(conn, batch_id, now)
+        tx.batches.mark_unreachable(batch_id, now)
 
 
 async def note_failure(db: Store, batch_id: int, message: str, *, permanent: bool = False) -> None:

@@ -1,23 +1,24 @@
 """The read model behind the dashboard and `batchdash --once`: one function per pane.
 
-Every function takes a `sqlite3.Connection` and the current time (injected, so tests and
-screenshots can freeze the clock) and returns plain dataclasses. They only read, through
-the indexed queries in `core.store`: counts come from `job_counts`, throughput from ranges
-of the `jobs_local_done` index, spend from `job_counts` and `qa_totals`, jobs one page at
-a time. A whole refresh is a handful of
+Every function takes a `Tx` (the store's repositories, `core.db.ports`) and the current
+time (injected, so tests and screenshots can freeze the clock) and returns plain
+dataclasses. They only read, through the indexed queries of the store: counts come from
+`job_counts`, throughput from ranges of the `jobs_local_done` index, spend from
+`job_counts` and `qa_totals`, jobs one page at a time. A whole refresh is a handful of
 small queries, so it stays fast with a million jobs in the store.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdash.core import store
+from batchdash.core.db.ports import Tx
+from batchdash.core.errors import NotFoundError
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.models import (
     ACTIVE_BATCH_STATES,
+    ALL_JOBS,
     QA_QUEUE_PREFIX,
     Batch,
     BatchItem,
@@ -29,6 +30,7 @@ from batchdash.core.models import (
     QAResult,
     QASummary,
     QueueInfo,
+    Spend,
     Worker,
     WorkerState,
 )
@@ -85,8 +87,8 @@ class Overview:
     eta_note: str | None
     stalled: int
     stall_reason: str | None
-    work: store.Spend
-    qa: store.Spend
+    work: Spend
+    qa: Spend
 
     @property
     def total(self) -> int:
@@ -128,20 +130,18 @@ class Overview:
         }
 
 
-def overview(
-    conn: sqlite3.Connection, now: float, worker_rows: list[WorkerRow] | None = None
-) -> Overview:
+def overview(tx: Tx, now: float, worker_rows: list[WorkerRow] | None = None) -> Overview:
     """Counts (job_counts), local throughput (jobs_local_done index), ETA and spend."""
-    counts = {s.value: 0 for s in JobStatus} | store.status_totals(conn)
+    counts = {s.value: 0 for s in JobStatus} | tx.stats.status_totals()
     start = now - BUCKET_SECONDS * THROUGHPUT_BUCKETS
-    buckets = store.finished_per_bucket(conn, start, BUCKET_SECONDS, THROUGHPUT_BUCKETS)
+    buckets = tx.stats.finished_per_bucket(start, BUCKET_SECONDS, THROUGHPUT_BUCKETS)
     running = counts[JobStatus.RUNNING]  # only local jobs run: batch lines stay pending
-    last = store.last_local_finish(conn)
+    last = tx.stats.last_local_finish()
     idle = not running and (last is None or now - last > IDLE_AFTER)
-    rate = 0.0 if idle else local_rate(conn, now, buckets[-RATE_BUCKETS:])
-    pending = store.local_pending_by_queue(conn, now)
-    rows = workers(conn, now) if worker_rows is None else worker_rows
-    backlog = _backlog(pending, running, store.list_queues(conn), rows)
+    rate = 0.0 if idle else local_rate(tx, now, buckets[-RATE_BUCKETS:])
+    pending = tx.stats.local_pending_by_queue(now)
+    rows = workers(tx, now) if worker_rows is None else worker_rows
+    backlog = _backlog(pending, running, tx.queues.list_queues(), rows)
     return Overview(
         counts=counts,
         retrying=sum(retrying for _, retrying in pending.values()),
@@ -153,12 +153,12 @@ def overview(
         eta_note=_eta_note(backlog, idle, rate),
         stalled=backlog.stalled,
         stall_reason=backlog.reason,
-        work=store.work_spend(conn, QA_QUEUE_PREFIX),
-        qa=store.qa_spend(conn),
+        work=tx.stats.work_spend(QA_QUEUE_PREFIX),
+        qa=tx.stats.qa_spend(),
     )
 
 
-def local_rate(conn: sqlite3.Connection, now: float, window: list[int]) -> float | None:
+def local_rate(tx: Tx, now: float, window: list[int]) -> float | None:
     """Jobs per minute local workers finished over the time they were working, or None.
 
     The stretch of work is what follows the last GAP_BUCKETS empty buckets of `window`
@@ -175,7 +175,7 @@ def local_rate(conn: sqlite3.Connection, now: float, window: list[int]) -> float
     if not done:
         return None
     window_start = now - BUCKET_SECONDS * len(window)
-    began = store.first_local_start(conn, window_start + BUCKET_SECONDS * stretch, now)
+    began = tx.stats.first_local_start(window_start + BUCKET_SECONDS * stretch, now)
     span = now - max(window_start, began if began is not None else window_start)
     return done / span * 60.0 if span > 0 else None
 
@@ -233,9 +233,9 @@ def _eta(backlog: _Backlog, rate: float | None) -> float | None:
     return backlog.waiting / rate * 60.0 if rate else None
 
 
-def queues(conn: sqlite3.Connection) -> list[QueueInfo]:
+def queues(tx: Tx) -> list[QueueInfo]:
     """Every queue with its pause flag and counts per status."""
-    return store.list_queues(conn)
+    return tx.queues.list_queues()
 
 
 # --------------------------------------------------------------------------- jobs
@@ -260,7 +260,7 @@ class JobPage:
 
 
 def job_page(
-    conn: sqlite3.Connection,
+    tx: Tx,
     flt: JobFilter,
     *,
     order: str = "-id",
@@ -269,12 +269,12 @@ def job_page(
     total: int | None = None,
 ) -> JobPage:
     """One page of jobs matching `flt` (LIMIT/OFFSET), with a count capped at COUNT_CAP."""
-    matching, exact = store.count_jobs_upto(conn, flt, COUNT_CAP)
+    matching, exact = tx.jobs.count_jobs_upto(flt, COUNT_CAP)
     if total is None:
-        total = store.count_jobs(conn, store.ALL_JOBS)
+        total = tx.jobs.count_jobs(ALL_JOBS)
     if matching and offset >= matching and exact:
         offset = max(0, (matching - 1) // limit * limit)  # the list shrank under the cursor
-    rows = store.list_jobs(conn, flt, limit=limit, offset=offset, order=order, with_bodies=False)
+    rows = tx.jobs.list_jobs(flt, limit=limit, offset=offset, order=order, with_bodies=False)
     return JobPage(rows, offset, limit, matching, exact, total, order)
 
 
@@ -299,21 +299,21 @@ DETAIL_EVENTS = 200
 DETAIL_TEXT_CHARS = 20_000
 
 
-def job_detail(conn: sqlite3.Connection, job_id: int, now: float) -> JobDetail | None:
+def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
     """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
     try:
-        job, cut = store.get_job_head(conn, job_id, DETAIL_TEXT_CHARS)
-    except store.NotFoundError:
+        job, cut = tx.jobs.get_job_head(job_id, DETAIL_TEXT_CHARS)
+    except NotFoundError:
         return None
-    events = store.list_events(conn, job_id)[-DETAIL_EVENTS:]
+    events = tx.events.list_events(job_id)[-DETAIL_EVENTS:]
     batch = None
     if job.batch_id is not None:
         try:
-            batch = store.get_batch(conn, job.batch_id)
-        except store.NotFoundError:
+            batch = tx.batches.get_batch(job.batch_id)
+        except NotFoundError:
             batch = None
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
-    qa = store.qa_results_for_job(conn, job_id)
+    qa = tx.qa.qa_results_for_job(job_id)
     return JobDetail(job, events, qa, batch, retry_at, cut)
 
 
@@ -357,12 +357,12 @@ def worker_health(worker: Worker, now: float, host: str) -> str:
     return "late" if intervals > LATE_AFTER_INTERVALS else "ok"
 
 
-def workers(conn: sqlite3.Connection, now: float) -> list[WorkerRow]:
+def workers(tx: Tx, now: float) -> list[WorkerRow]:
     """Every worker, latest heartbeat first, with its health."""
     host = this_host()
     return [
         WorkerRow(w, w.heartbeat_age(now), worker_health(w, now, host))
-        for w in store.list_workers(conn)
+        for w in tx.workers.list_workers()
     ]
 
 
@@ -482,11 +482,9 @@ def batch_row(batch: Batch, now: float) -> BatchRow:
     return BatchRow(batch, min(1.0, progress), timing, seconds, batch_eta(batch, now))
 
 
-def batches(
-    conn: sqlite3.Connection, now: float, limit: int = 50, offset: int = 0
-) -> list[BatchRow]:
+def batches(tx: Tx, now: float, limit: int = 50, offset: int = 0) -> list[BatchRow]:
     """One page of batches: active ones first, then the most recent ones."""
-    page = store.list_batches(conn, active_first=True, limit=limit, offset=offset)
+    page = tx.batches.list_batches(active_first=True, limit=limit, offset=offset)
     return [batch_row(b, now) for b in page]
 
 
@@ -502,7 +500,7 @@ class BatchDetail:
 
 
 def batch_detail(
-    conn: sqlite3.Connection,
+    tx: Tx,
     batch_id: int,
     now: float,
     outcome: str | None = None,
@@ -510,27 +508,25 @@ def batch_detail(
 ) -> BatchDetail | None:
     """A batch's detail; `outcome` narrows the items shown. None if it no longer exists."""
     try:
-        batch = store.get_batch(conn, batch_id)
-    except store.NotFoundError:
+        batch = tx.batches.get_batch(batch_id)
+    except NotFoundError:
         return None
-    items = store.list_batch_items(
-        conn, batch_id, outcomes=(outcome,) if outcome else (), limit=limit
-    )
+    items = tx.items.list_batch_items(batch_id, outcomes=(outcome,) if outcome else (), limit=limit)
     return BatchDetail(
         row=batch_row(batch, now),
-        outcomes=store.batch_outcome_counts(conn, batch_id),
+        outcomes=tx.items.batch_outcome_counts(batch_id),
         outcome=outcome,
         items=items,
-        events=store.batch_events(conn, batch_id),
+        events=tx.events.batch_events(batch_id),
     )
 
 
 # --------------------------------------------------------------------------- QA
 
 
-def qa(conn: sqlite3.Connection) -> QASummary:
+def qa(tx: Tx) -> QASummary:
     """Per judge and dimension averages, distribution, worst jobs, disagreeing judges."""
-    return store.qa_summary(conn)
+    return tx.qa.qa_summary()
 
 
 def qa_to_dict(summary: QASummary) -> dict[str, Any]:
@@ -596,33 +592,33 @@ class Snapshot:
     batch_total: int = 0
 
 
-def snapshot(conn: sqlite3.Connection, view: View, now: float) -> Snapshot:
+def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
     """Read every pane for `view` (a few indexed queries and one page of rows).
 
     Without a selected job the detail is the first row's, so the first paint is complete.
     """
-    worker_rows = workers(conn, now)
-    head = overview(conn, now, worker_rows)
+    worker_rows = workers(tx, now)
+    head = overview(tx, now, worker_rows)
     page = job_page(
-        conn, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
+        tx, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
     )
     # Until the user moves the cursor, the detail pane shows the first row.
     job_id = view.job_id if view.job_id is not None else (page.rows[0].id if page.rows else None)
     return Snapshot(
         now=now,
         overview=head,
-        queues=queues(conn),
+        queues=queues(tx),
         page=page,
-        detail=None if job_id is None else job_detail(conn, job_id, now),
+        detail=None if job_id is None else job_detail(tx, job_id, now),
         workers=worker_rows,
-        batches=batches(conn, now, view.batch_limit, view.batch_offset),
+        batches=batches(tx, now, view.batch_limit, view.batch_offset),
         batch=(
             None
             if view.batch_id is None
-            else batch_detail(conn, view.batch_id, now, view.batch_outcome)
+            else batch_detail(tx, view.batch_id, now, view.batch_outcome)
         ),
-        qa=qa(conn) if view.with_qa else None,
-        batch_total=store.count_batches(conn),
+        qa=qa(tx) if view.with_qa else None,
+        batch_total=tx.batches.count_batches(),
     )
 
 
@@ -681,23 +677,23 @@ class Summary:
 RECENT_BATCHES = 10
 
 
-def summary(conn: sqlite3.Connection, now: float) -> Summary:
+def summary(tx: Tx, now: float) -> Summary:
     """Overview, queues, active and recent batches, workers, QA and what needs attention."""
-    worker_rows = workers(conn, now)
-    head = overview(conn, now, worker_rows)
-    active = store.list_batches(conn, active_only=True)
+    worker_rows = workers(tx, now)
+    head = overview(tx, now, worker_rows)
+    active = tx.batches.list_batches(active_only=True)
     seen = {b.id for b in active}
-    recent = [b for b in store.list_batches(conn, limit=RECENT_BATCHES) if b.id not in seen]
+    recent = [b for b in tx.batches.list_batches(limit=RECENT_BATCHES) if b.id not in seen]
     batch_rows = [batch_row(b, now) for b in active + recent]
     failed_batches = [r.batch.id for r in batch_rows if r.batch.state in _FAILED_BATCH_STATES]
     return Summary(
         now=now,
         overview=head,
-        queues=queues(conn),
+        queues=queues(tx),
         batches=batch_rows,
         workers=worker_rows,
-        qa=qa(conn),
+        qa=qa(tx),
         attention=attention(
-            head, batch_rows, worker_rows, now, store.settled_batches(conn, failed_batches)
+            head, batch_rows, worker_rows, now, tx.batches.settled_batches(failed_batches)
         ),
     )

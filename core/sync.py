@@ -15,15 +15,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from typing import TYPE_CHECKING
 
-from batchdash.core import qa, queue, remote, store
+from batchdash.core import qa, queue, remote
 from batchdash.core.config import ConfigError
+from batchdash.core.db.ports import Store
 from batchdash.core.errors import UnknownProviderError
 from batchdash.core.models import Batch
 from batchdash.core.providers import get_provider
-from batchdash.core.store import Store
 from batchdash.core.worker import check_workers
 
 if TYPE_CHECKING:
@@ -64,8 +63,8 @@ async def run_cycle(db: Store, *, remote: bool = True) -> CycleReport:
 
 
 async def _remote_part(db: Store, report: CycleReport) -> None:
-    due = await db.read(partial(store.batches_due, now=time.time()))
-    submitting = await db.read(store.submitting_batches)
+    due = await db.read(lambda tx: tx.batches.batches_due(now=time.time()))
+    submitting = await db.read(lambda tx: tx.batches.submitting_batches())
     for name in sorted({batch.provider for batch in (*due, *submitting)}):
         await _provider_part(
             db,

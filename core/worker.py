@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import signal
-import sqlite3
 import time
 import uuid
 from collections.abc import Awaitable, Sequence
@@ -31,7 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import qa, queue, store
+from batchdash.core import qa, queue
+from batchdash.core.db import open_store
+from batchdash.core.db.ports import Store, Tx
+from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
 from batchdash.core.handlers import (
     HandlerResult,
@@ -44,8 +46,7 @@ from batchdash.core.handlers import (
 )
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
-from batchdash.core.models import Claim, JobStatus, Worker, WorkerState
-from batchdash.core.store import Outcome, Store
+from batchdash.core.models import ALL_JOBS, Claim, JobStatus, Outcome, Worker, WorkerState
 
 
 @dataclass(slots=True)
@@ -112,7 +113,7 @@ class WorkerProcess:
 
     async def run(self) -> int:
         """Run until drained or idle; returns the process exit code."""
-        self.db = await Store.open(self.options.db_path)
+        self.db = await open_store(self.options.db_path)
         if self.options.qa_every:
             judges = self.options.qa_judges or (qa.DEFAULT_JUDGE,)
             self.qa = qa.WorkerQA(self.db, self.options.qa_every, judges)
@@ -195,13 +196,13 @@ class WorkerProcess:
             concurrency=self.options.concurrency,
         )
         assert self.db is not None
-        await self.db.write(lambda conn: store.register_worker(conn, record))
+        await self.db.write(lambda tx: tx.workers.register_worker(record))
         write_pid_file(self._pid_file)  # with this process's identity, owner-only
 
     async def _set_state(self, state: str) -> None:
         assert self.db is not None
         now = time.time()
-        await self.db.write(lambda conn: store.set_worker_state(conn, self.id, state, now))
+        await self.db.write(lambda tx: tx.workers.set_worker_state(self.id, state, now))
 
     # ------------------------------------------------------------------ main loop
 
@@ -242,13 +243,12 @@ class WorkerProcess:
         now = time.time()
         options = self.options
 
-        def run(conn: sqlite3.Connection) -> tuple[list[int], list[Claim], list[int]]:
-            accepted = store.finish(conn, self.id, outcomes)
-            sampled = self._qa_sample(conn, outcomes, accepted)
+        def run(tx: Tx) -> tuple[list[int], list[Claim], list[int]]:
+            accepted = tx.jobs.finish(self.id, outcomes)
+            sampled = self._qa_sample(tx, outcomes, accepted)
             claims: list[Claim] = []
             if free > 0:
-                claims = store.claim(
-                    conn,
+                claims = tx.jobs.claim(
                     self.id,
                     queue.new_token(),
                     free,
@@ -265,15 +265,13 @@ class WorkerProcess:
             self.qa.judge(sampled)
         return claims
 
-    def _qa_sample(
-        self, conn: sqlite3.Connection, outcomes: Sequence[Outcome], accepted: Sequence[int]
-    ) -> list[int]:
+    def _qa_sample(self, tx: Tx, outcomes: Sequence[Outcome], accepted: Sequence[int]) -> list[int]:
         """Successes to judge, numbered per queue in the transaction that records them."""
         if self.qa is None:
             return []
         ok = set(accepted)
         succeeded = [o.job_id for o in outcomes if o.status == JobStatus.SUCCEEDED]
-        return self.qa.sample(conn, [job_id for job_id in succeeded if job_id in ok])
+        return self.qa.sample(tx, [job_id for job_id in succeeded if job_id in ok])
 
     def _count(self, outcomes: Sequence[Outcome], accepted: Sequence[int]) -> None:
         ok = set(accepted)
@@ -394,7 +392,7 @@ class WorkerProcess:
         while True:
             try:
                 await self._beat()
-            except sqlite3.Error as exc:
+            except StoreError as exc:
                 # A missed beat is survivable (the lease outlives several intervals).
                 log.warning("heartbeat failed: %s", exc)
             await asyncio.sleep(self.options.heartbeat)
@@ -410,13 +408,13 @@ class WorkerProcess:
         )
         options = self.options
 
-        def run(conn: sqlite3.Connection) -> tuple[list[int], int]:
+        def run(tx: Tx) -> tuple[list[int], int]:
             now = time.time()
-            abort = store.heartbeat(
-                conn, self.id, state, held, self.done, self.failed, options.lease_seconds, now
+            abort = tx.workers.heartbeat(
+                self.id, state, held, self.done, self.failed, options.lease_seconds, now
             )
-            rescued = store.rescue(conn, store.ALL_JOBS, now)
-            store.mark_stale_workers(conn, STALE_AFTER_INTERVALS, now)
+            rescued = tx.jobs.rescue(ALL_JOBS, now)
+            tx.workers.mark_stale_workers(STALE_AFTER_INTERVALS, now)
             return abort, rescued
 
         assert self.db is not None
@@ -434,7 +432,7 @@ class WorkerProcess:
     async def _drain(self) -> None:
         """Let in-flight jobs finish within the grace period, then release the rest."""
         self.draining = True
-        with contextlib.suppress(sqlite3.Error):
+        with contextlib.suppress(StoreError):
             await self._beat()  # show `draining` at once
         tasks = [task for _, task in self.inflight.values()]
         log.info("draining: %d jobs in flight, grace %gs", len(tasks), self.options.grace)
@@ -451,7 +449,7 @@ class WorkerProcess:
             held = [(c.job_id, c.token) for c in leftover]
             now = time.time()
             assert self.db is not None
-            await self.db.write(lambda conn: store.release(conn, self.id, held, now))
+            await self.db.write(lambda tx: tx.workers.release(self.id, held, now))
             log.info("released %d unfinished jobs back to pending", len(leftover))
         if self.qa is not None:
             grace = 0.0 if self._hurry.is_set() else self.options.grace
@@ -509,12 +507,12 @@ async def check_workers(db: Store) -> None:
     """Mark workers dead (their process is gone from this host) or stale (no heartbeat)."""
     host = this_host()
 
-    def run(conn: sqlite3.Connection) -> None:
+    def run(tx: Tx) -> None:
         now = time.time()
-        for worker in store.list_workers(conn):
+        for worker in tx.workers.list_workers():
             live_state = worker.state not in (WorkerState.STOPPED, WorkerState.DEAD)
             if live_state and worker.host == host and not pid_alive(worker.pid):
-                store.set_worker_state(conn, worker.id, WorkerState.DEAD, now)
-        store.mark_stale_workers(conn, STALE_AFTER_INTERVALS, now)
+                tx.workers.set_worker_state(worker.id, WorkerState.DEAD, now)
+        tx.workers.mark_stale_workers(STALE_AFTER_INTERVALS, now)
 
     await db.write(run)

@@ -1,8 +1,8 @@
 """BatchDashApp: the live dashboard — panes, key bindings, the refresh loop and actions.
 
-Refresh loop: one long-lived aiosqlite connection (`core.store.Store`). A worker reads a
-whole `core.snapshot.Snapshot` for the current view in one hop to the connection's thread
-(a few indexed queries and one page of rows), posts it as a message, and the handler
+Refresh loop: one long-lived store (`core.db.open_store`, its own database thread). A worker
+reads a whole `core.snapshot.Snapshot` for the current view in one hop to the connection's
+thread (a few indexed queries and one page of rows), posts it as a message, and the handler
 applies a keyed diff to the panes inside `batch_update()`, then re-arms a timer, so fetches
 never overlap and input never waits on the database. Remote batches are polled through
 `core.sync.run_cycle` on their own slower cadence. Failures of either are shown in the
@@ -36,10 +36,11 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
 from batchdash.core import batches, queue, snapshot
+from batchdash.core.db import open_store
+from batchdash.core.db.ports import Store
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS, Snapshot, View
-from batchdash.core.store import Store
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.confirm import ConfirmScreen
 from batchdash.tui.screens.filter import FilterScreen
@@ -198,7 +199,7 @@ class BatchDashApp(App[None]):
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
         try:
-            self.db = await Store.open(self.db_path, readonly=self.read_only)
+            self.db = await open_store(self.db_path, readonly=self.read_only)
         except Exception as exc:  # a bad path or schema: say so and leave
             self.exit(return_code=2, message=f"batchdash: error: {exc}")
             return

@@ -29,9 +29,10 @@ from types import TracebackType
 from typing import IO, Any
 
 from batchdash.core import queue
+from batchdash.core.db import open_store
+from batchdash.core.db.ports import Store
 from batchdash.core.files import open_private
 from batchdash.core.models import NewJob
-from batchdash.core.store import Store
 from batchdash.tui.cli.common import EXIT_OK, CliError
 
 #: Simulated time runs this much faster than real time (batches finish in a minute or so).
@@ -133,7 +134,7 @@ class Demo:
             os.environ[name] = value
 
     async def _seed(self) -> None:
-        db = await Store.open(self.db_path)
+        db = await open_store(self.db_path)
         try:
             rng = random.Random(42)
             await queue.enqueue(db, "papers", _paper_jobs(self.jobs, rng), handler="sim")

@@ -10,7 +10,6 @@ openai only with `--poll` (through core.sync).
 from __future__ import annotations
 
 import argparse
-import sqlite3
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -18,8 +17,9 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
+from batchdash.core.errors import DatabaseError
 from batchdash.core.models import Batch, JobStatus, QueueInfo
-from batchdash.core.store import SyncStore
 from batchdash.tui import styles
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
@@ -56,10 +56,10 @@ def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     if args.once_poll:
         _poll(args, sys.stderr)
     try:
-        with SyncStore.open(path, readonly=True) as db:
-            report = db.read(lambda conn: snapshot.summary(conn, now))
-    except sqlite3.DatabaseError as exc:
-        raise CliError(f"database {path}: {exc}") from exc
+        with open_sync_store(path, readonly=True) as db:
+            report = db.read(lambda tx: snapshot.summary(tx, now))
+    except DatabaseError as exc:
+        raise CliError(str(exc)) from exc
     if args.once_json:
         write_json(to_json(report, path), out)
     else:

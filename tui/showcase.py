@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import json
 import random
-import sqlite3
 from datetime import UTC, datetime
 
-from batchdash.core import store
-from batchdash.core.models import JobFilter, JobStatus, NewJob, QAResult, Worker
-from batchdash.core.store import ItemResult, NewBatch, Outcome, SyncStore
+from batchdash.core.db import open_sync_store
+from batchdash.core.db.ports import Tx
+from batchdash.core.models import (
+    ItemResult,
+    JobFilter,
+    JobStatus,
+    NewBatch,
+    NewJob,
+    Outcome,
+    QAResult,
+    Worker,
+)
 
 #: The frozen clock of the showcase: 2026-05-04 09:30:00 UTC.
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC).timestamp()
@@ -46,11 +54,11 @@ def seed(path: str | object, now: float = NOW) -> None:
     """Create the showcase database at `path` (which must not exist yet)."""
     from pathlib import Path
 
-    with SyncStore.open(Path(str(path))) as db:
+    with open_sync_store(Path(str(path))) as db:
         rng = random.Random(7)
-        db.write(lambda conn: _jobs(conn, rng, now))
-        db.write(lambda conn: _batches(conn, now))
-        db.write(lambda conn: _qa(conn, rng, now))
+        db.write(lambda tx: _jobs(tx, rng, now))
+        db.write(lambda tx: _batches(tx, now))
+        db.write(lambda tx: _qa(tx, rng, now))
 
 
 def _request(key: str, topic: str) -> dict[str, object]:
@@ -83,47 +91,46 @@ def _reply(key: str, topic: str) -> str:
     return json.dumps(body)
 
 
-def _jobs(conn: sqlite3.Connection, rng: random.Random, now: float) -> None:
+def _jobs(tx: Tx, rng: random.Random, now: float) -> None:
     papers = [
         NewJob(key=f"arxiv-2405.{1200 + i:05d}", payload=_request(f"arxiv-2405.{1200 + i:05d}", t))
         for i, t in enumerate(_TOPICS[i % len(_TOPICS)] for i in range(60))
     ]
-    store.enqueue(conn, "papers", "openai", papers, now - 1000, None)
+    tx.jobs.enqueue("papers", "openai", papers, now - 1000, None)
     chats = [NewJob(key=f"chat-{i:04d}", payload={"prompt": f"question {i}"}) for i in range(25)]
-    store.enqueue(conn, "chat", "sim", chats, now - 950, None)
+    tx.jobs.enqueue("chat", "sim", chats, now - 950, None)
     later = [NewJob(key=f"summary-{i:03d}", payload={"doc": i}) for i in range(15)]
-    store.enqueue(conn, "summaries", "sim", later, now - 900, None)
-    store.set_paused(conn, "summaries", True, now - 600)
+    tx.jobs.enqueue("summaries", "sim", later, now - 900, None)
+    tx.queues.set_paused("summaries", True, now - 600)
 
     for index, worker_id in enumerate(WORKERS):
-        _register(conn, worker_id, index, now)
+        _register(tx, worker_id, index, now)
     # papers: 38 succeeded over the last 15 minutes, 4 failed, 2 retrying, 3 running.
     t = now - 880
     for i in range(38):
         t += rng.uniform(10, 30)
-        _attempt(conn, "papers", WORKERS[i % 2], t, JobStatus.SUCCEEDED, tokens=(412, 388))
+        _attempt(tx, "papers", WORKERS[i % 2], t, JobStatus.SUCCEEDED, tokens=(412, 388))
     for i, error in enumerate(_FAILURES):
-        _attempt(conn, "papers", WORKERS[0], now - 300 + i * 40, JobStatus.FAILED, error=error)
+        _attempt(tx, "papers", WORKERS[0], now - 300 + i * 40, JobStatus.FAILED, error=error)
     for i in range(2):
-        _attempt(conn, "papers", WORKERS[1], now - 20 + i, JobStatus.PENDING, retry_at=now + 40)
+        _attempt(tx, "papers", WORKERS[1], now - 20 + i, JobStatus.PENDING, retry_at=now + 40)
     for worker_id in (WORKERS[0], WORKERS[0], WORKERS[1]):
-        store.claim(conn, worker_id, f"tok-{worker_id}", 1, 30.0, ("papers",), now - 4)
+        tx.jobs.claim(worker_id, f"tok-{worker_id}", 1, 30.0, ("papers",), now - 4)
     # chat: 20 succeeded, 2 cancelled, 3 running.
     t = now - 800
     for _ in range(20):
         t += rng.uniform(15, 35)
-        _attempt(conn, "chat", WORKERS[1], t, JobStatus.SUCCEEDED, tokens=(60, 120))
-    store.claim(conn, WORKERS[1], "tok-chat", 3, 30.0, ("chat",), now - 2)
-    last = store.list_jobs(conn, JobFilter(queues=("chat",), statuses=("pending",)), order="-id")
-    store.cancel(conn, JobFilter(ids=tuple(j.id for j in last[:2])), now - 120)
-    _heartbeats(conn, now)
+        _attempt(tx, "chat", WORKERS[1], t, JobStatus.SUCCEEDED, tokens=(60, 120))
+    tx.jobs.claim(WORKERS[1], "tok-chat", 3, 30.0, ("chat",), now - 2)
+    last = tx.jobs.list_jobs(JobFilter(queues=("chat",), statuses=("pending",)), order="-id")
+    tx.jobs.cancel(JobFilter(ids=tuple(j.id for j in last[:2])), now - 120)
+    _heartbeats(tx, now)
 
 
-def _register(conn: sqlite3.Connection, worker_id: str, index: int, now: float) -> None:
+def _register(tx: Tx, worker_id: str, index: int, now: float) -> None:
     host = HOST if worker_id.startswith(HOST) else "laptop"
     started = now - 3600 * (index + 1)
-    store.register_worker(
-        conn,
+    tx.workers.register_worker(
         Worker(
             id=worker_id,
             host=host,
@@ -139,7 +146,7 @@ def _register(conn: sqlite3.Connection, worker_id: str, index: int, now: float) 
 
 
 def _attempt(
-    conn: sqlite3.Connection,
+    tx: Tx,
     queue: str,
     worker_id: str,
     end: float,
@@ -150,7 +157,7 @@ def _attempt(
     retry_at: float = 0.0,
 ) -> None:
     """Claim the next job of `queue` and end the attempt at `end` with `status`."""
-    (claim,) = store.claim(conn, worker_id, f"tok-{end}", 1, 30.0, (queue,), end - 4.2)
+    (claim,) = tx.jobs.claim(worker_id, f"tok-{end}", 1, 30.0, (queue,), end - 4.2)
     topic = str(claim.payload)[-40:] if queue == "papers" else "chat"
     outcome = Outcome(
         job_id=claim.job_id,
@@ -167,11 +174,11 @@ def _attempt(
         event="retry_scheduled" if retry_at else "",
         detail=f"attempt {claim.attempts}/{claim.max_attempts}" if retry_at else None,
     )
-    store.finish(conn, worker_id, [outcome])
+    tx.jobs.finish(worker_id, [outcome])
 
 
-def _heartbeats(conn: sqlite3.Connection, now: float) -> None:
-    running = store.list_jobs(conn, JobFilter(statuses=("running",)))
+def _heartbeats(tx: Tx, now: float) -> None:
+    running = tx.jobs.list_jobs(JobFilter(statuses=("running",)))
     held = {w: [(j.id, j.claim_token or "") for j in running if j.worker_id == w] for w in WORKERS}
     beats = (
         (WORKERS[0], "busy", 0.4, 31, 4),
@@ -179,15 +186,14 @@ def _heartbeats(conn: sqlite3.Connection, now: float) -> None:
         (WORKERS[2], "idle", 45.0, 12, 1),
     )
     for worker_id, state, ago, done, failed in beats:
-        store.heartbeat(conn, worker_id, state, held[worker_id], done, failed, 30.0, now - ago)
-    store.heartbeat(conn, WORKERS[3], "idle", [], 57, 2, 30.0, now - 7200)
-    store.set_worker_state(conn, WORKERS[3], "stopped", now - 7200)
+        tx.workers.heartbeat(worker_id, state, held[worker_id], done, failed, 30.0, now - ago)
+    tx.workers.heartbeat(WORKERS[3], "idle", [], 57, 2, 30.0, now - 7200)
+    tx.workers.set_worker_state(WORKERS[3], "stopped", now - 7200)
 
 
-def _batches(conn: sqlite3.Connection, now: float) -> None:
-    running = _batch(conn, "batch-papers", "batch_6a1f0c2e", 40, now - 5400, "in_progress")
-    store.update_batch(
-        conn,
+def _batches(tx: Tx, now: float) -> None:
+    running = _batch(tx, "batch-papers", "batch_6a1f0c2e", 40, now - 5400, "in_progress")
+    tx.batches.update_batch(
         running,
         {
             "state": "running",
@@ -200,7 +206,7 @@ def _batches(conn: sqlite3.Connection, now: float) -> None:
         },
         now - 12,
     )
-    done = _batch(conn, "batch-papers", "batch_59c3e7d1", 20, now - 9000, "completed")
+    done = _batch(tx, "batch-papers", "batch_59c3e7d1", 20, now - 9000, "completed")
     results = [
         (ItemResult(f"done-{i:03d}", "succeeded", 200, result_json=_reply("x", "y")), "succeeded")
         for i in range(17)
@@ -208,14 +214,12 @@ def _batches(conn: sqlite3.Connection, now: float) -> None:
         (ItemResult(f"done-{i:03d}", "non_2xx", 400, "invalid_request", "bad model"), "failed")
         for i in range(17, 20)
     ]
-    store.apply_item_results(
-        conn,
+    tx.items.apply_item_results(
         done,
         [(r, status, None if status == "succeeded" else r.outcome) for r, status in results],
         now - 3000,
     )
-    store.update_batch(
-        conn,
+    tx.batches.update_batch(
         done,
         {
             "completed": 17,
@@ -227,22 +231,18 @@ def _batches(conn: sqlite3.Connection, now: float) -> None:
         },
         now - 3000,
     )
-    store.close_ingest(conn, done, "partial", now - 3000)
-    final = _batch(conn, "batch-chat", "batch_7d20aa90", 12, now - 1500, "finalizing")
-    store.update_batch(
-        conn,
+    tx.items.close_ingest(done, "partial", now - 3000)
+    final = _batch(tx, "batch-chat", "batch_7d20aa90", 12, now - 1500, "finalizing")
+    tx.batches.update_batch(
         final,
         {"state": "finalizing", "completed": 12, "finalizing_at": now - 190},
         now - 30,
     )
 
 
-def _batch(
-    conn: sqlite3.Connection, queue: str, remote_id: str, n: int, at: float, raw: str
-) -> int:
+def _batch(tx: Tx, queue: str, remote_id: str, n: int, at: float, raw: str) -> int:
     prefix = "done" if raw == "completed" else remote_id[-4:]
-    batch_id = store.add_batch(
-        conn,
+    batch_id = tx.batches.add_batch(
         NewBatch(
             queue=queue,
             endpoint="/v1/chat/completions",
@@ -263,14 +263,14 @@ def _batch(
         )
         for i in range(n)
     ]
-    store.add_batch_lines(conn, batch_id, queue, "openai", lines, at)
-    store.batch_lines_enqueued(conn, batch_id, at)
+    tx.items.add_batch_lines(batch_id, queue, "openai", lines, at)
+    tx.items.batch_lines_enqueued(batch_id, at)
     return batch_id
 
 
-def _qa(conn: sqlite3.Connection, rng: random.Random, now: float) -> None:
-    scored = store.list_jobs(
-        conn, JobFilter(statuses=("succeeded",), queues=("papers",)), limit=16, order="id"
+def _qa(tx: Tx, rng: random.Random, now: float) -> None:
+    scored = tx.jobs.list_jobs(
+        JobFilter(statuses=("succeeded",), queues=("papers",)), limit=16, order="id"
     )
     for n, job in enumerate(scored):
         base = rng.uniform(6.0, 9.5)
@@ -280,8 +280,7 @@ def _qa(conn: sqlite3.Connection, rng: random.Random, now: float) -> None:
                 d: round(min(10, max(1, base + shift + rng.uniform(-1, 1))), 1) for d in DIMENSIONS
             }
             scores["overall"] = round(sum(scores.values()) / len(scores), 1)
-            store.save_qa_result(
-                conn,
+            tx.qa.save_qa_result(
                 QAResult(
                     job_id=job.id,
                     judge=judge,

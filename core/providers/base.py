@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
     from batchdash.core.batches import InputPlan
+    from batchdash.core.db.ports import Store
     from batchdash.core.models import Batch
-    from batchdash.core.store import Store
 
 
 class Reconciled(NamedTuple):

@@ -29,9 +29,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from batchdash.core import batches, store
+from batchdash.core import batches
 from batchdash.core.batches import BatchError, InputPlan
 from batchdash.core.config import MissingKeyError, openai_settings
+from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BatchdashError, ProviderError, UnknownProviderError
 from batchdash.core.liveness import pid_alive, this_host
 from batchdash.core.models import Batch, BatchState
@@ -40,7 +41,6 @@ from batchdash.core.providers._openai import describe, is_retryable, new_client,
 from batchdash.core.providers.base import BatchProvider, Reconciled
 from batchdash.core.remote import note_failure
 from batchdash.core.retry import backoff
-from batchdash.core.store import Store
 
 #: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
 SDK_RETRIES = 5
@@ -171,24 +171,24 @@ def _lease_free(lease: tuple[str, float] | None, now: float) -> bool:
     return host == this_host() and pid.isdigit() and not pid_alive(int(pid))
 
 
-def _take_lease(conn: Any, batch_id: int, owner: str, now: float) -> bool:
+def _take_lease(tx: Tx, batch_id: int, owner: str, now: float) -> bool:
     """Take the submit lease of a still-submitting batch if nobody alive holds it."""
-    batch = store.get_batch(conn, batch_id)
+    batch = tx.batches.get_batch(batch_id)
     if batch.state != BatchState.SUBMITTING:
         return False
-    lease = store.get_submit_lease(conn, batch_id)
+    lease = tx.batches.get_submit_lease(batch_id)
     if lease is not None and lease[0] != owner and not _lease_free(lease, now):
         return False
-    store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+    tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
     return True
 
 
-def _confirm_lease(conn: Any, batch_id: int, owner: str, now: float) -> None:
+def _confirm_lease(tx: Tx, batch_id: int, owner: str, now: float) -> None:
     """Extend our lease; BatchError if another process took over the submission."""
-    lease = store.get_submit_lease(conn, batch_id)
+    lease = tx.batches.get_submit_lease(batch_id)
     if lease is None or lease[0] != owner:
         raise BatchError(f"batch {batch_id}: another process took over its submission")
-    store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+    tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
 
 
 @contextlib.asynccontextmanager
@@ -216,10 +216,12 @@ async def _renewing(
 def _holding(db: Store, batch_id: int, owner: str) -> contextlib.AbstractAsyncContextManager[None]:
     """Hold the submit lease of a batch while the body runs."""
 
-    def renew(conn: Any) -> None:
-        _confirm_lease(conn, batch_id, owner, time.time())
+    def renew(tx: Tx) -> None:
+        _confirm_lease(tx, batch_id, owner, time.time())
 
-    return _renewing(db, renew, partial(store.drop_submit_lease, batch_id=batch_id, owner=owner))
+    return _renewing(
+        db, renew, lambda tx: tx.batches.drop_submit_lease(batch_id=batch_id, owner=owner)
+    )
 
 
 # --------------------------------------------------------------------------- submission
@@ -247,13 +249,13 @@ async def submit_file(
     base_url, _ = openai_settings()
     owner = _owner()
 
-    def record(conn: Any) -> list[int]:
+    def record(tx: Tx) -> list[int]:
         now = time.time()
         ids = batches.record_intent(
-            conn, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url, provider=NAME
+            tx, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url, provider=NAME
         )
         for batch_id in ids:
-            store.put_submit_lease(conn, batch_id, owner, now + LEASE_SECONDS)
+            tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
         return ids
 
     ids = await db.write(record)
@@ -266,7 +268,7 @@ async def submit_file(
 async def _send(db: Store, client: Any, batch_id: int, owner: str) -> None:
     """Upload (unless done) and create one batch we hold the lease of."""
     async with _holding(db, batch_id, owner):
-        batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+        batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
         if batch.input_file_id is None:
             batch.input_file_id = await _upload(db, client, batch)
             await _record_upload(db, batch.id, batch.input_file_id, "uploaded")
@@ -276,8 +278,7 @@ async def _send(db: Store, client: Any, batch_id: int, owner: str) -> None:
 async def _record_upload(db: Store, batch_id: int, file_id: str, how: str) -> None:
     """Keep the input file's id with the intent before create, so no retry uploads again."""
     await db.write(
-        partial(
-            store.update_batch,
+        lambda tx: tx.batches.update_batch(
             batch_id=batch_id,
             fields={"input_file_id": file_id},
             now=time.time(),
@@ -349,9 +350,9 @@ async def _delete_file(client: Any, file_id: str) -> None:
         await client.files.delete(file_id)
 
 
-def _write_upload(conn: Any, batch_id: int, path: Path) -> None:
+def _write_upload(tx: Tx, batch_id: int, path: Path) -> None:
     with path.open("w", encoding="utf-8") as out:
-        for custom_id, payload in store.batch_upload_rows(conn, batch_id):
+        for custom_id, payload in tx.items.batch_upload_rows(batch_id):
             out.write(batches.request_line(custom_id, payload))
 
 
@@ -399,12 +400,12 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
 async def _reject(db: Store, batch: Batch, message: str, code: str | None) -> None:
     """The provider refused to create the batch: it failed, and so did its lines."""
 
-    def run(conn: Any) -> None:
+    def run(tx: Tx) -> None:
         now = time.time()
         errors = [{"code": code or "create_rejected", "message": message, "line": None}]
         fields = {"state": BatchState.FAILED, "errors": errors, "poll_error": message}
-        store.update_batch(conn, batch.id, fields, now, ("batch_rejected", message))
-        batches.finish_ingest(conn, store.get_batch(conn, batch.id), now)
+        tx.batches.update_batch(batch.id, fields, now, ("batch_rejected", message))
+        batches.finish_ingest(tx, tx.batches.get_batch(batch.id), now)
 
     await db.write(run)
 
@@ -431,7 +432,9 @@ async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconcile
     Adopts the remote batch found by its submit key, or else uploads and creates it, at
     the batch's own endpoint. Failures read "error: …".
     """
-    stuck = [b for b in await db.read(store.submitting_batches) if b.provider == NAME]
+    stuck = [
+        b for b in await db.read(lambda tx: tx.batches.submitting_batches()) if b.provider == NAME
+    ]
     if not stuck:
         return []
     if clients is None:
@@ -472,10 +475,10 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
     fields = remote_fields(found, batch.total)
     now = time.time()
 
-    def adopt(conn: Any) -> None:
-        store.update_batch(conn, batch.id, {}, now, ("batch_reconciled", str(found.id)))
-        store.record_remote(conn, batch.id, fields, now)
-        store.drop_submit_lease(conn, batch.id, owner)
+    def adopt(tx: Tx) -> None:
+        tx.batches.update_batch(batch.id, {}, now, ("batch_reconciled", str(found.id)))
+        tx.batches.record_remote(batch.id, fields, now)
+        tx.batches.drop_submit_lease(batch.id, owner)
 
     await db.write(adopt)
     return f"found {found.id}"
@@ -496,8 +499,7 @@ async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
     holder = batch.poll_owner
     lease = None if holder is None else (holder, batch.poll_lease_until or 0.0)
     claimed = await db.write(
-        partial(
-            store.claim_batch_poll,
+        lambda tx: tx.batches.claim_batch_poll(
             batch_id=batch.id,
             owner=owner,
             until=now + LEASE_SECONDS,
@@ -508,10 +510,12 @@ async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
     if claimed is None:
         return None
 
-    def renew(conn: Any) -> None:
-        store.renew_batch_poll(conn, batch.id, owner, time.time() + LEASE_SECONDS)
+    def renew(tx: Tx) -> None:
+        tx.batches.renew_batch_poll(batch.id, owner, time.time() + LEASE_SECONDS)
 
-    release = partial(store.release_batch_poll, batch_id=batch.id, owner=owner)
+    def release(tx: Tx) -> None:
+        tx.batches.release_batch_poll(batch.id, owner)
+
     async with _renewing(db, renew, release):
         return await _refresh(db, client, claimed)
 
@@ -520,7 +524,7 @@ async def _refresh(db: Store, client: Any, batch: Batch) -> bool:
     """Poll one batch we hold the poll lease of, and ingest it once finished."""
     if batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW:
         await _record(db, batch, await client.batches.retrieve(batch.remote_id))
-        batch = await db.read(partial(store.get_batch, batch_id=batch.id))
+        batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch.id))
     if batch.ingested_at is not None or (
         batch.remote_id is not None and batch.raw_status not in batches.TERMINAL_RAW
     ):
@@ -535,7 +539,7 @@ async def ingest(db: Store, client: Any, batch: Batch) -> str:
     Safe to run again after a crash at any point: every chunk is idempotent.
     """
     if batch.input_file_id and not await db.read(
-        partial(store.count_batch_items, batch_id=batch.id)
+        lambda tx: tx.items.count_batch_items(batch_id=batch.id)
     ):
         await _load_input(db, client, batch)
     async with db.bulk_writes():
@@ -585,11 +589,8 @@ async def _stream_chunks(db: Store, batch: Batch, response: Any) -> None:
 async def _write_chunk(db: Store, batch: Batch, parsed: batches.ParsedChunk) -> None:
     if parsed:
         await db.write(
-            partial(
-                store.apply_item_results,
-                batch_id=batch.id,
-                results=parsed,
-                now=time.time(),
+            lambda tx: tx.items.apply_item_results(
+                batch_id=batch.id, results=parsed, now=time.time()
             )
         )
 
@@ -623,7 +624,7 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
     """Ask the provider to cancel; the batch shows `cancelling` until it is `cancelled`."""
     import openai
 
-    batch = await db.read(partial(store.get_batch, batch_id=batch_id))
+    batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     if batch.state == BatchState.SUBMITTING or batch.remote_id is None:
         raise BatchError(
             f"batch {batch.id} is still being submitted; run `batchdash batches reconcile` first"
@@ -651,10 +652,10 @@ async def _record(
     fields = remote_fields(remote, batch.total)
     now = time.time()
 
-    def run(conn: Any) -> None:
+    def run(tx: Tx) -> None:
         if event is not None:
-            store.update_batch(conn, batch.id, {}, now, event)
-        store.record_remote(conn, batch.id, fields, now)
+            tx.batches.update_batch(batch.id, {}, now, event)
+        tx.batches.record_remote(batch.id, fields, now)
 
     await db.write(run)
 
@@ -668,14 +669,14 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
     openai_settings()
     owner = _owner()
 
-    def record(conn: Any) -> int:
+    def record(tx: Tx) -> int:
         now = time.time()
-        child = batches.record_resubmit(conn, batch_id, now, include_permanent=include_permanent)
-        store.put_submit_lease(conn, child, owner, now + LEASE_SECONDS)
+        child = batches.record_resubmit(tx, batch_id, now, include_permanent=include_permanent)
+        tx.batches.put_submit_lease(child, owner, now + LEASE_SECONDS)
         return child
 
     child = await db.write(record)
-    child_batch = await db.read(partial(store.get_batch, batch_id=child))
+    child_batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=child))
     async with connect(child_batch.base_url) as client:
         await _send(db, client, child, owner)
     return child
@@ -687,8 +688,8 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
     A batch carrying one of our submit keys is left to `reconcile`, which links it to the
     local record it belongs to.
     """
-    known = await db.read(store.known_remote_ids)
-    ours = {b.submit_key for b in await db.read(store.submitting_batches)}
+    known = await db.read(lambda tx: tx.batches.known_remote_ids())
+    ours = {b.submit_key for b in await db.read(lambda tx: tx.batches.submitting_batches())}
     adopted = []
     base_url, _ = openai_settings()
     async with connect(base_url) as client:

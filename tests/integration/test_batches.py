@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from batchdash.core import store
-from batchdash.core.models import ItemOutcome
+from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.db.ports import Store
+from batchdash.core.models import BatchItem, ItemOutcome, Job
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
-from batchdash.core.store import Store, SyncStore
 from batchdash.core.sync import run_cycle
 from tests.conftest import cli
 
@@ -54,7 +54,7 @@ async def follow(db: Store, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         await run_cycle(db)
         if not await db.read(
-            lambda c: store.batches_due(c, float("inf")) + store.submitting_batches(c)
+            lambda c: c.batches.batches_due(float("inf")) + c.batches.submitting_batches()
         ):
             return
         await _nap()
@@ -65,19 +65,19 @@ async def _nap() -> None:
     await asyncio.sleep(0.02)
 
 
-def items(db_path: Path, batch_id: int) -> dict[str, store.BatchItem]:
-    with SyncStore.open(db_path) as s:
-        return {i.custom_id: i for i in store.list_batch_items(s.conn, batch_id)}
+def items(db_path: Path, batch_id: int) -> dict[str, BatchItem]:
+    with open_sync_store(db_path) as s:
+        return {i.custom_id: i for i in s.tx.items.list_batch_items(batch_id)}
 
 
-def jobs_by_key(db_path: Path) -> dict[str, store.Job]:
-    with SyncStore.open(db_path) as s:
-        return {j.key: j for j in store.list_jobs(s.conn)}
+def jobs_by_key(db_path: Path) -> dict[str, Job]:
+    with open_sync_store(db_path) as s:
+        return {j.key: j for j in s.tx.jobs.list_jobs()}
 
 
 def batch(db_path: Path, ref: int | str) -> Any:
-    with SyncStore.open(db_path) as s:
-        return store.get_batch(s.conn, ref)
+    with open_sync_store(db_path) as s:
+        return s.tx.batches.get_batch(ref)
 
 
 def remote_batches(sim: SimServer) -> list[Any]:
@@ -93,7 +93,7 @@ def remote_batches(sim: SimServer) -> list[Any]:
 async def test_submit_poll_ingest_every_line(sim: SimServer, tmp_path: Path, db_path: Path) -> None:
     ids = [f"paper-{i:03d}" for i in range(40)]
     path = write_requests(tmp_path / "papers.jsonl", ids)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(db, path, queue="papers")
         await follow(db)
     b = batch(db_path, batch_id)
@@ -116,7 +116,7 @@ async def test_per_line_quirks_become_outcomes(
 ) -> None:
     ids = ["ok-1", "ok-2", "a-errline", "b-non2xx", "c-missing"]
     path = write_requests(tmp_path / "mixed.jsonl", ids)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(db, path, queue="mixed")
         await follow(db)
     got = {cid: i.outcome for cid, i in items(db_path, batch_id).items()}
@@ -148,7 +148,7 @@ async def test_batch_level_file_quirks(
     sim: SimServer, tmp_path: Path, db_path: Path, quirk: str, state: str, outcome: str
 ) -> None:
     path = write_requests(tmp_path / "q.jsonl", ["x1", "x2", "x3"])
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(
             db, path, queue="q", metadata={"sim_quirk": quirk}
         )
@@ -164,7 +164,7 @@ async def test_token_limit_fails_validation_with_errors(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
     path = write_requests(tmp_path / "t.jsonl", ["t1", "t2"])
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(
             db, path, queue="t", metadata={"sim_quirk": "token_limit"}
         )
@@ -185,7 +185,7 @@ async def test_expired_keeps_partial_results_and_resubmit_sends_exactly_the_fail
 ) -> None:
     ids = [f"e-{i:02d}" for i in range(10)] + ["z-errline", "z-non2xx", "z-missing"]
     path = write_requests(tmp_path / "exp.jsonl", ids)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [parent] = await openai_batch.submit_file(
             db, path, queue="exp", metadata={"sim_quirk": "expire"}
         )
@@ -219,7 +219,7 @@ async def test_cancel_tracks_cancelling_and_keeps_partial_results(
         monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
         path = write_requests(tmp_path / "c.jsonl", [f"c-{i:03d}" for i in range(400)])
-        async with await Store.open(db_path) as db:
+        async with await open_store(db_path) as db:
             [batch_id] = await openai_batch.submit_file(
                 db, path, queue="c", metadata={"sim_quirk": "slow_cancel"}
             )
@@ -248,7 +248,7 @@ async def test_ambiguous_create_is_reconciled_not_duplicated(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
     path = write_requests(tmp_path / "amb.jsonl", ["a1", "a2", "a3"])
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(
             db, path, queue="amb", metadata={"sim_quirk": "ambiguous_create"}
         )
@@ -257,10 +257,10 @@ async def test_ambiguous_create_is_reconciled_not_duplicated(
     assert len(remotes) == 1
     b = batch(db_path, batch_id)
     assert b.remote_id == remotes[0].id and b.state == "succeeded"
-    with SyncStore.open(db_path) as s:
-        kinds = [e.kind for e in store.batch_events(s.conn, batch_id)]
+    with open_sync_store(db_path) as s:
+        kinds = [e.kind for e in s.tx.events.batch_events(batch_id)]
         created = [
-            e.detail for e in store.batch_events(s.conn, batch_id) if e.kind == "batch_created"
+            e.detail for e in s.tx.events.batch_events(batch_id) if e.kind == "batch_created"
         ]
     assert "batch_created" in kinds and "ambiguous" in str(created)
 
@@ -273,7 +273,7 @@ async def test_twenty_percent_faults_still_complete(
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
         ids = [f"f-{i:03d}" for i in range(60)] + ["f-errline", "f-missing"]
         path = write_requests(tmp_path / "faults.jsonl", ids)
-        async with await Store.open(db_path) as db:
+        async with await open_store(db_path) as db:
             [batch_id] = await openai_batch.submit_file(db, path, queue="faults")
             await follow(db, timeout=45)
         server.config.fault_rate = 0.0
@@ -287,7 +287,7 @@ async def test_twenty_percent_faults_still_complete(
 async def test_shards_are_linked_batches(sim: SimServer, tmp_path: Path, db_path: Path) -> None:
     ids = [f"s-{i:03d}" for i in range(25)]
     path = write_requests(tmp_path / "shards.jsonl", ids)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         batch_ids = await openai_batch.submit_file(db, path, queue="sh", max_lines=10)
         await follow(db)
     shards = [batch(db_path, i) for i in batch_ids]
@@ -310,7 +310,7 @@ async def test_import_adopts_batches_submitted_elsewhere(
     for _ in range(2):
         uploaded = client.files.create(file=path.open("rb"), purpose="batch")
         client.batches.create(input_file_id=uploaded.id, endpoint=CHAT, completion_window="24h")
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         adopted = await openai_batch.import_batches(db, queue="elsewhere")
         assert len(adopted) == 2
         assert await openai_batch.import_batches(db) == []
@@ -326,7 +326,7 @@ async def test_no_key_records_a_clear_poll_error(
     sim: SimServer, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     path = write_requests(tmp_path / "k.jsonl", ["k1"])
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         empty = await run_cycle(db)  # nothing to poll: no key needed
         assert empty.errors == []
         [batch_id] = await openai_batch.submit_file(

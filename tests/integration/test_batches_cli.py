@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import store
+from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.models import NewBatch
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
-from batchdash.core.store import Store, SyncStore
 from batchdash.core.sync import run_cycle
 from tests.conftest import cli
 from tests.integration.test_batches import CHAT, batch, write_requests
@@ -111,7 +111,7 @@ async def test_show_says_how_long_a_batch_has_been_finalizing(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
     path = write_requests(tmp_path / "stall.jsonl", ["s1", "s2"])
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(
             db, path, queue="stall", metadata={"sim_quirk": "stall_finalizing"}
         )
@@ -215,13 +215,13 @@ def test_resubmit_takes_cancelled_lines(tmp_path: Path, db_path: Path) -> None:
 
 def test_list_and_once_show_lines_age_and_errors_as_text(db_path: Path) -> None:
     now = time.time()
-    with SyncStore.open(db_path) as db:
-        imported = store.NewBatch("old", CHAT, "m", remote_id="batch_old", state="expired")
-        batch_id = db.write(lambda c: store.add_batch(c, imported, now))
+    with open_sync_store(db_path) as db:
+        imported = NewBatch("old", CHAT, "m", remote_id="batch_old", state="expired")
+        batch_id = db.write(lambda c: c.batches.add_batch(imported, now))
         error = {"code": "token_limit_exceeded", "message": "limit reached", "line": 3}
         fields = {"remote_created_at": now - 3 * 86400, "completed": 10, "failed": 10}
         fields |= {"total": 20, "errors": [error], "raw_status": "expired"}
-        db.write(lambda c: store.update_batch(c, batch_id, fields, now))
+        db.write(lambda c: c.batches.update_batch(batch_id, fields, now))
     listing = cli("batches", "list", "--db", str(db_path)).stdout
     assert "10 ok · 10 failed / 20" in listing and "20/20" not in listing
     # The age is the provider's created_at, not the import just now.

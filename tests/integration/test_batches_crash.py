@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from batchdash.core import batches, store
+from batchdash.core import batches
+from batchdash.core.db import open_store, open_sync_store
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.errors import SimError
 from batchdash.core.sim.server import SimConfig, SimServer
-from batchdash.core.store import Store, SyncStore
 from batchdash.core.sync import run_cycle
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import remote_batches, write_requests
@@ -43,7 +43,7 @@ def env(sim: SimServer) -> dict[str, str]:
 
 
 def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with SyncStore.open(db_path) as s:
+    with open_sync_store(db_path) as s:
         return [tuple(r) for r in s.conn.execute(sql, params)]
 
 
@@ -180,7 +180,7 @@ async def test_batch_reconciled_after_failed_creates_is_polled_at_once(
         if submitter.poll() is None:
             kill(submitter)
     sim.store.create_batch = original  # type: ignore[method-assign]
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [(batch_id, found, _)] = await openai_batch.reconcile(db)
         assert found.startswith("found batch_")
         print(
@@ -201,7 +201,7 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
 ) -> None:
     path = write_requests(tmp_path / "intent.jsonl", ["i1", "i2"])
     plan = batches.validate_file(path)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         # What submit_file records before uploading; the process "dies" right after.
         [batch_id] = await db.write(
             lambda c: batches.record_intent(c, plan, queue="intent", metadata={}, now=time.time())
@@ -209,8 +209,8 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
         assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
         assert await openai_batch.reconcile(db) == []
     [remote] = remote_batches(sim)
-    with SyncStore.open(db_path) as s:
-        b = store.get_batch(s.conn, batch_id)
+    with open_sync_store(db_path) as s:
+        b = s.tx.batches.get_batch(batch_id)
     assert b.remote_id == remote.id and b.state != "submitting"
     assert remote.metadata["batchdash_submit_key"] == b.submit_key
 
@@ -220,11 +220,11 @@ async def test_upload_whose_submitter_died_is_reused_by_reconcile(
 ) -> None:
     path = write_requests(tmp_path / "up.jsonl", ["u1", "u2"])
     plan = batches.validate_file(path)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         [batch_id] = await db.write(
             lambda c: batches.record_intent(c, plan, queue="up", metadata={}, now=time.time())
         )
-        b = await db.read(lambda c: store.get_batch(c, batch_id))
+        b = await db.read(lambda c: c.batches.get_batch(batch_id))
         # The submitter uploaded the file, then died before recording its id.
         with path.open("rb") as handle:
             uploaded = sim.store.add_file(handle, openai_batch.upload_name(b), "batch")

@@ -17,9 +17,10 @@ from typing import Any
 
 import pytest
 
+from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.models import NewBatch
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
-from batchdash.core.store import Store, SyncStore
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_batches import write_requests
 
@@ -37,7 +38,7 @@ def env(sim: SimServer, key: str = "sim") -> dict[str, str]:
 
 
 def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with SyncStore.open(db_path) as s:
+    with open_sync_store(db_path) as s:
         return [tuple(r) for r in s.conn.execute(sql, params)]
 
 
@@ -53,7 +54,7 @@ async def test_three_pollers_finish_every_batch_and_ingest_each_once(
 ) -> None:
     ids = [f"line-{i:02d}-errline" if i % 7 == 3 else f"line-{i:02d}" for i in range(20)]
     path = write_requests(tmp_path / "many.jsonl", ids)
-    async with await Store.open(db_path) as db:
+    async with await open_store(db_path) as db:
         # One line per shard: twenty batches, all in flight at once.
         batch_ids = await openai_batch.submit_file(db, path, queue="many", max_lines=1)
     assert len(batch_ids) == 20
@@ -90,28 +91,29 @@ async def test_three_pollers_finish_every_batch_and_ingest_each_once(
 def test_a_late_poll_never_moves_a_batch_backwards_and_a_claim_is_exclusive(
     db_path: Path,
 ) -> None:
-    from batchdash.core import store
 
-    with SyncStore.open(db_path) as s:
-        new = store.NewBatch(queue="q", endpoint="/v1/chat/completions", model="m")
-        batch_id = s.write(lambda c: store.add_batch(c, new, 1.0))
+    with open_sync_store(db_path) as s:
+        new = NewBatch(queue="q", endpoint="/v1/chat/completions", model="m")
+        batch_id = s.write(lambda c: c.batches.add_batch(new, 1.0))
 
         def poll(raw: str) -> bool:
             fields = {"raw_status": raw, "state": "finalizing" if raw == "completed" else raw}
-            return s.write(lambda c: store.record_remote(c, batch_id, fields, 2.0))
+            return s.write(lambda c: c.batches.record_remote(batch_id, fields, 2.0))
 
         assert poll("in_progress") and poll("completed")
         assert not poll("finalizing") and not poll("in_progress")  # answers that came late
-        assert store.get_batch(s.conn, batch_id).raw_status == "completed"
-        first = s.write(lambda c: store.claim_batch_poll(c, batch_id, "a:1:x", 100.0, 3.0))
+        assert s.tx.batches.get_batch(batch_id).raw_status == "completed"
+        first = s.write(lambda c: c.batches.claim_batch_poll(batch_id, "a:1:x", 100.0, 3.0))
         assert first is not None and first.raw_status == "completed"
-        assert s.write(lambda c: store.claim_batch_poll(c, batch_id, "b:2:y", 100.0, 3.0)) is None
+        assert s.write(lambda c: c.batches.claim_batch_poll(batch_id, "b:2:y", 100.0, 3.0)) is None
         # An expired lease is free; a batch ingested meanwhile has nothing left to claim.
-        assert s.write(lambda c: store.claim_batch_poll(c, batch_id, "b:2:y", 200.0, 150.0))
-        assert s.write(lambda c: store.close_ingest(c, batch_id, "succeeded", 4.0))
-        assert not s.write(lambda c: store.close_ingest(c, batch_id, "succeeded", 5.0))
-        assert s.write(lambda c: store.claim_batch_poll(c, batch_id, "c:3:z", 400.0, 300.0)) is None
-        assert store.get_batch(s.conn, batch_id).state == "succeeded"
+        assert s.write(lambda c: c.batches.claim_batch_poll(batch_id, "b:2:y", 200.0, 150.0))
+        assert s.write(lambda c: c.items.close_ingest(batch_id, "succeeded", 4.0))
+        assert not s.write(lambda c: c.items.close_ingest(batch_id, "succeeded", 5.0))
+        assert (
+            s.write(lambda c: c.batches.claim_batch_poll(batch_id, "c:3:z", 400.0, 300.0)) is None
+        )
+        assert s.tx.batches.get_batch(batch_id).state == "succeeded"
 
 
 def remote_count(sim: SimServer) -> int:
@@ -178,7 +180,7 @@ async def test_lost_responses_leave_no_orphan_uploads(tmp_path: Path, db_path: P
         mp.setenv("OPENAI_BASE_URL", sim.base_url)
         mp.setenv("OPENAI_API_KEY", "sim")
         path = write_requests(tmp_path / "lossy.jsonl", [f"l-{i:02d}" for i in range(24)])
-        async with await Store.open(db_path) as db:
+        async with await open_store(db_path) as db:
             ids = await openai_batch.submit_file(db, path, queue="lossy", max_lines=1)
         inputs = sim.store.list_files("batch", 1000, None, "desc")["data"]
         used = {b["input_file_id"] for b in sim.store.list_batches(100, None)["data"]}

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import store
-from batchdash.core.models import JobFilter
-from batchdash.core.store import SyncStore
+from batchdash.core.db import open_sync_store
+from batchdash.core.models import Job, JobFilter
 from tests.conftest import ROOT, cli, cli_env, wait_until
 
 #: Every command that reads or changes existing data, and the dashboard itself.
@@ -64,9 +63,9 @@ def generic(n: int, prefix: str = "k") -> list[object]:
     return [{"key": f"{prefix}{i}", "payload": {"i": i}} for i in range(n)]
 
 
-def jobs_in(db: Path) -> list[store.Job]:
-    with SyncStore.open(db, create=False) as s:
-        return store.list_jobs(s.conn)
+def jobs_in(db: Path) -> list[Job]:
+    with open_sync_store(db, create=False) as s:
+        return s.tx.jobs.list_jobs()
 
 
 # --------------------------------------------------------------------------- no database
@@ -354,8 +353,8 @@ def test_ctrl_c_while_writing_says_exactly_what_was_committed(
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, (out, err)
-    with SyncStore.open(db_path, create=False) as s:
-        count = store.count_jobs(s.conn, JobFilter(queues=("papers",)))
+    with open_sync_store(db_path, create=False) as s:
+        count = s.tx.jobs.count_jobs(JobFilter(queues=("papers",)))
     # Either outcome may win the race; what is printed must match what is in the file.
     if count:
         assert err == (

@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import qa, store
-from batchdash.core.models import JobFilter, JobStatus
+from batchdash.core import qa
+from batchdash.core.db import open_sync_store
+from batchdash.core.models import JobFilter, JobStatus, QAResult
 from batchdash.core.sim.server import SimConfig, SimServer
-from batchdash.core.store import SyncStore
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--sim-latency", "0")
@@ -51,10 +51,10 @@ def run_jobs(db: Path, *extra: str, **env: str) -> None:
     assert proc.returncode == 0, out
 
 
-def results(db: Path) -> dict[tuple[int, str], store.QAResult]:
-    with SyncStore.open(db) as s:
-        ids = [j.id for j in store.list_jobs(s.conn)]
-        return {(r.job_id, r.judge): r for i in ids for r in store.qa_results_for_job(s.conn, i)}
+def results(db: Path) -> dict[tuple[int, str], QAResult]:
+    with open_sync_store(db) as s:
+        ids = [j.id for j in s.tx.jobs.list_jobs()]
+        return {(r.job_id, r.judge): r for i in ids for r in s.tx.qa.qa_results_for_job(i)}
 
 
 def test_qa_run_stores_scores_per_judge_with_tokens_and_cost(
@@ -203,13 +203,13 @@ def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
         for _ in range(workers)
     ]  # fmt: skip
     try:
-        with SyncStore.open(db_path) as s:
-            wait_until(lambda: len(store.list_workers(s.conn)) == workers, what="workers up")
+        with open_sync_store(db_path) as s:
+            wait_until(lambda: len(s.tx.workers.list_workers()) == workers, what="workers up")
         enqueue(tmp_path, db_path, [f"Zeile {i}" for i in range(total)])
-        with SyncStore.open(db_path) as s:
+        with open_sync_store(db_path) as s:
             succeeded = JobFilter(statuses=(JobStatus.SUCCEEDED,))
-            wait_until(lambda: store.count_jobs(s.conn, succeeded) == total, what="all done")
-            shares = [w.done for w in store.list_workers(s.conn)]
+            wait_until(lambda: s.tx.jobs.count_jobs(succeeded) == total, what="all done")
+            shares = [w.done for w in s.tx.workers.list_workers()]
     finally:
         for proc in procs:
             proc.send_signal(signal.SIGTERM)  # drain waits for the judges still running
@@ -301,15 +301,15 @@ def test_qa_as_a_remote_batch_round_trips_at_half_price(
     assert {r.judge for r in by_batch.values() if r.error} == {"gpt-4o-mini", "j2"}
     assert [job for (job, _), r in by_batch.items() if r.error] == [3, 3]
     assert "not valid JSON" in (by_batch[(3, "j2")].error or "")
-    with SyncStore.open(db_path) as s:
-        assert {(b.id, b.queue) for b in store.list_batches(s.conn)} == {
+    with open_sync_store(db_path) as s:
+        assert {(b.id, b.queue) for b in s.tx.batches.list_batches()} == {
             (1, "qa:papers"),
             (2, "qa:papers"),
         }
-        assert {r["batch_id"] for r in store.iter_qa_rows(s.conn)} == {1, 2}
+        assert {r["batch_id"] for r in s.tx.qa.iter_qa_rows()} == {1, 2}
         # The judge requests are jobs of qa:papers, never candidates for judging themselves.
-        assert store.count_jobs(s.conn, JobFilter(queues=("qa:papers",))) == 8
-        assert qa.sample_ids(s.conn, JobFilter(), qa.Sample()) == [1, 2, 3, 4]
+        assert s.tx.jobs.count_jobs(JobFilter(queues=("qa:papers",))) == 8
+        assert qa.sample_ids(s.tx, JobFilter(), qa.Sample()) == [1, 2, 3, 4]
     assert cli("qa", "collect", "--db", db).stdout.startswith("collected verdicts of 0 ")
 
     # The same requests answered in real time give the same scores at twice the price.
@@ -344,8 +344,8 @@ def test_qa_run_judges_the_results_of_a_remote_batch(
     found = results(db_path)
     assert {job for job, _ in found} == {1, 2, 3, 4, 5}
     # The judge saw the request's messages and the reply's text, not raw JSON.
-    with SyncStore.open(db_path) as s:
-        job = store.get_job(s.conn, 1)
+    with open_sync_store(db_path) as s:
+        job = s.tx.jobs.get_job(1)
     request = qa.judge_request(job, "j1", qa.DEFAULT_RUBRIC)["messages"][1]["content"]
     assert "[user] Satz 0" in request and "OUTPUT:\n<<<\n[sim] ztaS 0\n>>>" in request
     bad = cli("qa", "run", "--db", db, "--batch", "99", **env, check=False)

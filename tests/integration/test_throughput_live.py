@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import snapshot, store
-from batchdash.core.store import SyncStore
+from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
+from batchdash.core.errors import StoreError
 from tests.conftest import cli, spawn, wait_until
 
 JOBS = 20_000
@@ -20,15 +21,15 @@ WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--concurrency", "4", "--sim-l
 
 def succeeded(db: Path) -> tuple[float, int]:
     """(when, how many jobs have succeeded) read together."""
-    with SyncStore.open(db, readonly=True) as s:
-        return time.time(), store.status_totals(s.conn).get("succeeded", 0)
+    with open_sync_store(db, readonly=True) as s:
+        return time.time(), s.tx.stats.status_totals().get("succeeded", 0)
 
 
 def live_workers(db: Path) -> list[str]:
     try:
-        with SyncStore.open(db, readonly=True) as s:
-            return [w.id for w in store.list_workers(s.conn) if w.state in ("idle", "busy")]
-    except store.StoreError:  # the first worker is still creating the database
+        with open_sync_store(db, readonly=True) as s:
+            return [w.id for w in s.tx.workers.list_workers() if w.state in ("idle", "busy")]
+    except StoreError:  # the first worker is still creating the database
         return []
 
 
@@ -48,8 +49,8 @@ def test_shown_rate_is_the_true_rate_within_seconds(tmp_path: Path, db_path: Pat
         ended, last = succeeded(db_path)
         assert last < JOBS, "the run ended before the measurement did"
         true_rate = (last - first) / (ended - started) * 60
-        with SyncStore.open(db_path, readonly=True) as s:
-            head = snapshot.overview(s.conn, time.time())
+        with open_sync_store(db_path, readonly=True) as s:
+            head = snapshot.overview(s.tx, time.time())
         assert head.rate_per_minute == pytest.approx(true_rate, rel=0.25)
         assert head.eta_seconds is not None and head.eta_note is None
         waiting = JOBS - last

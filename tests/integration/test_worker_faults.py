@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import store
-from batchdash.core.store import SyncStore
+from batchdash.core.db import open_sync_store
+from batchdash.core.models import Job
 from tests.conftest import cli, cli_env, spawn, wait_until
 
 FAST = ("--heartbeat", "0.2", "--poll", "0.02", "--retry-base", "0.05")
@@ -68,9 +68,9 @@ def enqueue(
     cli("enqueue", str(path), "--db", str(db), "--handler", HANDLER, *extra, **env)
 
 
-def jobs_by_key(db: Path) -> dict[str, store.Job]:
-    with SyncStore.open(db) as s:
-        return {job.key: job for job in store.list_jobs(s.conn)}
+def jobs_by_key(db: Path) -> dict[str, Job]:
+    with open_sync_store(db) as s:
+        return {job.key: job for job in s.tx.jobs.list_jobs()}
 
 
 def worker(db: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
@@ -193,8 +193,8 @@ def test_second_sigterm_cuts_the_drain_grace(
 
 
 def worker_states(db: Path) -> list[str]:
-    with SyncStore.open(db) as s:
-        return [w.state for w in store.list_workers(s.conn)]
+    with open_sync_store(db) as s:
+        return [w.state for w in s.tx.workers.list_workers()]
 
 
 def test_retried_jobs_do_not_show_their_old_error(
@@ -223,8 +223,8 @@ def test_retried_jobs_do_not_show_their_old_error(
     cli("retry", str(manual.id), "--db", str(db_path))
     manual = jobs_by_key(db_path)["manual"]
     assert (manual.status, manual.error, manual.error_kind) == ("pending", None, None)
-    with SyncStore.open(db_path) as s:
-        history = [e.detail or "" for e in store.list_events(s.conn, manual.id)]
+    with open_sync_store(db_path) as s:
+        history = [e.detail or "" for e in s.tx.events.list_events(manual.id)]
     assert any("handler_exit" in detail for detail in history)  # the timeline keeps it
 
 
@@ -245,8 +245,8 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
         "2",
     )
     # A job held by a worker that died: its lease is already over, so it gets rescued.
-    with SyncStore.open(db_path) as s:
-        s.write(lambda c: store.claim(c, "gone-1", "token", 1, -1.0, (), time.time()))
+    with open_sync_store(db_path) as s:
+        s.write(lambda c: c.jobs.claim("gone-1", "token", 1, -1.0, (), time.time()))
     proc = subprocess.run(
         [
             sys.executable,
@@ -281,8 +281,8 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
 
 
 def worker_ids(db: Path) -> list[str]:
-    with SyncStore.open(db) as s:
-        return [w.id for w in store.list_workers(s.conn)]
+    with open_sync_store(db) as s:
+        return [w.id for w in s.tx.workers.list_workers()]
 
 
 def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
@@ -309,8 +309,8 @@ def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
     finally:
         assert stop(blocked) == 0
         assert stop(helper) == 0
-    with SyncStore.open(db_path) as s:
-        kinds = [e.kind for e in store.list_events(s.conn, job_id)]
+    with open_sync_store(db_path) as s:
+        kinds = [e.kind for e in s.tx.events.list_events(job_id)]
     assert kinds == ["enqueued", "claimed", "succeeded"]
     assert "event loop blocked" in output(blocked)
 
@@ -333,8 +333,8 @@ def test_stop_is_honoured_while_a_handler_blocks_the_loop(
 
 
 def worker_notes(db: Path) -> list[str | None]:
-    with SyncStore.open(db) as s:
-        return [w.note for w in store.list_workers(s.conn)]
+    with open_sync_store(db) as s:
+        return [w.note for w in s.tx.workers.list_workers()]
 
 
 def test_workers_start_passes_the_new_options_through(

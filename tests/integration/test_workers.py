@@ -13,9 +13,8 @@ import sys
 import time
 from pathlib import Path
 
-from batchdash.core import store
-from batchdash.core.models import QAResult
-from batchdash.core.store import SyncStore
+from batchdash.core.db import open_sync_store
+from batchdash.core.models import Job, QAResult
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--retry-base", "0.05")
@@ -29,23 +28,23 @@ def write_jobs(path: Path, n: int, prefix: str = "job", **payload: object) -> Pa
     return path
 
 
-def job_rows(db: Path) -> list[store.Job]:
-    with SyncStore.open(db) as s:
-        return store.list_jobs(s.conn)
+def job_rows(db: Path) -> list[Job]:
+    with open_sync_store(db) as s:
+        return s.tx.jobs.list_jobs()
 
 
-def job(db: Path, job_id: int) -> store.Job:
-    with SyncStore.open(db) as s:
-        return store.get_job(s.conn, job_id)
+def job(db: Path, job_id: int) -> Job:
+    with open_sync_store(db) as s:
+        return s.tx.jobs.get_job(job_id)
 
 
 def event_kinds(db: Path, job_id: int) -> list[str]:
-    with SyncStore.open(db) as s:
-        return [e.kind for e in store.list_events(s.conn, job_id)]
+    with open_sync_store(db) as s:
+        return [e.kind for e in s.tx.events.list_events(job_id)]
 
 
 def succeeded_events(db: Path) -> dict[int, int]:
-    with SyncStore.open(db) as s:
+    with open_sync_store(db) as s:
         rows = s.conn.execute(
             "SELECT job_id, count(*) FROM events WHERE kind = 'succeeded' GROUP BY job_id"
         ).fetchall()
@@ -90,8 +89,8 @@ def test_four_workers_run_8000_jobs_each_exactly_once(tmp_path: Path, db_path: P
     assert {r.attempts for r in rows} == {1}
     assert set(succeeded_events(db_path).values()) == {1}
     assert len(succeeded_events(db_path)) == 8000
-    with SyncStore.open(db_path) as s:
-        workers_seen = {w.id: w for w in store.list_workers(s.conn)}
+    with open_sync_store(db_path) as s:
+        workers_seen = {w.id: w for w in s.tx.workers.list_workers()}
     assert len(workers_seen) == 4
     assert sum(w.done for w in workers_seen.values()) == 8000
     assert {w.state for w in workers_seen.values()} == {"stopped"}
@@ -178,8 +177,8 @@ def test_failing_job_retries_with_growing_delays_then_fails(tmp_path: Path, db_p
     assert worker.wait(timeout=60) == 0
     (row,) = job_rows(db_path)
     assert (row.status, row.attempts, row.error_kind) == ("failed", 4, "sim_transient")
-    with SyncStore.open(db_path) as s:
-        events = store.list_events(s.conn, row.id)
+    with open_sync_store(db_path) as s:
+        events = s.tx.events.list_events(row.id)
     claims = [e.at for e in events if e.kind == "claimed"]
     gaps = [b - a for a, b in itertools.pairwise(claims)]
     assert len(gaps) == 3
@@ -382,8 +381,8 @@ def test_jobs_show_includes_qa_verdicts(tmp_path: Path, db_path: Path) -> None:
         cost=None,
         created_at=1.0,
     )
-    with SyncStore.open(db_path) as s:
-        s.write(lambda conn: store.save_qa_result(conn, verdict, replace=False))
+    with open_sync_store(db_path) as s:
+        s.write(lambda conn: conn.qa.save_qa_result(verdict, replace=False))
     shown = json.loads(cli("jobs", "show", "1", "--json", "--db", str(db_path)).stdout)
     assert [(q["judge"], q["overall"]) for q in shown["qa"]] == [("judge-a", 8.0)]
     text = cli("jobs", "show", "1", "--db", str(db_path)).stdout

@@ -10,9 +10,8 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
-from batchdash.core import store
-from batchdash.core.models import JobFilter, NewJob
-from batchdash.core.store import Store, SyncStore
+from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.models import JobFilter, NewBatch, NewJob
 from batchdash.tui.app import BatchDashApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.confirm import ConfirmScreen
@@ -24,8 +23,8 @@ from tests.tui.conftest import SIZE, make_app
 
 
 def statuses(path: Path, flt: JobFilter) -> dict[str, int]:
-    with SyncStore.open(path) as db:
-        jobs = store.list_jobs(db.conn, flt)
+    with open_sync_store(path) as db:
+        jobs = db.tx.jobs.list_jobs(flt)
     found: dict[str, int] = {}
     for job in jobs:
         found[job.status] = found.get(job.status, 0) + 1
@@ -33,8 +32,8 @@ def statuses(path: Path, flt: JobFilter) -> dict[str, int]:
 
 
 def paused(path: Path, name: str) -> bool:
-    with SyncStore.open(path) as db:
-        return next(q.paused for q in store.list_queues(db.conn) if q.name == name)
+    with open_sync_store(path) as db:
+        return next(q.paused for q in db.tx.queues.list_queues() if q.name == name)
 
 
 def rows(app: BatchDashApp) -> list[int]:
@@ -185,9 +184,9 @@ async def test_refresh_keeps_the_cursor_on_its_job_as_rows_arrive(showcase_db: P
         await pilot.press("down", "down", "down")
         table = app.query_one(JobTable)
         chosen = table.highlighted_id()
-        with SyncStore.open(showcase_db) as db:
+        with open_sync_store(showcase_db) as db:
             new = [NewJob(f"late-{i}", {}) for i in range(3)]
-            db.write(lambda c: store.enqueue(c, "papers", "sim", new, time.time(), None))
+            db.write(lambda c: c.jobs.enqueue("papers", "sim", new, time.time(), None))
         await app.wait_for_snapshot()
         assert table.highlighted_id() == chosen
         assert table.cursor_row == 6  # three new rows above it
@@ -257,7 +256,7 @@ async def test_cancel_batch_remotely_on_the_simulator(
     with SimServer(SimConfig(speed=1.0, lines_per_second=1.0)) as sim:
         monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
-        db = await Store.open(path)
+        db = await open_store(path)
         (batch_id,) = await submit_file(db, lines, queue="remote")
         await db.close()
         app = make_app(path, poll_every=0.5)
@@ -291,10 +290,10 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
     with SimServer(SimConfig(speed=1000.0)) as sim:
         monkeypatch.setenv("OPENAI_BASE_URL", sim.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sim")
-        async with await Store.open(path) as db:
+        async with await open_store(path) as db:
             (parent,) = await submit_file(db, lines, queue="remote")
             deadline = time.monotonic() + 30
-            while (await db.read(lambda c: store.get_batch(c, parent))).ingested_at is None:
+            while (await db.read(lambda c: c.batches.get_batch(parent))).ingested_at is None:
                 assert time.monotonic() < deadline, "the batch never finished"
                 await run_cycle(db)
         app = make_app(path, poll_every=3600)
@@ -313,18 +312,18 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
             )
             await pilot.press("y")
             await _settle(app, lambda: app.last is not None and len(app.last.batches) == 2)
-    with SyncStore.open(path) as db:
-        [child] = [b for b in store.list_batches(db.conn) if b.parent_id == parent]
-        items = store.list_batch_items(db.conn, child.id)
+    with open_sync_store(path) as db:
+        [child] = [b for b in db.tx.batches.list_batches() if b.parent_id == parent]
+        items = db.tx.items.list_batch_items(child.id)
     assert sorted(i.custom_id for i in items) == ["z-errline", "z-non2xx"]
 
 
 async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
     path = tmp_path / "many.db"
-    with SyncStore.open(path) as db:
+    with open_sync_store(path) as db:
         for i in range(120):
-            new = store.NewBatch(f"q{i}", "/v1/chat/completions", "m", state="succeeded")
-            db.write(lambda c, new=new, i=i: store.add_batch(c, new, 1000.0 + i))
+            new = NewBatch(f"q{i}", "/v1/chat/completions", "m", state="succeeded")
+            db.write(lambda c, new=new, i=i: c.batches.add_batch(new, 1000.0 + i))
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()

@@ -13,8 +13,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
 from batchdash.core.models import JobFilter
-from batchdash.core.store import SyncStore
 from batchdash.tui import showcase
 from batchdash.tui.app import BatchDashApp
 from batchdash.tui.widgets.detail import JobDetailPane
@@ -95,9 +95,9 @@ class SidebarHost(App[None]):
 
 
 async def test_the_sidebar_grows_for_seven_digit_counts(showcase_db: Path) -> None:
-    with SyncStore.open(showcase_db) as db:
-        head = snapshot.overview(db.conn, showcase.NOW)
-        queues = snapshot.queues(db.conn)
+    with open_sync_store(showcase_db) as db:
+        head = snapshot.overview(db.tx, showcase.NOW)
+        queues = snapshot.queues(db.tx)
     big = {"pending": 1_234_567, "running": 12, "succeeded": 9_876_543, "failed": 7}
     app = SidebarHost()
     async with app.run_test(size=(120, 36)) as pilot:

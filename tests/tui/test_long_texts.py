@@ -12,10 +12,10 @@ import pytest
 from rich.console import Console
 from textual.widgets import Static
 
-from batchdash.core import snapshot, store
-from batchdash.core.models import JobFilter, NewJob
+from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
+from batchdash.core.models import JobFilter, NewJob, Outcome
 from batchdash.core.snapshot import DETAIL_TEXT_CHARS
-from batchdash.core.store import Outcome, SyncStore
 from batchdash.tui import showcase
 from batchdash.tui.app import BatchDashApp
 from batchdash.tui.widgets.detail import JobDetailPane
@@ -32,41 +32,41 @@ HUGE_RESULT = {"text": "x" * 3_000_000}
 def huge_db(showcase_db: Path) -> Path:
     """The showcase plus a failed job with a huge error and a succeeded one with a huge result."""
     at = showcase.NOW - 5
-    with SyncStore.open(showcase_db) as db:
+    with open_sync_store(showcase_db) as db:
         db.write(
-            lambda c: store.enqueue(
-                c, "huge", "sim", [NewJob("big-result", {}), NewJob("big-error", {})], at, None
+            lambda c: c.jobs.enqueue(
+                "huge", "sim", [NewJob("big-result", {}), NewJob("big-error", {})], at, None
             )
         )
-        claims = db.write(lambda c: store.claim(c, "w", "t", 2, 60.0, ("huge",), at))
+        claims = db.write(lambda c: c.jobs.claim("w", "t", 2, 60.0, ("huge",), at))
         ids = sorted(claim.job_id for claim in claims)
         outcomes = [
             Outcome(ids[0], "t", "succeeded", at + 1, result_json=json.dumps(HUGE_RESULT)),
             Outcome(ids[1], "t", "failed", at + 1, error=HUGE_ERROR, error_kind="x"),
         ]
-        db.write(lambda c: store.finish(c, "w", outcomes))
+        db.write(lambda c: c.jobs.finish("w", outcomes))
     return showcase_db
 
 
 def huge_ids(path: Path) -> tuple[int, int]:
     """(the big-result job, the big-error job)."""
-    with SyncStore.open(path) as db:
-        jobs = store.list_jobs(db.conn, JobFilter(queues=("huge",)), with_bodies=False)
+    with open_sync_store(path) as db:
+        jobs = db.tx.jobs.list_jobs(JobFilter(queues=("huge",)), with_bodies=False)
     return jobs[0].id, jobs[1].id
 
 
 def test_list_pages_and_the_detail_read_bounded_texts(huge_db: Path) -> None:
     result_id, error_id = huge_ids(huge_db)
-    with SyncStore.open(huge_db) as db:
-        page = store.list_jobs(db.conn, JobFilter(queues=("huge",)), with_bodies=False)
+    with open_sync_store(huge_db) as db:
+        page = db.tx.jobs.list_jobs(JobFilter(queues=("huge",)), with_bodies=False)
         assert len(next(j for j in page if j.id == error_id).error or "") == 1000
-        detail = snapshot.job_detail(db.conn, error_id, showcase.NOW)
+        detail = snapshot.job_detail(db.tx, error_id, showcase.NOW)
         assert detail is not None and len(detail.job.error or "") == DETAIL_TEXT_CHARS
         assert detail.cut == {"error": len(HUGE_ERROR.encode())}
-        detail = snapshot.job_detail(db.conn, result_id, showcase.NOW)
+        detail = snapshot.job_detail(db.tx, result_id, showcase.NOW)
         assert detail is not None and len(detail.job.result) == DETAIL_TEXT_CHARS
         assert set(detail.cut) == {"result"}
-        assert store.get_job(db.conn, error_id).error == HUGE_ERROR  # `jobs show` gets all
+        assert db.tx.jobs.get_job(error_id).error == HUGE_ERROR  # `jobs show` gets all
 
 
 async def showing(app: BatchDashApp, job_id: int) -> None:

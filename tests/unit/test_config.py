@@ -9,7 +9,7 @@ import pytest
 
 from batchdash.core import config, pricing
 from batchdash.core.config import MissingKeyError, openai_settings
-from batchdash.core.store import default_db_path
+from batchdash.core.db import default_db_path
 from tests.conftest import cli
 
 

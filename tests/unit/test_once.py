@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import snapshot, store
+from batchdash.core import snapshot
+from batchdash.core.db import SCHEMA_VERSION, open_sync_store
 from batchdash.core.models import NewJob, Worker
-from batchdash.core.store import SyncStore
 from batchdash.tui import once, showcase
 from tests.conftest import cli
 
@@ -41,7 +41,7 @@ def showcase_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def summary(path: Path) -> snapshot.Summary:
-    with SyncStore.open(path, readonly=True) as db:
+    with open_sync_store(path, readonly=True) as db:
         return db.read(lambda conn: snapshot.summary(conn, showcase.NOW))
 
 
@@ -81,8 +81,8 @@ def test_showcase_needs_attention_for_failures_and_stale_worker(showcase_db: Pat
 
 
 def _healthy_db(path: Path) -> None:
-    with SyncStore.open(path) as db:
-        db.write(lambda c: store.enqueue(c, "q", "sim", [NewJob("a", {})], time.time(), None))
+    with open_sync_store(path) as db:
+        db.write(lambda c: c.jobs.enqueue("q", "sim", [NewJob("a", {})], time.time(), None))
 
 
 def test_exit_0_when_nothing_needs_attention_and_plain_text_off_a_tty(db_path: Path) -> None:
@@ -113,8 +113,8 @@ def test_exit_1_on_a_dead_worker(db_path: Path) -> None:
         heartbeat_interval=1.0,
         state="busy",
     )
-    with SyncStore.open(db_path) as db:
-        db.write(lambda c: store.register_worker(c, gone))
+    with open_sync_store(db_path) as db:
+        db.write(lambda c: c.workers.register_worker(gone))
     proc = cli("--db", str(db_path), "--once", check=False)
     assert proc.returncode == 1
     assert "worker w-dead dead" in proc.stdout
@@ -143,7 +143,7 @@ def test_exit_2_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
 def test_exit_2_on_a_newer_schema(db_path: Path) -> None:
     _healthy_db(db_path)
     raw = sqlite3.connect(db_path)
-    raw.execute(f"PRAGMA user_version = {store.SCHEMA_VERSION + 1}")
+    raw.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     raw.close()
     proc = cli("--db", str(db_path), "--once", check=False)
     assert proc.returncode == 2

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import providers, remote, store, sync
+from batchdash.core import providers, remote, sync
+from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.db.ports import Store
 from batchdash.core.errors import UnknownProviderError
-from batchdash.core.store import Store
+from batchdash.core.models import NewBatch
 from tests.conftest import cli
 
 
@@ -34,10 +36,10 @@ PROVIDER = FakeProvider()
 
 
 def _add(db_path: Path, provider: str) -> int:
-    with store.SyncStore.open(db_path) as db:
-        new = store.NewBatch("q", "/v1/chat/completions", "m", remote_id=f"r-{provider}",
+    with open_sync_store(db_path) as db:
+        new = NewBatch("q", "/v1/chat/completions", "m", remote_id=f"r-{provider}",
                              state="running", provider=provider)  # fmt: skip
-        return db.write(lambda c: store.add_batch(c, new, 1.0))
+        return db.write(lambda tx: tx.batches.add_batch(new, 1.0))
 
 
 async def test_registry_dispatches_by_the_stored_provider(
@@ -45,9 +47,9 @@ async def test_registry_dispatches_by_the_stored_provider(
 ) -> None:
     monkeypatch.setitem(providers.MODULES, "fake", __name__)
     ours, theirs = _add(db_path, "openai"), _add(db_path, "fake")
-    db = await Store.open(db_path)
+    db = await open_store(db_path)
     try:
-        rows = {b.id: b for b in await db.read(store.list_batches)}
+        rows = {b.id: b for b in await db.read(lambda tx: tx.batches.list_batches())}
         assert providers.provider_for(rows[ours]).name == "openai"
         assert providers.provider_for(rows[theirs]) is PROVIDER
         await remote.cancel_batch(db, theirs)
@@ -59,12 +61,12 @@ async def test_registry_dispatches_by_the_stored_provider(
 
 async def test_an_unknown_provider_is_refused_with_a_clear_error(db_path: Path) -> None:
     batch_id = _add(db_path, "mystery")
-    db = await Store.open(db_path)
+    db = await open_store(db_path)
     try:
         with pytest.raises(UnknownProviderError) as info:
             await remote.cancel_batch(db, batch_id)
         report = await sync.run_cycle(db)
-        batch = await db.read(lambda c: store.get_batch(c, batch_id))
+        batch = await db.read(lambda tx: tx.batches.get_batch(batch_id))
     finally:
         await db.close()
     unknown = "unknown batch provider 'mystery' (known: openai)"

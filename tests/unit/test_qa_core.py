@@ -8,14 +8,15 @@ import re
 import statistics
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
 
 import pytest
 
-from batchdash.core import qa, store
-from batchdash.core.models import JobFilter, NewJob, QAResult
-from batchdash.core.store import SyncStore
+from batchdash.core import qa
+from batchdash.core.db import open_sync_store
+from batchdash.core.db.ports import SyncStore
+from batchdash.core.errors import NotFoundError
+from batchdash.core.models import Job, JobFilter, NewJob, QAResult
 
 DIMS = qa.DEFAULT_DIMENSIONS
 
@@ -151,7 +152,7 @@ def test_judge_sees_request_messages_and_reply_text() -> None:
 
 
 def test_judge_request_cuts_huge_texts_and_names_the_schema() -> None:
-    job = store.Job(
+    job = Job(
         id=1, queue="q", key="k", handler="sim", payload={"text": "x" * 50_000},
         status="succeeded", priority=0, attempts=1, max_attempts=3, run_after=0,
         created_at=0, updated_at=0, result={"output": "y"},
@@ -197,12 +198,12 @@ def test_every_nth_means_exactly_the_nth_items() -> None:
 
 def add_jobs(db: SyncStore, queue: str, keys: list[str]) -> None:
     jobs = [NewJob(key, {}) for key in keys]
-    db.write(lambda c: store.enqueue(c, queue, "sim", jobs, time.time(), None))
+    db.write(lambda c: c.jobs.enqueue(queue, "sim", jobs, time.time(), None))
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Iterator[SyncStore]:
-    with SyncStore.open(tmp_path / "qa.db") as s:
+    with open_sync_store(tmp_path / "qa.db") as s:
         add_jobs(s, "papers", [f"p{i}" for i in range(200)])  # ids 1-200
         add_jobs(s, "other", [f"o{i}" for i in range(5)])  # ids 201-205
         yield s
@@ -210,80 +211,80 @@ def db(tmp_path: Path) -> Iterator[SyncStore]:
 
 def write(db: SyncStore, job_id: int, judge: str, replace: bool = False, **scores: float) -> bool:
     row = QAResult(job_id, judge, scores, "c", None, None, 10, 5, 0.001, time.time())
-    return db.write(lambda c: store.save_qa_result(c, row, replace=replace))
+    return db.write(lambda c: c.qa.save_qa_result(row, replace=replace))
 
 
 def write_error(db: SyncStore, job_id: int, judge: str, replace: bool = False) -> bool:
     row = QAResult(job_id, judge, {}, None, "bad JSON", "raw {", 10, 5, None, time.time())
-    return db.write(lambda c: store.save_qa_result(c, row, replace=replace))
+    return db.write(lambda c: c.qa.save_qa_result(row, replace=replace))
 
 
 def test_successes_are_numbered_per_queue_across_connections(db: SyncStore) -> None:
     """Two workers' connections share one tally per queue: every 7th is every 7th overall."""
-    with SyncStore.open(db.path) as other:
+    with open_sync_store(db.path) as other:
         numbered: dict[int, int] = {}
         for first in range(1, 61, 3):  # the workers take turns, three jobs at a time
             worker = db if first % 2 else other
             ids = [first, first + 1, first + 2, 201 + first % 5]  # papers + an `other` job
-            numbers = worker.write(partial(store.number_qa_successes, job_ids=ids))
+            numbers = worker.write(lambda tx, ids=ids: tx.qa.number_qa_successes(ids))
             numbered.update(zip(ids[:3], numbers[:3], strict=True))
     assert sorted(numbered.values()) == list(range(1, 61))
     sampled = [n for n in numbered.values() if qa.should_sample(n, 7)]
     assert sampled == [7, 14, 21, 28, 35, 42, 49, 56]
-    again = db.write(lambda c: store.number_qa_successes(c, [201, 1]))
+    again = db.write(lambda c: c.qa.number_qa_successes([201, 1]))
     assert again == [21, 61]  # `other` counted its 20 successes on its own
-    with pytest.raises(store.NotFoundError, match="unknown job 999"):
-        db.write(lambda c: store.number_qa_successes(c, [999]))
+    with pytest.raises(NotFoundError, match="unknown job 999"):
+        db.write(lambda c: c.qa.number_qa_successes([999]))
 
 
 def test_scored_pairs_are_kept_unless_replace_and_errors_are_always_retried(db: SyncStore) -> None:
     assert write(db, 1, "a", overall=7, accuracy=6)
     assert not write(db, 1, "a", overall=2, accuracy=2)  # already scored: skipped
-    assert [r.overall for r in store.qa_results_for_job(db.conn, 1)] == [7]
+    assert [r.overall for r in db.tx.qa.qa_results_for_job(1)] == [7]
     assert write(db, 1, "a", replace=True, overall=3, accuracy=4)  # --rescore
-    (result,) = store.qa_results_for_job(db.conn, 1)
+    (result,) = db.tx.qa.qa_results_for_job(1)
     assert result.scores == {"overall": 3, "accuracy": 4}
 
     assert write_error(db, 2, "a")
-    assert store.qa_scored_pairs(db.conn, [1, 2], ["a", "b"]) == {(1, "a")}
+    assert db.tx.qa.qa_scored_pairs([1, 2], ["a", "b"]) == {(1, "a")}
     assert write(db, 2, "a", overall=9)  # an error is not a score: replaced
-    (result,) = store.qa_results_for_job(db.conn, 2)
+    (result,) = db.tx.qa.qa_results_for_job(2)
     assert (result.error, result.raw, result.overall) == (None, None, 9)
-    kinds = [e.kind for e in store.list_events(db.conn, 2)]
+    kinds = [e.kind for e in db.tx.events.list_events(2)]
     assert kinds == ["enqueued", "qa_error", "qa_scored"]
 
 
 def test_samples_are_deterministic_spread_and_nested(db: SyncStore) -> None:
     flt = JobFilter(queues=("papers",))
-    first = store.qa_sample_ids(db.conn, flt, limit=20)
-    assert first == store.qa_sample_ids(db.conn, flt, limit=20)
+    first = db.tx.qa.qa_sample_ids(flt, limit=20)
+    assert first == db.tx.qa.qa_sample_ids(flt, limit=20)
     assert len(set(first)) == 20
-    assert first == store.qa_sample_ids(db.conn, flt, limit=40)[:20]
+    assert first == db.tx.qa.qa_sample_ids(flt, limit=40)[:20]
     # Spread over the whole id range, not the first 20 ids.
     assert max(first) - min(first) > 100
 
-    tenth = store.qa_sample_ids(db.conn, flt, fraction=0.1)
-    quarter = store.qa_sample_ids(db.conn, flt, fraction=0.25)
+    tenth = db.tx.qa.qa_sample_ids(flt, fraction=0.1)
+    quarter = db.tx.qa.qa_sample_ids(flt, fraction=0.25)
     assert 10 <= len(tenth) <= 30 and set(tenth) < set(quarter)
-    assert store.qa_sample_ids(db.conn, flt, fraction=1.0) == list(range(1, 201))
+    assert db.tx.qa.qa_sample_ids(flt, fraction=1.0) == list(range(1, 201))
 
 
 def test_samples_leave_out_qa_batch_queues_unless_named(db: SyncStore) -> None:
     add_jobs(db, "qa:papers", ["qa-1-j"])
-    everything = store.qa_sample_ids(db.conn, JobFilter(), skip_queue_prefix="qa:")
+    everything = db.tx.qa.qa_sample_ids(JobFilter(), skip_queue_prefix="qa:")
     assert len(everything) == 205
     named = JobFilter(queues=("qa:papers",))
-    assert store.qa_sample_ids(db.conn, named, skip_queue_prefix="qa:") == [206]
+    assert db.tx.qa.qa_sample_ids(named, skip_queue_prefix="qa:") == [206]
 
 
 def test_rubric_per_queue(db: SyncStore) -> None:
-    assert qa.queue_rubric(db.conn, "papers") == qa.DEFAULT_RUBRIC
+    assert qa.queue_rubric(db.tx, "papers") == qa.DEFAULT_RUBRIC
     custom = qa.Rubric("Judge summaries.", ("overall", "faithfulness"))
-    db.write(lambda c: store.set_qa_rubric(c, "papers", custom.to_json()))
-    assert qa.queue_rubric(db.conn, "papers") == custom
-    assert qa.queue_rubric(db.conn, "other") == qa.DEFAULT_RUBRIC
-    with pytest.raises(store.NotFoundError, match="unknown queue 'nope'"):
-        db.write(lambda c: store.set_qa_rubric(c, "nope", None))
+    db.write(lambda c: c.queues.set_qa_rubric("papers", custom.to_json()))
+    assert qa.queue_rubric(db.tx, "papers") == custom
+    assert qa.queue_rubric(db.tx, "other") == qa.DEFAULT_RUBRIC
+    with pytest.raises(NotFoundError, match="unknown queue 'nope'"):
+        db.write(lambda c: c.queues.set_qa_rubric("nope", None))
 
 
 def test_summary_matches_a_hand_computation(db: SyncStore) -> None:
@@ -299,7 +300,7 @@ def test_summary_matches_a_hand_computation(db: SyncStore) -> None:
             write(db, job_id, judge, overall=overall, accuracy=overall - 1)
     write_error(db, 5, "b")
 
-    s = store.qa_summary(db.conn, queue="papers", worst=3)
+    s = db.tx.qa.qa_summary(queue="papers", worst=3)
     papers = {j: v for j, v in table.items() if j != 201}
     assert (s.results, s.errors) == (7, 1)
     for stat in s.stats:
@@ -316,7 +317,7 @@ def test_summary_matches_a_hand_computation(db: SyncStore) -> None:
     assert s.worst == [(2, "p1", "a", 2), (4, "p3", "b", 3), (3, "p2", "a", 5)]
     assert s.disagreements == [(2, "p1", 2, 7), (4, "p3", 3, 6)]
 
-    everywhere = store.qa_summary(db.conn)
+    everywhere = db.tx.qa.qa_summary()
     assert (everywhere.results, everywhere.distribution[1]) == (9, 2)
     assert everywhere.worst[0][0] == 201
 
@@ -326,20 +327,20 @@ def test_score_filters_select_jobs_by_their_lowest_and_highest_overall(db: SyncS
     write(db, 1, "b", overall=4)
     write(db, 2, "a", overall=7)
     write_error(db, 3, "a")
-    below = store.list_jobs(db.conn, JobFilter(score_below=6))
-    above = store.list_jobs(db.conn, JobFilter(score_above=8))
+    below = db.tx.jobs.list_jobs(JobFilter(score_below=6))
+    above = db.tx.jobs.list_jobs(JobFilter(score_above=8))
     assert [j.id for j in below] == [1]
     assert [j.id for j in above] == [1]
-    assert store.count_jobs(db.conn, JobFilter(score_below=8)) == 2
+    assert db.tx.jobs.count_jobs(JobFilter(score_below=8)) == 2
 
 
 def test_qa_export_rows_have_a_column_per_dimension(db: SyncStore) -> None:
     write(db, 2, "a", overall=7, accuracy=6)
     write_error(db, 2, "b")
-    assert store.qa_dimensions(db.conn) == ["accuracy", "overall"]
-    rows = list(store.iter_qa_rows(db.conn, JobFilter(queues=("papers",))))
+    assert db.tx.qa.qa_dimensions() == ["accuracy", "overall"]
+    rows = list(db.tx.qa.iter_qa_rows(JobFilter(queues=("papers",))))
     assert [(r["judge"], r["scores"], r["error"]) for r in rows] == [
         ("a", {"accuracy": 6, "overall": 7}, None),
         ("b", {}, "bad JSON"),
     ]
-    assert list(store.iter_qa_rows(db.conn, JobFilter(queues=("other",)))) == []
+    assert list(db.tx.qa.iter_qa_rows(JobFilter(queues=("other",)))) == []

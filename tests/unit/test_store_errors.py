@@ -7,27 +7,29 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import queue, store
+from batchdash.core import queue
+from batchdash.core.db import open_sync_store
+from batchdash.core.db.sqlite.store import SqliteStore
+from batchdash.core.errors import DatabaseError
 from batchdash.core.models import NewJob
-from batchdash.core.store import Store, SyncStore
 
 
 def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
     jobs = [NewJob(key=f"k{i}", payload={"text": "x" * 500}) for i in range(5000)]
 
     async def enqueue_into_a_full_disk() -> None:
-        async with await Store.open(db_path) as db:
+        async with await SqliteStore.open(db_path) as db:
             # max_page_count caps this connection's file size: SQLite then fails exactly
             # as on a full disk (SQLITE_FULL) and has already rolled back by itself.
-            pages = await db.read(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
-            await db.read(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 20}"))
+            pages = await db._call(lambda c: c.execute("PRAGMA page_count").fetchone()[0])
+            await db._call(lambda c: c.execute(f"PRAGMA max_page_count = {pages + 20}"))
             await queue.enqueue(db, "papers", jobs, handler="sim")
 
-    with pytest.raises(Exception, match="database or disk is full"):
+    with pytest.raises(DatabaseError, match="database or disk is full"):
         asyncio.run(enqueue_into_a_full_disk())
-    with SyncStore.open(db_path) as s:
-        assert store.list_jobs(s.conn) == []
-        assert store.list_events(s.conn, None) == []
+    with open_sync_store(db_path) as s:
+        assert s.tx.jobs.list_jobs() == []
+        assert s.tx.events.list_events(None) == []
 
 
 def test_the_interrupt_message_says_what_was_committed() -> None:

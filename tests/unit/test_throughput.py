@@ -14,10 +14,20 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import snapshot, store
+from batchdash.core import snapshot
+from batchdash.core.db import open_sync_store
+from batchdash.core.db.ports import Tx
 from batchdash.core.liveness import this_host
-from batchdash.core.models import QA_QUEUE_PREFIX, JobFilter, NewJob, QAResult, Worker
-from batchdash.core.store import ItemResult, NewBatch, Outcome, SyncStore
+from batchdash.core.models import (
+    QA_QUEUE_PREFIX,
+    ItemResult,
+    JobFilter,
+    NewBatch,
+    NewJob,
+    Outcome,
+    QAResult,
+    Worker,
+)
 from batchdash.tui import once
 
 T0 = 1_800_000_000.0
@@ -29,17 +39,17 @@ _tokens = itertools.count()
 
 
 @pytest.fixture
-def conn(db_path: Path) -> Iterator[sqlite3.Connection]:
-    with SyncStore.open(db_path) as db:
-        yield db.conn
+def conn(db_path: Path) -> Iterator[Tx]:
+    with open_sync_store(db_path) as db:
+        yield db.tx
 
 
-def enqueue(conn: sqlite3.Connection, n: int, queue: str = "q", at: float = T0 - 60) -> None:
+def enqueue(conn: Tx, n: int, queue: str = "q", at: float = T0 - 60) -> None:
     jobs = [NewJob(f"{queue}-{i:05d}", {"i": i}) for i in range(n)]
-    store.enqueue(conn, queue, "sim", jobs, at, None)
+    conn.jobs.enqueue(queue, "sim", jobs, at, None)
 
 
-def live_worker(conn: sqlite3.Connection, at: float, queues: list[str] | None = None) -> None:
+def live_worker(conn: Tx, at: float, queues: list[str] | None = None) -> None:
     """A worker of this very process, heartbeating at `at`: alive for the snapshot."""
     worker = Worker(
         id="w1",
@@ -51,32 +61,32 @@ def live_worker(conn: sqlite3.Connection, at: float, queues: list[str] | None = 
         state="busy",
         queues=queues or [],
     )
-    store.register_worker(conn, worker)
+    conn.workers.register_worker(worker)
 
 
-def run(conn: sqlite3.Connection, start: float, seconds: float, status: str = "succeeded") -> None:
+def run(conn: Tx, start: float, seconds: float, status: str = "succeeded") -> None:
     """One worker runs jobs back to back from `start` for `seconds`, STEP each."""
     t = start
     while t + STEP <= start + seconds + 1e-9:
         token = f"tok-{next(_tokens)}"
-        claims = store.claim(conn, "w1", token, 1, 60.0, (), t)
+        claims = conn.jobs.claim("w1", token, 1, 60.0, (), t)
         assert claims, "ran out of jobs"
         outcome = Outcome(claims[0].job_id, token, status, t + STEP, '{"ok": 1}', cost=0.001)
-        store.finish(conn, "w1", [outcome])
+        conn.jobs.finish("w1", [outcome])
         t += STEP
 
 
-def cancel_pending(conn: sqlite3.Connection, n: int, at: float) -> None:
+def cancel_pending(conn: Tx, n: int, at: float) -> None:
     """Cancel `n` pending jobs, as `batchdash cancel` would."""
-    pending = store.list_jobs(conn, JobFilter(statuses=("pending",)), limit=n)
-    store.cancel(conn, JobFilter(ids=tuple(j.id for j in pending)), at)
+    pending = conn.jobs.list_jobs(JobFilter(statuses=("pending",)), limit=n)
+    conn.jobs.cancel(JobFilter(ids=tuple(j.id for j in pending)), at)
 
 
-def head(conn: sqlite3.Connection, now: float) -> snapshot.Overview:
+def head(conn: Tx, now: float) -> snapshot.Overview:
     return snapshot.overview(conn, now)
 
 
-def test_rate_at_the_start_of_a_run_is_the_true_rate(conn: sqlite3.Connection) -> None:
+def test_rate_at_the_start_of_a_run_is_the_true_rate(conn: Tx) -> None:
     enqueue(conn, 1500)
     run(conn, T0, 31)
     live_worker(conn, T0 + 31)
@@ -88,14 +98,14 @@ def test_rate_at_the_start_of_a_run_is_the_true_rate(conn: sqlite3.Connection) -
     assert once.eta_phrase(shown) == "ETA 5m46s"
 
 
-def test_rate_over_a_steady_run_longer_than_the_window(conn: sqlite3.Connection) -> None:
+def test_rate_over_a_steady_run_longer_than_the_window(conn: Tx) -> None:
     enqueue(conn, 3000)
     run(conn, T0, 600)
     live_worker(conn, T0 + 600)
     assert head(conn, T0 + 600).rate_per_minute == pytest.approx(TRUE_RATE, rel=0.02)
 
 
-def test_a_new_run_after_a_pause_is_not_averaged_over_the_gap(conn: sqlite3.Connection) -> None:
+def test_a_new_run_after_a_pause_is_not_averaged_over_the_gap(conn: Tx) -> None:
     enqueue(conn, 1000)
     run(conn, T0, 20)
     run(conn, T0 + 140, 30)
@@ -103,7 +113,7 @@ def test_a_new_run_after_a_pause_is_not_averaged_over_the_gap(conn: sqlite3.Conn
     assert head(conn, T0 + 170).rate_per_minute == pytest.approx(TRUE_RATE, rel=0.02)
 
 
-def test_rate_drops_to_idle_after_work_stops(conn: sqlite3.Connection) -> None:
+def test_rate_drops_to_idle_after_work_stops(conn: Tx) -> None:
     enqueue(conn, 500)
     run(conn, T0, 60)
     live_worker(conn, T0 + 180)
@@ -114,7 +124,7 @@ def test_rate_drops_to_idle_after_work_stops(conn: sqlite3.Connection) -> None:
     assert once.eta_phrase(shown) == "ETA unknown"
 
 
-def test_cancelling_jobs_is_not_throughput(conn: sqlite3.Connection) -> None:
+def test_cancelling_jobs_is_not_throughput(conn: Tx) -> None:
     enqueue(conn, 1000)
     run(conn, T0, 60)
     live_worker(conn, T0 + 61)
@@ -126,12 +136,12 @@ def test_cancelling_jobs_is_not_throughput(conn: sqlite3.Connection) -> None:
     assert after.throughput == before.throughput
 
 
-def test_remote_batch_ingests_are_not_throughput(conn: sqlite3.Connection) -> None:
-    batch_id = store.add_batch(conn, NewBatch("remote", "/v1/chat/completions", "m"), T0)
+def test_remote_batch_ingests_are_not_throughput(conn: Tx) -> None:
+    batch_id = conn.batches.add_batch(NewBatch("remote", "/v1/chat/completions", "m"), T0)
     lines = [(i, f"c{i}", f"k{i}", "{}") for i in range(400)]
-    store.add_batch_lines(conn, batch_id, "remote", "openai", lines, T0)
+    conn.items.add_batch_lines(batch_id, "remote", "openai", lines, T0)
     results = [(ItemResult(f"c{i}", "succeeded", 200), "succeeded", None) for i in range(400)]
-    store.apply_item_results(conn, batch_id, results, T0 + 30)
+    conn.items.apply_item_results(batch_id, results, T0 + 30)
     live_worker(conn, T0 + 31)
     shown = head(conn, T0 + 31)
     assert shown.counts["succeeded"] == 400
@@ -140,18 +150,18 @@ def test_remote_batch_ingests_are_not_throughput(conn: sqlite3.Connection) -> No
     assert once.eta_phrase(shown) == "ETA done"
 
 
-def test_remote_lines_waiting_do_not_count_in_the_local_eta(conn: sqlite3.Connection) -> None:
+def test_remote_lines_waiting_do_not_count_in_the_local_eta(conn: Tx) -> None:
     enqueue(conn, 200)
     run(conn, T0, 30)
-    batch_id = store.add_batch(conn, NewBatch("remote", "/v1/chat/completions", "m"), T0)
+    batch_id = conn.batches.add_batch(NewBatch("remote", "/v1/chat/completions", "m"), T0)
     lines = [(i, f"c{i}", f"k{i}", "{}") for i in range(5000)]
-    store.add_batch_lines(conn, batch_id, "remote", "openai", lines, T0)
+    conn.items.add_batch_lines(batch_id, "remote", "openai", lines, T0)
     live_worker(conn, T0 + 30)
     shown = head(conn, T0 + 30)
     assert shown.eta_seconds == pytest.approx((200 - 120) / TRUE_RATE * 60, rel=0.02)
 
 
-def test_no_live_worker_means_no_eta(conn: sqlite3.Connection) -> None:
+def test_no_live_worker_means_no_eta(conn: Tx) -> None:
     enqueue(conn, 100)
     run(conn, T0, 10)
     cancel_pending(conn, 2, T0 + 10)
@@ -161,26 +171,26 @@ def test_no_live_worker_means_no_eta(conn: sqlite3.Connection) -> None:
     assert once.eta_phrase(shown) == "no live worker"
 
 
-def test_a_stopped_worker_is_not_live(conn: sqlite3.Connection) -> None:
+def test_a_stopped_worker_is_not_live(conn: Tx) -> None:
     enqueue(conn, 100)
     run(conn, T0, 10)
     live_worker(conn, T0 + 10)
-    store.set_worker_state(conn, "w1", "stopped", T0 + 10)
+    conn.workers.set_worker_state("w1", "stopped", T0 + 10)
     assert once.eta_phrase(head(conn, T0 + 11)) == "no live worker"
 
 
-def test_a_paused_queue_means_no_eta(conn: sqlite3.Connection) -> None:
+def test_a_paused_queue_means_no_eta(conn: Tx) -> None:
     enqueue(conn, 100)
     run(conn, T0, 10)
     live_worker(conn, T0 + 10)
-    store.set_paused(conn, "q", True, T0 + 10)
+    conn.queues.set_paused("q", True, T0 + 10)
     shown = head(conn, T0 + 11)
     assert shown.eta_seconds is None and shown.stalled == 60
     assert once.eta_phrase(shown) == "queue paused"
     assert once.pending_notes(shown) == " (60 paused)"
 
 
-def test_eta_covers_only_queues_a_live_worker_serves(conn: sqlite3.Connection) -> None:
+def test_eta_covers_only_queues_a_live_worker_serves(conn: Tx) -> None:
     enqueue(conn, 100)
     enqueue(conn, 30, queue="other")
     run(conn, T0, 10)
@@ -191,31 +201,33 @@ def test_eta_covers_only_queues_a_live_worker_serves(conn: sqlite3.Connection) -
     assert once.pending_notes(shown) == " (30 without worker)"
 
 
-def test_a_running_batch_has_its_own_eta(conn: sqlite3.Connection) -> None:
-    batch_id = store.add_batch(conn, NewBatch("remote", "/v1/chat/completions", "m"), T0)
+def test_a_running_batch_has_its_own_eta(conn: Tx) -> None:
+    batch_id = conn.batches.add_batch(NewBatch("remote", "/v1/chat/completions", "m"), T0)
     fields = {"state": "running", "in_progress_at": T0, "total": 100, "completed": 20}
-    store.update_batch(conn, batch_id, {**fields, "failed": 5}, T0 + 60)
-    row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 60)
+    conn.batches.update_batch(batch_id, {**fields, "failed": 5}, T0 + 60)
+    row = snapshot.batch_row(conn.batches.get_batch(batch_id), T0 + 60)
     assert row.eta_seconds == pytest.approx(75 * 60 / 25)
     assert once.batch_eta_text(row) == "3m00s"
     # Counts are as of the last poll: the time since then is already spent.
-    store.update_batch(conn, batch_id, {"polled_at": T0 + 60}, T0 + 60)
-    row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 90)
+    conn.batches.update_batch(batch_id, {"polled_at": T0 + 60}, T0 + 60)
+    row = snapshot.batch_row(conn.batches.get_batch(batch_id), T0 + 90)
     assert row.eta_seconds == pytest.approx(75 * 60 / 25 - 30)
-    store.update_batch(conn, batch_id, {"completed": 0, "failed": 0}, T0 + 60)
-    row = snapshot.batch_row(store.get_batch(conn, batch_id), T0 + 60)
+    conn.batches.update_batch(batch_id, {"completed": 0, "failed": 0}, T0 + 60)
+    row = snapshot.batch_row(conn.batches.get_batch(batch_id), T0 + 60)
     assert row.eta_seconds is None and once.batch_eta_text(row) == "unknown"
 
 
-def test_spend_adds_qa_judges_to_the_work(conn: sqlite3.Connection) -> None:
+def test_spend_adds_qa_judges_to_the_work(conn: Tx, db_path: Path) -> None:
     enqueue(conn, 10)
     run(conn, T0, 1)  # 4 jobs at $0.001
-    job_ids = [j.id for j in store.list_jobs(conn, JobFilter(statuses=("succeeded",)))]
+    job_ids = [j.id for j in conn.jobs.list_jobs(JobFilter(statuses=("succeeded",)))]
     for job_id in job_ids[:2]:
-        store.save_qa_result(conn, verdict(job_id, 0.0005), replace=False)
+        conn.qa.save_qa_result(verdict(job_id, 0.0005), replace=False)
     # A QA batch's lines are jobs too; their cost is the verdicts' cost, counted once.
     enqueue(conn, 1, queue=QA_QUEUE_PREFIX + "q")
-    conn.execute("UPDATE jobs SET cost = 0.0005 WHERE queue = ?", (QA_QUEUE_PREFIX + "q",))
+    with sqlite3.connect(db_path) as raw:
+        raw.execute("UPDATE jobs SET cost = 0.0005 WHERE queue = ?", (QA_QUEUE_PREFIX + "q",))
+    raw.close()
     shown = head(conn, T0 + 2)
     assert shown.work.cost == pytest.approx(0.004)
     assert shown.qa.cost == pytest.approx(0.001)
@@ -223,7 +235,7 @@ def test_spend_adds_qa_judges_to_the_work(conn: sqlite3.Connection) -> None:
     data = shown.to_dict()
     assert (data["cost"], data["qa_cost"], data["total_cost"]) == (0.004, 0.001, 0.005)
     # A rescore replaces the verdict: the total follows, it does not add up twice.
-    store.save_qa_result(conn, verdict(job_ids[1], 0.002), replace=True)
+    conn.qa.save_qa_result(verdict(job_ids[1], 0.002), replace=True)
     assert head(conn, T0 + 2).qa.cost == pytest.approx(0.0025)
 
 

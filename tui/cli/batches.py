@@ -21,10 +21,10 @@ from typing import IO, Any, TypeVar
 
 import click
 
-from batchdash.core import batches, remote, store
+from batchdash.core import batches, remote
+from batchdash.core.db.ports import Store, SyncStore
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
-from batchdash.core.store import Store
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
@@ -63,8 +63,8 @@ DOWNLOAD_FIELDS = (
 # --------------------------------------------------------------------------- helpers
 
 
-def _batch(db: store.SyncStore, ref: str) -> Batch:
-    return store.get_batch(db.conn, ref)
+def _batch(db: SyncStore, ref: str) -> Batch:
+    return db.read(lambda tx: tx.batches.get_batch(ref))
 
 
 def _local_id(args: argparse.Namespace) -> int:
@@ -143,7 +143,9 @@ def cmd_submit(args: argparse.Namespace) -> int:
 def cmd_list(args: argparse.Namespace) -> int:
     """Batches as a table or a JSON array."""
     with open_sync(args) as db:
-        rows = store.list_batches(db.conn, active_only=args.active, limit=args.limit)
+        rows = db.read(
+            lambda tx: tx.batches.list_batches(active_only=args.active, limit=args.limit)
+        )
     if args.json:
         now = time.time()
         write_json({"batches": [batch_json(b, now) for b in rows]})
@@ -179,8 +181,8 @@ def cmd_show(args: argparse.Namespace) -> int:
     """One batch in full."""
     with open_sync(args) as db:
         batch = _batch(db, args.batch)
-        outcomes = store.batch_outcome_counts(db.conn, batch.id)
-        children = store.batch_children(db.conn, batch.id)
+        outcomes = db.read(lambda tx: tx.items.batch_outcome_counts(batch.id))
+        children = db.read(lambda tx: tx.batches.batch_children(batch.id))
     if args.json:
         data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
         write_json({**data, "children": children})
@@ -257,7 +259,7 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     """Send the failures again as a linked child batch."""
     parent = _local_id(args)
     with open_sync(args) as db:
-        plan = batches.resubmit_plan(db.conn, parent)
+        plan = db.read(lambda tx: batches.resubmit_plan(tx, parent))
     child = run_async(
         lambda db: remote.resubmit_batch(db, parent, include_permanent=args.include_permanent),
         args,
@@ -276,7 +278,7 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Each line's outcome and latest result, as JSONL or CSV."""
     with open_sync(args) as db:
         batch = _batch(db, args.batch)
-        rows = store.batch_result_rows(db.conn, batch.id)
+        rows = db.read(lambda tx: tx.items.batch_result_rows(batch.id))
         if args.output is None:
             _write_results(sys.stdout, rows, args.format)
         else:
@@ -313,7 +315,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Finish interrupted submissions: adopt what the provider has, submit the rest."""
     with open_sync(args) as db:
-        stuck = store.submitting_batches(db.conn)
+        stuck = db.read(lambda tx: tx.batches.submitting_batches())
     if not stuck:
         print("nothing to reconcile")
         return EXIT_OK
@@ -372,9 +374,9 @@ async def _poll_loop(
         return EXIT_OK
 
 
-def _unfinished(conn: Any, ids: list[int] | None) -> bool:
+def _unfinished(tx: Any, ids: list[int] | None) -> bool:
     """True while some batch (of `ids`, or any) still needs polling or ingesting."""
-    pending = store.batches_due(conn, float("inf")) + store.submitting_batches(conn)
+    pending = tx.batches.batches_due(float("inf")) + tx.batches.submitting_batches()
     return any(ids is None or b.id in ids for b in pending)
 
 
@@ -396,8 +398,8 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
         return code
     with open_sync(args) as db:
         final = [_batch(db, str(i)) for i in ids]
-        for batch in final:
-            outcomes = store.batch_outcome_counts(db.conn, batch.id)
+        counts = db.read(lambda tx: [tx.items.batch_outcome_counts(b.id) for b in final])
+        for batch, outcomes in zip(final, counts, strict=True):
             summary = "  ".join(f"{k} {count(v)}" for k, v in sorted(outcomes.items()))
             print(f"batch {batch.id}: {batch.state}  {summary}")
     return EXIT_OK if all(b.state == BatchState.SUCCEEDED for b in final) else EXIT_ATTENTION

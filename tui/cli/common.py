@@ -21,7 +21,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -30,8 +29,9 @@ from typing import Any, TypeVar
 
 import click
 
+from batchdash.core.db import default_db_path, open_store, open_sync_store, require_database
+from batchdash.core.db.ports import Store, SyncStore
 from batchdash.core.errors import BatchdashError
-from batchdash.core.store import Store, StoreError, SyncStore, default_db_path, require_database
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -65,7 +65,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
     import asyncio  # here, not at the top: `--once` never needs an event loop
 
     async def main() -> T:
-        db = await Store.open(db_path(args), create=creates_db(args))
+        db = await open_store(db_path(args), create=creates_db(args))
         try:
             return await coro_fn(db)
         finally:
@@ -76,7 +76,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
 
 def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
     """Open the store synchronously (readers that must stay fast, like `--once`)."""
-    return SyncStore.open(db_path(args), readonly=readonly, create=creates_db(args))
+    return open_sync_store(db_path(args), readonly=readonly, create=creates_db(args))
 
 
 class Group(click.Group):
@@ -161,10 +161,8 @@ def run(invocation: Invocation) -> int:
         # `batchdash … | head` closed the pipe: stop quietly, as a shell tool should.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
-    except (CliError, BatchdashError, StoreError, OSError) as exc:
+    except (CliError, BatchdashError, OSError) as exc:
         return _error(str(exc) or type(exc).__name__)
-    except sqlite3.Error as exc:
-        return _error(f"database {db_path(args)}: {exc}")
     except OverflowError as exc:
         return _error(f"a number is too large: {exc}")
     except RecursionError:

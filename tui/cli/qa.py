@@ -10,9 +10,9 @@ from typing import Any
 
 import click
 
-from batchdash.core import qa, snapshot, store
-from batchdash.core.models import JobFilter, JobStatus, QASummary
-from batchdash.core.store import Store
+from batchdash.core import qa, snapshot
+from batchdash.core.db.ports import Store
+from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, JobStatus, QASummary
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_OK,
@@ -30,11 +30,11 @@ from batchdash.tui.fmt import count, money, table
 # --------------------------------------------------------------------------- run
 
 
-def _run_filter(args: argparse.Namespace, conn: Any) -> JobFilter:
+def _run_filter(args: argparse.Namespace, tx: Any) -> JobFilter:
     """The jobs `qa run` considers; unknown queues or batches are one-line errors."""
     for name in args.queue:
-        store.require_queue(conn, name)
-    batch_id = store.get_batch(conn, args.batch).id if args.batch is not None else None
+        tx.queues.require_queue(name)
+    batch_id = tx.batches.get_batch(args.batch).id if args.batch is not None else None
     return JobFilter(
         statuses=tuple(args.status) or (JobStatus.SUCCEEDED,),
         queues=tuple(args.queue),
@@ -56,7 +56,7 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
         return _run_as_batch(args, judges, sample)
 
     async def run(db: Store) -> tuple[int, qa.RunStats]:
-        ids = await db.read(lambda conn: qa.sample_ids(conn, _run_filter(args, conn), sample))
+        ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
         client = qa.open_client()  # no key: MissingKeyError, one line from main()
         try:
             stats = await qa.run_qa(
@@ -119,7 +119,7 @@ def _run_as_batch(args: argparse.Namespace, judges: tuple[str, ...], sample: qa.
     """Submit the judge requests as remote batches; verdicts arrive with the results."""
 
     async def run(db: Store) -> tuple[int, list[int], qa.BatchFiles]:
-        ids = await db.read(lambda conn: qa.sample_ids(conn, _run_filter(args, conn), sample))
+        ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
         batch_ids, files = await qa.submit_batches(db, ids, judges, rescore=args.rescore)
         return len(ids), batch_ids, files
 
@@ -150,8 +150,8 @@ def cmd_qa_collect(args: argparse.Namespace) -> int:
 def cmd_qa_show(args: argparse.Namespace) -> int:
     """Every judge's scores (or error) for one job."""
     with open_sync(args, readonly=True) as db:
-        job = store.get_job(db.conn, args.id)
-        results = store.qa_results_for_job(db.conn, job.id)
+        job = db.read(lambda tx: tx.jobs.get_job(args.id))
+        results = db.read(lambda tx: tx.qa.qa_results_for_job(job.id))
     if args.json:
         data = {"job_id": job.id, "key": job.key, "queue": job.queue}
         write_json({**data, "results": [result_to_dict(r) for r in results]})
@@ -188,7 +188,7 @@ def summary_lines(summary: QASummary) -> list[str]:
         lines.append("worst:")
         lines += (f"  job {j}  {k}  {judge}: {o:g}" for j, k, judge, o in summary.worst)
     if summary.disagreements:
-        lines.append(f"judges disagree (≥{store.DISAGREEMENT_THRESHOLD:g} apart):")
+        lines.append(f"judges disagree (≥{DISAGREEMENT_THRESHOLD:g} apart):")
         lines += (f"  job {j}  {k}: {lo:g}–{hi:g}" for j, k, lo, hi in summary.disagreements)
     return lines
 
@@ -197,8 +197,8 @@ def cmd_qa_summary(args: argparse.Namespace) -> int:
     """Aggregates per judge and dimension (computed in SQL), optionally for one queue."""
     with open_sync(args, readonly=True) as db:
         if args.queue is not None:
-            store.require_queue(db.conn, args.queue)
-        summary = store.qa_summary(db.conn, queue=args.queue, worst=args.worst)
+            db.read(lambda tx: tx.queues.require_queue(args.queue))
+        summary = db.read(lambda tx: tx.qa.qa_summary(queue=args.queue, worst=args.worst))
     if args.json:
         write_json({"qa": snapshot.qa_to_dict(summary)})
     else:
@@ -221,8 +221,8 @@ def cmd_qa_rubric(args: argparse.Namespace) -> int:
         rubric_json = qa.Rubric.from_json(text, str(args.file)).to_json()
     with open_sync(args) as db:
         if args.file is not None or args.reset:
-            db.write(lambda conn: store.set_qa_rubric(conn, args.queue, rubric_json))
-        rubric = db.read(lambda conn: qa.queue_rubric(conn, args.queue))
+            db.write(lambda tx: tx.queues.set_qa_rubric(args.queue, rubric_json))
+        rubric = db.read(lambda tx: qa.queue_rubric(tx, args.queue))
     data = {"prompt": rubric.prompt, "dimensions": list(rubric.dimensions)}
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return EXIT_OK

@@ -6,7 +6,6 @@ import argparse
 import csv
 import json
 import signal
-import sqlite3
 import sys
 import threading
 import time
@@ -18,13 +17,14 @@ from typing import IO, Any
 
 import click
 
-from batchdash.core import queue, store
+from batchdash.core import queue
+from batchdash.core.db.ports import SyncStore, Tx
+from batchdash.core.errors import DatabaseError
 from batchdash.core.files import open_private
 from batchdash.core.filters import FilterError, parse_filter
 from batchdash.core.handlers import resolve
 from batchdash.core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
 from batchdash.core.models import Job, JobFilter, JobStatus
-from batchdash.core.store import SyncStore
 from batchdash.tui.argtypes import INT64, NON_EMPTY, POSITIVE_FLOAT, POSITIVE_INT
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
@@ -147,10 +147,10 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
     interrupted, committing = threading.Event(), threading.Event()
     lock = threading.Lock()
 
-    def guarded(conn: sqlite3.Connection) -> tuple[int, int]:
+    def guarded(tx: Tx) -> tuple[int, int]:
         if interrupted.is_set():  # Ctrl-C while waiting for the write lock
             raise KeyboardInterrupt
-        counts = write(conn)
+        counts = write(tx)
         with lock:
             if interrupted.is_set():
                 raise KeyboardInterrupt  # rolled back by the transaction
@@ -163,7 +163,7 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
         with lock:
             interrupted.set()
             if not committing.is_set():
-                db.conn.interrupt()  # aborts the running statement; SQLite rolls back
+                db.interrupt()  # aborts the running statement; SQLite rolls back
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
@@ -172,7 +172,7 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
             ThreadPoolExecutor(1) as pool,
         ):
             inserted, skipped = pool.submit(db.write, guarded).result()
-    except sqlite3.OperationalError:
+    except DatabaseError:
         if interrupted.is_set() and not committing.is_set():
             raise KeyboardInterrupt from None
         raise
@@ -204,18 +204,22 @@ def _filter(args: argparse.Namespace) -> JobFilter:
 def cmd_jobs_list(args: argparse.Namespace) -> int:
     """Every matching job (or `--limit` of them), newest first unless `--order` says else."""
     flt = _filter(args)
-    with open_sync(args) as db:
+
+    def require_queues(tx: Tx) -> None:
         for name in flt.queues:
-            store.require_queue(db.conn, name)
+            tx.queues.require_queue(name)
+
+    with open_sync(args) as db:
+        db.read(require_queues)
         rows: Iterator[Job] = iter(
-            store.list_jobs(db.conn, flt, args.limit, order=LIST_ORDERS[args.order])
+            db.read(lambda tx: tx.jobs.list_jobs(flt, args.limit, order=LIST_ORDERS[args.order]))
             if args.limit is not None
-            else store.iter_jobs(db.conn, flt, order=LIST_ORDERS[args.order])
+            else db.read(lambda tx: tx.jobs.iter_jobs(flt, order=LIST_ORDERS[args.order]))
         )
         if args.json:
             write_json_list("jobs", (job.to_dict() for job in rows))
         else:
-            _print_jobs(rows, store.count_jobs(db.conn, flt))
+            _print_jobs(rows, db.read(lambda tx: tx.jobs.count_jobs(flt)))
     return EXIT_OK
 
 
@@ -257,9 +261,9 @@ def _status_text(job: Job, now: float) -> str:
 def cmd_jobs_show(args: argparse.Namespace) -> int:
     """One job with payload, result or error, QA verdicts, and its timeline."""
     with open_sync(args) as db:
-        job = store.get_job(db.conn, args.id)
-        events = store.list_events(db.conn, job.id)
-        verdicts = store.qa_results_for_job(db.conn, job.id)
+        job = db.read(lambda tx: tx.jobs.get_job(args.id))
+        events = db.read(lambda tx: tx.events.list_events(job.id))
+        verdicts = db.read(lambda tx: tx.qa.qa_results_for_job(job.id))
     if args.json:
         data = {
             "job": job.to_dict(),
@@ -376,7 +380,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     with open_sync(args) as db:
         rows, columns = _export_rows(db, args)
         # Only jobs have a known count; events and verdicts show count and rate alone.
-        total = None if args.events or args.qa else store.count_jobs(db.conn, _filter(args))
+        flt = _filter(args)
+        total = None if args.events or args.qa else db.read(lambda tx: tx.jobs.count_jobs(flt))
         rows = tracked(rows, "exporting", total)
         if args.output is None:
             _write_rows(sys.stdout, rows, columns, args.format)
@@ -394,14 +399,14 @@ def _export_rows(
     db: SyncStore, args: argparse.Namespace
 ) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
     if args.events:
-        events = store.list_events(db.conn, None)
+        events = db.read(lambda tx: tx.events.list_events(None))
         return (
             ({c: getattr(e, c) for c in EVENT_COLUMNS} for e in events),
             EVENT_COLUMNS,
         )
     if args.qa:
         return _qa_rows(db, args)
-    jobs = store.iter_jobs(db.conn, _filter(args))
+    jobs = db.read(lambda tx: tx.jobs.iter_jobs(_filter(args)))
     return ({c: job.to_dict()[c] for c in JOB_COLUMNS} for job in jobs), JOB_COLUMNS
 
 
@@ -411,11 +416,11 @@ def _qa_rows(
     """QA verdicts of the matching jobs, one row per (job, judge), a column per dimension."""
     if args.events:
         raise CliError("export: choose --events or --qa, not both")
-    dimensions = tuple(d for d in store.qa_dimensions(db.conn) if d != "overall")
+    dimensions = tuple(d for d in db.read(lambda tx: tx.qa.qa_dimensions()) if d != "overall")
     columns = (*QA_HEAD, *dimensions, *QA_TAIL)
     rows = (
         {c: row["scores"].get(c) if c in dimensions else row[c] for c in columns}
-        for row in store.iter_qa_rows(db.conn, _filter(args))
+        for row in db.read(lambda tx: tx.qa.iter_qa_rows(_filter(args)))
     )
     return rows, columns
 

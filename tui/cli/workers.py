@@ -16,7 +16,6 @@ from typing import Any
 
 import click
 
-from batchdash.core import store
 from batchdash.core.config import MissingKeyError, openai_settings
 from batchdash.core.files import (
     Identity,
@@ -336,7 +335,7 @@ def cmd_workers_list(args: argparse.Namespace) -> int:
 
     async def load(db: Any) -> list[Any]:
         await check_workers(db)
-        workers: list[Any] = await db.read(store.list_workers)
+        workers: list[Any] = await db.read(lambda tx: tx.workers.list_workers())
         return workers
 
     workers = run_async(load, args)

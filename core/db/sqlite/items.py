@@ -1,0 +1,352 @@
+"""Batch items: one row per custom_id, result ingestion, resubmission."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from batchdash.core.db.sqlite.batches import SqliteBatches
+from batchdash.core.db.sqlite.jobs import _insert_jobs, _set_results
+from batchdash.core.db.sqlite.rows import RETRYABLE_JOB_STATUSES_SQL, _build, _loads, _where
+from batchdash.core.models import (
+    BatchItem,
+    ErrorMatch,
+    ItemResult,
+    JobFilter,
+)
+
+
+def _owned_items(outcomes: Sequence[str]) -> str:
+    """Items of batch `?` of these outcomes whose job that batch still owns (`i`, `j`)."""
+    return (
+        "FROM batch_items i JOIN jobs j ON j.id = i.job_id WHERE i.batch_id = ? "
+        f"AND j.batch_id = i.batch_id AND i.outcome IN ({','.join('?' * len(outcomes))})"
+    )
+
+
+#: An ErrorMatch that matches no item: resubmit every item of the outcomes asked for.
+_LEAVE_NOTHING_OUT = ErrorMatch()
+
+
+class SqliteBatchItems:
+    """Batch items on one SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def batch_outcome_counts(self, batch_id: int) -> dict[str, int]:
+        """How many of a batch's items ended in each outcome."""
+        return {
+            r["outcome"]: r["n"]
+            for r in self._conn.execute(
+                "SELECT outcome, count(*) AS n FROM batch_items WHERE batch_id = ? "
+                "GROUP BY outcome",
+                (batch_id,),
+            )
+        }
+
+    def list_batch_items(
+        self,
+        batch_id: int,
+        *,
+        outcomes: Sequence[str] = (),
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> list[BatchItem]:
+        """A batch's items (optionally of some outcomes), in line order."""
+        sql = "SELECT * FROM batch_items WHERE batch_id = ?"
+        params: list[Any] = [batch_id]
+        if outcomes:
+            sql += f" AND outcome IN ({','.join('?' * len(outcomes))})"
+            params.extend(outcomes)
+        sql += " ORDER BY line_no, custom_id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([limit, offset])
+        return [_build(BatchItem, r) for r in self._conn.execute(sql, params)]
+
+    def existing_job_keys(self, queue: str, keys: Sequence[str]) -> dict[str, int]:
+        """Which of these keys already name a job of the queue (key → job id)."""
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), 500):
+            part = keys[start : start + 500]
+            rows = self._conn.execute(
+                "SELECT key, id FROM jobs WHERE queue = ? "
+                f"AND key IN ({','.join('?' * len(part))})",
+                (queue, *part),
+            )
+            found.update((r["key"], r["id"]) for r in rows)
+        return found
+
+    def add_batch_lines(
+        self,
+        batch_id: int,
+        queue: str,
+        handler: str,
+        lines: Sequence[tuple[int, str, str, str]],
+        now: float,
+    ) -> None:
+        """Insert (line_no, custom_id, job key, payload JSON) as items and their pending jobs."""
+        _insert_jobs(
+            self._conn,
+            queue,
+            handler,
+            ((key, payload, 0, 1, 1) for _, _, key, payload in lines),
+            now,
+            batch_id,
+        )
+        self._conn.executemany(
+            "INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
+            "VALUES (?, ?, (SELECT id FROM jobs WHERE queue = ? AND key = ?), ?) "
+            "ON CONFLICT (batch_id, custom_id) DO NOTHING",
+            ((batch_id, custom_id, queue, key, line_no) for line_no, custom_id, key, _ in lines),
+        )
+
+    def batch_lines_enqueued(self, batch_id: int, now: float) -> None:
+        """Write the `enqueued` event of every job of a freshly recorded batch."""
+        self._conn.execute(
+            "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+            "SELECT ?, 'enqueued', id, batch_id, queue, 'remote batch ' || batch_id "
+            "FROM jobs WHERE batch_id = ?",
+            (now, batch_id),
+        )
+
+    def batch_upload_rows(self, batch_id: int) -> Iterator[tuple[str, str]]:
+        """(custom_id, payload JSON) of a batch's lines in upload order, streamed."""
+        for row in self._conn.execute(
+            "SELECT i.custom_id, p.payload FROM batch_items i "
+            "JOIN job_payloads p ON p.job_id = i.job_id WHERE i.batch_id = ? ORDER BY i.line_no",
+            (batch_id,),
+        ):
+            yield row[0], row[1]
+
+    def apply_item_results(
+        self,
+        batch_id: int,
+        results: Sequence[tuple[ItemResult, str, str | None]],
+        now: float,
+    ) -> None:
+        """Record (result, job status, job error kind) per custom_id, set-based and idempotent.
+
+        Only items still `pending` change, and only jobs still pending under this batch (a
+        job resubmitted to a child batch belongs to the child): running it twice is a no-op.
+        """
+        self._conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS ingest_items (custom_id TEXT PRIMARY KEY, "
+            "job_id INTEGER, outcome TEXT, status_code INTEGER, error_code TEXT, "
+            "error_message TEXT, input_tokens INTEGER, output_tokens INTEGER, "
+            "cost REAL, job_status TEXT, error_kind TEXT)"
+        )
+        self._conn.execute(
+            "CREATE INDEX IF NOT EXISTS temp.ingest_items_job ON ingest_items (job_id)"
+        )
+        self._conn.execute("DELETE FROM temp.ingest_items")
+        # The ~2 KB result texts stay out of the temp table: copying them through it twice
+        # (and spilling it to a temp file) cost more than the rest of the staging.
+        self._conn.executemany(
+            "INSERT OR IGNORE INTO temp.ingest_items VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                (
+                    r.custom_id,
+                    r.outcome,
+                    r.status_code,
+                    r.error_code,
+                    r.error_message,
+                    r.input_tokens,
+                    r.output_tokens,
+                    r.cost,
+                    status,
+                    kind,
+                )
+                for r, status, kind in results
+            ),
+        )
+        # Keep only lines whose item is still pending: this is what makes a re-run a no-op.
+        self._conn.execute(
+            "UPDATE temp.ingest_items SET job_id = (SELECT i.job_id FROM batch_items i "
+            "WHERE i.batch_id = ? AND i.custom_id = ingest_items.custom_id "
+            "AND i.outcome = 'pending')",
+            (batch_id,),
+        )
+        self._conn.execute("DELETE FROM temp.ingest_items WHERE job_id IS NULL")
+        live_jobs = (
+            "FROM temp.ingest_items s CROSS JOIN jobs j ON j.id = s.job_id "
+            "WHERE j.batch_id = ? AND j.status = 'pending'"
+        )
+        self._conn.execute(
+            "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+            "SELECT ?, s.job_status, j.id, ?, j.queue, coalesce(s.error_message, 'batch result') "
+            + live_jobs,
+            (now, batch_id, batch_id),
+        )
+        texts: dict[str, str | None] = {}
+        for r, _, _ in results:
+            texts.setdefault(r.custom_id, r.result_json)  # the first line wins, as in the stage
+        # In job id order: the results' job_id index then grows at its end, not at random.
+        rows = self._conn.execute(
+            f"SELECT s.custom_id, j.id {live_jobs} ORDER BY j.id", (batch_id,)
+        )
+        _set_results(self._conn, [(job_id, texts[custom_id]) for custom_id, job_id in rows])
+        # Unary + keeps the planner on the rowid lookups instead of scanning the batch's jobs.
+        self._conn.execute(
+            "UPDATE jobs SET (status, error, error_kind, input_tokens, output_tokens, cost) = "
+            "(SELECT job_status, error_message, error_kind, input_tokens, output_tokens, cost "
+            "FROM temp.ingest_items WHERE job_id = jobs.id), finished_at = ?, updated_at = ? "
+            "WHERE id IN (SELECT job_id FROM temp.ingest_items) AND +batch_id = ? "
+            "AND +status = 'pending'",
+            (now, now, batch_id),
+        )
+        self._conn.execute(
+            "UPDATE batch_items SET (outcome, status_code, error_code, error_message, "
+            "input_tokens, output_tokens, cost) = (SELECT outcome, status_code, error_code, "
+            "error_message, input_tokens, output_tokens, cost FROM temp.ingest_items s "
+            "WHERE s.custom_id = batch_items.custom_id) "
+            "WHERE batch_id = ? AND custom_id IN (SELECT custom_id FROM temp.ingest_items)",
+            (batch_id,),
+        )
+        self._conn.execute("DELETE FROM temp.ingest_items")
+
+    def pending_item_ids(self, batch_id: int) -> list[str]:
+        """custom_ids of a batch's items that no result has mentioned yet."""
+        return [
+            r[0]
+            for r in self._conn.execute(
+                "SELECT custom_id FROM batch_items WHERE batch_id = ? AND outcome = 'pending'",
+                (batch_id,),
+            )
+        ]
+
+    def batch_item_lines(self, batch_id: int, line_nos: Sequence[int]) -> list[tuple[str, int]]:
+        """(custom_id, line_no) of the items on these upload lines."""
+        if not line_nos:
+            return []
+        rows = self._conn.execute(
+            f"SELECT custom_id, line_no FROM batch_items WHERE batch_id = ? "
+            f"AND line_no IN ({','.join('?' * len(line_nos))})",
+            (batch_id, *line_nos),
+        )
+        return [(r[0], r[1]) for r in rows]
+
+    def close_ingest(self, batch_id: int, state: str, now: float) -> bool:
+        """Totals from the items onto the batch, the final state, and `ingested_at`.
+
+        Claimed by a compare-and-set on `ingested_at`, so a batch is closed (and gets its
+        `batch_ingested` event) once, whoever else ingested it meanwhile. True if closed now.
+        """
+        claimed = self._conn.execute(
+            "UPDATE batches SET ingested_at = ? WHERE id = ? AND ingested_at IS NULL",
+            (now, batch_id),
+        ).rowcount
+        if not claimed:
+            return False
+        row = self._conn.execute(
+            "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+            "coalesce(sum(cost), 0), count(*) FROM batch_items WHERE batch_id = ?",
+            (batch_id,),
+        ).fetchone()
+        counts = self.batch_outcome_counts(batch_id)
+        detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+        # The provider counts a non-2xx answer as completed: once the lines are in, succeeded
+        # and failed come from their outcomes (cancelled and unread lines are neither).
+        unsettled = (
+            counts.get("succeeded", 0) + counts.get("cancelled", 0) + counts.get("pending", 0)
+        )
+        SqliteBatches(self._conn).update_batch(
+            batch_id,
+            {
+                "input_tokens": row[0],
+                "output_tokens": row[1],
+                "cost": row[2],
+                "total": row[3],
+                "completed": counts.get("succeeded", 0),
+                "failed": row[3] - unsettled,
+                "state": state,
+                "next_poll_at": None,
+            },
+            now,
+            ("batch_ingested", f"{state}: {detail}"),
+        )
+        return True
+
+    def count_batch_items(self, batch_id: int) -> int:
+        """How many lines (items) a batch has locally."""
+        row = self._conn.execute("SELECT count(*) FROM batch_items WHERE batch_id = ?", (batch_id,))
+        return int(row.fetchone()[0])
+
+    def resubmit_items(
+        self,
+        parent_id: int,
+        child_id: int,
+        outcomes: Sequence[str],
+        now: float,
+        *,
+        leave_out: ErrorMatch = _LEAVE_NOTHING_OUT,
+    ) -> int:
+        """Give a child batch the parent's items of these outcomes, and move their jobs to it.
+
+        Jobs go back to pending under the child (one more attempt); only jobs still owned by
+        the parent move, and none whose item error matches `leave_out`. Returns how many lines
+        the child has.
+        """
+        skip, skip_params = leave_out.sql()
+        self._conn.execute(
+            f"INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
+            f"SELECT ?, i.custom_id, i.job_id, row_number() OVER (ORDER BY i.line_no, i.custom_id) "
+            f"{_owned_items(outcomes)} AND NOT {skip}",
+            (child_id, parent_id, *outcomes, *skip_params),
+        )
+        moved = "SELECT job_id FROM batch_items WHERE batch_id = ?"
+        self._conn.execute(
+            f"INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
+            f"SELECT ?, 'resubmitted', id, ?, queue, 'batch ' || ? || ' → ' || ? "
+            f"FROM jobs WHERE id IN ({moved})",
+            (now, child_id, parent_id, child_id, child_id),
+        )
+        self._conn.execute(
+            f"UPDATE jobs SET batch_id = ?, status = 'pending', attempts = attempts + 1, "
+            f"max_attempts = max(max_attempts, attempts + 1), error = NULL, "
+            f"error_kind = NULL, input_tokens = NULL, output_tokens = NULL, cost = NULL, "
+            f"finished_at = NULL, updated_at = ? WHERE id IN ({moved})",
+            (child_id, now, child_id),
+        )
+        self._conn.execute(f"DELETE FROM job_results WHERE job_id IN ({moved})", (child_id,))
+        total = self.count_batch_items(child_id)
+        SqliteBatches(self._conn).update_batch(child_id, {"total": total}, now)
+        return total
+
+    def resubmittable_counts(
+        self, batch_id: int, outcomes: Sequence[str], special: ErrorMatch
+    ) -> tuple[int, int]:
+        """(lines a resubmit would send, how many of them match `special`), jobs still owned."""
+        match, params = special.sql()
+        row = self._conn.execute(
+            f"SELECT count(*), coalesce(sum({match}), 0) {_owned_items(outcomes)}",
+            (*params, batch_id, *outcomes),
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def remote_job_batches(self, flt: JobFilter) -> dict[int, int]:
+        """Batch id → how many of the failed/cancelled jobs matching `flt` that batch ran."""
+        where, params = _where(flt)
+        rows = self._conn.execute(
+            "SELECT j.batch_id, count(*) FROM jobs j "
+            f"WHERE j.status IN {RETRYABLE_JOB_STATUSES_SQL} "
+            f"AND j.batch_id IS NOT NULL AND {where} GROUP BY j.batch_id ORDER BY j.batch_id",
+            params,
+        )
+        return {r[0]: r[1] for r in rows}
+
+    def batch_result_rows(self, batch_id: int) -> Iterator[dict[str, Any]]:
+        """Each item of a batch with its job's current result, in line order, streamed."""
+        for row in self._conn.execute(
+            "SELECT i.custom_id, i.line_no, i.outcome, i.status_code, i.error_code, "
+            "i.error_message, i.input_tokens, i.output_tokens, i.cost, i.job_id, j.status, "
+            "r.result FROM batch_items i LEFT JOIN jobs j ON j.id = i.job_id "
+            "LEFT JOIN job_results r ON r.job_id = i.job_id "
+            "WHERE i.batch_id = ? ORDER BY i.line_no, i.custom_id",
+            (batch_id,),
+        ):
+            data = dict(row)
+            data["result"] = _loads(data["result"])
+            yield data

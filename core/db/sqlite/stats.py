@@ -1,0 +1,98 @@
+"""Totals and rates for the dashboard and `--once`: counts, spend, throughput."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from batchdash.core.db.sqlite.rows import sql_in
+from batchdash.core.models import JobStatus, Spend
+
+#: Jobs a local worker finished: the predicate of the `jobs_local_done` index, verbatim,
+#: so the planner can use it (cancels and remote-batch ingests are not throughput).
+_LOCAL_DONE = (
+    "jobs INDEXED BY jobs_local_done WHERE status IN "
+    f"{sql_in({JobStatus.SUCCEEDED, JobStatus.FAILED})} AND batch_id IS NULL"
+)
+
+
+class SqliteStats:
+    """Dashboard totals on one SQLite connection."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def status_totals(self) -> dict[str, int]:
+        """Jobs per status over all queues, from job_counts."""
+        return {
+            r["status"]: int(r["n"])
+            for r in self._conn.execute(
+                "SELECT status, sum(n) AS n FROM job_counts GROUP BY status"
+            )
+        }
+
+    def work_spend(self, qa_prefix: str) -> Spend:
+        """What the jobs themselves spent, from job_counts, leaving out QA-batch queues.
+
+        The lines of a QA batch are jobs in a `qa_prefix` queue whose cost is also on their
+        verdicts (`qa_spend`); counting both would bill the judges twice.
+        """
+        row = self._conn.execute(
+            "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
+            "coalesce(sum(cost), 0) FROM job_counts WHERE substr(queue, 1, length(?)) <> ?",
+            (qa_prefix, qa_prefix),
+        ).fetchone()
+        return Spend(int(row[0]), int(row[1]), float(row[2]))
+
+    def qa_spend(self) -> Spend:
+        """What the QA judges spent (every stored verdict), from the trigger-kept total."""
+        row = self._conn.execute(
+            "SELECT input_tokens, output_tokens, cost FROM qa_totals"
+        ).fetchone()
+        return Spend(0, 0, 0.0) if row is None else Spend(int(row[0]), int(row[1]), float(row[2]))
+
+    def finished_per_bucket(self, start: float, width: float, buckets: int) -> list[int]:
+        """Jobs local workers finished (succeeded or failed) per `width`-second bucket.
+
+        Read from the `jobs_local_done` index alone over the window, whatever the table size.
+        One `count(*)` range per bucket is ~6x faster than a GROUP BY over a computed bucket
+        (3 ms vs 19 ms for 90,000 finished jobs in the window).
+        """
+        return [
+            int(
+                self._conn.execute(
+                    f"SELECT count(*) FROM {_LOCAL_DONE} AND finished_at >= ? AND finished_at < ?",
+                    (start + width * i, start + width * (i + 1)),
+                ).fetchone()[0]
+            )
+            for i in range(buckets)
+        ]
+
+    def first_local_start(self, since: float, until: float) -> float | None:
+        """When the first job a local worker finished in [since, until) started (or finished)."""
+        row = self._conn.execute(
+            f"SELECT coalesce(started_at, finished_at) FROM {_LOCAL_DONE} "
+            "AND finished_at >= ? AND finished_at < ? ORDER BY finished_at LIMIT 1",
+            (since, until),
+        ).fetchone()
+        return None if row is None else float(row[0])
+
+    def last_local_finish(self) -> float | None:
+        """When a local worker last finished a job (one index seek)."""
+        value = self._conn.execute(f"SELECT max(finished_at) FROM {_LOCAL_DONE}").fetchone()[0]
+        return None if value is None else float(value)
+
+    def local_pending_by_queue(self, now: float) -> dict[str, tuple[int, int]]:
+        """(pending, of which waiting out a retry delay) per queue, local jobs only.
+
+        Remote-batch lines are pending too until ingested, but no worker claims them. One pass
+        over the `jobs_local_pending` index (no table rows).
+        """
+        return {
+            r[0]: (int(r[1]), int(r[2]))
+            for r in self._conn.execute(
+                "SELECT queue, count(*), coalesce(sum(run_after > ?), 0) "
+                "FROM jobs INDEXED BY jobs_local_pending "
+                "WHERE status = 'pending' AND batch_id IS NULL GROUP BY queue",
+                (now,),
+            )
+        }
