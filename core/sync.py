@@ -57,7 +57,7 @@ async def run_cycle(db: Store, *, remote: bool = True) -> CycleReport:
         await _remote_part(db, report)
     report.rescued = await queue.rescue_expired(db)
     await check_workers(db)
-    # QA (core/qa.py): store the verdicts of QA batches whose results were just ingested.
+    # QA (core/qa/): store the verdicts of QA batches whose results were just ingested.
     await qa.collect_batches(db)
     return report
 

@@ -10,8 +10,7 @@ On SIGTERM/SIGINT the worker drains: it stops claiming, lets in-flight jobs fini
 a grace period, then releases what is left back to pending (the attempt is not counted).
 A second signal cuts the grace period short.
 
-A job's faults stay with its attempt: a handler that raises anything (even SystemExit or
-KeyboardInterrupt), runs past its timeout, or returns a result over the size cap fails
+A job's faults stay with its attempt (`core.attempt`): whatever its handler does fails
 that attempt, never the worker or the jobs beside it. The worker logs its life (start,
 drain, stop, rescues, failures, retries) to stderr, each line tagged with its id.
 """
@@ -25,25 +24,17 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from batchdash.core import qa, queue
+from batchdash.core.attempt import run_attempt
 from batchdash.core.db import open_store
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
-from batchdash.core.handlers import (
-    HandlerResult,
-    JobContext,
-    PermanentError,
-    RetryableError,
-    SimSettings,
-    UnknownHandlerError,
-    resolve,
-)
+from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
 from batchdash.core.models import ALL_JOBS, Claim, JobStatus, Outcome, Worker, WorkerState
@@ -289,7 +280,7 @@ class WorkerProcess:
 
     async def _run_job(self, claimed: Claim) -> None:
         try:
-            outcome = await self._attempt(claimed)
+            outcome = await run_attempt(claimed, self.options)
         except asyncio.CancelledError:
             if claimed.job_id not in self.cancel_requested:
                 raise  # drain timeout: the claim is released, not reported
@@ -299,92 +290,6 @@ class WorkerProcess:
         self.cancel_requested.discard(claimed.job_id)
         self.outcomes.append(outcome)
         self._wake.set()
-
-    async def _attempt(self, claimed: Claim) -> Outcome:
-        """Run the handler once and turn what happened into an outcome."""
-        context = JobContext(
-            id=claimed.job_id,
-            key=claimed.key,
-            queue=claimed.queue,
-            payload=claimed.payload,
-            attempt=claimed.attempts,
-            max_attempts=claimed.max_attempts,
-            sim=self.options.sim,
-        )
-        limit = claimed.timeout or self.options.job_timeout
-        try:
-            handler = resolve(claimed.handler)
-            value = await _within(limit, handler(context))
-        except RetryableError as exc:
-            return self._failed(
-                claimed, str(exc), kind=exc.kind, retryable=True, retry_after=exc.retry_after
-            )
-        except (PermanentError, UnknownHandlerError) as exc:
-            kind = getattr(exc, "kind", "handler")
-            return self._failed(claimed, str(exc), kind=kind, retryable=False)
-        except asyncio.CancelledError:
-            raise  # the worker's own cancel (user cancel, drain): handled by _run_job
-        except Exception as exc:  # a handler bug: keep the worker alive, retry the job
-            return self._failed(claimed, _describe(exc), kind=type(exc).__name__, retryable=True)
-        except BaseException as exc:
-            # SystemExit, KeyboardInterrupt…: only the worker's own signal handling may stop
-            # it, so a handler that raises one just fails its attempt.
-            return self._failed(
-                claimed, f"handler raised {_describe(exc)}", kind="handler_exit", retryable=True
-            )
-        return self._success(claimed, value)
-
-    def _success(self, claimed: Claim, value: Any) -> Outcome:
-        """A return value as an outcome; one JSON cannot hold, or too large, fails the job."""
-        usage = queue.Usage()
-        if isinstance(value, HandlerResult):
-            usage = queue.Usage(value.input_tokens, value.output_tokens, value.cost)
-            value = value.result
-        try:
-            outcome = queue.succeeded(claimed, value, usage)
-        except (TypeError, ValueError) as exc:
-            return self._failed(
-                claimed,
-                f"result is not JSON-serialisable: {exc}",
-                kind="bad_result",
-                retryable=False,
-                usage=usage,
-            )
-        size = len(outcome.result_json or "")
-        if size > self.options.max_result_chars:
-            # Stored, it would fail the whole transaction (and the jobs reported with it).
-            return self._failed(
-                claimed,
-                f"result of {size:,} characters is over the worker's limit of "
-                f"{self.options.max_result_chars:,} (--max-result-chars)",
-                kind="result_too_large",
-                retryable=False,
-                usage=usage,
-            )
-        return outcome
-
-    def _failed(
-        self,
-        claimed: Claim,
-        error: str,
-        *,
-        kind: str,
-        retryable: bool,
-        retry_after: float | None = None,
-        usage: queue.Usage | None = None,
-    ) -> Outcome:
-        """A failed attempt's outcome (a retry or the end), its error text capped, logged."""
-        outcome = queue.failed(
-            claimed,
-            _clip(error, self.options.max_error_chars),
-            kind=kind,
-            retryable=retryable,
-            policy=self.options.retry,
-            retry_after=retry_after,
-            usage=usage,
-        )
-        log.warning("job %d (%s): %s", claimed.job_id, claimed.key, outcome.detail)
-        return outcome
 
     # ------------------------------------------------------------------ heartbeat
 
@@ -464,35 +369,6 @@ class WorkerProcess:
         )
         finished.cancel()  # cancels the waiting only, not the jobs
         hurry.cancel()
-
-
-async def _within(limit: float | None, work: Awaitable[Any]) -> Any:
-    """Await `work` in this task, cancelled after `limit` seconds (None: no limit).
-
-    A timeout is a retryable failure of kind `timeout`; a TimeoutError the handler raises
-    itself stays its own error.
-    """
-    timer = asyncio.timeout(limit)
-    try:
-        async with timer:
-            return await work
-    except TimeoutError:
-        if timer.expired():
-            raise RetryableError(f"no result within {limit:g}s", kind="timeout") from None
-        raise
-
-
-def _describe(exc: BaseException) -> str:
-    """`Type: message`, or just `Type` when the exception has no message."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def _clip(text: str, limit: int) -> str:
-    """`text` cut to `limit` characters, with a marker saying how much was cut."""
-    if len(text) <= limit:
-        return text
-    return f"{text[:limit]}… [truncated: {len(text):,} characters in all]"
 
 
 def run_worker(options: WorkerOptions, worker_id: str | None = None) -> int:

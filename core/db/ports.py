@@ -1,6 +1,6 @@
 """The store's ports: what domain code asks of a database, as typed Protocols.
 
-Domain code (`worker.py`, `batches.py`, `qa.py`, `snapshot.py`, the CLI and the dashboard)
+Domain code (`worker.py`, `batches.py`, `qa/`, `snapshot/`, the CLI and the dashboard)
 talks only to these: a `Store` runs a callable inside one read or write transaction and
 hands it a `Tx`, whose attributes are one repository per aggregate:
 

@@ -29,9 +29,6 @@ MAX_LINES = 500
 OVERSIZED = {
     "core/batches.py": 769,
     "core/providers/openai_batch.py": 774,
-    "core/qa.py": 761,
-    "core/snapshot.py": 699,
-    "core/worker.py": 518,
     "core/sim/store.py": 822,
     "core/sim/server.py": 573,
     "tui/app.py": 710,

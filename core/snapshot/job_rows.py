@@ -1,0 +1,105 @@
+"""The queue pane and the job detail: one page of jobs, and one job with its timeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from batchdash.core.db.ports import Tx
+from batchdash.core.errors import NotFoundError
+from batchdash.core.models import (
+    ALL_JOBS,
+    Batch,
+    Event,
+    Job,
+    JobFilter,
+    JobStatus,
+    QAResult,
+)
+
+#: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.
+COUNT_CAP = 10_000
+
+#: Sort orders offered by the queue pane, in the order `o` cycles through them.
+ORDERS = {
+    "-id": "newest",
+    "-updated": "recently updated",
+    "key": "queue, key",
+    "attempts": "most attempts",
+    "status": "status, oldest first",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    """One page of the queue pane: rows plus what "N of M" needs."""
+
+    rows: list[Job]
+    offset: int
+    limit: int
+    matching: int
+    exact: bool
+    total: int
+    order: str
+
+    @property
+    def matching_text(self) -> str:
+        """`1,234` or `10,000+` when the count stopped at the cap."""
+        return f"{self.matching:,}" + ("" if self.exact else "+")
+
+
+def job_page(
+    tx: Tx,
+    flt: JobFilter,
+    *,
+    order: str = "-id",
+    offset: int = 0,
+    limit: int = 100,
+    total: int | None = None,
+) -> JobPage:
+    """One page of jobs matching `flt` (LIMIT/OFFSET), with a count capped at COUNT_CAP."""
+    matching, exact = tx.jobs.count_jobs_upto(flt, COUNT_CAP)
+    if total is None:
+        total = tx.jobs.count_jobs(ALL_JOBS)
+    if matching and offset >= matching and exact:
+        offset = max(0, (matching - 1) // limit * limit)  # the list shrank under the cursor
+    rows = tx.jobs.list_jobs(flt, limit=limit, offset=offset, order=order, with_bodies=False)
+    return JobPage(rows, offset, limit, matching, exact, total, order)
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    """Everything the job detail pane shows about one job."""
+
+    job: Job
+    events: list[Event]
+    qa: list[QAResult]
+    batch: Batch | None
+    next_retry_at: float | None
+    #: Full size in bytes of each of the job's texts (error, payload, result) that was cut
+    #: to DETAIL_TEXT_CHARS for the view.
+    cut: dict[str, int] = field(default_factory=dict)
+
+
+#: The timeline keeps the latest this-many events of a job.
+DETAIL_EVENTS = 200
+#: Characters of a job's error, payload and result the detail reads (and shows); a
+#: multi-megabyte text would otherwise be read and drawn again on every key press.
+DETAIL_TEXT_CHARS = 20_000
+
+
+def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
+    """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
+    try:
+        job, cut = tx.jobs.get_job_head(job_id, DETAIL_TEXT_CHARS)
+    except NotFoundError:
+        return None
+    events = tx.events.list_events(job_id)[-DETAIL_EVENTS:]
+    batch = None
+    if job.batch_id is not None:
+        try:
+            batch = tx.batches.get_batch(job.batch_id)
+        except NotFoundError:
+            batch = None
+    retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
+    qa = tx.qa.qa_results_for_job(job_id)
+    return JobDetail(job, events, qa, batch, retry_at, cut)
