@@ -1,5 +1,5 @@
 """Remote-batch commands: submit, batches list/show/cancel/resubmit/download/import/
-reconcile, poll (the daemon), and sim-server (the OpenAI-compatible simulator).
+reconcile, and `submit --wait` (which follows them with `tui/cli/polling.py`'s loop).
 
 They call the provider-neutral `core.remote`; `openai` is imported only by the commands
 that talk to the provider.
@@ -8,21 +8,18 @@ that talk to the provider.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import csv
 import json
-import signal
 import sys
 import time
 from collections.abc import Iterator
-from functools import partial
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any
 
 import click
 
 from batchdash.core import batches, remote
-from batchdash.core.db.ports import Store, SyncStore
+from batchdash.core.db.ports import SyncStore
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.tui.cli.common import (
@@ -37,11 +34,10 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.polling import poll_loop
 from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, duration, money, one_line, table
 from batchdash.tui.once import batch_error_text, batch_lines_text
-
-T = TypeVar("T")
 
 #: Fields of `batches download` rows, in column order.
 DOWNLOAD_FIELDS = (
@@ -328,72 +324,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return EXIT_ATTENTION if any(o.what.startswith("error:") for o in done) else EXIT_OK
 
 
-def cmd_poll(args: argparse.Namespace) -> int:
-    """Poll cycles every --interval seconds until SIGINT/SIGTERM (or --until-done).
-
-    One cycle alone is `batchdash --once --poll` (the dashboard's read path).
-    """
-    if args.interval <= 0:
-        raise CliError("--interval must be > 0")
-
-    async def run(db: Store) -> int:
-        return await _poll_loop(db, args.interval, until_done=args.until_done)
-
-    return run_async(run, args)
-
-
-async def _poll_loop(
-    db: Store, interval: float, *, until_done: bool, ids: list[int] | None = None
-) -> int:
-    from batchdash.core.sync import run_cycle
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    had_errors = False
-    while True:
-        report = await run_cycle(db)
-        had_errors = bool(report.errors)
-        if report.busy:
-            _print_report(report)
-        blocked = [
-            why for batch_id, why in report.blocked.items() if ids is None or batch_id in ids
-        ]
-        if until_done and blocked:
-            # Waiting cannot finish these (bad key, unknown batch): say why and stop.
-            for why in blocked:
-                print(f"batchdash: error: {one_line(why, 300)}", file=sys.stderr, flush=True)
-            return EXIT_ERROR
-        if stop.is_set() or (until_done and not await db.read(partial(_unfinished, ids=ids))):
-            return EXIT_ATTENTION if had_errors else EXIT_OK
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval)
-        except TimeoutError:
-            continue
-        return EXIT_OK
-
-
-def _unfinished(tx: Any, ids: list[int] | None) -> bool:
-    """True while some batch (of `ids`, or any) still needs polling or ingesting."""
-    pending = tx.batches.batches_due(float("inf")) + tx.batches.submitting_batches()
-    return any(ids is None or b.id in ids for b in pending)
-
-
-def _print_report(report: Any) -> None:
-    stamp = time.strftime("%H:%M:%S")
-    print(
-        f"{stamp} polled {report.polled}, ingested {report.ingested}, "
-        f"reconciled {report.reconciled}, rescued {report.rescued}",
-        flush=True,
-    )
-    for error in report.errors:
-        print(f"{stamp} error: {one_line(error, 200)}", flush=True)
-
-
 def _wait(args: argparse.Namespace, ids: list[int]) -> int:
     """`submit --wait`: poll until these batches are in, then say how they ended."""
-    code = run_async(lambda db: _poll_loop(db, args.interval, until_done=True, ids=ids), args)
+    code = run_async(lambda db: poll_loop(db, args.interval, until_done=True, ids=ids), args)
     if code == EXIT_ERROR:
         return code
     with open_sync(args) as db:
@@ -405,33 +338,9 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
     return EXIT_OK if all(b.state == BatchState.SUCCEEDED for b in final) else EXIT_ATTENTION
 
 
-def cmd_sim_server(args: argparse.Namespace) -> int:
-    """Serve the simulator in the foreground; prints its URL first."""
-    from batchdash.tui.demo import require_simulator
-
-    require_simulator()
-    from batchdash.core.sim.server import main as sim_main
-
-    return sim_main(
-        [
-            "--host",
-            args.host,
-            "--port",
-            str(args.port),
-            "--speed",
-            str(args.speed),
-            "--fault-rate",
-            str(args.fault_rate),
-            "--seed",
-            str(args.seed),
-        ]
-    )
-
-
 # --------------------------------------------------------------------------- command line
 
 _BATCH_ARG = click.argument("batch", metavar="BATCH")
-_BATCH_HELP = "BATCH is a local id or a provider batch id."
 
 
 @click.command(
@@ -543,29 +452,3 @@ def batches_import(**_: Any) -> Any:
 def batches_reconcile(**_: Any) -> Any:
     """Finish submissions interrupted by a crash."""
     return invoke(cmd_reconcile)
-
-
-@click.command(epilog=example("batchdash poll --until-done", "batchdash poll --interval 60"))
-@db_option()
-@click.option(
-    "--interval", type=float, default=10.0, show_default=True, help="Seconds between cycles."
-)
-@click.option("--until-done", is_flag=True, help="Exit once no batch is left to follow.")
-def poll(**_: Any) -> Any:
-    """Follow remote batches and rescue stale jobs."""
-    return invoke(cmd_poll)
-
-
-@click.command("sim-server", epilog=example("batchdash sim-server --port 8089 --fault-rate 0.05"))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=int, default=0, show_default=True, help="0 picks a free port.")
-@click.option(
-    "--speed", type=float, default=1.0, show_default=True, help="Simulated seconds per second."
-)
-@click.option(
-    "--fault-rate", type=float, default=0.0, show_default=True, help="Share of 429/5xx answers."
-)
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")
-def sim_server(**_: Any) -> Any:
-    """Run the OpenAI-compatible simulator."""
-    return invoke(cmd_sim_server, creates=None)

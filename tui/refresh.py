@@ -1,0 +1,265 @@
+"""The dashboard's state and the refresh loop that keeps its panes current.
+
+One long-lived store (`core.db.open_store`, its own database thread). A worker reads a whole
+`core.snapshot.Snapshot` for the current view in one hop to the connection's thread (a few
+indexed queries and one page of rows), posts it as a message, and the handler applies a
+keyed diff to the panes inside `batch_update()`, then re-arms a timer, so fetches never
+overlap and input never waits on the database. Remote batches are polled through
+`core.sync.run_cycle` on their own slower cadence. Failures of either are shown in the
+status line; the loop carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from functools import partial
+from pathlib import Path
+from types import ModuleType
+
+from textual import on
+from textual.app import App
+from textual.message import Message
+from textual.screen import ModalScreen
+from textual.timer import Timer
+from textual.widgets import DataTable, TabbedContent
+
+from batchdash.core import snapshot
+from batchdash.core.db.ports import Store
+from batchdash.core.snapshot import Snapshot, View
+from batchdash.tui.screens.batch import BatchDetailScreen
+from batchdash.tui.widgets.batches import BatchesTable
+from batchdash.tui.widgets.detail import JobDetailPane
+from batchdash.tui.widgets.heartbeats import HeartbeatsTable
+from batchdash.tui.widgets.jobs import JobTable
+from batchdash.tui.widgets.overview import OverviewHeader
+from batchdash.tui.widgets.qa import QAPane
+from batchdash.tui.widgets.status import StatusPane
+from batchdash.tui.widgets.statusline import StatusLine
+
+#: Jobs per page of the queue pane.
+PAGE_SIZE = 100
+#: Batches per page of the batches pane.
+BATCH_PAGE_SIZE = 50
+#: After the cursor moves, wait this long for it to settle before reading the new detail.
+SELECT_DEBOUNCE = 0.08
+
+
+class RefreshingApp(App[None]):
+    """The dashboard's state (store, view, last snapshot, marks) and its refresh loop."""
+
+    class SnapshotReady(Message):
+        """A snapshot was read for `view` (fetch number `seq`)."""
+
+        def __init__(self, seq: int, view: View, snap: Snapshot, seconds: float) -> None:
+            super().__init__()
+            self.seq = seq
+            self.view = view
+            self.snap = snap
+            self.seconds = seconds
+
+    class RefreshFailed(Message):
+        """Reading a snapshot failed; the loop goes on."""
+
+        def __init__(self, seq: int, error: str) -> None:
+            super().__init__()
+            self.seq = seq
+            self.error = error
+
+    def __init__(
+        self,
+        db_path: Path,
+        *,
+        refresh: float = 1.0,
+        poll_every: float = 30.0,
+        read_only: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self.db_path = db_path
+        self.refresh_every = refresh
+        self.poll_every = poll_every
+        self.read_only = read_only
+        self.clock = clock
+        self.db: Store | None = None
+        self.view = View(limit=PAGE_SIZE, batch_limit=BATCH_PAGE_SIZE)
+        #: What the last action left undone (remote jobs `r` cannot retry), shown until the next.
+        self.action_note = ""
+        self.last: Snapshot | None = None
+        self.marks: dict[int, str] = {}
+        self.all_marked = False
+        self.refresh_error: str | None = None
+        self.poll_error: str | None = None
+        #: (seconds reading the last snapshot, seconds applying it), for the benchmark.
+        self.cycle_seconds: tuple[float, float] = (0.0, 0.0)
+        self._seq = 0
+        self._fetching = False
+        self._again = False
+        self._polling = False
+        self._timer: Timer | None = None
+        self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+
+    # ------------------------------------------------------------------ refresh loop
+
+    def _kick(self, delay: float = 0.0) -> None:
+        """Refresh after `delay` (or right after the fetch in flight, if any)."""
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        if delay > 0:
+            self._timer = self.set_timer(delay, self._kick)
+            return
+        if self.db is None:
+            return
+        if self._fetching:
+            self._again = True
+            return
+        self._fetching = True
+        self._again = False
+        self._seq += 1
+        self.run_worker(
+            self._fetch(self._seq, self.view, self.clock()),
+            group="refresh",
+            exit_on_error=False,
+        )
+
+    async def _fetch(self, seq: int, view: View, now: float) -> None:
+        """Read a snapshot on the store's thread; never touches widgets."""
+        assert self.db is not None
+        start = time.perf_counter()
+        try:
+            snap = await self.db.read(partial(snapshot.snapshot, view=view, now=now))
+        except Exception as exc:  # shown in the status line; the loop goes on
+            self.post_message(self.RefreshFailed(seq, f"refresh failed: {exc}"))
+            return
+        self.post_message(self.SnapshotReady(seq, view, snap, time.perf_counter() - start))
+
+    def on_refreshing_app_snapshot_ready(self, message: SnapshotReady) -> None:
+        """Apply a snapshot on the main thread, then re-arm the timer."""
+        self._fetching = False
+        start = time.perf_counter()
+        if message.view == self.view:
+            self.refresh_error = None
+            with self.batch_update():
+                self._apply(message.snap)
+        else:
+            self._again = True  # the view changed while reading: read it again
+        self.cycle_seconds = (message.seconds, time.perf_counter() - start)
+        self._done(message.seq)
+
+    def on_refreshing_app_refresh_failed(self, message: RefreshFailed) -> None:
+        """Show the error and keep refreshing."""
+        self._fetching = False
+        self.refresh_error = message.error
+        self._show_status()
+        self._done(message.seq)
+
+    def _done(self, seq: int) -> None:
+        if not self._again:
+            for need, future in list(self._waiters):
+                if need <= seq and not future.done():
+                    future.set_result(None)
+            self._waiters = [(n, f) for n, f in self._waiters if not f.done()]
+        if self._again:
+            self._kick()
+        elif self._timer is None:
+            self._timer = self.set_timer(self.refresh_every, self._kick)
+
+    async def wait_for_snapshot(self) -> None:
+        """Refresh now and return once a snapshot read after this call is applied."""
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((self._seq + 1, future))
+        self._kick()
+        await future
+
+    def _apply(self, snap: Snapshot) -> None:
+        self.last = snap
+        if not self.screen_stack:
+            return  # a read that lands while the app shuts down has nothing to draw on
+        if isinstance(self.screen, BatchDetailScreen):
+            self.screen.show(snap.batch, snap.now)
+        if isinstance(self.screen, ModalScreen | BatchDetailScreen):
+            return  # keep reading, but leave the panes alone under a dialog
+        self.query_one(OverviewHeader).show(snap.overview, snap.workers)
+        self.query_one(StatusPane).show(snap.overview, snap.queues, self.view.flt)
+        table = self.query_one(JobTable)
+        table.show(snap.page, set(self.marks), self.all_marked, snap.now)
+        self.query_one(JobDetailPane).show(snap.detail, snap.now)
+        self.query_one(BatchesTable).show(snap.batches)
+        self.query_one(HeartbeatsTable).show(snap.workers)
+        if snap.qa is not None:
+            self.query_one(QAPane).show(snap.qa)
+        self._show_status()
+        self._follow_cursor()
+
+    def _show_status(self) -> None:
+        self.query_one(StatusLine).show(
+            self.last.page if self.last else None,
+            self.view.flt,
+            marks=len(self.marks),
+            unseen=len(self._unseen_marks()),
+            all_marked=self.all_marked,
+            refreshed_at=self.last.now if self.last else None,
+            error=self.refresh_error or self.poll_error,
+            read_only=self.read_only,
+            batch_span=self._batch_span(),
+            note=self.action_note,
+        )
+
+    def _unseen_marks(self) -> list[int]:
+        """The marked jobs that are not on this page, by id."""
+        shown = {job.id for job in self.last.page.rows} if self.last else set()
+        return [i for i in sorted(self.marks) if i not in shown]
+
+    def _batch_span(self) -> tuple[int, int, int] | None:
+        """(offset, shown, total) of the batches pane while it is the one showing."""
+        if self.last is None or self.query_one(TabbedContent).active != "batches":
+            return None
+        return (self.view.batch_offset, len(self.last.batches), self.last.batch_total)
+
+    def _follow_cursor(self) -> None:
+        """Point the detail pane at the highlighted job (after the cursor settles)."""
+        job_id = self.query_one(JobTable).highlighted_id()
+        if job_id != self.view.job_id and job_id is not None:
+            self.view = replace(self.view, job_id=job_id)
+            self._kick(SELECT_DEBOUNCE)
+
+    @on(DataTable.RowHighlighted, "#job-table")
+    def _job_highlighted(self) -> None:
+        self._follow_cursor()
+
+    def action_refresh_now(self) -> None:
+        """Read the store now, and poll remote batches now."""
+        self._kick()
+        self.action_poll_remote()
+
+    # ------------------------------------------------------------------ remote polling
+
+    def action_poll_remote(self) -> None:
+        """One `core.sync` cycle in the background (skipped if one is running)."""
+        if self._polling or self.db is None or self.read_only:
+            return
+        self._polling = True
+        self.run_worker(self._poll(), group="poll", exit_on_error=False)
+
+    async def _poll(self) -> None:
+        assert self.db is not None
+        try:
+            # Imported off the event loop: core.sync pulls in openai (~0.7 s).
+            sync = await import_in_thread("batchdash.core.sync")
+            report = await sync.run_cycle(self.db, remote=True)
+            errors = list(getattr(report, "errors", []))
+            self.poll_error = f"poll: {errors[0]}" if errors else None
+        except Exception as exc:  # a provider outage is shown, never fatal
+            self.poll_error = f"poll failed: {exc}"
+        finally:
+            self._polling = False
+        self._kick()
+
+
+async def import_in_thread(name: str) -> ModuleType:
+    """Import a module in a thread, so a slow import (openai) never blocks input."""
+    return await asyncio.to_thread(importlib.import_module, name)
