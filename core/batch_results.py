@@ -11,8 +11,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from batchdash.core.batch_records import ItemResult
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import Batch, BatchState, ItemOutcome, ItemResult, JobStatus, dumps
+from batchdash.core.models import Batch, BatchState, ItemOutcome, JobStatus, dumps
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import usage_tokens
 

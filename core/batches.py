@@ -17,15 +17,14 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core.batch_input import InputPlan, iter_requests, nonblank_lines
+from batchdash.core.batch_records import ErrorMatch, NewBatch
 from batchdash.core.batch_results import INGEST_CHUNK
 from batchdash.core.db.ports import Tx
 from batchdash.core.errors import BatchError
 from batchdash.core.models import (
     Batch,
-    ErrorMatch,
     ItemOutcome,
     JobFilter,
-    NewBatch,
     dumps,
 )
 
