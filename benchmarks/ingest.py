@@ -4,7 +4,7 @@ For each size (default 10,000 and 50,000 lines of ~2 KB, i.e. ~100 MB at 50k) th
 submits a file to a simulator subprocess, waits until the batch completed, copies the
 database, and then ingests it in a fresh child process twice:
 
-- batchdash: `openai_batch.ingest` (streamed line by line, chunked idempotent writes);
+- batchdash: `openai_ingest.ingest` (streamed line by line, chunked idempotent writes);
 - naive: `files.content(id).text`, split, parse, one statement per line and table;
 - floor: the least any ingest does: stream the file and append its raw lines to a bare
   table (no parsing, no jobs, items or events) in transactions of the same size as
@@ -36,7 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batchdash.core.db import open_store, open_sync_store  # noqa: E402
-from batchdash.core.providers import openai_batch  # noqa: E402
+from batchdash.core.providers import openai_batch, openai_ingest, openai_remote  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 
 
@@ -66,12 +66,12 @@ async def prepare(db_path: Path, input_path: Path) -> int:
     """Submit and wait until the provider has written the result files; output bytes."""
     async with await open_store(db_path) as db:
         [batch_id] = await openai_batch.submit_file(db, input_path, queue="bench")
-        async with openai_batch.connect() as client:
+        async with openai_remote.connect() as client:
             while True:
                 batch = await db.read(lambda c: c.batches.get_batch(batch_id))
                 remote = await client.batches.retrieve(str(batch.remote_id))
                 if remote.status == "completed":
-                    fields = openai_batch.remote_fields(remote, batch.total)
+                    fields = openai_remote.remote_fields(remote, batch.total)
                     await db.write(
                         lambda tx, f=fields: tx.batches.record_remote(
                             batch_id=batch_id, fields=f, now=0.0
@@ -85,8 +85,8 @@ async def prepare(db_path: Path, input_path: Path) -> int:
 async def ingest_ours(db_path: Path) -> int:
     async with await open_store(db_path) as db:
         batch = (await db.read(lambda tx: tx.batches.list_batches()))[0]
-        async with openai_batch.connect() as client:
-            await openai_batch.ingest(db, client, batch)
+        async with openai_remote.connect() as client:
+            await openai_ingest.ingest(db, client, batch)
         return batch.total
 
 
@@ -125,7 +125,7 @@ def ingest_floor(db_path: Path) -> int:
     """Stream the output file and append raw lines to a bare table: the lower bound."""
     import openai
 
-    from batchdash.core.batches import INGEST_CHUNK
+    from batchdash.core.batch_results import INGEST_CHUNK
 
     base_url, key = openai_batch.settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)

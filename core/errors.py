@@ -45,3 +45,7 @@ class MissingDatabaseError(NotFoundError):
 
 class DatabaseError(StoreError):
     """The database itself failed (I/O, corruption, busy past every retry, interrupted)."""
+
+
+class BatchError(InvalidInputError):
+    """A batch operation that cannot be done as asked (one-line message, exit 2)."""

@@ -20,7 +20,7 @@ from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_fo
 from batchdash.core.retry import backoff
 
 if TYPE_CHECKING:
-    from batchdash.core.batches import InputPlan
+    from batchdash.core.batch_input import InputPlan
     from batchdash.core.db.ports import Store, Tx
     from batchdash.core.providers.base import BatchProvider, Reconciled
 

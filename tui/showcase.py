@@ -11,13 +11,12 @@ import json
 import random
 from datetime import UTC, datetime
 
+from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db import open_sync_store
 from batchdash.core.db.ports import Tx
 from batchdash.core.models import (
-    ItemResult,
     JobFilter,
     JobStatus,
-    NewBatch,
     NewJob,
     Outcome,
     QAResult,

@@ -17,17 +17,15 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
+from batchdash.core.batch_records import ErrorMatch, ItemResult, NewBatch
 from batchdash.core.models import (
     ALL_JOBS,
     Batch,
     BatchItem,
     Claim,
-    ErrorMatch,
     Event,
-    ItemResult,
     Job,
     JobFilter,
-    NewBatch,
     NewJob,
     Outcome,
     QAResult,

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
-    from batchdash.core.batches import InputPlan
+    from batchdash.core.batch_input import InputPlan
     from batchdash.core.db.ports import Store
     from batchdash.core.models import Batch
 

@@ -8,13 +8,12 @@ import asyncio
 
 import pytest
 
+from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import (
     ALL_JOBS,
-    ItemResult,
     JobFilter,
-    NewBatch,
     QAResult,
     Worker,
 )

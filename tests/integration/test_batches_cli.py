@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
-from batchdash.core.models import NewBatch
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
 from batchdash.core.sync import run_cycle

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from batchdash.core import batches
+from batchdash.core import batch_input, batches
 from batchdash.core.db import open_store, open_sync_store
-from batchdash.core.providers import openai_batch
+from batchdash.core.providers import openai_batch, openai_send
 from batchdash.core.sim.errors import SimError
 from batchdash.core.sim.server import SimConfig, SimServer
 from batchdash.core.sync import run_cycle
@@ -200,7 +200,7 @@ async def test_crash_after_recording_the_intent_is_submitted_by_reconcile(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
     path = write_requests(tmp_path / "intent.jsonl", ["i1", "i2"])
-    plan = batches.validate_file(path)
+    plan = batch_input.validate_file(path)
     async with await open_store(db_path) as db:
         # What submit_file records before uploading; the process "dies" right after.
         [batch_id] = await db.write(
@@ -219,7 +219,7 @@ async def test_upload_whose_submitter_died_is_reused_by_reconcile(
     sim: SimServer, tmp_path: Path, db_path: Path
 ) -> None:
     path = write_requests(tmp_path / "up.jsonl", ["u1", "u2"])
-    plan = batches.validate_file(path)
+    plan = batch_input.validate_file(path)
     async with await open_store(db_path) as db:
         [batch_id] = await db.write(
             lambda c: batches.record_intent(c, plan, queue="up", metadata={}, now=time.time())
@@ -227,7 +227,7 @@ async def test_upload_whose_submitter_died_is_reused_by_reconcile(
         b = await db.read(lambda c: c.batches.get_batch(batch_id))
         # The submitter uploaded the file, then died before recording its id.
         with path.open("rb") as handle:
-            uploaded = sim.store.add_file(handle, openai_batch.upload_name(b), "batch")
+            uploaded = sim.store.add_file(handle, openai_send.upload_name(b), "batch")
         assert await openai_batch.reconcile(db) == [(batch_id, "submitted", False)]
     [remote] = remote_batches(sim)
     assert remote.input_file_id == uploaded["id"]

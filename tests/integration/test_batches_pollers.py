@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
-from batchdash.core.models import NewBatch
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli, spawn, wait_until

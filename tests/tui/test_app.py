@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
-from batchdash.core.models import JobFilter, NewBatch, NewJob
+from batchdash.core.models import JobFilter, NewJob
 from batchdash.tui.app import BatchDashApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.confirm import ConfirmScreen

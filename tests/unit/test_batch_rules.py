@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core import batches
+from batchdash.core import batch_input, batch_results
+from batchdash.core.errors import BatchError
 from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError
 
 CHAT = "/v1/chat/completions"
@@ -25,17 +26,17 @@ def write(tmp_path: Path, lines: list[str]) -> Path:
 
 
 def test_a_good_file_gives_endpoint_model_and_one_shard(tmp_path: Path) -> None:
-    plan = batches.validate_file(write(tmp_path, [line("a"), "", line("b-2_X")]))
+    plan = batch_input.validate_file(write(tmp_path, [line("a"), "", line("b-2_X")]))
     assert (plan.endpoint, plan.model, plan.lines) == (CHAT, "gpt-4o-mini", 2)
     assert [(s.first, s.count) for s in plan.shards] == [(0, 2)]
 
 
 def test_shards_respect_line_and_byte_limits(tmp_path: Path) -> None:
     path = write(tmp_path, [line(f"id{i}") for i in range(7)])
-    by_lines = batches.validate_file(path, max_lines=3)
+    by_lines = batch_input.validate_file(path, max_lines=3)
     assert [(s.first, s.count) for s in by_lines.shards] == [(0, 3), (3, 3), (6, 1)]
     size = by_lines.shards[0].size // 3
-    by_bytes = batches.validate_file(path, max_bytes=size * 2 + 1)
+    by_bytes = batch_input.validate_file(path, max_bytes=size * 2 + 1)
     assert [s.count for s in by_bytes.shards] == [2, 2, 2, 1]
 
 
@@ -56,7 +57,7 @@ def test_shards_respect_line_and_byte_limits(tmp_path: Path) -> None:
 def test_each_rule_names_the_line(tmp_path: Path, bad: str, message: str) -> None:
     path = write(tmp_path, [line("first"), bad])
     with pytest.raises(InputError) as info:
-        batches.validate_file(path)
+        batch_input.validate_file(path)
     assert [str(p) for p in info.value.problems] == [f"{path}:2: {message}"] or message in str(
         info.value.problems[0]
     )
@@ -65,10 +66,10 @@ def test_each_rule_names_the_line(tmp_path: Path, bad: str, message: str) -> Non
 
 def test_openai_takes_any_unique_custom_id_and_anthropic_keeps_its_rule(tmp_path: Path) -> None:
     ids = ["lesson-0.field0.english", "a b", "x" * 65, "ünï/cödé:1"]
-    plan = batches.validate_file(write(tmp_path, [line(i) for i in ids]))
+    plan = batch_input.validate_file(write(tmp_path, [line(i) for i in ids]))
     assert plan.lines == 4
     with pytest.raises(InputError, match="1-64 characters"):
-        batches.validate_file(
+        batch_input.validate_file(
             write(tmp_path, [line("lesson-0.field0.english")]), provider="anthropic"
         )
 
@@ -76,7 +77,7 @@ def test_openai_takes_any_unique_custom_id_and_anthropic_keeps_its_rule(tmp_path
 def test_every_bad_line_is_reported_up_to_a_limit(tmp_path: Path) -> None:
     path = write(tmp_path, ["{bad"] * (MAX_REPORTED_ERRORS + 5))
     with pytest.raises(InputError) as info:
-        batches.validate_file(path)
+        batch_input.validate_file(path)
     assert len(info.value.problems) == MAX_REPORTED_ERRORS
     assert info.value.lines()[-1] == "... and 5 more problems"
 
@@ -84,19 +85,19 @@ def test_every_bad_line_is_reported_up_to_a_limit(tmp_path: Path) -> None:
 def test_endpoint_option_must_match_and_be_known(tmp_path: Path) -> None:
     path = write(tmp_path, [line("a")])
     with pytest.raises(InputError, match="differs from the batch endpoint /v1/embeddings"):
-        batches.validate_file(path, endpoint="/v1/embeddings")
-    with pytest.raises(batches.BatchError, match="not one of"):
-        batches.validate_file(path, endpoint="/v2/nope")
+        batch_input.validate_file(path, endpoint="/v1/embeddings")
+    with pytest.raises(BatchError, match="not one of"):
+        batch_input.validate_file(path, endpoint="/v2/nope")
     with pytest.raises(InputError, match="no such file"):
-        batches.validate_file(tmp_path / "missing.jsonl")
+        batch_input.validate_file(tmp_path / "missing.jsonl")
 
 
 def test_metadata_limits() -> None:
-    batches.check_metadata({f"k{i}": "v" for i in range(16)})
-    with pytest.raises(batches.BatchError, match="at most 16"):
-        batches.check_metadata({f"k{i}": "v" for i in range(17)})
-    with pytest.raises(batches.BatchError, match="longer than 512"):
-        batches.check_metadata({"k": "v" * 513})
+    batch_input.check_metadata({f"k{i}": "v" for i in range(16)})
+    with pytest.raises(BatchError, match="at most 16"):
+        batch_input.check_metadata({f"k{i}": "v" for i in range(17)})
+    with pytest.raises(BatchError, match="longer than 512"):
+        batch_input.check_metadata({"k": "v" * 513})
 
 
 @pytest.mark.parametrize(
@@ -115,29 +116,29 @@ def test_metadata_limits() -> None:
     ],
 )
 def test_raw_statuses_normalize(raw: str | None, state: str) -> None:
-    assert batches.normalize_state(raw) == state
+    assert batch_results.normalize_state(raw) == state
 
 
 def test_final_state_splits_completed() -> None:
-    assert batches.final_state("completed", "finalizing", {"succeeded": 3}) == "succeeded"
-    assert batches.final_state("completed", "finalizing", {"succeeded": 3, "missing": 1}) == (
+    assert batch_results.final_state("completed", "finalizing", {"succeeded": 3}) == "succeeded"
+    assert batch_results.final_state("completed", "finalizing", {"succeeded": 3, "missing": 1}) == (
         "partial"
     )
-    assert batches.final_state("expired", "expired", {"succeeded": 3}) == "expired"
+    assert batch_results.final_state("expired", "expired", {"succeeded": 3}) == "expired"
 
 
 def test_result_lines_map_to_outcomes() -> None:
-    prices = batches._Prices("gpt-4o-mini")
+    prices = batch_results._Prices("gpt-4o-mini")
     body = {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 1000, "completion_tokens": 2000}}
     ok = json.dumps({"custom_id": "a", "response": {"status_code": 200, "body": body}})
-    result = batches.parse_result_line(ok, prices)
+    result = batch_results.parse_result_line(ok, prices)
     assert result is not None and result.outcome == "succeeded"
     assert json.loads(str(result.result_json)) == body
     assert (result.input_tokens, result.output_tokens) == (1000, 2000)
     assert result.cost == pytest.approx((1000 * 0.15 + 2000 * 0.60) / 1e6 / 2)
     error_body = {"error": {"code": "server_error", "message": "boom"}}
     bad = json.dumps({"custom_id": "b", "response": {"status_code": 500, "body": error_body}})
-    non2xx = batches.parse_result_line(bad, prices)
+    non2xx = batch_results.parse_result_line(bad, prices)
     assert non2xx is not None
     assert (non2xx.outcome, non2xx.status_code, non2xx.error_code) == (
         "non_2xx",
@@ -150,21 +151,21 @@ def test_result_lines_map_to_outcomes() -> None:
         ("x", "errored"),
     ):
         text = json.dumps({"custom_id": "c", "response": None, "error": {"code": code}})
-        parsed = batches.parse_result_line(text, prices)
+        parsed = batch_results.parse_result_line(text, prices)
         assert parsed is not None and parsed.outcome == outcome
-    assert batches.parse_result_line("not json", prices) is None
-    assert batches.parse_result_line('{"no": "custom_id"}', prices) is None
+    assert batch_results.parse_result_line("not json", prices) is None
+    assert batch_results.parse_result_line('{"no": "custom_id"}', prices) is None
 
 
 def test_body_text_is_kept_when_a_string_contains_the_body_key() -> None:
-    prices = batches._Prices(None)
+    prices = batch_results._Prices(None)
     body = {"text": 'he said "body": 1', "n": [1, 2]}
     text = json.dumps({"custom_id": "q", "response": {"body": body, "status_code": 200}})
-    result = batches.parse_result_line(text, prices)
+    result = batch_results.parse_result_line(text, prices)
     assert result is not None and json.loads(str(result.result_json)) == body
 
 
 def test_request_line_rebuilds_the_input_line() -> None:
     payload = '{"method":"POST","url":"/v1/chat/completions","body":{"model":"m"}}'
-    rebuilt = json.loads(batches.request_line("id-1", payload))
+    rebuilt = json.loads(batch_input.request_line("id-1", payload))
     assert rebuilt == {"custom_id": "id-1", **json.loads(payload)}

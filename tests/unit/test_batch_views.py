@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from batchdash.core import snapshot
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_sync_store
-from batchdash.core.models import NewBatch
 
 
 def test_batch_detail_lists_items_in_line_order(db_path: Path) -> None:

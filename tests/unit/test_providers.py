@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import providers, remote, sync
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
 from batchdash.core.db.ports import Store
 from batchdash.core.errors import UnknownProviderError
-from batchdash.core.models import NewBatch
 from tests.conftest import cli
 
 

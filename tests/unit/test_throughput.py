@@ -15,14 +15,13 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import snapshot
+from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db import open_sync_store
 from batchdash.core.db.ports import Tx
 from batchdash.core.liveness import this_host
 from batchdash.core.models import (
     QA_QUEUE_PREFIX,
-    ItemResult,
     JobFilter,
-    NewBatch,
     NewJob,
     Outcome,
     QAResult,

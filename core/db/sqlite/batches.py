@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from batchdash.core.batch_records import NewBatch
 from batchdash.core.db.sqlite.queues import SqliteQueues
 from batchdash.core.db.sqlite.rows import (
     ACTIVE_BATCH_STATES_SQL,
@@ -20,7 +21,6 @@ from batchdash.core.models import (
     Batch,
     BatchState,
     JobStatus,
-    NewBatch,
     dumps,
 )
 

@@ -6,15 +6,11 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from batchdash.core.batch_records import ErrorMatch, ItemResult
 from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.jobs import _insert_jobs, _set_results
 from batchdash.core.db.sqlite.rows import RETRYABLE_JOB_STATUSES_SQL, _build, _loads, _where
-from batchdash.core.models import (
-    BatchItem,
-    ErrorMatch,
-    ItemResult,
-    JobFilter,
-)
+from batchdash.core.models import BatchItem, JobFilter
 
 
 def _owned_items(outcomes: Sequence[str]) -> str:
@@ -23,6 +19,16 @@ def _owned_items(outcomes: Sequence[str]) -> str:
         "FROM batch_items i JOIN jobs j ON j.id = i.job_id WHERE i.batch_id = ? "
         f"AND j.batch_id = i.batch_id AND i.outcome IN ({','.join('?' * len(outcomes))})"
     )
+
+
+def _error_match_sql(match: ErrorMatch) -> tuple[str, list[Any]]:
+    """A condition on items `i` (never NULL: items without an error do not match)."""
+    parts, params = ["0"], list[Any]()
+    for column, values in (("status_code", match.status_codes), ("error_code", match.error_codes)):
+        if values:
+            parts.append(f"coalesce(i.{column} IN ({','.join('?' * len(values))}), 0)")
+            params.extend(values)
+    return f"({' OR '.join(parts)})", params
 
 
 #: An ErrorMatch that matches no item: resubmit every item of the outcomes asked for.
@@ -289,7 +295,7 @@ class SqliteBatchItems:
         the parent move, and none whose item error matches `leave_out`. Returns how many lines
         the child has.
         """
-        skip, skip_params = leave_out.sql()
+        skip, skip_params = _error_match_sql(leave_out)
         self._conn.execute(
             f"INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
             f"SELECT ?, i.custom_id, i.job_id, row_number() OVER (ORDER BY i.line_no, i.custom_id) "
@@ -319,7 +325,7 @@ class SqliteBatchItems:
         self, batch_id: int, outcomes: Sequence[str], special: ErrorMatch
     ) -> tuple[int, int]:
         """(lines a resubmit would send, how many of them match `special`), jobs still owned."""
-        match, params = special.sql()
+        match, params = _error_match_sql(special)
         row = self._conn.execute(
             f"SELECT count(*), coalesce(sum({match}), 0) {_owned_items(outcomes)}",
             (*params, batch_id, *outcomes),

@@ -1,0 +1,90 @@
+"""Submit and poll leases: which live process works on a batch right now.
+
+A lease names its owner (host:pid:nonce) and an expiry; it is free once expired or once
+its process is gone, so `reconcile` and pollers take over the work of a dead process and
+never race a live one. Holders renew it every third of its life while they work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from batchdash.core.db.ports import Store, Tx
+from batchdash.core.errors import BatchError
+from batchdash.core.liveness import pid_alive, this_host
+from batchdash.core.models import BatchState
+
+#: Seconds a submit or poll lease lasts without renewal; renewed every third of that.
+LEASE_SECONDS = 60.0
+
+
+def new_owner() -> str:
+    """A fresh lease owner naming this process (host:pid:nonce), so others can see it die."""
+    return f"{this_host()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def lease_free(lease: tuple[str, float] | None, now: float) -> bool:
+    """True when nobody alive holds the lease (expired, or its process is gone)."""
+    if lease is None or lease[1] < now:
+        return True
+    host, pid, _ = lease[0].split(":", 2)
+    return host == this_host() and pid.isdigit() and not pid_alive(int(pid))
+
+
+def take_lease(tx: Tx, batch_id: int, owner: str, now: float) -> bool:
+    """Take the submit lease of a still-submitting batch if nobody alive holds it."""
+    batch = tx.batches.get_batch(batch_id)
+    if batch.state != BatchState.SUBMITTING:
+        return False
+    lease = tx.batches.get_submit_lease(batch_id)
+    if lease is not None and lease[0] != owner and not lease_free(lease, now):
+        return False
+    tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
+    return True
+
+
+def confirm_lease(tx: Tx, batch_id: int, owner: str, now: float) -> None:
+    """Extend our lease; BatchError if another process took over the submission."""
+    lease = tx.batches.get_submit_lease(batch_id)
+    if lease is None or lease[0] != owner:
+        raise BatchError(f"batch {batch_id}: another process took over its submission")
+    tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
+
+
+@contextlib.asynccontextmanager
+async def renewing(
+    db: Store, renew: Callable[[Any], object], release: Callable[[Any], object]
+) -> AsyncIterator[None]:
+    """Renew a lease every third of its life while the body runs (a big upload or
+    ingestion takes minutes), then release it."""
+
+    async def keep() -> None:
+        while True:
+            await asyncio.sleep(LEASE_SECONDS / 3)
+            await db.write(renew)
+
+    task = asyncio.create_task(keep())
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, BatchError):
+            await task
+        await db.write(release)
+
+
+def holding(db: Store, batch_id: int, owner: str) -> contextlib.AbstractAsyncContextManager[None]:
+    """Hold the submit lease of a batch while the body runs."""
+
+    def renew(tx: Tx) -> None:
+        confirm_lease(tx, batch_id, owner, time.time())
+
+    return renewing(
+        db, renew, lambda tx: tx.batches.drop_submit_lease(batch_id=batch_id, owner=owner)
+    )

@@ -1,0 +1,132 @@
+"""The OpenAI Batch API's side of a batch: clients per endpoint, its fields, what may be retried.
+
+Shared by submission, polling and the user's actions in `core.providers.openai_batch`:
+`connect`/`Clients` open clients for the endpoint a batch was submitted to, `remote_fields`
+maps the provider's batch object onto our columns and `save_remote` stores that view.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from batchdash.core.batch_results import normalize_state
+from batchdash.core.config import MissingKeyError, openai_settings
+from batchdash.core.db.ports import Store, Tx
+from batchdash.core.errors import BatchdashError, UnknownProviderError
+from batchdash.core.models import Batch
+from batchdash.core.providers._openai import new_client, retryable_status
+from batchdash.core.retry import backoff
+
+#: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
+SDK_RETRIES = 5
+
+_TIMESTAMPS = (
+    "in_progress_at",
+    "expires_at",
+    "finalizing_at",
+    "completed_at",
+    "failed_at",
+    "expired_at",
+    "cancelling_at",
+    "cancelled_at",
+)
+
+
+@contextlib.asynccontextmanager
+async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
+    """An AsyncOpenAI client for `base_url` (default: the configured one), closed on exit."""
+    client = new_client(retries=SDK_RETRIES, base_url=base_url)
+    try:
+        yield client
+    finally:
+        await client.close()
+
+
+class Clients:
+    """One client per endpoint, opened on first use and closed together.
+
+    Every call on a batch goes to the endpoint it was submitted to (`Batch.base_url`);
+    batches recorded before endpoints were stored use the configured one.
+    """
+
+    def __init__(self) -> None:
+        self.default_url = openai_settings()[0]
+        self._open: dict[str, Any] = {}
+        self._stack = contextlib.AsyncExitStack()
+
+    async def for_batch(self, batch: Batch) -> Any:
+        """The client for this batch's endpoint."""
+        url = batch.base_url or self.default_url
+        if url not in self._open:
+            self._open[url] = await self._stack.enter_async_context(connect(url))
+        return self._open[url]
+
+    async def __aenter__(self) -> Clients:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for a refusal that retrying cannot change (bad key, unknown batch, bad request).
+
+    408, 409 and 429 are the provider saying "later"; 5xx and network errors are transient.
+    """
+    if isinstance(exc, BatchdashError):
+        return isinstance(exc, (MissingKeyError, UnknownProviderError))
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return not retryable_status(exc.status_code)
+    return False
+
+
+def retry_delay(attempt: int) -> float:
+    """Delay of our own retry loops (upload, create, download)."""
+    return backoff(attempt, 0.2, 10.0)
+
+
+def remote_fields(remote: Any, local_total: int = 0) -> dict[str, Any]:
+    """Columns of a local batch from the provider's batch object (raw status verbatim)."""
+    data = remote if isinstance(remote, dict) else remote.model_dump()
+    raw = data.get("status")
+    errors = data.get("errors") or {}
+    counts = data.get("request_counts") or {}
+    fields: dict[str, Any] = {
+        "remote_id": data.get("id"),
+        "raw_status": raw,
+        "state": normalize_state(raw),
+        "input_file_id": data.get("input_file_id") or None,
+        # An empty string means "no file" on some batches: never fetch /files//content.
+        "output_file_id": data.get("output_file_id") or None,
+        "error_file_id": data.get("error_file_id") or None,
+        "errors": errors.get("data") or None,
+        "completed": counts.get("completed") or 0,
+        "failed": counts.get("failed") or 0,
+        "total": max(local_total, counts.get("total") or 0),
+        "remote_created_at": data.get("created_at"),
+        **{name: data.get(name) for name in _TIMESTAMPS},
+    }
+    for name in ("model", "endpoint"):
+        if data.get(name):
+            fields[name] = data[name]
+    return fields
+
+
+async def save_remote(
+    db: Store, batch: Batch, remote: Any, *, event: tuple[str, str] | None = None
+) -> None:
+    """Store the provider's view of a batch, with the event that led to it, in one write."""
+    fields = remote_fields(remote, batch.total)
+    now = time.time()
+
+    def run(tx: Tx) -> None:
+        if event is not None:
+            tx.batches.update_batch(batch.id, {}, now, event)
+        tx.batches.record_remote(batch.id, fields, now)
+
+    await db.write(run)
