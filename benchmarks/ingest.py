@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from batchdash.core.config import openai_settings  # noqa: E402
 from batchdash.core.db import open_store, open_sync_store  # noqa: E402
 from batchdash.core.providers import openai_batch, openai_ingest, openai_remote  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
@@ -94,7 +95,7 @@ def ingest_naive(db_path: Path) -> int:
     """The naive way: whole file in memory, then one UPDATE per line."""
     import openai
 
-    base_url, key = openai_batch.settings()
+    base_url, key = openai_settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)
     with open_sync_store(db_path) as db:
         batch = db.tx.batches.list_batches()[0]
@@ -127,7 +128,7 @@ def ingest_floor(db_path: Path) -> int:
 
     from batchdash.core.batch_results import INGEST_CHUNK
 
-    base_url, key = openai_batch.settings()
+    base_url, key = openai_settings()
     client = openai.OpenAI(base_url=base_url, api_key=key)
     with open_sync_store(db_path) as db:
         batch = db.tx.batches.list_batches()[0]
