@@ -32,6 +32,7 @@ from batchdash.tui.cli.common import (
     example,
     invoke,
     open_sync,
+    output_option,
     run_async,
 )
 from batchdash.tui.cli.polling import poll_loop
@@ -427,13 +428,7 @@ def batches_resubmit(**_: Any) -> Any:
     show_default=True,
     help="Output format.",
 )
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: stdout).",
-)
+@output_option()
 def batches_download(**_: Any) -> Any:
     """Write a batch's results as JSONL or CSV. BATCH is a local or provider id."""
     return invoke(cmd_download)

@@ -122,6 +122,17 @@ def db_option(*, root: bool = False) -> Callable[[F], F]:
     )
 
 
+def output_option() -> Callable[[F], F]:
+    """`-o/--output FILE` of the commands that write files (stdout without it)."""
+    return click.option(
+        "-o",
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="File to write (default: stdout).",
+    )
+
+
 def example(*lines: str) -> str:
     """A command's epilog: its example command lines, shown under its --help."""
     return "\b\nExample:\n" + "\n".join(f"  {line}" for line in lines)

@@ -7,14 +7,21 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import IO, Any
 
 import click
 
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.files import open_private
-from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, example, invoke, open_sync
+from batchdash.tui.cli.common import (
+    EXIT_OK,
+    CliError,
+    db_option,
+    example,
+    invoke,
+    open_sync,
+    output_option,
+)
 from batchdash.tui.cli.progress import tracked
 from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
 
@@ -143,13 +150,7 @@ def _write_rows(
 @status_option()
 @queue_option()
 @filter_option
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=None,
-    help="File to write (default: stdout).",
-)
+@output_option()
 def export(**_: Any) -> Any:
     """Write jobs (or events, or QA verdicts) as CSV or JSONL."""
     return invoke(cmd_export)

@@ -157,7 +157,7 @@ def jobs() -> None:
     help="newest (as the dashboard), oldest, updated (recently updated first), "
     "key (queue, key), attempts (most first), status.",
 )
-@click.option("--json", is_flag=True, help="A JSON array of objects.")
+@click.option("--json", is_flag=True, help="As a JSON document.")
 def jobs_list(**_: Any) -> Any:
     """List jobs (all matching rows unless --limit)."""
     return invoke(cmd_jobs_list)
