@@ -32,8 +32,6 @@ OVERSIZED = {
     "core/qa.py": 761,
     "core/snapshot.py": 699,
     "core/worker.py": 518,
-    "core/sim/store.py": 822,
-    "core/sim/server.py": 573,
     "tui/app.py": 710,
     "tui/cli/queue.py": 644,
     "tui/cli/batches.py": 571,
