@@ -24,14 +24,6 @@ PACKAGES = {"core": "batchdash.core", "tui": "batchdash.tui"}
 
 MAX_LINES = 500
 
-#: Modules over MAX_LINES when the limit came in, at their line count then: split in issue 11.
-#: One may shrink (and leave this list once under the limit), never grow; no other may pass.
-OVERSIZED = {
-    "core/sim/store.py": 822,
-    "core/sim/server.py": 573,
-}
-SPLIT_REASON = "split in issue 11"
-
 
 def _source_files() -> Iterator[tuple[str, Path]]:
     """(dotted module name, path) of every module in the package folders."""
@@ -188,8 +180,6 @@ def test_no_module_passes_500_lines() -> None:
     for _, path in _modules().items():
         name = path.relative_to(ROOT).as_posix()
         lines = len(path.read_text().splitlines())
-        allowed = OVERSIZED.get(name, MAX_LINES)
-        if lines > allowed:
-            why = f"listed at {allowed}, {SPLIT_REASON}" if name in OVERSIZED else "new"
-            too_long.append(f"{name}: {lines} lines ({why})")
+        if lines > MAX_LINES:
+            too_long.append(f"{name}: {lines} lines")
     assert too_long == [], f"modules over {MAX_LINES} lines: split them"
