@@ -22,7 +22,7 @@ from batchdash.core.retry import backoff
 if TYPE_CHECKING:
     from batchdash.core.batch_input import InputPlan
     from batchdash.core.db.ports import Store, Tx
-    from batchdash.core.providers.base import BatchProvider, Reconciled
+    from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 
 #: Backoff between polls of a batch whose provider calls keep failing.
 POLL_BACKOFF_BASE = 1.0
@@ -67,11 +67,17 @@ async def submit_file(
     endpoint: str | None = None,
     metadata: dict[str, str] | None = None,
     provider: str = DEFAULT_PROVIDER,
+    on_upload: UploadProgress | None = None,
 ) -> list[int]:
-    """Validate, record and submit a file to `provider`; the local batch ids."""
+    """Validate, record and submit a file to `provider`; the local batch ids.
+
+    `on_upload(sent, size)` follows each upload, for a progress bar.
+    """
     chosen = get_provider(provider)
     with _speaking(chosen):
-        return await chosen.submit_file(db, path, queue=queue, endpoint=endpoint, metadata=metadata)
+        return await chosen.submit_file(
+            db, path, queue=queue, endpoint=endpoint, metadata=metadata, on_upload=on_upload
+        )
 
 
 async def cancel_batch(db: Store, batch_id: int) -> None:

@@ -9,6 +9,7 @@ jobs) before anything is sent, so a crash at any point leaves `submitting` batch
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
     from batchdash.core.batch_input import InputPlan
     from batchdash.core.db.ports import Store
     from batchdash.core.models import Batch
+
+
+#: Told (bytes sent, bytes of the file) as an input file is uploaded; starts again at 0
+#: for each upload (each shard, each retry). For a progress bar: core draws nothing.
+UploadProgress = Callable[[int, int], None]
 
 
 class Reconciled(NamedTuple):
@@ -72,8 +78,12 @@ class BatchProvider(Protocol):
         queue: str,
         endpoint: str | None = None,
         metadata: dict[str, str] | None = None,
+        on_upload: UploadProgress | None = None,
     ) -> list[int]:
-        """Validate, record the intent, then upload/create; the local ids (one per shard)."""
+        """Validate, record the intent, then upload/create; the local ids (one per shard).
+
+        `on_upload`, if given, follows each input file's upload.
+        """
         ...
 
     async def resubmit(self, db: Store, batch_id: int, *, include_permanent: bool = False) -> int:

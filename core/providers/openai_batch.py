@@ -37,7 +37,7 @@ from batchdash.core.errors import BatchError, ProviderError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import describe, retryable_status
-from batchdash.core.providers.base import BatchProvider, Reconciled
+from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.leases import LEASE_SECONDS, new_owner, take_lease
 from batchdash.core.providers.openai_ingest import poll_batch
 from batchdash.core.providers.openai_remote import (
@@ -71,12 +71,14 @@ async def submit_file(
     metadata: dict[str, str] | None = None,
     max_lines: int = batch_input.MAX_LINES,
     max_bytes: int = batch_input.MAX_BYTES,
+    on_upload: UploadProgress | None = None,
 ) -> list[int]:
     """Validate, record, upload and create; returns the local batch ids (one per shard).
 
     Nothing is recorded or uploaded when the file is invalid (InputError lists the lines)
     or no key is configured. After the intent is recorded, an error leaves `submitting`
     batches that `reconcile` (or the next poll) completes without submitting twice.
+    `on_upload(sent, size)` follows each shard's upload.
     """
     user_meta = dict(metadata or {})
     batch_input.check_metadata({**user_meta, batches.SUBMIT_KEY_META: "", batches.SHARD_META: ""})
@@ -98,7 +100,7 @@ async def submit_file(
     ids = await db.write(record)
     async with connect(base_url) as client:
         for batch_id in ids:
-            await send(db, client, batch_id, owner)
+            await send(db, client, batch_id, owner, on_upload)
     return ids
 
 

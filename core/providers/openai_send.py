@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from batchdash.core.batch_input import request_line
 from batchdash.core.batch_results import finish_ingest
@@ -23,6 +24,7 @@ from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import ProviderError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.providers._openai import describe, is_retryable, retryable_status
+from batchdash.core.providers.base import UploadProgress
 from batchdash.core.providers.leases import confirm_lease, holding
 from batchdash.core.providers.openai_remote import retry_delay, save_remote
 from batchdash.core.remote import note_failure
@@ -35,12 +37,17 @@ UPLOAD_ATTEMPTS = 6
 RECONCILE_MARGIN = 3600.0
 
 
-async def send(db: Store, client: Any, batch_id: int, owner: str) -> None:
-    """Upload (unless done) and create one batch we hold the lease of."""
+async def send(
+    db: Store, client: Any, batch_id: int, owner: str, on_upload: UploadProgress | None = None
+) -> None:
+    """Upload (unless done) and create one batch we hold the lease of.
+
+    `on_upload(sent, size)`, if given, follows the upload.
+    """
     async with holding(db, batch_id, owner):
         batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
         if batch.input_file_id is None:
-            batch.input_file_id = await _upload(db, client, batch)
+            batch.input_file_id = await _upload(db, client, batch, on_upload)
             await record_upload(db, batch.id, batch.input_file_id, "uploaded")
         await _create(db, client, batch, owner)
 
@@ -63,7 +70,9 @@ def upload_name(batch: Batch) -> str:
     return f"batchdash-{batch.submit_key}.jsonl"
 
 
-async def _upload(db: Store, client: Any, batch: Batch) -> str:
+async def _upload(
+    db: Store, client: Any, batch: Batch, on_upload: UploadProgress | None = None
+) -> str:
     """Write the batch's lines from the store to a temp file and upload it once.
 
     Not retried blindly: after a failure that may hide a stored file (5xx, network), the
@@ -80,7 +89,8 @@ async def _upload(db: Store, client: Any, batch: Batch) -> str:
         while True:
             try:
                 with path.open("rb") as handle:
-                    uploaded = await uploader.files.create(file=(name, handle), purpose="batch")
+                    body = handle if on_upload is None else _Reporting(handle, on_upload)
+                    uploaded = await uploader.files.create(file=(name, body), purpose="batch")
                 return str(uploaded.id)
             except Exception as exc:
                 if not is_retryable(exc) or attempt + 1 == UPLOAD_ATTEMPTS:
@@ -91,6 +101,34 @@ async def _upload(db: Store, client: Any, batch: Batch) -> str:
                 return found
             await asyncio.sleep(retry_delay(attempt))
             attempt += 1
+
+
+class _Reporting:
+    """A binary file that tells `on_upload(sent, size)` as the HTTP client reads it.
+
+    Only what the client uses is offered: `fileno` (so the request has a Content-Length),
+    `seek` and `tell`; a seek back to the start starts the count again.
+    """
+
+    def __init__(self, handle: IO[bytes], on_upload: UploadProgress) -> None:
+        self._handle = handle
+        self._on_upload = on_upload
+        self._size = os.fstat(handle.fileno()).st_size
+        on_upload(0, self._size)
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self._handle.read(size)
+        self._on_upload(self._handle.tell(), self._size)
+        return chunk
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._handle.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._handle.tell()
+
+    def fileno(self) -> int:
+        return self._handle.fileno()
 
 
 async def find_upload(client: Any, batch: Batch) -> str | None:

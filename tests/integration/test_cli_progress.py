@@ -7,11 +7,14 @@ import os
 import pty
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import ROOT, cli, cli_env
+from tests.integration.test_batches import write_requests
 
 
 def _jobs_file(tmp_path: Path, n: int) -> Path:
@@ -20,14 +23,14 @@ def _jobs_file(tmp_path: Path, n: int) -> Path:
     return path
 
 
-def _on_a_terminal(*args: str) -> tuple[int, str]:
+def _on_a_terminal(*args: str, **env: str) -> tuple[int, str]:
     """Run `batchdash ARGS` with stderr on a pseudo-terminal; return (exit code, what it drew)."""
     master, slave = pty.openpty()
     proc = subprocess.Popen(
         [sys.executable, "-m", "batchdash", *args],
         stdout=subprocess.DEVNULL,
         stderr=slave,
-        env=cli_env(TERM="xterm", COLUMNS="120"),
+        env=cli_env(TERM="xterm", COLUMNS="120", **env),
         cwd=ROOT,
     )
     os.close(slave)
@@ -70,4 +73,37 @@ def test_quiet_on_a_pipe(tmp_path: Path, db_path: Path) -> None:
     proc = cli("export", "-o", str(tmp_path / "out.jsonl"), "--db", str(db_path))
     assert proc.stderr == f"wrote {tmp_path / 'out.jsonl'}\n"
     proc = cli("export", "--db", str(db_path))
+    assert proc.stderr == "" and len(proc.stdout.splitlines()) == 3000
+
+
+@pytest.fixture
+def sim() -> Iterator[dict[str, str]]:
+    """A fast simulator; the environment that points the CLI at it."""
+    with SimServer(SimConfig(speed=1000)) as server:
+        yield {"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": "sim"}
+
+
+def test_submit_upload_and_download_draw_bars_on_a_terminal(
+    sim: dict[str, str], tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "papers.jsonl", [f"p-{i}" for i in range(3000)])
+    db = ("--db", str(db_path))
+    code, drawn = _on_a_terminal("submit", str(path), "--wait", "--interval", "0.05", *db, **sim)
+    assert code == 0
+    assert "uploading papers.jsonl" in drawn and "kB" in drawn and "/s" in drawn  # bytes and rate
+    code, drawn = _on_a_terminal("batches", "download", "1", "-o", str(tmp_path / "r.jsonl"), *db)
+    assert code == 0
+    assert "downloading batch 1" in drawn and "3000/3000" in drawn and "0:00:0" in drawn
+
+
+def test_submit_and_download_quiet_on_a_pipe(
+    sim: dict[str, str], tmp_path: Path, db_path: Path
+) -> None:
+    path = write_requests(tmp_path / "papers.jsonl", [f"p-{i}" for i in range(3000)])
+    db = ("--db", str(db_path))
+    proc = cli("submit", str(path), "--wait", "--interval", "0.05", *db, **sim)
+    assert proc.stderr == ""
+    proc = cli("batches", "download", "1", "-o", str(tmp_path / "r.jsonl"), *db)
+    assert proc.stderr == ""
+    proc = cli("batches", "download", "1", *db)
     assert proc.stderr == "" and len(proc.stdout.splitlines()) == 3000

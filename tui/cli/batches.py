@@ -36,6 +36,7 @@ from batchdash.tui.cli.common import (
     run_async,
 )
 from batchdash.tui.cli.polling import poll_loop
+from batchdash.tui.cli.progress import byte_bar, tracked
 from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, duration, money, one_line, table
 from batchdash.tui.once import batch_error_text, batch_lines_text
@@ -116,12 +117,18 @@ def cmd_submit(args: argparse.Namespace) -> int:
         if args.model_check:
             plan = remote.validate(args.file, endpoint=args.endpoint)
             run_async(lambda db: remote.check_model(plan.model), args)
-        ids = run_async(
-            lambda db: remote.submit_file(
-                db, args.file, queue=queue, endpoint=args.endpoint, metadata=metadata
-            ),
-            args,
-        )
+        with byte_bar(f"uploading {args.file.name}") as sent:
+            ids = run_async(
+                lambda db: remote.submit_file(
+                    db,
+                    args.file,
+                    queue=queue,
+                    endpoint=args.endpoint,
+                    metadata=metadata,
+                    on_upload=sent,
+                ),
+                args,
+            )
     except InputError as exc:
         for line in exc.lines():
             print(f"batchdash: error: {line}", file=sys.stderr)
@@ -275,7 +282,12 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Each line's outcome and latest result, as JSONL or CSV."""
     with open_sync(args) as db:
         batch = _batch(db, args.batch)
-        rows = db.read(lambda tx: tx.items.batch_result_rows(batch.id))
+        total = db.read(lambda tx: tx.items.count_batch_items(batch.id))
+        rows = tracked(
+            db.read(lambda tx: tx.items.batch_result_rows(batch.id)),
+            f"downloading batch {batch.id}",
+            total,
+        )
         if args.output is None:
             _write_results(sys.stdout, rows, args.format)
         else:

@@ -56,6 +56,48 @@ def progress_bar(description: str, total: int | None) -> Iterator[Callable[[int]
         yield lambda count: bar.update(task, completed=count)
 
 
+@contextmanager
+def byte_bar(description: str) -> Iterator[Callable[[int, int], None]]:
+    """Yield `sent(done, size)` for a transfer in bytes; draw a bar (bytes, rate, ETA) only
+    on a terminal. `done` going back to 0 starts a new transfer (next file, or a retry).
+    """
+    if not on_terminal():
+        yield _ignore_bytes
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    # Started by the first transfer, so that nothing says "uploading" while the input is
+    # still being checked.
+    bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+    task = bar.add_task(description, total=None)
+
+    def sent(done: int, size: int) -> None:
+        bar.start()  # idempotent
+        if done == 0:  # a new transfer: its own total, rate and ETA
+            bar.reset(task, total=size)
+        bar.update(task, completed=done)
+
+    try:
+        yield sent
+    finally:
+        bar.stop()
+
+
 def tracked(items: Iterable[T], description: str, total: int | None) -> Iterator[T]:
     """`items`, unchanged, advancing a progress bar as each one is consumed."""
     count = 0
@@ -79,6 +121,10 @@ def count_lines(path: Path) -> int | None:
 
 def _ignore(count: int) -> None:
     """`done` when no bar is drawn."""
+
+
+def _ignore_bytes(done: int, size: int) -> None:
+    """`sent` when no bar is drawn."""
 
 
 def _counted_column() -> Any:
