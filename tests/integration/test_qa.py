@@ -92,7 +92,8 @@ def test_qa_run_stores_scores_per_judge_with_tokens_and_cost(
     assert after[(1, "gpt-4o-mini")] == found[(1, "gpt-4o-mini")]
 
     shown = json.loads(cli("qa", "show", "1", "--db", db, "--json").stdout)
-    assert [r["judge"] for r in shown["results"]] == ["gpt-4o-mini", "j2"]
+    assert shown["job"]["id"] == 1
+    assert [r["judge"] for r in shown["qa"]] == ["gpt-4o-mini", "j2"]
 
 
 def test_sample_picks_the_same_jobs_every_time(

@@ -64,8 +64,17 @@ def test_one_shape_per_entity_across_commands(outputs: dict[tuple[str, ...], str
     batches = _keys(data[("batches", "list")]["batches"])
     assert batches == _keys(once["batches"]) == _keys([data[("batches", "show")]["batch"]])
     assert len(batches) == 1
-    assert _keys(data[("jobs", "list")]["jobs"]) == _keys([data[("jobs", "show")]["job"]])
+    jobs = _keys(data[("jobs", "list")]["jobs"])
+    assert jobs == _keys([data[("jobs", "show")]["job"]]) == _keys([data[("qa", "show")]["job"]])
+    assert _keys(data[("qa", "show")]["qa"]) == _keys(data[("jobs", "show")]["qa"])
     assert set(data[("qa", "summary")]["qa"]) == set(once["qa"])
+
+
+def test_qa_show_is_the_job_with_its_verdicts(outputs: dict[tuple[str, ...], str]) -> None:
+    shown = json.loads(outputs[("qa", "show", "1", "--json")])
+    job = json.loads(outputs[("jobs", "show", "1", "--json")])
+    assert list(shown) == ["schema_version", "job", "qa"]
+    assert (shown["job"], shown["qa"]) == (job["job"], job["qa"])
 
 
 def test_times_are_epoch_seconds_everywhere(outputs: dict[tuple[str, ...], str]) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from batchdash.core.db import SCHEMA_VERSION
 from batchdash.core.errors import BatchdashError, DatabaseError, NotFoundError, StoreError
+from batchdash.core.models import BatchState, ItemOutcome, JobStatus, WorkerState
 from tests.conftest import ROOT, cli_env
 
 SQLITE = ROOT / "core" / "db" / "sqlite"
@@ -98,3 +99,31 @@ def test_no_store_module_is_over_500_lines() -> None:
         if (n := len(p.read_text().splitlines())) > 500
     ]
     assert long == []
+
+
+#: Every state word of the enums in models.py, quoted as SQL writes it.
+STATE_LITERAL = re.compile(
+    r"'({})'".format(
+        "|".join(
+            sorted(
+                {
+                    m.value
+                    for kind in (JobStatus, BatchState, ItemOutcome, WorkerState)
+                    for m in kind
+                }
+            )
+        )
+    )
+)
+
+
+def test_sqlite_sql_takes_states_from_the_enums() -> None:
+    found = [
+        f"{path.name}:{node.lineno}: {STATE_LITERAL.search(node.value).group()}"  # type: ignore[union-attr]
+        for path in sorted(SQLITE.glob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and STATE_LITERAL.search(node.value)
+    ]
+    assert not found, "state literals in SQL; use the enum-built constants of rows.py"

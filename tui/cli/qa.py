@@ -153,8 +153,8 @@ def cmd_qa_show(args: argparse.Namespace) -> int:
         job = db.read(lambda tx: tx.jobs.get_job(args.id))
         results = db.read(lambda tx: tx.qa.qa_results_for_job(job.id))
     if args.json:
-        data = {"job_id": job.id, "key": job.key, "queue": job.queue}
-        write_json({**data, "results": [result_to_dict(r) for r in results]})
+        # The job and verdict shapes of `jobs show --json`: one shape per entity.
+        write_json({"job": job.to_dict(), "qa": [result_to_dict(r) for r in results]})
         return EXIT_OK
     print(f"job {job.id}  {job.key}  (queue {job.queue})")
     for result in results:
@@ -223,6 +223,8 @@ def cmd_qa_rubric(args: argparse.Namespace) -> int:
         if args.file is not None or args.reset:
             db.write(lambda tx: tx.queues.set_qa_rubric(args.queue, rubric_json))
         rubric = db.read(lambda tx: qa.queue_rubric(tx, args.queue))
+    # Not a `--json` document of the contract (no schema_version): this is the rubric file
+    # format, printed so that it can be edited and fed back with `--file`.
     data = {"prompt": rubric.prompt, "dimensions": list(rubric.dimensions)}
     print(json.dumps(data, indent=2, ensure_ascii=False))
     return EXIT_OK

@@ -10,6 +10,8 @@ from batchdash.core.batch_records import NewBatch
 from batchdash.core.db.sqlite.queues import SqliteQueues
 from batchdash.core.db.sqlite.rows import (
     ACTIVE_BATCH_STATES_SQL,
+    BATCH_SUBMITTING_SQL,
+    JOB_FAILED_SQL,
     TERMINAL_BATCH_STATES_SQL,
     _batch,
     _event_rows,
@@ -278,7 +280,8 @@ class SqliteBatches:
         rows = self._conn.execute(
             f"SELECT b.id FROM batches b WHERE b.id IN ({','.join('?' * len(batch_ids))}) "
             "AND EXISTS (SELECT 1 FROM batches c WHERE c.parent_id = b.id) "
-            "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id AND j.status = 'failed')",
+            "AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.batch_id = b.id "
+            f"AND j.status = {JOB_FAILED_SQL})",
             list(batch_ids),
         )
         return {r[0] for r in rows}
@@ -341,7 +344,9 @@ class SqliteBatches:
 
     def submitting_batches(self) -> list[Batch]:
         """Batches whose submission has not been confirmed by the provider yet."""
-        rows = self._conn.execute("SELECT * FROM batches WHERE state = 'submitting' ORDER BY id")
+        rows = self._conn.execute(
+            f"SELECT * FROM batches WHERE state = {BATCH_SUBMITTING_SQL} ORDER BY id"
+        )
         return [_batch(r) for r in rows]
 
     def known_remote_ids(self) -> set[str]:

@@ -9,7 +9,14 @@ from typing import Any
 from batchdash.core.batch_records import ErrorMatch, ItemResult
 from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.jobs import _insert_jobs, _set_results
-from batchdash.core.db.sqlite.rows import RETRYABLE_JOB_STATUSES_SQL, _build, _loads, _where
+from batchdash.core.db.sqlite.rows import (
+    ITEM_PENDING_SQL,
+    JOB_PENDING_SQL,
+    RETRYABLE_JOB_STATUSES_SQL,
+    _build,
+    _loads,
+    _where,
+)
 from batchdash.core.models import BatchItem, JobFilter
 
 
@@ -172,13 +179,13 @@ class SqliteBatchItems:
         self._conn.execute(
             "UPDATE temp.ingest_items SET job_id = (SELECT i.job_id FROM batch_items i "
             "WHERE i.batch_id = ? AND i.custom_id = ingest_items.custom_id "
-            "AND i.outcome = 'pending')",
+            f"AND i.outcome = {ITEM_PENDING_SQL})",
             (batch_id,),
         )
         self._conn.execute("DELETE FROM temp.ingest_items WHERE job_id IS NULL")
         live_jobs = (
             "FROM temp.ingest_items s CROSS JOIN jobs j ON j.id = s.job_id "
-            "WHERE j.batch_id = ? AND j.status = 'pending'"
+            f"WHERE j.batch_id = ? AND j.status = {JOB_PENDING_SQL}"
         )
         self._conn.execute(
             "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
@@ -200,7 +207,7 @@ class SqliteBatchItems:
             "(SELECT job_status, error_message, error_kind, input_tokens, output_tokens, cost "
             "FROM temp.ingest_items WHERE job_id = jobs.id), finished_at = ?, updated_at = ? "
             "WHERE id IN (SELECT job_id FROM temp.ingest_items) AND +batch_id = ? "
-            "AND +status = 'pending'",
+            f"AND +status = {JOB_PENDING_SQL}",
             (now, now, batch_id),
         )
         self._conn.execute(
@@ -218,7 +225,8 @@ class SqliteBatchItems:
         return [
             r[0]
             for r in self._conn.execute(
-                "SELECT custom_id FROM batch_items WHERE batch_id = ? AND outcome = 'pending'",
+                "SELECT custom_id FROM batch_items WHERE batch_id = ? "
+                f"AND outcome = {ITEM_PENDING_SQL}",
                 (batch_id,),
             )
         ]
@@ -310,7 +318,7 @@ class SqliteBatchItems:
             (now, child_id, parent_id, child_id, child_id),
         )
         self._conn.execute(
-            f"UPDATE jobs SET batch_id = ?, status = 'pending', attempts = attempts + 1, "
+            f"UPDATE jobs SET batch_id = ?, status = {JOB_PENDING_SQL}, attempts = attempts + 1, "
             f"max_attempts = max(max_attempts, attempts + 1), error = NULL, "
             f"error_kind = NULL, input_tokens = NULL, output_tokens = NULL, cost = NULL, "
             f"finished_at = NULL, updated_at = ? WHERE id IN ({moved})",

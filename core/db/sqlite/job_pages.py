@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from batchdash.core.db.sqlite.rows import _build, _cut_columns, _job, _loads, _select_jobs, _where
+from batchdash.core.db.sqlite.rows import (
+    JOB_PENDING_SQL,
+    _build,
+    _cut_columns,
+    _job,
+    _loads,
+    _select_jobs,
+    _where,
+)
 from batchdash.core.errors import NotFoundError, StoreError
 from batchdash.core.models import (
     ALL_JOBS,
@@ -199,8 +207,8 @@ class JobPages:
     def next_run_after(self, now: float) -> float | None:
         """When the earliest delayed (retrying) job becomes runnable, if any is waiting."""
         row = self._conn.execute(
-            "SELECT min(run_after) FROM jobs WHERE status = 'pending' AND batch_id IS NULL "
-            "AND run_after > ?",
+            f"SELECT min(run_after) FROM jobs WHERE status = {JOB_PENDING_SQL} "
+            "AND batch_id IS NULL AND run_after > ?",
             (now,),
         ).fetchone()
         value = row[0]

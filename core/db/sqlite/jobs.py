@@ -8,7 +8,17 @@ from typing import Any
 
 from batchdash.core.db.sqlite.job_pages import JobPages
 from batchdash.core.db.sqlite.queues import SqliteQueues
-from batchdash.core.db.sqlite.rows import RETRYABLE_JOB_STATUSES_SQL, _event_rows, _loads, _where
+from batchdash.core.db.sqlite.rows import (
+    JOB_CANCELLED_SQL,
+    JOB_FAILED_SQL,
+    JOB_PENDING_SQL,
+    JOB_RUNNING_SQL,
+    RETRYABLE_JOB_STATUSES_SQL,
+    WORKER_DEAD_SQL,
+    _event_rows,
+    _loads,
+    _where,
+)
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import (
     Claim,
@@ -42,7 +52,8 @@ def _insert_jobs(
     conn.executemany(
         "INSERT INTO jobs (id, queue, key, handler, status, priority, attempts, "
         "max_attempts, run_after, created_at, updated_at, batch_id) "
-        "VALUES (?, ?, ?, ?, 'pending', ?, ?, ?, 0, ?, ?, ?) ON CONFLICT (queue, key) DO NOTHING",
+        f"VALUES (?, ?, ?, ?, {JOB_PENDING_SQL}, ?, ?, ?, 0, ?, ?, ?) "
+        "ON CONFLICT (queue, key) DO NOTHING",
         (
             (job_id, queue, key, handler, priority, attempts, max_attempts, now, now, batch_id)
             for job_id, (key, _, priority, attempts, max_attempts) in numbered
@@ -140,12 +151,12 @@ class SqliteJobs(JobPages):
         params.append(limit)
         rows = self._conn.execute(
             f"""
-            UPDATE jobs SET status = 'running', attempts = attempts + 1, worker_id = ?,
+            UPDATE jobs SET status = {JOB_RUNNING_SQL}, attempts = attempts + 1, worker_id = ?,
                 claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
                 updated_at = ?, error = NULL, error_kind = NULL
             WHERE id IN (
                 SELECT j.id FROM jobs j INDEXED BY jobs_claim
-                WHERE j.status = 'pending' AND j.batch_id IS NULL AND j.run_after <= ?
+                WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL AND j.run_after <= ?
                   AND {_queue_exclusion()} {queue_clause}
                 ORDER BY j.priority DESC, j.run_after, j.id
                 LIMIT ?)
@@ -221,7 +232,7 @@ class SqliteJobs(JobPages):
                     claim_token = NULL, lease_expires_at = NULL, cancel_requested = 0
                 FROM (VALUES {values}) AS v
                 WHERE jobs.id = v.column1 AND jobs.claim_token = v.column2
-                  AND jobs.status = 'running'
+                  AND jobs.status = {JOB_RUNNING_SQL}
                 RETURNING jobs.id, jobs.queue
                 """,
                 params,
@@ -249,13 +260,13 @@ class SqliteJobs(JobPages):
         """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
         where, params = _where(flt)
         done = self._conn.execute(
-            f"UPDATE jobs AS j SET status = 'cancelled', finished_at = ?, updated_at = ?, "
-            f"error_kind = 'cancelled' WHERE j.status = 'pending' AND {where} "
+            f"UPDATE jobs AS j SET status = {JOB_CANCELLED_SQL}, finished_at = ?, updated_at = ?, "
+            f"error_kind = {JOB_CANCELLED_SQL} WHERE j.status = {JOB_PENDING_SQL} AND {where} "
             f"RETURNING id, queue",
             [now, now, *params],
         ).fetchall()
         flagged = self._conn.execute(
-            f"UPDATE jobs AS j SET cancel_requested = 1 WHERE j.status = 'running' "
+            f"UPDATE jobs AS j SET cancel_requested = 1 WHERE j.status = {JOB_RUNNING_SQL} "
             f"AND j.cancel_requested = 0 AND {where} RETURNING id, queue",
             params,
         ).fetchall()
@@ -281,7 +292,7 @@ class SqliteJobs(JobPages):
         """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
         where, params = _where(flt)
         rows = self._conn.execute(
-            f"UPDATE jobs AS j SET status = 'pending', attempts = 0, run_after = 0, "
+            f"UPDATE jobs AS j SET status = {JOB_PENDING_SQL}, attempts = 0, run_after = 0, "
             f"updated_at = ?, finished_at = NULL, worker_id = NULL, cancel_requested = 0, "
             f"error = NULL, error_kind = NULL "
             f"WHERE j.status IN {RETRYABLE_JOB_STATUSES_SQL} AND j.batch_id IS NULL AND {where} "
@@ -303,9 +314,9 @@ class SqliteJobs(JobPages):
         rows = self._conn.execute(
             f"""
             UPDATE jobs AS j SET
-                status = CASE WHEN j.cancel_requested THEN 'cancelled'
-                              WHEN j.attempts >= j.max_attempts THEN 'failed'
-                              ELSE 'pending' END,
+                status = CASE WHEN j.cancel_requested THEN {JOB_CANCELLED_SQL}
+                              WHEN j.attempts >= j.max_attempts THEN {JOB_FAILED_SQL}
+                              ELSE {JOB_PENDING_SQL} END,
                 error = 'lease expired: worker ' || coalesce(j.worker_id, '?') || ' stopped '
                         || 'heartbeating',
                 error_kind = 'lease_expired', run_after = 0, claim_token = NULL,
@@ -313,9 +324,9 @@ class SqliteJobs(JobPages):
                 finished_at = CASE WHEN j.cancel_requested OR j.attempts >= j.max_attempts
                                    THEN ? ELSE NULL END,
                 cancel_requested = 0
-            WHERE j.status = 'running' AND {where}
+            WHERE j.status = {JOB_RUNNING_SQL} AND {where}
               AND (j.lease_expires_at < ?
-                   OR j.worker_id IN (SELECT id FROM workers WHERE state = 'dead'))
+                   OR j.worker_id IN (SELECT id FROM workers WHERE state = {WORKER_DEAD_SQL}))
             RETURNING id, queue, status, worker_id, attempts, max_attempts
             """,
             [now, now, *params, now],

@@ -15,10 +15,12 @@ from batchdash.core.models import (
     Batch,
     BatchState,
     Event,
+    ItemOutcome,
     Job,
     JobFilter,
     JobStatus,
     Worker,
+    WorkerState,
 )
 
 
@@ -158,6 +160,11 @@ def _batch(row: sqlite3.Row) -> Batch:
     return _build(Batch, row, errors=_loads(row["errors"]), metadata=_loads(row["metadata"]))
 
 
+def sql_literal(member: StrEnum) -> str:
+    """`'a'`: one enum value as an SQL literal, for the reason `sql_in` gives."""
+    return f"'{member.value}'"
+
+
 def sql_in(members: Iterable[StrEnum]) -> str:
     """`('a', 'b')`: an IN list of enum values as SQL literals, in the enum's own order.
 
@@ -175,3 +182,15 @@ ACTIVE_BATCH_STATES_SQL = sql_in(ACTIVE_BATCH_STATES)
 TERMINAL_BATCH_STATES_SQL = sql_in(set(BatchState) - ACTIVE_BATCH_STATES)
 #: Job statuses that `retry` and resubmission start again.
 RETRYABLE_JOB_STATUSES_SQL = sql_in({JobStatus.FAILED, JobStatus.CANCELLED})
+#: Single states as SQL literals: rendered SQL keeps the text the partial indexes match
+#: (`jobs_lease ... WHERE status = 'running'`), while the words come from models.py.
+JOB_PENDING_SQL = sql_literal(JobStatus.PENDING)
+JOB_RUNNING_SQL = sql_literal(JobStatus.RUNNING)
+JOB_FAILED_SQL = sql_literal(JobStatus.FAILED)
+JOB_CANCELLED_SQL = sql_literal(JobStatus.CANCELLED)
+BATCH_SUBMITTING_SQL = sql_literal(BatchState.SUBMITTING)
+ITEM_PENDING_SQL = sql_literal(ItemOutcome.PENDING)
+WORKER_STALE_SQL = sql_literal(WorkerState.STALE)
+WORKER_DEAD_SQL = sql_literal(WorkerState.DEAD)
+#: Worker states of a process that should still be heartbeating.
+LIVE_WORKER_STATES_SQL = sql_in({WorkerState.IDLE, WorkerState.BUSY, WorkerState.DRAINING})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from batchdash.core.db.sqlite.rows import sql_in
+from batchdash.core.db.sqlite.rows import JOB_PENDING_SQL, sql_in
 from batchdash.core.models import JobStatus, Spend
 
 #: Jobs a local worker finished: the predicate of the `jobs_local_done` index, verbatim,
@@ -92,7 +92,7 @@ class SqliteStats:
             for r in self._conn.execute(
                 "SELECT queue, count(*), coalesce(sum(run_after > ?), 0) "
                 "FROM jobs INDEXED BY jobs_local_pending "
-                "WHERE status = 'pending' AND batch_id IS NULL GROUP BY queue",
+                f"WHERE status = {JOB_PENDING_SQL} AND batch_id IS NULL GROUP BY queue",
                 (now,),
             )
         }

@@ -6,7 +6,15 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from batchdash.core.db.sqlite.rows import _event_rows, _worker
+from batchdash.core.db.sqlite.rows import (
+    JOB_CANCELLED_SQL,
+    JOB_PENDING_SQL,
+    JOB_RUNNING_SQL,
+    LIVE_WORKER_STATES_SQL,
+    WORKER_STALE_SQL,
+    _event_rows,
+    _worker,
+)
 from batchdash.core.models import (
     Worker,
 )
@@ -61,7 +69,7 @@ class SqliteWorkers:
         for job_id, token in held:
             row = self._conn.execute(
                 "UPDATE jobs SET lease_expires_at = ? WHERE id = ? AND claim_token = ? "
-                "AND status = 'running' RETURNING cancel_requested",
+                f"AND status = {JOB_RUNNING_SQL} RETURNING cancel_requested",
                 (now + lease_seconds, job_id, token),
             ).fetchone()
             # A lost lease (rescued and maybe re-claimed elsewhere) is aborted like a cancel.
@@ -78,11 +86,12 @@ class SqliteWorkers:
         released = 0
         for job_id, token in held:
             row = self._conn.execute(
-                "UPDATE jobs SET status = CASE WHEN cancel_requested THEN 'cancelled' "
-                "ELSE 'pending' END, attempts = max(attempts - 1, 0), claim_token = NULL, "
+                f"UPDATE jobs SET status = CASE WHEN cancel_requested THEN {JOB_CANCELLED_SQL} "
+                f"ELSE {JOB_PENDING_SQL} END, attempts = max(attempts - 1, 0), claim_token = NULL, "
                 "lease_expires_at = NULL, worker_id = NULL, run_after = 0, updated_at = ?, "
                 "cancel_requested = 0 "
-                "WHERE id = ? AND claim_token = ? AND status = 'running' RETURNING queue, status",
+                f"WHERE id = ? AND claim_token = ? AND status = {JOB_RUNNING_SQL} "
+                "RETURNING queue, status",
                 (now, job_id, token),
             ).fetchone()
             if row is not None:
@@ -115,7 +124,8 @@ class SqliteWorkers:
     def mark_stale_workers(self, factor: float, now: float) -> list[str]:
         """Flag live-looking workers whose heartbeat is older than `factor` intervals."""
         rows = self._conn.execute(
-            "UPDATE workers SET state = 'stale' WHERE state IN ('idle', 'busy', 'draining') "
+            f"UPDATE workers SET state = {WORKER_STALE_SQL} "
+            f"WHERE state IN {LIVE_WORKER_STATES_SQL} "
             "AND heartbeat_at < ? - ? * heartbeat_interval RETURNING id",
             (now, factor),
         ).fetchall()
