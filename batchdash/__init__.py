@@ -8,9 +8,17 @@ project that has packages of those names.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 
-try:
-    __version__ = version("batchdash")
-except PackageNotFoundError:  # run from a checkout that was never installed
-    __version__ = "0+unknown"
+def __getattr__(name: str) -> str:
+    """`batchdash.__version__`, read from the installed metadata only when asked for.
+
+    Reading it at import would cost `batchdash --once` (a cron check) ~30 ms every run.
+    """
+    if name != "__version__":
+        raise AttributeError(f"module 'batchdash' has no attribute {name!r}")
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("batchdash")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"

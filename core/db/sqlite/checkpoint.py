@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import sqlite3
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only bulk writes run checkpoints; `--once` never loads asyncio
+    import asyncio
 
 
 def set_autocheckpoint(conn: sqlite3.Connection, pages: int) -> int:
@@ -35,6 +38,8 @@ class Checkpointer:
         self._writes = 0
 
     def _start(self) -> None:
+        import asyncio
+
         if self._running is None or self._running.done():
             self._running = asyncio.ensure_future(asyncio.to_thread(_checkpoint, self._conn))
 

@@ -8,7 +8,6 @@ run there too, in the one loop of `connection.with_busy_retry`.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -127,6 +126,8 @@ class SqliteStore:
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchdash-db")
         opening = partial(_open_checked, path, readonly=readonly, create=create)
         try:
+            import asyncio  # here: the sync readers (`--once`) never need an event loop
+
             conn = await asyncio.get_running_loop().run_in_executor(thread, opening)
         except BaseException:
             thread.shutdown(wait=False)
@@ -150,6 +151,8 @@ class SqliteStore:
         def run() -> T:
             with database_errors(self.path):
                 return fn(self._conn)
+
+        import asyncio
 
         return await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
