@@ -10,6 +10,7 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -185,16 +186,17 @@ def test_second_sigterm_cuts_the_drain_grace(
     proc = worker(db_path, handler_env, "--grace", "120")
     wait_until(lambda: jobs_by_key(db_path)["slow"].status == "running", 30, what="claim")
     proc.send_signal(signal.SIGTERM)
-    wait_until(lambda: worker_states(db_path) == ["draining"], 30, what="draining")
+    wait_until(lambda: worker_field(db_path, "state") == ["draining"], 30, what="draining")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=15) == 0, output(proc)
     slow = jobs_by_key(db_path)["slow"]
     assert (slow.status, slow.attempts) == ("pending", 0)
 
 
-def worker_states(db: Path) -> list[str]:
+def worker_field(db: Path, field: str) -> list[Any]:
+    """One field (state, note…) of every registered worker."""
     with open_sync_store(db) as s:
-        return [w.state for w in s.tx.workers.list_workers()]
+        return [getattr(w, field) for w in s.tx.workers.list_workers()]
 
 
 def test_retried_jobs_do_not_show_their_old_error(
@@ -298,14 +300,16 @@ def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
     try:
         job_id = jobs_by_key(db_path)["sync"].id
         wait_until(
-            lambda: any(f"by job {job_id} (sync)" in (n or "") for n in worker_notes(db_path)),
+            lambda: any(
+                f"by job {job_id} (sync)" in (n or "") for n in worker_field(db_path, "note")
+            ),
             10,
             what="a 'loop blocked' note",
         )
         listing = cli("workers", "list", "--db", str(db_path)).stdout
         assert "loop blocked" in listing
         wait_until(lambda: jobs_by_key(db_path)["sync"].status == "succeeded", 30, what="end")
-        wait_until(lambda: not any(worker_notes(db_path)), 10, what="note cleared")
+        wait_until(lambda: not any(worker_field(db_path, "note")), 10, what="note cleared")
     finally:
         assert stop(blocked) == 0
         assert stop(helper) == 0
@@ -322,19 +326,14 @@ def test_stop_is_honoured_while_a_handler_blocks_the_loop(
         tmp_path, db_path, handler_env, [{"key": "sync", "payload": {"do": "block", "seconds": 60}}]
     )
     proc = worker(db_path, handler_env, "--grace", "0.5")
-    wait_until(lambda: any(worker_notes(db_path)), 30, what="a 'loop blocked' note")
+    wait_until(lambda: any(worker_field(db_path, "note")), 30, what="a 'loop blocked' note")
     out = cli("workers", "stop", "--db", str(db_path), "--timeout", "15")
     assert "stopped 1 workers" in out.stdout
     assert proc.wait(timeout=5) == 0
     sync = jobs_by_key(db_path)["sync"]
     assert (sync.status, sync.attempts) == ("pending", 0)
-    assert worker_states(db_path) == ["stopped"]
+    assert worker_field(db_path, "state") == ["stopped"]
     assert "released 1 jobs to pending" in output(proc)
-
-
-def worker_notes(db: Path) -> list[str | None]:
-    with open_sync_store(db) as s:
-        return [w.note for w in s.tx.workers.list_workers()]
 
 
 def test_workers_start_passes_the_new_options_through(
@@ -364,6 +363,6 @@ def test_workers_start_passes_the_new_options_through(
         "100",
         **handler_env,
     )
-    wait_until(lambda: worker_states(db_path) == ["stopped"], 30, what="idle exit")
+    wait_until(lambda: worker_field(db_path, "state") == ["stopped"], 30, what="idle exit")
     hung = jobs_by_key(db_path)["hung"]
     assert (hung.status, hung.error_kind) == ("failed", "timeout")
