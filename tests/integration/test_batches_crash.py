@@ -52,6 +52,24 @@ def kill(proc: subprocess.Popen[str]) -> None:
     proc.wait(timeout=10)
 
 
+def kill_submit_at_create(
+    sim: SimServer,
+    db_path: Path,
+    path: Path,
+    created: threading.Event,
+    release: threading.Event,
+) -> None:
+    """Run `submit`, kill -9 it once the provider got the create call, then let it answer."""
+    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
+    try:
+        assert created.wait(60), "create never reached the provider"
+        kill(submitter)
+    finally:
+        release.set()
+        if submitter.poll() is None:
+            kill(submitter)
+
+
 def final_state(db_path: Path) -> dict[str, Any]:
     """Everything a user sees of the batches, minus timestamps."""
     return {
@@ -130,14 +148,7 @@ def test_submit_killed_after_create_accepted_is_reconciled_once(
 
     sim.store.create_batch = held  # type: ignore[method-assign]
     path = write_requests(tmp_path / "crash.jsonl", ["c1", "c2", "c-errline"])
-    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
-    try:
-        assert created.wait(60), "create never reached the provider"
-        kill(submitter)
-    finally:
-        release.set()
-        if submitter.poll() is None:
-            kill(submitter)
+    kill_submit_at_create(sim, db_path, path, created, release)
     sim.store.create_batch = original  # type: ignore[method-assign]
     [(batch_id, state, remote_id, file_id)] = query(
         db_path, "SELECT id, state, remote_id, input_file_id FROM batches"
@@ -171,14 +182,7 @@ async def test_batch_reconciled_after_failed_creates_is_polled_at_once(
 
     sim.store.create_batch = flaky_then_held  # type: ignore[method-assign]
     path = write_requests(tmp_path / "flaky.jsonl", ["f1", "f2"])
-    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
-    try:
-        assert created.wait(60), "create never reached the provider"
-        kill(submitter)
-    finally:
-        release.set()
-        if submitter.poll() is None:
-            kill(submitter)
+    kill_submit_at_create(sim, db_path, path, created, release)
     sim.store.create_batch = original  # type: ignore[method-assign]
     async with await open_store(db_path) as db:
         [(batch_id, found, _)] = await openai_batch.reconcile(db)

@@ -267,7 +267,7 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
         env=cli_env(**handler_env),
     )
     assert proc.returncode == 0 and proc.stdout == ""
-    (worker_id,) = [w for w in worker_ids(db_path) if w != "gone-1"]
+    (worker_id,) = [w for w in worker_field(db_path, "id") if w != "gone-1"]
     lines = proc.stderr.splitlines()
     assert all(f" {worker_id} " in line for line in lines), proc.stderr
     text = proc.stderr
@@ -280,11 +280,6 @@ def test_worker_logs_its_life_to_stderr_with_its_id(
         "stopped: 1 succeeded, 1 failed",
     ):
         assert expected in text, f"{expected!r} not in:\n{text}"
-
-
-def worker_ids(db: Path) -> list[str]:
-    with open_sync_store(db) as s:
-        return [w.id for w in s.tx.workers.list_workers()]
 
 
 def test_a_handler_blocking_the_loop_keeps_its_lease_and_is_reported(
