@@ -27,7 +27,6 @@ from batchdash.core.files import (
 )
 from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import this_host
-from batchdash.core.pricing import price_table
 from batchdash.core.qa import parse_judges
 from batchdash.core.queue import RetryPolicy
 from batchdash.core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
@@ -68,7 +67,6 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
     if args.lease is not None and args.lease <= args.heartbeat:
         # Every lease would expire between two heartbeats and its job be run again.
         raise CliError(f"--lease {args.lease:g} must be longer than --heartbeat {args.heartbeat:g}")
-    price_table()  # a bad price file stops the worker now, not after its paid calls
     if args.qa_every:
         try:
             openai_settings()  # the key's variable may be renamed in the config file
