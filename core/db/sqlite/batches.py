@@ -9,12 +9,14 @@ from typing import Any
 from batchdash.core.batch_records import NewBatch
 from batchdash.core.db.sqlite.queues import SqliteQueues
 from batchdash.core.db.sqlite.rows import (
+    _event_rows,
+)
+from batchdash.core.db.sqlshared import (
     ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
     TERMINAL_BATCH_STATES_SQL,
     _batch,
-    _event_rows,
     sql_in,
 )
 from batchdash.core.errors import NotFoundError, StoreError

@@ -5,7 +5,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from batchdash.core.db.sqlite.rows import _event
+from batchdash.core.db.sqlshared import (
+    _event,
+)
 from batchdash.core.models import (
     Event,
 )

@@ -9,7 +9,7 @@ from typing import Any
 from batchdash.core.batch_records import ErrorMatch, ItemResult
 from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.jobs import _insert_jobs, _set_results
-from batchdash.core.db.sqlite.rows import (
+from batchdash.core.db.sqlshared import (
     ITEM_PENDING_SQL,
     JOB_PENDING_SQL,
     RETRYABLE_JOB_STATUSES_SQL,

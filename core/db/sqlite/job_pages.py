@@ -8,12 +8,14 @@ from dataclasses import replace
 from typing import Any
 
 from batchdash.core.db.sqlite.rows import (
+    _cut_columns,
+    _select_jobs,
+)
+from batchdash.core.db.sqlshared import (
     JOB_PENDING_SQL,
     _build,
-    _cut_columns,
     _job,
     _loads,
-    _select_jobs,
     _where,
 )
 from batchdash.core.errors import NotFoundError, StoreError

@@ -9,13 +9,15 @@ from typing import Any
 from batchdash.core.db.sqlite.job_pages import JobPages
 from batchdash.core.db.sqlite.queues import SqliteQueues
 from batchdash.core.db.sqlite.rows import (
+    _event_rows,
+)
+from batchdash.core.db.sqlshared import (
     JOB_CANCELLED_SQL,
     JOB_FAILED_SQL,
     JOB_PENDING_SQL,
     JOB_RUNNING_SQL,
     RETRYABLE_JOB_STATUSES_SQL,
     WORKER_DEAD_SQL,
-    _event_rows,
     _loads,
     _where,
 )

@@ -7,7 +7,9 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from batchdash.core.db.sqlite.rows import _where
+from batchdash.core.db.sqlshared import (
+    _where,
+)
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import (
     ALL_JOBS,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 
-from batchdash.core.db.sqlite.rows import _event_rows
+from batchdash.core.db.sqlite.rows import (
+    _event_rows,
+)
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import (
     QueueInfo,

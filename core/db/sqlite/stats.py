@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 
-from batchdash.core.db.sqlite.rows import JOB_PENDING_SQL, sql_in
+from batchdash.core.db.sqlshared import (
+    JOB_PENDING_SQL,
+    sql_in,
+)
 from batchdash.core.models import JobStatus, Spend
 
 #: Jobs a local worker finished: the predicate of the `jobs_local_done` index, verbatim,

@@ -7,12 +7,14 @@ import sqlite3
 from collections.abc import Sequence
 
 from batchdash.core.db.sqlite.rows import (
+    _event_rows,
+)
+from batchdash.core.db.sqlshared import (
     JOB_CANCELLED_SQL,
     JOB_PENDING_SQL,
     JOB_RUNNING_SQL,
     LIVE_WORKER_STATES_SQL,
     WORKER_STALE_SQL,
-    _event_rows,
     _worker,
 )
 from batchdash.core.models import (

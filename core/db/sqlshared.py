@@ -1,0 +1,191 @@
+"""Row mapping, job-filter SQL and enum-built SQL literals shared by every back end.
+
+Both stores (`sqlite/`, `postgres/`) return rows that map column names to values
+(`sqlite3.Row`, psycopg's `dict_row`), so one set of converters builds the models from them.
+SQL written here is the dialect both speak; the only difference (placeholders, and ILIKE
+where SQLite's LIKE is already case-insensitive) is a parameter of `_where`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from enum import StrEnum
+from typing import Any, Protocol, TypeVar
+
+from batchdash.core.models import (
+    ACTIVE_BATCH_STATES,
+    Batch,
+    BatchState,
+    Event,
+    ItemOutcome,
+    Job,
+    JobFilter,
+    JobStatus,
+    Worker,
+    WorkerState,
+)
+
+T = TypeVar("T")
+
+
+class Row(Protocol):
+    """A result row of either back end: values by column name, and the names."""
+
+    def __getitem__(self, key: str) -> Any: ...
+
+    def keys(self) -> Iterable[str]: ...
+
+
+def _loads(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _build(cls: type[T], row: Row, **overrides: Any) -> T:
+    """A dataclass from a row: columns named like its fields, decoded ones overridden.
+
+    Columns the dataclass does not know (added by later migrations) are ignored.
+    """
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    # sqlite3.Row iterates over values, not names: keys() is needed here.
+    data = {key: row[key] for key in row.keys() if key in names}  # noqa: SIM118
+    data.update(overrides)
+    return cls(**data)
+
+
+#: Jobs (alias `j`) with their payload and result, which live in their own tables.
+_JOBS_WITH_BODIES = (
+    "SELECT j.*, p.payload, r.result FROM {jobs} "
+    "LEFT JOIN job_payloads p ON p.job_id = j.id LEFT JOIN job_results r ON r.job_id = j.id"
+)
+
+
+#: The same rows without payload and result, for lists that never show them (no reads of
+#: two ~2 KB texts per row, no decoding), and with the error cut to LIST_ERROR_CHARS.
+_JOBS_WITHOUT_BODIES = "SELECT {columns}, NULL AS payload, NULL AS result FROM {jobs}"
+
+
+#: Characters of each job's error a light list page reads: a page shows one line of it, and
+#: a multi-megabyte error would otherwise be copied out on every refresh.
+LIST_ERROR_CHARS = 1000
+
+
+def _job(row: Row) -> Job:
+    return _build(
+        Job,
+        row,
+        payload=_loads(row["payload"]),
+        result=_loads(row["result"]),
+        cancel_requested=bool(row["cancel_requested"]),
+    )
+
+
+def _worker(row: Row) -> Worker:
+    return _build(
+        Worker,
+        row,
+        queues=json.loads(row["queues"]),
+        current_jobs=json.loads(row["current_jobs"]),
+    )
+
+
+def _event(row: Row) -> Event:
+    return _build(Event, row)
+
+
+def _glob_to_like(pattern: str) -> str:
+    """Translate a `key:abc*` wildcard into a LIKE pattern (escape char is backslash)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, list[Any]]:
+    """Build a parameterized WHERE clause for a job filter (table alias `j`).
+
+    `mark` is the back end's placeholder and `like` its case-insensitive LIKE (SQLite's
+    LIKE already ignores ASCII case; PostgreSQL needs ILIKE).
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+
+    def any_of(column: str, values: Sequence[Any]) -> None:
+        clauses.append(f"{column} IN ({','.join([mark] * len(values))})")
+        params.extend(values)
+
+    if flt.statuses:
+        any_of("j.status", flt.statuses)
+    if flt.queues:
+        any_of("j.queue", flt.queues)
+    if flt.ids:
+        any_of("j.id", flt.ids)
+    if flt.key_glob:
+        clauses.append(f"j.key {like} {mark} ESCAPE '\\'")
+        params.append(_glob_to_like(flt.key_glob))
+    if flt.batch_id is not None:
+        clauses.append(f"j.batch_id = {mark}")
+        params.append(flt.batch_id)
+    if flt.worker_id:
+        clauses.append(f"j.worker_id = {mark}")
+        params.append(flt.worker_id)
+    if flt.text:
+        clauses.append(f"(j.key {like} {mark} ESCAPE '\\' OR j.error {like} {mark} ESCAPE '\\')")
+        pattern = f"%{_glob_to_like(flt.text)}%"
+        params.extend([pattern, pattern])
+    if flt.score_below is not None:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM qa_results q WHERE q.job_id = j.id AND q.overall < {mark})"
+        )
+        params.append(flt.score_below)
+    if flt.score_above is not None:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM qa_results q WHERE q.job_id = j.id AND q.overall > {mark})"
+        )
+        params.append(flt.score_above)
+    sql = " AND ".join(clauses) if clauses else "1 = 1"
+    return sql, params
+
+
+def _batch(row: Row) -> Batch:
+    return _build(Batch, row, errors=_loads(row["errors"]), metadata=_loads(row["metadata"]))
+
+
+def sql_literal(member: StrEnum) -> str:
+    """`'a'`: one enum value as an SQL literal, for the reason `sql_in` gives."""
+    return f"'{member.value}'"
+
+
+def sql_in(members: Iterable[StrEnum]) -> str:
+    """`('a', 'b')`: an IN list of enum values as SQL literals, in the enum's own order.
+
+    Literals, not parameters, so the planner can match partial indexes whose WHERE names
+    the same list (in the same order); the values are our own enum members, never input.
+    """
+    chosen = set(members)
+    kind = type(next(iter(chosen)))
+    return "(" + ", ".join(f"'{m.value}'" for m in kind if m in chosen) + ")"
+
+
+#: Batch states still moving on the provider's side (the partial index `batches_active`).
+ACTIVE_BATCH_STATES_SQL = sql_in(ACTIVE_BATCH_STATES)
+#: Batch states a batch never leaves.
+TERMINAL_BATCH_STATES_SQL = sql_in(set(BatchState) - ACTIVE_BATCH_STATES)
+#: Job statuses that `retry` and resubmission start again.
+RETRYABLE_JOB_STATUSES_SQL = sql_in({JobStatus.FAILED, JobStatus.CANCELLED})
+#: Single states as SQL literals: rendered SQL keeps the text the partial indexes match
+#: (`jobs_lease ... WHERE status = 'running'`), while the words come from models.py.
+JOB_PENDING_SQL = sql_literal(JobStatus.PENDING)
+JOB_RUNNING_SQL = sql_literal(JobStatus.RUNNING)
+JOB_FAILED_SQL = sql_literal(JobStatus.FAILED)
+JOB_CANCELLED_SQL = sql_literal(JobStatus.CANCELLED)
+BATCH_SUBMITTING_SQL = sql_literal(BatchState.SUBMITTING)
+ITEM_PENDING_SQL = sql_literal(ItemOutcome.PENDING)
+WORKER_STALE_SQL = sql_literal(WorkerState.STALE)
+WORKER_DEAD_SQL = sql_literal(WorkerState.DEAD)
+#: Worker states of a process that should still be heartbeating.
+LIVE_WORKER_STATES_SQL = sql_in({WorkerState.IDLE, WorkerState.BUSY, WorkerState.DRAINING})
