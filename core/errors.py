@@ -38,9 +38,9 @@ class NotFoundError(StoreError):
 class MissingDatabaseError(NotFoundError):
     """A command that only reads or changes existing data was pointed at no database."""
 
-    def __init__(self, path: Path) -> None:
-        super().__init__(f"no database at {path} — run `batchdash init` or `batchdash demo`")
-        self.path = path
+    def __init__(self, where: Path | str) -> None:
+        super().__init__(f"no database at {where} — run `batchdash init` or `batchdash demo`")
+        self.where = where
 
 
 class DatabaseError(StoreError):

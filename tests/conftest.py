@@ -5,16 +5,59 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.pgserver import PgServer, dbname
+
 ROOT = Path(__file__).resolve().parent.parent
 
-# Tests never read the developer's own ~/.config/batchdash/config.toml.
+# Tests never read the developer's own ~/.config/batchdash/config.toml, nor write PID files
+# and logs into their ~/.local/state.
 os.environ["BATCHDASH_CONFIG"] = str(ROOT / "tests" / "no-such-config.toml")
+os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="batchdash-test-state-"))
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A throwaway PostgreSQL server for the whole run (see tests/pgserver.py).
+
+    Without server binaries the PostgreSQL tests are skipped with the reason, except under
+    CI=true, where a missing PostgreSQL is a failure (CI installs it).
+    """
+    try:
+        server = PgServer.start()
+    except RuntimeError as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"PostgreSQL is required under CI: {exc}")
+        pytest.skip(f"no PostgreSQL server: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_template(pg_server: PgServer) -> str:
+    """The name of a database migrated once, which every test's database is copied from."""
+    from batchdash.core.db import open_sync_store
+    from batchdash.core.db.location import parse_location
+
+    url = pg_server.create_database()
+    open_sync_store(parse_location(url)).close()
+    return dbname(url)
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer, pg_template: str) -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database for one test (dropped afterwards)."""
+    url = pg_server.create_database(template=pg_template)
+    yield url
+    pg_server.drop_database(url)
 
 
 @pytest.fixture

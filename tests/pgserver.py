@@ -63,12 +63,41 @@ class PgServer:
         if os.geteuid() == 0:
             shutil.chown(folder, "postgres")
         run = _runner(folder)
-        run([str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-             "--no-sync", "-E", "UTF8", "--locale", "C"])
-        options = f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off " \
+        run(
+            [
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-U",
+                "postgres",
+                "-A",
+                "trust",
+                "--no-sync",
+                "-E",
+                "UTF8",
+                "--locale",
+                "C",
+            ]
+        )
+        options = (
+            f"-k {folder} -c listen_addresses='' -c fsync=off -c synchronous_commit=off "
             "-c full_page_writes=off -c max_connections=200"
-        run([str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-w", "-t", "60",
-             "-l", str(folder / "server.log"), "start"])
+        )
+        run(
+            [
+                str(binaries / "pg_ctl"),
+                "-D",
+                str(data),
+                "-o",
+                options,
+                "-w",
+                "-t",
+                "60",
+                "-l",
+                str(folder / "server.log"),
+                "start",
+            ]
+        )
         return cls(f"postgresql://postgres@/postgres?host={folder}", folder)
 
     def url(self, dbname: str) -> str:
@@ -89,7 +118,7 @@ class PgServer:
         """Drop a database made by `create_database` (its connections are cut first)."""
         import psycopg
 
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        name = dbname(url)
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
@@ -101,8 +130,15 @@ class PgServer:
         if binaries is not None:
             with contextlib.suppress(subprocess.CalledProcessError):
                 _runner(self._folder)(
-                    [str(binaries / "pg_ctl"), "-D", str(self._folder / "data"), "-m",
-                     "immediate", "-w", "stop"]
+                    [
+                        str(binaries / "pg_ctl"),
+                        "-D",
+                        str(self._folder / "data"),
+                        "-m",
+                        "immediate",
+                        "-w",
+                        "stop",
+                    ]
                 )
         shutil.rmtree(self._folder, ignore_errors=True)
 
@@ -116,6 +152,11 @@ def _runner(folder: Path):  # type: ignore[no-untyped-def]
             raise RuntimeError(f"{argv[0]} failed: {result.stderr.strip()}\n{tail}")
 
     return run
+
+
+def dbname(url: str) -> str:
+    """The database name in a URL (the path, before any query string)."""
+    return url.split("?", 1)[0].rsplit("/", 1)[-1]
 
 
 def _with_dbname(url: str, dbname: str) -> str:

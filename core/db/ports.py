@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from batchdash.core.batch_records import ErrorMatch, ItemResult, NewBatch
+from batchdash.core.db.location import DbLocation
 from batchdash.core.models import (
     ALL_JOBS,
     Batch,
@@ -436,7 +436,8 @@ class Store(Protocol):
     """
 
     @property
-    def path(self) -> Path: ...
+    def location(self) -> DbLocation:
+        """The database this store is open on."""
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read function (no write transaction is opened)."""
@@ -459,7 +460,8 @@ class SyncStore(Protocol):
     """Synchronous access, for the `--once` path, the CLI and tests."""
 
     @property
-    def path(self) -> Path: ...
+    def location(self) -> DbLocation:
+        """The database this store is open on."""
 
     def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read function."""

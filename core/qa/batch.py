@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import remote
+from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.models import (
     QA_QUEUE_PREFIX,
@@ -38,9 +39,10 @@ _CHAT_URL = "/v1/chat/completions"
 _QA_CUSTOM_ID = re.compile(r"qa-(\d+)-")
 
 
-def qa_dir(db_path: Path) -> Path:
-    """Where QA batch input files are kept (beside the database, for resubmission)."""
-    return db_path.parent / f"{db_path.name}.qa"
+def qa_dir(where: DbLocation) -> Path:
+    """Where QA batch input files are kept (this host's state folder of the database, so a
+    resubmission finds them; a PostgreSQL database has no folder of its own)."""
+    return where.state_dir() / "qa"
 
 
 def _slug(text: str, size: int) -> str:
@@ -116,7 +118,7 @@ async def submit_batches(
     Verdicts are stored by `collect_batches` once the sync cycle has ingested the results.
     """
     get_provider(DEFAULT_PROVIDER).check_ready()  # no key: fail before writing any file
-    folder = qa_dir(db.path)
+    folder = qa_dir(db.location)
     write = partial(write_batch_requests, job_ids=job_ids, judges=judges, rescore=rescore)
     files = await db.read(partial(write, folder=folder))
     ids: list[int] = []

@@ -2,29 +2,27 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.db import DbLocation, open_store, open_sync_store
 from batchdash.core.db.ports import Store, SyncStore
 from batchdash.core.models import NewJob
 
-BACKENDS = ["sqlite"]
+BACKENDS = ["sqlite", "postgres"]
 
 
 class Backend:
     """Opens stores of one back end on one fresh, empty database."""
 
-    def __init__(self, name: str, folder: Path) -> None:
+    def __init__(self, name: str, where: DbLocation) -> None:
         self.name = name
-        self._path = folder / "batchdash.db"
+        self.where = where
 
     async def open(self) -> Store:
         """A new async store on this backend's database."""
-        return await open_store(self._path)
+        return await open_store(self.where)
 
     def open_sync(self) -> SyncStore:
         """A new sync store on this backend's database."""
-        return open_sync_store(self._path)
+        return open_sync_store(self.where)
 
 
 def jobs(n: int, prefix: str = "k", **kw: object) -> list[NewJob]:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
 import sqlite3
-import time
 from collections.abc import Callable, Iterator
 from functools import partial
 from importlib import resources
@@ -14,6 +12,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from batchdash.core.config import db_path_setting
+from batchdash.core.db.busy import retry_while_busy
 from batchdash.core.errors import DatabaseError, MissingDatabaseError, StoreError
 
 T = TypeVar("T")
@@ -21,10 +20,6 @@ T = TypeVar("T")
 
 #: Milliseconds SQLite itself waits on a lock before reporting SQLITE_BUSY.
 BUSY_TIMEOUT_MS = 5000
-
-
-#: Seconds our own retry loop keeps retrying a busy write transaction on top of that.
-BUSY_RETRY_SECONDS = 60.0
 
 
 def require_database(path: Path) -> None:
@@ -131,29 +126,17 @@ def _split_sql(script: str) -> list[str]:
     return statements
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _is_busy(exc: BaseException) -> bool:
+    if not isinstance(exc, sqlite3.OperationalError):
+        return False
     message = str(exc).lower()
     return "locked" in message or "busy" in message
-
-
-def _backoff(attempt: int) -> float:
-    """Jittered exponential delay so competing writers do not retry in lockstep."""
-    return float(min(1.0, 0.005 * 2**attempt) * (0.5 + random.random()))
 
 
 def with_busy_retry(fn: Callable[[], T]) -> T:
     """Run `fn`, again after a jittered pause while SQLite reports busy (up to
     BUSY_RETRY_SECONDS): the one retry loop of every write, sync or async."""
-    deadline = time.monotonic() + BUSY_RETRY_SECONDS
-    attempt = 0
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(_backoff(attempt))
-            attempt += 1
+    return retry_while_busy(fn, _is_busy)
 
 
 def transaction(conn: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Tx
 from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.checkpoint import Checkpointer, set_autocheckpoint
@@ -76,6 +77,7 @@ class SqliteSyncStore:
     def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
         self.conn = conn
         self.path = path
+        self.location = DbLocation(path=path)
         #: Repositories outside any transaction, for tests and tools (each write commits
         #: alone, and errors are SQLite's own): everything else goes through read/write.
         self.tx: Tx = SqliteTx(conn)
@@ -118,6 +120,7 @@ class SqliteStore:
         self._tx = SqliteTx(conn)
         self._thread = thread
         self.path = path
+        self.location = DbLocation(path=path)
         self._checkpointer: Checkpointer | None = None
 
     @classmethod
