@@ -39,6 +39,9 @@ from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
 from batchdash.core.models import ALL_JOBS, Claim, JobStatus, Outcome, Worker, WorkerState
 
+#: Longest single wait for a work notification (the task loops; it only bounds each wait).
+WORK_WAIT_SECONDS = 60.0
+
 
 @dataclass(slots=True)
 class WorkerOptions:
@@ -121,11 +124,12 @@ class WorkerProcess:
                 ",".join(self.options.queues) or "all",
             )
             beat = asyncio.create_task(self._heartbeat_loop())
+            listen = asyncio.create_task(self._wake_on_work())
             try:
                 await self._main_loop()
                 await self._drain()
             finally:
-                for task in (beat, ticker):
+                for task in (beat, ticker, listen):
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
@@ -220,6 +224,14 @@ class WorkerProcess:
                 # Nothing runnable: back off up to `poll`, but wake as soon as a job ends.
                 idle_wait = min(self.options.poll, idle_wait * 2)
                 await self._wait(idle_wait)
+
+    async def _wake_on_work(self) -> None:
+        """Cut an idle wait short when another process makes work claimable (PostgreSQL
+        notifies); on SQLite each wait just runs out and the idle back-off polls as before."""
+        assert self.db is not None
+        while not self.draining:
+            if await self.db.wait_for_work(WORK_WAIT_SECONDS):
+                self._wake.set()
 
     async def _wait(self, timeout: float | None) -> None:
         if self.outcomes or self.draining:

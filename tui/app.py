@@ -96,6 +96,7 @@ class BatchDashApp(ActingApp):
             self.exit(return_code=2, message=f"batchdash: error: {exc}")
             return
         self._kick()
+        self.follow_changes()
         if not self.read_only and self.poll_every > 0:
             self.set_interval(self.poll_every, self.action_poll_remote)
             self.call_later(self.action_poll_remote)

@@ -451,6 +451,16 @@ class Store(Protocol):
     def bulk_writes(self) -> AbstractAsyncContextManager[None]:
         """A block of many large writes that the store may make cheaper (WAL checkpoints)."""
 
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Wait until another process makes a job claimable (True) or `timeout` passes.
+
+        A back end without notifications (SQLite) waits out the timeout and says False:
+        callers poll either way, notifications only make them quicker.
+        """
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wait until another process commits any write (True) or `timeout` passes."""
+
     async def __aenter__(self) -> Store: ...
 
     async def __aexit__(self, *exc: object) -> None: ...

@@ -30,6 +30,7 @@ from batchdash.core.db.postgres.connection import (
 from batchdash.core.db.postgres.events import PgEvents
 from batchdash.core.db.postgres.items import PgBatchItems
 from batchdash.core.db.postgres.jobs import PgJobs
+from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.postgres.stats import PgStats
@@ -145,6 +146,7 @@ class PgStore:
         self._tx: Tx = PgTx(conn)
         self._thread = thread
         self.location = location
+        self._listener = Listener(location, conn.info.backend_pid)
 
     @classmethod
     async def open(
@@ -163,7 +165,8 @@ class PgStore:
         return cls(conn, where, thread)
 
     async def close(self) -> None:
-        """Close the connection and stop its thread."""
+        """Close the connections and stop the store's thread."""
+        await self._listener.close()
         try:
             await self._call(lambda conn: conn.close())
         finally:
@@ -191,6 +194,14 @@ class PgStore:
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read function in one consistent snapshot, on the store's thread."""
         return await self._call(lambda conn: _read(conn, self._tx, fn))
+
+    async def wait_for_work(self, timeout: float) -> bool:
+        """Wake when another process makes a job claimable (a NOTIFY from the jobs trigger)."""
+        return await self._listener.wait(WORK_CHANNEL, timeout)
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """Wake when another process commits a write (every write transaction notifies)."""
+        return await self._listener.wait(CHANNEL, timeout)
 
     @contextlib.asynccontextmanager
     async def bulk_writes(self) -> AsyncIterator[None]:

@@ -177,6 +177,17 @@ class SqliteStore:
         """Run a read function on the store's thread."""
         return await self._call(lambda _: fn(self._tx))
 
+    async def wait_for_work(self, timeout: float) -> bool:
+        """SQLite has no notifications: wait out the timeout (callers poll)."""
+        return await self.wait_for_change(timeout)
+
+    async def wait_for_change(self, timeout: float) -> bool:
+        """SQLite has no notifications: wait out the timeout (callers poll)."""
+        import asyncio
+
+        await asyncio.sleep(timeout)
+        return False
+
     @contextlib.asynccontextmanager
     async def bulk_writes(self) -> AsyncIterator[None]:
         """Inside, the WAL is checkpointed on another thread instead of in the commits.
