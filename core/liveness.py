@@ -13,8 +13,13 @@ STALE_AFTER_INTERVALS = 3.0
 
 
 def this_host() -> str:
-    """This machine's host name, as workers record it (same as socket.gethostname())."""
-    return os.uname().nodename
+    """The host name workers record: BATCHDASH_HOST if set, else the machine's.
+
+    The override names a host where the machine's own name says little (a container's
+    random hostname); a worker only judges liveness by PID for workers of its own host
+    name, so two machines must never share one.
+    """
+    return os.environ.get("BATCHDASH_HOST") or os.uname().nodename
 
 
 def pid_alive(pid: int) -> bool:
