@@ -4,7 +4,9 @@ finishes and retry delays by the server's clock."""
 
 from __future__ import annotations
 
+import re
 import time
+from typing import Any
 
 import pytest
 
@@ -49,3 +51,46 @@ async def test_totals_spend_throughput_and_pending(db: Store) -> None:
     pending = await db.read(lambda tx: tx.stats.local_pending_by_queue(time.time()))
     waiting = claimed[4].queue
     assert pending == {"idle": (2, 0), waiting: (1, 1)}
+
+
+class Explaining:
+    """A psycopg connection that records the plan of each statement before running it."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.plans: list[str] = []
+
+    def execute(self, sql: str, params: Any = None) -> Any:
+        rows = self.conn.execute("EXPLAIN " + sql, params).fetchall()
+        self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
+        return self.conn.execute(sql, params)
+
+
+def assert_index_plans(conn: Any) -> None:
+    """Every throughput and pending query reads its partial index, never the jobs table."""
+    from batchdash.core.db.postgres.stats import PgStats
+
+    conn.execute("VACUUM ANALYZE jobs")
+    explaining = Explaining(conn)
+    stats = PgStats(explaining)  # type: ignore[arg-type]
+    hour_ago = time.time() - 3600
+    stats.finished_per_bucket(hour_ago, 60.0, 3)
+    stats.first_local_start(hour_ago, hour_ago + 600)
+    stats.last_local_finish()
+    stats.local_pending_by_queue(time.time())
+    indexes = ["jobs_local_done"] * 3 + ["jobs_local_pending"]
+    for plan, index in zip(explaining.plans, indexes, strict=True):
+        assert re.search(f"Index (Only )?Scan (Backward )?using {index} on jobs", plan), plan
+        assert "Seq Scan" not in plan, plan
+
+
+def test_throughput_and_pending_read_only_their_partial_indexes(pg_url: str) -> None:
+    from batchdash.core.db import DbLocation
+    from batchdash.core.db.postgres.store import PgSyncStore
+
+    with PgSyncStore.open(DbLocation(url=pg_url)) as s:
+        s.write(lambda tx: tx.jobs.enqueue("q", "noop", jobs(3000), time.time(), None))
+        claimed = s.write(lambda tx: tx.jobs.claim("w", "t", 2900, 30.0, [], time.time()))
+        outcomes = [queue.succeeded(c, None) for c in claimed]
+        assert len(s.write(lambda tx: tx.jobs.finish("w", outcomes))) == 2900
+        assert_index_plans(s.conn)

@@ -42,11 +42,11 @@ class PgStats:
         The lines of a QA batch are jobs in a `qa_prefix` queue whose cost is also on their
         verdicts (`qa_spend`); counting both would bill the judges twice.
         """
-        row = self._conn.execute(
+        [row] = self._conn.execute(
             "SELECT coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o, "
             "coalesce(sum(cost), 0) AS c FROM job_counts WHERE NOT starts_with(queue, %s)",
             (qa_prefix,),
-        ).fetchone()
+        ).fetchall()
         return Spend(int(row["i"]), int(row["o"]), float(row["c"]))
 
     def qa_spend(self) -> Spend:
