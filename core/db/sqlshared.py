@@ -14,6 +14,8 @@ from dataclasses import fields
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
+from batchdash.core.batch_records import NewBatch
+from batchdash.core.errors import StoreError
 from batchdash.core.models import (
     ACTIVE_BATCH_STATES,
     Batch,
@@ -25,6 +27,7 @@ from batchdash.core.models import (
     JobStatus,
     Worker,
     WorkerState,
+    dumps,
 )
 
 T = TypeVar("T")
@@ -189,3 +192,114 @@ WORKER_STALE_SQL = sql_literal(WorkerState.STALE)
 WORKER_DEAD_SQL = sql_literal(WorkerState.DEAD)
 #: Worker states of a process that should still be heartbeating.
 LIVE_WORKER_STATES_SQL = sql_in({WorkerState.IDLE, WorkerState.BUSY, WorkerState.DRAINING})
+
+
+# --------------------------------------------------------------------------- remote batches
+
+#: Jobs still waiting for work or results.
+UNFINISHED_JOBS_SQL = sql_in({JobStatus.PENDING, JobStatus.RUNNING})
+
+#: Columns of `batches` that `update_batch` may set (JSON ones are serialized for you).
+BATCH_COLUMNS = frozenset(Batch.__dataclass_fields__) - {"id", "created_at"}
+
+_BATCH_JSON_COLUMNS = frozenset({"errors", "metadata"})
+
+#: How far along a provider status is; a poll never records a status of a lower rank
+#: (a poller answering late must not undo what a faster one wrote). Terminal is final.
+RAW_RANK = {
+    "validating": 1,
+    "in_progress": 2,
+    "finalizing": 3,
+    "cancelling": 3,
+    "completed": 4,
+    "failed": 4,
+    "expired": 4,
+    "cancelled": 4,
+}
+
+TERMINAL_RANK = 4
+
+#: The rank of a batch's `raw_status` (0 for statuses other providers use).
+RANK_SQL = (
+    "(CASE raw_status "
+    + " ".join(f"WHEN '{raw}' THEN {rank}" for raw, rank in RAW_RANK.items())
+    + " ELSE 0 END)"
+)
+
+#: Batches a poll cycle has work on: submitted and still active, or finished but not ingested.
+POLL_WORK_SQL = (
+    f"(state IN {sql_in(ACTIVE_BATCH_STATES - {BatchState.SUBMITTING})} OR "
+    f"(ingested_at IS NULL AND state IN {TERMINAL_BATCH_STATES_SQL}))"
+)
+
+
+def batch_values(fields: dict[str, Any], what: str) -> dict[str, Any]:
+    """Column values for a batch UPDATE: names checked (StoreError naming `what`), JSON ones
+    serialized. Only checked names are ever written into SQL."""
+    unknown = set(fields) - BATCH_COLUMNS
+    if unknown:
+        raise StoreError(f"{what}: unknown columns {sorted(unknown)}")
+    return {
+        k: (None if v is None else dumps(v)) if k in _BATCH_JSON_COLUMNS else v
+        for k, v in fields.items()
+    }
+
+
+def ingest_totals(
+    sums: Row, counts: dict[str, int], state: str
+) -> tuple[dict[str, Any], tuple[str, str]]:
+    """The batch columns and `batch_ingested` event that close an ingestion.
+
+    `sums` has the items' `input_tokens`, `output_tokens`, `cost` and `n` (their count);
+    `counts` is items per outcome.
+    """
+    detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
+    # The provider counts a non-2xx answer as completed: once the lines are in, succeeded
+    # and failed come from their outcomes (cancelled and unread lines are neither).
+    unsettled = counts.get("succeeded", 0) + counts.get("cancelled", 0) + counts.get("pending", 0)
+    fields = {
+        "input_tokens": sums["input_tokens"],
+        "output_tokens": sums["output_tokens"],
+        "cost": sums["cost"],
+        "total": sums["n"],
+        "completed": counts.get("succeeded", 0),
+        "failed": sums["n"] - unsettled,
+        "state": state,
+        "next_poll_at": None,
+    }
+    return fields, ("batch_ingested", f"{state}: {detail}")
+
+
+def insert_batch_sql(mark: str) -> str:
+    """The INSERT of a new batch row (placeholders `mark`) returning its id; its values are
+    `new_batch_values`."""
+    return (
+        "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
+        "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
+        "shard_index, shard_count, base_url, created_at, updated_at) "
+        f"VALUES ({', '.join([mark] * 18)}) RETURNING id"
+    )
+
+
+def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
+    """The values of `insert_batch_sql` for a new batch recorded at `now`."""
+    return (
+        new.provider,
+        new.remote_id,
+        new.submit_key,
+        new.queue,
+        new.endpoint,
+        new.model,
+        new.input_path,
+        new.input_file_id,
+        new.raw_status,
+        new.state,
+        new.total,
+        None if new.metadata is None else dumps(new.metadata),
+        new.parent_id,
+        new.shard_index,
+        new.shard_count,
+        new.base_url,
+        now,
+        now,
+    )

@@ -15,62 +15,20 @@ from batchdash.core.db.sqlshared import (
     ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
-    TERMINAL_BATCH_STATES_SQL,
+    POLL_WORK_SQL,
+    RANK_SQL,
+    RAW_RANK,
+    TERMINAL_RANK,
+    UNFINISHED_JOBS_SQL,
     _batch,
-    sql_in,
+    batch_values,
+    insert_batch_sql,
+    new_batch_values,
 )
-from batchdash.core.errors import NotFoundError, StoreError
-from batchdash.core.models import (
-    ACTIVE_BATCH_STATES,
-    Batch,
-    BatchState,
-    JobStatus,
-    dumps,
-)
+from batchdash.core.errors import NotFoundError
+from batchdash.core.models import Batch
 
 _ACTIVE_BATCH_STATES = ACTIVE_BATCH_STATES_SQL
-
-
-#: Jobs still waiting for work or results.
-_UNFINISHED_JOBS = sql_in({JobStatus.PENDING, JobStatus.RUNNING})
-
-
-#: Columns of `batches` that `update_batch` may set (JSON ones are serialized for you).
-_BATCH_COLUMNS = frozenset(Batch.__dataclass_fields__) - {"id", "created_at"}
-
-
-_BATCH_JSON_COLUMNS = frozenset({"errors", "metadata"})
-
-
-#: How far along a provider status is; a poll never records a status of a lower rank
-#: (a poller answering late must not undo what a faster one wrote). Terminal is final.
-_RAW_RANK = {
-    "validating": 1,
-    "in_progress": 2,
-    "finalizing": 3,
-    "cancelling": 3,
-    "completed": 4,
-    "failed": 4,
-    "expired": 4,
-    "cancelled": 4,
-}
-
-
-_TERMINAL_RANK = 4
-
-
-_RANK_SQL = (
-    "(CASE raw_status "
-    + " ".join(f"WHEN '{raw}' THEN {rank}" for raw, rank in _RAW_RANK.items())
-    + " ELSE 0 END)"
-)
-
-
-#: Batches a poll cycle has work on: submitted and still active, or finished but not ingested.
-_POLL_WORK = (
-    f"(state IN {sql_in(ACTIVE_BATCH_STATES - {BatchState.SUBMITTING})} OR "
-    f"(ingested_at IS NULL AND state IN {TERMINAL_BATCH_STATES_SQL}))"
-)
 
 
 class SqliteBatches:
@@ -123,7 +81,7 @@ class SqliteBatches:
     def inflight_batch_keys(self, queue: str) -> list[str]:
         """Keys of a queue's remote-batch jobs still waiting for their results."""
         rows = self._conn.execute(
-            f"SELECT key FROM jobs WHERE queue = ? AND status IN {_UNFINISHED_JOBS} "
+            f"SELECT key FROM jobs WHERE queue = ? AND status IN {UNFINISHED_JOBS_SQL} "
             "AND batch_id IS NOT NULL",
             (queue,),
         )
@@ -146,32 +104,7 @@ class SqliteBatches:
 
     def add_batch(self, new: NewBatch, now: float) -> int:
         """Insert a batch row with its first timeline event; returns the local id."""
-        row = self._conn.execute(
-            "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
-            "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
-            "shard_index, shard_count, base_url, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-            (
-                new.provider,
-                new.remote_id,
-                new.submit_key,
-                new.queue,
-                new.endpoint,
-                new.model,
-                new.input_path,
-                new.input_file_id,
-                new.raw_status,
-                new.state,
-                new.total,
-                None if new.metadata is None else dumps(new.metadata),
-                new.parent_id,
-                new.shard_index,
-                new.shard_count,
-                new.base_url,
-                now,
-                now,
-            ),
-        ).fetchone()
+        row = self._conn.execute(insert_batch_sql("?"), new_batch_values(new, now)).fetchone()
         SqliteQueues(self._conn).ensure_queue(new.queue, now)
         kind = "batch_imported" if new.remote_id else "batch_intent"
         _event_rows(self._conn, [(now, kind, None, row["id"], new.queue, None, new.remote_id)])
@@ -185,13 +118,7 @@ class SqliteBatches:
         event: tuple[str, str | None] | None = None,
     ) -> None:
         """Set some columns of a batch (names checked), optionally with a timeline event."""
-        unknown = set(fields) - _BATCH_COLUMNS
-        if unknown:
-            raise StoreError(f"update_batch: unknown columns {sorted(unknown)}")
-        values = {
-            k: (None if v is None else dumps(v)) if k in _BATCH_JSON_COLUMNS else v
-            for k, v in fields.items()
-        }
+        values = batch_values(fields, "update_batch")
         values["updated_at"] = now
         assignments = ", ".join(f"{name} = ?" for name in values)
         row = self._conn.execute(
@@ -217,13 +144,7 @@ class SqliteBatches:
         if old is None:
             raise NotFoundError(f"unknown batch {batch_id}")
         new_raw = fields.get("raw_status", old["raw_status"])
-        values = {
-            k: (None if v is None else dumps(v)) if k in _BATCH_JSON_COLUMNS else v
-            for k, v in fields.items()
-        }
-        unknown = set(values) - _BATCH_COLUMNS
-        if unknown:
-            raise StoreError(f"record_remote: unknown columns {sorted(unknown)}")
+        values = batch_values(fields, "record_remote")
         values.update(
             polled_at=now,
             poll_error=None,
@@ -232,11 +153,11 @@ class SqliteBatches:
             unreachable_since=None,
             updated_at=now,
         )
-        guard = f"ingested_at IS NULL AND {_RANK_SQL} < {_TERMINAL_RANK}"
+        guard = f"ingested_at IS NULL AND {RANK_SQL} < {TERMINAL_RANK}"
         params: list[Any] = [*values.values(), batch_id]
-        if new_raw in _RAW_RANK:
-            guard += f" AND {_RANK_SQL} <= ?"
-            params.append(_RAW_RANK[new_raw])
+        if new_raw in RAW_RANK:
+            guard += f" AND {RANK_SQL} <= ?"
+            params.append(RAW_RANK[new_raw])
         assignments = ", ".join(f"{name} = ?" for name in values)
         row = self._conn.execute(
             f"UPDATE batches SET {assignments} WHERE id = ? AND {guard} RETURNING queue", params
@@ -299,7 +220,7 @@ class SqliteBatches:
         """Submitted batches to poll now, and finished ones whose results are not in yet."""
         rows = self._conn.execute(
             f"SELECT * FROM batches WHERE (next_poll_at IS NULL OR next_poll_at <= ?) "
-            f"AND {_POLL_WORK} ORDER BY coalesce(next_poll_at, 0), id",
+            f"AND {POLL_WORK_SQL} ORDER BY coalesce(next_poll_at, 0), id",
             (now,),
         )
         return [_batch(r) for r in rows]
@@ -320,7 +241,7 @@ class SqliteBatches:
         """
         row = self._conn.execute(
             f"UPDATE batches SET poll_owner = ?, poll_lease_until = ? WHERE id = ? "
-            f"AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {_POLL_WORK} "
+            f"AND (next_poll_at IS NULL OR next_poll_at <= ?) AND {POLL_WORK_SQL} "
             f"AND (poll_owner IS NULL OR poll_lease_until < ? OR poll_owner = ? OR poll_owner = ?) "
             f"RETURNING *",
             (owner, until, batch_id, now, now, owner, dead_owner or owner),

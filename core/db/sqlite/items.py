@@ -16,6 +16,7 @@ from batchdash.core.db.sqlshared import (
     _build,
     _loads,
     _where,
+    ingest_totals,
 )
 from batchdash.core.models import BatchItem, JobFilter
 
@@ -254,33 +255,14 @@ class SqliteBatchItems:
         ).rowcount
         if not claimed:
             return False
-        row = self._conn.execute(
-            "SELECT coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), "
-            "coalesce(sum(cost), 0), count(*) FROM batch_items WHERE batch_id = ?",
+        sums = self._conn.execute(
+            "SELECT coalesce(sum(input_tokens), 0) AS input_tokens, "
+            "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost, "
+            "count(*) AS n FROM batch_items WHERE batch_id = ?",
             (batch_id,),
         ).fetchone()
-        counts = self.batch_outcome_counts(batch_id)
-        detail = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items()))
-        # The provider counts a non-2xx answer as completed: once the lines are in, succeeded
-        # and failed come from their outcomes (cancelled and unread lines are neither).
-        unsettled = (
-            counts.get("succeeded", 0) + counts.get("cancelled", 0) + counts.get("pending", 0)
-        )
-        SqliteBatches(self._conn).update_batch(
-            batch_id,
-            {
-                "input_tokens": row[0],
-                "output_tokens": row[1],
-                "cost": row[2],
-                "total": row[3],
-                "completed": counts.get("succeeded", 0),
-                "failed": row[3] - unsettled,
-                "state": state,
-                "next_poll_at": None,
-            },
-            now,
-            ("batch_ingested", f"{state}: {detail}"),
-        )
+        fields, event = ingest_totals(sums, self.batch_outcome_counts(batch_id), state)
+        SqliteBatches(self._conn).update_batch(batch_id, fields, now, event)
         return True
 
     def count_batch_items(self, batch_id: int) -> int:

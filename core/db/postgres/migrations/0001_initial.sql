@@ -218,7 +218,9 @@ CREATE TABLE batch_items (
     batch_id      bigint NOT NULL REFERENCES batches(id),
     custom_id     text NOT NULL,
     job_id        bigint REFERENCES jobs(id),
-    line_no       integer,
+    -- Every line has its place in the upload (SQLite's NULLs are from before 0007 only):
+    -- the streaming readers page through a batch by (line_no, custom_id).
+    line_no       integer NOT NULL,
     outcome       text NOT NULL DEFAULT 'pending',
     status_code   integer,
     error_code    text,
