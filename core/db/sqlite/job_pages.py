@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 from batchdash.core.db.sqlite.rows import (
@@ -12,18 +11,22 @@ from batchdash.core.db.sqlite.rows import (
     _select_jobs,
 )
 from batchdash.core.db.sqlshared import (
+    _BY_UPDATED,
+    _JOB_TEXTS,
     JOB_PENDING_SQL,
     _build,
+    _counted,
     _job,
     _loads,
+    _merged_by_status,
+    _order_sql,
     _where,
 )
-from batchdash.core.errors import NotFoundError, StoreError
+from batchdash.core.errors import NotFoundError
 from batchdash.core.models import (
     ALL_JOBS,
     Job,
     JobFilter,
-    JobStatus,
 )
 
 
@@ -35,9 +38,7 @@ def _job_rows(
     order: str,
     with_bodies: bool = True,
 ) -> Iterator[Job]:
-    order_sql = _ORDERS.get(order)
-    if order_sql is None:
-        raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
+    order_sql = _order_sql(order)
     if limit is not None and order in _BY_UPDATED:
         select = _select_jobs(conn, with_bodies)
         sql, params = _merged_by_status(select, flt, order_sql, limit, offset)
@@ -53,22 +54,6 @@ def _job_rows(
         yield _job(row)
 
 
-_ORDERS = {
-    "id": "j.id",
-    "-id": "j.id DESC",
-    "updated": "j.updated_at, j.id",
-    "-updated": "j.updated_at DESC, j.id DESC",
-    # Each served by an index, not a sort: the (queue, key) uniqueness index, the
-    # (status, time) index and the attempts index. A million-job sort took 100-500 ms.
-    "key": "j.queue, j.key",
-    "status": "j.status, j.updated_at, j.id",
-    "attempts": "j.attempts DESC, j.id",
-}
-
-
-_BY_UPDATED = frozenset({"updated", "-updated"})
-
-
 #: How to walk the rows in a sort order's own sequence instead of sorting them: the
 #: table itself for ids, the (queue, key) uniqueness index for keys, and so on.
 _ORDER_WALKS = {
@@ -77,35 +62,6 @@ _ORDER_WALKS = {
     "key": "jobs j INDEXED BY sqlite_autoindex_jobs_1",
     "attempts": "jobs j INDEXED BY jobs_attempts",
 }
-
-
-def _merged_by_status(
-    select: str, flt: JobFilter, order_sql: str, limit: int, offset: int
-) -> tuple[str, list[Any]]:
-    """A page in update order as a merge of per-status runs of the (status, time) indexes.
-
-    No index orders all jobs by time, so the plain query sorted the whole table (a second
-    at a million jobs); each status's run is already in order and needs only its first
-    offset + limit rows.
-    """
-    arms: list[str] = []
-    params: list[Any] = []
-    for status in flt.statuses or tuple(JobStatus):
-        where, arm_params = _where(replace(flt, statuses=(status,)))
-        arms.append(f"SELECT * FROM ({select} WHERE {where} ORDER BY {order_sql} LIMIT ?)")
-        params += [*arm_params, offset + limit]
-    outer_order = order_sql.replace("j.", "")
-    sql = f"SELECT * FROM ({' UNION ALL '.join(arms)}) ORDER BY {outer_order} LIMIT ? OFFSET ?"
-    return sql, [*params, limit, offset]
-
-
-def _counted(flt: JobFilter) -> bool:
-    """Whether job_counts alone answers how many jobs match (statuses and queues only)."""
-    return flt == JobFilter(statuses=flt.statuses, queues=flt.queues)
-
-
-#: The texts of a job that `get_job_head` cuts.
-_JOB_TEXTS = ("error", "payload", "result")
 
 
 class JobPages:

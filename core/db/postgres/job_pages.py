@@ -1,0 +1,190 @@
+"""Job reads on PostgreSQL: pages in any order, counts, one job, its texts (the read half
+of `PgJobs`, the same behaviour as `core/db/sqlite/job_pages.py`).
+
+Text filters use ILIKE (SQLite's LIKE already ignores case). Every page order is over
+NOT NULL columns, and the text columns it sorts on are COLLATE "C", so both back ends put
+the same rows on the same page. `next_run_after` compares with the server's clock, the one
+that decides whether a job is runnable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from batchdash.core.db.sqlshared import (
+    _BY_UPDATED,
+    _JOB_TEXTS,
+    _JOBS_WITH_BODIES,
+    _JOBS_WITHOUT_BODIES,
+    JOB_PENDING_SQL,
+    LIST_ERROR_CHARS,
+    _build,
+    _counted,
+    _job,
+    _loads,
+    _merged_by_status,
+    _order_sql,
+    _where,
+)
+from batchdash.core.errors import NotFoundError
+from batchdash.core.models import ALL_JOBS, Job, JobFilter
+
+if TYPE_CHECKING:
+    import psycopg
+
+
+def _value(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
+    """The column `v` of the one row an aggregate query returns."""
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else row["v"]
+
+
+def _pg_where(flt: JobFilter) -> tuple[str, list[Any]]:
+    """A job filter's WHERE clause in psycopg's placeholders, with ILIKE."""
+    return _where(flt, mark="%s", like="ILIKE")
+
+
+class PgJobPages:
+    """Job reads on one psycopg connection (the read half of `PgJobs`)."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self._columns: list[str] | None = None
+
+    def _cut_columns(self, chars: int) -> str:
+        """Every column of `jobs j`, the error cut to `chars` characters."""
+        if self._columns is None:
+            cur = self._conn.execute("SELECT * FROM jobs LIMIT 0")
+            self._columns = [c.name for c in cur.description or ()]
+        cut = f"left(j.error, {int(chars)}) AS error"
+        return ", ".join(cut if name == "error" else f"j.{name}" for name in self._columns)
+
+    def _select(self, with_bodies: bool) -> str:
+        """The SELECT … FROM part of a job query (alias `j`)."""
+        if with_bodies:
+            return _JOBS_WITH_BODIES.format(jobs="jobs j")
+        return _JOBS_WITHOUT_BODIES.format(
+            columns=self._cut_columns(LIST_ERROR_CHARS), jobs="jobs j"
+        )
+
+    def _rows(
+        self, flt: JobFilter, limit: int | None, offset: int, order: str, with_bodies: bool
+    ) -> Iterator[Job]:
+        order_sql = _order_sql(order)
+        select = self._select(with_bodies)
+        if limit is not None and order in _BY_UPDATED:
+            sql, params = _merged_by_status(
+                select, flt, order_sql, limit, offset, mark="%s", like="ILIKE"
+            )
+        else:
+            where, params = _pg_where(flt)
+            sql = f"{select} WHERE {where} ORDER BY {order_sql}"
+            if limit is not None:
+                sql += " LIMIT %s OFFSET %s"
+                params = [*params, limit, offset]
+        if limit is None:
+            # Single-row mode streams an export of any size instead of loading it whole;
+            # it works outside a transaction too (an export reads after `read` returned).
+            rows = self._conn.cursor().stream(sql, params)
+        else:
+            rows = self._conn.execute(sql, params)
+        for row in rows:
+            yield _job(row)
+
+    def count_jobs(self, flt: JobFilter) -> int:
+        """Count matching jobs, from job_counts when the filter allows it (no table scan)."""
+        if _counted(flt):
+            return int(
+                _value(
+                    self._conn,
+                    "SELECT coalesce(sum(n), 0) AS v FROM job_counts "
+                    "WHERE (%(statuses)s::text[] = '{}' OR status = ANY(%(statuses)s)) "
+                    "AND (%(queues)s::text[] = '{}' OR queue = ANY(%(queues)s))",
+                    {"statuses": list(flt.statuses), "queues": list(flt.queues)},
+                )
+            )
+        where, params = _pg_where(flt)
+        return int(_value(self._conn, f"SELECT count(*) AS v FROM jobs j WHERE {where}", params))
+
+    def list_jobs(
+        self,
+        flt: JobFilter = ALL_JOBS,
+        limit: int | None = None,
+        offset: int = 0,
+        order: str = "id",
+        *,
+        with_bodies: bool = True,
+    ) -> list[Job]:
+        """One page (or all, when `limit` is None) of jobs matching `flt`.
+
+        With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read;
+        `Job.error` holds at most LIST_ERROR_CHARS characters.
+        """
+        return list(self._rows(flt, limit, offset, order, with_bodies))
+
+    def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
+        """Every job matching `flt`, streamed row by row (for exports of any size)."""
+        return self._rows(flt, None, 0, order, True)
+
+    def get_job(self, job_id: int) -> Job:
+        """The job with this id, or NotFoundError."""
+        row = self._conn.execute(f"{self._select(True)} WHERE j.id = %s", (job_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown job id {job_id}")
+        return _job(row)
+
+    def get_job_head(self, job_id: int, chars: int) -> tuple[Job, dict[str, int]]:
+        """The job with its error, payload and result each cut to `chars` characters.
+
+        Returns the job and, for each text that was cut, its full size in UTF-8 bytes (so a view
+        can say how much it leaves out). A cut payload or result is the raw JSON head, undecoded.
+        """
+        row = self._conn.execute(
+            f"SELECT {self._cut_columns(chars)}, left(p.payload, %(n)s) AS payload, "
+            "left(r.result, %(n)s) AS result, "
+            "length(j.error) AS error_chars, octet_length(j.error) AS error_bytes, "
+            "length(p.payload) AS payload_chars, octet_length(p.payload) AS payload_bytes, "
+            "length(r.result) AS result_chars, octet_length(r.result) AS result_bytes "
+            "FROM jobs j LEFT JOIN job_payloads p ON p.job_id = j.id "
+            "LEFT JOIN job_results r ON r.job_id = j.id WHERE j.id = %(id)s",
+            {"n": chars, "id": job_id},
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"unknown job id {job_id}")
+        cut = {
+            name: row[f"{name}_bytes"] for name in _JOB_TEXTS if (row[f"{name}_chars"] or 0) > chars
+        }
+        bodies = {name: row[name] if name in cut else _loads(row[name]) for name in _JOB_TEXTS[1:]}
+        job = _build(Job, row, **bodies)
+        return job, cut
+
+    def next_run_after(self, now: float) -> float | None:
+        """When the earliest delayed (retrying) job becomes runnable, if any is waiting.
+
+        "Delayed" is by the server's clock (`now` is not needed): the one claims go by.
+        """
+        value = _value(
+            self._conn,
+            f"SELECT min(run_after) AS v FROM jobs WHERE status = {JOB_PENDING_SQL} "
+            "AND batch_id IS NULL AND run_after > batchdash_now()",
+        )
+        return None if value is None else float(value)
+
+    def count_jobs_upto(self, flt: JobFilter, cap: int) -> tuple[int, bool]:
+        """(count, exact): exact from job_counts when the filter allows, else counted to `cap`.
+
+        Free-text, key and score filters cannot use job_counts; stopping at `cap` keeps a
+        dashboard refresh from counting a million rows every second.
+        """
+        if _counted(flt):
+            return self.count_jobs(flt), True
+        where, params = _pg_where(flt)
+        n = int(
+            _value(
+                self._conn,
+                f"SELECT count(*) AS v FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT %s) AS upto",
+                [*params, cap + 1],
+            )
+        )
+        return min(n, cap), n <= cap

@@ -1,0 +1,72 @@
+"""PostgreSQL query plans: the claim stays an index walk under the generic plan.
+
+psycopg prepares a statement after five runs, and PostgreSQL may then switch to a generic
+plan (one for any parameters). With `id IN (subquery)` that plan joined the whole jobs
+table by a Seq Scan; `id = ANY(ARRAY(subquery))` keeps the walk of the jobs_claim index.
+The test EXPLAINs the repository's own SQL text, prepared, with the generic plan forced.
+"""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from batchdash.core.db import DbLocation, open_sync_store
+from batchdash.core.db.postgres.jobs import CLAIM_BY_QUEUE_SQL, CLAIM_SQL
+from batchdash.core.models import NewJob, Outcome
+
+#: Jobs in the table when the plan is made: enough for a scan to look costly.
+JOBS = 20_000
+
+
+def _positional(sql: str) -> tuple[str, list[str]]:
+    """`%(name)s` placeholders as `$n`, each name numbered at its first use (as psycopg does)."""
+    names: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match[1] not in names:
+            names.append(match[1])
+        return f"${names.index(match[1]) + 1}"
+
+    return re.sub(r"%\((\w+)\)s", number, sql), names
+
+
+@pytest.fixture
+def filled(pg_url: str) -> str:
+    """A backlog of JOBS jobs, a quarter of them finished, and fresh statistics."""
+    jobs = [NewJob(key=f"k{i}", payload={"i": i}, priority=i % 3) for i in range(JOBS)]
+    with open_sync_store(DbLocation(url=pg_url)) as store:
+        store.write(lambda tx: tx.jobs.enqueue("q", "noop", jobs, 1.0, None))
+        claims = store.write(lambda tx: tx.jobs.claim("w", "t", JOBS // 4, 60.0, (), 2.0))
+        outcomes = [Outcome(c.job_id, "t", "succeeded", 3.0) for c in claims]
+        store.write(lambda tx: tx.jobs.finish("w", outcomes))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return pg_url
+
+
+@pytest.mark.parametrize("sql", [CLAIM_SQL, CLAIM_BY_QUEUE_SQL], ids=["any", "by_queue"])
+def test_the_generic_claim_plan_never_scans_jobs(filled: str, sql: str) -> None:
+    text, names = _positional(sql)
+    values = {
+        "worker": "w2",
+        "token": "t2",
+        "lease": 60.0,
+        "now": 4.0,
+        "limit": 16,
+        "queues": ["q"],
+    }
+    with psycopg.connect(filled) as conn:  # one transaction, rolled back at the end
+        conn.execute("SET plan_cache_mode = force_generic_plan")
+        conn.execute(f"PREPARE claim AS {text}")
+        marks = ", ".join(["%s"] * len(names))
+        # EXECUTE's arguments are literals: a client-side cursor writes them in.
+        with psycopg.ClientCursor(conn) as cur:
+            cur.execute(f"EXPLAIN EXECUTE claim({marks})", [values[n] for n in names])
+            plan = cur.fetchall()
+        conn.rollback()
+    lines = "\n".join(row[0] for row in plan)
+    assert "jobs_claim" in lines, lines
+    assert "Seq Scan on jobs" not in lines, lines
