@@ -37,7 +37,15 @@ from batchdash.core.files import write_pid_file
 from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
-from batchdash.core.models import ALL_JOBS, Claim, JobStatus, Outcome, Worker, WorkerState
+from batchdash.core.models import (
+    ALL_JOBS,
+    Claim,
+    HeartbeatReply,
+    JobStatus,
+    Outcome,
+    Worker,
+    WorkerState,
+)
 
 
 @dataclass(slots=True)
@@ -313,20 +321,26 @@ class WorkerProcess:
         )
         options = self.options
 
-        def run(tx: Tx) -> tuple[list[int], int]:
+        def run(tx: Tx) -> tuple[HeartbeatReply, int]:
             now = time.time()
-            abort = tx.workers.heartbeat(
+            reply = tx.workers.heartbeat(
                 self.id, state, held, self.done, self.failed, options.lease_seconds, now
             )
             rescued = tx.jobs.rescue(ALL_JOBS, now)
             tx.workers.mark_stale_workers(STALE_AFTER_INTERVALS, now)
-            return abort, rescued
+            return reply, rescued
 
         assert self.db is not None
-        aborts, rescued = await self.db.write(run)
+        reply, rescued = await self.db.write(run)
         if rescued:
             log.info("rescued %d jobs whose worker stopped heartbeating", rescued)
-        for job_id in aborts:
+        if reply.stop and not self.draining:
+            # `workers stop` from a host that cannot signal us: drain as on SIGTERM.
+            log.info("stop requested through the database")
+            self._stop_signals += 1
+            self._stop_at = time.monotonic()
+            self.request_drain()
+        for job_id in reply.cancel:
             entry = self.inflight.get(job_id)
             if entry is not None:
                 self.cancel_requested.add(job_id)
