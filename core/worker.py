@@ -30,7 +30,7 @@ from pathlib import Path
 
 from batchdash.core import qa, queue
 from batchdash.core.attempt import run_attempt
-from batchdash.core.db import open_store
+from batchdash.core.db import DbLocation, open_store
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
@@ -52,7 +52,7 @@ from batchdash.core.models import (
 class WorkerOptions:
     """Settings of one worker process (the `batchdash worker` flags)."""
 
-    db_path: Path
+    where: DbLocation
     concurrency: int = 4
     queues: tuple[str, ...] = ()
     heartbeat: float = 2.0
@@ -78,9 +78,10 @@ class WorkerOptions:
 log = logging.getLogger("batchdash.worker")
 
 
-def pid_dir(db_path: Path) -> Path:
-    """Where workers of this database keep their PID files and logs."""
-    return db_path.parent / f"{db_path.name}.workers"
+def pid_dir(where: DbLocation) -> Path:
+    """Where this host's workers of the database keep their PID files and logs (the
+    database's local state folder, for a file and a server alike)."""
+    return where.state_dir() / "workers"
 
 
 def new_worker_id() -> str:
@@ -105,14 +106,14 @@ class WorkerProcess:
         self._hurry = asyncio.Event()  # a second stop signal: no more grace
         self._stop_signals = 0
         self._stop_at: float | None = None  # monotonic time of the first stop signal
-        self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
+        self._pid_file = pid_dir(options.where) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
         """Run until drained or idle; returns the process exit code."""
-        self.db = await open_store(self.options.db_path)
+        self.db = await open_store(self.options.where)
         if self.options.qa_every:
             judges = self.options.qa_judges or (qa.DEFAULT_JUDGE,)
             self.qa = qa.WorkerQA(self.db, self.options.qa_every, judges)

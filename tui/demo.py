@@ -29,7 +29,7 @@ from types import TracebackType
 from typing import IO, Any
 
 from batchdash.core import queue
-from batchdash.core.db import open_store
+from batchdash.core.db import DbLocation, open_store
 from batchdash.core.db.ports import Store
 from batchdash.core.files import open_private
 from batchdash.core.models import NewJob
@@ -64,6 +64,7 @@ class Demo:
     def __init__(self, folder: Path, *, jobs: int = 600, workers: int = 3) -> None:
         self.folder = folder
         self.db_path = folder / "batchdash.db"
+        self.where = DbLocation(path=self.db_path)
         self.jobs = jobs
         self.workers = workers
         self.sim: subprocess.Popen[str] | None = None
@@ -134,7 +135,7 @@ class Demo:
             os.environ[name] = value
 
     async def _seed(self) -> None:
-        db = await open_store(self.db_path)
+        db = await open_store(self.where)
         try:
             rng = random.Random(42)
             await queue.enqueue(db, "papers", _paper_jobs(self.jobs, rng), handler="sim")
@@ -158,14 +159,14 @@ class Demo:
     def _start_workers(self) -> None:
         folder = self.folder / "workers"
         folder.mkdir(exist_ok=True)
+        # The database reaches the workers through the environment, never their argv.
+        env = {**os.environ, "BATCHDASH_DB": self.where.setting}
         for index in range(self.workers):
             argv = [
                 sys.executable,
                 "-m",
                 "batchdash",
                 "worker",
-                "--db",
-                str(self.db_path),
                 "--concurrency",
                 "2",
                 "--heartbeat",
@@ -187,6 +188,7 @@ class Demo:
                         stdout=log,
                         stderr=log,
                         start_new_session=True,
+                        env=env,
                     )
                 )
 
@@ -290,7 +292,7 @@ def run_demo(args: argparse.Namespace) -> int:
 
     print(f"starting the simulator and {args.workers} workers in {folder} …", file=sys.stderr)
     with Demo(folder, jobs=args.jobs, workers=args.workers) as demo:
-        app = BatchDashApp(demo.db_path, refresh=args.refresh, poll_every=DEMO_POLL)
+        app = BatchDashApp(demo.where, refresh=args.refresh, poll_every=DEMO_POLL)
         if args.headless_for is None:
             app.run()
         else:

@@ -16,7 +16,7 @@ from tests.tui.conftest import SIZE
 async def test_demo_flows_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
     with Demo(tmp_path, jobs=40, workers=2) as demo:
         started = [demo.sim, *demo.procs]
-        app = BatchDashApp(demo.db_path, refresh=0.2, poll_every=1.0)
+        app = BatchDashApp(demo.where, refresh=0.2, poll_every=1.0)
         async with app.run_test(size=SIZE):
             deadline = time.monotonic() + 90
             while True:

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, db_path, example, invoke
+from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, db_option, example, invoke
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from batchdash.tui.app import BatchDashApp
 
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(db_path(args), refresh=args.refresh, read_only=args.read_only).run()
+    BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only).run()
     return EXIT_OK
 
 

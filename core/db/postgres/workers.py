@@ -44,7 +44,7 @@ class PgWorkers:
     def register_worker(self, worker: Worker) -> None:
         """Record a starting worker process (its first heartbeat, on the server's clock).
 
-        A re-used id starts afresh, as SQLite's INSERT OR REPLACE does.
+        A re-used id starts afresh (its old row is replaced), as on SQLite.
         """
         self._conn.execute(
             "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, heartbeat_interval, "
