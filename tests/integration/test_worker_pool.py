@@ -108,7 +108,9 @@ def test_stop_never_signals_a_process_that_got_a_dead_workers_pid(
 def test_stop_removes_the_pid_file_of_a_killed_worker_and_says_so(db_path: Path) -> None:
     worker = spawn("worker", "--db", str(db_path), *FAST_WORKER)
     try:
-        wait_until(lambda: list(pid_dir(DbLocation(path=db_path)).glob("*.pid")), 30, what="pid file")
+        wait_until(
+            lambda: list(pid_dir(DbLocation(path=db_path)).glob("*.pid")), 30, what="pid file"
+        )
         (pid_file,) = pid_dir(DbLocation(path=db_path)).glob("*.pid")
     finally:
         worker.kill()

@@ -44,8 +44,8 @@ from batchdash.tui.cli.common import (
     invoke,
     run_async,
 )
-from batchdash.tui.cli.views import worker_json, write_json
 from batchdash.tui.cli.stopping import cmd_workers_stop
+from batchdash.tui.cli.views import worker_json, write_json
 from batchdash.tui.fmt import age, table
 
 #: Shortest heartbeat or idle poll: below this an idle worker spins the CPU.
