@@ -11,7 +11,7 @@ import time
 
 from batchdash.core import queue
 from batchdash.core.db.ports import Store
-from batchdash.core.models import JobFilter, Worker
+from batchdash.core.models import Claim, JobFilter, Worker
 from tests.conftest import wait_until
 from tests.contract.backends import Backend, events, jobs
 
@@ -100,12 +100,18 @@ def test_a_stop_request_reaches_live_workers_through_their_heartbeat(backend: Ba
         assert beat("w1") is False
 
 
+async def _three_claimed_second_cancelled(db: Store, lease: float) -> list[Claim]:
+    """Three jobs claimed by worker `w`, the second of them then cancelled (still running)."""
+    await queue.enqueue(db, "q", jobs(3))
+    claims = await queue.claim(db, "w", 3, lease_seconds=lease)
+    await queue.cancel(db, JobFilter(ids=(claims[1].job_id,)))
+    return claims
+
+
 async def test_a_heartbeat_extends_leases_and_aborts_cancelled_or_lost_jobs(
     db: Store, backend: Backend
 ) -> None:
-    await queue.enqueue(db, "q", jobs(3))
-    kept, cancelled, lost = await queue.claim(db, "w", 3, lease_seconds=0.5)
-    await queue.cancel(db, JobFilter(ids=(cancelled.job_id,)))
+    kept, cancelled, lost = await _three_claimed_second_cancelled(db, 0.5)
     held = [(kept.job_id, kept.token), (cancelled.job_id, cancelled.token), (lost.job_id, "x")]
     with backend.open_sync() as s:
         before = s.read(lambda tx: tx.jobs.get_job(kept.job_id)).lease_expires_at
@@ -119,9 +125,7 @@ async def test_a_heartbeat_extends_leases_and_aborts_cancelled_or_lost_jobs(
 async def test_release_gives_jobs_back_without_counting_the_attempt(
     db: Store, backend: Backend
 ) -> None:
-    await queue.enqueue(db, "q", jobs(3))
-    back, cancelled, finished = await queue.claim(db, "w", 3, lease_seconds=30)
-    await queue.cancel(db, JobFilter(ids=(cancelled.job_id,)))
+    back, cancelled, finished = await _three_claimed_second_cancelled(db, 30)
     await queue.report(db, "w", [queue.succeeded(finished, {"ok": True})])
     held_claims = (back, cancelled, finished)
     held = [(c.job_id, c.token) for c in held_claims]

@@ -4,10 +4,7 @@ to spawned workers through the environment, with PID files and logs in the state
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from batchdash.core.db import DbLocation
 from batchdash.core.worker import pid_dir
@@ -19,15 +16,6 @@ FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05")
 def with_password(url: str) -> str:
     """The test server's URL with a password (the server trusts anyone, so it is accepted)."""
     return url.replace("postgresql://postgres@", "postgresql://postgres:secret@", 1)
-
-
-@pytest.fixture
-def stop_workers(db_path: Path) -> Iterator[None]:
-    """Detached workers outlive a failed test unless stopped here."""
-    try:
-        yield
-    finally:
-        cli("workers", "stop", "--db", str(db_path), check=False)
 
 
 def test_an_unsupported_scheme_is_one_line_exit_2(db_path: Path) -> None:

@@ -39,15 +39,6 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
         proc.wait(timeout=10)
 
 
-@pytest.fixture
-def stop_workers(db_path: Path) -> Iterator[None]:
-    """Detached workers outlive a failed test unless stopped here."""
-    try:
-        yield
-    finally:
-        cli("workers", "stop", "--db", str(db_path), check=False)
-
-
 def mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
