@@ -6,8 +6,10 @@ worker pays one transaction for many jobs. A separate heartbeat task extends the
 of the jobs in flight, learns which of them were cancelled, rescues leases that other
 (dead) workers let expire, and marks stale workers.
 
-On SIGTERM/SIGINT the worker drains: it stops claiming, lets in-flight jobs finish within
-a grace period, then releases what is left back to pending (the attempt is not counted).
+On SIGTERM/SIGINT, or when a heartbeat reports a stop requested through the database
+(`workers stop` from a host that cannot signal it), the worker drains: it stops claiming,
+lets in-flight jobs finish within a grace period, then releases what is left back to
+pending (the attempt is not counted).
 A second signal cuts the grace period short.
 
 A job's faults stay with its attempt (`core.attempt`): whatever its handler does fails
