@@ -4,9 +4,12 @@ to spawned workers through the environment, with PID files and logs in the state
 from __future__ import annotations
 
 import json
+import os
+import time
 from pathlib import Path
 
-from batchdash.core.db import DbLocation
+from batchdash.core.db import DbLocation, open_sync_store
+from batchdash.core.models import Worker
 from batchdash.core.worker import pid_dir
 from tests.conftest import cli, wait_until
 
@@ -107,3 +110,39 @@ def test_stop_by_an_unknown_id_is_one_line_exit_2(db_path: Path) -> None:
     assert result.stderr.splitlines() == [
         "batchdash: error: no worker 'nope' on this database (see `batchdash workers list`)"
     ]
+
+
+def test_the_config_file_names_a_server_whose_password_comes_from_libpq(
+    tmp_path: Path, pg_url: str
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(f'db = "{pg_url}"\n')
+    ready = cli("init", BATCHDASH_CONFIG=str(config), PGPASSWORD="secret")
+    assert ready.stdout == f"database ready: {pg_url}\n"
+    listing = cli("workers", "list", BATCHDASH_CONFIG=str(config), PGPASSWORD="secret")
+    assert listing.stdout.startswith("ID") and "secret" not in listing.stdout
+
+
+def test_a_worker_of_another_host_is_asked_never_signalled(db_path: Path) -> None:
+    cli("init", "--db", str(db_path))
+    # Its pid is a live process here (this test), which must not receive SIGTERM.
+    now = time.time()
+    remote = Worker("far-1", "far-host", os.getpid(), now, now, 30.0, "busy")
+    with open_sync_store(db_path) as s:
+        s.write(lambda tx: tx.workers.register_worker(remote))
+    result = cli(
+        "workers",
+        "stop",
+        "--host",
+        "far-host",
+        "--db",
+        str(db_path),
+        "--timeout",
+        "0.3",
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr == "batchdash: error: still running after 0.3s: far-1\n"
+    with open_sync_store(db_path) as s:
+        reply = s.write(lambda tx: tx.workers.heartbeat("far-1", "busy", [], 0, 0, 30, now))
+    assert reply.stop is True
