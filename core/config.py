@@ -3,7 +3,8 @@
 The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
 (`~/.config/batchdash/config.toml`). Every key is optional:
 
-    db = "~/work/batchdash.db"       # the database (as --db / BATCHDASH_DB)
+    db = "~/work/batchdash.db"       # the database (as --db / BATCHDASH_DB): a file path,
+                                     # or postgresql://user@host/dbname (no password here)
     prices = "~/prices.json"         # price overrides (as BATCHDASH_PRICES)
 
     [openai]
@@ -11,7 +12,9 @@ The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
     api_key_env = "EXAMPLE_API_KEY"       # the variable holding the key (default OPENAI_API_KEY)
 
 API keys are never read from the file: they stay in the environment, so no secret lands
-in a file that gets copied, shared or committed. Unknown keys are errors (a typo should
+in a file that gets copied, shared or committed. For the same reason a `db` URL holding a
+password is refused: libpq reads it from PGPASSWORD, ~/.pgpass or a service file (or from
+a URL given by --db / BATCHDASH_DB). Unknown keys are errors (a typo should
 not be silently ignored).
 """
 
@@ -78,8 +81,10 @@ def file_settings() -> FileSettings:
         raise ConfigError(f"config file {path}: [openai] must be a table")
     _reject_unknown(path, data, _TOP_KEYS, "")
     _reject_unknown(path, openai, _OPENAI_KEYS, "openai.")
+    db = _text(path, data, "db", "")
+    _refuse_password(path, db)
     return FileSettings(
-        db=_text(path, data, "db", ""),
+        db=db,
         prices=_text(path, data, "prices", ""),
         base_url=_text(path, openai, "base_url", "openai."),
         api_key_env=_text(path, openai, "api_key_env", "openai."),
@@ -100,10 +105,23 @@ def _text(path: Path, table: dict[str, Any], key: str, prefix: str) -> str | Non
     return value
 
 
-def db_path_setting() -> Path | None:
-    """The database from BATCHDASH_DB or the config file (flags are applied by the CLI)."""
-    value = os.environ.get("BATCHDASH_DB") or file_settings().db
-    return Path(value).expanduser() if value else None
+def _refuse_password(path: Path, db: str | None) -> None:
+    """A config file is copied and shared: a password in its `db` URL is an error."""
+    if db is None or "://" not in db:
+        return
+    from batchdash.core.db.location import has_password  # only for a URL
+
+    if has_password(db):
+        raise ConfigError(
+            f"config file {path}: db must not hold a password "
+            "(use PGPASSWORD, ~/.pgpass or a service file)"
+        )
+
+
+def db_setting() -> str | None:
+    """The database (file path or URL) from BATCHDASH_DB or the config file; the CLI
+    applies `--db` itself."""
+    return os.environ.get("BATCHDASH_DB") or file_settings().db
 
 
 def prices_path_setting() -> Path | None:

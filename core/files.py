@@ -1,4 +1,5 @@
-"""Files batchdash writes beside the database: private (0600) creation and worker PID files.
+"""Files batchdash writes (the database, exports, and worker PID files and logs in the
+database's state folder): private (0600) creation and worker PID files.
 
 A PID file records the worker's pid together with the process's identity (its start time
 in clock ticks since boot and its command line, both from /proc), so `workers stop` can

@@ -159,7 +159,7 @@ class LoopWatch(threading.Thread):
     def _write(self, fn: WriteFn) -> None:
         try:
             if self._db is None:
-                self._db = open_sync_store(self.worker.options.db_path)
+                self._db = open_sync_store(self.worker.options.where)
             self._db.write(fn)
         except StoreError as exc:
             log.warning("heartbeat from the watch thread failed: %s", exc)

@@ -187,6 +187,14 @@ class Event:
     queue: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class HeartbeatReply:
+    """What a heartbeat tells its worker: held jobs to abort, and whether to drain and stop."""
+
+    cancel: list[int] = field(default_factory=list)
+    stop: bool = False  # `workers stop` asked, from any host, through the database
+
+
 @dataclass(slots=True)
 class Worker:
     """A local worker process as recorded by its heartbeats."""

@@ -6,8 +6,10 @@ worker pays one transaction for many jobs. A separate heartbeat task extends the
 of the jobs in flight, learns which of them were cancelled, rescues leases that other
 (dead) workers let expire, and marks stale workers.
 
-On SIGTERM/SIGINT the worker drains: it stops claiming, lets in-flight jobs finish within
-a grace period, then releases what is left back to pending (the attempt is not counted).
+On SIGTERM/SIGINT, or when a heartbeat reports a stop requested through the database
+(`workers stop` from a host that cannot signal it), the worker drains: it stops claiming,
+lets in-flight jobs finish within a grace period, then releases what is left back to
+pending (the attempt is not counted).
 A second signal cuts the grace period short.
 
 A job's faults stay with its attempt (`core.attempt`): whatever its handler does fails
@@ -30,14 +32,22 @@ from pathlib import Path
 
 from batchdash.core import qa, queue
 from batchdash.core.attempt import run_attempt
-from batchdash.core.db import open_store
+from batchdash.core.db import DbLocation, open_store
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
 from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
-from batchdash.core.models import ALL_JOBS, Claim, JobStatus, Outcome, Worker, WorkerState
+from batchdash.core.models import (
+    ALL_JOBS,
+    Claim,
+    HeartbeatReply,
+    JobStatus,
+    Outcome,
+    Worker,
+    WorkerState,
+)
 
 #: Longest single wait for a work notification (the task loops; it only bounds each wait).
 WORK_WAIT_SECONDS = 60.0
@@ -47,7 +57,7 @@ WORK_WAIT_SECONDS = 60.0
 class WorkerOptions:
     """Settings of one worker process (the `batchdash worker` flags)."""
 
-    db_path: Path
+    where: DbLocation
     concurrency: int = 4
     queues: tuple[str, ...] = ()
     heartbeat: float = 2.0
@@ -73,9 +83,10 @@ class WorkerOptions:
 log = logging.getLogger("batchdash.worker")
 
 
-def pid_dir(db_path: Path) -> Path:
-    """Where workers of this database keep their PID files and logs."""
-    return db_path.parent / f"{db_path.name}.workers"
+def pid_dir(where: DbLocation) -> Path:
+    """Where this host's workers of the database keep their PID files and logs (the
+    database's local state folder, for a file and a server alike)."""
+    return where.state_dir() / "workers"
 
 
 def new_worker_id() -> str:
@@ -100,14 +111,14 @@ class WorkerProcess:
         self._hurry = asyncio.Event()  # a second stop signal: no more grace
         self._stop_signals = 0
         self._stop_at: float | None = None  # monotonic time of the first stop signal
-        self._pid_file = pid_dir(options.db_path) / f"{self.id}.pid"
+        self._pid_file = pid_dir(options.where) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
 
     # ------------------------------------------------------------------ lifecycle
 
     async def run(self) -> int:
         """Run until drained or idle; returns the process exit code."""
-        self.db = await open_store(self.options.db_path)
+        self.db = await open_store(self.options.where)
         if self.options.qa_every:
             judges = self.options.qa_judges or (qa.DEFAULT_JUDGE,)
             self.qa = qa.WorkerQA(self.db, self.options.qa_every, judges)
@@ -325,20 +336,26 @@ class WorkerProcess:
         )
         options = self.options
 
-        def run(tx: Tx) -> tuple[list[int], int]:
+        def run(tx: Tx) -> tuple[HeartbeatReply, int]:
             now = time.time()
-            abort = tx.workers.heartbeat(
+            reply = tx.workers.heartbeat(
                 self.id, state, held, self.done, self.failed, options.lease_seconds, now
             )
             rescued = tx.jobs.rescue(ALL_JOBS, now)
             tx.workers.mark_stale_workers(STALE_AFTER_INTERVALS, now)
-            return abort, rescued
+            return reply, rescued
 
         assert self.db is not None
-        aborts, rescued = await self.db.write(run)
+        reply, rescued = await self.db.write(run)
         if rescued:
             log.info("rescued %d jobs whose worker stopped heartbeating", rescued)
-        for job_id in aborts:
+        if reply.stop and not self.draining:
+            # `workers stop` from a host that cannot signal us: drain as on SIGTERM.
+            log.info("stop requested through the database")
+            self._stop_signals += 1
+            self._stop_at = time.monotonic()
+            self.request_drain()
+        for job_id in reply.cancel:
             entry = self.inflight.get(job_id)
             if entry is not None:
                 self.cancel_requested.add(job_id)

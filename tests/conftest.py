@@ -66,6 +66,15 @@ def db_path(tmp_path: Path) -> Path:
     return tmp_path / "batchdash.db"
 
 
+@pytest.fixture
+def stop_workers(db_path: Path) -> Iterator[None]:
+    """Detached workers (`workers start`) outlive a failed test unless stopped here."""
+    try:
+        yield
+    finally:
+        cli("workers", "stop", "--db", str(db_path), check=False)
+
+
 def cli_env(**extra: str) -> dict[str, str]:
     """Environment for CLI subprocesses: the installed package, no inherited DB or key."""
     env = {k: v for k, v in os.environ.items() if k not in ("BATCHDASH_DB", "OPENAI_API_KEY")}

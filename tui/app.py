@@ -91,7 +91,7 @@ class BatchDashApp(ActingApp):
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
         try:
-            self.db = await open_store(self.db_path, readonly=self.read_only)
+            self.db = await open_store(self.where, readonly=self.read_only)
         except Exception as exc:  # a bad path or schema: say so and leave
             self.exit(return_code=2, message=f"batchdash: error: {exc}")
             return

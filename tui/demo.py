@@ -29,10 +29,10 @@ from types import TracebackType
 from typing import IO, Any
 
 from batchdash.core import queue
-from batchdash.core.db import open_store
-from batchdash.core.db.ports import Store
+from batchdash.core.db import DbLocation, open_store, parse_location
+from batchdash.core.db.ports import Store, Tx
 from batchdash.core.files import open_private
-from batchdash.core.models import NewJob
+from batchdash.core.models import ALL_JOBS, NewJob
 from batchdash.tui.cli.common import EXIT_OK, CliError
 
 #: Simulated time runs this much faster than real time (batches finish in a minute or so).
@@ -61,9 +61,19 @@ DEMO_MARKER = ".batchdash-demo"
 class Demo:
     """The simulator, the workers and the demo data; a context manager that cleans up."""
 
-    def __init__(self, folder: Path, *, jobs: int = 600, workers: int = 3) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        where: DbLocation | None = None,
+        jobs: int = 600,
+        workers: int = 3,
+    ) -> None:
         self.folder = folder
         self.db_path = folder / "batchdash.db"
+        #: The folder's own SQLite file, or the empty database `--db` named (a server's).
+        self.where = where or DbLocation(path=self.db_path)
+        self.own_db = where is None
         self.jobs = jobs
         self.workers = workers
         self.sim: subprocess.Popen[str] | None = None
@@ -106,6 +116,8 @@ class Demo:
         cannot be continued. A folder holding some other batchdash.db is refused.
         """
         self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.own_db:
+            return  # `--db`: checked for emptiness when seeding, never wiped
         marker = self.folder / DEMO_MARKER
         if self.db_path.exists() and not marker.exists():
             raise CliError(f"{self.db_path} exists and is not a demo database; pick another --dir")
@@ -134,8 +146,10 @@ class Demo:
             os.environ[name] = value
 
     async def _seed(self) -> None:
-        db = await open_store(self.db_path)
+        db = await open_store(self.where)
         try:
+            if not self.own_db:
+                await _require_empty(db, self.where)
             rng = random.Random(42)
             await queue.enqueue(db, "papers", _paper_jobs(self.jobs, rng), handler="sim")
             await queue.enqueue(db, "chat", _chat_jobs(40), handler="openai")
@@ -158,14 +172,14 @@ class Demo:
     def _start_workers(self) -> None:
         folder = self.folder / "workers"
         folder.mkdir(exist_ok=True)
+        # The database reaches the workers through the environment, never their argv.
+        env = {**os.environ, "BATCHDASH_DB": self.where.setting}
         for index in range(self.workers):
             argv = [
                 sys.executable,
                 "-m",
                 "batchdash",
                 "worker",
-                "--db",
-                str(self.db_path),
                 "--concurrency",
                 "2",
                 "--heartbeat",
@@ -187,6 +201,7 @@ class Demo:
                         stdout=log,
                         stderr=log,
                         start_new_session=True,
+                        env=env,
                     )
                 )
 
@@ -212,6 +227,16 @@ class Demo:
             else:
                 os.environ[name] = value
         self._env_before.clear()
+
+
+async def _require_empty(db: Store, where: DbLocation) -> None:
+    """The demo adds its data to a database given by `--db` only when it holds none yet."""
+
+    def held(tx: Tx) -> int:
+        return tx.jobs.count_jobs(ALL_JOBS) + tx.batches.count_batches()
+
+    if await db.read(held):
+        raise CliError(f"{where.display} already holds jobs; the demo needs an empty database")
 
 
 def _read_line(stream: IO[str], timeout: float) -> str:
@@ -289,13 +314,14 @@ def run_demo(args: argparse.Namespace) -> int:
     from batchdash.tui.app import BatchDashApp
 
     print(f"starting the simulator and {args.workers} workers in {folder} …", file=sys.stderr)
-    with Demo(folder, jobs=args.jobs, workers=args.workers) as demo:
-        app = BatchDashApp(demo.db_path, refresh=args.refresh, poll_every=DEMO_POLL)
+    where = parse_location(args.demo_db) if args.demo_db else None
+    with Demo(folder, where=where, jobs=args.jobs, workers=args.workers) as demo:
+        app = BatchDashApp(demo.where, refresh=args.refresh, poll_every=DEMO_POLL)
         if args.headless_for is None:
             app.run()
         else:
             asyncio.run(_headless(app, args.headless_for))
-    print(f"demo stopped; its database is {folder / 'batchdash.db'}", file=sys.stderr)
+    print(f"demo stopped; its database is {demo.where.display}", file=sys.stderr)
     return EXIT_OK
 
 

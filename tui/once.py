@@ -13,11 +13,10 @@ import argparse
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any, TextIO
 
 from batchdash.core import snapshot
-from batchdash.core.db import open_sync_store
+from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.errors import DatabaseError
 from batchdash.core.models import Batch, JobStatus, QueueInfo
 from batchdash.tui import styles
@@ -25,7 +24,7 @@ from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_OK,
     CliError,
-    db_path,
+    db_location,
     run_async,
     use_color,
 )
@@ -51,19 +50,19 @@ Cell = tuple[str, str | None]
 
 def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
     """Print the report for `args` and return the exit code."""
-    path = db_path(args)
+    where = db_location(args)
     now = time.time()
     if args.once_poll:
         _poll(args, sys.stderr)
     try:
-        with open_sync_store(path, readonly=True) as db:
+        with open_sync_store(where, readonly=True) as db:
             report = db.read(lambda tx: snapshot.summary(tx, now))
     except DatabaseError as exc:
         raise CliError(str(exc)) from exc
     if args.once_json:
-        write_json(to_json(report, path), out)
+        write_json(to_json(report, where), out)
     else:
-        write_text(report, path, args.once_sections or SECTIONS, out)
+        write_text(report, where, args.once_sections or SECTIONS, out)
     return EXIT_ATTENTION if report.attention else EXIT_OK
 
 
@@ -86,12 +85,12 @@ def _iso(now: float) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now))
 
 
-def to_json(report: snapshot.Summary, path: Path) -> dict[str, Any]:
+def to_json(report: snapshot.Summary, where: DbLocation) -> dict[str, Any]:
     """The report as JSON-ready data (the contract of tui/cli/views.py, epoch-second times)."""
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": report.now,
-        "db": str(path),
+        "db": where.display,
         "db_exists": True,
         "jobs": report.overview.to_dict(),
         "queues": [
@@ -112,10 +111,12 @@ def _counts(q: QueueInfo) -> dict[str, int]:
 # --------------------------------------------------------------------------- text
 
 
-def write_text(report: snapshot.Summary, path: Path, sections: Sequence[str], out: TextIO) -> None:
+def write_text(
+    report: snapshot.Summary, where: DbLocation, sections: Sequence[str], out: TextIO
+) -> None:
     """Write the chosen sections as aligned text; colour only when `out` is a terminal."""
     printer = _Printer(out, color=use_color(out))
-    printer.line([(f"batchdash  {path}  {_iso(report.now)}", "bold")])
+    printer.line([(f"batchdash  {where.display}  {_iso(report.now)}", "bold")])
     for name in SECTIONS:
         if name in sections:
             _SECTION_WRITERS[name](report, printer)

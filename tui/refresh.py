@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from functools import partial
-from pathlib import Path
 from types import ModuleType
 
 from textual import on
@@ -28,6 +27,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, TabbedContent
 
 from batchdash.core import snapshot
+from batchdash.core.db import DbLocation
 from batchdash.core.db.ports import Store
 from batchdash.core.snapshot import Snapshot, View
 from batchdash.tui.screens.batch import BatchDetailScreen
@@ -77,7 +77,7 @@ class RefreshingApp(App[None]):
 
     def __init__(
         self,
-        db_path: Path,
+        where: DbLocation,
         *,
         refresh: float = 1.0,
         poll_every: float = 30.0,
@@ -85,7 +85,7 @@ class RefreshingApp(App[None]):
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
-        self.db_path = db_path
+        self.where = where
         self.refresh_every = refresh
         self.poll_every = poll_every
         self.read_only = read_only

@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from batchdash.core.db.location import DbLocation, parse_location
+from batchdash.core.db.location import DbLocation, default_location, parse_location
 from batchdash.core.db.ports import Store, SyncStore
-from batchdash.core.db.sqlite.connection import SCHEMA_VERSION, default_db_path, require_database
+from batchdash.core.db.sqlite.connection import SCHEMA_VERSION, require_database
 from batchdash.core.db.sqlite.store import SqliteStore, SqliteSyncStore
 
 __all__ = [
     "SCHEMA_VERSION",
     "DbLocation",
-    "default_db_path",
+    "default_location",
     "open_store",
     "open_sync_store",
     "parse_location",

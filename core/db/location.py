@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from batchdash.core.config import db_setting
 from batchdash.core.errors import InvalidInputError
 
 #: URL schemes of the PostgreSQL back end (libpq accepts both).
@@ -84,6 +85,16 @@ def parse_location(text: str) -> DbLocation:
         f"database {redact_url(text)}: unsupported URL scheme {match.group(1)!r} "
         "(use a file path for SQLite, or postgresql://…)"
     )
+
+
+def default_location() -> DbLocation:
+    """The database unless `--db` says otherwise: BATCHDASH_DB, the config file's `db`, else
+    the SQLite file in the XDG data folder."""
+    chosen = db_setting()
+    if chosen:
+        return parse_location(chosen)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return DbLocation(path=Path(base) / "batchdash" / "batchdash.db")
 
 
 def redact_url(url: str, mask: str = "***") -> str:

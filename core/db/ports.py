@@ -24,6 +24,7 @@ from batchdash.core.models import (
     BatchItem,
     Claim,
     Event,
+    HeartbeatReply,
     Job,
     JobFilter,
     NewJob,
@@ -159,8 +160,9 @@ class Workers(Protocol):
         failed: int,
         lease_seconds: float,
         now: float,
-    ) -> list[int]:
-        """Record a heartbeat, extend the worker's leases; returns held jobs to cancel."""
+    ) -> HeartbeatReply:
+        """Record a heartbeat, extend the worker's leases; says which held jobs to cancel
+        and whether the worker was asked to stop (`request_stop`)."""
 
     def set_worker_note(self, worker_id: str, note: str | None) -> None:
         """Set (or clear, with None) the note shown beside a worker's state."""
@@ -176,6 +178,9 @@ class Workers(Protocol):
 
     def list_workers(self) -> list[Worker]:
         """All workers, most recent heartbeat first."""
+
+    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
 
 
 class Batches(Protocol):

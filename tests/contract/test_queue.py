@@ -139,7 +139,7 @@ async def test_cancel_pending_now_and_running_through_heartbeat(
                 "w", "busy", [(running.job_id, running.token)], 0, 0, 30, time.time()
             )
         )
-    assert abort == [running.job_id]
+    assert abort.cancel == [running.job_id]
     await queue.report(db, "w", [queue.cancelled(running)])
     with backend.open_sync() as s:
         assert s.read(lambda tx: tx.jobs.get_job(1)).status == "cancelled"

@@ -15,7 +15,6 @@ from batchdash.core.models import (
     ALL_JOBS,
     JobFilter,
     QAResult,
-    Worker,
 )
 from tests.contract.backends import Backend, jobs
 
@@ -51,17 +50,6 @@ def test_unknown_names_are_not_found(backend: Backend) -> None:
             s.read(lambda tx: tx.batches.get_batch("batch_nope"))
         with pytest.raises(NotFoundError, match="unknown queue 'nope'"):
             s.read(lambda tx: tx.queues.require_queue("nope"))
-
-
-def test_a_worker_heartbeats_with_a_note_and_goes_stale(backend: Backend) -> None:
-    worker = Worker("w1", "host", 42, 0.0, 0.0, 1.0, "idle", queues=["q"])
-    with backend.open_sync() as s:
-        s.write(lambda tx: tx.workers.register_worker(worker))
-        s.write(lambda tx: tx.workers.heartbeat("w1", "busy", [], 3, 1, 30.0, 5.0))
-        s.write(lambda tx: tx.workers.set_worker_note("w1", "loop blocked 2s"))
-        [seen] = s.read(lambda tx: tx.workers.list_workers())
-        assert (seen.state, seen.done, seen.failed, seen.note) == ("busy", 3, 1, "loop blocked 2s")
-        assert s.write(lambda tx: tx.workers.mark_stale_workers(3.0, 100.0)) == ["w1"]
 
 
 def test_a_batch_from_intent_to_ingested_results(backend: Backend) -> None:

@@ -15,8 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.db import DbLocation
 from batchdash.core.worker import pid_dir
 from tests.conftest import cli, spawn, wait_until
+
+
+def workers_dir(db_path: Path) -> Path:
+    """Where this host keeps the PID files and logs of the database's workers."""
+    return pid_dir(DbLocation(path=db_path))
+
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--retry-base", "0.05")
 
@@ -30,15 +37,6 @@ def sleeper() -> Iterator[subprocess.Popen[bytes]]:
     finally:
         proc.kill()
         proc.wait(timeout=10)
-
-
-@pytest.fixture
-def stop_workers(db_path: Path) -> Iterator[None]:
-    """Detached workers outlive a failed test unless stopped here."""
-    try:
-        yield
-    finally:
-        cli("workers", "stop", "--db", str(db_path), check=False)
 
 
 def mode(path: Path) -> int:
@@ -79,7 +77,7 @@ def test_stop_never_signals_a_process_that_got_a_dead_workers_pid(
     db_path: Path, sleeper: subprocess.Popen[bytes]
 ) -> None:
     cli("init", "--db", str(db_path))
-    folder = pid_dir(db_path)
+    folder = workers_dir(db_path)
     folder.mkdir(parents=True, exist_ok=True)
     recorded = {
         "pid": sleeper.pid,
@@ -107,8 +105,8 @@ def test_stop_never_signals_a_process_that_got_a_dead_workers_pid(
 def test_stop_removes_the_pid_file_of_a_killed_worker_and_says_so(db_path: Path) -> None:
     worker = spawn("worker", "--db", str(db_path), *FAST_WORKER)
     try:
-        wait_until(lambda: list(pid_dir(db_path).glob("*.pid")), 30, what="pid file")
-        (pid_file,) = pid_dir(db_path).glob("*.pid")
+        wait_until(lambda: list(workers_dir(db_path).glob("*.pid")), 30, what="pid file")
+        (pid_file,) = workers_dir(db_path).glob("*.pid")
     finally:
         worker.kill()
         worker.wait(timeout=10)
@@ -128,10 +126,10 @@ def test_worker_log_is_named_after_its_id_and_holds_its_lines(
     cli("enqueue", str(jobs), "--db", str(db_path), "--handler", "sim")
     started = cli("workers", "start", "--db", str(db_path), *FAST_WORKER).stdout
     (worker_id,) = worker_ids(db_path)
-    log = pid_dir(db_path) / f"worker-{worker_id}.log"
+    log = workers_dir(db_path) / f"worker-{worker_id}.log"
     assert str(log) in started
     assert mode(log) == 0o600
-    assert mode(pid_dir(db_path) / f"{worker_id}.pid") == 0o600
+    assert mode(workers_dir(db_path) / f"{worker_id}.pid") == 0o600
     wait_until(
         lambda: (
             "succeeded" in cli("jobs", "list", "--db", str(db_path)).stdout
@@ -145,7 +143,7 @@ def test_worker_log_is_named_after_its_id_and_holds_its_lines(
     lines = log.read_text().splitlines()
     assert any(worker_id in line and "start" in line for line in lines), lines
     assert any(worker_id in line and "stop" in line for line in lines), lines
-    assert [p.name for p in pid_dir(db_path).glob("*.log")] == [log.name]
+    assert [p.name for p in workers_dir(db_path).glob("*.log")] == [log.name]
 
 
 def test_export_file_is_private(tmp_path: Path, db_path: Path) -> None:
@@ -184,7 +182,7 @@ def test_harmful_worker_options_are_refused(
     (line,) = result.stderr.splitlines()
     assert f"{option}" in line and "error" in line, line
     assert "Traceback" not in result.stderr
-    assert not pid_dir(db_path).exists() and not db_path.exists()
+    assert not workers_dir(db_path).exists() and not db_path.exists()
 
 
 def test_start_keeps_healthy_workers_when_a_sibling_dies_starting(db_path: Path) -> None:

@@ -16,7 +16,7 @@ from tests.tui.conftest import SIZE
 async def test_demo_flows_to_completion_and_stops_what_it_started(tmp_path: Path) -> None:
     with Demo(tmp_path, jobs=40, workers=2) as demo:
         started = [demo.sim, *demo.procs]
-        app = BatchDashApp(demo.db_path, refresh=0.2, poll_every=1.0)
+        app = BatchDashApp(demo.where, refresh=0.2, poll_every=1.0)
         async with app.run_test(size=SIZE):
             deadline = time.monotonic() + 90
             while True:
@@ -42,3 +42,22 @@ def test_headless_demo_smoke(tmp_path: Path) -> None:
     # The demo's logs may hold results: owner-only, like the database.
     logs = sorted(tmp_path.rglob("*.log"))
     assert logs and all(log.stat().st_mode & 0o777 == 0o600 for log in logs), logs
+
+
+def test_demo_runs_on_an_empty_database_given_by_db_and_refuses_a_used_one(
+    tmp_path: Path,
+) -> None:
+    given = tmp_path / "given.db"
+    folder = tmp_path / "files"
+    args = ("demo", "--db", str(given), "--dir", str(folder), "--jobs", "10")
+    proc = cli(*args, "--headless-for", "2", timeout=120)
+    assert "demo after 2s:" in proc.stdout
+    assert f"its database is {given}" in proc.stderr
+    assert not (folder / "batchdash.db").exists()
+    once = json.loads(cli("--db", str(given), "--once", "--json", check=False).stdout)
+    assert once["jobs"]["total"] >= 10
+    again = cli(*args, "--headless-for", "1", check=False, timeout=120)
+    assert again.returncode == 2
+    assert again.stderr.splitlines()[-1] == (
+        f"batchdash: error: {given} already holds jobs; the demo needs an empty database"
+    )

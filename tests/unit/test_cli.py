@@ -81,7 +81,7 @@ def test_shell_completion_script_and_candidates() -> None:
 
 
 def test_command_modules_import_only_the_shared_modules() -> None:
-    shared = {"common", "views", "progress", "selection", "polling"}
+    shared = {"common", "views", "progress", "selection", "polling", "stopping"}
     allowed = {f"batchdash.tui.cli.{m}" for m in shared}
     for module in {where.split(":")[0] for where in COMMANDS.values()} | shared:
         tree = ast.parse((ROOT / "tui" / "cli" / f"{module}.py").read_text())

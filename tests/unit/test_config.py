@@ -9,7 +9,7 @@ import pytest
 
 from batchdash.core import config, pricing
 from batchdash.core.config import MissingKeyError, openai_settings
-from batchdash.core.db import default_db_path
+from batchdash.core.db import DbLocation, default_location
 from tests.conftest import cli
 
 
@@ -28,7 +28,7 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 
 def test_no_file_means_defaults(config_file: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_DATA_HOME", "/data")
-    assert default_db_path() == Path("/data/batchdash/batchdash.db")
+    assert default_location() == DbLocation(path=Path("/data/batchdash/batchdash.db"))
     with pytest.raises(MissingKeyError, match="set OPENAI_API_KEY"):
         openai_settings()
 
@@ -43,12 +43,12 @@ def test_file_beats_defaults_and_environment_beats_file(
         '[openai]\nbase_url = "http://file.example/v1"\napi_key_env = "HOUSE_KEY"\n'
     )
     monkeypatch.setenv("HOUSE_KEY", "k-file")
-    assert default_db_path() == tmp_path / "from-file.db"
+    assert default_location() == DbLocation(path=tmp_path / "from-file.db")
     assert openai_settings() == ("http://file.example/v1", "k-file")
     assert pricing.model_price("house-model") == (1.0, 2.0)
     monkeypatch.setenv("BATCHDASH_DB", str(tmp_path / "from-env.db"))
     monkeypatch.setenv("OPENAI_BASE_URL", "http://env.example/v1")
-    assert default_db_path() == tmp_path / "from-env.db"
+    assert default_location() == DbLocation(path=tmp_path / "from-env.db")
     assert openai_settings()[0] == "http://env.example/v1"
 
 

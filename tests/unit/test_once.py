@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import snapshot
-from batchdash.core.db import SCHEMA_VERSION, open_sync_store
+from batchdash.core.db import SCHEMA_VERSION, DbLocation, open_sync_store
 from batchdash.core.models import NewJob, Worker
 from batchdash.tui import once, showcase
 from tests.conftest import cli
 
 GOLDEN = Path(__file__).parent / "golden"
-SHOWN_PATH = Path("showcase.db")
+SHOWN_PATH = DbLocation(path=Path("showcase.db"))
 
 
 def golden(name: str, text: str) -> None:

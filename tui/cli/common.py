@@ -29,7 +29,14 @@ from typing import Any, TypeVar
 
 import click
 
-from batchdash.core.db import default_db_path, open_store, open_sync_store, require_database
+from batchdash.core.db import (
+    DbLocation,
+    default_location,
+    open_store,
+    open_sync_store,
+    parse_location,
+    require_database,
+)
 from batchdash.core.db.ports import Store, SyncStore
 from batchdash.core.errors import BatchdashError
 
@@ -49,10 +56,11 @@ class CliError(Exception):
     """A user-facing error: printed as one line, exit code 2."""
 
 
-def db_path(args: argparse.Namespace) -> Path:
-    """The database chosen by `--db`, else BATCHDASH_DB, else the XDG default."""
+def db_location(args: argparse.Namespace) -> DbLocation:
+    """The database chosen by `--db`, else BATCHDASH_DB or the config file, else the XDG
+    default: a SQLite file, or a PostgreSQL server for a `postgresql://` URL."""
     value = getattr(args, "db", None)
-    return Path(value).expanduser() if value else default_db_path()
+    return parse_location(value) if value else default_location()
 
 
 def creates_db(args: argparse.Namespace) -> bool:
@@ -65,7 +73,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
     import asyncio  # here, not at the top: `--once` never needs an event loop
 
     async def main() -> T:
-        db = await open_store(db_path(args), create=creates_db(args))
+        db = await open_store(db_location(args), create=creates_db(args))
         try:
             return await coro_fn(db)
         finally:
@@ -76,7 +84,7 @@ def run_async(coro_fn: Callable[[Store], Coroutine[Any, Any, T]], args: argparse
 
 def open_sync(args: argparse.Namespace, *, readonly: bool = False) -> SyncStore:
     """Open the store synchronously (readers that must stay fast, like `--once`)."""
-    return open_sync_store(db_path(args), readonly=readonly, create=creates_db(args))
+    return open_sync_store(db_location(args), readonly=readonly, create=creates_db(args))
 
 
 class Group(click.Group):
@@ -113,12 +121,12 @@ def db_option(*, root: bool = False) -> Callable[[F], F]:
     """
     return click.option(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         default=None,
         envvar="BATCHDASH_DB" if root else None,
         show_envvar=root,
-        help="SQLite file (default: $BATCHDASH_DB, `db` in the config file, or "
-        "~/.local/share/batchdash/batchdash.db)",
+        help="SQLite file or postgresql://user@host/dbname (default: $BATCHDASH_DB, `db` in "
+        "the config file, or ~/.local/share/batchdash/batchdash.db)",
     )
 
 
@@ -206,8 +214,9 @@ def _check_setup(args: argparse.Namespace) -> None:
 
     config.file_settings()
     pricing.price_table()
-    if not creates_db(args):
-        require_database(db_path(args))
+    location = db_location(args)  # an unsupported URL scheme is refused here
+    if not creates_db(args) and location.path is not None:
+        require_database(location.path)  # a server's database is checked when opened
 
 
 def _error(message: str) -> int:

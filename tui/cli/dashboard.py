@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, db_path, example, invoke
+from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, example, invoke
 
 
 def run_dashboard(args: argparse.Namespace) -> int:
@@ -18,7 +18,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from batchdash.tui.app import BatchDashApp
 
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(db_path(args), refresh=args.refresh, read_only=args.read_only).run()
+    BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only).run()
     return EXIT_OK
 
 
@@ -30,9 +30,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 @click.command(
-    epilog=example("batchdash demo", "batchdash demo --dir /tmp/demo --jobs 2000 --workers 4")
+    epilog=example(
+        "batchdash demo",
+        "batchdash demo --dir /tmp/demo --jobs 2000 --workers 4",
+        "batchdash demo --db postgresql://me@db.example/demo",
+    )
 )
-@db_option()
+@click.option(
+    "--db",
+    "demo_db",
+    metavar="PATH|URL",
+    default=None,
+    help="An empty database to run the demo on (default: a new file in the demo folder).",
+)
 @click.option(
     "--dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -45,4 +55,5 @@ def cmd_demo(args: argparse.Namespace) -> int:
 @click.option("--headless-for", type=float, default=None, hidden=True)
 def demo(**_: Any) -> Any:
     """A live dashboard on a simulator with sim workers (no API key needed)."""
+    # Only the demo's own --db counts: BATCHDASH_DB must never receive the demo's data.
     return invoke(cmd_demo, creates=True)

@@ -26,8 +26,8 @@ from batchdash.tui.cli.common import (
     EXIT_OK,
     CliError,
     Group,
+    db_location,
     db_option,
-    db_path,
     example,
     invoke,
     open_sync,
@@ -43,7 +43,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     """Create or migrate the database and say where it is."""
     with open_sync(args):
         pass
-    print(f"database ready: {db_path(args)}")
+    print(f"database ready: {db_location(args).display}")
     return EXIT_OK
 
 

@@ -17,14 +17,7 @@ from typing import Any
 import click
 
 from batchdash.core.config import MissingKeyError, openai_settings
-from batchdash.core.files import (
-    Identity,
-    PidState,
-    check_pid_file,
-    open_private_append,
-    process_identity,
-    read_pid_file,
-)
+from batchdash.core.files import open_private_append, read_pid_file
 from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import this_host
 from batchdash.core.qa import parse_judges
@@ -45,12 +38,13 @@ from batchdash.tui.cli.common import (
     CliError,
     F,
     Group,
+    db_location,
     db_option,
-    db_path,
     example,
     invoke,
     run_async,
 )
+from batchdash.tui.cli.stopping import cmd_workers_stop
 from batchdash.tui.cli.views import worker_json, write_json
 from batchdash.tui.fmt import age, table
 
@@ -73,7 +67,7 @@ def _options(args: argparse.Namespace) -> WorkerOptions:
         except MissingKeyError as exc:
             raise CliError(f"--qa-every: {exc}") from None
     return WorkerOptions(
-        db_path=db_path(args),
+        where=db_location(args),
         concurrency=args.concurrency,
         queues=tuple(args.queue),
         heartbeat=args.heartbeat,
@@ -140,7 +134,8 @@ def _configure_logging(worker_id: str) -> logging.Logger:
 
 def _worker_argv(args: argparse.Namespace, log_dir: Path) -> list[str]:
     """The `batchdash worker` command line equivalent to these options."""
-    argv = [sys.executable, "-m", "batchdash", "worker", "--db", str(db_path(args))]
+    # No --db: the database (maybe a URL with a password) goes through the environment.
+    argv = [sys.executable, "-m", "batchdash", "worker"]
     for flag in (
         "concurrency",
         "heartbeat",
@@ -174,15 +169,18 @@ class _Child:
 
 
 def cmd_workers_start(args: argparse.Namespace) -> int:
-    """Start detached workers (own session, each logging to worker-ID.log beside the DB).
+    """Start detached workers (own session, each logging to worker-ID.log in the database's
+    state folder on this host).
 
     Each worker counts as started once it has registered. One that dies or hangs while
     starting is reported (a hung one is stopped); the others are left running.
     """
     _options(args)  # validate before spawning anything
-    folder = pid_dir(db_path(args))
+    location = db_location(args)
+    folder = pid_dir(location)
     folder.mkdir(parents=True, exist_ok=True)
     argv = _worker_argv(args, folder)
+    env = {**os.environ, "BATCHDASH_DB": location.setting}
     children = [
         _Child(
             subprocess.Popen(
@@ -193,6 +191,7 @@ def cmd_workers_start(args: argparse.Namespace) -> int:
                 text=True,
                 start_new_session=True,
                 cwd=Path.cwd(),
+                env=env,
             )
         )
         for _ in range(args.n)
@@ -257,75 +256,6 @@ def _startup_failure(proc: subprocess.Popen[str]) -> str:
     if said:
         message += f": {said[-1].strip()}"
     return message + (f"; log {logs[0]}" if logs else "")
-
-
-def _wait_for(condition: Any, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return bool(condition())
-
-
-def _live_workers(folder: Path) -> dict[int, Identity]:
-    """Workers whose PID file still names them, by pid; stale PID files are removed.
-
-    A pid alone is not enough: after a worker is killed its pid may belong to any other
-    process by now, so each process's start time and command line must match the file.
-    """
-    found: dict[int, Identity] = {}
-    for pid_file in sorted(folder.glob("*.pid")):
-        check = check_pid_file(pid_file)
-        worker = pid_file.stem
-        if check is None:
-            if pid_file.exists():  # else the worker just exited and removed it
-                print(f"skipped unreadable pid file {pid_file}", file=sys.stderr)
-        elif check.state is PidState.RUNNING:
-            if check.identity is not None:  # always, when running
-                found[check.pid] = check.identity
-        elif check.state is PidState.UNKNOWN:
-            print(
-                f"not signalling pid {check.pid} of worker {worker}: without /proc "
-                "it cannot be told apart from another process with that pid",
-                file=sys.stderr,
-            )
-        else:
-            pid_file.unlink(missing_ok=True)
-            why = (
-                "process gone"
-                if check.state is PidState.GONE
-                else f"pid {check.pid} reused by another process"
-            )
-            print(f"removed stale pid file for worker {worker} ({why})")
-    return found
-
-
-def cmd_workers_stop(args: argparse.Namespace) -> int:
-    """SIGTERM every worker of this database, then wait for them to drain and exit."""
-    folder = pid_dir(db_path(args))
-    running = _live_workers(folder) if folder.exists() else {}
-    if not running:
-        print("no workers running")
-        return EXIT_OK
-    for pid in running:
-        try:
-            os.kill(pid, signal.SIGTERM)
-        except ProcessLookupError:
-            continue
-
-    def left() -> list[int]:
-        return [pid for pid, me in running.items() if process_identity(pid) == me]
-
-    if not _wait_for(lambda: not left(), args.timeout):
-        pids = ", ".join(map(str, left()))
-        print(
-            f"batchdash: error: still running after {args.timeout:g}s: pids {pids}",
-            file=sys.stderr,
-        )
-        return EXIT_ERROR
-    print(f"stopped {len(running)} workers")
-    return EXIT_OK
 
 
 def cmd_workers_list(args: argparse.Namespace) -> int:
@@ -456,17 +386,28 @@ def workers() -> None:
 @click.option("-n", type=POSITIVE_INT, default=1, show_default=True, help="How many.")
 @_worker_options
 def workers_start(**_: Any) -> Any:
-    """Start N detached workers, each logging beside the database."""
+    """Start N detached workers, each logging to this host's state folder."""
     return invoke(cmd_workers_start, creates=True)
 
 
-@workers.command("stop", epilog=example("batchdash workers stop --timeout 60"))
+@workers.command(
+    "stop",
+    epilog=example(
+        "batchdash workers stop --timeout 60",
+        "batchdash workers stop --host gpu-2",
+        "batchdash workers stop --all",
+    ),
+)
 @db_option()
+@click.argument("worker_ids", nargs=-1, metavar="[WORKER_ID]...")
+@click.option("--host", metavar="HOST", default=None, help="Every worker of this host.")
+@click.option("--all", "all", is_flag=True, help="Every running worker, on every host.")
 @click.option(
     "--timeout", type=POSITIVE_FLOAT, default=30.0, show_default=True, help="Seconds to wait."
 )
 def workers_stop(**_: Any) -> Any:
-    """SIGTERM this database's workers and wait for them to drain."""
+    """Stop workers and wait for them to drain: this host's by SIGTERM (the default), and
+    those named (by id, --host or --all) on other hosts through the database."""
     return invoke(cmd_workers_stop)
 
 

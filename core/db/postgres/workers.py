@@ -1,11 +1,38 @@
-"""PostgreSQL repository: PgWorkers (see the matching Protocol in core/db/ports.py)."""
+"""PostgreSQL repository: PgWorkers, the workers Protocol of core/db/ports.py.
+
+Behaves as core/db/sqlite/workers.py, with one difference: every time it stores or compares
+(heartbeats, leases, staleness, stop and release times) is the server's clock,
+`batchdash_now()`, never the caller's `now`, because workers on several hosts share the
+table and their clocks differ. A lease of `lease_seconds` runs from the server's now.
+Multi-job writes are single set-based statements over `unnest` of the held (id, token)s.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from batchdash.core.db.sqlshared import (
+    JOB_CANCELLED_SQL,
+    JOB_PENDING_SQL,
+    JOB_RUNNING_SQL,
+    LIVE_WORKER_STATES_SQL,
+    WORKER_STALE_SQL,
+    _worker,
+)
+from batchdash.core.models import HeartbeatReply, Worker, WorkerState
 
 if TYPE_CHECKING:
     import psycopg
+
+#: States after which a worker holds no jobs and has a stop time.
+_ENDED = (WorkerState.STOPPED.value, WorkerState.DEAD.value)
+
+
+def _held_arrays(held: Sequence[tuple[int, str]]) -> tuple[list[int], list[str]]:
+    """The held (job id, claim token) pairs as two parallel arrays for `unnest`."""
+    return [job_id for job_id, _ in held], [token for _, token in held]
 
 
 class PgWorkers:
@@ -13,3 +40,123 @@ class PgWorkers:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
+
+    def register_worker(self, worker: Worker) -> None:
+        """Record a starting worker process (its first heartbeat, on the server's clock).
+
+        A re-used id starts afresh (its old row is replaced), as on SQLite.
+        """
+        self._conn.execute(
+            "INSERT INTO workers (id, host, pid, started_at, heartbeat_at, heartbeat_interval, "
+            "state, queues, handler, concurrency, current_jobs, done, failed) "
+            "VALUES (%s, %s, %s, batchdash_now(), batchdash_now(), %s, %s, %s, %s, %s, '[]', 0, 0) "
+            "ON CONFLICT (id) DO UPDATE SET host = EXCLUDED.host, pid = EXCLUDED.pid, "
+            "started_at = EXCLUDED.started_at, heartbeat_at = EXCLUDED.heartbeat_at, "
+            "heartbeat_interval = EXCLUDED.heartbeat_interval, state = EXCLUDED.state, "
+            "queues = EXCLUDED.queues, handler = EXCLUDED.handler, "
+            "concurrency = EXCLUDED.concurrency, current_jobs = '[]', done = 0, failed = 0, "
+            "stopped_at = NULL, note = NULL, stop_requested = false",
+            (
+                worker.id,
+                worker.host,
+                worker.pid,
+                worker.heartbeat_interval,
+                worker.state,
+                json.dumps(worker.queues),
+                worker.handler,
+                worker.concurrency,
+            ),
+        )
+
+    def heartbeat(
+        self,
+        worker_id: str,
+        state: str,
+        held: Sequence[tuple[int, str]],
+        done: int,
+        failed: int,
+        lease_seconds: float,
+        now: float,
+    ) -> HeartbeatReply:
+        """Record a heartbeat, extend the worker's leases; says which held jobs to cancel
+        and whether the worker was asked to stop. `now` is unused: the server's clock rules.
+
+        A heartbeat clears the worker's note: the condition it described is over.
+        """
+        row = self._conn.execute(
+            "UPDATE workers SET heartbeat_at = batchdash_now(), state = %s, current_jobs = %s, "
+            "done = %s, failed = %s, note = NULL WHERE id = %s RETURNING stop_requested",
+            (state, json.dumps([job_id for job_id, _ in held]), done, failed, worker_id),
+        ).fetchone()
+        ids, tokens = _held_arrays(held)
+        kept = self._conn.execute(
+            "UPDATE jobs j SET lease_expires_at = batchdash_now() + %s "
+            "FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) "
+            f"WHERE j.id = h.id AND j.claim_token = h.token AND j.status = {JOB_RUNNING_SQL} "
+            "RETURNING j.id, j.cancel_requested",
+            (lease_seconds, ids, tokens),
+        ).fetchall()
+        extended = {r["id"] for r in kept if not r["cancel_requested"]}
+        # A lost lease (rescued and maybe re-claimed elsewhere) is aborted like a cancel.
+        cancel = [job_id for job_id in ids if job_id not in extended]
+        return HeartbeatReply(cancel, stop=bool(row is not None and row["stop_requested"]))
+
+    def set_worker_note(self, worker_id: str, note: str | None) -> None:
+        """Set (or clear, with None) the note shown beside a worker's state."""
+        self._conn.execute("UPDATE workers SET note = %s WHERE id = %s", (note, worker_id))
+
+    def release(self, worker_id: str, held: Sequence[tuple[int, str]], now: float) -> int:
+        """Give a draining worker's unfinished jobs back to pending; the attempt is not counted.
+
+        One statement releases the jobs and writes their `released` events.
+        """
+        ids, tokens = _held_arrays(held)
+        cur = self._conn.execute(
+            "WITH released AS ("
+            f"UPDATE jobs j SET status = CASE WHEN j.cancel_requested THEN {JOB_CANCELLED_SQL} "
+            f"ELSE {JOB_PENDING_SQL} END, attempts = greatest(j.attempts - 1, 0), "
+            "claim_token = NULL, lease_expires_at = NULL, worker_id = NULL, run_after = 0, "
+            "updated_at = batchdash_now(), cancel_requested = false "
+            "FROM unnest(%s::bigint[], %s::text[]) AS h(id, token) "
+            f"WHERE j.id = h.id AND j.claim_token = h.token AND j.status = {JOB_RUNNING_SQL} "
+            "RETURNING j.id, j.queue, j.status) "
+            "INSERT INTO events (at, kind, job_id, queue, worker_id, detail) "
+            "SELECT batchdash_now(), 'released', id, queue, %s, 'worker shut down; now ' || status "
+            "FROM released ORDER BY id",
+            (ids, tokens, worker_id),
+        )
+        return cur.rowcount
+
+    def set_worker_state(self, worker_id: str, state: str, now: float) -> None:
+        """Set a worker's state; stopping or dying also clears its current jobs."""
+        ended = state in _ENDED
+        self._conn.execute(
+            "UPDATE workers SET state = %s, "
+            "stopped_at = CASE WHEN %s THEN batchdash_now() ELSE stopped_at END, "
+            "current_jobs = CASE WHEN %s THEN '[]' ELSE current_jobs END WHERE id = %s",
+            (state, ended, ended, worker_id),
+        )
+
+    def mark_stale_workers(self, factor: float, now: float) -> list[str]:
+        """Flag live-looking workers whose heartbeat is older than `factor` intervals."""
+        rows = self._conn.execute(
+            f"UPDATE workers SET state = {WORKER_STALE_SQL} "
+            f"WHERE state IN {LIVE_WORKER_STATES_SQL} "
+            "AND heartbeat_at < batchdash_now() - %s * heartbeat_interval RETURNING id",
+            (factor,),
+        ).fetchall()
+        return [r["id"] for r in rows]
+
+    def list_workers(self) -> list[Worker]:
+        """All workers, most recent heartbeat first."""
+        rows = self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC").fetchall()
+        return [_worker(r) for r in rows]
+
+    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
+        rows = self._conn.execute(
+            "UPDATE workers SET stop_requested = true WHERE id = ANY(%s) "
+            f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
+            (list(worker_ids),),
+        ).fetchall()
+        return sorted(r["id"] for r in rows)

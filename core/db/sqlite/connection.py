@@ -11,7 +11,6 @@ from importlib import resources
 from pathlib import Path
 from typing import TypeVar
 
-from batchdash.core.config import db_path_setting
 from batchdash.core.db.busy import retry_while_busy
 from batchdash.core.errors import DatabaseError, MissingDatabaseError, StoreError
 
@@ -26,15 +25,6 @@ def require_database(path: Path) -> None:
     """Raise MissingDatabaseError unless `path` exists (read paths never create one)."""
     if not path.exists():
         raise MissingDatabaseError(path)
-
-
-def default_db_path() -> Path:
-    """The database unless `--db` says otherwise: BATCHDASH_DB, config file, XDG data dir."""
-    chosen = db_path_setting()
-    if chosen is not None:
-        return chosen
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
-    return Path(base) / "batchdash" / "batchdash.db"
 
 
 def _create_private(path: Path) -> None:

@@ -18,6 +18,7 @@ from batchdash.core.db.sqlshared import (
     _worker,
 )
 from batchdash.core.models import (
+    HeartbeatReply,
     Worker,
 )
 
@@ -57,16 +58,17 @@ class SqliteWorkers:
         failed: int,
         lease_seconds: float,
         now: float,
-    ) -> list[int]:
-        """Record a heartbeat, extend the worker's leases; returns held jobs to cancel.
+    ) -> HeartbeatReply:
+        """Record a heartbeat, extend the worker's leases; says which held jobs to cancel
+        and whether the worker was asked to stop.
 
         A heartbeat clears the worker's note: the condition it described is over.
         """
-        self._conn.execute(
+        me = self._conn.execute(
             "UPDATE workers SET heartbeat_at = ?, state = ?, current_jobs = ?, done = ?, "
-            "failed = ?, note = NULL WHERE id = ?",
+            "failed = ?, note = NULL WHERE id = ? RETURNING stop_requested",
             (now, state, json.dumps([job_id for job_id, _ in held]), done, failed, worker_id),
-        )
+        ).fetchone()
         cancel: list[int] = []
         for job_id, token in held:
             row = self._conn.execute(
@@ -77,7 +79,7 @@ class SqliteWorkers:
             # A lost lease (rescued and maybe re-claimed elsewhere) is aborted like a cancel.
             if row is None or row["cancel_requested"]:
                 cancel.append(job_id)
-        return cancel
+        return HeartbeatReply(cancel, stop=bool(me is not None and me["stop_requested"]))
 
     def set_worker_note(self, worker_id: str, note: str | None) -> None:
         """Set (or clear, with None) the note shown beside a worker's state."""
@@ -139,3 +141,13 @@ class SqliteWorkers:
             _worker(r)
             for r in self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC")
         ]
+
+    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
+        marks = ", ".join("?" * len(worker_ids))
+        rows = self._conn.execute(
+            f"UPDATE workers SET stop_requested = 1 WHERE id IN ({marks}) "
+            f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
+            list(worker_ids),
+        ).fetchall()
+        return sorted(r["id"] for r in rows)

@@ -229,7 +229,8 @@ CREATE TABLE workers (
     done               bigint NOT NULL DEFAULT 0,
     failed             bigint NOT NULL DEFAULT 0,
     stopped_at         double precision,
-    note               text
+    note               text,
+    stop_requested     boolean NOT NULL DEFAULT false  -- `workers stop` from any host
 );
 CREATE INDEX workers_heartbeat ON workers (heartbeat_at);
 
