@@ -105,18 +105,12 @@ def test_kill_9_mid_job_loses_nothing(tmp_path: Path, db_path: Path) -> None:
     wait_until(lambda: all(r.status == "running" for r in job_rows(db_path)), 30, what="claims")
     victim.send_signal(signal.SIGKILL)
     victim.wait(timeout=10)
+    # No --idle-exit: the rescuer may start idle before the dead worker's leases expire.
     rescuer = spawn(
-        "worker",
-        "--db",
-        str(db_path),
-        "--concurrency",
-        "4",
-        "--idle-exit",
-        "1",
-        "--lease",
-        "1",
-        *FAST_WORKER,
+        "worker", "--db", str(db_path), "--concurrency", "4", "--lease", "1", *FAST_WORKER
     )
+    wait_until(lambda: {r.status for r in job_rows(db_path)} == {"succeeded"}, 60, what="rescue")
+    rescuer.send_signal(signal.SIGTERM)
     assert rescuer.wait(timeout=60) == 0
     rows = job_rows(db_path)
     assert {r.status for r in rows} == {"succeeded"}
