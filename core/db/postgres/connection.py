@@ -24,6 +24,8 @@ T = TypeVar("T")
 #: Advisory lock keys (one namespace: batchdash's first four bytes as an int, then a
 #: number per use), so other applications' advisory locks on the server never collide.
 LOCK_MIGRATE = (0x62617463, 1)
+#: Taken by the one process rescuing expired leases (see PgJobs.rescue).
+LOCK_RESCUE = (0x62617463, 2)
 
 #: The channel every write transaction notifies (see `PgStore.write`).
 CHANNEL = "batchdash"

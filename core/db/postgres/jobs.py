@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from batchdash.core.db.postgres.connection import LOCK_RESCUE
 from batchdash.core.db.postgres.job_pages import PgJobPages, _pg_where, _value
 from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.sqlshared import (
@@ -270,7 +271,13 @@ class PgJobs(PgJobPages):
 
         The lost attempt stays counted; a job out of attempts fails, a job whose cancel was
         requested is cancelled, the rest go back to pending.
+
+        One process rescues at a time, whatever many heartbeat: the others skip (0) while the
+        transaction-scoped advisory lock is taken, instead of queueing on the same rows (a
+        waiting rescue could deadlock against a heartbeat that is extending those leases).
         """
+        if not _value(self._conn, "SELECT pg_try_advisory_xact_lock(%s, %s) AS v", LOCK_RESCUE):
+            return 0
         where, params = _pg_where(flt)
         return self._changed_with_event(
             f"""
