@@ -89,7 +89,7 @@ class PgServer:
         """Drop a database made by `create_database` (its connections are cut first)."""
         import psycopg
 
-        name = url.rsplit("/", 1)[-1].split("?", 1)[0]
+        name = url.split("?", 1)[0].rsplit("/", 1)[-1]
         with psycopg.connect(self.base_url, autocommit=True) as conn:
             conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
