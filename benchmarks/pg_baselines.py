@@ -79,7 +79,7 @@ async def pgqueuer_factory() -> AsyncIterator[Any]:
     from pgqueuer import QueueManager
     from pgqueuer.models import Job
 
-    async with _pgqueuer_queries() as queries:
+    async with _pgqueuer_queries(os.environ[URL_VAR]) as queries:
         manager = QueueManager(queries)
 
         @manager.entrypoint("noop")
@@ -90,11 +90,10 @@ async def pgqueuer_factory() -> AsyncIterator[Any]:
 
 
 @asynccontextmanager
-async def _pgqueuer_queries() -> AsyncIterator[Any]:
+async def _pgqueuer_queries(url: str) -> AsyncIterator[Any]:
     """pgqueuer's Queries on the driver its CLI prefers: asyncpg, else psycopg."""
     from pgqueuer import Queries
 
-    url = os.environ[URL_VAR]
     try:
         import asyncpg
     except ImportError:
@@ -141,14 +140,13 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
     run_all([[*pgq, "install"]], url)
 
     async def enqueue() -> float:
-        async with _pgqueuer_queries() as queries:
+        async with _pgqueuer_queries(url) as queries:
             start = time.perf_counter()
             await queries.enqueue(
                 ["noop"] * n, [f'{{"i":{i}}}'.encode() for i in range(n)], [0] * n
             )
             return time.perf_counter() - start
 
-    os.environ[URL_VAR] = url
     enqueue_s = asyncio.run(enqueue())
     run_all([[sys.executable, __file__, "pgqueuer-worker", str(batch)]] * workers, url)
     # Every pick and every completion writes a pgqueuer_log row stamped with now().
@@ -165,12 +163,10 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
 # --------------------------------------------------------------------------- procrastinate
 
 
-def _procrastinate_app() -> Any:
+def _procrastinate_app(url: str) -> Any:
     import procrastinate
 
-    app = procrastinate.App(
-        connector=procrastinate.PsycopgConnector(conninfo=os.environ.get(URL_VAR, ""))
-    )
+    app = procrastinate.App(connector=procrastinate.PsycopgConnector(conninfo=url))
 
     @app.task(name="noop")
     async def noop(i: int) -> None:
@@ -180,15 +176,14 @@ def _procrastinate_app() -> Any:
 
 
 #: The procrastinate App the `procrastinate --app=pg_baselines.procrastinate_app` CLI loads.
-procrastinate_app = _procrastinate_app()
+procrastinate_app = _procrastinate_app(os.environ.get(URL_VAR, ""))
 
 
 def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Result:
     """procrastinate: `schema --apply`, one batch defer, `worker --one-shot` processes."""
     cli = [str(BIN / "procrastinate"), "--app=pg_baselines.procrastinate_app"]
     run_all([[*cli, "schema", "--apply"]], url)
-    os.environ[URL_VAR] = url
-    app = _procrastinate_app()
+    app = _procrastinate_app(url)
 
     async def defer() -> float:
         async with app.open_async():

@@ -156,8 +156,9 @@ def run(server: PgServer, names: list[str], n: int, workers: int, batch: int) ->
             result = SYSTEMS[name](url, n, workers, batch)
         finally:
             server.drop_database(url)
-        if result.completed < n:
-            raise RuntimeError(f"{name}: only {result.completed} of {n} jobs completed")
+        if result.completed - result.duplicates < n:
+            done = result.completed - result.duplicates
+            raise RuntimeError(f"{name}: only {done} of {n} jobs completed")
         results[name] = result
         print(f"  {name}, {workers} processes: {result.drain_per_s:,.0f} jobs/s", flush=True)
     return results
@@ -169,7 +170,8 @@ def durability(server: PgServer) -> str:
 
     names = ("fsync", "synchronous_commit", "full_page_writes")
     with psycopg.connect(server.base_url) as conn:
-        return ", ".join(f"{name}={conn.execute(f'SHOW {name}').fetchone()[0]}" for name in names)  # type: ignore[index]
+        values = [conn.execute(f"SHOW {name}").fetchone() for name in names]
+    return ", ".join(f"{name}={value[0]}" for name, value in zip(names, values, strict=True))  # type: ignore[index]
 
 
 def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]) -> None:
