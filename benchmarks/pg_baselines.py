@@ -2,9 +2,9 @@
 
 Each `bench_*` function takes the URL of a fresh, empty database, enqueues `n` no-op jobs,
 drains them with `workers` separate processes and returns a `Result`. The worker processes
-import this module by name (`pgq run pg_baselines:pgqueuer_factory`, `procrastinate
---app=pg_baselines.procrastinate_app`), so it reads the database URL from the environment
-variable `BENCH_PG_URL`, which the bench functions set for their children.
+load this module (`python pg_baselines.py pgqueuer-worker N`, `procrastinate
+--app=pg_baselines.procrastinate_app worker`), so they read the database URL from the
+environment (`BENCH_PG_URL`; `pgq` reads `PGDSN`), never from argv.
 """
 
 from __future__ import annotations
@@ -175,8 +175,15 @@ def _procrastinate_app(url: str) -> Any:
     return app
 
 
-#: The procrastinate App the `procrastinate --app=pg_baselines.procrastinate_app` CLI loads.
-procrastinate_app = _procrastinate_app(os.environ.get(URL_VAR, ""))
+def __getattr__(name: str) -> Any:
+    """`procrastinate_app`, the App `procrastinate --app=pg_baselines.procrastinate_app` loads.
+
+    Built on first access, so that the other systems' worker processes, which load this
+    module too, do not pay for importing procrastinate before they start.
+    """
+    if name == "procrastinate_app":
+        return _procrastinate_app(os.environ[URL_VAR])
+    raise AttributeError(name)
 
 
 def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Result:

@@ -100,7 +100,7 @@ def bench_batchdash(url: str, n: int, workers: int, batch: int) -> Result:
     jobs = [NewJob(key=f"job-{i}", payload={"i": i}) for i in range(n)]
 
     async def enqueue() -> float:
-        async with await open_store(url) as db:  # type: ignore[arg-type]
+        async with await open_store(url) as db:
             start = time.perf_counter()
             await queue.enqueue(db, "bench", jobs, handler="noop")
             return time.perf_counter() - start
