@@ -3,26 +3,31 @@
 Starts a throwaway server (tests/pgserver.py: initdb + pg_ctl into a temp folder, or the
 server of BATCHDASH_TEST_PG_URL), gives each system its own fresh database on it, enqueues
 N no-op jobs (default 20,000) and drains them with 2 and then 4 worker processes, all in
-the same run. Every system takes up to `--batch` (default 64) jobs per claim or in flight
-per process. Throughput is measured from the first claim to the last completion, read
-from each system's own records after the workers exit; completions are counted there too,
-and a job completed twice counts as a duplicate.
+the same run. `--batch` (default 64) is each system's knob for jobs per process: pgqueuer's
+`batch_size` (jobs per dequeue; its in-flight cap, `max_concurrent_tasks`, is left unset as
+by default: 128 measured the same), procrastinate's and batchdash's `--concurrency` (jobs in
+flight), the raw loop's LIMIT. Throughput is measured from the first claim to the last
+completion, read from each system's own records after the workers exit; completions are
+counted there too, and a job completed twice counts as a duplicate. The windows are short
+(about a second at 20,000 jobs): expect ±50% between runs on a busy machine, and compare
+the ratios of one run. pgqueuer slows as its backlog grows (4–5k jobs/s at 100,000 jobs).
 
 - batchdash: jobs enqueued in one transaction (`queue.enqueue` on `open_store(URL)`), then
   `python -m batchdash worker --concurrency 64 --idle-exit 0.5` processes (the jobs carry
   handler `noop`) with the URL in BATCHDASH_DB, never in argv. Per job: a claim (lease,
-  claim token, a `claimed` event), a finish (a `succeeded` event), the count bookkeeping. Timing and
-  duplicates come from `batchdash export` (started_at/finished_at, `succeeded` events).
-- pgqueuer: schema by `pgq install` (its default durability, all tables logged), one batch
+  claim token, a `claimed` event), a finish (a `succeeded` event) and the store's count
+  bookkeeping. Timing and duplicates come from `batchdash export` (started_at and
+  finished_at of the jobs, `succeeded` events).
+- pgqueuer: schema by `pgq install` (its default durability: all tables logged), one batch
   `Queries.enqueue`, worker processes running `pgqueuer.run(factory, mode=drain,
-  batch_size=64)` (what `pgq run` runs, on uvloop; `pgq run` itself fails in pgqueuer 1.6.0)
-  on asyncpg (psycopg when asyncpg is not installed), a QueueManager with a no-op async
-  entrypoint. Per job: the pick UPDATE
-  plus a `picked` row in pgqueuer_log (one statement per batch), then on completion,
-  buffered per batch: DELETE from the queue plus a `successful` pgqueuer_log row;
-  statement triggers send NOTIFY. Timing and counts come from pgqueuer_log.
+  batch_size=64)` on uvloop (what `pgq run` runs; `pgq run` itself fails in pgqueuer 1.6.0),
+  a QueueManager on asyncpg (psycopg if asyncpg is missing) with a no-op async entrypoint.
+  Per batch of picked jobs: one UPDATE that also inserts a `picked` pgqueuer_log row per
+  job; per buffered batch of completions: one DELETE from the queue that also inserts a
+  `successful` pgqueuer_log row per job; a statement trigger sends NOTIFY on each change.
+  Timing and counts come from pgqueuer_log.
 - procrastinate: schema by `procrastinate schema --apply`, one `batch_defer_async`, then
-  `procrastinate worker --one-shot --concurrency 64` processes (psycopg pool), no-op async
+  `procrastinate worker --one-shot --concurrency 64` processes (psycopg pool), a no-op async
   task. Per job: `procrastinate_fetch_job` (one job per call) and `procrastinate_finish_job`
   (the row is kept, as by default), each its own transaction; row triggers append a
   `started` and a `succeeded` row to procrastinate_events. Timing and counts come from
@@ -32,16 +37,16 @@ and a job completed twice counts as a duplicate.
   RETURNING id` and one batch completion UPDATE, autocommit, nothing else: no leases,
   events, retries, heartbeats or notifications.
 
-Durability is the server's for all four, and the same: the throwaway server runs with
+Durability is the server's, the same for all four: the throwaway server runs with
 fsync=off, synchronous_commit=off and full_page_writes=off (its data dies with the run);
-each library keeps its default commit behaviour (a commit per statement above, none
-deferred or batched beyond what is described). With BATCHDASH_TEST_PG_URL the figures are
-that server's settings'.
+each library keeps its default commit behaviour (the commits described above, nothing
+deferred or batched beyond that). With BATCHDASH_TEST_PG_URL it is that server's settings;
+the report prints the ones in force.
 
 Prints jobs/s per system and worker count, the ratio batchdash / pgqueuer (target ≥ 1.0
 with 4 processes, 0 duplicates) and each system against the raw ceiling. Until batchdash's
 PostgreSQL store exists its half stops with a one-line message; `--only baselines` runs the
-other three. Needs `pip install 'batchdash[bench]'` (and asyncpg for pgqueuer's usual driver).
+other three. Needs `pip install 'batchdash[bench]'` and PostgreSQL's server binaries.
 
     python benchmarks/pg_queue_throughput.py [--jobs 20000] [--workers 2,4] [--only baselines]
 """
@@ -58,6 +63,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -125,7 +131,7 @@ def batchdash_env(url: str) -> dict[str, str]:
     return {"BATCHDASH_DB": url}
 
 
-def _export(url: str, path: Path, *args: str) -> list[dict[str, object]]:
+def _export(url: str, path: Path, *args: str) -> list[dict[str, Any]]:
     """Rows of `batchdash export … -o path` (JSONL)."""
     pg_baselines.run_all(
         [[sys.executable, "-m", "batchdash", "export", *args, "-o", str(path)]],
@@ -170,14 +176,15 @@ def durability(server: PgServer) -> str:
 
     names = ("fsync", "synchronous_commit", "full_page_writes")
     with psycopg.connect(server.base_url) as conn:
-        values = [conn.execute(f"SHOW {name}").fetchone() for name in names]
-    return ", ".join(f"{name}={value[0]}" for name, value in zip(names, values, strict=True))  # type: ignore[index]
+        values = [conn.execute(f"SHOW {name}").fetchall()[0][0] for name in names]
+    return ", ".join(f"{name}={value}" for name, value in zip(names, values, strict=True))
 
 
 def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]) -> None:
     """Print the figures per worker count and the ratios the target is stated in."""
     driver = pg_baselines.pgqueuer_driver()
-    print(f"\n{n:,} no-op jobs, up to {batch} per claim (in flight) per process")
+    print(f"\n{n:,} no-op jobs; per process up to {batch} jobs per claim (pgqueuer, raw SQL)")
+    print("or in flight (batchdash, procrastinate); pgqueuer's in-flight cap left unset")
     print(f"pgqueuer on {driver}; server: {settings}")
     for workers, rows in runs.items():
         print(f"\n{workers} worker processes")
