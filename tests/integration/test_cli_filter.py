@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -46,6 +48,21 @@ def test_jobs_list_and_export_take_the_filter_language(failed_any_db: str) -> No
     # --filter narrows together with --queue and ids.
     assert _keys(failed_db, "--filter", "key:*-1", "--queue", "abstracts") == ["ab-1"]
     out = cli("export", "--filter", "key:ab-* status:failed", "--db", str(failed_db)).stdout
+    table = cli("export", "--format", "csv", "--queue", "translate", "--db", str(failed_db)).stdout
+    rows = list(csv.DictReader(io.StringIO(table)))
+    assert sorted((r["key"], r["status"]) for r in rows) == [
+        (f"tr-{i}", "failed") for i in range(3)
+    ]
+    # The timeline: each of the six jobs enqueued, then failed once, in order.
+    events = cli("export", "--events", "--db", str(failed_db)).stdout
+    timeline = [json.loads(line) for line in events.splitlines()]
+    per_job = {e["job_id"]: [] for e in timeline if e["job_id"] is not None}
+    for e in timeline:
+        if e["job_id"] is not None:
+            per_job[e["job_id"]].append(e["kind"])
+    assert len(per_job) == 6
+    assert all(k[0] == "enqueued" and k[-1] == "failed" and k.count("failed") == 1
+               for k in per_job.values()), per_job  # fmt: skip
     # Orders and a limit page through the same rows on both back ends.
     orders = {"newest": "ab-2 ab-1 ab-0 tr-2", "oldest": "tr-0 tr-1 tr-2 ab-0"}
     for order, first in (orders | {"key": "ab-0 ab-1 ab-2 tr-0"}).items():
