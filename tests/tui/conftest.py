@@ -34,6 +34,7 @@ def showcase_db(tmp_path: Path) -> Path:
 
 
 def make_app(path: Path | DbLocation, **kwargs: object) -> BatchDashApp:
-    """The dashboard on `path` (a file or a DbLocation) with the frozen showcase clock and no remote polling."""
+    """The dashboard on `path` (a file or a DbLocation) with the frozen showcase clock and
+    no remote polling."""
     kwargs.setdefault("poll_every", 0)
     return BatchDashApp(path, clock=lambda: showcase.NOW, **kwargs)  # type: ignore[arg-type]
