@@ -149,6 +149,7 @@ def test_exit_1_on_a_dead_worker(any_db: str) -> None:
     assert "worker w-dead dead" in proc.stdout
 
 
+@pytest.mark.sqlite_only
 def test_missing_database_is_an_error_not_created(tmp_path: Path) -> None:
     path = tmp_path / "typo" / "nope.db"
     for extra in ((), ("--json",)):
@@ -161,6 +162,7 @@ def test_missing_database_is_an_error_not_created(tmp_path: Path) -> None:
     assert not path.parent.exists()
 
 
+@pytest.mark.sqlite_only
 def test_exit_2_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_text("this is not sqlite\n" * 100)
@@ -169,6 +171,7 @@ def test_exit_2_on_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     assert proc.stderr.startswith("batchdash: error:") and proc.stderr.count("\n") == 1
 
 
+@pytest.mark.sqlite_only
 def test_exit_2_on_a_newer_schema(db_path: Path) -> None:
     _healthy_db(db_path)
     raw = sqlite3.connect(db_path)
