@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.db.ports import Store, SyncStore
 from tests.pgserver import PgServer, dbname
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -122,3 +123,48 @@ def wait_until(
         time.sleep(interval)
     if not predicate():
         raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The `--db` value of a fresh database on each back end: a SQLite file path, or the URL
+    of a fresh migrated PostgreSQL database (which needs the `pg_server` of the run).
+
+    Detached workers a failed test leaves behind (PID files left) are stopped afterwards, as
+    `stop_workers` does for `db_path`.
+    """
+    if request.param == "sqlite":
+        value = str(tmp_path / "batchdash.db")
+    else:
+        value = request.getfixturevalue("pg_url")
+    try:
+        yield value
+    finally:
+        from batchdash.core.db.location import parse_location
+        from batchdash.core.worker import pid_dir
+
+        if any(pid_dir(parse_location(value)).glob("*.pid")):
+            cli("workers", "stop", "--db", value, check=False)
+
+
+def is_postgres(db: str | Path) -> bool:
+    """True when the `--db` value `db` names a PostgreSQL server."""
+    from batchdash.core.db.location import parse_location
+
+    return parse_location(str(db)).is_postgres
+
+
+def open_db(db: str | Path) -> SyncStore:
+    """A sync store on the database `db` names (a `--db` value: file path or URL)."""
+    from batchdash.core.db import open_sync_store
+    from batchdash.core.db.location import parse_location
+
+    return open_sync_store(parse_location(str(db)))
+
+
+async def open_db_async(db: str | Path) -> Store:
+    """An async store on the database `db` names (a `--db` value: file path or URL)."""
+    from batchdash.core.db import open_store
+    from batchdash.core.db.location import parse_location
+
+    return await open_store(parse_location(str(db)))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 
 from batchdash.core.batch_records import ItemResult, NewBatch
-from batchdash.core.db import open_sync_store
+from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.ports import Tx
 from batchdash.core.models import (
     JobFilter,
@@ -49,11 +50,11 @@ _FAILURES = (
 )
 
 
-def seed(path: str | object, now: float = NOW) -> None:
-    """Create the showcase database at `path` (which must not exist yet)."""
-    from pathlib import Path
-
-    with open_sync_store(Path(str(path))) as db:
+def seed(where: DbLocation | Path | str, now: float = NOW) -> None:
+    """Create the showcase database at `where`: a file that must not exist yet, or an empty
+    (migrated) PostgreSQL database."""
+    location = where if isinstance(where, DbLocation) else DbLocation(path=Path(str(where)))
+    with open_sync_store(location) as db:
         rng = random.Random(7)
         db.write(lambda tx: _jobs(tx, rng, now))
         db.write(lambda tx: _batches(tx, now))

@@ -35,9 +35,9 @@ def uploads(sim: SimServer) -> list[object]:
     return list(sim.store.list_files(None, 100, None, "desc")["data"])
 
 
-def test_submit_wait_list_show_download(sim: SimServer, tmp_path: Path, db_path: Path) -> None:
+def test_submit_wait_list_show_download(sim: SimServer, tmp_path: Path, any_db: str) -> None:
     path = write_requests(tmp_path / "papers.jsonl", [f"p-{i}" for i in range(12)])
-    db = ("--db", str(db_path))
+    db = ("--db", any_db)
     wait = ("--wait", "--interval", "0.05", "--model-check")
     out = cli("submit", str(path), *wait, *db, **env(sim)).stdout
     assert "12 lines" in out and "queue 'papers'" in out and "succeeded" in out
@@ -135,9 +135,9 @@ def write_texts(path: Path, texts: dict[str, str]) -> Path:
 
 
 def test_retry_of_remote_failures_points_to_resubmit_which_clears_them(
-    sim: SimServer, tmp_path: Path, db_path: Path
+    sim: SimServer, tmp_path: Path, any_db: str
 ) -> None:
-    db = ("--db", str(db_path))
+    db = ("--db", any_db)
     wait = ("--wait", "--interval", "0.05")
     sim.config.token_limit = 5  # the first submit fails validation: every line errored
     path = write_texts(tmp_path / "tl.jsonl", {f"t-{i}": f"question number {i}" for i in range(4)})

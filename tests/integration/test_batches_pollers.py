@@ -1,8 +1,11 @@
 """Several pollers at once, batches that remember their endpoint, and submits that cannot be.
 
-Real `batchdash poll` processes against a real simulator over HTTP, one SQLite file:
-- three pollers over twenty batches: every batch ends terminal, is ingested exactly once,
-  and `poll --until-done` exits;
+Real `batchdash poll` processes against a real simulator over HTTP, one SQLite file (and one
+PostgreSQL database for the pollers):
+- three pollers over twenty batches: every batch ends terminal, is ingested exactly once
+  (one outcome per line, one final event per job, batch totals), and `poll --until-done`
+  exits;
+- two `poll` daemons on one batch ingest it once (both back ends);
 - a batch is polled at the endpoint it was submitted to, whatever OPENAI_BASE_URL says;
 - a batch that cannot be submitted or reached makes `poll --until-done` stop with the
   reason, and `--once` report it.
@@ -21,7 +24,7 @@ from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
 from batchdash.core.providers import openai_batch
 from batchdash.core.sim.server import SimConfig, SimServer
-from tests.conftest import cli, spawn, wait_until
+from tests.conftest import cli, open_db, open_db_async, spawn, wait_until
 from tests.integration.test_batches import write_requests
 
 
@@ -37,9 +40,12 @@ def env(sim: SimServer, key: str = "sim") -> dict[str, str]:
     return {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": key}
 
 
-def query(db_path: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    with open_sync_store(db_path) as s:
-        return [tuple(r) for r in s.conn.execute(sql, params)]
+def query(db_path: Path | str, sql: str) -> list[tuple[Any, ...]]:
+    """Rows of `sql` (portable SQL, no parameters) on either back end."""
+    with open_db(db_path) as s:
+        rows = s.conn.execute(sql).fetchall()
+    # PostgreSQL rows are dicts (psycopg's dict_row), SQLite's are sqlite3.Row.
+    return [tuple(r.values()) if isinstance(r, dict) else tuple(r) for r in rows]
 
 
 def stop(procs: list[subprocess.Popen[str]]) -> None:
@@ -50,15 +56,16 @@ def stop(procs: list[subprocess.Popen[str]]) -> None:
 
 
 async def test_three_pollers_finish_every_batch_and_ingest_each_once(
-    sim: SimServer, tmp_path: Path, db_path: Path
+    sim: SimServer, tmp_path: Path, any_db: str
 ) -> None:
+    db_path = any_db
     ids = [f"line-{i:02d}-errline" if i % 7 == 3 else f"line-{i:02d}" for i in range(20)]
     path = write_requests(tmp_path / "many.jsonl", ids)
-    async with await open_store(db_path) as db:
+    async with await open_db_async(db_path) as db:
         # One line per shard: twenty batches, all in flight at once.
         batch_ids = await openai_batch.submit_file(db, path, queue="many", max_lines=1)
     assert len(batch_ids) == 20
-    poll = ("poll", "--until-done", "--interval", "0.01", "--db", str(db_path))
+    poll = ("poll", "--until-done", "--interval", "0.01", "--db", db_path)
     pollers = [spawn(*poll, **env(sim)) for _ in range(3)]
     try:
         wait_until(
@@ -84,8 +91,54 @@ async def test_three_pollers_finish_every_batch_and_ingest_each_once(
         "AND e.kind IN ('succeeded', 'failed', 'cancelled') GROUP BY j.id",
     )
     assert len(per_job) == 20 and {n for _, n in per_job} == {1}
+    outcomes = query(
+        db_path,
+        "SELECT outcome, count(*) FROM batch_items WHERE outcome IS NOT NULL "
+        "GROUP BY outcome ORDER BY outcome",
+    )
+    assert outcomes == [("errored", 3), ("succeeded", 17)]
+    totals = query(
+        db_path, "SELECT sum(total) AS t, sum(completed) AS c, sum(failed) AS f FROM batches"
+    )
+    assert totals == [(20, 17, 3)]
     leases = query(db_path, "SELECT count(*) FROM batches WHERE poll_owner IS NOT NULL")
     assert leases == [(0,)]
+
+
+async def test_two_poll_daemons_on_one_batch_ingest_it_once(
+    sim: SimServer, tmp_path: Path, any_db: str
+) -> None:
+    ids = [f"one-{i:02d}-errline" if i % 5 == 0 else f"one-{i:02d}" for i in range(30)]
+    path = write_requests(tmp_path / "one.jsonl", ids)
+    async with await open_db_async(any_db) as db:
+        [batch_id] = await openai_batch.submit_file(db, path, queue="one")
+    daemons = [spawn("poll", "--interval", "0.01", "--db", any_db, **env(sim)) for _ in range(2)]
+    try:
+        wait_until(
+            lambda: query(any_db, "SELECT state FROM batches") == [("partial",)],
+            timeout=60,
+            what="the batch to be ingested",
+        )
+        # Neither daemon tripped over the other's writes: both still run.
+        assert [p.poll() for p in daemons] == [None, None]
+    finally:
+        stop(daemons)
+    ingests = (
+        f"SELECT count(*) AS n FROM events WHERE kind = 'batch_ingested' AND batch_id = {batch_id}"
+    )
+    assert query(any_db, ingests) == [(1,)]
+    finals = query(
+        any_db,
+        "SELECT e.kind, count(*) FROM events e JOIN jobs j ON j.id = e.job_id "
+        "WHERE e.kind IN ('succeeded', 'failed', 'cancelled') GROUP BY e.kind ORDER BY e.kind",
+    )
+    assert finals == [("failed", 6), ("succeeded", 24)]
+    outcomes = query(
+        any_db, "SELECT outcome, count(*) FROM batch_items GROUP BY outcome ORDER BY outcome"
+    )
+    assert outcomes == [("errored", 6), ("succeeded", 24)]
+    totals = "SELECT total AS t, completed AS c, failed AS f FROM batches"
+    assert query(any_db, totals) == [(30, 24, 6)]
 
 
 def test_a_late_poll_never_moves_a_batch_backwards_and_a_claim_is_exclusive(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from pathlib import Path
 
@@ -10,8 +12,7 @@ import pytest
 from tests.conftest import cli
 
 
-@pytest.fixture
-def failed_db(tmp_path: Path, db_path: Path) -> Path:
+def _fail_six(tmp_path: Path, db_path: Path | str) -> None:
     """Three `tr-*` and three `ab-*` jobs, all failed by the sim handler."""
     for prefix, queue in (("tr-", "translate"), ("ab-", "abstracts")):
         lines = [json.dumps({"key": f"{prefix}{i}", "payload": {"i": i}}) for i in range(3)]
@@ -20,24 +21,59 @@ def failed_db(tmp_path: Path, db_path: Path) -> Path:
             "--max-attempts", "1", "--db", str(db_path))  # fmt: skip
     cli("worker", "--sim-failure-rate", "1", "--sim-latency", "0", "--idle-exit", "0.2",
         "--poll", "0.02", "--heartbeat", "0.1", "--db", str(db_path))  # fmt: skip
+
+
+@pytest.fixture
+def failed_db(tmp_path: Path, db_path: Path) -> Path:
+    """Six failed jobs in a SQLite file (see `_fail_six`)."""
+    _fail_six(tmp_path, db_path)
     return db_path
 
 
-def _keys(db: Path, *args: str) -> list[str]:
+@pytest.fixture
+def failed_any_db(tmp_path: Path, any_db: str) -> str:
+    """Six failed jobs on each back end (see `_fail_six`)."""
+    _fail_six(tmp_path, any_db)
+    return any_db
+
+
+def _keys(db: Path | str, *args: str) -> list[str]:
     rows = json.loads(cli("jobs", "list", "--json", "--db", str(db), *args).stdout)["jobs"]
     return sorted(row["key"] for row in rows)
 
 
-def test_jobs_list_and_export_take_the_filter_language(failed_db: Path) -> None:
+def test_jobs_list_and_export_take_the_filter_language(failed_any_db: str) -> None:
+    failed_db = failed_any_db
     assert _keys(failed_db, "--filter", "status:failed key:tr-*") == ["tr-0", "tr-1", "tr-2"]
     # --filter narrows together with --queue and ids.
     assert _keys(failed_db, "--filter", "key:*-1", "--queue", "abstracts") == ["ab-1"]
     out = cli("export", "--filter", "key:ab-* status:failed", "--db", str(failed_db)).stdout
+    table = cli("export", "--format", "csv", "--queue", "translate", "--db", str(failed_db)).stdout
+    rows = list(csv.DictReader(io.StringIO(table)))
+    assert sorted((r["key"], r["status"]) for r in rows) == [
+        (f"tr-{i}", "failed") for i in range(3)
+    ]
+    # The timeline: each of the six jobs enqueued, then failed once, in order.
+    events = cli("export", "--events", "--db", str(failed_db)).stdout
+    timeline = [json.loads(line) for line in events.splitlines()]
+    per_job = {e["job_id"]: [] for e in timeline if e["job_id"] is not None}
+    for e in timeline:
+        if e["job_id"] is not None:
+            per_job[e["job_id"]].append(e["kind"])
+    assert len(per_job) == 6
+    assert all(k[0] == "enqueued" and k[-1] == "failed" and k.count("failed") == 1
+               for k in per_job.values()), per_job  # fmt: skip
+    # Orders and a limit page through the same rows on both back ends.
+    orders = {"newest": "ab-2 ab-1 ab-0 tr-2", "oldest": "tr-0 tr-1 tr-2 ab-0"}
+    for order, first in (orders | {"key": "ab-0 ab-1 ab-2 tr-0"}).items():
+        rows = json.loads(cli("jobs", "list", "--json", "--order", order, "--limit", "4",
+                              "--db", str(failed_db)).stdout)["jobs"]  # fmt: skip
+        assert " ".join(r["key"] for r in rows) == first, order
     assert sorted(json.loads(line)["key"] for line in out.splitlines()) == ["ab-0", "ab-1", "ab-2"]
 
 
-def test_retry_cancel_and_resume_act_on_the_filtered_jobs_only(failed_db: Path) -> None:
-    db = str(failed_db)
+def test_retry_cancel_and_resume_act_on_the_filtered_jobs_only(failed_any_db: str) -> None:
+    failed_db = db = failed_any_db
     assert cli("retry", "--filter", "key:tr-*", "--db", db).stdout == "retried 3 jobs\n"
     assert _keys(failed_db, "--status", "pending") == ["tr-0", "tr-1", "tr-2"]
     proc = cli("cancel", "--filter", "key:tr-1", "--db", db)

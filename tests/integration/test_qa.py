@@ -18,7 +18,7 @@ from batchdash.core import qa
 from batchdash.core.db import open_sync_store
 from batchdash.core.models import JobFilter, JobStatus, QAResult
 from batchdash.core.sim.server import SimConfig, SimServer
-from tests.conftest import cli, spawn, wait_until
+from tests.conftest import cli, open_db, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--sim-latency", "0")
 
@@ -35,7 +35,7 @@ def env(sim: SimServer) -> dict[str, str]:
     return {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": "sim"}
 
 
-def enqueue(tmp_path: Path, db: Path, texts: list[str], queue: str = "papers") -> None:
+def enqueue(tmp_path: Path, db: Path | str, texts: list[str], queue: str = "papers") -> None:
     path = tmp_path / f"{queue}.jsonl"
     with path.open("w") as out:
         for i, text in enumerate(texts, 1):
@@ -43,7 +43,7 @@ def enqueue(tmp_path: Path, db: Path, texts: list[str], queue: str = "papers") -
     cli("enqueue", str(path), "--db", str(db), "--queue", queue, "--handler", "sim")
 
 
-def run_jobs(db: Path, *extra: str, **env: str) -> None:
+def run_jobs(db: Path | str, *extra: str, **env: str) -> None:
     """One worker, one job at a time, until the queue is empty."""
     proc = spawn("worker", "--db", str(db), "--concurrency", "1", "--idle-exit", "0.5",
                  *FAST_WORKER, *extra, **env)  # fmt: skip
@@ -51,18 +51,18 @@ def run_jobs(db: Path, *extra: str, **env: str) -> None:
     assert proc.returncode == 0, out
 
 
-def results(db: Path) -> dict[tuple[int, str], QAResult]:
-    with open_sync_store(db) as s:
+def results(db: Path | str) -> dict[tuple[int, str], QAResult]:
+    with open_db(db) as s:
         ids = [j.id for j in s.tx.jobs.list_jobs()]
         return {(r.job_id, r.judge): r for i in ids for r in s.tx.qa.qa_results_for_job(i)}
 
 
 def test_qa_run_stores_scores_per_judge_with_tokens_and_cost(
-    tmp_path: Path, db_path: Path, env: dict[str, str]
+    tmp_path: Path, any_db: str, env: dict[str, str]
 ) -> None:
+    db = db_path = any_db
     enqueue(tmp_path, db_path, [f"Satz Nummer {i}" for i in range(6)])
     run_jobs(db_path)
-    db = str(db_path)
     out = cli("qa", "run", "--db", db, "--queue", "papers", "--judges", "gpt-4o-mini,j2", **env)
     assert "12 scored, 0 errors, 0 skipped" in out.stdout
 
@@ -188,7 +188,7 @@ def test_worker_scores_exactly_every_nth_succeeded_job(
 
 
 def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
-    tmp_path: Path, db_path: Path, env: dict[str, str]
+    tmp_path: Path, any_db: str, env: dict[str, str]
 ) -> None:
     """4 workers share 60 successes; every 7th of the queue (not of each worker) is judged.
 
@@ -196,7 +196,7 @@ def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
     up to exactly 4; the store's per-queue count judges floor(60 / 7) = 8 every time.
     """
     total, every, workers = 60, 7, 4
-    db = str(db_path)
+    db = db_path = any_db
     cli("init", "--db", db)
     procs = [
         spawn("worker", "--db", db, "--concurrency", "2", "--heartbeat", "0.2", "--poll", "0.02",
@@ -204,10 +204,10 @@ def test_every_nth_success_of_the_queue_is_judged_across_worker_processes(
         for _ in range(workers)
     ]  # fmt: skip
     try:
-        with open_sync_store(db_path) as s:
+        with open_db(db_path) as s:
             wait_until(lambda: len(s.tx.workers.list_workers()) == workers, what="workers up")
         enqueue(tmp_path, db_path, [f"Zeile {i}" for i in range(total)])
-        with open_sync_store(db_path) as s:
+        with open_db(db_path) as s:
             succeeded = JobFilter(statuses=(JobStatus.SUCCEEDED,))
             wait_until(lambda: s.tx.jobs.count_jobs(succeeded) == total, what="all done")
             shares = [w.done for w in s.tx.workers.list_workers()]
@@ -241,12 +241,13 @@ def test_worker_qa_uses_the_key_variable_named_in_the_config_file(
 
 
 def test_summary_aggregates_match_a_hand_computation_and_export(
-    tmp_path: Path, db_path: Path, env: dict[str, str]
+    tmp_path: Path, any_db: str, env: dict[str, str]
 ) -> None:
+    db_path = any_db
     enqueue(tmp_path, db_path, [f"Abschnitt {i}" for i in range(12)])
     enqueue(tmp_path, db_path, ["other work"], queue="other")
     run_jobs(db_path)
-    db = str(db_path)
+    db = any_db
     cli("qa", "run", "--db", db, "--judges", "j1,j2", **env)
     cli("qa", "rubric", "papers", "--db", db, "--file", str(_rubric(tmp_path)))
     cli("qa", "run", "--db", db, "--judges", "j3", "--queue", "papers", "--sample", "4", **env)

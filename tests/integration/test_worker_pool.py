@@ -185,6 +185,7 @@ def test_harmful_worker_options_are_refused(
     assert not workers_dir(db_path).exists() and not db_path.exists()
 
 
+@pytest.mark.sqlite_only
 def test_start_keeps_healthy_workers_when_a_sibling_dies_starting(db_path: Path) -> None:
     cli("init", "--db", str(db_path))
     # Hold the write lock so both workers wait before registering; kill one meanwhile.

@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from batchdash.core.db import open_sync_store
 from batchdash.core.models import Job, QAResult
 from tests.conftest import cli, spawn, wait_until
@@ -245,6 +247,7 @@ def freeze_between_transactions(
             probe.close()
 
 
+@pytest.mark.sqlite_only
 def test_stale_worker_cannot_complete_a_reclaimed_job(tmp_path: Path, db_path: Path) -> None:
     cli(
         "enqueue",
@@ -326,6 +329,7 @@ def test_export_csv_and_events(tmp_path: Path, db_path: Path) -> None:
     assert [json.loads(e)["kind"] for e in events] == ["enqueued"] * 3
 
 
+@pytest.mark.sqlite_only
 def test_a_locked_database_is_waited_out(tmp_path: Path, db_path: Path) -> None:
     cli("init", "--db", str(db_path))
     holder = subprocess.Popen(

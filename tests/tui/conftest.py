@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.db import DbLocation
 from batchdash.tui import showcase
 from batchdash.tui.app import BatchDashApp
 
@@ -32,7 +33,8 @@ def showcase_db(tmp_path: Path) -> Path:
     return path
 
 
-def make_app(path: Path, **kwargs: object) -> BatchDashApp:
-    """The dashboard on `path` with the frozen showcase clock and no remote polling."""
+def make_app(path: Path | DbLocation, **kwargs: object) -> BatchDashApp:
+    """The dashboard on `path` (a file or a DbLocation) with the frozen showcase clock and
+    no remote polling."""
     kwargs.setdefault("poll_every", 0)
     return BatchDashApp(path, clock=lambda: showcase.NOW, **kwargs)  # type: ignore[arg-type]

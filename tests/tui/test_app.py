@@ -11,8 +11,9 @@ import pytest
 from textual.pilot import Pilot
 
 from batchdash.core.batch_records import NewBatch
-from batchdash.core.db import open_store, open_sync_store
+from batchdash.core.db import open_store, open_sync_store, parse_location
 from batchdash.core.models import JobFilter, NewJob
+from batchdash.tui import showcase
 from batchdash.tui.app import BatchDashApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.confirm import ConfirmScreen
@@ -20,6 +21,7 @@ from batchdash.tui.screens.filter import FilterScreen
 from batchdash.tui.screens.help import HelpScreen
 from batchdash.tui.widgets.jobs import JobTable
 from batchdash.tui.widgets.statusline import StatusLine
+from tests.conftest import open_db
 from tests.tui.conftest import SIZE, make_app
 
 
@@ -384,3 +386,27 @@ async def test_marks_off_the_page_are_counted_in_the_question(showcase_db: Path)
         assert f"#{marked}" in app.screen.question
         await pilot.press("n")
         assert statuses(showcase_db, JobFilter(ids=(marked,))) == {"pending": 1}
+
+
+async def test_filter_page_and_retry_on_either_back_end(any_db: str) -> None:
+    """The dashboard on the showcase in a SQLite file and on a PostgreSQL database alike."""
+    where = parse_location(any_db)
+    showcase.seed(where)
+    app = make_app(where)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_snapshot()
+        first_page = rows(app)
+        assert len(first_page) == 100  # one page of 172
+        await pilot.press("right_square_bracket")
+        await _settle(app, lambda: rows(app) != first_page)
+        assert len(rows(app)) == 72 and not set(rows(app)) & set(first_page)
+        await pilot.press("4")
+        await app.wait_for_snapshot()
+        assert len(rows(app)) == 7 and app.last is not None and app.last.page.matching == 7
+        await filter_to(app, pilot, "queue:papers status:failed")
+        first = rows(app)[0]
+        await pilot.press("r")
+        await _settle(app, lambda: first not in rows(app))
+        with open_db(any_db) as db:
+            assert [j.status for j in db.tx.jobs.list_jobs(JobFilter(ids=(first,)))] == ["pending"]
+        assert len(rows(app)) == 3

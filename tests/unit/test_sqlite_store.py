@@ -17,6 +17,9 @@ from batchdash.core.db.sqlite.connection import _MIGRATIONS
 from batchdash.core.errors import StoreError
 from batchdash.core.models import ALL_JOBS, NewJob
 
+#: The SQLite back end itself: nothing here has a PostgreSQL counterpart.
+pytestmark = pytest.mark.sqlite_only
+
 FAST = queue.RetryPolicy(base=0.01, factor=2.0, jitter=0.0)
 
 

@@ -14,6 +14,7 @@ from batchdash.core.errors import DatabaseError
 from batchdash.core.models import NewJob
 
 
+@pytest.mark.sqlite_only
 def test_a_full_database_reports_full_and_writes_nothing(db_path: Path) -> None:
     jobs = [NewJob(key=f"k{i}", payload={"text": "x" * 500}) for i in range(5000)]
 
