@@ -141,6 +141,9 @@ class Events(Protocol):
     ) -> list[Event]:
         """Events in order, for one job or all, after an event id (for incremental export)."""
 
+    def job_events(self, flt: JobFilter, after_id: int, limit: int) -> list[Event]:
+        """A page of the events of the jobs matching `flt`, in order, after an event id."""
+
     def batch_events(self, batch_id: int, limit: int = 200) -> list[Event]:
         """The latest events of one batch (oldest first), through the events_batch index."""
 

@@ -367,3 +367,14 @@ def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
         now,
         now,
     )
+
+
+def same_sql(sql: str) -> str:
+    """Shared SQL as SQLite runs it: `?` placeholders are SQLite's own."""
+    return sql
+
+
+def pg_sql(sql: str) -> str:
+    """Shared SQL as psycopg runs it: `%` doubled (psycopg reads it as a placeholder's
+    start), then `?` → `%s`. Shared SQL never has `?` or `%` other than these."""
+    return sql.replace("%", "%%").replace("?", "%s")

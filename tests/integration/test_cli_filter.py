@@ -63,6 +63,12 @@ def test_jobs_list_and_export_take_the_filter_language(failed_any_db: str) -> No
     assert len(per_job) == 6
     assert all(k[0] == "enqueued" and k[-1] == "failed" and k.count("failed") == 1
                for k in per_job.values()), per_job  # fmt: skip
+    # With a filter, the timeline of the matching jobs only (paged, in order).
+    narrowed = cli("export", "--events", "--filter", "key:tr-*", "--db", str(failed_db)).stdout
+    mine = [json.loads(line) for line in narrowed.splitlines()]
+    tr_ids = {int(r["id"]) for r in rows}  # CSV: ids as text
+    assert {e["job_id"] for e in mine} == tr_ids
+    assert mine == [e for e in timeline if e["job_id"] in tr_ids]
     # Orders and a limit page through the same rows on both back ends.
     orders = {"newest": "ab-2 ab-1 ab-0 tr-2", "oldest": "tr-0 tr-1 tr-2 ab-0"}
     for order, first in (orders | {"key": "ab-0 ab-1 ab-2 tr-0"}).items():

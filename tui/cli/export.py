@@ -6,13 +6,14 @@ import argparse
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import IO, Any
 
 import click
 
-from batchdash.core.db.ports import SyncStore
+from batchdash.core.db.ports import SyncStore, Tx
 from batchdash.core.files import open_private
+from batchdash.core.models import ALL_JOBS, Event, JobFilter
 from batchdash.tui.cli.common import (
     EXIT_OK,
     CliError,
@@ -48,6 +49,8 @@ JOB_COLUMNS = (
     "result",
 )
 EVENT_COLUMNS = ("id", "at", "kind", "job_id", "batch_id", "queue", "worker_id", "detail")
+#: Events read per transaction while exporting the timeline.
+EVENT_PAGE = 5000
 #: QA export columns around the per-dimension scores (one column per dimension).
 QA_HEAD = ("job_id", "key", "queue", "judge", "overall")
 QA_TAIL = (
@@ -86,7 +89,7 @@ def _export_rows(
     db: SyncStore, args: argparse.Namespace
 ) -> tuple[Iterator[dict[str, Any]], tuple[str, ...]]:
     if args.events:
-        events = db.read(lambda tx: tx.events.list_events(None))
+        events = _events(db, job_filter(args))
         return (
             ({c: getattr(e, c) for c in EVENT_COLUMNS} for e in events),
             EVENT_COLUMNS,
@@ -95,6 +98,24 @@ def _export_rows(
         return _qa_rows(db, args)
     jobs = db.read(lambda tx: tx.jobs.iter_jobs(job_filter(args)))
     return ({c: job.to_dict()[c] for c in JOB_COLUMNS} for job in jobs), JOB_COLUMNS
+
+
+def _events(db: SyncStore, flt: JobFilter) -> Iterator[Event]:
+    """The timeline in pages (any size streams): every event, or with a filter (`--status`,
+    `--queue`, `--filter`, ids) the events of the matching jobs only."""
+
+    def page_after(after: int) -> Callable[[Tx], list[Event]]:
+        if flt == ALL_JOBS:
+            return lambda tx: tx.events.list_events(None, after, EVENT_PAGE)
+        return lambda tx: tx.events.job_events(flt, after, EVENT_PAGE)
+
+    after = 0
+    while True:
+        page = db.read(page_after(after))
+        yield from page
+        if len(page) < EVENT_PAGE:
+            return
+        after = page[-1].id
 
 
 def _qa_rows(
