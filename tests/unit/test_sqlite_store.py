@@ -13,7 +13,7 @@ import pytest
 from batchdash.core import queue
 from batchdash.core.db import SCHEMA_VERSION, open_store, open_sync_store
 from batchdash.core.db.ports import Store
-from batchdash.core.db.sqlite.connection import _MIGRATIONS
+from batchdash.core.db.sqlite.connection import _migrations
 from batchdash.core.errors import StoreError
 from batchdash.core.models import ALL_JOBS, NewJob
 
@@ -38,7 +38,7 @@ async def test_database_is_private_wal_and_migrated_once(db_path: Path) -> None:
 
 def test_v2_results_and_payloads_move_to_their_own_tables(db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
-    raw.executescript("".join(_MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
+    raw.executescript("".join(_migrations()[:2]) + "PRAGMA user_version = 2;")
     raw.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0)")
     raw.executemany(
         "INSERT INTO jobs (queue, key, handler, payload, status, created_at, updated_at, "
