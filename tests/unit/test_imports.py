@@ -7,11 +7,13 @@ import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 from unittest import mock
 
 import pytest
 
 import batchdash.core
+from batchdash.core.db import open_sync_store
 from batchdash.tui.cli import COMMANDS
 from batchdash.tui.cli.options import once_args
 from batchdash.tui.cli.root import root
@@ -58,6 +60,23 @@ def test_once_run_imports_neither_textual_nor_openai(tmp_path: object) -> None:
     commands = {f"batchdash.tui.cli.{where.split(':')[0]}" for where in COMMANDS.values()}
     assert len(commands) > 5
     assert not loaded & commands
+
+
+def test_once_on_a_database_loads_only_what_it_reads(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    open_sync_store(db).close()
+    code = (
+        "import io, contextlib\n"
+        "from batchdash.tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['--db', {str(db)!r}, '--once']) == 0\n"
+    )
+    loaded = _modules_after(code)
+    assert "batchdash.core.db.sqlite.stats" in loaded and "click" not in loaded
+    # Repositories load on first use, migrations only when migrating, threads when async.
+    unused = {"jobs", "job_pages", "items", "events"}
+    assert not loaded & {f"batchdash.core.db.sqlite.{name}" for name in unused}
+    assert not loaded & {"importlib.resources", "concurrent.futures", "hashlib", "random"}
 
 
 ONCE_LINES = [
