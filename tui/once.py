@@ -20,7 +20,8 @@ from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.errors import DatabaseError
 from batchdash.core.models import Batch, JobStatus, QueueInfo
 from batchdash.tui import styles
-from batchdash.tui.cli.common import (
+from batchdash.tui.cli.options import SECTIONS
+from batchdash.tui.cli.runner import (
     EXIT_ATTENTION,
     EXIT_OK,
     CliError,
@@ -40,9 +41,6 @@ from batchdash.tui.fmt import (
     table,
 )
 from batchdash.tui.fmt import eta as eta_text
-
-#: `--section` names, in the order they are printed.
-SECTIONS = ("overview", "queues", "batches", "workers", "qa")
 
 #: A cell of a text table: its text and a rich style (None = plain).
 Cell = tuple[str, str | None]

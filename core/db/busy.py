@@ -7,7 +7,6 @@ running it again is safe; each back end says which errors mean that.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -20,6 +19,8 @@ BUSY_RETRY_SECONDS = 60.0
 
 def backoff(attempt: int) -> float:
     """Jittered exponential delay so competing writers do not retry in lockstep."""
+    import random  # here: only a busy database pays for it, not every `--once` start
+
     return float(min(1.0, 0.005 * 2**attempt) * (0.5 + random.random()))
 
 

@@ -9,7 +9,6 @@ keyed by the database (`state_dir`), so two databases never share one.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from dataclasses import dataclass
@@ -63,6 +62,8 @@ class DbLocation:
             assert self.path is not None
             key = str(self.path.expanduser().resolve())
             name = self.path.stem
+        import hashlib  # here: `--once` never needs a state folder (~3 ms of imports)
+
         digest = hashlib.sha256(key.encode()).hexdigest()[:12]
         base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
         return Path(base) / "batchdash" / f"{_safe(name)}-{digest}"

@@ -14,27 +14,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from batchdash.core.batch_records import ErrorMatch, ItemResult, NewBatch
 from batchdash.core.db.location import DbLocation
-from batchdash.core.models import (
-    ALL_JOBS,
-    Batch,
-    BatchItem,
-    Claim,
-    Event,
-    HeartbeatReply,
-    Job,
-    JobFilter,
-    NewJob,
-    Outcome,
-    QAResult,
-    QASummary,
-    QueueInfo,
-    Spend,
-    Worker,
-)
+
+if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
+    from batchdash.core.batch_records import ErrorMatch, ItemResult, NewBatch
+    from batchdash.core.models import (
+        Batch,
+        BatchItem,
+        Claim,
+        Event,
+        HeartbeatReply,
+        Job,
+        JobFilter,
+        NewJob,
+        Outcome,
+        QAResult,
+        QASummary,
+        QueueInfo,
+        Spend,
+        Worker,
+    )
 
 T = TypeVar("T")
 
@@ -47,17 +48,17 @@ class Jobs(Protocol):
 
     def list_jobs(
         self,
-        flt: JobFilter = ALL_JOBS,
+        flt: JobFilter = ...,
         limit: int | None = None,
         offset: int = 0,
         order: str = "id",
         *,
         with_bodies: bool = True,
     ) -> list[Job]:
-        """One page (or all, when `limit` is None) of jobs matching `flt`."""
+        """One page (or all, when `limit` is None) of jobs matching `flt` (default: all)."""
 
-    def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
-        """Every job matching `flt`, streamed row by row (for exports of any size)."""
+    def iter_jobs(self, flt: JobFilter = ..., order: str = "id") -> Iterator[Job]:
+        """Every job matching `flt` (default: all), streamed row by row (exports of any size)."""
 
     def get_job(self, job_id: int) -> Job:
         """The job with this id, or NotFoundError."""
@@ -387,8 +388,8 @@ class QAResults(Protocol):
     def qa_dimensions(self) -> list[str]:
         """Every dimension any judge has scored, sorted (the columns of a QA export)."""
 
-    def iter_qa_rows(self, flt: JobFilter = ALL_JOBS) -> Iterator[dict[str, Any]]:
-        """QA results of the matching jobs, one dict per (job, judge), streamed row by row."""
+    def iter_qa_rows(self, flt: JobFilter = ...) -> Iterator[dict[str, Any]]:
+        """QA results of the matching jobs (default: all), one dict per (job, judge), streamed."""
 
 
 class Stats(Protocol):

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
-from batchdash.tui.cli import COMMANDS, main
+from batchdash.tui.cli import COMMANDS
+from batchdash.tui.cli.root import root
 from tests.conftest import ROOT, cli
 
 
@@ -24,7 +25,7 @@ def _commands(
             yield from _commands(command, ctx, f"{path} {name}")
 
 
-ALL_COMMANDS = list(_commands(main, click.Context(main), "batchdash"))
+ALL_COMMANDS = list(_commands(root, click.Context(root), "batchdash"))
 
 
 @pytest.mark.parametrize(("path", "command"), ALL_COMMANDS, ids=[p for p, _ in ALL_COMMANDS])
@@ -81,7 +82,10 @@ def test_shell_completion_script_and_candidates() -> None:
 
 
 def test_command_modules_import_only_the_shared_modules() -> None:
-    shared = {"common", "views", "progress", "selection", "polling", "stopping"}
+    shared = {
+        *("common", "runner", "options", "views"),
+        *("progress", "selection", "polling", "stopping"),
+    }
     allowed = {f"batchdash.tui.cli.{m}" for m in shared}
     for module in {where.split(":")[0] for where in COMMANDS.values()} | shared:
         tree = ast.parse((ROOT / "tui" / "cli" / f"{module}.py").read_text())

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import json
+import os
 import pkgutil
 import subprocess
 import sys
+from pathlib import Path
+from unittest import mock
+
+import pytest
 
 import batchdash.core
+from batchdash.core.db import open_sync_store
 from batchdash.tui.cli import COMMANDS
+from batchdash.tui.cli.options import once_args
+from batchdash.tui.cli.root import root
 from tests.conftest import ROOT, cli_env
 
 
@@ -47,7 +55,63 @@ def test_once_run_imports_neither_textual_nor_openai(tmp_path: object) -> None:
     assert "batchdash.tui.once" in loaded
     assert "textual" not in loaded
     assert "openai" not in loaded
+    assert "click" not in loaded  # a plain --once line is parsed from the option table
     # Lazy subcommands: no command module is loaded for `--once`.
     commands = {f"batchdash.tui.cli.{where.split(':')[0]}" for where in COMMANDS.values()}
     assert len(commands) > 5
     assert not loaded & commands
+
+
+def test_once_on_a_database_loads_only_what_it_reads(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    open_sync_store(db).close()
+    code = (
+        "import io, contextlib\n"
+        "from batchdash.tui.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    assert main(['--db', {str(db)!r}, '--once']) == 0\n"
+    )
+    loaded = _modules_after(code)
+    assert "batchdash.core.db.sqlite.stats" in loaded and "click" not in loaded
+    # Repositories load on first use, migrations only when migrating, threads when async.
+    unused = {"jobs", "job_pages", "items", "events"}
+    assert not loaded & {f"batchdash.core.db.sqlite.{name}" for name in unused}
+    assert not loaded & {"importlib.resources", "concurrent.futures", "hashlib", "random"}
+
+
+ONCE_LINES = [
+    ["--once"],
+    ["--db", "x.db", "--once", "--json"],
+    ["--once", "--db=x.db", "--section", "queues", "--section=qa", "--poll"],
+    ["--read-only", "--refresh", "2.5", "--once", "--db", "a=b.db", "--db", "y.db"],
+]
+
+
+@pytest.mark.parametrize("argv", ONCE_LINES)
+def test_once_fast_path_reads_the_line_as_click_does(argv: list[str]) -> None:
+    for environ in ({}, {"BATCHDASH_DB": "env.db"}):
+        with mock.patch.dict(os.environ, environ, clear=True):
+            fast = once_args(argv, os.environ)
+            with root.make_context("batchdash", list(argv)) as ctx:
+                parsed = root.invoke(ctx)
+        assert fast == parsed.args
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["--db", "x.db"],
+        ["--once", "--section", "nope"],
+        ["--once", "--refresh", "soon"],
+        ["--once", "--db", ""],
+        ["--once", "--db", "--json"],
+        ["--once", "--json=1"],
+        ["--once", "--help"],
+        ["--once", "--version"],
+        ["--once", "jobs"],
+        ["--onc"],
+    ],
+)
+def test_other_lines_are_left_to_click(argv: list[str]) -> None:
+    assert once_args(argv, {}) is None

@@ -13,7 +13,7 @@ import pytest
 from batchdash.core import queue
 from batchdash.core.db import SCHEMA_VERSION, open_store, open_sync_store
 from batchdash.core.db.ports import Store
-from batchdash.core.db.sqlite.connection import _MIGRATIONS
+from batchdash.core.db.sqlite.connection import _migrations
 from batchdash.core.errors import StoreError
 from batchdash.core.models import ALL_JOBS, NewJob
 
@@ -41,7 +41,7 @@ async def test_database_is_private_wal_and_migrated_once(db_path: Path) -> None:
 
 def test_v2_results_and_payloads_move_to_their_own_tables(db_path: Path) -> None:
     raw = sqlite3.connect(db_path)
-    raw.executescript("".join(_MIGRATIONS[:2]) + "PRAGMA user_version = 2;")
+    raw.executescript("".join(_migrations()[:2]) + "PRAGMA user_version = 2;")
     raw.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0)")
     raw.executemany(
         "INSERT INTO jobs (queue, key, handler, payload, status, created_at, updated_at, "
@@ -63,6 +63,40 @@ def test_v2_results_and_payloads_move_to_their_own_tables(db_path: Path) -> None
         assert "result" not in columns and "payload" not in columns
         [claimed] = s.write(lambda c: c.jobs.claim("w", "t", 5, 60.0, (), time.time()))
         assert claimed.payload == {"n": 2}
+
+
+def test_v13_local_pending_counts_move_into_job_counts(db_path: Path) -> None:
+    raw = sqlite3.connect(db_path)
+    raw.executescript("".join(_migrations()[:13]) + "PRAGMA user_version = 13;")
+    raw.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0), ('r', 0)")
+    raw.execute(
+        "INSERT INTO batches (id, queue, endpoint, state, created_at, updated_at) "
+        "VALUES (7, 'q', '/v1/responses', 'running', 0, 0), (8, 'q', '/v1/responses', "
+        "'submitting', 0, 0)"
+    )
+    later = time.time() + 3600  # waiting out a retry delay
+    raw.executemany(
+        "INSERT INTO jobs (queue, key, handler, status, batch_id, run_after, created_at, "
+        "updated_at) VALUES (?, ?, 'echo', ?, ?, ?, 0, 0)",
+        [
+            ("q", "a", "pending", None, 0),
+            ("q", "b", "pending", None, later),
+            ("q", "line", "pending", 7, 0),  # a remote batch's line: no worker claims it
+            ("r", "c", "pending", None, 0),
+            ("r", "d", "succeeded", None, 0),
+        ],
+    )
+    raw.commit()
+    raw.close()
+    with open_sync_store(db_path) as s:
+        pending = s.read(lambda tx: tx.stats.local_pending_by_queue(time.time()))
+        assert pending == {"q": (2, 1), "r": (1, 0)}
+        s.conn.execute("UPDATE jobs SET batch_id = 8 WHERE key = 'a'")  # sent in a batch
+        s.conn.execute("UPDATE jobs SET status = 'running' WHERE key = 'c'")  # claimed
+        pending = s.read(lambda tx: tx.stats.local_pending_by_queue(time.time()))
+        assert pending == {"q": (1, 1)}
+        indexes = {r[0] for r in s.conn.execute("SELECT name FROM sqlite_master")}
+        assert "jobs_local_pending" not in indexes
 
 
 async def test_bulk_writes_checkpoint_aside_and_keep_the_wal_short(

@@ -6,8 +6,7 @@ import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Iterator
-from functools import partial
-from importlib import resources
+from functools import cache, partial
 from pathlib import Path
 from typing import TypeVar
 
@@ -81,7 +80,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             "upgrade batchdash"
         )
     for number in range(version, SCHEMA_VERSION):
-        script = _MIGRATIONS[number]
+        script = _migrations()[number]
         with_busy_retry(partial(_apply_migration, conn, number + 1, script))
 
 
@@ -183,13 +182,21 @@ def check_version(conn: sqlite3.Connection) -> None:
         )
 
 
-def _load_migrations() -> list[str]:
-    """The numbered migration scripts shipped in `migrations/`, in order."""
+#: The schema version: the number of scripts in `migrations/`. A literal, so opening a
+#: database to read (`--once`) never lists the package's files (importlib.resources costs
+#: ~8 ms of imports); a new migration adds one here, and `_migrations()` and a unit test
+#: refuse a count that disagrees.
+SCHEMA_VERSION = 14
+
+
+@cache
+def _migrations() -> list[str]:
+    """The numbered migration scripts shipped in `migrations/`, in order (new ones are new
+    files, never edits); loaded on the first migration only."""
+    from importlib import resources
+
     folder = resources.files(__package__).joinpath("migrations")
     names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
+    if len(names) != SCHEMA_VERSION:
+        raise StoreError(f"{len(names)} migration scripts, but SCHEMA_VERSION is {SCHEMA_VERSION}")
     return [folder.joinpath(name).read_text(encoding="utf-8") for name in names]
-
-
-#: Migration scripts, one per schema version; new ones are new files, never edits.
-_MIGRATIONS: list[str] = _load_migrations()
-SCHEMA_VERSION = len(_MIGRATIONS)

@@ -87,15 +87,23 @@ class SqliteStats:
     def local_pending_by_queue(self, now: float) -> dict[str, tuple[int, int]]:
         """(pending, of which waiting out a retry delay) per queue, local jobs only.
 
-        Remote-batch lines are pending too until ingested, but no worker claims them. One pass
-        over the `jobs_local_pending` index (no table rows).
+        Remote-batch lines are pending too until ingested, but no worker claims them. The
+        pending counts come from job_counts (its `local_n`, kept by triggers); the waiting
+        ones from one pass over the claim index, whose entries are exactly the local
+        pending jobs, reading table rows only for the jobs that wait.
         """
-        return {
-            r[0]: (int(r[1]), int(r[2]))
-            for r in self._conn.execute(
-                "SELECT queue, count(*), coalesce(sum(run_after > ?), 0) "
-                "FROM jobs INDEXED BY jobs_local_pending "
-                f"WHERE status = {JOB_PENDING_SQL} AND batch_id IS NULL GROUP BY queue",
+        waiting = dict(
+            self._conn.execute(
+                "SELECT queue, count(*) FROM jobs INDEXED BY jobs_claim "
+                f"WHERE status = {JOB_PENDING_SQL} AND batch_id IS NULL AND run_after > ? "
+                "GROUP BY queue",
                 (now,),
+            ).fetchall()
+        )
+        return {
+            r[0]: (int(r[1]), int(waiting.get(r[0], 0)))
+            for r in self._conn.execute(
+                f"SELECT queue, local_n FROM job_counts WHERE status = {JOB_PENDING_SQL} "
+                "AND local_n > 0"
             )
         }

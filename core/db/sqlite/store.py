@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Tx
-from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.checkpoint import Checkpointer, set_autocheckpoint
 from batchdash.core.db.sqlite.connection import (
     T,
@@ -29,27 +28,84 @@ from batchdash.core.db.sqlite.connection import (
     transaction,
     with_busy_retry,
 )
-from batchdash.core.db.sqlite.events import SqliteEvents
-from batchdash.core.db.sqlite.items import SqliteBatchItems
-from batchdash.core.db.sqlite.jobs import SqliteJobs
-from batchdash.core.db.sqlite.qa import SqliteQA
-from batchdash.core.db.sqlite.queues import SqliteQueues
-from batchdash.core.db.sqlite.stats import SqliteStats
-from batchdash.core.db.sqlite.workers import SqliteWorkers
+
+if TYPE_CHECKING:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from batchdash.core.db.sqlite.batches import SqliteBatches
+    from batchdash.core.db.sqlite.events import SqliteEvents
+    from batchdash.core.db.sqlite.items import SqliteBatchItems
+    from batchdash.core.db.sqlite.jobs import SqliteJobs
+    from batchdash.core.db.sqlite.qa import SqliteQA
+    from batchdash.core.db.sqlite.queues import SqliteQueues
+    from batchdash.core.db.sqlite.stats import SqliteStats
+    from batchdash.core.db.sqlite.workers import SqliteWorkers
 
 
 class SqliteTx:
-    """Every repository on one connection; what `read` and `write` hand to their callable."""
+    """Every repository on one connection; what `read` and `write` hand to their callable.
+
+    Each repository (and its module) is made on first use: `--once` reads only some.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self.jobs = SqliteJobs(conn)
-        self.queues = SqliteQueues(conn)
-        self.events = SqliteEvents(conn)
-        self.workers = SqliteWorkers(conn)
-        self.batches = SqliteBatches(conn)
-        self.items = SqliteBatchItems(conn)
-        self.qa = SqliteQA(conn)
-        self.stats = SqliteStats(conn)
+        self._conn = conn
+
+    @cached_property
+    def jobs(self) -> SqliteJobs:
+        """The jobs repository."""
+        from batchdash.core.db.sqlite.jobs import SqliteJobs
+
+        return SqliteJobs(self._conn)
+
+    @cached_property
+    def queues(self) -> SqliteQueues:
+        """The queues repository."""
+        from batchdash.core.db.sqlite.queues import SqliteQueues
+
+        return SqliteQueues(self._conn)
+
+    @cached_property
+    def events(self) -> SqliteEvents:
+        """The events repository."""
+        from batchdash.core.db.sqlite.events import SqliteEvents
+
+        return SqliteEvents(self._conn)
+
+    @cached_property
+    def workers(self) -> SqliteWorkers:
+        """The workers repository."""
+        from batchdash.core.db.sqlite.workers import SqliteWorkers
+
+        return SqliteWorkers(self._conn)
+
+    @cached_property
+    def batches(self) -> SqliteBatches:
+        """The batches repository."""
+        from batchdash.core.db.sqlite.batches import SqliteBatches
+
+        return SqliteBatches(self._conn)
+
+    @cached_property
+    def items(self) -> SqliteBatchItems:
+        """The items repository."""
+        from batchdash.core.db.sqlite.items import SqliteBatchItems
+
+        return SqliteBatchItems(self._conn)
+
+    @cached_property
+    def qa(self) -> SqliteQA:
+        """The qa repository."""
+        from batchdash.core.db.sqlite.qa import SqliteQA
+
+        return SqliteQA(self._conn)
+
+    @cached_property
+    def stats(self) -> SqliteStats:
+        """The stats repository."""
+        from batchdash.core.db.sqlite.stats import SqliteStats
+
+        return SqliteStats(self._conn)
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
@@ -126,10 +182,13 @@ class SqliteStore:
     @classmethod
     async def open(cls, path: Path, *, readonly: bool = False, create: bool = True) -> SqliteStore:
         """Open (and migrate, unless read-only) the database at `path` (see SqliteSyncStore)."""
+        # Imported here: the sync readers (`--once`) need no thread (~6 ms of imports).
+        from concurrent.futures import ThreadPoolExecutor
+
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchdash-db")
         opening = partial(_open_checked, path, readonly=readonly, create=create)
         try:
-            import asyncio  # here: the sync readers (`--once`) never need an event loop
+            import asyncio  # here: the sync readers never need an event loop
 
             conn = await asyncio.get_running_loop().run_in_executor(thread, opening)
         except BaseException:
