@@ -7,11 +7,22 @@ end hands in its connection and the function that turns that text into its own p
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from batchdash.core.db.sqlshared import _event, _where
 from batchdash.core.models import Event, JobFilter
+
+#: An event row: (at, kind, job_id, batch_id, queue, worker_id, detail).
+EVENT_INSERT = (
+    "INSERT INTO events (at, kind, job_id, batch_id, queue, worker_id, detail) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+def insert_events(conn: Any, sql: Callable[[str], str], rows: Iterable[tuple[Any, ...]]) -> None:
+    """Insert event rows on either back end's connection (`sql` converts placeholders)."""
+    conn.cursor().executemany(sql(EVENT_INSERT), rows)
 
 
 class SqlEvents:

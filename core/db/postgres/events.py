@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from batchdash.core.db.sqlevents import SqlEvents
+from batchdash.core.db.sqlevents import SqlEvents, insert_events
 from batchdash.core.db.sqlshared import pg_sql
 
 if TYPE_CHECKING:
@@ -18,11 +18,7 @@ if TYPE_CHECKING:
 
 def add_events(conn: psycopg.Connection[Any], rows: Iterable[tuple[Any, ...]]) -> None:
     """Insert (at, kind, job_id, batch_id, queue, worker_id, detail) event rows."""
-    conn.cursor().executemany(
-        "INSERT INTO events (at, kind, job_id, batch_id, queue, worker_id, detail) "
-        "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-        rows,
-    )
+    insert_events(conn, pg_sql, rows)
 
 
 class PgEvents(SqlEvents):

@@ -1,69 +1,15 @@
-"""Queues: creation, pause, listing, QA rubric."""
+"""Queues on SQLite: creation, pause, listing, QA rubric (shared SQL in `core/db/sqlqueues.py`)."""
 
 from __future__ import annotations
 
 import sqlite3
 
-from batchdash.core.db.sqlite.rows import (
-    _event_rows,
-)
-from batchdash.core.errors import NotFoundError
-from batchdash.core.models import (
-    QueueInfo,
-)
+from batchdash.core.db.sqlqueues import SqlQueues
+from batchdash.core.db.sqlshared import same_sql
 
 
-class SqliteQueues:
+class SqliteQueues(SqlQueues):
     """Queues on one SQLite connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def ensure_queue(self, name: str, now: float) -> None:
-        """Create the queue if it does not exist yet."""
-        self._conn.execute(
-            "INSERT INTO queues (name, created_at) VALUES (?, ?) ON CONFLICT (name) DO NOTHING",
-            (name, now),
-        )
-
-    def set_paused(self, queue: str, paused: bool, now: float) -> None:
-        """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown."""
-        row = self._conn.execute(
-            "UPDATE queues SET paused = ? WHERE name = ? RETURNING name", (int(paused), queue)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"unknown queue {queue!r}")
-        _event_rows(
-            self._conn, [(now, "paused" if paused else "unpaused", None, None, queue, None, None)]
-        )
-
-    def list_queues(self) -> list[QueueInfo]:
-        """Every queue with its pause flag and job counts per status."""
-        counts: dict[str, dict[str, int]] = {}
-        for row in self._conn.execute("SELECT queue, status, n FROM job_counts WHERE n > 0"):
-            counts.setdefault(row["queue"], {})[row["status"]] = row["n"]
-        return [
-            QueueInfo(name=r["name"], paused=bool(r["paused"]), counts=counts.get(r["name"], {}))
-            for r in self._conn.execute("SELECT name, paused FROM queues ORDER BY name")
-        ]
-
-    def require_queue(self, name: str) -> None:
-        """Raise NotFoundError if the queue does not exist."""
-        if self._conn.execute("SELECT 1 FROM queues WHERE name = ?", (name,)).fetchone() is None:
-            raise NotFoundError(f"unknown queue {name!r}")
-
-    def set_qa_rubric(self, queue: str, rubric_json: str | None) -> None:
-        """Set (or with None, reset to the default) the QA rubric of a queue."""
-        row = self._conn.execute(
-            "UPDATE queues SET qa_rubric = ? WHERE name = ? RETURNING name", (rubric_json, queue)
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"unknown queue {queue!r}")
-
-    def get_qa_rubric(self, queue: str) -> str | None:
-        """A queue's QA rubric as stored (JSON text), None when it uses the default."""
-        row = self._conn.execute("SELECT qa_rubric FROM queues WHERE name = ?", (queue,)).fetchone()
-        if row is None:
-            raise NotFoundError(f"unknown queue {queue!r}")
-        value: str | None = row["qa_rubric"]
-        return value
+        super().__init__(conn, same_sql)

@@ -6,7 +6,13 @@ import sqlite3
 from collections.abc import Iterable
 from typing import Any
 
-from batchdash.core.db.sqlshared import _JOBS_WITH_BODIES, _JOBS_WITHOUT_BODIES, LIST_ERROR_CHARS
+from batchdash.core.db.sqlevents import insert_events
+from batchdash.core.db.sqlshared import (
+    _JOBS_WITH_BODIES,
+    _JOBS_WITHOUT_BODIES,
+    LIST_ERROR_CHARS,
+    same_sql,
+)
 
 
 def _select_jobs(conn: sqlite3.Connection, with_bodies: bool, jobs: str = "jobs j") -> str:
@@ -25,8 +31,4 @@ def _cut_columns(conn: sqlite3.Connection, chars: int) -> str:
 
 def _event_rows(conn: sqlite3.Connection, rows: Iterable[tuple[Any, ...]]) -> None:
     """Insert (at, kind, job_id, batch_id, queue, worker_id, detail) event rows."""
-    conn.executemany(
-        "INSERT INTO events (at, kind, job_id, batch_id, queue, worker_id, detail) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        rows,
-    )
+    insert_events(conn, same_sql, rows)
