@@ -258,6 +258,9 @@ def test_cancel_then_delete_only_when_ended(client: Anthropic) -> None:
         client.messages.batches.delete(batch.id)
     assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
 
+    with pytest.raises(anthropic.BadRequestError):  # no results before the batch ends
+        client.get(f"/v1/messages/batches/{batch.id}/results", cast_to=httpx.Response)
+
     canceling = client.messages.batches.cancel(batch.id)
     assert canceling.processing_status in ("canceling", "ended")
     assert canceling.cancel_initiated_at is not None
