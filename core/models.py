@@ -121,6 +121,8 @@ class Job:
     cost: float | None = None
     batch_id: int | None = None
     timeout: float | None = None
+    #: The config file's `[endpoints.NAME]` its handler calls (None: the SDK's default).
+    endpoint_name: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -170,6 +172,7 @@ class Claim:
     max_attempts: int
     token: str
     timeout: float | None = None
+    endpoint_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,6 +335,11 @@ class Batch:
     poll_lease_until: float | None = None
     base_url: str | None = None
     unreachable_since: float | None = None
+    #: The config file's `[endpoints.NAME]` every call on it goes through (None: default).
+    endpoint_name: str | None = None
+    #: The provider's own per-outcome counts (Anthropic's processing, succeeded, errored,
+    #: canceled, expired) as it last reported them; None where it has none.
+    request_counts: dict[str, int] | None = None
 
     @property
     def active(self) -> bool:
