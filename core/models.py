@@ -268,7 +268,8 @@ class JobFilter:
     """Which jobs to show or act on; every field narrows the selection (None = any).
 
     `key_glob` uses shell-style wildcards (`abc*`); `score_below`/`score_above` compare the
-    job's lowest/highest QA overall score.
+    job's lowest/highest QA overall score. `providers` selects the work sent to those
+    providers: jobs of their batches, and local jobs run by the handler of that name.
     """
 
     statuses: tuple[str, ...] = ()
@@ -280,6 +281,7 @@ class JobFilter:
     text: str | None = None
     score_below: float | None = None
     score_above: float | None = None
+    providers: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:

@@ -136,6 +136,14 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
     if flt.worker_id:
         clauses.append(f"j.worker_id = {mark}")
         params.append(flt.worker_id)
+    if flt.providers:
+        # Work sent to a provider: its batches' lines, and local jobs of its handler.
+        marks = ",".join([mark] * len(flt.providers))
+        clauses.append(
+            f"(j.batch_id IN (SELECT b.id FROM batches b WHERE b.provider IN ({marks})) "
+            f"OR (j.batch_id IS NULL AND j.handler IN ({marks})))"
+        )
+        params.extend([*flt.providers, *flt.providers])
     if flt.text:
         clauses.append(f"(j.key {like} {mark} ESCAPE '\\' OR j.error {like} {mark} ESCAPE '\\')")
         pattern = f"%{_glob_to_like(flt.text)}%"
