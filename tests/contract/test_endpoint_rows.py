@@ -50,9 +50,8 @@ def test_provider_filter_selects_its_batch_lines_and_its_handlers_local_jobs(
 
         def keys(*providers: str) -> set[str]:
             flt = JobFilter(providers=providers)
-            assert s.read(lambda tx: tx.jobs.count_jobs(flt)) == len(
-                found := {j.key for j in s.read(lambda tx: tx.jobs.list_jobs(flt))}
-            )
+            found = {j.key for j in s.read(lambda tx: tx.jobs.list_jobs(flt))}
+            assert s.read(lambda tx: tx.jobs.count_jobs(flt)) == len(found)
             return found
 
         assert keys("anthropic") == {"claude-line", "anthropic-local"}
