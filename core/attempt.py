@@ -40,6 +40,7 @@ async def run_attempt(claimed: Claim, options: WorkerOptions) -> Outcome:
         attempt=claimed.attempts,
         max_attempts=claimed.max_attempts,
         sim=options.sim,
+        endpoint_name=claimed.endpoint_name,
     )
     limit = claimed.timeout or options.job_timeout
     try:

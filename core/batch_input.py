@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core.errors import BatchError
-from batchdash.core.inputs import MAX_REPORTED_ERRORS, InputError, InputProblem
+from batchdash.core.inputs import (
+    MAX_REPORTED_ERRORS,
+    STYLE_PROVIDERS,
+    InputError,
+    InputProblem,
+    request_style,
+)
 from batchdash.core.models import dumps
 
 #: Provider limits per input file (OpenAI Batch API); bigger files are split into shards.
@@ -154,6 +160,33 @@ def custom_id_problem(custom_id: Any, provider: str = "openai") -> str | None:
     if provider == "anthropic" and not ANTHROPIC_CUSTOM_ID_RE.fullmatch(custom_id):
         return f"custom_id {custom_id!r} must be 1-64 characters of A-Z a-z 0-9 _ - (Anthropic)"
     return None
+
+
+def detect_provider(path: Path) -> str:
+    """The provider whose batch format the file's request lines are in.
+
+    `{custom_id, params}` lines are Anthropic's, `{custom_id, method, url, body}` OpenAI's;
+    a file mixing both is refused naming the first line that differs from the first
+    request line. Lines that are not JSON objects are left to validation, which names
+    them; a file without any request line is OpenAI's (validation says what is wrong).
+    """
+    first: tuple[int, str] | None = None
+    for line_no, text in nonblank_lines(path) if path.is_file() else ():
+        try:
+            record = json.loads(text)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        provider = STYLE_PROVIDERS[request_style(record)]
+        if first is None:
+            first = (line_no, provider)
+        elif provider != first[1]:
+            raise BatchError(
+                f"{path}:{line_no}: an {provider} request line in a file of {first[1]} lines "
+                f"(line {first[0]}); one batch goes to one provider"
+            )
+    return first[1] if first else "openai"
 
 
 def validate_file(

@@ -30,6 +30,7 @@ class NewBatch:
     shard_count: int | None = None
     provider: str = "openai"
     base_url: str | None = None
+    endpoint_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

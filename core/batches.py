@@ -68,14 +68,15 @@ def record_intent(
     metadata: dict[str, str],
     now: float,
     base_url: str | None = None,
+    endpoint_name: str | None = None,
     provider: str = "openai",
 ) -> list[int]:
     """Insert one batch per shard, with its items and jobs, in the caller's transaction.
 
     Runs before anything is uploaded: a crash afterwards leaves `submitting` batches that
     `reconcile` finishes. A custom_id that already names a job of the queue is an error
-    (it would be the same work twice). `provider` and `base_url` say where every later
-    call on these batches goes.
+    (it would be the same work twice). `provider`, `endpoint_name` and `base_url` say where
+    every later call on these batches goes (`core.endpoints.batch_endpoint`).
     """
     ids = []
     for index, shard in enumerate(plan.shards):
@@ -93,6 +94,7 @@ def record_intent(
             shard_index=index if len(plan.shards) > 1 else None,
             shard_count=len(plan.shards) if len(plan.shards) > 1 else None,
             base_url=base_url,
+            endpoint_name=endpoint_name,
             provider=provider,
         )
         ids.append(tx.batches.add_batch(row, now))
@@ -195,7 +197,8 @@ def record_resubmit(tx: Tx, parent_id: int, now: float, *, include_permanent: bo
             input_path=parent.input_path,
             metadata=_own_metadata(parent.metadata),
             parent_id=parent.id,
-            base_url=parent.base_url,  # the same endpoint as the parent unless told otherwise
+            base_url=parent.base_url,  # the same endpoint as the parent
+            endpoint_name=parent.endpoint_name,
             provider=parent.provider,
         ),
         now,

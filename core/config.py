@@ -11,6 +11,11 @@ The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
     base_url = "https://example.com/v1"   # an OpenAI-compatible endpoint (as OPENAI_BASE_URL)
     api_key_env = "EXAMPLE_API_KEY"       # the variable holding the key (default OPENAI_API_KEY)
 
+    [endpoints.azure]                     # a named endpoint: `--endpoint azure`
+    provider = "openai"                   # "openai" or "anthropic" (required)
+    base_url = "https://example.openai.azure.com/openai/v1"   # default: the provider's
+    api_key_env = "AZURE_KEY"             # default: OPENAI_API_KEY / ANTHROPIC_API_KEY
+
 API keys are never read from the file: they stay in the environment, so no secret lands
 in a file that gets copied, shared or committed. For the same reason a `db` URL holding a
 password is refused: libpq reads it from PGPASSWORD, ~/.pgpass or a service file (or from
@@ -21,7 +26,8 @@ not be silently ignored).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -49,10 +55,28 @@ class FileSettings:
     prices: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
+    endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
 
 
-_TOP_KEYS = {"db", "prices", "openai"}
+@dataclass(frozen=True)
+class EndpointSettings:
+    """One `[endpoints.NAME]` table: a provider, and optionally its URL and key variable."""
+
+    provider: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+
+
+#: Providers known by name: an endpoint's `provider`, `--provider`, `batches.provider`.
+PROVIDER_NAMES = ("anthropic", "openai")
+
+_TOP_KEYS = {"db", "prices", "openai", "endpoints"}
 _OPENAI_KEYS = {"base_url", "api_key_env"}
+_ENDPOINT_KEYS = {"provider", "base_url", "api_key_env"}
+#: Keys that would hold a secret: named in the error, so the user moves it to a variable.
+_SECRET_KEYS = {"api_key", "key", "token", "secret", "password"}
+_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def config_path() -> Path:
@@ -87,12 +111,46 @@ def file_settings() -> FileSettings:
         db=db,
         prices=_text(path, data, "prices", ""),
         base_url=_text(path, openai, "base_url", "openai."),
-        api_key_env=_text(path, openai, "api_key_env", "openai."),
+        api_key_env=_variable(path, openai, "openai."),
+        endpoints=_endpoints(path, data.get("endpoints", {})),
     )
+
+
+def _endpoints(path: Path, tables: Any) -> dict[str, EndpointSettings]:
+    """The `[endpoints.NAME]` tables, each checked like the rest of the file."""
+    if not isinstance(tables, dict):
+        raise ConfigError(f"config file {path}: [endpoints] must hold [endpoints.NAME] tables")
+    found = {}
+    for name, table in tables.items():
+        prefix = f"endpoints.{name}."
+        if not _NAME.match(name):
+            raise ConfigError(
+                f"config file {path}: endpoint name {name!r} must be 1-64 letters, digits, _ or -"
+            )
+        if not isinstance(table, dict):
+            raise ConfigError(f"config file {path}: [endpoints.{name}] must be a table")
+        _reject_unknown(path, table, _ENDPOINT_KEYS, prefix)
+        provider = _text(path, table, "provider", prefix)
+        if provider not in PROVIDER_NAMES:
+            raise ConfigError(
+                f"config file {path}: {prefix}provider must be one of "
+                f"{', '.join(PROVIDER_NAMES)} (got {provider!r})"
+            )
+        found[name] = EndpointSettings(
+            provider=provider,
+            base_url=_text(path, table, "base_url", prefix),
+            api_key_env=_variable(path, table, prefix),
+        )
+    return found
 
 
 def _reject_unknown(path: Path, table: dict[str, Any], known: set[str], prefix: str) -> None:
     for key in table:
+        if key in _SECRET_KEYS:
+            raise ConfigError(
+                f"config file {path}: {prefix}{key}: API keys are never read from the file; "
+                f"put the key in an environment variable and name it with {prefix}api_key_env"
+            )
         if key not in known:
             allowed = ", ".join(prefix + k for k in sorted(known))
             raise ConfigError(f"config file {path}: unknown key {prefix}{key} (known: {allowed})")
@@ -102,6 +160,18 @@ def _text(path: Path, table: dict[str, Any], key: str, prefix: str) -> str | Non
     value = table.get(key)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ConfigError(f"config file {path}: {prefix}{key} must be a non-empty string")
+    return value
+
+
+def _variable(path: Path, table: dict[str, Any], prefix: str) -> str | None:
+    """`api_key_env`: the NAME of a variable. Anything else is refused without echoing it,
+    since a key pasted here by mistake must not land in an error message or a log."""
+    value = _text(path, table, "api_key_env", prefix)
+    if value is not None and not _VARIABLE.match(value):
+        raise ConfigError(
+            f"config file {path}: {prefix}api_key_env must name an environment variable "
+            "(like MY_API_KEY), not hold the key itself"
+        )
     return value
 
 

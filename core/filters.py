@@ -1,7 +1,10 @@
 """The dashboard's filter language, parsed into a `JobFilter` (and printed back).
 
     status:failed,cancelled queue:papers key:abc* batch:12 worker:host-1 id:4,5
-    score<7 score>3 "free text" timeout
+    provider:anthropic score<7 score>3 "free text" timeout
+
+`provider:NAME` selects the work sent to that provider: the lines of its batches and the
+local jobs its handler runs (`provider:openai` = OpenAI batches + `openai` handler jobs).
 
 Qualifiers may repeat (values are OR-ed within a qualifier, qualifiers AND-ed); anything
 that is not a qualifier is free text matched against keys and errors. Quote free text that
@@ -13,10 +16,11 @@ from __future__ import annotations
 import re
 import shlex
 
+from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import JobFilter, JobStatus
 
-QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id")
+QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id", "provider")
 
 _TOKEN = re.compile(
     r"""
@@ -74,6 +78,7 @@ def parse_filter(text: str) -> JobFilter:
         text=" ".join(words) or None,
         score_below=below,
         score_above=above,
+        providers=_providers(fields["provider"]),
     )
 
 
@@ -92,6 +97,8 @@ def format_filter(flt: JobFilter) -> str:
         parts.append(f"batch:{flt.batch_id}")
     if flt.worker_id:
         parts.append(f"worker:{flt.worker_id}")
+    if flt.providers:
+        parts.append("provider:" + ",".join(flt.providers))
     if flt.score_below is not None:
         parts.append(f"score<{flt.score_below:g}")
     if flt.score_above is not None:
@@ -108,6 +115,7 @@ _EXAMPLES = {
     "batch": "12",
     "worker": "host-123-ab12",
     "id": "42",
+    "provider": "anthropic",
 }
 
 
@@ -116,6 +124,15 @@ def _statuses(values: list[str]) -> tuple[str, ...]:
     for value in values:
         if value not in known:
             raise FilterError(f"status:{value} is not a job status; use one of {', '.join(known)}")
+    return tuple(values)
+
+
+def _providers(values: list[str]) -> tuple[str, ...]:
+    for value in values:
+        if value not in PROVIDER_NAMES:
+            raise FilterError(
+                f"provider:{value} is not a provider; use one of {', '.join(PROVIDER_NAMES)}"
+            )
     return tuple(values)
 
 

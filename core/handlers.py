@@ -21,7 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdash.core.config import ConfigError, openai_settings
+from batchdash.core.config import ConfigError
+from batchdash.core.endpoints import Endpoint, for_stored
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.pricing import PriceFileError, price_of
 from batchdash.core.providers import _openai
@@ -89,6 +90,9 @@ class JobContext:
     attempt: int
     max_attempts: int
     sim: SimSettings = field(default_factory=SimSettings)
+    #: The config file's `[endpoints.NAME]` the job was enqueued with (None: the default);
+    #: a provider handler resolves it with `core.endpoints.for_stored` on every attempt.
+    endpoint_name: str | None = None
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]
@@ -141,23 +145,25 @@ async def noop_handler(job: JobContext) -> Any:
 # --------------------------------------------------------------------------- openai
 
 
-_clients: dict[tuple[str, str], Any] = {}
+_clients: dict[tuple[Endpoint, str], Any] = {}
 
 
-def _client() -> Any:
+def _client(job: JobContext) -> Any:
     """One AsyncOpenAI per endpoint and key per process (it pools connections).
 
-    A missing key or a bad config file fails the job for good: no retry can fix it.
+    A missing key, a bad config file or an endpoint name gone from it fails the job for
+    good: no retry can fix it.
     """
     try:
-        endpoint = openai_settings()
+        endpoint = for_stored(f"job {job.id}", job.endpoint_name, "openai", None)
+        cache_key = (endpoint, endpoint.key())
     except ConfigError as exc:
         raise PermanentError(str(exc), kind="config") from exc
-    client = _clients.get(endpoint)
+    client = _clients.get(cache_key)
     if client is None:
         # Retries belong to the queue (backoff, visible attempts), not hidden in the SDK.
-        client = _openai.new_client(retries=0, base_url=endpoint[0])
-        _clients[endpoint] = client
+        client = _openai.new_client(retries=0, endpoint=endpoint)
+        _clients[cache_key] = client
     return client
 
 
@@ -187,7 +193,7 @@ async def openai_handler(job: JobContext) -> Any:
     payload = job.payload
     if not isinstance(payload, dict) or "url" not in payload or "body" not in payload:
         raise PermanentError("payload must be a batch-style request {url, body}", kind="payload")
-    client = _client()
+    client = _client(job)
     try:
         response = await client.post(
             _request_path(payload["url"]), body=payload["body"], cast_to=object

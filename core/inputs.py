@@ -1,7 +1,8 @@
 """Reading job files (JSONL or CSV) into jobs, all or nothing, with errors by line.
 
-JSONL lines are either batch-style requests `{"custom_id", "method", "url", "body"}`
-(the key is the custom_id, the payload is the request) or `{"key", "payload"}`; either may
+JSONL lines are either batch-style requests — OpenAI's `{"custom_id", "method", "url",
+"body"}` or Anthropic's `{"custom_id", "params"}` (the key is the custom_id, the payload is
+the line without it) — or `{"key", "payload"}`; any may
 carry `priority`, `max_attempts` and `timeout` (seconds per attempt). A CSV file needs a
 `key` column (or `custom_id`); the other columns become the payload, and every row must
 have as many fields as the header. Files are UTF-8 (a leading byte-order mark is allowed);
@@ -28,9 +29,14 @@ _JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout"})
 #: At most this many problems are listed before the rest are summarised.
 MAX_REPORTED_ERRORS = 20
 
-#: Line styles: OpenAI batch requests, and generic `{key, payload}` lines or CSV rows.
+#: Line styles: OpenAI batch requests, Anthropic batch requests, and generic
+#: `{key, payload}` lines or CSV rows.
 BATCH_STYLE = "batch"
+ANTHROPIC_STYLE = "anthropic"
 GENERIC_STYLE = "generic"
+
+#: The provider whose batch format each request style is.
+STYLE_PROVIDERS = {BATCH_STYLE: "openai", ANTHROPIC_STYLE: "anthropic"}
 
 #: SQLite integers are signed 64-bit.
 _INT64 = range(-(2**63), 2**63)
@@ -200,9 +206,11 @@ def _to_job(
     elif "custom_id" in record:
         key = record["custom_id"]
         payload = {k: v for k, v in record.items() if k not in _JOB_FIELDS}
-        if "url" not in payload or "body" not in payload:
-            raise ValueError("batch-style line needs 'url' and 'body'")
-        style = BATCH_STYLE
+        style = request_style(payload)
+        if style == ANTHROPIC_STYLE and not isinstance(payload["params"], dict):
+            raise ValueError("Anthropic-style line: 'params' must be an object")
+        if style == BATCH_STYLE and ("url" not in payload or "body" not in payload):
+            raise ValueError("batch-style line needs 'url' and 'body' (or Anthropic's 'params')")
     elif "key" in record:
         key = record["key"]
         if "payload" not in record:
@@ -220,6 +228,14 @@ def _to_job(
         timeout=_timeout_field(record, timeout),
     )
     return job, style
+
+
+def request_style(line: dict[str, Any]) -> str:
+    """ANTHROPIC_STYLE for a `{custom_id, params}` request line, else BATCH_STYLE (OpenAI's
+    `{custom_id, method, url, body}`): `params` without OpenAI's url/body decides."""
+    if "params" in line and "url" not in line and "body" not in line:
+        return ANTHROPIC_STYLE
+    return BATCH_STYLE
 
 
 def _int_field(record: dict[str, Any], name: str, default: int) -> int:

@@ -121,6 +121,8 @@ class Job:
     cost: float | None = None
     batch_id: int | None = None
     timeout: float | None = None
+    #: The config file's `[endpoints.NAME]` its handler calls (None: the SDK's default).
+    endpoint_name: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -170,6 +172,7 @@ class Claim:
     max_attempts: int
     token: str
     timeout: float | None = None
+    endpoint_name: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -265,7 +268,8 @@ class JobFilter:
     """Which jobs to show or act on; every field narrows the selection (None = any).
 
     `key_glob` uses shell-style wildcards (`abc*`); `score_below`/`score_above` compare the
-    job's lowest/highest QA overall score.
+    job's lowest/highest QA overall score. `providers` selects the work sent to those
+    providers: jobs of their batches, and local jobs run by the handler of that name.
     """
 
     statuses: tuple[str, ...] = ()
@@ -277,6 +281,7 @@ class JobFilter:
     text: str | None = None
     score_below: float | None = None
     score_above: float | None = None
+    providers: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
@@ -332,6 +337,11 @@ class Batch:
     poll_lease_until: float | None = None
     base_url: str | None = None
     unreachable_since: float | None = None
+    #: The config file's `[endpoints.NAME]` every call on it goes through (None: default).
+    endpoint_name: str | None = None
+    #: The provider's own per-outcome counts (Anthropic's processing, succeeded, errored,
+    #: canceled, expired) as it last reported them; None where it has none.
+    request_counts: dict[str, int] | None = None
 
     @property
     def active(self) -> bool:

@@ -65,14 +65,23 @@ def new_token() -> str:
 
 
 async def enqueue(
-    db: Store, queue: str, jobs: Sequence[NewJob], *, handler: str = "sim"
+    db: Store,
+    queue: str,
+    jobs: Sequence[NewJob],
+    *,
+    handler: str = "sim",
+    endpoint_name: str | None = None,
 ) -> EnqueueResult:
-    """Add jobs to `queue` in one transaction (all or nothing), idempotent on each key."""
-    return EnqueueResult(*await db.write(enqueue_write(queue, jobs, handler=handler)))
+    """Add jobs to `queue` in one transaction (all or nothing), idempotent on each key.
+
+    `endpoint_name` names the config file's endpoint their handler calls (None: default).
+    """
+    write = enqueue_write(queue, jobs, handler=handler, endpoint_name=endpoint_name)
+    return EnqueueResult(*await db.write(write))
 
 
 def enqueue_write(
-    queue: str, jobs: Sequence[NewJob], *, handler: str
+    queue: str, jobs: Sequence[NewJob], *, handler: str, endpoint_name: str | None = None
 ) -> Callable[[Tx], tuple[int, int]]:
     """The enqueue transaction as a write function returning (inserted, skipped).
 
@@ -80,7 +89,12 @@ def enqueue_write(
     interrupt with Ctrl-C).
     """
     return lambda tx: tx.jobs.enqueue(
-        queue=queue, handler=handler, jobs=jobs, now=time.time(), batch_id=None
+        queue=queue,
+        handler=handler,
+        jobs=jobs,
+        now=time.time(),
+        batch_id=None,
+        endpoint_name=endpoint_name,
     )
 
 

@@ -65,18 +65,26 @@ async def submit_file(
     *,
     queue: str,
     endpoint: str | None = None,
+    endpoint_name: str | None = None,
     metadata: dict[str, str] | None = None,
     provider: str = DEFAULT_PROVIDER,
     on_upload: UploadProgress | None = None,
 ) -> list[int]:
     """Validate, record and submit a file to `provider`; the local batch ids.
 
-    `on_upload(sent, size)` follows each upload, for a progress bar.
+    `endpoint` is the lines' request URL, `endpoint_name` the config file's named endpoint
+    (stored on the batches). `on_upload(sent, size)` follows each upload, for a progress bar.
     """
     chosen = get_provider(provider)
     with _speaking(chosen):
         return await chosen.submit_file(
-            db, path, queue=queue, endpoint=endpoint, metadata=metadata, on_upload=on_upload
+            db,
+            path,
+            queue=queue,
+            endpoint=endpoint,
+            endpoint_name=endpoint_name,
+            metadata=metadata,
+            on_upload=on_upload,
         )
 
 

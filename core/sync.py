@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from batchdash.core import qa, queue, remote
 from batchdash.core.config import ConfigError
 from batchdash.core.db.ports import Store
+from batchdash.core.endpoints import batch_endpoint
 from batchdash.core.errors import UnknownProviderError
 from batchdash.core.models import Batch
 from batchdash.core.providers import get_provider
@@ -78,20 +79,26 @@ async def _remote_part(db: Store, report: CycleReport) -> None:
 async def _provider_part(
     db: Store, report: CycleReport, name: str, due: list[Batch], submitting: list[Batch]
 ) -> None:
-    """Reconcile and poll the batches of one provider, with one session for all of them."""
+    """Reconcile and poll the batches of one provider, with one session for all of them.
+
+    Each batch needs its own endpoint's key (`core.endpoints.batch_endpoint`): a batch
+    whose key is missing, or whose named endpoint left the config file, is stuck alone.
+    Submitting batches wait for it without an error each cycle; polled ones show why they
+    are stuck. Either way a run that waits for them cannot finish.
+    """
     try:
         provider = get_provider(name)
-        provider.check_ready()
-    except (ConfigError, UnknownProviderError) as exc:
-        # Submitting batches wait for a key without an error each cycle; polled ones show
-        # why they are stuck. Either way a run that waits for them cannot finish.
-        for batch in submitting:
-            report.blocked[batch.id] = f"batch {batch.id} cannot be submitted: {exc}"
-        for batch in due:
-            await _failed(db, report, batch, str(exc), permanent=True)
+    except UnknownProviderError as exc:
+        await _stuck(db, report, due, submitting, {b.id: str(exc) for b in (*due, *submitting)})
+        return
+    unready = {b.id: why for b in (*due, *submitting) if (why := _unready(b))}
+    await _stuck(db, report, due, submitting, unready)
+    due = [b for b in due if b.id not in unready]
+    reconcile = any(b.id not in unready for b in submitting)
+    if not due and not reconcile:
         return
     async with provider.session() as session:
-        if submitting:
+        if reconcile:
             await _reconcile(db, report, provider, session)
         for batch in due:
             try:
@@ -104,6 +111,27 @@ async def _provider_part(
                 continue  # another poller is working on it
             report.polled += 1
             report.ingested += int(ingested)
+
+
+async def _stuck(
+    db: Store, report: CycleReport, due: list[Batch], submitting: list[Batch], why: dict[int, str]
+) -> None:
+    """Report the batches no call can be made for (`why`: batch id → reason)."""
+    for batch in submitting:
+        if batch.id in why:
+            report.blocked[batch.id] = f"batch {batch.id} cannot be submitted: {why[batch.id]}"
+    for batch in due:
+        if batch.id in why:
+            await _failed(db, report, batch, why[batch.id], permanent=True)
+
+
+def _unready(batch: Batch) -> str | None:
+    """Why no call on this batch can be made now (no key, a vanished endpoint), or None."""
+    try:
+        batch_endpoint(batch).key()
+    except ConfigError as exc:
+        return str(exc)
+    return None
 
 
 async def _reconcile(

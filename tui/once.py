@@ -284,6 +284,11 @@ def batch_timing_text(row: snapshot.BatchRow) -> str:
     return f"{row.timing} {duration(row.seconds)}"
 
 
+def provider_label(batch: Batch) -> str:
+    """`anthropic`, or `openai@azure` for a batch sent through the named endpoint `azure`."""
+    return f"{batch.provider}@{batch.endpoint_name}" if batch.endpoint_name else batch.provider
+
+
 def batch_lines_text(batch: Batch) -> str:
     """`10 ok · 10 failed / 20`: succeeded and failed lines apart, never one sum."""
     if not batch.total:

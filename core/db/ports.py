@@ -79,8 +79,12 @@ class Jobs(Protocol):
         jobs: Sequence[NewJob],
         now: float,
         batch_id: int | None,
+        endpoint_name: str | None = None,
     ) -> tuple[int, int]:
-        """Insert jobs, skipping keys already in the queue; returns (inserted, skipped)."""
+        """Insert jobs, skipping keys already in the queue; returns (inserted, skipped).
+
+        `endpoint_name` is the named endpoint their handler calls (None: the default).
+        """
 
     def claim(
         self,

@@ -136,6 +136,14 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
     if flt.worker_id:
         clauses.append(f"j.worker_id = {mark}")
         params.append(flt.worker_id)
+    if flt.providers:
+        # Work sent to a provider: its batches' lines, and local jobs of its handler.
+        marks = ",".join([mark] * len(flt.providers))
+        clauses.append(
+            f"(j.batch_id IN (SELECT b.id FROM batches b WHERE b.provider IN ({marks})) "
+            f"OR (j.batch_id IS NULL AND j.handler IN ({marks})))"
+        )
+        params.extend([*flt.providers, *flt.providers])
     if flt.text:
         clauses.append(f"(j.key {like} {mark} ESCAPE '\\' OR j.error {like} {mark} ESCAPE '\\')")
         pattern = f"%{_glob_to_like(flt.text)}%"
@@ -219,7 +227,13 @@ _JOB_TEXTS = ("error", "payload", "result")
 
 
 def _batch(row: Row) -> Batch:
-    return _build(Batch, row, errors=_loads(row["errors"]), metadata=_loads(row["metadata"]))
+    return _build(
+        Batch,
+        row,
+        errors=_loads(row["errors"]),
+        metadata=_loads(row["metadata"]),
+        request_counts=_loads(row["request_counts"]),
+    )
 
 
 def sql_literal(member: StrEnum) -> str:
@@ -266,7 +280,7 @@ UNFINISHED_JOBS_SQL = sql_in({JobStatus.PENDING, JobStatus.RUNNING})
 #: Columns of `batches` that `update_batch` may set (JSON ones are serialized for you).
 BATCH_COLUMNS = frozenset(Batch.__dataclass_fields__) - {"id", "created_at"}
 
-_BATCH_JSON_COLUMNS = frozenset({"errors", "metadata"})
+_BATCH_JSON_COLUMNS = frozenset({"errors", "metadata", "request_counts"})
 
 #: How far along a provider status is; a poll never records a status of a lower rank
 #: (a poller answering late must not undo what a faster one wrote). Terminal is final.
@@ -340,8 +354,8 @@ def insert_batch_sql(mark: str) -> str:
     return (
         "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
         "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
-        "shard_index, shard_count, base_url, created_at, updated_at) "
-        f"VALUES ({', '.join([mark] * 18)}) RETURNING id"
+        "shard_index, shard_count, base_url, endpoint_name, created_at, updated_at) "
+        f"VALUES ({', '.join([mark] * 19)}) RETURNING id"
     )
 
 
@@ -364,6 +378,7 @@ def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
         new.shard_index,
         new.shard_count,
         new.base_url,
+        new.endpoint_name,
         now,
         now,
     )

@@ -9,23 +9,24 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchdash.core.config import openai_settings
+from batchdash.core.endpoints import Endpoint, default_endpoint
 from batchdash.core.errors import BatchdashError
 
 #: Statuses that mean "later", not "no": timeout, conflict, rate limit (5xx are transient too).
 RETRY_LATER = frozenset({408, 409, 429})
 
 
-def new_client(*, retries: int, base_url: str | None = None, timeout: float | None = None) -> Any:
-    """An AsyncOpenAI for `base_url` (default: the configured endpoint) with the configured
-    key; MissingKeyError without one. Close it with `await client.close()`."""
-    default_url, key = openai_settings()
+def new_client(
+    *, retries: int, endpoint: Endpoint | None = None, timeout: float | None = None
+) -> Any:
+    """An AsyncOpenAI for `endpoint` (default: the unnamed OpenAI one) with its key;
+    MissingKeyError without one. Close it with `await client.close()`."""
+    chosen = endpoint or default_endpoint("openai")
+    key = chosen.key()
     import openai  # deferred: importing openai costs ~0.7 s
 
     options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-    return openai.AsyncOpenAI(
-        base_url=base_url or default_url, api_key=key, max_retries=retries, **options
-    )
+    return openai.AsyncOpenAI(base_url=chosen.base_url, api_key=key, max_retries=retries, **options)
 
 
 def retryable_status(status: int) -> bool:

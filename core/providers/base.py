@@ -77,12 +77,15 @@ class BatchProvider(Protocol):
         *,
         queue: str,
         endpoint: str | None = None,
+        endpoint_name: str | None = None,
         metadata: dict[str, str] | None = None,
         on_upload: UploadProgress | None = None,
     ) -> list[int]:
         """Validate, record the intent, then upload/create; the local ids (one per shard).
 
-        `on_upload`, if given, follows each input file's upload.
+        `endpoint` is the request URL of the lines (OpenAI's `url`); `endpoint_name` the
+        config file's named endpoint, stored on the batches and resolved on every later
+        call (`core.endpoints.batch_endpoint`). `on_upload` follows each upload.
         """
         ...
 

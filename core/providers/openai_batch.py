@@ -31,8 +31,8 @@ from typing import Any
 
 from batchdash.core import batch_input, batches
 from batchdash.core.batch_input import InputPlan
-from batchdash.core.config import openai_settings
 from batchdash.core.db.ports import Store, Tx
+from batchdash.core.endpoints import batch_endpoint, default_endpoint, resolve
 from batchdash.core.errors import BatchError, ProviderError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
@@ -68,6 +68,7 @@ async def submit_file(
     *,
     queue: str,
     endpoint: str | None = None,
+    endpoint_name: str | None = None,
     metadata: dict[str, str] | None = None,
     max_lines: int = batch_input.MAX_LINES,
     max_bytes: int = batch_input.MAX_BYTES,
@@ -78,6 +79,8 @@ async def submit_file(
     Nothing is recorded or uploaded when the file is invalid (InputError lists the lines)
     or no key is configured. After the intent is recorded, an error leaves `submitting`
     batches that `reconcile` (or the next poll) completes without submitting twice.
+    `endpoint` is the request URL of the lines (`/v1/chat/completions`); `endpoint_name`
+    the config file's named endpoint, stored on the batches (None: the default one).
     `on_upload(sent, size)` follows each shard's upload.
     """
     user_meta = dict(metadata or {})
@@ -85,20 +88,28 @@ async def submit_file(
     plan = batch_input.validate_file(
         path, endpoint=endpoint, max_lines=max_lines, max_bytes=max_bytes
     )
-    base_url, _ = openai_settings()
+    target = resolve(endpoint_name, NAME)
+    target.key()  # no key: refused before anything is recorded
     owner = new_owner()
 
     def record(tx: Tx) -> list[int]:
         now = time.time()
         ids = batches.record_intent(
-            tx, plan, queue=queue, metadata=user_meta, now=now, base_url=base_url, provider=NAME
+            tx,
+            plan,
+            queue=queue,
+            metadata=user_meta,
+            now=now,
+            base_url=target.base_url,
+            endpoint_name=target.name,
+            provider=NAME,
         )
         for batch_id in ids:
             tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
         return ids
 
     ids = await db.write(record)
-    async with connect(base_url) as client:
+    async with connect(target) as client:
         for batch_id in ids:
             await send(db, client, batch_id, owner, on_upload)
     return ids
@@ -172,7 +183,7 @@ async def check_model(model: str) -> None:
         async for known in client.models.list():
             if known.id == model:
                 return
-    raise ProviderError(f"model {model!r} is not offered by {openai_settings()[0]}")
+    raise ProviderError(f"model {model!r} is not offered by {default_endpoint(NAME).base_url}")
 
 
 async def cancel_batch(db: Store, batch_id: int) -> None:
@@ -186,7 +197,7 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
         )
     if not batch.active:
         raise BatchError(f"batch {batch.id} is already {batch.state}")
-    async with connect(batch.base_url) as client:
+    async with connect(batch_endpoint(batch)) as client:
         try:
             remote = await client.batches.cancel(batch.remote_id)
         except openai.APIStatusError as exc:
@@ -206,7 +217,8 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
     Lines whose error will not pass on retry go too only with `include_permanent`. The
     child goes to the parent's endpoint. Returns the child's local id.
     """
-    openai_settings()
+    parent = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
+    batch_endpoint(parent).key()  # no key (or a vanished endpoint): nothing recorded
     owner = new_owner()
 
     def record(tx: Tx) -> int:
@@ -217,7 +229,7 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
 
     child = await db.write(record)
     child_batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=child))
-    async with connect(child_batch.base_url) as client:
+    async with connect(batch_endpoint(child_batch)) as client:
         await send(db, client, child, owner)
     return child
 
@@ -231,8 +243,8 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
     known = await db.read(lambda tx: tx.batches.known_remote_ids())
     ours = {b.submit_key for b in await db.read(lambda tx: tx.batches.submitting_batches())}
     adopted = []
-    base_url, _ = openai_settings()
-    async with connect(base_url) as client:
+    target = default_endpoint(NAME)
+    async with connect(target) as client:
         async for remote in client.batches.list(limit=100):
             key = (remote.metadata or {}).get(batches.SUBMIT_KEY_META)
             if remote.id in known or (key is not None and key in ours):
@@ -246,7 +258,7 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
                         metadata=remote.metadata,
                         queue=queue,
                         now=time.time(),
-                        base_url=base_url,
+                        base_url=target.base_url,
                         provider=NAME,
                     )
                 )
@@ -288,8 +300,8 @@ class OpenAIBatches:
     is_permanent = staticmethod(is_permanent)
 
     def check_ready(self) -> None:
-        """MissingKeyError (or ConfigError) unless a key is configured."""
-        openai_settings()
+        """MissingKeyError (or ConfigError) unless the default endpoint has a key."""
+        default_endpoint(NAME).key()
 
     def validate(self, path: Path, *, endpoint: str | None = None) -> InputPlan:
         """Check a JSONL file against OpenAI's rules (any non-empty custom_id)."""

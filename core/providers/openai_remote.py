@@ -13,8 +13,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from batchdash.core.batch_results import normalize_state
-from batchdash.core.config import MissingKeyError, openai_settings
+from batchdash.core.config import ConfigError
 from batchdash.core.db.ports import Store, Tx
+from batchdash.core.endpoints import Endpoint, batch_endpoint
 from batchdash.core.errors import BatchdashError, UnknownProviderError
 from batchdash.core.models import Batch
 from batchdash.core.providers._openai import new_client, retryable_status
@@ -36,9 +37,9 @@ _TIMESTAMPS = (
 
 
 @contextlib.asynccontextmanager
-async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
-    """An AsyncOpenAI client for `base_url` (default: the configured one), closed on exit."""
-    client = new_client(retries=SDK_RETRIES, base_url=base_url)
+async def connect(endpoint: Endpoint | None = None) -> AsyncIterator[Any]:
+    """An AsyncOpenAI client for `endpoint` (default: the unnamed one), closed on exit."""
+    client = new_client(retries=SDK_RETRIES, endpoint=endpoint)
     try:
         yield client
     finally:
@@ -48,21 +49,20 @@ async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
 class Clients:
     """One client per endpoint, opened on first use and closed together.
 
-    Every call on a batch goes to the endpoint it was submitted to (`Batch.base_url`);
-    batches recorded before endpoints were stored use the configured one.
+    Every call on a batch goes to the endpoint it was submitted to (`batch_endpoint`: its
+    stored endpoint name, else the URL recorded on submit with the default key).
     """
 
     def __init__(self) -> None:
-        self.default_url = openai_settings()[0]
-        self._open: dict[str, Any] = {}
+        self._open: dict[Endpoint, Any] = {}
         self._stack = contextlib.AsyncExitStack()
 
     async def for_batch(self, batch: Batch) -> Any:
         """The client for this batch's endpoint."""
-        url = batch.base_url or self.default_url
-        if url not in self._open:
-            self._open[url] = await self._stack.enter_async_context(connect(url))
-        return self._open[url]
+        endpoint = batch_endpoint(batch)
+        if endpoint not in self._open:
+            self._open[endpoint] = await self._stack.enter_async_context(connect(endpoint))
+        return self._open[endpoint]
 
     async def __aenter__(self) -> Clients:
         return self
@@ -77,7 +77,7 @@ def is_permanent(exc: BaseException) -> bool:
     408, 409 and 429 are the provider saying "later"; 5xx and network errors are transient.
     """
     if isinstance(exc, BatchdashError):
-        return isinstance(exc, (MissingKeyError, UnknownProviderError))
+        return isinstance(exc, (ConfigError, UnknownProviderError))
     import openai
 
     if isinstance(exc, openai.APIStatusError):

@@ -20,6 +20,7 @@ from typing import Any
 from batchdash.core import remote
 from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Store, Tx
+from batchdash.core.endpoints import resolve
 from batchdash.core.models import (
     QA_QUEUE_PREFIX,
     TERMINAL_JOB_STATUSES,
@@ -29,7 +30,7 @@ from batchdash.core.models import (
     JobStatus,
     QAResult,
 )
-from batchdash.core.providers import DEFAULT_PROVIDER, get_provider
+from batchdash.core.providers import DEFAULT_PROVIDER
 from batchdash.core.qa.judge import JudgeCall, judge_request, request_dimensions
 from batchdash.core.qa.plan import pages, plan, store_verdicts
 
@@ -111,13 +112,20 @@ def write_batch_requests(
 
 
 async def submit_batches(
-    db: Store, job_ids: Sequence[int], judges: Sequence[str], *, rescore: bool
+    db: Store,
+    job_ids: Sequence[int],
+    judges: Sequence[str],
+    *,
+    rescore: bool,
+    endpoint_name: str | None = None,
 ) -> tuple[list[int], BatchFiles]:
     """Submit judge requests as remote batches into `qa:<queue>`; (local batch ids, files).
 
+    `endpoint_name` is the config file's named endpoint they go to (None: the default).
     Verdicts are stored by `collect_batches` once the sync cycle has ingested the results.
     """
-    get_provider(DEFAULT_PROVIDER).check_ready()  # no key: fail before writing any file
+    # No key: fail before writing any file.
+    resolve(endpoint_name, DEFAULT_PROVIDER).key()
     folder = qa_dir(db.location)
     write = partial(write_batch_requests, job_ids=job_ids, judges=judges, rescore=rescore)
     files = await db.read(partial(write, folder=folder))
@@ -129,6 +137,7 @@ async def submit_batches(
             queue=QA_QUEUE_PREFIX + queue,
             endpoint=_CHAT_URL,
             metadata={QA_BATCH_META: "rescore" if rescore else "keep"},
+            endpoint_name=endpoint_name,
         )
     return ids, files
 

@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchdash.core.models import Job, QAResult
 from batchdash.core.pricing import price_of
@@ -24,6 +24,9 @@ from batchdash.core.qa.rubric import (
     MIN_SCORE,
     Rubric,
 )
+
+if TYPE_CHECKING:
+    from batchdash.core.endpoints import Endpoint
 
 #: Input and output are each cut to this many characters before the judge sees them.
 MAX_TEXT_CHARS = 12_000
@@ -225,13 +228,14 @@ def parse_verdict(text: str, dimensions: Sequence[str]) -> tuple[dict[str, float
 # --------------------------------------------------------------------------- calls
 
 
-def open_client() -> Any:
-    """A fresh AsyncOpenAI for judge calls (close it with `await client.close()`).
+def open_client(endpoint: Endpoint | None = None) -> Any:
+    """A fresh AsyncOpenAI for judge calls at `endpoint` (default: the unnamed one); close
+    it with `await client.close()`.
 
     Raises MissingKeyError when no API key is set. Unlike job calls, judge calls let the
     SDK retry 429/5xx with backoff honouring retry-after: there is no queue to retry them.
     """
-    return _openai.new_client(retries=JUDGE_RETRIES, timeout=JUDGE_TIMEOUT)
+    return _openai.new_client(retries=JUDGE_RETRIES, timeout=JUDGE_TIMEOUT, endpoint=endpoint)
 
 
 async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResult:

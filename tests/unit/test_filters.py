@@ -59,3 +59,11 @@ def test_bad_qualifiers_give_one_line_errors(text: str, message: str) -> None:
 def test_format_round_trips(text: str) -> None:
     flt = parse_filter(text)
     assert parse_filter(format_filter(flt)) == flt
+
+
+def test_provider_qualifier_round_trips_and_refuses_unknown_providers() -> None:
+    flt = parse_filter("provider:anthropic,openai status:failed")
+    assert flt == JobFilter(statuses=("failed",), providers=("anthropic", "openai"))
+    assert parse_filter(format_filter(flt)) == flt
+    with pytest.raises(FilterError, match="provider:gemini is not a provider; use one of"):
+        parse_filter("provider:gemini")

@@ -19,7 +19,9 @@ from typing import IO, Any
 import click
 
 from batchdash.core import batches, remote
+from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import SyncStore
+from batchdash.core.endpoints import choose_provider
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.tui.cli.common import (
@@ -71,6 +73,14 @@ def _local_id(args: argparse.Namespace) -> int:
         return _batch(db, args.batch).id
 
 
+def _url_and_name(args: argparse.Namespace) -> tuple[str | None, str | None]:
+    """(request URL, endpoint name): `--endpoint` names a config endpoint, but a value
+    starting with / is the request URL it meant before named endpoints (now `--url`)."""
+    if args.endpoint and args.endpoint.startswith("/"):
+        return args.url or args.endpoint, None
+    return args.url, args.endpoint
+
+
 def _metadata(pairs: list[str]) -> dict[str, str]:
     meta = {}
     for pair in pairs:
@@ -113,17 +123,21 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Validate everything locally first; nothing is uploaded when any line is wrong."""
     queue = args.queue or args.file.stem
     metadata = _metadata(args.metadata)
+    url, name = _url_and_name(args)
     try:
+        provider = choose_provider(args.file, args.provider, name)
         if args.model_check:
-            plan = remote.validate(args.file, endpoint=args.endpoint)
-            run_async(lambda db: remote.check_model(plan.model), args)
+            plan = remote.validate(args.file, endpoint=url, provider=provider)
+            run_async(lambda db: remote.check_model(plan.model, provider=provider), args)
         with byte_bar(f"uploading {args.file.name}") as sent:
             ids = run_async(
                 lambda db: remote.submit_file(
                     db,
                     args.file,
                     queue=queue,
-                    endpoint=args.endpoint,
+                    endpoint=url,
+                    endpoint_name=name,
+                    provider=provider,
                     metadata=metadata,
                     on_upload=sent,
                 ),
@@ -360,11 +374,20 @@ _BATCH_ARG = click.argument("batch", metavar="BATCH")
     epilog=example(
         "batchdash submit requests.jsonl --wait",
         "batchdash submit requests.jsonl --queue nightly --metadata team=search",
+        "batchdash submit claude.jsonl --endpoint claude-eu   # [endpoints.claude-eu]",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @db_option()
-@click.option("--endpoint", help="Batch endpoint (default: the url of the lines).")
+@click.option(
+    "--endpoint", metavar="NAME", help="A named endpoint of the config file ([endpoints.NAME])."
+)
+@click.option(
+    "--provider",
+    type=click.Choice(PROVIDER_NAMES),
+    help="Batch provider (default: the endpoint's, else detected from the lines).",
+)
+@click.option("--url", help="OpenAI request URL of the batch (default: the url of the lines).")
 @click.option("--queue", help="Queue of the batch's jobs (default: the file's name).")
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
 @click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
@@ -377,7 +400,8 @@ _BATCH_ARG = click.argument("batch", metavar="BATCH")
     help="Seconds between polls (--wait).",
 )
 def submit(**_: Any) -> Any:
-    """Validate a batch-style JSONL file (custom_id, method, url, body) and submit it."""
+    """Validate a batch-style JSONL file and submit it: OpenAI lines (custom_id, method, url,
+    body) or Anthropic lines (custom_id, params), detected from the file."""
     return invoke(cmd_submit, creates=True)
 
 

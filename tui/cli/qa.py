@@ -12,7 +12,9 @@ import click
 
 from batchdash.core import qa, snapshot
 from batchdash.core.db.ports import Store
+from batchdash.core.endpoints import resolve
 from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, JobStatus, QASummary
+from batchdash.core.providers import DEFAULT_PROVIDER
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_OK,
@@ -52,12 +54,13 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
         raise CliError("--concurrency must be at least 1")
     judges = qa.parse_judges(args.judges)
     sample = qa.parse_sample(args.sample)
+    endpoint = resolve(args.endpoint, DEFAULT_PROVIDER)  # an unknown name: before any work
     if args.as_batch:
         return _run_as_batch(args, judges, sample)
 
     async def run(db: Store) -> tuple[int, qa.RunStats]:
         ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
-        client = qa.open_client()  # no key: MissingKeyError, one line from main()
+        client = qa.open_client(endpoint)  # no key: MissingKeyError, one line from main()
         try:
             stats = await qa.run_qa(
                 db,
@@ -120,7 +123,9 @@ def _run_as_batch(args: argparse.Namespace, judges: tuple[str, ...], sample: qa.
 
     async def run(db: Store) -> tuple[int, list[int], qa.BatchFiles]:
         ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
-        batch_ids, files = await qa.submit_batches(db, ids, judges, rescore=args.rescore)
+        batch_ids, files = await qa.submit_batches(
+            db, ids, judges, rescore=args.rescore, endpoint_name=args.endpoint
+        )
         return len(ids), batch_ids, files
 
     jobs, batch_ids, files = run_async(run, args)
@@ -267,6 +272,12 @@ def qa_group() -> None:
     help="Submit the judge requests as remote batches (half price, results within 24h).",
 )
 @click.option("--concurrency", type=int, default=8, show_default=True, help="Judge calls at once.")
+@click.option(
+    "--endpoint",
+    metavar="NAME",
+    default=None,
+    help="A named endpoint of the config file ([endpoints.NAME]) for the judge calls.",
+)
 def qa_run(**_: Any) -> Any:
     """Score stored results with judge models."""
     return invoke(cmd_qa_run)

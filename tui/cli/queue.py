@@ -14,10 +14,12 @@ from typing import Any
 import click
 
 from batchdash.core import queue
+from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
+from batchdash.core.endpoints import Endpoint, named
 from batchdash.core.errors import DatabaseError
 from batchdash.core.handlers import resolve
-from batchdash.core.inputs import BATCH_STYLE, InputError, JobFile, read_job_file
+from batchdash.core.inputs import STYLE_PROVIDERS, InputError, JobFile, read_job_file
 from batchdash.tui.argtypes import INT64, NON_EMPTY, POSITIVE_FLOAT, POSITIVE_INT
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
@@ -51,9 +53,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     """Read the whole file first; enqueue it in one transaction or not at all."""
     if args.handler is not None:
         resolve(args.handler)  # unknown handler: one-line error before touching the DB
+    endpoint = named(args.endpoint) if args.endpoint else None  # unknown: lists the known
     try:
         job_file = _read_with_progress(args)
-        handler = args.handler or _default_handler(args.file, job_file)
+        handler = args.handler or _default_handler(args.file, job_file, endpoint)
+        _check_endpoint(handler, endpoint)
         result = _enqueue_interruptibly(args, job_file, handler)
     except InputError as exc:
         for line in exc.lines():
@@ -93,14 +97,27 @@ def _read_with_progress(args: argparse.Namespace) -> JobFile:
     return job_file
 
 
-def _default_handler(path: Path, job_file: JobFile) -> str:
-    """`openai` for batch-style files; anything else must name its handler (never `sim`)."""
-    if job_file.styles == {BATCH_STYLE}:
-        return "openai"
+def _default_handler(path: Path, job_file: JobFile, endpoint: Endpoint | None) -> str:
+    """The provider of batch-style files (`openai` for OpenAI lines, `anthropic` for
+    Anthropic's), else the named endpoint's; other files must name their handler (never
+    `sim` by default)."""
+    if len(job_file.styles) == 1 and next(iter(job_file.styles)) in STYLE_PROVIDERS:
+        return STYLE_PROVIDERS[next(iter(job_file.styles))]
+    if endpoint is not None:
+        return endpoint.provider
     raise CliError(
-        f"{path}: {{key, payload}} lines and CSV rows need --handler "
-        "(openai, sim for simulated results, noop, or module:function)"
+        f"{path}: {{key, payload}} lines, CSV rows and mixed files need --handler "
+        "(openai, anthropic, sim for simulated results, noop, or module:function)"
     )
+
+
+def _check_endpoint(handler: str, endpoint: Endpoint | None) -> None:
+    """A provider's handler with another provider's endpoint could only fail every job."""
+    if endpoint and handler in PROVIDER_NAMES and handler != endpoint.provider:
+        raise CliError(
+            f"--endpoint {endpoint.name} is an {endpoint.provider} endpoint; "
+            f"handler {handler} needs an {handler} one"
+        )
 
 
 def interrupted_message(inserted: int | None, queue_name: str) -> str:
@@ -123,7 +140,9 @@ def _enqueue_interruptibly(args: argparse.Namespace, job_file: JobFile, handler:
     KeyboardInterrupt propagates); once COMMIT has begun it is never interrupted, the jobs
     are there, and the result says `interrupted`.
     """
-    write = queue.enqueue_write(args.queue, job_file.jobs, handler=handler)
+    write = queue.enqueue_write(
+        args.queue, job_file.jobs, handler=handler, endpoint_name=args.endpoint
+    )
     interrupted, committing = threading.Event(), threading.Event()
     lock = threading.Lock()
 
@@ -221,8 +240,14 @@ def init(**_: Any) -> Any:
     "--handler",
     type=NON_EMPTY,
     default=None,
-    help="openai, sim (simulated results), noop or module:function; batch-style lines "
-    "default to openai, {key, payload} lines and CSV rows need it.",
+    help="openai, anthropic, sim (simulated results), noop or module:function; batch-style "
+    "lines default to their provider, {key, payload} lines and CSV rows need it.",
+)
+@click.option(
+    "--endpoint",
+    metavar="NAME",
+    default=None,
+    help="A named endpoint of the config file ([endpoints.NAME]) the jobs' handler calls.",
 )
 @click.option("--priority", type=INT64, default=0, show_default=True, help="Higher runs first.")
 @click.option(

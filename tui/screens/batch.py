@@ -12,7 +12,7 @@ from textual.containers import Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from batchdash.core.models import ItemOutcome
+from batchdash.core.models import Batch, ItemOutcome
 from batchdash.core.snapshot import BatchDetail
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
@@ -21,6 +21,7 @@ from batchdash.tui.once import (
     batch_lines_text,
     batch_problem,
     batch_timing_text,
+    provider_label,
 )
 from batchdash.tui.widgets.detail import NOTE_CHARS, clock_time
 from batchdash.tui.widgets.table import sync_rows
@@ -101,7 +102,30 @@ class BatchDetailScreen(Screen[None]):
         self.query_one("#batch-events", Static).update(events)
 
 
-_OUTCOME_STYLE = {"succeeded": "green", "pending": "yellow", "cancelled": "bright_black"}
+_OUTCOME_STYLE = {
+    "succeeded": "green",
+    "pending": "yellow",
+    "processing": "yellow",
+    "cancelled": "bright_black",
+    "canceled": "bright_black",
+}
+
+
+#: Anthropic's request counts, in the order its batch object lists them.
+ANTHROPIC_COUNTS = ("processing", "succeeded", "errored", "canceled", "expired")
+
+
+def _anthropic_counts(b: Batch) -> Text:
+    """Anthropic's own request counts as it last reported them (nothing made up before)."""
+    text = Text("requests ", "bold")
+    if not isinstance(b.request_counts, dict):
+        text.append("not reported yet\n", styles.MUTED)
+        return text
+    for name in ANTHROPIC_COUNTS:
+        n = b.request_counts.get(name, 0)
+        text.append(f"{name} {count(n)}  ", _OUTCOME_STYLE.get(name, "" if not n else "red"))
+    text.append("\n")
+    return text
 
 
 def _head(d: BatchDetail) -> Text:
@@ -109,7 +133,7 @@ def _head(d: BatchDetail) -> Text:
     text = Text()
     text.append(f"batch {b.id} ", "bold")
     text.append(b.remote_id or "(not sent)")
-    text.append(f"  {b.queue}  {b.endpoint}  {b.model or ''}\n")
+    text.append(f"  {b.queue}  {provider_label(b)}  {b.endpoint}  {b.model or ''}\n")
     text.append(b.state, styles.BATCH.get(b.state, ""))
     text.append(f" (raw {b.raw_status or '-'})  ")
     text.append(styles.progress_bar(d.row.progress, 20))
@@ -117,6 +141,8 @@ def _head(d: BatchDetail) -> Text:
     eta = batch_eta_text(d.row)
     text.append(f"ETA {eta}  " if eta else "")
     text.append(batch_timing_text(d.row) + "\n")
+    if b.provider == "anthropic":
+        text.append(_anthropic_counts(b))
     text.append("files ", "bold")
     text.append(f"in {b.input_file_id or '-'}  out {b.output_file_id or '-'}  ")
     text.append(f"err {b.error_file_id or '-'}\n")

@@ -14,7 +14,10 @@ from textual.widgets import Input, Static
 from batchdash.core.filters import FilterError, parse_filter
 from batchdash.core.models import JobFilter
 
-HINT = "status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 score<7 score>3 text"
+HINT = (
+    "status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 provider:anthropic "
+    "score<7 score>3 text"
+)
 
 
 class FilterScreen(ModalScreen[JobFilter | None]):

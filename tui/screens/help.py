@@ -12,6 +12,14 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+#: The filter language in a few lines (the full rules: `core.filters`).
+FILTER_HELP = Text.assemble(
+    ("\nfilter (/)", "bold"),
+    "  status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 score<7 score>3 text\n"
+    "  provider:anthropic  the work sent to Anthropic: lines of its batches and local jobs of\n"
+    "                      the anthropic handler (provider:openai likewise)",
+)
+
 
 class HelpScreen(ModalScreen[None]):
     """Every key that works right now and what it does (hidden ones included)."""
@@ -29,6 +37,7 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-box"):
             yield Static(self._table())
+            yield Static(FILTER_HELP, id="filter-help")
 
     def _table(self) -> Table:
         table = Table(title="batchdash keys", box=None, title_style="bold")

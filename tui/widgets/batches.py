@@ -1,5 +1,6 @@
-"""The batches pane: each remote batch with a progress bar, raw and normalized status, time
-to expiry (or how long it has been finalizing/cancelling), its own ETA, errors and file ids."""
+"""The batches pane: each remote batch with its provider (and named endpoint), a progress
+bar, raw and normalized status, time to expiry (or how long it has been finalizing or
+cancelling), its own ETA, errors and file ids."""
 
 from __future__ import annotations
 
@@ -17,11 +18,13 @@ from batchdash.tui.once import (
     batch_lines_text,
     batch_problem,
     batch_timing_text,
+    provider_label,
 )
 from batchdash.tui.widgets.table import Row, sync_rows
 
 COLUMNS = (
     ("id", "ID", 4),
+    ("provider", "PROVIDER", 9),
     ("remote", "REMOTE", 16),
     ("queue", "QUEUE", 13),
     ("state", "STATE", 10),
@@ -73,6 +76,7 @@ def batch_cells(row: BatchRow) -> Row:
         str(b.id),
         (
             str(b.id),
+            Text(provider_label(b)),
             Text(b.remote_id or "-"),
             Text(one_line(b.queue, 13)),
             Text(b.state, styles.BATCH.get(b.state, "")),

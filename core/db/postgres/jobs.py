@@ -56,7 +56,8 @@ def claim_sql(by_queue: bool) -> str:
             ORDER BY j.priority DESC, j.run_after, j.id
             LIMIT %(limit)s
             FOR UPDATE SKIP LOCKED))
-        RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout
+        RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout,
+            endpoint_name
     ), logged AS (
         INSERT INTO events (at, kind, job_id, queue, worker_id, detail)
         SELECT %(now)s, 'claimed', id, queue, %(worker)s,
@@ -122,9 +123,9 @@ WITH v AS (
     ORDER BY key, n
 ), added AS (
     INSERT INTO jobs (queue, key, handler, status, priority, attempts, max_attempts,
-        run_after, created_at, updated_at, batch_id, timeout)
+        run_after, created_at, updated_at, batch_id, timeout, endpoint_name)
     SELECT %(queue)s, key, %(handler)s, {JOB_PENDING_SQL}, priority, 0, max_attempts, 0,
-        %(now)s, %(now)s, %(batch)s, timeout
+        %(now)s, %(now)s, %(batch)s, timeout, %(endpoint)s::text
     FROM fresh ORDER BY n
     ON CONFLICT (queue, key) DO NOTHING
     RETURNING id, key, queue, batch_id
@@ -150,6 +151,7 @@ def _claim(row: dict[str, Any], token: str) -> Claim:
         max_attempts=row["max_attempts"],
         token=token,
         timeout=row["timeout"],
+        endpoint_name=row["endpoint_name"],
     )
 
 
@@ -183,6 +185,7 @@ class PgJobs(PgJobPages):
         jobs: Sequence[NewJob],
         now: float,
         batch_id: int | None,
+        endpoint_name: str | None = None,
     ) -> tuple[int, int]:
         """Insert jobs, skipping keys already in the queue; returns (inserted, skipped)."""
         PgQueues(self._conn).ensure_queue(queue, now)
@@ -196,6 +199,7 @@ class PgJobs(PgJobPages):
             "priorities": [j.priority for j in jobs],
             "max_attempts": [j.max_attempts for j in jobs],
             "timeouts": [j.timeout for j in jobs],
+            "endpoint": endpoint_name,
         }
         inserted = int(_value(self._conn, ENQUEUE_SQL, params))
         return inserted, len(jobs) - inserted

@@ -111,6 +111,7 @@ class SqliteJobs(JobPages):
         jobs: Sequence[NewJob],
         now: float,
         batch_id: int | None,
+        endpoint_name: str | None = None,
     ) -> tuple[int, int]:
         """Insert jobs, skipping keys already in the queue; returns (inserted, skipped)."""
         SqliteQueues(self._conn).ensure_queue(queue, now)
@@ -121,6 +122,10 @@ class SqliteJobs(JobPages):
             "UPDATE jobs SET timeout = ? WHERE id = ?",
             ((j.timeout, job_id) for job_id, j in enumerate(jobs, first) if j.timeout is not None),
         )
+        if endpoint_name is not None:
+            self._conn.execute(
+                "UPDATE jobs SET endpoint_name = ? WHERE id >= ?", (endpoint_name, first)
+            )
         inserted = self._conn.execute(
             "INSERT INTO events (at, kind, job_id, batch_id, queue) "
             "SELECT ?, 'enqueued', id, batch_id, queue FROM jobs WHERE id >= ?",
@@ -162,7 +167,8 @@ class SqliteJobs(JobPages):
                   AND {_queue_exclusion()} {queue_clause}
                 ORDER BY j.priority DESC, j.run_after, j.id
                 LIMIT ?)
-            RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout
+            RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout,
+            endpoint_name
             """,
             params,
         ).fetchall()
@@ -195,6 +201,7 @@ class SqliteJobs(JobPages):
                 max_attempts=r["max_attempts"],
                 token=token,
                 timeout=r["timeout"],
+                endpoint_name=r["endpoint_name"],
             )
             for r in rows
         ]
