@@ -72,9 +72,10 @@ def run_child(view: str, url: str) -> dict[str, float]:
     return dict(json.loads(proc.stdout.splitlines()[-1]))
 
 
-def measure(url: str, n: int, fill_seconds: float) -> dict[str, Any]:
-    """Every figure for one database, printed as it comes."""
-    print(f"\n== {n:,} jobs (filled in {fill_seconds:.0f} s)")
+def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
+    """Every figure for one database (filled earlier when `fill_seconds` is None)."""
+    filled = "filled earlier" if fill_seconds is None else f"filled in {fill_seconds:.0f} s"
+    print(f"\n== {n:,} jobs ({filled}) on {_server_settings(url)}")
     figures: dict[str, Any] = {"jobs": n, "fill_s": fill_seconds, "views": {}}
     for name in VIEWS:
         got = run_child(name, url)
@@ -107,6 +108,19 @@ def measure(url: str, n: int, fill_seconds: float) -> dict[str, Any]:
     return figures
 
 
+def _server_settings(url: str) -> str:
+    """The server's version and the settings the figures depend on most."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        got = [
+            conn.execute(f"SHOW {name}").fetchone()
+            for name in ("server_version", "shared_buffers", "work_mem")
+        ]
+    version, buffers, work_mem = (row[0] if row else "?" for row in got)
+    return f"PostgreSQL {version} (shared_buffers {buffers}, work_mem {work_mem})"
+
+
 def qa_read(url: str) -> float:
     """Best-of-3 read of the QA summary (the QA tab's refresh, and part of `--once`)."""
     runs = []
@@ -127,7 +141,7 @@ def main() -> int:
     parser.add_argument("--measure", help="only measure this filled database (its URL)")
     args = parser.parse_args()
     if args.measure:
-        measure(args.measure, int(args.jobs), 0.0)
+        measure(args.measure, int(args.jobs), None)
         return 0
     if args.child:
         started = time.perf_counter()
