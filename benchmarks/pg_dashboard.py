@@ -1,0 +1,180 @@
+"""Dashboard benchmark on PostgreSQL with 1M and 10M jobs (not a test).
+
+The measurements are `benchmarks/dashboard.py`'s (imported, not copied): the real app's
+refresh cycle (`cycle_seconds`: snapshot read + apply) as a median over 30 cycles, first
+paint of a fresh process, `--once` and `--once --json` against the
+`python -c "import rich, sqlite3"` floor measured in the same run. Here they run on a
+PostgreSQL server (a throwaway one from tests/pgserver.py, or BATCHDASH_TEST_PG_URL's),
+and the refresh is measured for several views: the default one, a status filter, a text
+filter, and both filters on a page deep in the list.
+
+Targets at 1M and 10M jobs: refresh ≤ 50 ms median, first paint ≤ 1 s, `--once` ≤ 3×
+the floor.
+
+    python benchmarks/pg_dashboard.py [--jobs 1000000,10000000] [--keep]
+    python benchmarks/pg_dashboard.py --jobs N --measure URL   # a database kept earlier
+
+The jobs are made server-side (`INSERT … SELECT FROM generate_series`) into the tables
+the migrations create, the way a restore (`pg_restore`) loads a dump: triggers off during
+the load, secondary indexes built after it, trigger-kept counts rebuilt from the rows,
+then VACUUM ANALYZE. `--keep` leaves the databases (and a private server) for a rerun
+with `BATCHDASH_TEST_PG_URL`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from batchdash.core.db import open_sync_store  # noqa: E402
+from batchdash.core.db.location import DbLocation  # noqa: E402
+from batchdash.core.models import JobFilter, JobStatus  # noqa: E402
+from batchdash.core.snapshot import View  # noqa: E402
+from benchmarks.dashboard import child_app, page_reads, wall  # noqa: E402
+from benchmarks.pg_fill import fill  # noqa: E402
+from tests.pgserver import PgServer  # noqa: E402
+
+#: The views whose refresh is measured: name → (filter, order, offset).
+VIEWS: dict[str, View] = {
+    "default": View(),
+    "status=failed": View(flt=JobFilter(statuses=(JobStatus.FAILED,))),
+    "text 'timeout'": View(flt=JobFilter(text="timeout")),
+    "failed + 'timeout', page 51": View(
+        flt=JobFilter(statuses=(JobStatus.FAILED,), text="timeout"), offset=5_000
+    ),
+    "default, page 1001": View(offset=100_000),
+}
+
+CYCLES = 30
+
+
+def run_child(view: str, url: str) -> dict[str, float]:
+    """Measure the app on `view` in a fresh process (the URL goes through the environment)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, "--child", view],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+        env={**os.environ, "BATCHDASH_DB": url},
+    )
+    return dict(json.loads(proc.stdout.splitlines()[-1]))
+
+
+def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
+    """Every figure for one database (filled earlier when `fill_seconds` is None)."""
+    filled = "filled earlier" if fill_seconds is None else f"filled in {fill_seconds:.0f} s"
+    print(f"\n== {n:,} jobs ({filled}) on {_server_settings(url)}")
+    figures: dict[str, Any] = {"jobs": n, "fill_s": fill_seconds, "views": {}}
+    for name in VIEWS:
+        got = run_child(name, url)
+        figures["views"][name] = got
+        print(
+            f"refresh [{name}]: median {got['refresh_median'] * 1000:.1f} ms, "
+            f"p95 {got['refresh_p95'] * 1000:.1f} ms (read {got['read_median'] * 1000:.1f} ms), "
+            f"first paint {got['first_paint']:.2f} s, RSS {got['peak_rss_mb']:.0f} MB"
+        )
+    env = {**os.environ, "BATCHDASH_DB": url}
+    once = wall([sys.executable, "-m", "batchdash", "--once"], env=env)
+    once_json = wall([sys.executable, "-m", "batchdash", "--once", "--json"], env=env)
+    floor = wall([sys.executable, "-c", "import rich, sqlite3"])
+    figures.update(once=once, once_json=once_json, floor=floor)
+    print(
+        f"--once: {once * 1000:.0f} ms (--json {once_json * 1000:.0f} ms), floor "
+        f"{floor * 1000:.0f} ms → {once / floor:.1f}× (--json {once_json / floor:.1f}×)"
+        "   target ≤ 3×"
+    )
+    pages = page_reads(DbLocation(url=url))
+    worst = max(pages, key=pages.__getitem__)
+    figures["pages_worst"] = (worst, pages[worst])
+    print(
+        f"first job page under each status × sort order ({len(pages)}): median "
+        f"{statistics.median(pages.values()) * 1000:.1f} ms, worst {pages[worst] * 1000:.1f} ms "
+        f"({worst})"
+    )
+    figures["qa_read"] = qa_read(url)
+    print(f"QA pane read (qa_summary, best of 3): {figures['qa_read'] * 1000:.0f} ms")
+    return figures
+
+
+def _server_settings(url: str) -> str:
+    """The server's version and the settings the figures depend on most."""
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        got = [
+            conn.execute(f"SHOW {name}").fetchone()
+            for name in ("server_version", "shared_buffers", "work_mem")
+        ]
+    version, buffers, work_mem = (row[0] if row else "?" for row in got)
+    return f"PostgreSQL {version} (shared_buffers {buffers}, work_mem {work_mem})"
+
+
+def qa_read(url: str) -> float:
+    """Best-of-3 read of the QA summary (the QA tab's refresh, and part of `--once`)."""
+    runs = []
+    with open_sync_store(DbLocation(url=url), readonly=True) as db:
+        for _ in range(3):
+            start = time.perf_counter()
+            db.read(lambda tx: tx.qa.qa_summary())
+            runs.append(time.perf_counter() - start)
+    return min(runs)
+
+
+def main() -> int:
+    """Start (or reuse) a server, fill each size, measure, print."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--jobs", default="1000000,10000000")
+    parser.add_argument("--keep", action="store_true", help="leave the databases and server")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--measure", help="only measure this filled database (its URL)")
+    args = parser.parse_args()
+    if args.measure:
+        measure(args.measure, int(args.jobs), None)
+        return 0
+    if args.child:
+        started = time.perf_counter()
+        where = DbLocation(url=os.environ["BATCHDASH_DB"])
+        got = asyncio.run(child_app(where, started, CYCLES, VIEWS[args.child]))
+        print(json.dumps(got))
+        return 0
+    # An installed package has its bytecode compiled at install time (see dashboard.py).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", "core", "tui"], cwd=ROOT, check=True)
+    server = PgServer.start()
+    print(f"server: {server.base_url}")
+    try:
+        for n in (int(x) for x in args.jobs.split(",")):
+            url = _database(server, n)
+            fill_seconds = fill(url, n)
+            measure(url, n, fill_seconds)
+            if not args.keep:
+                server.drop_database(url)
+    finally:
+        if not args.keep:
+            server.stop()
+    return 0
+
+
+def _database(server: PgServer, n: int) -> str:
+    """A new database migrated by the store itself (the schema a user's `init` makes)."""
+    url = server.create_database()
+    with open_sync_store(DbLocation(url=url)):
+        pass
+    print(f"database for {n:,} jobs: {url}")
+    return url
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("TZ", "UTC")
+    raise SystemExit(main())
