@@ -229,6 +229,10 @@ class QAResults(Protocol):
 class Stats(Protocol):
     """Totals and rates for the dashboard: counts, spend, throughput."""
 
+    def clock(self, now: float) -> float:
+        """The time to judge stored times by (heartbeat ages, staleness): the caller's `now`
+        where the callers' clocks wrote them (SQLite), the server's where it did (PostgreSQL)."""
+
     def status_totals(self) -> dict[str, int]:
         """Jobs per status over all queues, from job_counts."""
 

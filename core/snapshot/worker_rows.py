@@ -30,8 +30,12 @@ class WorkerRow:
         return self.health in (WorkerState.STALE, WorkerState.DEAD)
 
     def to_dict(self, now: float) -> dict[str, Any]:
-        """The worker's JSON dict plus its health."""
-        return {**self.worker.to_dict(now), "health": self.health}
+        """The worker's JSON dict plus its health (its age as judged by `workers`)."""
+        return {
+            **self.worker.to_dict(now),
+            "heartbeat_age": round(self.age, 3),
+            "health": self.health,
+        }
 
 
 def worker_health(worker: Worker, now: float, host: str) -> str:
@@ -52,8 +56,13 @@ def worker_health(worker: Worker, now: float, host: str) -> str:
 
 
 def workers(tx: Tx, now: float) -> list[WorkerRow]:
-    """Every worker, latest heartbeat first, with its health."""
+    """Every worker, latest heartbeat first, with its health.
+
+    Ages are judged on the clock that stamped the heartbeats (`Stats.clock`): on PostgreSQL
+    the server's, so a host whose clock is off never shows a live worker as stale.
+    """
     host = this_host()
+    now = tx.stats.clock(now)
     return [
         WorkerRow(w, w.heartbeat_age(now), worker_health(w, now, host))
         for w in tx.workers.list_workers()

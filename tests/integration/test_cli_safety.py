@@ -253,8 +253,8 @@ def test_generic_lines_without_handler_are_refused(tmp_path: Path, db_path: Path
     path = write_lines(tmp_path / "generic.jsonl", generic(3))
     proc = cli("enqueue", str(path), "--db", str(db_path), check=False)
     assert one_error(proc) == (
-        f"batchdash: error: {path}: {{key, payload}} lines and CSV rows need --handler "
-        "(openai, sim for simulated results, noop, or module:function)"
+        f"batchdash: error: {path}: {{key, payload}} lines, CSV rows and mixed files need "
+        "--handler (openai, anthropic, sim for simulated results, noop, or module:function)"
     )
     assert not db_path.exists()
     mixed = write_lines(tmp_path / "mixed.jsonl", [batch_line("p1"), *generic(1)])

@@ -7,15 +7,19 @@ they would across machines.
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 from collections import Counter
 from pathlib import Path
 
 import psycopg
 
+from batchdash.core import snapshot
 from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.postgres.connection import SCHEMA_VERSION
-from batchdash.core.models import JobStatus
+from batchdash.core.models import JobStatus, Worker, WorkerState
+from batchdash.core.snapshot.worker_rows import workers
 from tests.conftest import cli, spawn, wait_until
 from tests.integration.test_workers import write_jobs
 from tests.pgserver import PgServer
@@ -70,3 +74,21 @@ def test_init_from_two_hosts_at_once_migrates_once(pg_server: PgServer) -> None:
             (SCHEMA_VERSION,)
         ]
     pg_server.drop_database(url)
+
+
+def test_heartbeat_ages_follow_the_server_clock_not_a_skewed_host(pg_url: str) -> None:
+    """A viewer whose clock runs an hour fast still sees a fresh worker as fresh."""
+    where = DbLocation(url=pg_url)
+    worker = Worker(
+        id="w-skew", host="elsewhere", pid=1, started_at=0.0, heartbeat_at=0.0,
+        heartbeat_interval=1.0, state=WorkerState.IDLE,
+    )  # fmt: skip
+    skewed_now = time.time() + 3600
+    with open_sync_store(where) as s:
+        s.write(lambda tx: tx.workers.register_worker(worker))
+        rows = s.read(lambda tx: workers(tx, skewed_now))
+        summary = s.read(lambda tx: snapshot.summary(tx, skewed_now))
+    assert rows[0].age < 60 and rows[0].health == "ok"
+    assert not any(w.needs_attention for w in summary.workers)
+    listed = json.loads(cli("workers", "list", "--json", BATCHDASH_DB=pg_url).stdout)
+    assert listed["workers"][0]["heartbeat_age"] < 60

@@ -11,11 +11,14 @@ import signal
 import sys
 import time
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING
 
-from batchdash.core.db.ports import Store
+from batchdash.core.db.ports import Store, Tx
 from batchdash.tui.cli.common import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK
 from batchdash.tui.fmt import one_line
+
+if TYPE_CHECKING:  # core.sync loads the providers: imported when a cycle runs
+    from batchdash.core.sync import CycleReport
 
 
 async def poll_loop(
@@ -53,13 +56,13 @@ async def poll_loop(
         return EXIT_OK
 
 
-def _unfinished(tx: Any, ids: list[int] | None) -> bool:
+def _unfinished(tx: Tx, ids: list[int] | None) -> bool:
     """True while some batch (of `ids`, or any) still needs polling or ingesting."""
     pending = tx.batches.batches_due(float("inf")) + tx.batches.submitting_batches()
     return any(ids is None or b.id in ids for b in pending)
 
 
-def _print_report(report: Any) -> None:
+def _print_report(report: CycleReport) -> None:
     stamp = time.strftime("%H:%M:%S")
     print(
         f"{stamp} polled {report.polled}, ingested {report.ingested}, "

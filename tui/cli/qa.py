@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from batchdash.core import qa, snapshot
-from batchdash.core.db.ports import Store
+from batchdash.core.db.ports import Store, Tx
 from batchdash.core.endpoints import resolve
 from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, JobStatus, QASummary
 from batchdash.core.providers import DEFAULT_PROVIDER
@@ -32,7 +32,7 @@ from batchdash.tui.fmt import count, money, table
 # --------------------------------------------------------------------------- run
 
 
-def _run_filter(args: argparse.Namespace, tx: Any) -> JobFilter:
+def _run_filter(args: argparse.Namespace, tx: Tx) -> JobFilter:
     """The jobs `qa run` considers; unknown queues or batches are one-line errors."""
     for name in args.queue:
         tx.queues.require_queue(name)

@@ -17,9 +17,11 @@ from typing import Any
 import click
 
 from batchdash.core.config import MissingKeyError, openai_settings
+from batchdash.core.db.ports import Store
 from batchdash.core.files import open_private_append, read_pid_file
 from batchdash.core.handlers import SimSettings
 from batchdash.core.liveness import this_host
+from batchdash.core.models import Worker
 from batchdash.core.qa import parse_judges
 from batchdash.core.queue import RetryPolicy
 from batchdash.core.worker import WorkerOptions, check_workers, new_worker_id, pid_dir, run_worker
@@ -261,13 +263,12 @@ def _startup_failure(proc: subprocess.Popen[str]) -> str:
 def cmd_workers_list(args: argparse.Namespace) -> int:
     """Workers with state, heartbeat age and counts; dead and stale ones are marked."""
 
-    async def load(db: Any) -> list[Any]:
+    async def load(db: Store) -> tuple[list[Worker], float]:
         await check_workers(db)
-        workers: list[Any] = await db.read(lambda tx: tx.workers.list_workers())
-        return workers
+        # Heartbeat ages on the clock that stamped them (the server's, on PostgreSQL).
+        return await db.read(lambda tx: (tx.workers.list_workers(), tx.stats.clock(time.time())))
 
-    workers = run_async(load, args)
-    now = time.time()
+    workers, now = run_async(load, args)
     if args.json:
         host = this_host()
         write_json({"workers": [worker_json(w, now, host) for w in workers]})

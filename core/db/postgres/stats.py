@@ -31,6 +31,12 @@ class PgStats:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 
+    def clock(self, now: float) -> float:
+        """The server's clock (heartbeats are stored on it), not the caller's `now`; inside a
+        read, the snapshot's own moment."""
+        row = self._conn.execute("SELECT batchdash_now() AS v").fetchone()
+        return now if row is None else float(row["v"])
+
     def status_totals(self) -> dict[str, int]:
         """Jobs per status over all queues, from job_counts."""
         rows = self._conn.execute("SELECT status, sum(n) AS n FROM job_counts GROUP BY status")

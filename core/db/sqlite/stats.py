@@ -24,6 +24,10 @@ class SqliteStats:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
+    def clock(self, now: float) -> float:
+        """The caller's `now`: every time SQLite stores was read from its callers' clocks."""
+        return now
+
     def status_totals(self) -> dict[str, int]:
         """Jobs per status over all queues, from job_counts."""
         return {
