@@ -11,9 +11,7 @@ from typing import Any
 
 from batchdash.core.config import openai_settings
 from batchdash.core.errors import BatchdashError
-
-#: Statuses that mean "later", not "no": timeout, conflict, rate limit (5xx are transient too).
-RETRY_LATER = frozenset({408, 409, 429})
+from batchdash.core.retry import retryable_status
 
 
 def new_client(*, retries: int, base_url: str | None = None, timeout: float | None = None) -> Any:
@@ -26,11 +24,6 @@ def new_client(*, retries: int, base_url: str | None = None, timeout: float | No
     return openai.AsyncOpenAI(
         base_url=base_url or default_url, api_key=key, max_retries=retries, **options
     )
-
-
-def retryable_status(status: int) -> bool:
-    """True for an HTTP status a later attempt may get past (408/409/429 and 5xx)."""
-    return status in RETRY_LATER or status >= 500
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -36,7 +36,7 @@ from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BatchError, ProviderError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
-from batchdash.core.providers._openai import describe, retryable_status
+from batchdash.core.providers._openai import describe
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.leases import LEASE_SECONDS, new_owner, take_lease
 from batchdash.core.providers.openai_ingest import poll_batch
@@ -54,6 +54,7 @@ from batchdash.core.providers.openai_send import (
     send,
 )
 from batchdash.core.remote import note_failure
+from batchdash.core.retry import retryable_status
 
 #: The name batches of this provider carry in the store (`batches.provider`).
 NAME = "openai"

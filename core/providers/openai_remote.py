@@ -17,8 +17,9 @@ from batchdash.core.config import MissingKeyError, openai_settings
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BatchdashError, UnknownProviderError
 from batchdash.core.models import Batch
-from batchdash.core.providers._openai import new_client, retryable_status
-from batchdash.core.retry import backoff
+from batchdash.core.providers import clients
+from batchdash.core.providers._openai import new_client
+from batchdash.core.retry import backoff, retryable_status
 
 #: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
 SDK_RETRIES = 5
@@ -45,30 +46,11 @@ async def connect(base_url: str | None = None) -> AsyncIterator[Any]:
         await client.close()
 
 
-class Clients:
-    """One client per endpoint, opened on first use and closed together.
-
-    Every call on a batch goes to the endpoint it was submitted to (`Batch.base_url`);
-    batches recorded before endpoints were stored use the configured one.
-    """
+class Clients(clients.Clients):
+    """One OpenAI client per endpoint (see `clients.Clients`), default the configured one."""
 
     def __init__(self) -> None:
-        self.default_url = openai_settings()[0]
-        self._open: dict[str, Any] = {}
-        self._stack = contextlib.AsyncExitStack()
-
-    async def for_batch(self, batch: Batch) -> Any:
-        """The client for this batch's endpoint."""
-        url = batch.base_url or self.default_url
-        if url not in self._open:
-            self._open[url] = await self._stack.enter_async_context(connect(url))
-        return self._open[url]
-
-    async def __aenter__(self) -> Clients:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+        super().__init__(connect, openai_settings()[0])
 
 
 def is_permanent(exc: BaseException) -> bool:

@@ -23,11 +23,12 @@ from batchdash.core.batches import SUBMIT_KEY_META
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import ProviderError
 from batchdash.core.models import Batch, BatchState
-from batchdash.core.providers._openai import describe, is_retryable, retryable_status
+from batchdash.core.providers._openai import describe, is_retryable
 from batchdash.core.providers.base import UploadProgress
 from batchdash.core.providers.leases import confirm_lease, holding
 from batchdash.core.providers.openai_remote import retry_delay, save_remote
 from batchdash.core.remote import note_failure
+from batchdash.core.retry import retryable_status
 
 #: Attempts at `create` (after 429s or ambiguous failures) before giving up for this run.
 CREATE_ATTEMPTS = 6
