@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any
+from typing import Any, Self
 
 from batchdash.core.models import Batch
 
@@ -33,7 +33,7 @@ class Clients:
             self._open[url] = await self._stack.enter_async_context(self._connect(url))
         return self._open[url]
 
-    async def __aenter__(self) -> Clients:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
