@@ -1,10 +1,11 @@
 """Token prices per model, for cost per job, per batch and per QA judgement.
 
-Prices are USD per million tokens (input, output) at the synchronous rate; the Batch API
-(OpenAI's, Anthropic's Message Batches) bills half. The table is a default, not a contract: set `BATCHDASH_PRICES` (or `prices` in
-the config file) to a JSON file `{"model": [input, output], ...}` to override or extend
-it. Dated model names (`gpt-4o-2024-08-06`) match their family by longest prefix. Unknown
-models cost None (shown as "?"), never a made-up number.
+Prices are USD per million tokens (input, output) at the synchronous rate; batch APIs
+(OpenAI's Batch API, Anthropic's Message Batches) bill half. The table is a default, not
+a contract: set `BATCHDASH_PRICES` (or `prices` in the config file) to a JSON file
+`{"model": [input, output], ...}` to override or extend it. Dated model names
+(`gpt-4o-2024-08-06`, `claude-sonnet-4-5-20250929`) match their family by longest prefix.
+Unknown models cost None (shown as "?"), never a made-up number.
 """
 
 from __future__ import annotations
