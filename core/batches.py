@@ -31,6 +31,10 @@ from batchdash.core.models import (
 #: Metadata key carrying the durable-submission key (found again by `reconcile`).
 SUBMIT_KEY_META = "batchdash_submit_key"
 SHARD_META = "batchdash_shard"
+#: Metadata key (local only) holding when a provider without batch metadata (Anthropic)
+#: was first sent `create`: until then nothing can exist remotely, after it `reconcile`
+#: looks for the batch by creation time and size.
+CREATE_SENT_META = "batchdash_create_sent"
 
 #: Job handler name of jobs executed by a remote batch (never claimed by local workers).
 BATCH_HANDLER = "openai_batch"
@@ -138,7 +142,7 @@ def _own_metadata(metadata: Any) -> dict[str, str]:
     return {
         str(k): str(v)
         for k, v in metadata.items()
-        if k not in (SUBMIT_KEY_META, SHARD_META) and v is not None
+        if k not in (SUBMIT_KEY_META, SHARD_META, CREATE_SENT_META) and v is not None
     }
 
 
