@@ -58,11 +58,13 @@ def untransform(answer_text: str) -> str:
     return " ".join(answer_text.removeprefix(SIM_PREFIX)[::-1].split(" ")[::-1])
 
 
-def _digest(text: str) -> bytes:
+def digest(text: str) -> bytes:
+    """SHA-256 of `text` (the seed of every deterministic choice)."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
 
 
-def _stable_json(value: object) -> str:
+def stable_json(value: object) -> str:
+    """`value` as JSON with sorted keys, so equal requests hash equally."""
     return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
 
 
@@ -115,12 +117,12 @@ def prompt_tokens(endpoint: str, body: JsonDict) -> int:
         if isinstance(messages, list):
             texts = [content_text(m.get("content")) for m in messages if isinstance(m, dict)]
             return estimate_tokens("\n".join(texts))
-        return estimate_tokens(_stable_json(body))
+        return estimate_tokens(stable_json(body))
     try:
         key = "input" if endpoint == EMBEDDINGS else "prompt"
         return sum(estimate_tokens(t) for t in _string_list(body.get(key), key))
     except SimError:
-        return estimate_tokens(_stable_json(body))
+        return estimate_tokens(stable_json(body))
 
 
 # --- JSON-schema filling ----------------------------------------------------------------
@@ -267,7 +269,7 @@ class _SchemaFiller:
 
 def schema_value(schema: JsonDict, seed_text: str, *, out_of_range: bool = False) -> object:
     """A JSON value matching `schema`, chosen deterministically from `seed_text`."""
-    return _SchemaFiller(schema, _digest(seed_text), out_of_range).value(schema)
+    return _SchemaFiller(schema, digest(seed_text), out_of_range).value(schema)
 
 
 # --- endpoint answers -------------------------------------------------------------------
@@ -348,7 +350,7 @@ def _chat(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
         for i in range(n)
     ]
     return {
-        "id": "chatcmpl-" + _digest(_stable_json(body)).hex()[:29],
+        "id": "chatcmpl-" + digest(stable_json(body)).hex()[:29],
         "object": "chat.completion",
         "created": created,
         "model": model,
@@ -364,7 +366,7 @@ def embedding_vector(text: str, dimensions: int) -> list[float]:
     raw: list[float] = []
     counter = 0
     while len(raw) < dimensions:
-        block = _digest(f"{counter}:{text}")
+        block = digest(f"{counter}:{text}")
         raw.extend(b / 127.5 - 1.0 for b in block)
         counter += 1
     raw = raw[:dimensions]
@@ -402,7 +404,7 @@ def _completions(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
         completion += estimate_tokens(text)
         choices.append({"index": index, "text": text, "logprobs": None, "finish_reason": finish})
     return {
-        "id": "cmpl-" + _digest(_stable_json(body)).hex()[:29],
+        "id": "cmpl-" + digest(stable_json(body)).hex()[:29],
         "object": "text_completion",
         "created": created,
         "model": model,

@@ -69,6 +69,12 @@ class SimConfig:
     `retry-after: 0`). The openai SDK prefers it over its own 0.5-8 s back-off, which keeps
     fault-injection tests fast. `None` sends only `retry-after: 0`, like OpenAI."""
 
+    anthropic_max_requests: int = 100_000
+    """Most requests one Anthropic message batch may hold (400 above it)."""
+
+    anthropic_max_bytes: int = 256 * 1024 * 1024
+    """Largest Anthropic batch-create body (413 `request_too_large` above it)."""
+
     embedding_dim: int = 8
     """Length of embedding vectors when the request gives no `dimensions`."""
 

@@ -77,6 +77,8 @@ class SimBatch:
     config: SimConfig
     created_wall: float = field(default_factory=time.time)
     created_mono: float = field(default_factory=time.monotonic)
+    extra_s: float = 0.0
+    """Simulated seconds added to processing (slow requests of an Anthropic batch)."""
     cancel_at: float | None = None
     """Simulated seconds after creation when cancel was accepted."""
     results: Results | None = None
@@ -98,7 +100,7 @@ class SimBatch:
 
     def _processing_end(self) -> float:
         cfg = self.config
-        return cfg.validating_s + self._stop_line() / cfg.lines_per_second
+        return cfg.validating_s + self._stop_line() / cfg.lines_per_second + self.extra_s
 
     def _natural_events(self) -> list[tuple[str, float]]:
         """The status schedule when nobody cancels."""
@@ -121,6 +123,10 @@ class SimBatch:
         elapsed = sim_time - self.config.validating_s
         if elapsed < 0:
             return 0
+        if self.extra_s > 0:
+            # slow requests stretch the whole run: lines finish evenly over the longer span
+            span = self._processing_end() - self.config.validating_s
+            return min(self._stop_line(), int(self._stop_line() * elapsed / span))
         return min(self._stop_line(), int(elapsed * self.config.lines_per_second))
 
     def snapshot(self, now: float) -> Snapshot:

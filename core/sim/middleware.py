@@ -2,19 +2,22 @@
 
 Random faults (`SimConfig.fault_rate`) are injected by `FaultMiddleware` *before* any handler
 runs, which is what guarantees a fault never leaves a side effect behind. Every error, ours
-or Starlette's, is rendered as an OpenAI error body.
+or Starlette's, is rendered as an OpenAI error body, or in Anthropic's shape on the
+Anthropic paths (core/sim/anthropic_errors.py). Every response carries a `request-id`.
 """
 
 from __future__ import annotations
 
 import random
+import secrets
 from collections.abc import Awaitable, Callable
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from batchdash.core.sim.anthropic_errors import for_path, is_anthropic
 from batchdash.core.sim.config import SimConfig
 from batchdash.core.sim.errors import JsonDict, SimError, error_body
 
@@ -56,14 +59,29 @@ class AuthMiddleware:
         if self._authorized(scope):
             await self.app(scope, receive, send)
             return
-        error = SimError.invalid_api_key()
+        error = for_path(scope["path"], SimError.invalid_api_key())
         await json_response(self.config, error.status, error.body())(scope, receive, send)
 
     def _authorized(self, scope: Scope) -> bool:
         key = self.config.api_key
-        if key is None or scope["type"] != "http" or not str(scope["path"]).startswith("/v1/"):
+        if scope["type"] != "http" or not str(scope["path"]).startswith("/v1/"):
             return True
-        return (b"authorization", f"Bearer {key}".encode()) in scope["headers"]
+        if is_anthropic(scope["path"]):
+            return _anthropic_key_ok(scope, key)
+        return key is None or (b"authorization", f"Bearer {key}".encode()) in scope["headers"]
+
+
+def _anthropic_key_ok(scope: Scope, key: str | None) -> bool:
+    """Anthropic wants a key in `x-api-key` or `Authorization: Bearer` (newer SDKs) always;
+    when the simulator has one configured, it must be that one."""
+    headers = dict(scope["headers"])
+    bearer = headers.get(b"authorization", b"")
+    given = [headers.get(b"x-api-key", b"")]
+    if bearer.startswith(b"Bearer "):
+        given.append(bearer.removeprefix(b"Bearer "))
+    if key is None:
+        return any(given)
+    return key.encode() in given
 
 
 class FaultMiddleware:
@@ -86,6 +104,7 @@ class FaultMiddleware:
         if fault is None:
             await self.app(scope, receive, send)
             return
+        fault = for_path(scope["path"], fault)
         await json_response(self.config, fault.status, fault.body())(scope, receive, send)
 
     def _draw(self, scope: Scope) -> SimError | None:
@@ -99,11 +118,35 @@ class FaultMiddleware:
         return kind()
 
 
+class RequestIdMiddleware:
+    """Adds a fresh `request-id` header to every HTTP response, as Anthropic does."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        """Wrap `app`."""
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """ASGI entry point."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = ("req_sim_" + secrets.token_hex(12)).encode()
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"request-id", request_id)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_id)
+
+
 def exception_handlers(config: SimConfig) -> dict[type[Exception], ExceptionHandler]:
     """Render every error as an OpenAI error body (never Starlette's plain-text pages)."""
 
     async def on_sim_error(request: Request, exc: Exception) -> Response:
         error = exc if isinstance(exc, SimError) else SimError.server_error()
+        error = for_path(request.url.path, error)
         return json_response(config, error.status, error.body())
 
     async def on_http_error(request: Request, exc: Exception) -> Response:
@@ -118,9 +161,13 @@ def exception_handlers(config: SimConfig) -> dict[type[Exception], ExceptionHand
             body = error_body(
                 str(detail), "invalid_request_error" if status < 500 else "server_error"
             )
+        if is_anthropic(request.url.path):
+            message = body["error"]["message"]
+            body = for_path(request.url.path, SimError(status, message)).body()
         return json_response(config, status, body)
 
     async def on_crash(request: Request, exc: Exception) -> Response:
-        return json_response(config, 500, SimError.server_error().body())
+        error = for_path(request.url.path, SimError.server_error())
+        return json_response(config, 500, error.body())
 
     return {SimError: on_sim_error, HTTPException: on_http_error, Exception: on_crash}

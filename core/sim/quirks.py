@@ -8,6 +8,8 @@ Three places carry markers:
   `status_code` 500, exactly like a real per-request failure inside a batch.
 * **custom_id** of a batch input line: per-line result-file quirks.
 * **metadata["sim_quirk"]** of a batch: batch-level quirks. Unknown values are ignored.
+* **Anthropic text**: the custom_id and the last user message of a Messages request, real
+  time or inside a message batch (core/sim/anthropic_messages.py).
 
 `MARKER_TABLE` documents all of them in one place; `core/sim/README.md` mirrors it.
 """
@@ -23,6 +25,16 @@ from typing import Final
 FAIL_400: Final = "SIM_FAIL_400"
 FAIL_429: Final = "SIM_FAIL_429"
 FAIL_500: Final = "SIM_FAIL_500"
+FAIL_529: Final = "SIM_FAIL_529"
+EXPIRED: Final = "SIM_EXPIRED"
+CANCELED: Final = "SIM_CANCELED"
+ANTHROPIC_FAILURES: Final = (
+    (FAIL_400, 400, "invalid_request_error"),
+    (FAIL_429, 429, "rate_limit_error"),
+    (FAIL_500, 500, "api_error"),
+    (FAIL_529, 529, "overloaded_error"),
+)
+"""Anthropic side: marker, HTTP status and error type, in precedence order."""
 INVALID_JSON: Final = "SIM_INVALID_JSON"
 OUT_OF_RANGE: Final = "SIM_OUT_OF_RANGE"
 _SLOW_RE: Final = re.compile(r"SIM_SLOW_(\d+)")
@@ -38,6 +50,14 @@ def failure_status(text: str) -> int | None:
     for marker, status in ((FAIL_400, 400), (FAIL_429, 429), (FAIL_500, 500)):
         if marker in text:
             return status
+    return None
+
+
+def anthropic_failure(text: str) -> tuple[int, str] | None:
+    """(status, Anthropic error type) forced by a `SIM_FAIL_*` marker in `text`, or None."""
+    for marker, status, error_type in ANTHROPIC_FAILURES:
+        if marker in text:
+            return status, error_type
     return None
 
 
@@ -118,4 +138,12 @@ MARKER_TABLE: Final[tuple[tuple[str, str, str], ...]] = (
     ("stall_finalizing", "metadata.sim_quirk", "finalizing lasts stall_finalizing_s (600 s)"),
     ("ambiguous_create", "metadata.sim_quirk", "batch is created but create answers 500"),
     ("token_limit", "metadata.sim_quirk", "validation fails with token_limit_exceeded"),
+    # Anthropic side (/v1/messages, /v1/messages/batches): text = custom_id + last user message
+    (FAIL_400, "Anthropic text", "400 invalid_request_error; in a batch: errored, not retryable"),
+    (FAIL_429, "Anthropic text", "429 rate_limit_error; in a batch: errored rate_limit_error"),
+    (FAIL_500, "Anthropic text", "500 api_error; in a batch: errored api_error (retryable)"),
+    (FAIL_529, "Anthropic text", "529 overloaded_error; in a batch: errored (retryable)"),
+    (EXPIRED, "Anthropic batch text", "the request's result is expired"),
+    (CANCELED, "Anthropic batch text", "the request's result is canceled"),
+    ("SIM_SLOW_<ms>", "Anthropic batch text", "adds <ms> simulated ms to the batch's processing"),
 )

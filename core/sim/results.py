@@ -35,15 +35,17 @@ RegisterFile = Callable[[Path, str, int], str]
 """Registers a written result file: (path, filename, created_at) -> its new file id."""
 
 
-class _JsonlSink:
+class JsonlSink:
     """A JSONL file opened on first write, so empty result files never exist."""
 
     def __init__(self, path: Path) -> None:
+        """Write to `path` (created on the first record)."""
         self.path = path
         self.lines = 0
         self._fh: TextIO | None = None
 
     def write(self, record: JsonDict) -> None:
+        """Append one record as a compact JSON line."""
         if self._fh is None:
             self._fh = self.path.open("w", encoding="utf-8")
         self._fh.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
@@ -85,8 +87,8 @@ def write_results(
     order = list(range(snap.processed))
     # results come back in no particular order on OpenAI too: clients must key on custom_id
     random.Random(f"{batch.config.seed}:{batch.id}").shuffle(order)
-    out = _JsonlSink(out_dir / f"{batch.id}_output.jsonl")
-    err = _JsonlSink(out_dir / f"{batch.id}_error.jsonl")
+    out = JsonlSink(out_dir / f"{batch.id}_output.jsonl")
+    err = JsonlSink(out_dir / f"{batch.id}_error.jsonl")
     usage = _UsageSum()
     created = batch.wall(batch.config.validating_s)
     with batch.input_path.open("rb") as src:
@@ -106,7 +108,7 @@ def _write_line(
     src: BinaryIO,
     index: int,
     created: int,
-    sinks: tuple[_JsonlSink, _JsonlSink, _UsageSum],
+    sinks: tuple[JsonlSink, JsonlSink, _UsageSum],
 ) -> None:
     out, err, usage = sinks
     kind = LineKind.ERRLINE if batch.quirk is BatchQuirk.ALL_FAILED else batch.plan.kinds[index]
@@ -132,7 +134,7 @@ def _write_line(
     out.write(_record(batch, index, response, None))
 
 
-def _write_unprocessed(batch: SimBatch, snap: Snapshot, err: _JsonlSink) -> None:
+def _write_unprocessed(batch: SimBatch, snap: Snapshot, err: JsonlSink) -> None:
     """Lines an expired/cancelled batch never reached become error lines."""
     if snap.status not in UNPROCESSED_ERRORS:
         return
@@ -161,7 +163,7 @@ def _error_record(batch: SimBatch, index: int, code: str, message: str) -> JsonD
 
 
 def _register_result(
-    sink: _JsonlSink, batch: SimBatch, kind: str, created_at: int, register: RegisterFile
+    sink: JsonlSink, batch: SimBatch, kind: str, created_at: int, register: RegisterFile
 ) -> str | None:
     if sink.close() is None:
         return None

@@ -65,7 +65,7 @@ def _int_query(request: Request, name: str, default: int, low: int, high: int) -
     return value
 
 
-def _chunks(handle: BinaryIO) -> Iterator[bytes]:
+def file_chunks(handle: BinaryIO) -> Iterator[bytes]:
     """Read a file in fixed-size chunks (Starlette runs this iterator in its thread pool)."""
     with handle:
         while chunk := handle.read(COPY_CHUNK):
@@ -84,7 +84,7 @@ class SimApi:
         self.config = config
         self.lost = random.Random(config.seed + 1)
 
-    def _lose_response(self) -> None:
+    def lose_response(self) -> None:
         """After a side effect: answer 500 anyway at `lost_response_rate` (a lost response)."""
         if self.config.lost_response_rate > 0 and (
             self.lost.random() < self.config.lost_response_rate
@@ -132,7 +132,7 @@ class SimApi:
                 raise SimError.missing("purpose")
             name = upload.filename or "upload.jsonl"
             created = await run_in_threadpool(self.store.add_file, upload.file, name, purpose)
-        self._lose_response()
+        self.lose_response()
         return JSONResponse(created)
 
     async def list_files(self, request: Request) -> Response:
@@ -159,7 +159,7 @@ class SimApi:
         handle = await run_in_threadpool(self.store.open_content, request.path_params["file_id"])
         size = os.fstat(handle.fileno()).st_size
         return StreamingResponse(
-            _chunks(handle),
+            file_chunks(handle),
             media_type="application/octet-stream",
             headers={"content-length": str(size)},
         )
@@ -172,7 +172,7 @@ class SimApi:
         if quirks.batch_quirk(batch.get("metadata")) is quirks.BatchQuirk.AMBIGUOUS_CREATE:
             # the provider accepted the batch but the answer is lost: clients must reconcile
             raise SimError.server_error()
-        self._lose_response()
+        self.lose_response()
         return JSONResponse(batch)
 
     async def list_batches(self, request: Request) -> Response:

@@ -3,7 +3,8 @@
 Point the real SDK at it with `OpenAI(base_url=server.base_url, api_key="sim")`. Endpoints:
 `/v1/files` (upload, list, retrieve, content, delete), `/v1/batches` (create, retrieve,
 cancel, list), `/v1/chat/completions`, `/v1/embeddings`, `/v1/completions`, `/v1/models`
-and `/health` (core/sim/routes.py). State lives in `SimStore` (core/sim/store.py); auth,
+and `/health` (core/sim/routes.py); Anthropic's `/v1/messages` and `/v1/messages/batches`
+(core/sim/anthropic_routes.py). State lives in `SimStore` (core/sim/store.py); auth,
 faults and error bodies in core/sim/middleware.py; the behaviour switches are listed in
 core/sim/quirks.py and core/sim/README.md.
 
@@ -27,8 +28,15 @@ import uvicorn
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from batchdash.core.sim.anthropic_batches import AnthropicStore
+from batchdash.core.sim.anthropic_routes import AnthropicApi
 from batchdash.core.sim.config import SimConfig
-from batchdash.core.sim.middleware import AuthMiddleware, FaultMiddleware, exception_handlers
+from batchdash.core.sim.middleware import (
+    AuthMiddleware,
+    FaultMiddleware,
+    RequestIdMiddleware,
+    exception_handlers,
+)
 from batchdash.core.sim.routes import SimApi
 from batchdash.core.sim.store import SimStore
 
@@ -38,10 +46,13 @@ __all__ = ["SimConfig", "SimServer", "create_app", "main", "serve"]
 def create_app(config: SimConfig) -> Starlette:
     """The simulator's ASGI app; its store is reachable as `app.state.store`."""
     store = SimStore(config)
+    openai_api = SimApi(store, config)
+    anthropic_api = AnthropicApi(AnthropicStore(store), openai_api.lose_response)
     app = Starlette(
-        routes=SimApi(store, config).routes(),
+        routes=openai_api.routes() + anthropic_api.routes(),
         # Like OpenAI, a bad key is refused before anything else can happen.
         middleware=[
+            Middleware(RequestIdMiddleware),
             Middleware(AuthMiddleware, config=config),
             Middleware(FaultMiddleware, config=config),
         ],

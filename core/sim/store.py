@@ -107,6 +107,8 @@ class SimStore:
             root = Path(self._tmp.name)
         else:
             root = config.data_dir
+        self.root = root
+        """Where this instance keeps its files (a private temp dir unless data_dir)."""
         self._files_dir = root / "files"
         self._batches_dir = root / "batches"
         self._files_dir.mkdir(parents=True, exist_ok=True)
@@ -122,7 +124,7 @@ class SimStore:
             self._tmp.cleanup()
             self._tmp = None
 
-    def _next_id(self, prefix: str) -> tuple[str, int]:
+    def next_id(self, prefix: str) -> tuple[str, int]:
         """A new id and its creation sequence number (the list order)."""
         with self._lock:
             self._counter += 1
@@ -140,7 +142,7 @@ class SimStore:
             allowed = ", ".join(sorted(UPLOAD_PURPOSES))
             message = f"Invalid value: '{purpose}'. Supported values are: {allowed}."
             raise SimError.invalid(message, param="purpose", code="invalid_value")
-        file_id, seq = self._next_id("file-")
+        file_id, seq = self.next_id("file-")
         path = self._files_dir / file_id
         with path.open("wb") as out:
             shutil.copyfileobj(source, out, COPY_CHUNK)
@@ -201,7 +203,7 @@ class SimStore:
         if source.purpose != "batch":
             message = f"File {source.id} has purpose '{source.purpose}'; batch input needs 'batch'."
             raise SimError.invalid(message, param="input_file_id")
-        batch_id, seq = self._next_id("batch_")
+        batch_id, seq = self.next_id("batch_")
         input_path = self._batches_dir / f"{batch_id}_input.jsonl"
         _link_or_copy(source.path, input_path)
         quirk = batch_quirk(request.metadata)
@@ -277,6 +279,6 @@ class SimStore:
 
     def _register_result(self, path: Path, filename: str, created_at: int) -> str:
         """Make a written result file a `batch_output` file; its new id."""
-        file_id, seq = self._next_id("file-")
+        file_id, seq = self.next_id("file-")
         self._register(file_id, seq, path, filename, "batch_output", created_at)
         return file_id
