@@ -22,6 +22,7 @@ from batchdash.core import batches, remote
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
+from batchdash.core.providers import DEFAULT_PROVIDER, MODULES
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
@@ -115,8 +116,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
     metadata = _metadata(args.metadata)
     try:
         if args.model_check:
-            plan = remote.validate(args.file, endpoint=args.endpoint)
-            run_async(lambda db: remote.check_model(plan.model), args)
+            plan = remote.validate(args.file, endpoint=args.endpoint, provider=args.provider)
+            run_async(lambda db: remote.check_model(plan.model, provider=args.provider), args)
         with byte_bar(f"uploading {args.file.name}") as sent:
             ids = run_async(
                 lambda db: remote.submit_file(
@@ -125,6 +126,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                     queue=queue,
                     endpoint=args.endpoint,
                     metadata=metadata,
+                    provider=args.provider,
                     on_upload=sent,
                 ),
                 args,
@@ -282,6 +284,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Each line's outcome and latest result, as JSONL or CSV."""
     with open_sync(args) as db:
         batch = _batch(db, args.batch)
+        if args.delete and batch.ingested_at is None:
+            raise CliError(f"batch {batch.id} is {batch.state}: --delete once its results are in")
         total = db.read(lambda tx: tx.items.count_batch_items(batch.id))
         rows = tracked(
             db.read(lambda tx: tx.items.batch_result_rows(batch.id)),
@@ -294,6 +298,9 @@ def cmd_download(args: argparse.Namespace) -> int:
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 written = _write_results(out, rows, args.format)
             print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
+    if args.delete:
+        run_async(lambda db: remote.delete_batch(db, batch.id), args)
+        print(f"batch {batch.id}: deleted {batch.remote_id} at the provider", file=sys.stderr)
     return EXIT_OK
 
 
@@ -316,7 +323,9 @@ def _write_results(out: IO[str], rows: Iterator[dict[str, Any]], fmt: str) -> in
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Adopt the account's batches that are not tracked here yet."""
-    ids = run_async(lambda db: remote.import_batches(db, queue=args.queue), args)
+    ids = run_async(
+        lambda db: remote.import_batches(db, queue=args.queue, provider=args.provider), args
+    )
     print(f"imported {len(ids)} batches" + (f": {', '.join(map(str, ids))}" if ids else ""))
     return EXIT_OK
 
@@ -354,6 +363,13 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
 # --------------------------------------------------------------------------- command line
 
 _BATCH_ARG = click.argument("batch", metavar="BATCH")
+_PROVIDER_OPTION = click.option(
+    "--provider",
+    type=click.Choice(sorted(MODULES)),
+    default=DEFAULT_PROVIDER,
+    show_default=True,
+    help="Batch API to use.",
+)
 
 
 @click.command(
@@ -368,6 +384,7 @@ _BATCH_ARG = click.argument("batch", metavar="BATCH")
 @click.option("--queue", help="Queue of the batch's jobs (default: the file's name).")
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
 @click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
+@_PROVIDER_OPTION
 @click.option("--wait", is_flag=True, help="Poll until the results are in.")
 @click.option(
     "--interval",
@@ -441,6 +458,11 @@ def batches_resubmit(**_: Any) -> Any:
     help="Output format.",
 )
 @output_option()
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Then delete the batch at the provider (Anthropic: the batch; OpenAI: its files).",
+)
 def batches_download(**_: Any) -> Any:
     """Write a batch's results as JSONL or CSV. BATCH is a local or provider id."""
     return invoke(cmd_download)
@@ -449,6 +471,7 @@ def batches_download(**_: Any) -> Any:
 @batches_group.command("import", epilog=example("batchdash batches import --queue legacy"))
 @db_option()
 @click.option("--queue", default="imported", show_default=True, help="Queue for their jobs.")
+@_PROVIDER_OPTION
 def batches_import(**_: Any) -> Any:
     """Track every batch of the account (submitted elsewhere)."""
     return invoke(cmd_import)

@@ -57,7 +57,7 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
 
     async def run(db: Store) -> tuple[int, qa.RunStats]:
         ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
-        client = qa.open_client()  # no key: MissingKeyError, one line from main()
+        client = qa.open_client(judges)  # no key: MissingKeyError, one line from main()
         try:
             stats = await qa.run_qa(
                 db,
