@@ -162,10 +162,12 @@ async def check_model(model: str) -> None:
 
 async def _remote_batch(db: Store, batch_id: int) -> Batch:
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
-    if batch.state == BatchState.SUBMITTING or batch.remote_id is None:
+    if batch.state == BatchState.SUBMITTING:
         raise BatchError(
             f"batch {batch.id} is still being submitted; run `batchdash batches reconcile` first"
         )
+    if batch.remote_id is None:
+        raise BatchError(f"batch {batch.id} has no batch at the provider ({batch.state})")
     return batch
 
 
