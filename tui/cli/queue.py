@@ -221,7 +221,7 @@ def init(**_: Any) -> Any:
     "--handler",
     type=NON_EMPTY,
     default=None,
-    help="openai, sim (simulated results), noop or module:function; batch-style lines "
+    help="openai, anthropic, sim (simulated results), noop or module:function; batch-style lines "
     "default to openai, {key, payload} lines and CSV rows need it.",
 )
 @click.option("--priority", type=INT64, default=0, show_default=True, help="Higher runs first.")
