@@ -1,4 +1,5 @@
-"""OpenAI-compatible simulator of the Files, Batches, Chat and Embeddings APIs.
+"""Simulator of OpenAI's Files, Batches, Chat and Embeddings APIs and Anthropic's Messages
+and Message Batches APIs.
 
 Deterministic, fast and faithful to the Batch API's real-world quirks, so tests, benchmarks
 and `batchdash demo` can run without network access. See core/sim/README.md. Its web stack

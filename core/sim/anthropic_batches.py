@@ -172,6 +172,10 @@ class AnthropicStore:
         batch = MessageBatch(schedule, outcomes, self.dir / f"{batch_id}_results.jsonl")
         with self._lock:
             self._batches[batch_id] = batch
+        if any(quirks.AMBIGUOUS_CREATE in custom_id for custom_id in plan.custom_ids):
+            # created, but the answer is lost: a blind retry makes a second batch (the SDK
+            # retries 500s), so clients must create without retries and reconcile by listing
+            raise AnthropicError(500, "Internal server error (simulated, batch was created).")
         return self._observe(batch, base_url)
 
     def retrieve(self, batch_id: str, base_url: str) -> JsonDict:

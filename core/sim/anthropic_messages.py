@@ -97,6 +97,10 @@ def batch_result(result: str, params: object) -> JsonDict:
         return {"type": SUCCEEDED, "message": message(params)}
     if result in (EXPIRED, CANCELED):
         return {"type": result}
-    problem = params_problem(params) if isinstance(params, dict) else "params: Field required"
+    problem = (
+        params_problem(params)
+        if isinstance(params, dict)
+        else "params: Input should be a valid dictionary"
+    )
     text = problem or f"Simulated {result} (SIM_FAIL marker)."
     return {"type": "errored", "error": error_envelope(result, text)}

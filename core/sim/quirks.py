@@ -28,6 +28,7 @@ FAIL_500: Final = "SIM_FAIL_500"
 FAIL_529: Final = "SIM_FAIL_529"
 EXPIRED: Final = "SIM_EXPIRED"
 CANCELED: Final = "SIM_CANCELED"
+AMBIGUOUS_CREATE: Final = "SIM_AMBIGUOUS_CREATE"
 ANTHROPIC_FAILURES: Final = (
     (FAIL_400, 400, "invalid_request_error"),
     (FAIL_429, 429, "rate_limit_error"),
@@ -146,4 +147,5 @@ MARKER_TABLE: Final[tuple[tuple[str, str, str], ...]] = (
     (EXPIRED, "Anthropic batch text", "the request's result is expired"),
     (CANCELED, "Anthropic batch text", "the request's result is canceled"),
     ("SIM_SLOW_<ms>", "Anthropic batch text", "adds <ms> simulated ms to the batch's processing"),
+    (AMBIGUOUS_CREATE, "Anthropic custom_id", "the batch is created, but create answers 500"),
 )

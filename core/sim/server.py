@@ -257,7 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m batchdash.core.sim` / `batchdash sim-server`: parse flags, then serve()."""
     parser = argparse.ArgumentParser(
         prog="python -m batchdash.core.sim",
-        description="OpenAI-compatible Batch API simulator. Prints its URL, then serves.",
+        description="OpenAI/Anthropic Batch API simulator. Prints its URL, then serves.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=0, help="port; 0 picks a free one (default)")

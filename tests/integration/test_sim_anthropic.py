@@ -7,6 +7,8 @@ endpoints. Batches run at high `speed`; tests wait for states with a deadline.
 from __future__ import annotations
 
 import json
+import time
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -139,6 +141,14 @@ def test_missing_required_param_is_400(client: Anthropic, missing: str) -> None:
     assert missing in caught.value.body["error"]["message"]  # type: ignore[index]
 
 
+def test_slow_marker_delays_the_answer(client: Anthropic) -> None:
+    """SIM_SLOW_<ms> makes a real-time call take at least that long."""
+    started = time.monotonic()
+    answer = client.messages.create(**_params("SIM_SLOW_300 wait"))
+    assert time.monotonic() - started >= 0.3
+    assert answer.stop_reason == "end_turn"
+
+
 def test_missing_or_wrong_key_is_401(sim: SimServer) -> None:
     """No key header at all → 401 authentication_error; a configured key must match."""
     response = httpx.post(sim.url + "/v1/messages", json=_params("hi"))
@@ -248,6 +258,9 @@ def test_cancel_then_delete_only_when_ended(client: Anthropic) -> None:
         client.messages.batches.delete(batch.id)
     assert refused.value.body["error"]["type"] == "invalid_request_error"  # type: ignore[index]
 
+    with pytest.raises(anthropic.BadRequestError):  # no results before the batch ends
+        client.get(f"/v1/messages/batches/{batch.id}/results", cast_to=httpx.Response)
+
     canceling = client.messages.batches.cancel(batch.id)
     assert canceling.processing_status in ("canceling", "ended")
     assert canceling.cancel_initiated_at is not None
@@ -263,6 +276,20 @@ def test_cancel_then_delete_only_when_ended(client: Anthropic) -> None:
     with pytest.raises(anthropic.NotFoundError) as missing:
         client.messages.batches.retrieve(batch.id)
     assert missing.value.body["error"]["type"] == "not_found_error"  # type: ignore[index]
+
+
+def test_ambiguous_create_makes_the_batch_but_answers_500() -> None:
+    """SIM_AMBIGUOUS_CREATE in a custom_id: the create fails with 500 yet the batch exists."""
+    with SimServer(SimConfig(speed=1000)) as sim:
+        client = Anthropic(base_url=sim.url, api_key="sim", max_retries=0)
+        with pytest.raises(anthropic.InternalServerError) as caught:
+            client.messages.batches.create(
+                requests=[_request("a-SIM_AMBIGUOUS_CREATE"), _request("b")]
+            )
+        assert caught.value.body["error"]["type"] == "api_error"  # type: ignore[index]
+        listed = client.messages.batches.list().data
+        assert len(listed) == 1
+        assert len(_results(client, _ended(client, listed[0].id).id)) == 2
 
 
 def test_list_pages_newest_first_with_after_and_before() -> None:
@@ -319,7 +346,9 @@ def test_oversized_batch_is_413_request_too_large() -> None:
 
 
 def test_large_batch_results_stream_every_line(sim: SimServer) -> None:
-    """20,000 requests: the results stream back, each custom_id once, out of input order."""
+    """20,000 requests: results are written and streamed with flat memory, each custom_id
+    once, out of input order (memory traced from after the create: polling, writing the
+    results file at `ended` and streaming it)."""
     requests = [_request(f"req-{i}", f"question {i}") for i in range(20_000)]
     body = json.dumps({"requests": requests})
     created = httpx.post(
@@ -328,18 +357,24 @@ def test_large_batch_results_stream_every_line(sim: SimServer) -> None:
     assert created.status_code == 200, created.text
     client = Anthropic(base_url=sim.url, api_key="sim", max_retries=0)
     batch_id = created.json()["id"]
+    tracemalloc.start()
     assert _ended(client, batch_id).request_counts.succeeded == 20_000
-    seen: set[str] = set()
+    seen = bytearray(20_000)  # a bitmap, so the check itself costs no memory to speak of
     first: list[str] = []
-    with httpx.stream(
-        "GET", f"{sim.url}/v1/messages/batches/{batch_id}/results", headers={"x-api-key": "k"}
-    ) as response:
+    streamed = 0
+    url = f"{sim.url}/v1/messages/batches/{batch_id}/results"
+    with httpx.stream("GET", url, headers={"x-api-key": "k"}) as response:
         assert response.status_code == 200
         for line in response.iter_lines():
+            streamed += len(line)
             custom_id = json.loads(line)["custom_id"]
-            assert custom_id not in seen
-            seen.add(custom_id)
+            index = int(custom_id.removeprefix("req-"))
+            assert not seen[index], f"{custom_id} twice"
+            seen[index] = 1
             if len(first) < 10:
                 first.append(custom_id)
-    assert len(seen) == 20_000
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert all(seen)
+    assert peak < streamed / 4, f"peak {peak} bytes for {streamed} bytes of results"
     assert first != [f"req-{i}" for i in range(10)]
