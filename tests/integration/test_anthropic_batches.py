@@ -18,10 +18,11 @@ from typing import Any
 import anthropic
 import pytest
 
+from batchdash.core.providers import anthropic_batch
 from batchdash.core.sim import answers
 from batchdash.core.sim.anthropic_batches import AnthropicStore
 from batchdash.core.sim.server import SimConfig, SimServer
-from tests.conftest import cli, open_db
+from tests.conftest import cli, open_db, open_db_async
 from tests.integration.test_batches_crash import kill_submit_at_create
 
 MODEL = "claude-haiku-4-5"
@@ -364,3 +365,24 @@ def test_a_20000_request_batch_is_ingested_in_flat_memory(sim: SimServer, tmp_pa
     print(f"peak RSS of the ingesting poller: 2,000 → {small} KiB, 20,000 → {big} KiB")
     # Ten times the results, streamed in chunks: the peak grows by far less than the data.
     assert big - small < 40 * 1024
+
+
+async def test_a_file_over_the_limits_is_sent_as_linked_shards(
+    sim: SimServer, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in sim_env(sim).items():
+        monkeypatch.setenv(name, value)
+    path = write_requests(tmp_path / "shards.jsonl", [f"s{i}" for i in range(7)])
+    async with await open_db_async(db_path) as db:
+        # The real limits (100,000 requests, 256 MB) scaled down to 3 requests per batch.
+        ids = await anthropic_batch.submit_file(db, path, queue="shards", max_requests=3)
+    assert len(ids) == 3 and len(remote_ids(sim)) == 3
+    poll(db_path, sim)
+    with open_db(db_path) as store:
+        shards = [store.tx.batches.get_batch(i) for i in ids]
+    assert [(b.shard_index, b.shard_count, b.total, b.state) for b in shards] == [
+        (0, 3, 3, "succeeded"),
+        (1, 3, 3, "succeeded"),
+        (2, 3, 1, "succeeded"),
+    ]
+    assert {c for b in ids for c in rows(db_path, sim, b)} == {f"s{i}" for i in range(7)}
