@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,8 @@ from typing import Any
 import anthropic
 import pytest
 
-from batchdash.core.providers import anthropic_batch
+from batchdash.core import batches
+from batchdash.core.providers import anthropic_batch, anthropic_input
 from batchdash.core.sim import answers
 from batchdash.core.sim.anthropic_batches import AnthropicStore
 from batchdash.core.sim.server import SimConfig, SimServer
@@ -114,6 +116,7 @@ def test_every_result_type_is_ingested_and_its_failures_resubmitted(
         assert row["cost"] == pytest.approx(expected)
     with open_db(any_db) as db:
         kinds = {j.key: j.error_kind for j in db.tx.jobs.list_jobs()}
+        assert {j.handler for j in db.tx.jobs.list_jobs()} == {"anthropic_batch"}
     assert kinds["bad-SIM_FAIL_400"] == "invalid_request_error"
     assert kinds["over-SIM_FAIL_529"] == "overloaded_error"
     assert kinds["late-SIM_EXPIRED"] == "expired"
@@ -386,3 +389,24 @@ async def test_a_file_over_the_limits_is_sent_as_linked_shards(
         (2, 3, 1, "succeeded"),
     ]
     assert {c for b in ids for c in rows(db_path, sim, b)} == {f"s{i}" for i in range(7)}
+
+
+async def test_a_crash_before_create_was_sent_is_created_once_by_reconcile(
+    sim: SimServer, tmp_path: Path, db_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in sim_env(sim).items():
+        monkeypatch.setenv(name, value)
+    path = write_requests(tmp_path / "intent.jsonl", ["i1", "i2"])
+    plan = anthropic_input.validate_file(path)
+    async with await open_db_async(db_path) as db:
+        # What submit_file records before `create`; the process "dies" right after.
+        [batch_id] = await db.write(
+            lambda tx: batches.record_intent(
+                tx, plan, queue="intent", metadata={}, now=time.time(), provider="anthropic"
+            )
+        )
+        assert await anthropic_batch.reconcile(db) == [(batch_id, "submitted", False)]
+        assert await anthropic_batch.reconcile(db) == []
+    [remote] = remote_ids(sim)
+    with open_db(db_path) as store:
+        assert store.tx.batches.get_batch(batch_id).remote_id == remote
