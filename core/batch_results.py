@@ -191,8 +191,10 @@ def _with_job_fields(
     return out
 
 
-#: A parsed chunk of result lines: (item result, job status, job error kind) each.
-ParsedChunk = list[tuple[ItemResult, str, str | None]]
+#: One parsed result line: (item result, job status, job error kind).
+ParsedLine = tuple[ItemResult, str, str | None]
+#: A parsed chunk of result lines.
+ParsedChunk = list[ParsedLine]
 
 
 def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:

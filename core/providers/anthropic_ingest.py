@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -67,11 +67,10 @@ async def ingest(db: Store, client: Any, batch: Batch) -> str:
     """
     if not await db.read(lambda tx: tx.items.count_batch_items(batch_id=batch.id)):
         await _load_lines(db, client, batch)
-    parse = partial(parse_results, model=batch.model)
     async with db.bulk_writes():
         for attempt in range(DOWNLOAD_ATTEMPTS):
             try:
-                await write_in_chunks(db, batch, _results(client, batch), parse)
+                await write_in_chunks(db, batch, _parsed(client, batch), list)
                 break
             except Exception as exc:
                 if not _anthropic.is_retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
@@ -87,20 +86,26 @@ async def _results(client: Any, batch: Batch) -> AsyncIterator[dict[str, Any]]:
         yield record.model_dump(mode="json")
 
 
-def parse_results(
-    records: Sequence[dict[str, Any]], model: str | None
-) -> batch_results.ParsedChunk:
-    """(item result, job status, job error kind) for each result naming a custom_id."""
-    prices = batch_results.BatchPrices(model)
-    parsed = []
-    for record in records:
-        item = _item(record, prices)
-        if item is None:
-            continue
-        status = batch_results.job_status_of(item.outcome)
-        kind = None if status == JobStatus.SUCCEEDED else (item.error_code or str(item.outcome))
-        parsed.append((item, str(status), kind))
-    return parsed
+async def _parsed(client: Any, batch: Batch) -> AsyncIterator[batch_results.ParsedLine]:
+    """Each result parsed as it arrives: a chunk then holds only what the store needs (the
+    message as JSON text), not the decoded records."""
+    prices = batch_results.BatchPrices(batch.model)
+    async for record in _results(client, batch):
+        parsed = parse_result(record, prices)
+        if parsed is not None:
+            yield parsed
+
+
+def parse_result(
+    record: dict[str, Any], prices: batch_results.BatchPrices
+) -> batch_results.ParsedLine | None:
+    """(item result, job status, job error kind) of one result; None without a custom_id."""
+    item = _item(record, prices)
+    if item is None:
+        return None
+    status = batch_results.job_status_of(item.outcome)
+    kind = None if status == JobStatus.SUCCEEDED else (item.error_code or str(item.outcome))
+    return item, str(status), kind
 
 
 def _item(record: dict[str, Any], prices: batch_results.BatchPrices) -> ItemResult | None:
