@@ -71,8 +71,12 @@ class InputPlan:
     shards: list[Shard] = field(default_factory=list)
 
 
-class _Checker:
-    """Checks lines one by one, collecting problems (up to a limit) and shard bounds."""
+class LineChecker:
+    """Checks lines one by one, collecting problems (up to a limit) and shard bounds.
+
+    `check` holds the provider's rules for one record (here OpenAI's); another provider
+    overrides it and keeps the rest (problems, duplicates, sharding).
+    """
 
     def __init__(
         self, path: Path, endpoint: str | None, max_lines: int, max_bytes: int, provider: str
@@ -101,22 +105,17 @@ class _Checker:
         except ValueError as exc:
             self.problem(line_no, f"invalid JSON: {getattr(exc, 'msg', exc)}")
             return
-        message = self._check(line_no, record)
+        message = self.check(line_no, record)
         if message:
             self.problem(line_no, message)
             return
         self._place(len(dumps(record).encode()) + 1)
 
-    def _check(self, line_no: int, record: Any) -> str | None:
-        if not isinstance(record, dict):
-            return "expected a JSON object"
-        custom_id = record.get("custom_id")
-        problem = custom_id_problem(custom_id, self.provider)
+    def check(self, line_no: int, record: Any) -> str | None:
+        """Why this record breaks the provider's rules, or None."""
+        problem = self.check_id(line_no, record)
         if problem:
             return problem
-        first = self.seen.setdefault(str(custom_id), line_no)
-        if first != line_no:
-            return f"duplicate custom_id {custom_id!r} (first on line {first})"
         if record.get("method", "POST") != "POST":
             return "method must be POST"
         url = record.get("url")
@@ -136,6 +135,19 @@ class _Checker:
             self.model = model
         elif model != self.model:
             return f"model {model!r} differs from {self.model!r}: one model per file"
+        return None
+
+    def check_id(self, line_no: int, record: Any) -> str | None:
+        """A JSON object with a custom_id the provider accepts, unique in the file; or why not."""
+        if not isinstance(record, dict):
+            return "expected a JSON object"
+        custom_id = record.get("custom_id")
+        problem = custom_id_problem(custom_id, self.provider)
+        if problem:
+            return problem
+        first = self.seen.setdefault(str(custom_id), line_no)
+        if first != line_no:
+            return f"duplicate custom_id {custom_id!r} (first on line {first})"
         return None
 
     def _place(self, size: int) -> None:
@@ -205,9 +217,14 @@ def validate_file(
     """
     if endpoint is not None and endpoint not in ENDPOINTS:
         raise BatchError(f"--endpoint {endpoint!r} is not one of {', '.join(ENDPOINTS)}")
+    return check_lines(LineChecker(path, endpoint, max_lines, max_bytes, provider))
+
+
+def check_lines(checker: LineChecker) -> InputPlan:
+    """Run a checker over its file; the plan, or InputError listing the bad lines."""
+    path = checker.path
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
-    checker = _Checker(path, endpoint, max_lines, max_bytes, provider)
     for line_no, text in nonblank_lines(path):
         checker.add(line_no, text)
     if checker.total_problems:

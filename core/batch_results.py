@@ -30,10 +30,15 @@ _RAW_TO_STATE = {
     "failed": BatchState.FAILED,
     "expired": BatchState.EXPIRED,
     "cancelled": BatchState.CANCELLED,
+    # Anthropic's processing_status: `ended` becomes succeeded, partial or cancelled.
+    "canceling": BatchState.CANCELLING,
+    "ended": BatchState.FINALIZING,
 }
 
 #: Raw statuses after which the provider changes nothing more.
-TERMINAL_RAW = frozenset({"completed", "failed", "expired", "cancelled"})
+TERMINAL_RAW = frozenset({"completed", "failed", "expired", "cancelled", "ended"})
+#: Raw statuses whose batch ran to its end: the results say whether it succeeded.
+_SETTLED_BY_RESULTS = frozenset({"completed", "ended"})
 
 
 # --------------------------------------------------------------------------- states
@@ -76,8 +81,9 @@ def absent_outcome(state: str) -> ItemOutcome:
 INGEST_CHUNK = 5000
 
 
-class _Prices:
-    """Batch-priced cost per model name, looked up once per distinct model."""
+class BatchPrices:
+    """Batch-priced cost per model name, looked up once per distinct model (`default_model`
+    for a response that names none)."""
 
     def __init__(self, default_model: str | None) -> None:
         self.default_model = default_model
@@ -131,7 +137,7 @@ def _split_body(text: str) -> tuple[Any, str | None]:
     return json.loads(text), None
 
 
-def parse_result_line(text: str, prices: _Prices) -> ItemResult | None:
+def parse_result_line(text: str, prices: BatchPrices) -> ItemResult | None:
     """One output/error-file line as an item result, or None when it names no custom_id."""
     try:
         record, body_text = _split_body(text)
@@ -152,7 +158,7 @@ def parse_result_line(text: str, prices: _Prices) -> ItemResult | None:
 
 
 def _response_result(
-    custom_id: str, response: dict[str, Any], body_text: str | None, prices: _Prices
+    custom_id: str, response: dict[str, Any], body_text: str | None, prices: BatchPrices
 ) -> ItemResult:
     """An output-file line: succeeded on 2xx, else non_2xx (even when counted completed)."""
     status = response.get("status_code")
@@ -185,8 +191,10 @@ def _with_job_fields(
     return out
 
 
-#: A parsed chunk of result lines: (item result, job status, job error kind) each.
-ParsedChunk = list[tuple[ItemResult, str, str | None]]
+#: One parsed result line: (item result, job status, job error kind).
+ParsedLine = tuple[ItemResult, str, str | None]
+#: A parsed chunk of result lines.
+ParsedChunk = list[ParsedLine]
 
 
 def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:
@@ -195,7 +203,7 @@ def parse_chunk(lines: Sequence[str], model: str | None) -> ParsedChunk:
     Pure CPU work kept out of the write transaction, so it can run while the database
     thread writes the previous chunk.
     """
-    prices = _Prices(model)
+    prices = BatchPrices(model)
     results = [r for r in (parse_result_line(text, prices) for text in lines) if r is not None]
     return _with_job_fields(results)
 
@@ -236,8 +244,9 @@ def _absent_error(batch: Batch) -> tuple[str, str]:
 
 
 def final_state(raw: str | None, state: str, counts: dict[str, int]) -> str:
-    """Normalized state once results are in: completed splits into succeeded/partial."""
-    if raw != "completed":
+    """Normalized state once results are in: a batch that ran to its end (`completed`, or
+    `ended` without a cancel) splits into succeeded/partial."""
+    if raw not in _SETTLED_BY_RESULTS or state != BatchState.FINALIZING:
         return state
     bad = sum(n for outcome, n in counts.items() if outcome != ItemOutcome.SUCCEEDED)
     return BatchState.PARTIAL if bad else BatchState.SUCCEEDED
@@ -264,3 +273,11 @@ def finish_ingest(tx: Tx, batch: Batch, now: float) -> str:
     state = final_state(batch.raw_status, batch.state, tx.items.batch_outcome_counts(batch.id))
     tx.items.close_ingest(batch.id, state, now)
     return state
+
+
+def reject_batch(tx: Tx, batch_id: int, message: str, code: str | None, now: float) -> None:
+    """The provider refused to create the batch: it failed, and so did its lines."""
+    errors = [{"code": code or "create_rejected", "message": message, "line": None}]
+    fields = {"state": BatchState.FAILED, "errors": errors, "poll_error": message}
+    tx.batches.update_batch(batch_id, fields, now, ("batch_rejected", message))
+    finish_ingest(tx, tx.batches.get_batch(batch_id), now)

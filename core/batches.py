@@ -31,9 +31,17 @@ from batchdash.core.models import (
 #: Metadata key carrying the durable-submission key (found again by `reconcile`).
 SUBMIT_KEY_META = "batchdash_submit_key"
 SHARD_META = "batchdash_shard"
+#: Metadata key (local only) holding when a provider without batch metadata (Anthropic)
+#: was first sent `create`: until then nothing can exist remotely, after it `reconcile`
+#: looks for the batch by creation time and size.
+CREATE_SENT_META = "batchdash_create_sent"
 
-#: Job handler name of jobs executed by a remote batch (never claimed by local workers).
-BATCH_HANDLER = "openai_batch"
+
+def batch_handler(provider: str) -> str:
+    """Handler name shown on jobs a remote batch of `provider` runs (`openai_batch`,
+    `anthropic_batch`); workers never claim them (they belong to a batch)."""
+    return f"{provider}_batch"
+
 
 #: Outcomes that `resubmit` sends again.
 RESUBMIT_OUTCOMES = (
@@ -105,9 +113,9 @@ def record_intent(
             custom_id, payload = next(requests)
             chunk.append((line_no, custom_id, custom_id, payload))
             if len(chunk) >= INGEST_CHUNK:
-                _add_lines(tx, plan.path, batch_id, queue, chunk, now)
+                _add_lines(tx, plan.path, batch_id, queue, chunk, now, provider)
                 chunk = []
-        _add_lines(tx, plan.path, batch_id, queue, chunk, now)
+        _add_lines(tx, plan.path, batch_id, queue, chunk, now, provider)
         tx.items.batch_lines_enqueued(batch_id, now)
     return ids
 
@@ -119,6 +127,7 @@ def _add_lines(
     queue: str,
     chunk: Sequence[tuple[int, str, str, str]],
     now: float,
+    provider: str,
 ) -> None:
     existing = tx.items.existing_job_keys(queue, [key for _, _, key, _ in chunk])
     if existing:
@@ -127,7 +136,7 @@ def _add_lines(
             f"{path}: custom_id {key!r} is already job {job_id} of queue {queue!r} "
             f"({len(existing)} such in this chunk); submit with another --queue"
         )
-    tx.items.add_batch_lines(batch_id, queue, BATCH_HANDLER, chunk, now)
+    tx.items.add_batch_lines(batch_id, queue, batch_handler(provider), chunk, now)
 
 
 # --------------------------------------------------------------------------- resubmit, import
@@ -140,7 +149,7 @@ def _own_metadata(metadata: Any) -> dict[str, str]:
     return {
         str(k): str(v)
         for k, v in metadata.items()
-        if k not in (SUBMIT_KEY_META, SHARD_META) and v is not None
+        if k not in (SUBMIT_KEY_META, SHARD_META, CREATE_SENT_META) and v is not None
     }
 
 
@@ -300,8 +309,10 @@ def record_imported_lines(tx: Tx, batch: Batch, path: Path, now: float) -> None:
             continue
         chunk.append((line_no, custom_id, f"{batch.remote_id}/{custom_id}", dumps(record)))
         if len(chunk) >= INGEST_CHUNK:
-            tx.items.add_batch_lines(batch.id, batch.queue, BATCH_HANDLER, chunk, now)
+            tx.items.add_batch_lines(
+                batch.id, batch.queue, batch_handler(batch.provider), chunk, now
+            )
             chunk = []
-    tx.items.add_batch_lines(batch.id, batch.queue, BATCH_HANDLER, chunk, now)
+    tx.items.add_batch_lines(batch.id, batch.queue, batch_handler(batch.provider), chunk, now)
     tx.items.batch_lines_enqueued(batch.id, now)
     tx.batches.update_batch(batch.id, {"total": tx.items.count_batch_items(batch.id)}, now)

@@ -1,4 +1,4 @@
-"""What a job does: the built-in `sim` and `openai` handlers, and custom ones by name.
+"""What a job does: the built-in `sim`, `openai` and `anthropic` handlers, and custom ones by name.
 
 A handler is an async function `handler(job: JobContext) -> Any`. It returns a
 JSON-serialisable result (or a `HandlerResult` carrying token usage), or raises
@@ -23,9 +23,10 @@ from typing import Any
 
 from batchdash.core.config import ConfigError
 from batchdash.core.endpoints import Endpoint, for_stored
-from batchdash.core.errors import InvalidInputError
+from batchdash.core.errors import InvalidInputError, ProviderError
 from batchdash.core.pricing import PriceFileError, price_of
-from batchdash.core.providers import _openai
+from batchdash.core.providers import _anthropic, _openai
+from batchdash.core.retry import retry_after, retryable_status
 
 
 class HandlerError(Exception):
@@ -145,25 +146,26 @@ async def noop_handler(job: JobContext) -> Any:
 # --------------------------------------------------------------------------- openai
 
 
-_clients: dict[tuple[Endpoint, str], Any] = {}
+_clients: dict[tuple[str, Endpoint, str], Any] = {}
 
 
-def _client(job: JobContext) -> Any:
-    """One AsyncOpenAI per endpoint and key per process (it pools connections).
+def _client(job: JobContext, provider: str = "openai") -> Any:
+    """One SDK client per provider, endpoint and key per process (it pools connections).
 
-    A missing key, a bad config file or an endpoint name gone from it fails the job for
-    good: no retry can fix it.
+    A missing key or SDK, a bad config file or an endpoint name gone from it fails the job
+    for good: no retry can fix it.
     """
     try:
-        endpoint = for_stored(f"job {job.id}", job.endpoint_name, "openai", None)
-        cache_key = (endpoint, endpoint.key())
-    except ConfigError as exc:
+        endpoint = for_stored(f"job {job.id}", job.endpoint_name, provider, None)
+        cache_key = (provider, endpoint, endpoint.key())
+        client = _clients.get(cache_key)
+        if client is None:
+            # Retries belong to the queue (backoff, visible attempts), not hidden in the SDK.
+            sdk = _anthropic if provider == "anthropic" else _openai
+            client = sdk.new_client(retries=0, endpoint=endpoint)
+            _clients[cache_key] = client
+    except (ConfigError, ProviderError) as exc:
         raise PermanentError(str(exc), kind="config") from exc
-    client = _clients.get(cache_key)
-    if client is None:
-        # Retries belong to the queue (backoff, visible attempts), not hidden in the SDK.
-        client = _openai.new_client(retries=0, endpoint=endpoint)
-        _clients[cache_key] = client
     return client
 
 
@@ -199,24 +201,61 @@ async def openai_handler(job: JobContext) -> Any:
             _request_path(payload["url"]), body=payload["body"], cast_to=object
         )
     except openai.APIStatusError as exc:
-        retry_after = _retry_after(exc.response.headers.get("retry-after"))
-        message = f"HTTP {exc.status_code}: {exc.message}"
-        if _openai.retryable_status(exc.status_code):
-            raise RetryableError(
-                message, retry_after=retry_after, kind=f"http_{exc.status_code}"
-            ) from exc
-        raise PermanentError(message, kind=f"http_{exc.status_code}") from exc
+        raise _http_error(exc.status_code, f"HTTP {exc.status_code}: {exc.message}", exc) from exc
     except (openai.APITimeoutError, openai.APIConnectionError) as exc:
         raise RetryableError(f"{type(exc).__name__}: {exc}", kind="network") from exc
     tokens_in, tokens_out, cost = _usage(response, payload["body"].get("model"))
     return HandlerResult(response, tokens_in, tokens_out, cost)
 
 
-def _retry_after(value: str | None) -> float | None:
+def _http_error(status: int, message: str, exc: Any, kind: str | None = None) -> HandlerError:
+    """What a failed HTTP call makes of the job: retry later (408/409/429/5xx/529, honouring
+    retry-after) or fail for good (any other 4xx)."""
+    kind = kind or f"http_{status}"
+    if retryable_status(status):
+        return RetryableError(message, retry_after=retry_after(exc.response.headers), kind=kind)
+    return PermanentError(message, kind=kind)
+
+
+# --------------------------------------------------------------------------- anthropic
+
+
+_ANTHROPIC_REQUIRED = ("model", "max_tokens", "messages")
+
+
+def anthropic_params(payload: Any) -> dict[str, Any]:
+    """The Messages API parameters of a job: `{"params": {...}}` (a Message Batches line
+    without its custom_id) or the parameters themselves."""
+    params = payload.get("params", payload) if isinstance(payload, dict) else None
+    if not isinstance(params, dict) or not all(k in params for k in _ANTHROPIC_REQUIRED):
+        raise PermanentError(
+            "payload must be Messages API params {model, max_tokens, messages} "
+            'or {"params": {...}}',
+            kind="payload",
+        )
+    return params
+
+
+async def anthropic_handler(job: JobContext) -> Any:
+    """Call the Messages API (`client.messages.create`) with the job's params.
+
+    429/529/5xx are retried by the queue (honouring retry-after), other 4xx fail the job;
+    the error kind is the provider's error type (`overloaded_error`...).
+    """
+    import anthropic
+
+    params = anthropic_params(job.payload)
+    client = _client(job, "anthropic")
     try:
-        return None if value is None else max(0.0, float(value))
-    except ValueError:
-        return None
+        message = await client.messages.create(**params)
+    except anthropic.APIStatusError as exc:
+        text = _anthropic.describe(exc)
+        raise _http_error(exc.status_code, text, exc, _anthropic.error_type(exc)) from exc
+    except (anthropic.APITimeoutError, anthropic.APIConnectionError) as exc:
+        raise RetryableError(f"{type(exc).__name__}: {exc}", kind="network") from exc
+    result = message.model_dump(mode="json")
+    tokens_in, tokens_out, cost = _usage(result, result.get("model") or params["model"])
+    return HandlerResult(result, tokens_in, tokens_out, cost)
 
 
 # --------------------------------------------------------------------------- lookup
@@ -225,6 +264,7 @@ BUILTIN: dict[str, Handler] = {
     "sim": sim_handler,
     "noop": noop_handler,
     "openai": openai_handler,
+    "anthropic": anthropic_handler,
 }
 
 

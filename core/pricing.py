@@ -1,10 +1,11 @@
 """Token prices per model, for cost per job, per batch and per QA judgement.
 
-Prices are USD per million tokens (input, output) at the synchronous rate; the Batch API
-bills half. The table is a default, not a contract: set `BATCHDASH_PRICES` (or `prices` in
-the config file) to a JSON file `{"model": [input, output], ...}` to override or extend
-it. Dated model names (`gpt-4o-2024-08-06`) match their family by longest prefix. Unknown
-models cost None (shown as "?"), never a made-up number.
+Prices are USD per million tokens (input, output) at the synchronous rate; batch APIs
+(OpenAI's Batch API, Anthropic's Message Batches) bill half. The table is a default, not
+a contract: set `BATCHDASH_PRICES` (or `prices` in the config file) to a JSON file
+`{"model": [input, output], ...}` to override or extend it. Dated model names
+(`gpt-4o-2024-08-06`, `claude-sonnet-4-5-20250929`) match their family by longest prefix.
+Unknown models cost None (shown as "?"), never a made-up number.
 """
 
 from __future__ import annotations
@@ -34,6 +35,18 @@ DEFAULT_PRICES: dict[str, tuple[float, float]] = {
     "o4-mini": (1.10, 4.40),
     "text-embedding-3-small": (0.02, 0.0),
     "text-embedding-3-large": (0.13, 0.0),
+    # Anthropic (Message Batches bill half of these too).
+    "claude-opus-4-5": (5.00, 25.00),
+    "claude-opus-4-1": (15.00, 75.00),
+    "claude-opus-4": (15.00, 75.00),
+    "claude-sonnet-4-5": (3.00, 15.00),
+    "claude-sonnet-4": (3.00, 15.00),
+    "claude-haiku-4-5": (1.00, 5.00),
+    "claude-3-7-sonnet": (3.00, 15.00),
+    "claude-3-5-sonnet": (3.00, 15.00),
+    "claude-3-5-haiku": (0.80, 4.00),
+    "claude-3-opus": (15.00, 75.00),
+    "claude-3-haiku": (0.25, 1.25),
 }
 
 

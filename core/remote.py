@@ -104,6 +104,14 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
         return await provider.resubmit(db, batch.id, include_permanent=include_permanent)
 
 
+async def delete_batch(db: Store, batch_id: int) -> None:
+    """Delete an ingested batch at its provider (what it keeps of it); results stay here."""
+    batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
+    provider = provider_for(batch)
+    with _speaking(provider):
+        await provider.delete(db, batch.id)
+
+
 async def import_batches(
     db: Store, *, queue: str = "imported", provider: str = DEFAULT_PROVIDER
 ) -> list[int]:

@@ -78,7 +78,8 @@ def stop_workers(db_path: Path) -> Iterator[None]:
 
 def cli_env(**extra: str) -> dict[str, str]:
     """Environment for CLI subprocesses: the installed package, no inherited DB or key."""
-    env = {k: v for k, v in os.environ.items() if k not in ("BATCHDASH_DB", "OPENAI_API_KEY")}
+    inherited = ("BATCHDASH_DB", "OPENAI_API_KEY", "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL")
+    env = {k: v for k, v in os.environ.items() if k not in inherited}
     env.update(extra)
     return env
 

@@ -293,6 +293,9 @@ RAW_RANK = {
     "failed": 4,
     "expired": 4,
     "cancelled": 4,
+    # Anthropic's processing_status.
+    "canceling": 3,
+    "ended": 4,
 }
 
 TERMINAL_RANK = 4

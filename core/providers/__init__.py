@@ -19,7 +19,10 @@ if TYPE_CHECKING:
 DEFAULT_PROVIDER = "openai"
 
 #: Provider name (as stored in `batches.provider`) → the module implementing it.
-MODULES = {"openai": "batchdash.core.providers.openai_batch"}
+MODULES = {
+    "openai": "batchdash.core.providers.openai_batch",
+    "anthropic": "batchdash.core.providers.anthropic_batch",
+}
 
 
 def get_provider(name: str) -> BatchProvider:

@@ -11,9 +11,7 @@ from typing import Any
 
 from batchdash.core.endpoints import Endpoint, default_endpoint
 from batchdash.core.errors import BatchdashError
-
-#: Statuses that mean "later", not "no": timeout, conflict, rate limit (5xx are transient too).
-RETRY_LATER = frozenset({408, 409, 429})
+from batchdash.core.retry import retryable_status
 
 
 def new_client(
@@ -27,11 +25,6 @@ def new_client(
 
     options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
     return openai.AsyncOpenAI(base_url=chosen.base_url, api_key=key, max_retries=retries, **options)
-
-
-def retryable_status(status: int) -> bool:
-    """True for an HTTP status a later attempt may get past (408/409/429 and 5xx)."""
-    return status in RETRY_LATER or status >= 500
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -97,6 +97,10 @@ class BatchProvider(Protocol):
         """Ask the provider to cancel a running batch."""
         ...
 
+    async def delete(self, db: Store, batch_id: int) -> None:
+        """Delete what the provider keeps of an ingested batch (its batch, or its files)."""
+        ...
+
     async def import_batches(self, db: Store, *, queue: str) -> list[int]:
         """Track the account's batches that were submitted elsewhere; their local ids."""
         ...

@@ -18,7 +18,7 @@ from typing import Any
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BatchError
 from batchdash.core.liveness import pid_alive, this_host
-from batchdash.core.models import BatchState
+from batchdash.core.models import Batch, BatchState
 
 #: Seconds a submit or poll lease lasts without renewal; renewed every third of that.
 LEASE_SECONDS = 60.0
@@ -88,3 +88,38 @@ def holding(db: Store, batch_id: int, owner: str) -> contextlib.AbstractAsyncCon
     return renewing(
         db, renew, lambda tx: tx.batches.drop_submit_lease(batch_id=batch_id, owner=owner)
     )
+
+
+@contextlib.asynccontextmanager
+async def poll_claim(db: Store, batch: Batch) -> AsyncIterator[Batch | None]:
+    """Claim a due batch for polling: the batch as it is now, or None if another poller has it.
+
+    The claim is a compare-and-set on the batch row and hands back the row as it is now,
+    so the work never starts from a stale read; the lease is renewed while the body runs
+    (an ingestion can take minutes) and released at the end.
+    """
+    owner = new_owner()
+    now = time.time()
+    holder = batch.poll_owner
+    lease = None if holder is None else (holder, batch.poll_lease_until or 0.0)
+    claimed = await db.write(
+        lambda tx: tx.batches.claim_batch_poll(
+            batch_id=batch.id,
+            owner=owner,
+            until=now + LEASE_SECONDS,
+            now=now,
+            dead_owner=holder if lease is not None and lease_free(lease, now) else None,
+        )
+    )
+    if claimed is None:
+        yield None
+        return
+
+    def renew(tx: Tx) -> None:
+        tx.batches.renew_batch_poll(batch.id, owner, time.time() + LEASE_SECONDS)
+
+    def release(tx: Tx) -> None:
+        tx.batches.release_batch_poll(batch.id, owner)
+
+    async with renewing(db, renew, release):
+        yield claimed

@@ -36,7 +36,7 @@ from batchdash.core.endpoints import batch_endpoint, default_endpoint, resolve
 from batchdash.core.errors import BatchError, ProviderError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
-from batchdash.core.providers._openai import describe, retryable_status
+from batchdash.core.providers._openai import describe
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.leases import LEASE_SECONDS, new_owner, take_lease
 from batchdash.core.providers.openai_ingest import poll_batch
@@ -54,6 +54,7 @@ from batchdash.core.providers.openai_send import (
     send,
 )
 from batchdash.core.remote import note_failure
+from batchdash.core.retry import retryable_status
 
 #: The name batches of this provider carry in the store (`batches.provider`).
 NAME = "openai"
@@ -211,6 +212,25 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
     await save_remote(db, batch, remote, event=("batch_cancel", "requested by user"))
 
 
+async def delete_batch(db: Store, batch_id: int) -> None:
+    """Delete an ingested batch's input, output and error files at the provider (the Batch
+    API keeps batch objects; their files are what holds the data)."""
+    import openai
+
+    batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
+    if batch.ingested_at is None:
+        raise BatchError(f"batch {batch.id} is {batch.state}; delete it once its results are in")
+    files = [f for f in (batch.input_file_id, batch.output_file_id, batch.error_file_id) if f]
+    async with connect(batch_endpoint(batch)) as client:
+        for file_id in files:
+            with contextlib.suppress(openai.NotFoundError):  # already gone is what we want
+                await client.files.delete(file_id)
+    detail = f"files deleted remotely: {', '.join(files) or 'none'}"
+    await db.write(
+        lambda tx: tx.batches.update_batch(batch.id, {}, time.time(), ("batch_deleted", detail))
+    )
+
+
 async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
     """Send the failed, expired, cancelled and missing lines again as a child batch.
 
@@ -294,6 +314,7 @@ class OpenAIBatches:
     submit_file = staticmethod(submit_file)
     resubmit = staticmethod(resubmit_batch)
     cancel = staticmethod(cancel_batch)
+    delete = staticmethod(delete_batch)
     import_batches = staticmethod(import_batches)
     check_model = staticmethod(check_model)
     describe = staticmethod(describe)

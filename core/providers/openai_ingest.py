@@ -16,10 +16,11 @@ from typing import Any
 
 from batchdash.core import batch_results
 from batchdash.core.batches import record_imported_lines
-from batchdash.core.db.ports import Store, Tx
+from batchdash.core.db.ports import Store
 from batchdash.core.models import Batch
 from batchdash.core.providers._openai import is_retryable
-from batchdash.core.providers.leases import LEASE_SECONDS, lease_free, new_owner, renewing
+from batchdash.core.providers.chunks import write_in_chunks
+from batchdash.core.providers.leases import poll_claim
 from batchdash.core.providers.openai_remote import retry_delay, save_remote
 
 #: Attempts at downloading one result file; every attempt restarts it (ingest is idempotent).
@@ -29,34 +30,10 @@ DOWNLOAD_ATTEMPTS = 3
 async def poll_batch(db: Store, client: Any, batch: Batch) -> bool | None:
     """Claim a due batch, poll it and ingest it if finished; None if another poller has it.
 
-    The claim is a compare-and-set on the batch row and hands back the row as it is now,
-    so the work never starts from a stale read; the lease is renewed while it runs (an
-    ingestion can take minutes) and released at the end. True when it was ingested now.
+    True when it was ingested now (see `leases.poll_claim` for the claim).
     """
-    owner = new_owner()
-    now = time.time()
-    holder = batch.poll_owner
-    lease = None if holder is None else (holder, batch.poll_lease_until or 0.0)
-    claimed = await db.write(
-        lambda tx: tx.batches.claim_batch_poll(
-            batch_id=batch.id,
-            owner=owner,
-            until=now + LEASE_SECONDS,
-            now=now,
-            dead_owner=holder if lease is not None and lease_free(lease, now) else None,
-        )
-    )
-    if claimed is None:
-        return None
-
-    def renew(tx: Tx) -> None:
-        tx.batches.renew_batch_poll(batch.id, owner, time.time() + LEASE_SECONDS)
-
-    def release(tx: Tx) -> None:
-        tx.batches.release_batch_poll(batch.id, owner)
-
-    async with renewing(db, renew, release):
-        return await _refresh(db, client, claimed)
+    async with poll_claim(db, batch) as claimed:
+        return None if claimed is None else await _refresh(db, client, claimed)
 
 
 async def _refresh(db: Store, client: Any, batch: Batch) -> bool:
@@ -93,45 +70,17 @@ async def _ingest_file(db: Store, client: Any, batch: Batch, file_id: str) -> No
     for attempt in range(DOWNLOAD_ATTEMPTS):
         try:
             async with client.with_streaming_response.files.content(file_id) as response:
-                await _stream_chunks(db, batch, response)
+                await write_in_chunks(
+                    db,
+                    batch,
+                    response.iter_lines(),
+                    partial(batch_results.parse_chunk, model=batch.model),
+                )
             return
         except Exception as exc:
             if not is_retryable(exc) or attempt + 1 == DOWNLOAD_ATTEMPTS:
                 raise
             await asyncio.sleep(retry_delay(attempt))
-
-
-async def _stream_chunks(db: Store, batch: Batch, response: Any) -> None:
-    """Parse each chunk here while the database thread writes the previous one.
-
-    One write in flight at most, so memory holds about two chunks whatever the file size;
-    SQLite releases the GIL, so parsing and writing overlap on two cores.
-    """
-    writing: asyncio.Task[None] | None = None
-    chunk: list[str] = []
-    try:
-        async for line in response.iter_lines():
-            if line:
-                chunk.append(line)
-            if len(chunk) >= batch_results.INGEST_CHUNK:
-                parsed, chunk = batch_results.parse_chunk(chunk, batch.model), []
-                if writing is not None:
-                    await writing
-                writing = asyncio.create_task(_write_chunk(db, batch, parsed))
-        parsed = batch_results.parse_chunk(chunk, batch.model)
-    finally:
-        if writing is not None:
-            await writing  # never leave a transaction running behind a failed download
-    await _write_chunk(db, batch, parsed)
-
-
-async def _write_chunk(db: Store, batch: Batch, parsed: batch_results.ParsedChunk) -> None:
-    if parsed:
-        await db.write(
-            lambda tx: tx.items.apply_item_results(
-                batch_id=batch.id, results=parsed, now=time.time()
-            )
-        )
 
 
 async def _load_input(db: Store, client: Any, batch: Batch) -> None:

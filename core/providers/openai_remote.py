@@ -15,11 +15,12 @@ from typing import Any
 from batchdash.core.batch_results import normalize_state
 from batchdash.core.config import ConfigError
 from batchdash.core.db.ports import Store, Tx
-from batchdash.core.endpoints import Endpoint, batch_endpoint
+from batchdash.core.endpoints import Endpoint
 from batchdash.core.errors import BatchdashError, UnknownProviderError
 from batchdash.core.models import Batch
-from batchdash.core.providers._openai import new_client, retryable_status
-from batchdash.core.retry import backoff
+from batchdash.core.providers import clients
+from batchdash.core.providers._openai import new_client
+from batchdash.core.retry import backoff, retryable_status
 
 #: SDK retries (with its backoff, honouring retry-after) for calls that are safe to repeat.
 SDK_RETRIES = 5
@@ -46,29 +47,11 @@ async def connect(endpoint: Endpoint | None = None) -> AsyncIterator[Any]:
         await client.close()
 
 
-class Clients:
-    """One client per endpoint, opened on first use and closed together.
-
-    Every call on a batch goes to the endpoint it was submitted to (`batch_endpoint`: its
-    stored endpoint name, else the URL recorded on submit with the default key).
-    """
+class Clients(clients.Clients):
+    """One OpenAI client per endpoint (see `clients.Clients`)."""
 
     def __init__(self) -> None:
-        self._open: dict[Endpoint, Any] = {}
-        self._stack = contextlib.AsyncExitStack()
-
-    async def for_batch(self, batch: Batch) -> Any:
-        """The client for this batch's endpoint."""
-        endpoint = batch_endpoint(batch)
-        if endpoint not in self._open:
-            self._open[endpoint] = await self._stack.enter_async_context(connect(endpoint))
-        return self._open[endpoint]
-
-    async def __aenter__(self) -> Clients:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._stack.aclose()
+        super().__init__(connect)
 
 
 def is_permanent(exc: BaseException) -> bool:

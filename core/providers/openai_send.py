@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import IO, Any
 
 from batchdash.core.batch_input import request_line
-from batchdash.core.batch_results import finish_ingest
+from batchdash.core.batch_results import reject_batch
 from batchdash.core.batches import SUBMIT_KEY_META
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import ProviderError
-from batchdash.core.models import Batch, BatchState
-from batchdash.core.providers._openai import describe, is_retryable, retryable_status
+from batchdash.core.models import Batch
+from batchdash.core.providers._openai import describe, is_retryable
 from batchdash.core.providers.base import UploadProgress
 from batchdash.core.providers.leases import confirm_lease, holding
 from batchdash.core.providers.openai_remote import retry_delay, save_remote
 from batchdash.core.remote import note_failure
+from batchdash.core.retry import retryable_status
 
 #: Attempts at `create` (after 429s or ambiguous failures) before giving up for this run.
 CREATE_ATTEMPTS = 6
@@ -183,7 +184,15 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
             break
         except openai.APIStatusError as exc:
             if not retryable_status(exc.status_code):
-                await _reject(db, batch, describe(exc), exc.code)
+                await db.write(
+                    partial(
+                        reject_batch,
+                        batch_id=batch.id,
+                        message=describe(exc),
+                        code=exc.code,
+                        now=time.time(),
+                    )
+                )
                 await _delete_file(client, str(batch.input_file_id))  # no batch will use it
                 raise ProviderError(
                     f"batch {batch.id}: provider refused it: {describe(exc)}"
@@ -203,19 +212,6 @@ async def _create(db: Store, client: Any, batch: Batch, owner: str) -> None:
             raise ProviderError(f"batch {batch.id}: create keeps failing: {describe(error)}")
         await asyncio.sleep(retry_delay(attempt))
     await save_remote(db, batch, remote, event=("batch_created", f"{remote.id}: {note}"))
-
-
-async def _reject(db: Store, batch: Batch, message: str, code: str | None) -> None:
-    """The provider refused to create the batch: it failed, and so did its lines."""
-
-    def run(tx: Tx) -> None:
-        now = time.time()
-        errors = [{"code": code or "create_rejected", "message": message, "line": None}]
-        fields = {"state": BatchState.FAILED, "errors": errors, "poll_error": message}
-        tx.batches.update_batch(batch.id, fields, now, ("batch_rejected", message))
-        finish_ingest(tx, tx.batches.get_batch(batch.id), now)
-
-    await db.write(run)
 
 
 async def find_by_submit_key(client: Any, submit_key: str, since: float) -> Any | None:

@@ -1,7 +1,8 @@
 """Judge-model scoring: rubrics, judge requests, parsing verdicts, sampling and QA runs.
 
 A judge is a chat model asked, through the OpenAI-compatible chat API with a JSON-schema
-response format, for integer scores 1–10 on each rubric dimension (always `overall`) plus
+response format (a `claude-…` judge: Anthropic's Messages API with a JSON-schema output
+format), for integer scores 1–10 on each rubric dimension (always `overall`) plus
 a short comment (`rubric`, `judge`). A verdict that is not valid JSON, misses a dimension
 or has a score out of range is stored as a QA error with the judge's raw text — never a
 crash, never a made-up score. Failed calls (429/5xx after the SDK's retries, timeouts, no

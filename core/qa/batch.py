@@ -1,6 +1,7 @@
 """QA as a remote batch: judge requests written as JSONL, submitted, and verdicts collected.
 
-Billed at the batch rate. Requests go one file per (queue, judge) into `qa:<queue>`;
+Billed at the batch rate. Requests go one file per (queue, judge) into `qa:<queue>`, to
+Anthropic's Message Batches for a Claude judge, to the OpenAI Batch API otherwise;
 `collect_batches` stores the verdicts once the sync cycle has ingested the results.
 """
 
@@ -31,7 +32,13 @@ from batchdash.core.models import (
     QAResult,
 )
 from batchdash.core.providers import DEFAULT_PROVIDER
-from batchdash.core.qa.judge import JudgeCall, judge_request, request_dimensions
+from batchdash.core.qa.judge import (
+    JudgeCall,
+    is_claude,
+    judge_request,
+    request_body,
+    request_dimensions,
+)
 from batchdash.core.qa.plan import pages, plan, store_verdicts
 
 #: Batch metadata key that marks a QA batch; its value says whether verdicts replace scores.
@@ -100,15 +107,21 @@ def write_batch_requests(
                     name = f"{_slug(job.queue, 40)}-{_slug(judge, 40)}-{run}.jsonl"
                     files.paths[group] = folder / name
                     outputs[group] = stack.enter_context(files.paths[group].open("w"))
-                line = {
-                    "custom_id": line_id,
-                    "method": "POST",
-                    "url": _CHAT_URL,
-                    "body": judge_request(job, judge, rubric),
-                }
+                line = _request_line(line_id, judge_request(job, judge, rubric), judge)
                 outputs[group].write(json.dumps(line, ensure_ascii=False) + "\n")
                 files.lines += 1
     return files
+
+
+def _request_line(line_id: str, request: dict[str, Any], judge: str) -> dict[str, Any]:
+    """A batch input line: Message Batches' `{custom_id, params}` for a Claude judge."""
+    if is_claude(judge):
+        return {"custom_id": line_id, "params": request}
+    return {"custom_id": line_id, "method": "POST", "url": _CHAT_URL, "body": request}
+
+
+def _provider(judge: str) -> str:
+    return "anthropic" if is_claude(judge) else DEFAULT_PROVIDER
 
 
 async def submit_batches(
@@ -124,20 +137,22 @@ async def submit_batches(
     `endpoint_name` is the config file's named endpoint they go to (None: the default).
     Verdicts are stored by `collect_batches` once the sync cycle has ingested the results.
     """
-    # No key: fail before writing any file.
-    resolve(endpoint_name, DEFAULT_PROVIDER).key()
+    # A named endpoint must serve every judge's provider; no key: fail before any file.
+    for judge in judges:
+        resolve(endpoint_name, _provider(judge)).key()
     folder = qa_dir(db.location)
     write = partial(write_batch_requests, job_ids=job_ids, judges=judges, rescore=rescore)
     files = await db.read(partial(write, folder=folder))
     ids: list[int] = []
-    for (queue, _), path in sorted(files.paths.items()):
+    for (queue, judge), path in sorted(files.paths.items()):
         ids += await remote.submit_file(
             db,
             path,
             queue=QA_QUEUE_PREFIX + queue,
-            endpoint=_CHAT_URL,
+            endpoint=None if is_claude(judge) else _CHAT_URL,
             metadata={QA_BATCH_META: "rescore" if rescore else "keep"},
             endpoint_name=endpoint_name,
+            provider=_provider(judge),
         )
     return ids, files
 
@@ -145,7 +160,7 @@ async def submit_batches(
 def _batch_verdict(job: Job, batch_id: int) -> QAResult | None:
     """The verdict one QA batch line holds, None when it is not a settled QA line."""
     match = _QA_CUSTOM_ID.match(job.key)
-    body = job.payload.get("body") if isinstance(job.payload, dict) else None
+    body = request_body(job.payload)
     if match is None or not isinstance(body, dict) or job.status not in TERMINAL_JOB_STATUSES:
         return None
     call = JudgeCall(int(match[1]), str(body.get("model")), batch=True, batch_id=batch_id)

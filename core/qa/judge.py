@@ -12,11 +12,12 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from batchdash.core.endpoints import resolve
 from batchdash.core.models import Job, QAResult
 from batchdash.core.pricing import price_of
-from batchdash.core.providers import _openai
+from batchdash.core.providers import _anthropic, _openai
 from batchdash.core.qa.rubric import (
     DEFAULT_DIMENSIONS,
     MAX_COMMENT_CHARS,
@@ -25,15 +26,14 @@ from batchdash.core.qa.rubric import (
     Rubric,
 )
 
-if TYPE_CHECKING:
-    from batchdash.core.endpoints import Endpoint
-
 #: Input and output are each cut to this many characters before the judge sees them.
 MAX_TEXT_CHARS = 12_000
 #: Raw judge text kept with an error row (enough to see what went wrong).
 MAX_RAW_CHARS = 4_000
 #: The SDK retries 429/5xx/timeouts this many times, honouring retry-after.
 JUDGE_RETRIES = 3
+#: Most tokens a Claude judge may answer with (the Messages API needs a bound).
+CLAUDE_MAX_TOKENS = 1024
 #: Seconds one judge call may take.
 JUDGE_TIMEOUT = 120.0
 #: How the error of a judge call that got no answer starts.
@@ -64,9 +64,16 @@ def _content_text(content: Any) -> str:
     return json.dumps(content, ensure_ascii=False)
 
 
+def request_body(payload: Any) -> Any:
+    """The request of a job: `body` of an OpenAI line, `params` of an Anthropic one."""
+    if not isinstance(payload, dict):
+        return None
+    return payload.get("body", payload.get("params"))
+
+
 def job_input_text(payload: Any) -> str:
     """What the job was asked: a request's messages, else the payload as JSON."""
-    body = payload.get("body") if isinstance(payload, dict) else None
+    body = request_body(payload)
     messages = body.get("messages") if isinstance(body, dict) else None
     if isinstance(messages, list):
         return "\n\n".join(
@@ -78,7 +85,13 @@ def job_input_text(payload: Any) -> str:
     return json.dumps(payload, ensure_ascii=False, indent=1)
 
 
-def _reply_text(response: Any) -> str | None:
+def reply_text(response: Any) -> str | None:
+    """The text of a chat completion or of a Claude message, if it is one."""
+    text = _anthropic.message_text(response)
+    return text if text is not None else _chat_text(response)
+
+
+def _chat_text(response: Any) -> str | None:
     """`choices[0].message.content` of a chat completion, if it is one."""
     choices = response.get("choices") if isinstance(response, dict) else None
     if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
@@ -93,16 +106,30 @@ def job_output_text(result: Any) -> str:
     # A batch output line wraps the completion in response.body.
     if isinstance(result, dict) and isinstance(result.get("response"), dict):
         result = result["response"].get("body", result)
-    text = _reply_text(result)
+    text = reply_text(result)
     return text if text is not None else json.dumps(result, ensure_ascii=False, indent=1)
 
 
+def is_claude(judge: str) -> bool:
+    """True for a judge that is a Claude model (asked through Anthropic's Messages API)."""
+    return judge.startswith("claude")
+
+
 def judge_request(job: Job, judge: str, rubric: Rubric) -> dict[str, Any]:
-    """The chat-completions body that asks `judge` to score `job` (also a batch line body)."""
+    """The request that asks `judge` to score `job` (also a batch line's body or params):
+    Messages API params for a Claude judge, a chat-completions body for the others."""
     user = (
         f"INPUT:\n<<<\n{_cut(job_input_text(job.payload))}\n>>>\n\n"
         f"OUTPUT:\n<<<\n{_cut(job_output_text(job.result))}\n>>>"
     )
+    if is_claude(judge):
+        return {
+            "model": judge,
+            "max_tokens": CLAUDE_MAX_TOKENS,
+            "system": rubric.system_prompt(),
+            "messages": [{"role": "user", "content": user}],
+            "output_config": {"format": {"type": "json_schema", "schema": rubric.schema()}},
+        }
     return {
         "model": judge,
         "messages": [
@@ -119,7 +146,10 @@ def judge_request(job: Job, judge: str, rubric: Rubric) -> dict[str, Any]:
 def request_dimensions(body: Any) -> tuple[str, ...]:
     """The dimensions a judge request asked for (read back from its response schema)."""
     try:
-        required = body["response_format"]["json_schema"]["schema"]["required"]
+        if "output_config" in body:
+            required = body["output_config"]["format"]["schema"]["required"]
+        else:
+            required = body["response_format"]["json_schema"]["schema"]["required"]
     except (KeyError, TypeError):
         return DEFAULT_DIMENSIONS
     return tuple(str(name) for name in required if name != "comment")
@@ -173,9 +203,10 @@ class JudgeCall:
         )
 
     def verdict(self, response: Any, dimensions: Sequence[str]) -> QAResult:
-        """Turn a chat completion (as a JSON dict) into scores, or into an error row."""
+        """Turn a chat completion or a Claude message (a JSON dict) into scores, or into
+        an error row."""
         tokens = _openai.usage_tokens(response)
-        text = _reply_text(response)
+        text = reply_text(response)
         if text is None:
             refusal = _refusal(response)
             reason = f"judge refused: {refusal}" if refusal else "judge reply has no text"
@@ -228,29 +259,75 @@ def parse_verdict(text: str, dimensions: Sequence[str]) -> tuple[dict[str, float
 # --------------------------------------------------------------------------- calls
 
 
-def open_client(endpoint: Endpoint | None = None) -> Any:
-    """A fresh AsyncOpenAI for judge calls at `endpoint` (default: the unnamed one); close
-    it with `await client.close()`.
+class JudgeClients:
+    """The clients judge calls need: OpenAI-compatible, and Anthropic for Claude judges.
 
-    Raises MissingKeyError when no API key is set. Unlike job calls, judge calls let the
-    SDK retry 429/5xx with backoff honouring retry-after: there is no queue to retry them.
+    Unlike job calls, judge calls let the SDK retry 429/5xx/529 with backoff honouring
+    retry-after: there is no queue to retry them. Close with `await clients.close()`.
     """
-    return _openai.new_client(retries=JUDGE_RETRIES, timeout=JUDGE_TIMEOUT, endpoint=endpoint)
+
+    def __init__(self, judges: Sequence[str], endpoint_name: str | None = None) -> None:
+        # Opened now, so a missing key (or an endpoint of the wrong provider) fails before
+        # any job is read.
+        self.openai: Any = None
+        self.anthropic: Any = None
+        if any(is_claude(j) for j in judges):
+            self.anthropic = _anthropic.new_client(
+                retries=JUDGE_RETRIES,
+                timeout=JUDGE_TIMEOUT,
+                endpoint=resolve(endpoint_name, "anthropic"),
+            )
+        if not all(is_claude(j) for j in judges):
+            self.openai = _openai.new_client(
+                retries=JUDGE_RETRIES,
+                timeout=JUDGE_TIMEOUT,
+                endpoint=resolve(endpoint_name, "openai"),
+            )
+
+    async def close(self) -> None:
+        """Close every client opened."""
+        for client in (self.openai, self.anthropic):
+            if client is not None:
+                await client.close()
 
 
-async def judge_job(client: Any, job: Job, judge: str, rubric: Rubric) -> QAResult:
+def open_client(judges: Sequence[str], endpoint_name: str | None = None) -> JudgeClients:
+    """Clients for judge calls by these judges at the named endpoint (default: each
+    provider's unnamed one); MissingKeyError when a key is not set."""
+    return JudgeClients(judges, endpoint_name)
+
+
+async def judge_job(clients: JudgeClients, job: Job, judge: str, rubric: Rubric) -> QAResult:
     """Ask one judge about one job; any failure becomes an error row, never an exception."""
-    import openai
-
     call = JudgeCall(job.id, judge)
     body = judge_request(job, judge, rubric)
     try:
-        completion = await client.chat.completions.create(**body)
-    except openai.APIStatusError as exc:
-        return call.error(f"{CALL_FAILED}HTTP {exc.status_code}: {_api_message(exc)}")
-    except openai.APIError as exc:
-        return call.error(f"{CALL_FAILED}{type(exc).__name__}: {exc}")
-    return call.verdict(completion.model_dump(mode="json"), rubric.dimensions)
+        if is_claude(judge):
+            reply = await clients.anthropic.messages.create(**body)
+        else:
+            reply = await clients.openai.chat.completions.create(**body)
+    except Exception as exc:
+        failure = _failure(exc)
+        if failure is None:
+            raise
+        return call.error(f"{CALL_FAILED}{failure}")
+    return call.verdict(reply.model_dump(mode="json"), rubric.dimensions)
+
+
+def _failure(exc: Exception) -> str | None:
+    """A failed judge call in one line; None for an exception that is not the SDK's."""
+    if _anthropic.owns(exc):
+        status = _anthropic.status_of(exc)
+        if status is not None:
+            return _anthropic.describe(exc)
+        return f"{type(exc).__name__}: {exc}"
+    import openai
+
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}: {_api_message(exc)}"
+    if isinstance(exc, openai.APIError):
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
 def _api_message(exc: Any) -> str:

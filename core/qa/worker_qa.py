@@ -65,7 +65,7 @@ class WorkerQA:
             return
         if self._client is None:
             try:
-                self._client = open_client()
+                self._client = open_client(self.judges)
             except Exception as exc:  # no key: record why, for every judge
                 await self._save([JudgeCall(job_id, j).error(str(exc)) for j in self.judges])
                 return

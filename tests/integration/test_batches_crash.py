@@ -58,9 +58,13 @@ def kill_submit_at_create(
     path: Path,
     created: threading.Event,
     release: threading.Event,
+    *args: str,
+    environ: dict[str, str] | None = None,
 ) -> None:
-    """Run `submit`, kill -9 it once the provider got the create call, then let it answer."""
-    submitter = spawn("submit", str(path), "--db", str(db_path), **env(sim))
+    """Run `submit` (with `args`, in `environ`, default the OpenAI one), kill -9 it once the
+    provider got the create call, then let it answer."""
+    submit_env = env(sim) if environ is None else environ
+    submitter = spawn("submit", str(path), "--db", str(db_path), *args, **submit_env)
     try:
         assert created.wait(60), "create never reached the provider"
         kill(submitter)

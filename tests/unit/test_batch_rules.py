@@ -128,7 +128,7 @@ def test_final_state_splits_completed() -> None:
 
 
 def test_result_lines_map_to_outcomes() -> None:
-    prices = batch_results._Prices("gpt-4o-mini")
+    prices = batch_results.BatchPrices("gpt-4o-mini")
     body = {"model": "gpt-4o-mini", "usage": {"prompt_tokens": 1000, "completion_tokens": 2000}}
     ok = json.dumps({"custom_id": "a", "response": {"status_code": 200, "body": body}})
     result = batch_results.parse_result_line(ok, prices)
@@ -158,7 +158,7 @@ def test_result_lines_map_to_outcomes() -> None:
 
 
 def test_body_text_is_kept_when_a_string_contains_the_body_key() -> None:
-    prices = batch_results._Prices(None)
+    prices = batch_results.BatchPrices(None)
     body = {"text": 'he said "body": 1', "n": [1, 2]}
     text = json.dumps({"custom_id": "q", "response": {"body": body, "status_code": 200}})
     result = batch_results.parse_result_line(text, prices)

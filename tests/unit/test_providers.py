@@ -69,7 +69,7 @@ async def test_an_unknown_provider_is_refused_with_a_clear_error(db_path: Path) 
         batch = await db.read(lambda tx: tx.batches.get_batch(batch_id))
     finally:
         await db.close()
-    unknown = "unknown batch provider 'mystery' (known: openai)"
+    unknown = "unknown batch provider 'mystery' (known: anthropic, openai)"
     message = f"batch {batch_id}: {unknown}"
     assert str(info.value) == message
     assert report.blocked == {batch_id: f"batch {batch_id} cannot be polled: {unknown}"}

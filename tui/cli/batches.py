@@ -24,6 +24,7 @@ from batchdash.core.db.ports import SyncStore
 from batchdash.core.endpoints import choose_provider
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
+from batchdash.core.providers import DEFAULT_PROVIDER, MODULES
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
@@ -296,6 +297,8 @@ def cmd_download(args: argparse.Namespace) -> int:
     """Each line's outcome and latest result, as JSONL or CSV."""
     with open_sync(args) as db:
         batch = _batch(db, args.batch)
+        if args.delete and batch.ingested_at is None:
+            raise CliError(f"batch {batch.id} is {batch.state}: --delete once its results are in")
         total = db.read(lambda tx: tx.items.count_batch_items(batch.id))
         rows = tracked(
             db.read(lambda tx: tx.items.batch_result_rows(batch.id)),
@@ -308,6 +311,9 @@ def cmd_download(args: argparse.Namespace) -> int:
             with args.output.open("w", encoding="utf-8", newline="") as out:
                 written = _write_results(out, rows, args.format)
             print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
+    if args.delete:
+        run_async(lambda db: remote.delete_batch(db, batch.id), args)
+        print(f"batch {batch.id}: deleted {batch.remote_id} at the provider", file=sys.stderr)
     return EXIT_OK
 
 
@@ -330,7 +336,9 @@ def _write_results(out: IO[str], rows: Iterator[dict[str, Any]], fmt: str) -> in
 
 def cmd_import(args: argparse.Namespace) -> int:
     """Adopt the account's batches that are not tracked here yet."""
-    ids = run_async(lambda db: remote.import_batches(db, queue=args.queue), args)
+    ids = run_async(
+        lambda db: remote.import_batches(db, queue=args.queue, provider=args.provider), args
+    )
     print(f"imported {len(ids)} batches" + (f": {', '.join(map(str, ids))}" if ids else ""))
     return EXIT_OK
 
@@ -368,6 +376,13 @@ def _wait(args: argparse.Namespace, ids: list[int]) -> int:
 # --------------------------------------------------------------------------- command line
 
 _BATCH_ARG = click.argument("batch", metavar="BATCH")
+_PROVIDER_OPTION = click.option(
+    "--provider",
+    type=click.Choice(sorted(MODULES)),
+    default=DEFAULT_PROVIDER,
+    show_default=True,
+    help="Batch API to use.",
+)
 
 
 @click.command(
@@ -465,6 +480,11 @@ def batches_resubmit(**_: Any) -> Any:
     help="Output format.",
 )
 @output_option()
+@click.option(
+    "--delete",
+    is_flag=True,
+    help="Then delete the batch at the provider (Anthropic: the batch; OpenAI: its files).",
+)
 def batches_download(**_: Any) -> Any:
     """Write a batch's results as JSONL or CSV. BATCH is a local or provider id."""
     return invoke(cmd_download)
@@ -473,6 +493,7 @@ def batches_download(**_: Any) -> Any:
 @batches_group.command("import", epilog=example("batchdash batches import --queue legacy"))
 @db_option()
 @click.option("--queue", default="imported", show_default=True, help="Queue for their jobs.")
+@_PROVIDER_OPTION
 def batches_import(**_: Any) -> Any:
     """Track every batch of the account (submitted elsewhere)."""
     return invoke(cmd_import)

@@ -12,9 +12,8 @@ import click
 
 from batchdash.core import qa, snapshot
 from batchdash.core.db.ports import Store, Tx
-from batchdash.core.endpoints import resolve
+from batchdash.core.endpoints import named
 from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, JobStatus, QASummary
-from batchdash.core.providers import DEFAULT_PROVIDER
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_OK,
@@ -54,13 +53,15 @@ def cmd_qa_run(args: argparse.Namespace) -> int:
         raise CliError("--concurrency must be at least 1")
     judges = qa.parse_judges(args.judges)
     sample = qa.parse_sample(args.sample)
-    endpoint = resolve(args.endpoint, DEFAULT_PROVIDER)  # an unknown name: before any work
+    if args.endpoint is not None:
+        named(args.endpoint)  # an unknown name: refused before any work
     if args.as_batch:
         return _run_as_batch(args, judges, sample)
 
     async def run(db: Store) -> tuple[int, qa.RunStats]:
         ids = await db.read(lambda tx: qa.sample_ids(tx, _run_filter(args, tx), sample))
-        client = qa.open_client(endpoint)  # no key: MissingKeyError, one line from main()
+        # No key, or an endpoint of another provider than a judge's: one line from main().
+        client = qa.open_client(judges, args.endpoint)
         try:
             stats = await qa.run_qa(
                 db,
