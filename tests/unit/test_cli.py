@@ -84,7 +84,7 @@ def test_shell_completion_script_and_candidates() -> None:
 def test_command_modules_import_only_the_shared_modules() -> None:
     shared = {
         *("common", "runner", "options", "views"),
-        *("progress", "selection", "polling", "stopping"),
+        *("progress", "selection", "polling", "stopping", "batch_text"),
     }
     allowed = {f"batchdash.tui.cli.{m}" for m in shared}
     for module in {where.split(":")[0] for where in COMMANDS.values()} | shared:

@@ -25,6 +25,7 @@ from batchdash.core.endpoints import choose_provider
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.providers import DEFAULT_PROVIDER, MODULES
+from batchdash.tui.cli.batch_text import batch_note, describe_batch
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_ERROR,
@@ -41,8 +42,8 @@ from batchdash.tui.cli.common import (
 from batchdash.tui.cli.polling import poll_loop
 from batchdash.tui.cli.progress import byte_bar, tracked
 from batchdash.tui.cli.views import batch_json, write_json
-from batchdash.tui.fmt import age, count, duration, money, one_line, table
-from batchdash.tui.once import batch_error_text, batch_lines_text
+from batchdash.tui.fmt import age, count, money, table
+from batchdash.tui.once import batch_lines_text
 
 #: Fields of `batches download` rows, in column order.
 DOWNLOAD_FIELDS = (
@@ -90,31 +91,6 @@ def _metadata(pairs: list[str]) -> dict[str, str]:
             raise CliError(f"--metadata {pair!r}: expected KEY=VALUE")
         meta[key] = value
     return meta
-
-
-def _note(batch: Batch, now: float) -> str:
-    if batch.poll_error:
-        return one_line(f"error: {batch.poll_error}", 60)
-    notes = []
-    if batch.shard_count:
-        notes.append(f"shard {(batch.shard_index or 0) + 1}/{batch.shard_count}")
-    if batch.parent_id:
-        notes.append(f"resubmit of {batch.parent_id}")
-    lingering = _lingering(batch, now)
-    if lingering:
-        notes.append(lingering)
-    return ", ".join(notes)
-
-
-def _lingering(batch: Batch, now: float) -> str:
-    """'finalizing for 3m' / 'cancelling for 25m' while the provider is slow to finish."""
-    since = {
-        BatchState.FINALIZING.value: batch.finalizing_at,
-        BatchState.CANCELLING.value: batch.cancelling_at,
-    }.get(batch.state)
-    if since is None or batch.ingested_at is not None:
-        return ""
-    return f"{batch.state} for {duration(now - since)}"
 
 
 # --------------------------------------------------------------------------- commands
@@ -187,7 +163,7 @@ def cmd_list(args: argparse.Namespace) -> int:
                 money(b.cost),
                 # An imported batch's age is the provider's, not when it was imported.
                 age(now - (b.remote_created_at or b.created_at)),
-                _note(b, now),
+                batch_note(b, now),
             )
             for b in rows
         ),
@@ -206,62 +182,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
         write_json({**data, "children": children})
         return EXIT_OK
-    for line in _describe(batch, outcomes, children, time.time()):
+    for line in describe_batch(batch, outcomes, children, time.time()):
         print(line)
     return EXIT_OK
-
-
-def _describe(
-    batch: Batch, outcomes: dict[str, int], children: list[int], now: float
-) -> Iterator[str]:
-    yield f"batch {batch.id}  remote {batch.remote_id or '-'}  queue {batch.queue}"
-    yield f"state {batch.state}  (provider status: {batch.raw_status or '-'})"
-    yield f"endpoint {batch.endpoint}  model {batch.model or '-'}"
-    links = _note(batch, now) if not batch.poll_error else ""
-    if children:
-        links = ", ".join(filter(None, [links, f"resubmitted as {children}"]))
-    if links:
-        yield links
-    yield (
-        f"files: input {batch.input_file_id or '-'}  output {batch.output_file_id or '-'}  "
-        f"error {batch.error_file_id or '-'}"
-    )
-    yield (
-        f"requests: total {count(batch.total)}  completed {count(batch.completed)}  "
-        f"failed {count(batch.failed)}"
-    )
-    if outcomes:
-        yield "outcomes: " + "  ".join(f"{k} {count(v)}" for k, v in sorted(outcomes.items()))
-    yield (
-        f"tokens: in {count(batch.input_tokens)}  out {count(batch.output_tokens)}  "
-        f"cost {money(batch.cost)}"
-    )
-    for name in (
-        "created_at",
-        "in_progress_at",
-        "finalizing_at",
-        "cancelling_at",
-        "completed_at",
-        "failed_at",
-        "expired_at",
-        "cancelled_at",
-        "expires_at",
-        "ingested_at",
-    ):
-        value = getattr(batch, name)
-        if value:
-            when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value))
-            yield f"  {name[:-3]:<12} {when}  ({_relative(now, value)})"
-    for error in batch.errors or []:
-        yield one_line(f"error: {batch_error_text(error)}", 200)
-    if batch.polled_at:
-        yield f"last polled {age(now - batch.polled_at)} ago"
-    if batch.poll_error:
-        yield one_line(f"poll error ({batch.poll_failures}x): {batch.poll_error}", 200)
-
-
-def _relative(now: float, when: float) -> str:
-    return f"in {age(when - now)}" if when > now else f"{age(now - when)} ago"
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
