@@ -1,10 +1,12 @@
-"""`batchdash demo`: a live dashboard on a simulated OpenAI, with no API key and no network.
+"""`batchdash demo`: a live dashboard on simulated OpenAI and Anthropic APIs, with no API key
+and no network.
 
 It makes a demo database (in a temp dir, or `--dir`), starts the simulator
 (`python -m batchdash.core.sim --port 0 --speed 20`) and points this process and its children at it
-(OPENAI_BASE_URL, OPENAI_API_KEY=sim), starts a few sim workers (short heartbeat, 0.2–1 s
+(OPENAI_BASE_URL, OPENAI_API_KEY=sim and the ANTHROPIC_ pair), starts a few sim workers (short heartbeat, 0.2–1 s
 per job, a small failure rate so retries show, QA sampling against the simulator),
-enqueues a few hundred local jobs, submits a remote batch, and opens the dashboard with
+enqueues a few hundred local jobs, submits an OpenAI batch and an Anthropic Message Batch,
+and opens the dashboard with
 remote polling every few seconds. Everything it started is stopped on exit, also on
 Ctrl+C or an error.
 """
@@ -41,6 +43,8 @@ SIM_SPEED = 20
 DEMO_POLL = 3.0
 #: Remote batch size.
 BATCH_LINES = 60
+#: Lines of the demo's Anthropic Message Batch (shown beside the OpenAI one).
+ANTHROPIC_LINES = 24
 
 _FIELDS = ("cs.CL", "cs.LG", "q-bio.BM", "stat.ML", "cs.CV", "physics.optics")
 _TOPICS = (
@@ -103,7 +107,15 @@ class Demo:
         """Simulator, environment, jobs, workers, remote batch — in that order."""
         self._fresh_folder()
         url = self._start_sim()
-        self._set_env({"OPENAI_BASE_URL": f"{url}/v1", "OPENAI_API_KEY": "sim"})
+        self._set_env(
+            {
+                "OPENAI_BASE_URL": f"{url}/v1",
+                "OPENAI_API_KEY": "sim",
+                # The Anthropic SDK adds /v1 itself.
+                "ANTHROPIC_BASE_URL": url,
+                "ANTHROPIC_API_KEY": "sim",
+            }
+        )
         # On its own thread and loop, so a caller inside an event loop (tests) can use it too.
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             pool.submit(asyncio.run, self._seed()).result()
@@ -168,6 +180,24 @@ class Demo:
                 line = {"custom_id": f"summary-{i:04d}", "method": "POST", **request}
                 out.write(json.dumps(line) + "\n")
         self.batch_ids = await submit_file(db, path, queue="batch-summaries")
+        self.batch_ids += await submit_file(
+            db, self._anthropic_file(rng), queue="claude-reviews", provider="anthropic"
+        )
+
+    def _anthropic_file(self, rng: random.Random) -> Path:
+        """Message Batches lines for the simulated Anthropic API, one of them expiring."""
+        path = self.folder / "claude.jsonl"
+        with path.open("w") as out:
+            for i in range(ANTHROPIC_LINES):
+                topic = rng.choice(_TOPICS)
+                marker = " SIM_EXPIRED" if i == ANTHROPIC_LINES - 1 else ""
+                params = {
+                    "model": "claude-haiku-4-5",
+                    "max_tokens": 200,
+                    "messages": [{"role": "user", "content": f"Review: {topic}{marker}"}],
+                }
+                out.write(json.dumps({"custom_id": f"review-{i:03d}", "params": params}) + "\n")
+        return path
 
     def _start_workers(self) -> None:
         folder = self.folder / "workers"
