@@ -2,13 +2,12 @@
 and no network.
 
 It makes a demo database (in a temp dir, or `--dir`), starts the simulator
-(`python -m batchdash.core.sim --port 0 --speed 20`) and points this process and its children at it
-(OPENAI_BASE_URL, OPENAI_API_KEY=sim and the ANTHROPIC_ pair), starts a few sim workers (short heartbeat, 0.2–1 s
-per job, a small failure rate so retries show, QA sampling against the simulator),
-enqueues a few hundred local jobs, submits an OpenAI batch and an Anthropic Message Batch,
-and opens the dashboard with
-remote polling every few seconds. Everything it started is stopped on exit, also on
-Ctrl+C or an error.
+(`python -m batchdash.core.sim --port 0 --speed 20`) and points this process and its
+children at it (OPENAI_BASE_URL, OPENAI_API_KEY=sim and the ANTHROPIC_ pair), starts a few
+sim workers (short heartbeat, 0.2–1 s per job, a small failure rate so retries show, QA
+sampling against the simulator), enqueues a few hundred local jobs, submits an OpenAI batch
+and an Anthropic Message Batch, and opens the dashboard with remote polling every few
+seconds. Everything it started is stopped on exit, also on Ctrl+C or an error.
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from typing import TypeVar
 from batchdash.core import batch_results
 from batchdash.core.db.ports import Store
 from batchdash.core.models import Batch
+from batchdash.core.progress import ingested
 
 T = TypeVar("T")
 
@@ -32,20 +33,24 @@ async def write_in_chunks(
     """
     writing: asyncio.Task[None] | None = None
     chunk: list[T] = []
+    written = 0  # lines whose chunk has been written (what a progress bar shows)
     try:
         async for line in lines:
             if line:
                 chunk.append(line)
             if len(chunk) >= batch_results.INGEST_CHUNK:
-                parsed, chunk = parse(chunk), []
+                parsed, size, chunk = parse(chunk), len(chunk), []
                 if writing is not None:
                     await writing
+                    ingested(batch, written)
                 writing = asyncio.create_task(write_chunk(db, batch, parsed))
+                written += size
         parsed = parse(chunk)
     finally:
         if writing is not None:
             await writing  # never leave a transaction running behind a failed download
     await write_chunk(db, batch, parsed)
+    ingested(batch, written + len(chunk))
 
 
 async def write_chunk(db: Store, batch: Batch, parsed: batch_results.ParsedChunk) -> None:

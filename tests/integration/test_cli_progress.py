@@ -91,6 +91,7 @@ def test_submit_upload_and_download_draw_bars_on_a_terminal(
     code, drawn = _on_a_terminal("submit", str(path), "--wait", "--interval", "0.05", *db, **sim)
     assert code == 0
     assert "uploading papers.jsonl" in drawn and "kB" in drawn and "/s" in drawn  # bytes and rate
+    assert "ingesting batch 1" in drawn and "3000/3000" in drawn  # the results, as they land
     code, drawn = _on_a_terminal("batches", "download", "1", "-o", str(tmp_path / "r.jsonl"), *db)
     assert code == 0
     assert "downloading batch 1" in drawn and "3000/3000" in drawn and "0:00:0" in drawn

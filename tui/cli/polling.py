@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from batchdash.core.db.ports import Store, Tx
 from batchdash.tui.cli.common import EXIT_ATTENTION, EXIT_ERROR, EXIT_OK
+from batchdash.tui.cli.progress import ingest_bars
 from batchdash.tui.fmt import one_line
 
 if TYPE_CHECKING:  # core.sync loads the providers: imported when a cycle runs
@@ -35,7 +36,8 @@ async def poll_loop(
         loop.add_signal_handler(sig, stop.set)
     had_errors = False
     while True:
-        report = await run_cycle(db)
+        with ingest_bars():  # a bar per batch ingested this cycle, on a terminal
+            report = await run_cycle(db)
         had_errors = bool(report.errors)
         if report.busy:
             _print_report(report)

@@ -11,7 +11,12 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from batchdash.core.progress import reporting_ingest
+
+if TYPE_CHECKING:
+    from batchdash.core.models import Batch
 
 T = TypeVar("T")
 
@@ -94,6 +99,46 @@ def byte_bar(description: str) -> Iterator[Callable[[int, int], None]]:
 
     try:
         yield sent
+    finally:
+        bar.stop()
+
+
+@contextmanager
+def ingest_bars() -> Iterator[None]:
+    """Inside, each batch whose results are being ingested gets a bar (lines, rate, ETA) on
+    a terminal: `poll --until-done`, `submit --wait` and the `poll` daemon."""
+    if not on_terminal():
+        yield
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        _rate_column(),
+        TimeRemainingColumn(),
+    )
+    bar = Progress(*columns, console=Console(file=sys.stderr), transient=True)
+    tasks: dict[int, TaskID] = {}
+
+    def ingested(batch: Batch, lines: int) -> None:
+        bar.start()  # idempotent: started by the first ingest
+        if batch.id not in tasks:
+            tasks[batch.id] = bar.add_task(f"ingesting batch {batch.id}", total=batch.total)
+        bar.update(tasks[batch.id], completed=lines)
+
+    try:
+        with reporting_ingest(ingested):
+            yield
     finally:
         bar.stop()
 
