@@ -133,12 +133,18 @@ FROM qa_results q, unnest(%(dimensions)s::text[]) AS d
 """
 
 REBUILD_SQL = [
-    "TRUNCATE job_count_deltas, job_count_totals",
+    "TRUNCATE job_count_deltas, job_count_totals, local_finish_deltas, local_finish_totals",
     """
-    INSERT INTO job_count_totals (queue, status, n, input_tokens, output_tokens, cost)
-    SELECT queue, status, count(*), coalesce(sum(input_tokens), 0),
-        coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0)
+    INSERT INTO job_count_totals (queue, status, n, local_n, input_tokens, output_tokens, cost)
+    SELECT queue, status, count(*), count(*) FILTER (WHERE batch_id IS NULL),
+        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0)
     FROM jobs GROUP BY queue, status
+    """,
+    """
+    INSERT INTO local_finish_totals (second, n)
+    SELECT floor(finished_at)::bigint, count(*) FROM jobs
+    WHERE status IN ('succeeded', 'failed') AND batch_id IS NULL AND finished_at IS NOT NULL
+    GROUP BY 1
     """,
     """
     UPDATE qa_totals SET input_tokens = t.i, output_tokens = t.o, cost = t.c
