@@ -2,9 +2,10 @@
 
 Made like a restore (`pg_restore`) loads a dump into the production tables: triggers off
 (the count triggers and foreign-key checks), the secondary indexes dropped and built again
-after the rows, the trigger-kept tables (`job_count_totals`, `qa_totals`,
-`qa_success_counts`) rebuilt from the rows, identity sequences moved past the ids used, and
-VACUUM ANALYZE at the end (statistics and the visibility map that index-only scans need).
+after the rows, the trigger-kept tables (`job_count_totals`, `local_finish_totals`,
+`qa_totals`, `qa_success_counts`) rebuilt from the rows, identity sequences moved past the
+ids used, and VACUUM ANALYZE at the end (statistics and the visibility map that index-only
+scans need).
 
 Per job (`id` 1..N): ~94.2% succeeded, 5% failed (three kinds of error), 0.5% pending
 (a quarter of them waiting out a retry delay), 0.5% running, 0.2% cancelled; three local
@@ -133,12 +134,18 @@ FROM qa_results q, unnest(%(dimensions)s::text[]) AS d
 """
 
 REBUILD_SQL = [
-    "TRUNCATE job_count_deltas, job_count_totals",
+    "TRUNCATE job_count_deltas, job_count_totals, local_finish_deltas, local_finish_totals",
     """
-    INSERT INTO job_count_totals (queue, status, n, input_tokens, output_tokens, cost)
-    SELECT queue, status, count(*), coalesce(sum(input_tokens), 0),
-        coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0)
+    INSERT INTO job_count_totals (queue, status, n, local_n, input_tokens, output_tokens, cost)
+    SELECT queue, status, count(*), count(*) FILTER (WHERE batch_id IS NULL),
+        coalesce(sum(input_tokens), 0), coalesce(sum(output_tokens), 0), coalesce(sum(cost), 0)
     FROM jobs GROUP BY queue, status
+    """,
+    """
+    INSERT INTO local_finish_totals (second, n)
+    SELECT floor(finished_at)::bigint, count(*) FROM jobs
+    WHERE status IN ('succeeded', 'failed') AND batch_id IS NULL AND finished_at IS NOT NULL
+    GROUP BY 1
     """,
     """
     UPDATE qa_totals SET input_tokens = t.i, output_tokens = t.o, cost = t.c

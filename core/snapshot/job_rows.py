@@ -18,6 +18,10 @@ from batchdash.core.models import (
 
 #: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.
 COUNT_CAP = 10_000
+#: A free-text filter's count stops sooner ("1,000+"): every match is checked on its row
+#: (after PostgreSQL's trigram indexes, or in SQLite's scan), and counting 10,001 took
+#: 177 ms of a refresh at 10M jobs on PostgreSQL, 1,001 took 16 ms.
+TEXT_COUNT_CAP = 1_000
 
 #: Sort orders offered by the queue pane, in the order `o` cycles through them.
 ORDERS = {
@@ -56,8 +60,9 @@ def job_page(
     limit: int = 100,
     total: int | None = None,
 ) -> JobPage:
-    """One page of jobs matching `flt` (LIMIT/OFFSET), with a count capped at COUNT_CAP."""
-    matching, exact = tx.jobs.count_jobs_upto(flt, COUNT_CAP)
+    """One page of jobs matching `flt` (LIMIT/OFFSET), with a count capped at COUNT_CAP
+    (TEXT_COUNT_CAP under a free-text filter)."""
+    matching, exact = tx.jobs.count_jobs_upto(flt, TEXT_COUNT_CAP if flt.text else COUNT_CAP)
     if total is None:
         total = tx.jobs.count_jobs(ALL_JOBS)
     if matching and offset >= matching and exact:

@@ -8,6 +8,7 @@ import pytest
 from batchdash.core.db.ports import Tx
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import JobFilter, NewJob
+from batchdash.core.snapshot import job_page
 from tests.contract.backends import Backend, jobs
 
 
@@ -39,6 +40,19 @@ def test_counts_stop_at_the_cap_and_key_filters_ignore_case(backend: Backend) ->
         assert s.read(lambda tx: tx.jobs.count_jobs_upto(JobFilter(queues=("q",)), 2)) == (6, True)
         streamed = [j.key for j in s.read(lambda tx: list(tx.jobs.iter_jobs(order="-id")))]
     assert streamed == ["big", "Key4", "Key3", "Key2", "Key1", "Key0"]
+
+
+def test_a_text_filter_page_counts_to_a_thousand_others_to_ten_thousand(
+    backend: Backend,
+) -> None:
+    with backend.open_sync() as s:
+        s.write(lambda tx: tx.jobs.enqueue("q", "noop", jobs(1_002, "doc-"), 1.0, None))
+        texts = s.read(lambda tx: job_page(tx, JobFilter(text="DOC"), limit=10))
+        globbed = s.read(lambda tx: job_page(tx, JobFilter(key_glob="doc-*"), limit=10))
+        fewer = s.read(lambda tx: job_page(tx, JobFilter(text="doc-99"), limit=10))
+    assert (texts.matching_text, len(texts.rows), texts.total) == ("1,000+", 10, 1_002)
+    assert globbed.matching_text == "1,002"
+    assert fewer.matching_text == "11"  # doc-99 and doc-990…doc-999
 
 
 def test_job_ids_are_checked_in_the_order_given(backend: Backend) -> None:

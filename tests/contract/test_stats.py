@@ -4,6 +4,8 @@ finishes and retry delays by the server's clock."""
 
 from __future__ import annotations
 
+import dataclasses
+import itertools
 import re
 import time
 from typing import Any
@@ -12,8 +14,9 @@ import pytest
 
 from batchdash.core import queue
 from batchdash.core.db.ports import Store
+from batchdash.core.models import Claim, JobFilter
 from batchdash.core.queue import Usage
-from tests.contract.backends import jobs
+from tests.contract.backends import Backend, jobs
 
 FAST = queue.RetryPolicy(base=0.01, factor=2.0, jitter=0.0)
 
@@ -53,16 +56,71 @@ async def test_totals_spend_throughput_and_pending(db: Store) -> None:
     assert pending == {"idle": (2, 0), waiting: (1, 1)}
 
 
+#: A fixed epoch for finishes at known times (worker-reported `finished_at` is stored as is).
+T0 = 1_700_000_000.0
+
+
+def finish_at(store: Any, times: list[float], fail_every: int = 0) -> None:
+    """Claim and finish one new local job per time, reported as finished at that time."""
+
+    def by_id(c: Claim) -> int:
+        return c.job_id
+
+    new = jobs(len(times), f"t{len(times)}-")
+    store.write(lambda tx: tx.jobs.enqueue("timed", "noop", new, time.time(), None))
+    claimed = store.write(lambda tx: tx.jobs.claim("w", "t", len(times), 30.0, [], time.time()))
+    outcomes = [
+        dataclasses.replace(
+            queue.failed(c, "bad", kind="x", retryable=False, policy=FAST)
+            if fail_every and i % fail_every == 0
+            else queue.succeeded(c, None),
+            finished_at=at,
+        )
+        for i, (c, at) in enumerate(zip(sorted(claimed, key=by_id), times, strict=True))
+    ]
+    assert len(store.write(lambda tx: tx.jobs.finish("w", outcomes))) == len(times)
+
+
+def expected(times: list[float], start: float, width: float, buckets: int) -> list[int]:
+    """The buckets counted the obvious way, with the store's bounds."""
+    bounds = [start + width * i for i in range(buckets + 1)]
+    return [sum(1 for t in times if lo <= t < hi) for lo, hi in itertools.pairwise(bounds)]
+
+
+def test_throughput_buckets_are_exact_across_seconds_and_bucket_bounds(backend: Backend) -> None:
+    # 400 finishes 0.05 s apart from T0 + 0.013 (20 per second), a fifth of them failures,
+    # plus finishes exactly on whole seconds and on the bounds asked for below.
+    times = [T0 + 0.013 + 0.05 * k for k in range(400)] + [T0 + 3.0, T0 + 7.0, T0 + 2.3]
+    with backend.open_sync() as s:
+        finish_at(s, times, fail_every=5)
+        for start, width, buckets in [
+            (T0 - 0.7, 2.5, 10),  # bounds 0.3 into a second: the near half on the index
+            (T0 + 0.9, 3.0, 7),  # 0.9 into a second: the kept second minus the far part
+            (T0 + 0.3, 0.8, 30),  # several bounds inside one second
+            (T0 + 2.3, 1.0, 5),  # a bound on a finish: it falls in the later bucket
+            (T0, 30.0, 1),  # whole seconds only
+            (T0 + 5.5, 0.5, 4),  # bounds at exactly half a second
+        ]:
+            got = s.read(lambda tx: tx.stats.finished_per_bucket(start, width, buckets))  # noqa: B023
+            assert got == expected(times, start, width, buckets), (start, width, buckets)
+        # A retried failure is no longer a finish: its second loses it.
+        assert s.write(lambda tx: tx.jobs.retry(JobFilter(statuses=("failed",)), time.time()))
+        kept = [t for i, t in enumerate(times) if i % 5]
+        got = s.read(lambda tx: tx.stats.finished_per_bucket(T0 - 0.7, 2.5, 10))
+        assert got == expected(kept, T0 - 0.7, 2.5, 10)
+
+
 class Explaining:
     """A psycopg connection that records the plan of each statement before running it."""
 
-    def __init__(self, conn: Any) -> None:
+    def __init__(self, conn: Any, explain: str = "EXPLAIN ") -> None:
         self.conn = conn
-        self.plans: list[str] = []
+        self.explain = explain
+        self.plans: list[list[Any]] = []
 
     def execute(self, sql: str, params: Any = None) -> Any:
-        rows = self.conn.execute("EXPLAIN " + sql, params).fetchall()
-        self.plans.append("\n".join(r["QUERY PLAN"] for r in rows))
+        rows = self.conn.execute(self.explain + sql, params).fetchall()
+        self.plans.append([r["QUERY PLAN"] for r in rows])
         return self.conn.execute(sql, params)
 
 
@@ -79,9 +137,10 @@ def assert_index_plans(conn: Any) -> None:
     stats.last_local_finish()
     stats.local_pending_by_queue(time.time())
     indexes = ["jobs_local_done"] * 3 + ["jobs_local_pending"]
-    for plan, index in zip(explaining.plans, indexes, strict=True):
+    for lines, index in zip(explaining.plans, indexes, strict=True):
+        plan = "\n".join(lines)
         assert re.search(f"Index (Only )?Scan (Backward )?using {index} on jobs", plan), plan
-        assert "Seq Scan" not in plan, plan
+        assert not re.search(r"Seq Scan on jobs\b", plan), plan
 
 
 def test_throughput_and_pending_read_only_their_partial_indexes(pg_url: str) -> None:
@@ -94,3 +153,28 @@ def test_throughput_and_pending_read_only_their_partial_indexes(pg_url: str) -> 
         outcomes = [queue.succeeded(c, None) for c in claimed]
         assert len(s.write(lambda tx: tx.jobs.finish("w", outcomes))) == 2900
         assert_index_plans(s.conn)
+
+
+def index_rows(plan: dict[str, Any], index: str) -> int:
+    """Index entries the nodes of an EXPLAIN ANALYZE (JSON) plan read from `index`."""
+    own = plan["Actual Rows"] * plan["Actual Loops"] if plan.get("Index Name") == index else 0
+    return int(own) + sum(index_rows(p, index) for p in plan.get("Plans", []))
+
+
+def test_sparkline_reads_the_index_only_over_partial_seconds(pg_url: str) -> None:
+    from batchdash.core.db import DbLocation
+    from batchdash.core.db.postgres.stats import PgStats
+    from batchdash.core.db.postgres.store import PgSyncStore
+
+    # 3,000 finishes over 30 s (100 a second); 3 buckets of 10 s whose bounds are 0.2 s
+    # into a second: the index is read for at most half a second at each of the 4 bounds.
+    times = [T0 + 0.005 + 0.01 * k for k in range(3000)]
+    with PgSyncStore.open(DbLocation(url=pg_url)) as s:
+        finish_at(s, times)
+        s.conn.execute("VACUUM ANALYZE jobs")
+        explaining = Explaining(s.conn, "EXPLAIN (ANALYZE, FORMAT JSON) ")
+        got = PgStats(explaining).finished_per_bucket(T0 + 0.2, 10.0, 3)  # type: ignore[arg-type]
+    assert got == expected(times, T0 + 0.2, 10.0, 3) and sum(got) > 2900
+    [[[plan]]] = explaining.plans  # one statement, one row: the JSON plan, parsed
+    read = index_rows(plan["Plan"], "jobs_local_done")
+    assert 0 < read <= 4 * 50, read

@@ -89,3 +89,14 @@ def test_a_text_filter_reads_the_trigram_indexes_not_the_table(filled: str) -> N
     lines = "\n".join(row[0] for row in plan)
     assert "jobs_key_trgm" in lines and "jobs_error_trgm" in lines, lines
     assert "Seq Scan on jobs" not in lines, lines
+
+
+def test_reads_run_without_jit_compilation(pg_url: str) -> None:
+    # The planner JIT-compiles a statement whose estimate passes jit_above_cost; for the
+    # dashboard's short reads that compile cost more than the read (26 ms of 30 at 10M).
+    from batchdash.core.db.postgres.store import PgSyncStore
+
+    with PgSyncStore.open(DbLocation(url=pg_url)) as s:
+        before = s.conn.execute("SHOW jit").fetchone()
+        assert s.read(lambda tx: s.conn.execute("SHOW jit").fetchone()) == {"jit": "off"}
+        assert s.conn.execute("SHOW jit").fetchone() == before  # only the read's own

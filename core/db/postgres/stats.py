@@ -1,11 +1,13 @@
 """PostgreSQL repository: PgStats, the dashboard's totals (see `Stats` in core/db/ports.py).
 
-Counts and spend come from the trigger-kept `job_counts` and `qa_totals` (never a count
-over jobs); throughput reads only the partial indexes `jobs_local_done` and
-`jobs_local_pending`, whose predicates the WHERE clauses below repeat verbatim so the
-planner can prove them. Whether a pending job is still waiting out a retry delay is judged
-by the server's clock (`batchdash_now()`), the clock its `run_after` was set by, not the
-caller's `now`.
+Counts, local pending jobs and spend come from the trigger-kept `job_counts` and
+`qa_totals` (never a count over jobs). Throughput comes from `local_finishes`, local
+finishes per epoch second kept by the same trigger (migration 0005), plus at each bucket
+edge the part of one second read on the `jobs_local_done` index: exact counts whose cost
+grows with the number of buckets, not with the finishes in them. The jobs WHERE clauses
+repeat the partial indexes' predicates verbatim so the planner can prove them. Whether a
+pending job is still waiting out a retry delay is judged by the server's clock
+(`batchdash_now()`), the clock its `run_after` was set by, not the caller's `now`.
 """
 
 from __future__ import annotations
@@ -23,6 +25,35 @@ if TYPE_CHECKING:
 _LOCAL_DONE = (
     f"jobs WHERE status IN {sql_in({JobStatus.SUCCEEDED, JobStatus.FAILED})} AND batch_id IS NULL"
 )
+
+#: Finishes per bucket, exactly, from whole seconds plus one partial second per bound.
+#: For each bound t (in second `sec`), `head` is the finishes of that second before t, read
+#: on the index over the nearer part of the second (`sec`..t, or the kept second minus
+#: t..sec+1), so at most half a second of finishes per bound. A bucket is then its bounds'
+#: whole seconds from `local_finishes`, minus its first bound's head, plus its last's.
+#: The range on `local_finishes` is plain arithmetic on the parameters (not a subquery)
+#: so it reaches the kept table's primary key through the view.
+_BUCKETS_SQL = f"""
+WITH bounds AS (
+    SELECT i, t, floor(t)::bigint AS sec FROM generate_series(0, %(b)s) AS i,
+        LATERAL (SELECT %(s)s::float8 + %(w)s::float8 * i AS t) AS x
+), heads AS (
+    SELECT i, sec, CASE WHEN t - sec <= 0.5
+        THEN (SELECT count(*) FROM {_LOCAL_DONE} AND finished_at >= sec AND finished_at < t)
+        ELSE (SELECT coalesce(sum(n), 0) FROM local_finishes WHERE second = sec)
+             - (SELECT count(*) FROM {_LOCAL_DONE} AND finished_at >= t AND finished_at < sec + 1)
+        END AS head
+    FROM bounds
+), seconds AS (
+    SELECT second, n FROM local_finishes
+    WHERE second >= floor(%(s)s::float8)::bigint
+      AND second < floor(%(s)s::float8 + %(w)s::float8 * %(b)s)::bigint
+)
+SELECT coalesce(sum(seconds.n), 0) - a.head + z.head AS n
+FROM heads AS a JOIN heads AS z ON z.i = a.i + 1
+LEFT JOIN seconds ON seconds.second >= a.sec AND seconds.second < z.sec
+GROUP BY a.i, a.head, z.head ORDER BY a.i
+"""
 
 
 class PgStats:
@@ -67,15 +98,10 @@ class PgStats:
     def finished_per_bucket(self, start: float, width: float, buckets: int) -> list[int]:
         """Jobs local workers finished (succeeded or failed) per `width`-second bucket.
 
-        One statement, one index range count per bucket; bounds are `start + width * i`
-        as SQLite's store computes them, so a job on a boundary falls in the same bucket.
+        Bounds are `start + width * i` as SQLite's store computes them, so a job on a
+        boundary falls in the same bucket. See `_BUCKETS_SQL` for how it stays exact.
         """
-        rows = self._conn.execute(
-            f"SELECT (SELECT count(*) FROM {_LOCAL_DONE} "
-            "AND finished_at >= %(s)s + %(w)s * i AND finished_at < %(s)s + %(w)s * (i + 1)) AS n "
-            "FROM generate_series(0, %(b)s - 1) AS i ORDER BY i",
-            {"s": start, "w": width, "b": buckets},
-        )
+        rows = self._conn.execute(_BUCKETS_SQL, {"s": start, "w": width, "b": buckets})
         return [int(r["n"]) for r in rows]
 
     def first_local_start(self, since: float, until: float) -> float | None:
@@ -95,13 +121,15 @@ class PgStats:
     def local_pending_by_queue(self, now: float) -> dict[str, tuple[int, int]]:
         """(pending, of which waiting out a retry delay) per queue, local jobs only.
 
-        Remote-batch lines are pending too until ingested, but no worker claims them. One
-        pass over the `jobs_local_pending` index; "waiting" is by the server's clock, so
-        `now` (the caller's) is not used.
+        Remote-batch lines are pending too until ingested, but no worker claims them. The
+        pending counts are job_counts' `local_n`; the waiting ones a range of the
+        `jobs_local_pending` index per queue (`run_after` later than the server's clock),
+        so only waiting jobs are read. `now` (the caller's clock) is not used.
         """
         rows = self._conn.execute(
-            "SELECT queue, count(*) AS n, count(*) FILTER (WHERE run_after > batchdash_now()) "
-            f"AS waiting FROM jobs WHERE status = {JOB_PENDING_SQL} AND batch_id IS NULL "
-            "GROUP BY queue"
+            "SELECT c.queue, c.local_n AS n, (SELECT count(*) FROM jobs j "
+            f"WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL "
+            'AND j.queue = c.queue COLLATE "C" AND j.run_after > batchdash_now()) AS waiting '
+            f"FROM job_counts c WHERE c.status = {JOB_PENDING_SQL} AND c.local_n > 0"
         )
         return {r["queue"]: (int(r["n"]), int(r["waiting"])) for r in rows}
