@@ -282,7 +282,9 @@ def _require_model(body: JsonDict) -> str:
     return model
 
 
-def _chat_content(text: str, response_format: object, model: str) -> str:
+def chat_content(text: str, response_format: object, model: str) -> str:
+    """The answer to `text`: JSON matching a `json_schema` response format, `{"answer"}` for
+    `json_object`, else the transformed text."""
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema" and isinstance(response_format, dict):
         if quirks.INVALID_JSON in text:
@@ -336,7 +338,7 @@ def _chat(body: JsonDict, created: int, embedding_dim: int) -> JsonDict:
     if body.get("stream"):
         raise SimError.invalid("The simulator does not support stream=true.", param="stream")
     content, finish = _truncate(
-        _chat_content(last_user_text(messages), body.get("response_format"), model), body
+        chat_content(last_user_text(messages), body.get("response_format"), model), body
     )
     n = _choice_count(body)
     message: JsonDict = {

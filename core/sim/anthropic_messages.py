@@ -67,7 +67,9 @@ def outcome(params: object, custom_id: str) -> str:
 def message(params: JsonDict) -> JsonDict:
     """The Anthropic `message` answering valid `params` (check `params_problem` first)."""
     messages: list[Any] = params["messages"]
-    content = answers.transform(answers.last_user_text(messages))
+    content = answers.chat_content(
+        answers.last_user_text(messages), _response_format(params), params["model"]
+    )
     limit: int = params["max_tokens"]
     stop_reason = "end_turn"
     if answers.estimate_tokens(content) > limit:
@@ -89,6 +91,16 @@ def message(params: JsonDict) -> JsonDict:
             "cache_read_input_tokens": 0,
         },
     }
+
+
+def _response_format(params: JsonDict) -> JsonDict | None:
+    """Anthropic's structured output (`output_config.format`, a JSON schema) in the shape of
+    OpenAI's `response_format`, so both routes answer it with the same schema filler."""
+    config = params.get("output_config")
+    spec = config.get("format") if isinstance(config, dict) else None
+    if isinstance(spec, dict) and spec.get("type") == "json_schema":
+        return {"type": "json_schema", "json_schema": {"schema": spec.get("schema")}}
+    return None
 
 
 def batch_result(result: str, params: object) -> JsonDict:
