@@ -26,7 +26,7 @@ from batchdash.core.batch_input import InputPlan
 from batchdash.core.batch_results import TERMINAL_RAW
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.endpoints import batch_endpoint, default_endpoint, resolve
-from batchdash.core.errors import BatchError, ProviderError
+from batchdash.core.errors import BatchError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
 from batchdash.core.providers import _anthropic, anthropic_input
@@ -44,7 +44,8 @@ from batchdash.core.providers.anthropic_remote import (
 )
 from batchdash.core.providers.anthropic_send import CLOCK_MARGIN, create_sent_at, find_created, send
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
-from batchdash.core.providers.leases import LEASE_SECONDS, new_owner, take_lease
+from batchdash.core.providers.clients import require_listed
+from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
 from batchdash.core.remote import note_failure
 
 #: The name batches of this provider carry in the store (`batches.provider`).
@@ -141,15 +142,7 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
     if found is None:
         await send(db, client, batch.id, owner)
         return "submitted"
-    fields = remote_fields(found, batch.total)
-    now = time.time()
-
-    def adopt(tx: Tx) -> None:
-        tx.batches.update_batch(batch.id, {}, now, ("batch_reconciled", str(found.id)))
-        tx.batches.record_remote(batch.id, fields, now)
-        tx.batches.drop_submit_lease(batch.id, owner)
-
-    await db.write(adopt)
+    await adopt(db, batch.id, owner, str(found.id), remote_fields(found, batch.total))
     return f"found {found.id}"
 
 
@@ -159,10 +152,7 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
 async def check_model(model: str) -> None:
     """ProviderError unless the provider lists this model (`submit --model-check`)."""
     async with connect() as client:
-        async for known in client.models.list():
-            if known.id == model:
-                return
-    raise ProviderError(f"model {model!r} is not offered by {default_endpoint(NAME).base_url}")
+        await require_listed(client, model, default_endpoint(NAME).base_url)
 
 
 async def _remote_batch(db: Store, batch_id: int) -> Batch:

@@ -8,6 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Self
 
 from batchdash.core.endpoints import Endpoint, batch_endpoint
+from batchdash.core.errors import ProviderError
 from batchdash.core.models import Batch
 
 #: Opens a provider's client for an endpoint (closed when the context exits).
@@ -38,3 +39,11 @@ class Clients:
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
+
+
+async def require_listed(client: Any, model: str, where: str) -> None:
+    """ProviderError unless the provider's model list (either SDK's `models.list()`) has it."""
+    async for known in client.models.list():
+        if known.id == model:
+            return
+    raise ProviderError(f"model {model!r} is not offered by {where}")

@@ -123,3 +123,17 @@ async def poll_claim(db: Store, batch: Batch) -> AsyncIterator[Batch | None]:
 
     async with renewing(db, renew, release):
         yield claimed
+
+
+async def adopt(
+    db: Store, batch_id: int, owner: str, remote_id: str, fields: dict[str, Any]
+) -> None:
+    """Link a `submitting` batch to the remote batch reconcile found, and drop our lease."""
+    now = time.time()
+
+    def write(tx: Tx) -> None:
+        tx.batches.update_batch(batch_id, {}, now, ("batch_reconciled", remote_id))
+        tx.batches.record_remote(batch_id, fields, now)
+        tx.batches.drop_submit_lease(batch_id, owner)
+
+    await db.write(write)

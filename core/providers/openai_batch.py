@@ -38,7 +38,8 @@ from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import describe
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
-from batchdash.core.providers.leases import LEASE_SECONDS, new_owner, take_lease
+from batchdash.core.providers.clients import require_listed
+from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
 from batchdash.core.providers.openai_ingest import poll_batch
 from batchdash.core.providers.openai_remote import (
     Clients,
@@ -163,15 +164,7 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
     if found is None:
         await send(db, client, batch.id, owner)
         return "submitted"
-    fields = remote_fields(found, batch.total)
-    now = time.time()
-
-    def adopt(tx: Tx) -> None:
-        tx.batches.update_batch(batch.id, {}, now, ("batch_reconciled", str(found.id)))
-        tx.batches.record_remote(batch.id, fields, now)
-        tx.batches.drop_submit_lease(batch.id, owner)
-
-    await db.write(adopt)
+    await adopt(db, batch.id, owner, str(found.id), remote_fields(found, batch.total))
     return f"found {found.id}"
 
 
@@ -181,10 +174,7 @@ async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> st
 async def check_model(model: str) -> None:
     """ProviderError unless the provider lists this model (`submit --model-check`)."""
     async with connect() as client:
-        async for known in client.models.list():
-            if known.id == model:
-                return
-    raise ProviderError(f"model {model!r} is not offered by {default_endpoint(NAME).base_url}")
+        await require_listed(client, model, default_endpoint(NAME).base_url)
 
 
 async def cancel_batch(db: Store, batch_id: int) -> None:
