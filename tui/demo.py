@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import concurrent.futures
 import contextlib
+import importlib.util
 import json
 import os
 import random
@@ -179,6 +180,12 @@ class Demo:
                 line = {"custom_id": f"summary-{i:04d}", "method": "POST", **request}
                 out.write(json.dumps(line) + "\n")
         self.batch_ids = await submit_file(db, path, queue="batch-summaries")
+        if importlib.util.find_spec("anthropic") is None:  # the optional extra is missing
+            print(
+                "no Anthropic batch in this demo: pip install 'batchdash[anthropic]' for one",
+                file=sys.stderr,
+            )
+            return
         self.batch_ids += await submit_file(
             db, self._anthropic_file(rng), queue="claude-reviews", provider="anthropic"
         )
