@@ -44,7 +44,7 @@ from batchdash.core.providers.anthropic_remote import (
 )
 from batchdash.core.providers.anthropic_send import CLOCK_MARGIN, create_sent_at, find_created, send
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
-from batchdash.core.providers.clients import require_listed
+from batchdash.core.providers.clients import ClientSession, require_listed
 from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
 from batchdash.core.remote import note_failure
 
@@ -250,21 +250,6 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
 # --------------------------------------------------------------------------- the provider
 
 
-class _Session:
-    """One poll cycle's clients (one per endpoint), for `poll` and `reconcile`."""
-
-    def __init__(self, clients: Clients) -> None:
-        self.clients = clients
-
-    async def poll(self, db: Store, batch: Batch) -> bool | None:
-        """Retrieve a due batch and stream its results in once it has ended."""
-        return await poll_batch(db, await self.clients.for_batch(batch), batch)
-
-    async def reconcile(self, db: Store) -> list[Reconciled]:
-        """Finish this provider's submissions whose submitter died."""
-        return await reconcile(db, self.clients)
-
-
 class AnthropicBatches:
     """Anthropic's Message Batches as a `BatchProvider`; the actions are this module's."""
 
@@ -292,10 +277,10 @@ class AnthropicBatches:
         return price_of(model, tokens_in, tokens_out, batch=True)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[_Session]:
+    async def session(self) -> AsyncIterator[ClientSession]:
         """Clients for one poll cycle, closed at its end."""
         async with Clients() as clients:
-            yield _Session(clients)
+            yield ClientSession(clients, poll_batch, reconcile)
 
 
 #: What the registry (`core.providers.get_provider("anthropic")`) hands out.

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from batchdash.core.endpoints import Endpoint, batch_endpoint
 from batchdash.core.errors import ProviderError
 from batchdash.core.models import Batch
+
+if TYPE_CHECKING:
+    from batchdash.core.db.ports import Store
+    from batchdash.core.providers.base import Reconciled
 
 #: Opens a provider's client for an endpoint (closed when the context exits).
 Opener = Callable[[Endpoint], AbstractAsyncContextManager[Any]]
@@ -47,3 +51,26 @@ async def require_listed(client: Any, model: str, where: str) -> None:
         if known.id == model:
             return
     raise ProviderError(f"model {model!r} is not offered by {where}")
+
+
+class ClientSession:
+    """One poll cycle's clients (one per endpoint) for `poll` and `reconcile`, whatever the
+    provider: it hands its own poll and reconcile functions the right client."""
+
+    def __init__(
+        self,
+        clients: Clients,
+        poll_batch: Callable[[Store, Any, Batch], Awaitable[bool | None]],
+        reconcile: Callable[[Store, Any], Awaitable[list[Reconciled]]],
+    ) -> None:
+        self.clients = clients
+        self._poll_batch = poll_batch
+        self._reconcile = reconcile
+
+    async def poll(self, db: Store, batch: Batch) -> bool | None:
+        """Retrieve a due batch and stream its results in once it has ended."""
+        return await self._poll_batch(db, await self.clients.for_batch(batch), batch)
+
+    async def reconcile(self, db: Store) -> list[Reconciled]:
+        """Finish this provider's submissions whose submitter died."""
+        return await self._reconcile(db, self.clients)

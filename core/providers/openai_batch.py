@@ -38,7 +38,7 @@ from batchdash.core.models import Batch, BatchState
 from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import describe
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
-from batchdash.core.providers.clients import require_listed
+from batchdash.core.providers.clients import ClientSession, require_listed
 from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
 from batchdash.core.providers.openai_ingest import poll_batch
 from batchdash.core.providers.openai_remote import (
@@ -279,21 +279,6 @@ async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
 # --------------------------------------------------------------------------- the provider
 
 
-class _Session:
-    """One poll cycle's clients (one per endpoint), for `poll` and `reconcile`."""
-
-    def __init__(self, clients: Clients) -> None:
-        self.clients = clients
-
-    async def poll(self, db: Store, batch: Batch) -> bool | None:
-        """Retrieve a due batch and stream its results in once it is finished."""
-        return await poll_batch(db, await self.clients.for_batch(batch), batch)
-
-    async def reconcile(self, db: Store) -> list[Reconciled]:
-        """Finish this provider's submissions whose submitter died."""
-        return await reconcile(db, self.clients)
-
-
 class OpenAIBatches:
     """The OpenAI Batch API (and compatible endpoints) as a `BatchProvider`.
 
@@ -323,10 +308,10 @@ class OpenAIBatches:
         return price_of(model, tokens_in, tokens_out, batch=True)
 
     @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[_Session]:
+    async def session(self) -> AsyncIterator[ClientSession]:
         """Clients for one poll cycle, closed at its end."""
         async with Clients() as clients:
-            yield _Session(clients)
+            yield ClientSession(clients, poll_batch, reconcile)
 
     def owns(self, exc: BaseException) -> bool:
         """True for an exception of the openai SDK (checked without importing it)."""

@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchdash.core.batch_records import NewBatch
+from batchdash.core.db.postgres.events import add_events
+from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.sqlshared import (
     ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
@@ -50,18 +52,7 @@ def batch_event(
     detail: str | None,
 ) -> None:
     """Add one event to a batch's timeline."""
-    conn.execute(
-        "INSERT INTO events (at, kind, batch_id, queue, detail) VALUES (%s, %s, %s, %s, %s)",
-        (now, kind, batch_id, queue, detail),
-    )
-
-
-def ensure_queue(conn: psycopg.Connection[Any], name: str, now: float) -> None:
-    """Create the queue if it does not exist yet (batches and their jobs name one)."""
-    conn.execute(
-        "INSERT INTO queues (name, created_at) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING",
-        (name, now),
-    )
+    add_events(conn, [(now, kind, None, batch_id, queue, None, detail)])
 
 
 def one_row(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
@@ -153,7 +144,7 @@ class PgBatches:
 
     def add_batch(self, new: NewBatch, now: float) -> int:
         """Insert a batch row with its first timeline event; returns the local id."""
-        ensure_queue(self._conn, new.queue, now)
+        PgQueues(self._conn).ensure_queue(new.queue, now)
         row = one_row(self._conn, insert_batch_sql("%s"), new_batch_values(new, now))
         kind = "batch_imported" if new.remote_id else "batch_intent"
         batch_event(self._conn, now, kind, row["id"], new.queue, new.remote_id)

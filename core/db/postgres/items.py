@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 from batchdash.core.batch_records import ErrorMatch, ItemResult
 from batchdash.core.db.postgres.batches import (
     PgBatches,
-    ensure_queue,
     lock_batch,
     one_row,
 )
+from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.sqlshared import (
     ITEM_PENDING_SQL,
     JOB_PENDING_SQL,
@@ -137,7 +137,7 @@ class PgBatchItems:
         now: float,
     ) -> None:
         """Insert (line_no, custom_id, job key, payload JSON) as items and their pending jobs."""
-        ensure_queue(self._conn, queue, now)
+        PgQueues(self._conn).ensure_queue(queue, now)
         columns = [list(column) for column in zip(*lines, strict=True)] or [[], [], [], []]
         self._conn.execute(
             _INSERT_LINES, (*columns, queue, handler, now, now, batch_id, batch_id, queue)
