@@ -47,7 +47,8 @@ class JobDetailPane(VerticalScroll):
         if detail == self._shown:
             return
         if detail is None or self._shown is None or detail.job.id != self._shown.job.id:
-            self.scroll_home(animate=False)  # another job: start at its top
+            # Immediately: a deferred scroll could land after the next refresh reads it.
+            self.scroll_home(animate=False, immediate=True)  # another job: start at its top
         self._shown = detail
         body = self.query_one("#detail-body", Static)
         body.update(
