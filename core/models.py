@@ -123,6 +123,10 @@ class Job:
     timeout: float | None = None
     #: The config file's `[endpoints.NAME]` its handler calls (None: the SDK's default).
     endpoint_name: str | None = None
+    #: What a running job's handler last reported (`job.stage`, `job.progress`).
+    stage: str | None = None
+    progress: float | None = None
+    progress_note: str | None = None
 
     @property
     def duration(self) -> float | None:
