@@ -196,8 +196,13 @@ class StageTracker:
 
 
 def describe(exc: BaseException) -> str:
-    """`Type: message` (just `Type` without one); a cancel is `cancelled`."""
+    """`Type: message` (just `Type` without one); a handler's own error is its message alone
+    (as the job's error shows it), and a cancel is `cancelled`."""
+    from batchdash.core.handlers import HandlerError  # handlers imports this module
+
     if isinstance(exc, asyncio.CancelledError):
         return "cancelled"
     text = str(exc)
+    if isinstance(exc, HandlerError):
+        return text
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
