@@ -14,10 +14,9 @@ from batchdash.tui.fmt import duration, one_line, table
 
 
 def progress_text(job: Job) -> str:
-    """`generate 40% chunk 4/10`: a job's current stage and progress ('' if it reported none)."""
-    parts = [job.stage or ""]
-    if job.progress is not None:
-        parts.append(f"{job.progress:.0%}")
+    """`40% generate chunk 4/10`: a job's progress and current stage ('' if it reported none);
+    the figure first, so a narrow column still shows it."""
+    parts = [f"{job.progress:.0%}" if job.progress is not None else "", job.stage or ""]
     parts.append(job.progress_note or "")
     return " ".join(p for p in parts if p)
 
