@@ -322,7 +322,7 @@ def _paper_jobs(n: int, rng: random.Random) -> list[NewJob]:
             sim["fail"] = "permanent"
         elif roll < 0.08:
             sim.update(fail="retryable", fail_attempts=1)
-        payload = {
+        payload: dict[str, Any] = {
             "id": f"{2405 + i // 1000}.{10000 + i:05d}",
             "field": rng.choice(_FIELDS),
             "title": rng.choice(_TOPICS),
