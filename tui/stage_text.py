@@ -14,9 +14,11 @@ from batchdash.tui.fmt import duration, one_line, table
 
 
 def progress_text(job: Job) -> str:
-    """`40% generate chunk 4/10`: a job's progress and current stage ('' if it reported none);
-    the figure first, so a narrow column still shows it."""
-    parts = [f"{job.progress:.0%}" if job.progress is not None else "", job.stage or ""]
+    """`40% generate chunk 4/10`: a job's progress and, while it runs, its current stage ('' if
+    it reported none); the figure first, so a narrow column still shows it. A job no longer
+    running keeps the last figure and note it reported (how far it got), but no stage."""
+    stage = job.stage if job.status == JobStatus.RUNNING else None
+    parts = [f"{job.progress:.0%}" if job.progress is not None else "", stage or ""]
     parts.append(job.progress_note or "")
     return " ".join(p for p in parts if p)
 

@@ -109,7 +109,7 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(money(job.cost))
     facts.append("  ran ", "bold")
     facts.append(duration(job.duration))
-    if job.stage or job.progress is not None:
+    if progress_text(job):
         facts.append("  progress ", "bold")
         facts.append(progress_text(job))
     parts: list[RenderableType] = [head, facts]
