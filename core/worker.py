@@ -12,6 +12,9 @@ lets in-flight jobs finish within a grace period, then releases what is left bac
 pending (the attempt is not counted).
 A second signal cuts the grace period short.
 
+The stages and progress handlers report (`job.stage`, `job.progress`) ride along: each
+of those transactions first saves what was reported since the last one (`core.stages`).
+
 A job's faults stay with its attempt (`core.attempt`): whatever its handler does fails
 that attempt, never the worker or the jobs beside it. The worker logs its life (start,
 drain, stop, rescues, failures, retries) to stderr, each line tagged with its id.

@@ -27,11 +27,14 @@ _RUNNING_SQL = sql_literal(StageStatus.RUNNING)
 _FINISHED_SQL = sql_literal(StageStatus.FINISHED)
 _FAILED_SQL = sql_literal(StageStatus.FAILED)
 
-#: A stage run's row: inserted when it starts, its end written over it.
+#: A stage run's row: inserted when it starts, its end written over it. An ended run is
+#: never written over: the heartbeat and the group commit each save what they took, and a
+#: start must not undo an end that another transaction saved first.
 _UPSERT = (
     "INSERT INTO job_stages (job_id, attempt, seq, queue, name, started_at, status, duration, "
     "error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (job_id, attempt, seq) DO UPDATE "
-    "SET status = excluded.status, duration = excluded.duration, error = excluded.error"
+    "SET status = excluded.status, duration = excluded.duration, error = excluded.error "
+    f"WHERE job_stages.status = {_RUNNING_SQL}"
 )
 
 _PROGRESS = (

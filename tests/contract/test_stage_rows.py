@@ -104,3 +104,12 @@ def test_stage_stats_give_percentiles_and_failures_per_queue_and_stage(backend: 
     assert fetch.p50 == pytest.approx(3.0)
     assert fetch.p95 == pytest.approx(4.8)  # interpolated as percentile_cont
     assert (write.runs, write.failed, write.p50, write.p95) == (1, 1, None, None)
+
+
+def test_a_late_start_never_undoes_a_saved_end(backend: Backend) -> None:
+    with backend.open_sync() as s:
+        (c,) = _claim(s)
+        s.write(lambda tx: tx.stages.save([_mark(c, 1, "fetch", FINISHED, duration=0.5)], []))
+        s.write(lambda tx: tx.stages.save([_mark(c, 1, "fetch", RUNNING)], []))
+        (run,) = s.read(lambda tx: tx.stages.job_stages(c.job_id))
+    assert (run.status, run.duration) == ("finished", 0.5)
