@@ -5,7 +5,9 @@ hands them to its worker's `StageReporter`, which holds them until the worker's 
 transaction (the group commit of finished jobs and claims, or the heartbeat) saves them:
 no transaction of their own, and nothing at all for a handler that uses neither. Stage
 marks are all kept; progress keeps only each job's latest value and writes it at most once
-a second per job (a stage change or the attempt's end writes it at once).
+a second per job (a stage change or the attempt's end writes it at once). A worker whose
+slots are all busy runs no group commit until a job ends, so its heartbeat saves them: a
+crash loses at most the last heartbeat interval's reports.
 """
 
 from __future__ import annotations

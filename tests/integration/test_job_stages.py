@@ -36,9 +36,9 @@ def _stop(proc: subprocess.Popen[str]) -> None:
 
 
 def test_stages_are_recorded_with_durations_and_a_failed_stage_names_itself(
-    tmp_path: Path, db_path: Path
+    tmp_path: Path, any_db: str
 ) -> None:
-    db = str(db_path)
+    db = any_db
     staged = {"stages": [["fetch", 0.05], ["generate", 0.2], "write"]}
     broken = {**staged, "sim": {"fail": "permanent", "fail_stage": "generate"}}
     _enqueue(tmp_path, db, [{"key": "ok", "payload": staged}, {"key": "bad", "payload": broken}])
@@ -77,6 +77,8 @@ def test_stages_are_recorded_with_durations_and_a_failed_stage_names_itself(
     table = cli("stats", "--db", db, "--queue", "papers").stdout.splitlines()
     assert table[0].split() == ["queue", "stage", "runs", "failed", "p50", "p95"]
     assert table[2].split()[:4] == ["papers", "generate", "2", "1"]
+    unknown = cli("stats", "--db", db, "--queue", "nope", check=False)
+    assert (unknown.returncode, unknown.stderr) == (2, "batchdash: error: unknown queue 'nope'\n")
 
 
 def test_a_crash_mid_stage_keeps_the_done_stages_and_the_rescued_attempt_starts_again(

@@ -3,36 +3,57 @@ progress (at 80×24 too), and the job detail a per-attempt stage timeline with d
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
+from typing import Any
 
+from batchdash.core import queue
 from batchdash.core.db import open_sync_store
-from batchdash.core.models import JobFilter
+from batchdash.core.models import Claim, JobFilter, NewJob
 from batchdash.core.stage_records import ProgressMark, StageMark, StageStatus
 from batchdash.tui import showcase
 from batchdash.tui.widgets.jobs import JobTable
+from tests.conftest import wait_until
 from tests.tui.conftest import SIZE, make_app
 from tests.tui.test_long_texts import detail_text, showing
 
+FINISHED, RUNNING = StageStatus.FINISHED, StageStatus.RUNNING
+STAGED = JobFilter(queues=("staged",))  # not the showcase's own running jobs
+
 
 def _report_stages(path: Path) -> int:
-    """Give a running showcase job a crashed first attempt's stages, live ones and progress."""
+    """A job whose first attempt died in its second stage and whose second attempt is in it,
+    40% through (its stage times are the showcase clock's)."""
     with open_sync_store(path) as db:
-        job = db.tx.jobs.list_jobs(JobFilter(statuses=("running",), queues=("papers",)))[0]
-        token, now = job.claim_token or "", showcase.NOW
+        now = time.time()
+        db.write(lambda tx: tx.jobs.enqueue("staged", "sim", [NewJob("talk-1", {})], now, None))
 
-        def mark(attempt: int, seq: int, name: str, status: StageStatus, **kw: object) -> StageMark:
-            at = now - 60 * (3 - attempt) - 10 + seq
-            return StageMark(job.id, token, job.queue, attempt, seq, name, at, status, **kw)  # type: ignore[arg-type]
+        def claim(lease: float) -> Claim:
+            new = queue.new_token()
+            return db.write(lambda tx: tx.jobs.claim("w", new, 1, lease, ("staged",), time.time()))[
+                0
+            ]
 
+        def mark(c: Claim, seq: int, name: str, status: StageStatus, **kw: Any) -> StageMark:
+            at = showcase.NOW - 60 * (3 - c.attempts) + seq
+            return StageMark(c.job_id, c.token, c.queue, c.attempts, seq, name, at, status, **kw)
+
+        first = claim(0.01)
+        db.write(
+            lambda tx: tx.stages.save(
+                [mark(first, 1, "fetch", FINISHED, duration=0.8), mark(first, 2, "notes", RUNNING)],
+                [],
+            )
+        )
+        wait_until(lambda: db.write(lambda tx: tx.jobs.rescue(STAGED, time.time())))
+        second = claim(3600.0)
         marks = [
-            mark(job.attempts - 1, 1, "fetch", StageStatus.FINISHED, duration=0.8),
-            mark(job.attempts - 1, 2, "generate_notes", StageStatus.RUNNING),
-            mark(job.attempts, 1, "fetch", StageStatus.FINISHED, duration=0.6),
-            mark(job.attempts, 2, "generate_notes", StageStatus.RUNNING),
+            mark(second, 1, "fetch", FINISHED, duration=0.6),
+            mark(second, 2, "notes", RUNNING),
         ]
-        progress = ProgressMark(job.id, token, "generate_notes", 0.4, "chunk 4/10")
+        progress = ProgressMark(second.job_id, second.token, "notes", 0.4, "chunk 4/10")
         db.write(lambda tx: tx.stages.save(marks, [progress]))
-        return job.id
+        return second.job_id
 
 
 async def test_the_jobs_table_shows_a_running_jobs_stage_and_progress(showcase_db: Path) -> None:
@@ -44,7 +65,7 @@ async def test_the_jobs_table_shows_a_running_jobs_stage_and_progress(showcase_d
         await app.wait_for_snapshot()
         table = app.query_one(JobTable)
         cell = str(table.get_row(str(job_id))[-1])
-        assert cell.startswith("40% generate_n")
+        assert cell.startswith("40% notes chun")  # 15 cells wide at 80 columns
         assert str(list(table.columns.values())[-1].label) == "ERROR / STAGE"
 
 
@@ -62,11 +83,6 @@ async def test_the_detail_shows_each_attempts_stages_with_durations(showcase_db:
     start = lines.index(["stages"])
     assert lines[start + 1] == ["ATTEMPT", "STAGE", "TOOK", "STATE"]
     first, second = lines[start + 2 : start + 4], lines[start + 4 : start + 6]
-    assert first[0][2:] == ["fetch", "800ms", "ok"] and first[1] == [
-        "generate_notes",
-        "-",
-        "interrupted",
-    ]
-    assert second[0][2:] == ["fetch", "600ms", "ok"]
-    assert second[1][0] == "generate_notes" and second[1][-1] == "running"
+    assert first == [["attempt", "1", "fetch", "800ms", "ok"], ["notes", "-", "interrupted"]]
+    assert second == [["attempt", "2", "fetch", "600ms", "ok"], ["notes", "58.0s", "running"]]
     assert any("progress" in line and "chunk" in line for line in map(" ".join, lines))
