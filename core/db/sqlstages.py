@@ -111,9 +111,16 @@ class SqlStages:
             cur.executemany(self._sql(_PROGRESS), rows)
 
     def _held(self, claims: set[tuple[int, str]]) -> set[tuple[int, str]]:
-        """Which (job, token) claims are still the jobs' current ones."""
-        check = self._sql("SELECT 1 FROM jobs WHERE id = ? AND claim_token = ?")
-        return {c for c in claims if self._conn.execute(check, c).fetchone() is not None}
+        """Which (job, token) claims are still the jobs' current ones (one statement; a
+        worker's claims are at most its concurrency)."""
+        if not claims:
+            return set()
+        ids = sorted({job_id for job_id, _ in claims})
+        rows = self._conn.execute(
+            self._sql(f"SELECT id, claim_token FROM jobs WHERE id IN ({','.join('?' * len(ids))})"),
+            ids,
+        )
+        return claims & {(row["id"], row["claim_token"]) for row in rows}
 
     def job_stages(self, job_id: int) -> list[StageRun]:
         """Every stage run of a job, by attempt and order."""
