@@ -123,6 +123,10 @@ class Job:
     timeout: float | None = None
     #: The config file's `[endpoints.NAME]` its handler calls (None: the SDK's default).
     endpoint_name: str | None = None
+    #: What a running job's handler last reported (`job.stage`, `job.progress`).
+    stage: str | None = None
+    progress: float | None = None
+    progress_note: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -151,6 +155,9 @@ class Job:
             "run_after": self.run_after,
             "error": self.error,
             "error_kind": self.error_kind,
+            "stage": self.stage,
+            "progress": self.progress,
+            "progress_note": self.progress_note,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost": self.cost,

@@ -15,6 +15,7 @@ from batchdash.core.models import (
     JobStatus,
     QAResult,
 )
+from batchdash.core.stage_records import StageRun
 
 #: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.
 COUNT_CAP = 10_000
@@ -83,6 +84,8 @@ class JobDetail:
     #: Full size in bytes of each of the job's texts (error, payload, result) that was cut
     #: to DETAIL_TEXT_CHARS for the view.
     cut: dict[str, int] = field(default_factory=dict)
+    #: Its stage runs, by attempt and order (`job.stage(...)` in its handler).
+    stages: list[StageRun] = field(default_factory=list)
 
 
 #: The timeline keeps the latest this-many events of a job.
@@ -107,4 +110,5 @@ def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
             batch = None
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
     qa = tx.qa.qa_results_for_job(job_id)
-    return JobDetail(job, events, qa, batch, retry_at, cut)
+    stages = tx.stages.job_stages(job_id)
+    return JobDetail(job, events, qa, batch, retry_at, cut, stages)

@@ -33,6 +33,7 @@ COMMANDS = {
     "poll": "poll:poll",
     "sim-server": "sim:sim_server",
     "qa": "qa:qa_group",
+    "stats": "stats:stats",
     "demo": "dashboard:demo",
 }
 

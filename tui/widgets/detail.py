@@ -20,6 +20,7 @@ from textual.widgets import Static
 from batchdash.core.snapshot import DETAIL_TEXT_CHARS, JobDetail
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, duration, money, one_line, size
+from batchdash.tui.stage_text import progress_text, timeline_rows
 
 #: Characters of a QA note or timeline detail shown on its line.
 NOTE_CHARS = 300
@@ -109,6 +110,9 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(money(job.cost))
     facts.append("  ran ", "bold")
     facts.append(duration(job.duration))
+    if progress_text(job):
+        facts.append("  progress ", "bold")
+        facts.append(progress_text(job))
     parts: list[RenderableType] = [head, facts]
     if job.error:
         parts += [Text("error", "bold red"), clipped(job.error, job.id, "red", d.cut.get("error"))]
@@ -119,8 +123,26 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     parts += [Text("payload", "bold"), payload]
     if d.qa:
         parts += [Text("QA scores", "bold"), _qa_table(d)]
+    if d.stages:
+        parts += [Text("stages", "bold"), _stages(d, now)]
     parts += [Text("timeline", "bold"), _timeline(d)]
     return Group(*parts)
+
+
+#: How each stage state is drawn (`failed: …` by its prefix).
+_STAGE_STYLES = {"ok": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+
+
+def _stages(d: JobDetail, now: float) -> Table:
+    """The per-attempt stage timeline: attempt, stage, how long it took, how it ended."""
+    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False)
+    for label in ("ATTEMPT", "STAGE", "TOOK"):
+        table.add_column(label, no_wrap=True)
+    table.add_column("STATE")
+    for attempt, name, took, state in timeline_rows(d.stages, d.job, now, NOTE_CHARS):
+        style = _STAGE_STYLES.get(state.partition(":")[0], "")
+        table.add_row(Text(attempt), Text(name), Text(took), Text(state, style))
+    return table
 
 
 def _qa_table(d: JobDetail) -> Table:

@@ -47,7 +47,8 @@ def claim_sql(by_queue: bool) -> str:
         UPDATE jobs SET status = {JOB_RUNNING_SQL}, attempts = attempts + 1,
             worker_id = %(worker)s, claim_token = %(token)s,
             lease_expires_at = batchdash_now() + %(lease)s, started_at = %(now)s,
-            finished_at = NULL, updated_at = %(now)s, error = NULL, error_kind = NULL
+            finished_at = NULL, updated_at = %(now)s, error = NULL, error_kind = NULL,
+            stage = NULL, progress = NULL, progress_note = NULL
         WHERE id = ANY(ARRAY(
             SELECT j.id FROM jobs j
             WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL

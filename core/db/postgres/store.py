@@ -33,6 +33,7 @@ from batchdash.core.db.postgres.jobs import PgJobs
 from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
+from batchdash.core.db.postgres.stages import PgStages
 from batchdash.core.db.postgres.stats import PgStats
 from batchdash.core.db.postgres.workers import PgWorkers
 from batchdash.core.errors import MissingDatabaseError
@@ -55,6 +56,7 @@ class PgTx:
         self.items = PgBatchItems(conn)
         self.qa = PgQA(conn)
         self.stats = PgStats(conn)
+        self.stages = PgStages(conn)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

@@ -160,7 +160,8 @@ class SqliteJobs(JobPages):
             f"""
             UPDATE jobs SET status = {JOB_RUNNING_SQL}, attempts = attempts + 1, worker_id = ?,
                 claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
-                updated_at = ?, error = NULL, error_kind = NULL
+                updated_at = ?, error = NULL, error_kind = NULL, stage = NULL, progress = NULL,
+                progress_note = NULL
             WHERE id IN (
                 SELECT j.id FROM jobs j INDEXED BY jobs_claim
                 WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL AND j.run_after <= ?

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.jobs import SqliteJobs
     from batchdash.core.db.sqlite.qa import SqliteQA
     from batchdash.core.db.sqlite.queues import SqliteQueues
+    from batchdash.core.db.sqlite.stages import SqliteStages
     from batchdash.core.db.sqlite.stats import SqliteStats
     from batchdash.core.db.sqlite.workers import SqliteWorkers
 
@@ -85,6 +86,13 @@ class SqliteTx:
         from batchdash.core.db.sqlite.batches import SqliteBatches
 
         return SqliteBatches(self._conn)
+
+    @cached_property
+    def stages(self) -> SqliteStages:
+        """The stages repository."""
+        from batchdash.core.db.sqlite.stages import SqliteStages
+
+        return SqliteStages(self._conn)
 
     @cached_property
     def items(self) -> SqliteBatchItems:
