@@ -88,14 +88,22 @@ def enqueue_write(
     For callers that run it on their own connection (the CLI runs it on a thread it can
     interrupt with Ctrl-C).
     """
-    return lambda tx: tx.jobs.enqueue(
-        queue=queue,
-        handler=handler,
-        jobs=jobs,
-        now=time.time(),
-        batch_id=None,
-        endpoint_name=endpoint_name,
-    )
+
+    def write(tx: Tx) -> tuple[int, int]:
+        now = time.time()
+        counts = tx.jobs.enqueue(
+            queue=queue,
+            handler=handler,
+            jobs=jobs,
+            now=now,
+            batch_id=None,
+            endpoint_name=endpoint_name,
+        )
+        if any(job.tags for job in jobs):
+            tx.tags.tag_new_jobs(queue, jobs, now)
+        return counts
+
+    return write
 
 
 async def claim(

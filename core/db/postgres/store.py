@@ -35,6 +35,9 @@ from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.postgres.stats import PgStats
 from batchdash.core.db.postgres.workers import PgWorkers
+from batchdash.core.db.sqlprune import SqlPrune
+from batchdash.core.db.sqlshared import pg_sql
+from batchdash.core.db.sqltags import SqlTags
 from batchdash.core.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
@@ -55,6 +58,9 @@ class PgTx:
         self.items = PgBatchItems(conn)
         self.qa = PgQA(conn)
         self.stats = PgStats(conn)
+        self.tags = SqlTags(conn, pg_sql)
+        # Picked jobs stay locked until deleted: a concurrent retry waits or is skipped.
+        self.prune = SqlPrune(conn, pg_sql, lock=" FOR UPDATE SKIP LOCKED")
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

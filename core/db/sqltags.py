@@ -1,0 +1,72 @@
+"""The tags repository, written once for both back ends (shared SQL with `?` placeholders,
+converted by the back end's `sql` function, as `core/db/sqlqueues.py`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from batchdash.core.models import NewJob
+
+
+class SqlTags:
+    """Tags on one connection (SQLite's or psycopg's)."""
+
+    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
+        if rows:
+            self._conn.cursor().executemany(self._sql(sql), rows)
+
+    def tag_new_jobs(self, queue: str, jobs: Sequence[NewJob], now: float) -> None:
+        """Give the jobs an enqueue at `now` just created their `NewJob.tags`. A key the
+        queue already had (skipped by the enqueue) keeps its own tags.
+
+        The enqueue stamped its new jobs with `now` as `created_at` in this transaction, so a
+        key's job that matches it is the new one; the (queue, key) key finds each at once.
+        """
+        rows = [(tag, queue, job.key, now) for job in jobs for tag in job.tags]
+        self._many(
+            "INSERT INTO job_tags (tag, job_id) SELECT ?, id FROM jobs "
+            "WHERE queue = ? AND key = ? AND created_at = ? ON CONFLICT DO NOTHING",
+            rows,
+        )
+
+    def tag_batches(self, batch_ids: Sequence[int], tags: Sequence[str]) -> None:
+        """Tag these batches and every job they hold (tags already there stay once)."""
+        pairs = [(tag, batch_id) for batch_id in batch_ids for tag in tags]
+        self._many(
+            "INSERT INTO batch_tags (tag, batch_id) VALUES (?, ?) ON CONFLICT DO NOTHING", pairs
+        )
+        self._many(
+            "INSERT INTO job_tags (tag, job_id) SELECT ?, id FROM jobs WHERE batch_id = ? "
+            "ON CONFLICT DO NOTHING",
+            pairs,
+        )
+
+    def job_tags(self, job_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The tags of each of these jobs, sorted (jobs without tags are left out)."""
+        return self._tags("job_tags", "job_id", job_ids)
+
+    def batch_tags(self, batch_ids: Sequence[int]) -> dict[int, list[str]]:
+        """The tags of each of these batches, sorted (batches without tags are left out)."""
+        return self._tags("batch_tags", "batch_id", batch_ids)
+
+    def _tags(self, table: str, column: str, ids: Sequence[int]) -> dict[int, list[str]]:
+        """`table` and `column` are this module's own names, never input."""
+        found: dict[int, list[str]] = {}
+        if not ids:
+            return found
+        marks = ",".join("?" * len(ids))
+        rows = self._conn.execute(
+            self._sql(
+                f"SELECT {column} AS id, tag FROM {table} WHERE {column} IN ({marks}) "
+                f"ORDER BY {column}, tag"
+            ),
+            list(ids),
+        )
+        for row in rows:
+            found.setdefault(row["id"], []).append(row["tag"])
+        return found
