@@ -89,18 +89,20 @@ def enqueue_write(
     interrupt with Ctrl-C).
     """
 
+    tagged = [job for job in jobs if job.tags]
+
     def write(tx: Tx) -> tuple[int, int]:
-        now = time.time()
+        # A key the queue already has is skipped, and keeps its own tags.
+        known = tx.items.existing_job_keys(queue, [job.key for job in tagged]) if tagged else {}
         counts = tx.jobs.enqueue(
             queue=queue,
             handler=handler,
             jobs=jobs,
-            now=now,
+            now=time.time(),
             batch_id=None,
             endpoint_name=endpoint_name,
         )
-        if any(job.tags for job in jobs):
-            tx.tags.tag_new_jobs(queue, jobs, now)
+        tx.tags.tag_jobs(queue, [job for job in tagged if job.key not in known])
         return counts
 
     return write

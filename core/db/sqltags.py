@@ -20,18 +20,12 @@ class SqlTags:
         if rows:
             self._conn.cursor().executemany(self._sql(sql), rows)
 
-    def tag_new_jobs(self, queue: str, jobs: Sequence[NewJob], now: float) -> None:
-        """Give the jobs an enqueue at `now` just created their `NewJob.tags`. A key the
-        queue already had (skipped by the enqueue) keeps its own tags.
-
-        The enqueue stamped its new jobs with `now` as `created_at` in this transaction, so a
-        key's job that matches it is the new one; the (queue, key) key finds each at once.
-        """
-        rows = [(tag, queue, job.key, now) for job in jobs for tag in job.tags]
+    def tag_jobs(self, queue: str, jobs: Sequence[NewJob]) -> None:
+        """Give these jobs of the queue (found by key) their `NewJob.tags`."""
         self._many(
-            "INSERT INTO job_tags (tag, job_id) SELECT ?, id FROM jobs "
-            "WHERE queue = ? AND key = ? AND created_at = ? ON CONFLICT DO NOTHING",
-            rows,
+            "INSERT INTO job_tags (tag, job_id) SELECT ?, id FROM jobs WHERE queue = ? AND key = ? "
+            "ON CONFLICT DO NOTHING",
+            [(tag, queue, job.key) for job in jobs for tag in job.tags],
         )
 
     def tag_batches(self, batch_ids: Sequence[int], tags: Sequence[str]) -> None:

@@ -15,9 +15,9 @@ if TYPE_CHECKING:  # annotations only
 class Tags(Protocol):
     """Tags: labels on jobs and batches, for `tag:` filters and the detail views."""
 
-    def tag_new_jobs(self, queue: str, jobs: Sequence[NewJob], now: float) -> None:
-        """Give the jobs an enqueue at `now` just created their `NewJob.tags`. A key the
-        queue already had (skipped by the enqueue) keeps its own tags."""
+    def tag_jobs(self, queue: str, jobs: Sequence[NewJob]) -> None:
+        """Give these jobs of the queue (found by key) their `NewJob.tags`; tags a job
+        already has stay once."""
 
     def tag_batches(self, batch_ids: Sequence[int], tags: Sequence[str]) -> None:
         """Tag these batches and every job they hold (tags already there stay once)."""
