@@ -185,13 +185,11 @@ def test_prune_keeps_a_batch_with_kept_jobs_and_unlinks_a_pruned_parent(backend:
                 NOW,
             )
         )
-        s.write(
-            lambda tx: tx.items.add_batch_lines(child, "q", "openai", [(1, "c0", "c0", "{}")], NOW)
-        )
-        mixed = _batch(s, 2, "m", created=OLD)
-        _ingest(s, mixed, "m", 2, OLD)
-        _ingest(s, mixed, "m", 1, NOW)  # one line's result came in again just now
+        line = [(1, "c0", "c0", "{}")]
+        s.write(lambda tx: tx.items.add_batch_lines(child, "q", "openai", line, NOW))
+        recent = _batch(s, 2, "m", created=OLD)
+        _ingest(s, recent, "m", 2, NOW)  # its results came in just now
         done, _ = prune(s, PruneScope(cutoff=NOW - 30 * DAY))
-        assert done.batches == 1
+        assert (done.jobs, done.batches) == (1, 1)
         left = {b.id: b for b in s.read(lambda tx: tx.batches.list_batches())}
-        assert sorted(left) == sorted([child, mixed]) and left[child].parent_id is None
+        assert sorted(left) == sorted([child, recent]) and left[child].parent_id is None
