@@ -40,7 +40,7 @@ def test_enqueue_tags_jobs_and_the_filter_finds_them(tmp_path: Path, db_path: Pa
     shown = cli("jobs", "show", "3", "--db", db).stdout
     assert "     tags: blue nightly red\n" in shown
     as_json = json.loads(cli("jobs", "show", "3", "--json", "--db", db).stdout)
-    assert as_json["job"]["tags"] == ["blue", "nightly", "red"]
+    assert as_json["tags"] == ["blue", "nightly", "red"]
     exported = cli("export", "--filter", "tag:blue", "--db", db).stdout.splitlines()
     assert [json.loads(line)["key"] for line in exported] == ["c"]
     # Enqueued again with another tag: the keys are skipped and keep their own tags.

@@ -190,7 +190,7 @@ def cmd_show(args: argparse.Namespace) -> int:
         children = db.read(lambda tx: tx.batches.batch_children(batch.id))
         tags = db.read(lambda tx: tx.tags.batch_tags([batch.id])).get(batch.id, [])
     if args.json:
-        data = {"batch": {**batch_json(batch, time.time()), "tags": tags}, "outcomes": outcomes}
+        data = {"batch": batch_json(batch, time.time()), "tags": tags, "outcomes": outcomes}
         write_json({**data, "children": children})
         return EXIT_OK
     for line in describe_batch(batch, outcomes, children, time.time(), tags):

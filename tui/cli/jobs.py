@@ -101,7 +101,8 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         tags = db.read(lambda tx: tx.tags.job_tags([job.id])).get(job.id, [])
     if args.json:
         data = {
-            "job": {**job.to_dict(), "tags": tags},
+            "job": job.to_dict(),
+            "tags": tags,
             "qa": [result_to_dict(r) for r in verdicts],
             "events": [
                 {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
