@@ -83,6 +83,8 @@ class JobDetail:
     #: Full size in bytes of each of the job's texts (error, payload, result) that was cut
     #: to DETAIL_TEXT_CHARS for the view.
     cut: dict[str, int] = field(default_factory=dict)
+    #: The job's tags, sorted.
+    tags: list[str] = field(default_factory=list)
 
 
 #: The timeline keeps the latest this-many events of a job.
@@ -93,7 +95,7 @@ DETAIL_TEXT_CHARS = 20_000
 
 
 def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
-    """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
+    """One job with its timeline, QA verdicts, batch and tags; None if it no longer exists."""
     try:
         job, cut = tx.jobs.get_job_head(job_id, DETAIL_TEXT_CHARS)
     except NotFoundError:
@@ -107,4 +109,5 @@ def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
             batch = None
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
     qa = tx.qa.qa_results_for_job(job_id)
-    return JobDetail(job, events, qa, batch, retry_at, cut)
+    tags = tx.tags.job_tags([job_id]).get(job_id, [])
+    return JobDetail(job, events, qa, batch, retry_at, cut, tags)
