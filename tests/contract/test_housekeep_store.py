@@ -193,3 +193,14 @@ def test_prune_keeps_a_batch_with_kept_jobs_and_unlinks_a_pruned_parent(backend:
         assert (done.jobs, done.batches) == (1, 1)
         left = {b.id: b for b in s.read(lambda tx: tx.batches.list_batches())}
         assert sorted(left) == sorted([child, recent]) and left[child].parent_id is None
+
+
+def test_a_prune_stopped_between_transactions_leaves_true_counts(backend: Backend) -> None:
+    with backend.open_sync() as s:
+        enqueue(s, "q", jobs(10))
+        finish(s, 10, "succeeded", OLD)
+        asked = iter([False, False, True])  # stop after the second transaction
+        done, stopped = prune(s, PruneScope(cutoff=NOW - DAY), stop=lambda: next(asked), chunk=3)
+        assert stopped and done.jobs == 6
+        assert counts(backend) == {("q", "succeeded"): 4} == _fresh_counts(s)
+        assert s.read(lambda tx: tx.prune.count_prunable(PruneScope(cutoff=NOW - DAY))).jobs == 4
