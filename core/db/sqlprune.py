@@ -64,11 +64,20 @@ _JOB_CHILDREN = (
 
 
 class SqlPrune:
-    """Pruning on one connection (SQLite's or psycopg's); `lock` ends the pick of jobs."""
+    """Pruning on one connection (SQLite's or psycopg's).
 
-    def __init__(self, conn: Any, sql: Callable[[str], str], lock: str = "") -> None:
+    `walk` is the FROM of the pick, which must walk the jobs in id order: SQLite's planner
+    would rather take the (status, time) index and sort every finished job at each pick
+    (O(n) per transaction), so its store passes `jobs j NOT INDEXED` (the rowid range).
+    `lock` ends the pick.
+    """
+
+    def __init__(
+        self, conn: Any, sql: Callable[[str], str], *, walk: str = "jobs j", lock: str = ""
+    ) -> None:
         self._conn = conn
         self._sql = sql
+        self._walk = walk
         self._lock = lock
 
     def _run(self, sql: str, params: Sequence[Any]) -> Any:
@@ -103,7 +112,7 @@ class SqlPrune:
         ids = [
             row["id"]
             for row in self._run(
-                f"SELECT j.id FROM jobs j WHERE j.id > ? AND {where} ORDER BY j.id LIMIT ?"
+                f"SELECT j.id FROM {self._walk} WHERE j.id > ? AND {where} ORDER BY j.id LIMIT ?"
                 f"{self._lock}",
                 [after_id, *params, limit],
             )

@@ -123,7 +123,7 @@ class SqliteTx:
         from batchdash.core.db.sqlprune import SqlPrune
         from batchdash.core.db.sqlshared import same_sql
 
-        return SqlPrune(self._conn, same_sql)
+        return SqlPrune(self._conn, same_sql, walk="jobs j NOT INDEXED")
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
