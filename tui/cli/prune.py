@@ -26,7 +26,7 @@ from batchdash.tui.cli.common import (
     invoke,
     open_sync,
 )
-from batchdash.tui.cli.progress import progress_bar
+from batchdash.tui.cli.progress import on_terminal, progress_bar
 
 
 def cmd_prune(args: argparse.Namespace) -> int:
@@ -48,7 +48,8 @@ def cmd_prune(args: argparse.Namespace) -> int:
             counted = db.read(lambda tx: tx.prune.count_prunable(scope))
             print(f"would remove {_pruned_line(counted, since)}; dry run, nothing removed")
             return EXIT_OK
-        total = db.read(lambda tx: tx.prune.count_prunable(scope)).jobs
+        # The bar's total costs a count of everything prunable: only when a bar is drawn.
+        total = db.read(lambda tx: tx.prune.count_prunable(scope)).jobs if on_terminal() else None
         stopping = threading.Event()
         previous = signal.signal(signal.SIGINT, lambda *_: stopping.set())
         try:
