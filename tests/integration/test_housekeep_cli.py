@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli, wait_until
+from tests.integration.test_batches import write_requests
 
 
 def _write(path: Path, lines: list[dict[str, object]]) -> Path:
@@ -166,3 +168,23 @@ def test_bad_prune_input_is_one_line(db_path: Path, args: tuple[str, ...], messa
     assert proc.returncode == 2
     assert proc.stderr.startswith(f"batchdash: error: {message}")
     assert len(proc.stderr.splitlines()) == 1
+
+
+def test_submit_tags_the_batch_and_its_jobs(tmp_path: Path, db_path: Path) -> None:
+    path = write_requests(tmp_path / "papers.jsonl", [f"p-{i}" for i in range(3)])
+    db = ("--db", str(db_path))
+    with SimServer(SimConfig(speed=1000)) as sim:
+        sim_env = {"OPENAI_BASE_URL": sim.base_url, "OPENAI_API_KEY": "sim"}
+        cli("submit", str(path), "--tag", "nightly", "--tag", "run-3", *db, **sim_env)
+        proc = cli("submit", str(path), "--queue", "x", "--tag", "no good", *db, check=False)
+    assert proc.returncode == 2 and proc.stderr.startswith("batchdash: error: --tag: bad tag")
+    shown = cli("batches", "show", "1", *db).stdout
+    assert "\ntags nightly run-3\n" in shown
+    assert json.loads(cli("batches", "show", "1", "--json", *db).stdout)["tags"] == [
+        "nightly",
+        "run-3",
+    ]
+    assert _keys(str(db_path), "--filter", "tag:run-3") == ["p-0", "p-1", "p-2"]
+    assert cli("batches", "list", "--state", "submitting", *db).stdout == "no batches\n"
+    listed = json.loads(cli("batches", "list", "--json", "--since", "1h", *db).stdout)
+    assert [b["id"] for b in listed["batches"]] == [1]
