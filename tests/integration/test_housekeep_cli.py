@@ -45,6 +45,9 @@ def test_enqueue_tags_jobs_and_the_filter_finds_them(tmp_path: Path, db_path: Pa
     assert as_json["tags"] == ["blue", "nightly", "red"]
     exported = cli("export", "--filter", "tag:blue", "--db", db).stdout.splitlines()
     assert [json.loads(line)["key"] for line in exported] == ["c"]
+    cancelled = cli("cancel", "--filter", "tag:blue", "--db", db).stdout
+    assert cancelled.startswith("cancelled 1 pending jobs;")
+    assert _keys(db, "--status", "cancelled") == ["c"]
     # Enqueued again with another tag: the keys are skipped and keep their own tags.
     cli("enqueue", str(jobs), "--handler", "noop", "--tag", "other", "--db", db)
     assert _keys(db, "--filter", "tag:other") == []
