@@ -103,6 +103,12 @@ def test_since_and_until_select_by_creation_time(tmp_path: Path, db_path: Path) 
         "batchdash: error: argument --since: not a time: 'banana' (use an ISO date or time "
         "such as 2026-11-29 or 2026-11-29T08:00, or an age such as 2h or 7d)\n"
     )
+    for command in (("jobs", "list"), ("export",), ("batches", "list")):
+        proc = cli(*command, "--since", "1h", "--until", "2h", "--db", db, check=False)
+        assert proc.returncode == 2
+        assert (
+            proc.stderr == "batchdash: error: --since is not before --until: nothing could match\n"
+        )
     proc = cli("export", "--until", "-3d", "--db", db, check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("batchdash: error: argument --until:")
 

@@ -41,7 +41,7 @@ from batchdash.tui.cli.common import (
 )
 from batchdash.tui.cli.polling import poll_loop
 from batchdash.tui.cli.progress import byte_bar, tracked
-from batchdash.tui.cli.selection import tag_option, tags_given, time_options
+from batchdash.tui.cli.selection import tag_option, tags_given, time_options, time_window
 from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, money, table
 from batchdash.tui.once import batch_lines_text
@@ -141,14 +141,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Batches as a table or a JSON array."""
+    since, until = time_window(args)
     with open_sync(args) as db:
         rows = db.read(
             lambda tx: tx.batches.list_batches(
                 active_only=args.active,
                 limit=args.limit,
                 states=args.state,
-                created_after=args.since,
-                created_before=args.until,
+                created_after=since,
+                created_before=until,
             )
         )
     if args.json:

@@ -38,8 +38,17 @@ def job_filter(args: argparse.Namespace) -> JobFilter:
         if values and getattr(flt, field):
             raise CliError(f"--filter {qualifier} and {option} both given: use one of them")
     narrowed: dict[str, Any] = {field: values for field, (values, _, _) in given.items() if values}
-    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    since, until = time_window(args)
     return replace(flt, **narrowed, created_after=since, created_before=until)
+
+
+def time_window(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """`--since` and `--until` as epoch seconds (None when not given); a window that ends
+    before it starts is a one-line error, not an empty list."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since >= until:
+        raise CliError("--since is not before --until: nothing could match")
+    return since, until
 
 
 def status_option(help_text: str = "Only jobs with this status (repeatable).") -> Callable[[F], F]:
