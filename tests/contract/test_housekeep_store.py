@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from batchdash.core import batches
 from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db.ports import SyncStore, Tx
 from batchdash.core.models import ALL_JOBS, JobFilter, NewJob, Outcome, QAResult
@@ -204,3 +205,15 @@ def test_a_prune_stopped_between_transactions_leaves_true_counts(backend: Backen
         assert stopped and done.jobs == 6
         assert counts(backend) == {("q", "succeeded"): 4} == _fresh_counts(s)
         assert s.read(lambda tx: tx.prune.count_prunable(PruneScope(cutoff=NOW - DAY))).jobs == 4
+
+
+def test_a_resubmitted_batch_carries_its_parents_tags(backend: Backend) -> None:
+    with backend.open_sync() as s:
+        parent = _batch(s, 2, "f")
+        s.write(lambda tx: tx.tags.tag_batches([parent], ["nightly"]))
+        failed = [(ItemResult(f"f{i}", "expired"), "failed", "expired") for i in range(2)]
+        s.write(lambda tx: tx.items.apply_item_results(parent, failed, NOW))
+        s.write(lambda tx: tx.items.close_ingest(parent, "expired", NOW))
+        child = s.write(lambda tx: batches.record_resubmit(tx, parent, NOW))
+        assert s.read(lambda tx: tx.tags.batch_tags([child])) == {child: ["nightly"]}
+        assert keys(s, JobFilter(tags=("nightly",), batch_id=child)) == ["f0", "f1"]
