@@ -89,6 +89,7 @@ class NewJob:
     priority: int = 0
     max_attempts: int = 3
     timeout: float | None = None  # seconds an attempt may run (None: the worker's default)
+    tags: tuple[str, ...] = ()  # labels for filtering (`tag:x`), beside `enqueue --tag`'s
 
 
 @dataclass(slots=True)
@@ -277,6 +278,8 @@ class JobFilter:
     `key_glob` uses shell-style wildcards (`abc*`); `score_below`/`score_above` compare the
     job's lowest/highest QA overall score. `providers` selects the work sent to those
     providers: jobs of their batches, and local jobs run by the handler of that name.
+    `tags` selects jobs carrying any of them; `created_after`/`created_before` bound the
+    time a job was created (`--since` inclusive, `--until` exclusive).
     """
 
     statuses: tuple[str, ...] = ()
@@ -289,6 +292,9 @@ class JobFilter:
     score_below: float | None = None
     score_above: float | None = None
     providers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    created_after: float | None = None
+    created_before: float | None = None
 
     @property
     def is_empty(self) -> bool:

@@ -88,14 +88,24 @@ def enqueue_write(
     For callers that run it on their own connection (the CLI runs it on a thread it can
     interrupt with Ctrl-C).
     """
-    return lambda tx: tx.jobs.enqueue(
-        queue=queue,
-        handler=handler,
-        jobs=jobs,
-        now=time.time(),
-        batch_id=None,
-        endpoint_name=endpoint_name,
-    )
+
+    tagged = [job for job in jobs if job.tags]
+
+    def write(tx: Tx) -> tuple[int, int]:
+        # A key the queue already has is skipped, and keeps its own tags.
+        known = tx.items.existing_job_keys(queue, [job.key for job in tagged]) if tagged else {}
+        counts = tx.jobs.enqueue(
+            queue=queue,
+            handler=handler,
+            jobs=jobs,
+            now=time.time(),
+            batch_id=None,
+            endpoint_name=endpoint_name,
+        )
+        tx.tags.tag_jobs(queue, [job for job in tagged if job.key not in known])
+        return counts
+
+    return write
 
 
 async def claim(

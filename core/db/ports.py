@@ -20,7 +20,9 @@ from batchdash.core.db.location import DbLocation
 
 if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
     from batchdash.core.db.batch_ports import Batches, BatchItems
+    from batchdash.core.db.prune_ports import Pruning
     from batchdash.core.db.stage_ports import Stages
+    from batchdash.core.db.tag_ports import Tags
     from batchdash.core.models import (
         Claim,
         Event,
@@ -277,6 +279,10 @@ class Tx(Protocol):
     def stats(self) -> Stats: ...
     @property
     def stages(self) -> Stages: ...
+    @property
+    def tags(self) -> Tags: ...
+    @property
+    def prune(self) -> Pruning: ...
 
 
 class Store(Protocol):

@@ -86,6 +86,8 @@ class JobDetail:
     cut: dict[str, int] = field(default_factory=dict)
     #: Its stage runs, by attempt and order (`job.stage(...)` in its handler).
     stages: list[StageRun] = field(default_factory=list)
+    #: The job's tags, sorted.
+    tags: list[str] = field(default_factory=list)
 
 
 #: The timeline keeps the latest this-many events of a job.
@@ -96,7 +98,7 @@ DETAIL_TEXT_CHARS = 20_000
 
 
 def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
-    """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
+    """One job with its timeline, QA verdicts, batch and tags; None if it no longer exists."""
     try:
         job, cut = tx.jobs.get_job_head(job_id, DETAIL_TEXT_CHARS)
     except NotFoundError:
@@ -111,4 +113,5 @@ def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
     qa = tx.qa.qa_results_for_job(job_id)
     stages = tx.stages.job_stages(job_id)
-    return JobDetail(job, events, qa, batch, retry_at, cut, stages)
+    tags = tx.tags.job_tags([job_id]).get(job_id, [])
+    return JobDetail(job, events, qa, batch, retry_at, cut, stages, tags)

@@ -41,6 +41,7 @@ from batchdash.tui.cli.common import (
 )
 from batchdash.tui.cli.polling import poll_loop
 from batchdash.tui.cli.progress import byte_bar, tracked
+from batchdash.tui.cli.selection import tag_option, tags_given, time_options, time_window
 from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, money, table
 from batchdash.tui.once import batch_lines_text
@@ -100,6 +101,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Validate everything locally first; nothing is uploaded when any line is wrong."""
     queue = args.queue or args.file.stem
     metadata = _metadata(args.metadata)
+    tags = tags_given(args)
     url, name = _url_and_name(args)
     try:
         provider = choose_provider(args.file, args.provider, name)
@@ -126,6 +128,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"batchdash: nothing submitted from {args.file}", file=sys.stderr)
         return EXIT_ERROR
     with open_sync(args) as db:
+        if tags:
+            db.write(lambda tx: tx.tags.tag_batches(ids, tags))
         for batch_id in ids:
             batch = _batch(db, str(batch_id))
             print(
@@ -137,9 +141,16 @@ def cmd_submit(args: argparse.Namespace) -> int:
 
 def cmd_list(args: argparse.Namespace) -> int:
     """Batches as a table or a JSON array."""
+    since, until = time_window(args)
     with open_sync(args) as db:
         rows = db.read(
-            lambda tx: tx.batches.list_batches(active_only=args.active, limit=args.limit)
+            lambda tx: tx.batches.list_batches(
+                active_only=args.active,
+                limit=args.limit,
+                states=args.state,
+                created_after=since,
+                created_before=until,
+            )
         )
     if args.json:
         now = time.time()
@@ -178,11 +189,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         batch = _batch(db, args.batch)
         outcomes = db.read(lambda tx: tx.items.batch_outcome_counts(batch.id))
         children = db.read(lambda tx: tx.batches.batch_children(batch.id))
+        tags = db.read(lambda tx: tx.tags.batch_tags([batch.id])).get(batch.id, [])
     if args.json:
-        data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
+        data = {"batch": batch_json(batch, time.time()), "tags": tags, "outcomes": outcomes}
         write_json({**data, "children": children})
         return EXIT_OK
-    for line in describe_batch(batch, outcomes, children, time.time()):
+    for line in describe_batch(batch, outcomes, children, time.time(), tags):
         print(line)
     return EXIT_OK
 
@@ -313,6 +325,7 @@ _PROVIDER_OPTION = click.option(
         "batchdash submit requests.jsonl --wait",
         "batchdash submit requests.jsonl --queue nightly --metadata team=search",
         "batchdash submit claude.jsonl --endpoint claude-eu   # [endpoints.claude-eu]",
+        "batchdash submit requests.jsonl --tag nightly   # the batch and its jobs",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -330,6 +343,7 @@ _PROVIDER_OPTION = click.option(
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
 @click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
 @click.option("--wait", is_flag=True, help="Poll until the results are in.")
+@tag_option("the batch and its jobs")
 @click.option(
     "--interval",
     type=float,
@@ -350,9 +364,22 @@ def batches_group() -> None:
     """Remote batches."""
 
 
-@batches_group.command("list", epilog=example("batchdash batches list --active --json"))
+@batches_group.command(
+    "list",
+    epilog=example(
+        "batchdash batches list --active --json",
+        "batchdash batches list --state failed --state expired --since 7d",
+    ),
+)
 @db_option()
 @click.option("--active", is_flag=True, help="Only batches still running.")
+@click.option(
+    "--state",
+    multiple=True,
+    type=click.Choice([s.value for s in BatchState]),
+    help="Only batches in this normalized state (repeatable).",
+)
+@time_options("batches")
 @click.option("--limit", type=int, default=None, help="At most N batches.")
 @click.option("--json", is_flag=True, help="As a JSON document.")
 def batches_list(**_: Any) -> Any:

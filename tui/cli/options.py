@@ -26,6 +26,7 @@ COMMANDS = {
     "resume": "queue:resume",
     "queue": "queue:queue_group",
     "export": "export:export",
+    "prune": "prune:prune_command",
     "worker": "workers:worker",
     "workers": "workers:workers",
     "submit": "batches:submit",

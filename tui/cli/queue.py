@@ -36,7 +36,14 @@ from batchdash.tui.cli.common import (
     run_async,
 )
 from batchdash.tui.cli.progress import EVERY, count_lines, on_terminal, progress_bar
-from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
+from batchdash.tui.cli.selection import (
+    filter_option,
+    job_filter,
+    queue_option,
+    status_option,
+    tag_option,
+    tags_given,
+)
 
 # --------------------------------------------------------------------------- commands
 
@@ -91,6 +98,7 @@ def _read_with_progress(args: argparse.Namespace) -> JobFile:
             priority=args.priority,
             max_attempts=args.max_attempts,
             timeout=args.timeout,
+            tags=tags_given(args),
             on_line=on_line,
         )
         done(total or 0)
@@ -231,6 +239,7 @@ def init(**_: Any) -> Any:
     epilog=example(
         "batchdash enqueue requests.jsonl --queue summaries",
         "batchdash enqueue rows.csv --handler mypkg.jobs:summarize --priority 5",
+        "batchdash enqueue papers.jsonl --tag nightly --tag run-42",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -263,6 +272,7 @@ def init(**_: Any) -> Any:
     default=None,
     help="Cancel an attempt after this long (default: the worker's --job-timeout).",
 )
+@tag_option("every job (JSONL lines may add their own `tags` list)")
 def enqueue(**_: Any) -> Any:
     """Add jobs from a JSONL (batch-style or {key, payload}) or CSV file."""
     return invoke(cmd_enqueue, creates=True)

@@ -101,6 +101,9 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(job.worker_id or "-")
     facts.append("  handler ", "bold")
     facts.append(job.handler)
+    if d.tags:
+        facts.append("  tags ", "bold")
+        facts.append(" ".join(d.tags))
     if d.batch is not None:
         facts.append("  batch ", "bold")
         facts.append(f"{d.batch.id} ({d.batch.remote_id or 'not sent'}, {d.batch.state})")

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.stages import SqliteStages
     from batchdash.core.db.sqlite.stats import SqliteStats
     from batchdash.core.db.sqlite.workers import SqliteWorkers
+    from batchdash.core.db.sqlprune import SqlPrune
+    from batchdash.core.db.sqltags import SqlTags
 
 
 class SqliteTx:
@@ -114,6 +116,22 @@ class SqliteTx:
         from batchdash.core.db.sqlite.stats import SqliteStats
 
         return SqliteStats(self._conn)
+
+    @cached_property
+    def tags(self) -> SqlTags:
+        """The tags repository (shared SQL, `core/db/sqltags.py`)."""
+        from batchdash.core.db.sqlshared import same_sql
+        from batchdash.core.db.sqltags import SqlTags
+
+        return SqlTags(self._conn, same_sql)
+
+    @cached_property
+    def prune(self) -> SqlPrune:
+        """The pruning repository (shared SQL, `core/db/sqlprune.py`)."""
+        from batchdash.core.db.sqlprune import SqlPrune
+        from batchdash.core.db.sqlshared import same_sql
+
+        return SqlPrune(self._conn, same_sql, walk="jobs j NOT INDEXED")
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
