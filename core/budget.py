@@ -26,7 +26,7 @@ def money(usd: float) -> str:
     return f"${usd:,.2f}"
 
 
-def spend_text(info: QueueInfo) -> str:
+def queue_spend_text(info: QueueInfo) -> str:
     """`$12.40 / $25.00` with a budget, `$12.40` without."""
     spent = money(info.spend_usd)
     return spent if info.budget_usd is None else f"{spent} / {money(info.budget_usd)}"

@@ -70,7 +70,7 @@ async def test_the_finish_that_reaches_the_budget_pauses_the_queue(db: Store) ->
     info = await _info(db, "papers")
     assert (info.paused, info.pause_reason, info.budget_reached) == (True, "budget", True)
     assert budget.budget_note(info) == "budget $1.00 reached ($1.20 spent)"
-    assert budget.spend_text(info) == "$1.20 / $1.00"
+    assert budget.queue_spend_text(info) == "$1.20 / $1.00"
     assert ("paused", "budget") in await _queue_events(db, "papers")
     claimed = await queue.claim(db, "w", 10, lease_seconds=30)
     assert [c.queue for c in claimed] == ["open"]  # nothing more from papers

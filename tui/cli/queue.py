@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from batchdash.core import queue
+from batchdash.core import budget, queue
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
 from batchdash.core.endpoints import Endpoint, named
@@ -207,7 +207,21 @@ def cmd_action(args: argparse.Namespace) -> int:
     else:
         rescued, queues = run_async(lambda db: queue.resume(db, flt), args)
         print(f"rescued {rescued} jobs; resumed queues: {', '.join(queues) or 'none'}")
+        return _budget_held(args)
     return EXIT_OK
+
+
+def _budget_held(args: argparse.Namespace) -> int:
+    """Name the queues `resume` left paused because they spent their budget (exit 1)."""
+    infos = run_async(lambda db: db.read(lambda tx: tx.queues.list_queues()), args)
+    held = [q for q in infos if budget.budget_paused(q)]
+    for q in held:
+        print(
+            f"batchdash: queue {q.name!r} stays paused: {budget.budget_note(q)}; "
+            f"raise it with `batchdash queue budget {q.name} --usd N`",
+            file=sys.stderr,
+        )
+    return EXIT_ATTENTION if held else EXIT_OK
 
 
 def cmd_queue_pause(args: argparse.Namespace) -> int:
@@ -304,9 +318,14 @@ resume = _action(
 )
 
 
-@click.group("queue", cls=Group, epilog=example("batchdash queue pause summaries"))
+@click.group(
+    "queue",
+    cls=Group,
+    lazy={"budget": "budget:budget"},
+    epilog=example("batchdash queue pause summaries", "batchdash queue budget summaries --usd 25"),
+)
 def queue_group() -> None:
-    """Pause or resume a queue."""
+    """Pause or resume a queue, or set its cost budget."""
 
 
 def _pause(name: str) -> click.Command:
