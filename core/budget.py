@@ -21,9 +21,9 @@ async def set_budget(db: Store, queue: str, usd: float | None) -> QueueInfo:
     return await db.write(lambda tx: tx.queues.set_budget(queue, usd, time.time()))
 
 
-def money(usd: float) -> str:
-    """Dollars with cents and thousands separators: `$1,234.50`."""
-    return f"${usd:,.2f}"
+def money(value: float) -> str:
+    """Dollars with cents, as budgets are set: `$1,234.50`, `$0.50`."""
+    return f"${value:,.2f}"
 
 
 def queue_spend_text(info: QueueInfo) -> str:

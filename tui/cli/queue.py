@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from batchdash.core import budget, queue
+from batchdash.core import budget, cost_estimate, queue
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
 from batchdash.core.endpoints import Endpoint, named
@@ -56,6 +56,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     endpoint = named(args.endpoint) if args.endpoint else None  # unknown: lists the known
     try:
         job_file = _read_with_progress(args)
+        if args.estimate:  # the real-time price: workers call the model one request at a time
+            payloads = (job.payload for job in job_file.jobs)
+            estimate = cost_estimate.estimate_payloads(payloads, batch=False)
+            print("\n".join(cost_estimate.estimate_lines(estimate)))
+            return EXIT_OK
         handler = args.handler or _default_handler(args.file, job_file, endpoint)
         _check_endpoint(handler, endpoint)
         result = _enqueue_interruptibly(args, job_file, handler)
@@ -245,6 +250,7 @@ def init(**_: Any) -> Any:
     epilog=example(
         "batchdash enqueue requests.jsonl --queue summaries",
         "batchdash enqueue rows.csv --handler mypkg.jobs:summarize --priority 5",
+        "batchdash enqueue requests.jsonl --estimate",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -276,6 +282,11 @@ def init(**_: Any) -> Any:
     type=POSITIVE_FLOAT,
     default=None,
     help="Cancel an attempt after this long (default: the worker's --job-timeout).",
+)
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Print expected tokens and the cost range at the real-time price; enqueue nothing.",
 )
 def enqueue(**_: Any) -> Any:
     """Add jobs from a JSONL (batch-style or {key, payload}) or CSV file."""
