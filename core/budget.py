@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 
 from batchdash.core.db.ports import Store
+from batchdash.core.errors import BudgetError, NotFoundError
 from batchdash.core.models import PAUSE_BUDGET, QueueInfo
 
 
@@ -41,3 +42,15 @@ def budget_note(info: QueueInfo) -> str:
     """Why a budget-paused queue stopped: `budget $25.00 reached ($25.03 spent)`."""
     budget = money(info.budget_usd or 0.0)
     return f"budget {budget} reached ({money(info.spend_usd)} spent)"
+
+
+async def require_budget_left(db: Store, queue: str) -> None:
+    """BudgetError when `queue` spent its budget: no new remote batch goes out for it."""
+    try:
+        info = await db.read(lambda tx: tx.queues.get_queue(queue))
+    except NotFoundError:
+        return  # a new queue has no budget yet
+    if info.budget_reached:
+        raise BudgetError(
+            f"queue {queue!r} {budget_note(info)}: raise or clear its budget to submit more"
+        )

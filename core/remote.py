@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchdash.core import budget
 from batchdash.core.errors import BatchdashError, ProviderError
 from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_for
 from batchdash.core.retry import backoff
@@ -75,6 +76,7 @@ async def submit_file(
     `endpoint` is the lines' request URL, `endpoint_name` the config file's named endpoint
     (stored on the batches). `on_upload(sent, size)` follows each upload, for a progress bar.
     """
+    await budget.require_budget_left(db, queue)
     chosen = get_provider(provider)
     with _speaking(chosen):
         return await chosen.submit_file(

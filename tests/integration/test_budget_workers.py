@@ -1,6 +1,7 @@
-"""Cost budgets with real worker processes calling the simulator over HTTP: a budget pauses
-its queue within one job of being reached, `--once` says why (exit 1), `queue resume`
-refuses while it is spent, and raising the budget runs the queue to completion."""
+"""Cost budgets with real worker processes and remote batches calling the simulator over
+HTTP: a budget pauses its queue within one job of being reached, `--once` says why (exit 1),
+`queue resume` refuses while it is spent, raising the budget runs the queue to completion;
+an ingested batch that reaches the budget pauses its queue and no new batch goes out."""
 
 from __future__ import annotations
 
@@ -22,14 +23,6 @@ JOBS = 12
 def sim() -> Iterator[SimServer]:
     with SimServer(SimConfig(speed=1000)) as server:
         yield server
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, db_path: Path) -> str:
-    """The database every command of a test uses: a SQLite file or a PostgreSQL URL."""
-    if request.param == "postgres":
-        return str(request.getfixturevalue("pg_url"))
-    return str(db_path)
 
 
 @pytest.fixture
@@ -65,8 +58,9 @@ def _jobs(db: str) -> list[dict[str, object]]:
 
 
 def test_a_budget_pauses_its_queue_and_raising_it_finishes(
-    tmp_path: Path, db: str, env: dict[str, str]
+    tmp_path: Path, any_db: str, env: dict[str, str]
 ) -> None:
+    db = any_db
     requests = _request_file(tmp_path / "papers.jsonl", "p", JOBS)
     cli("enqueue", str(requests), "--db", db, "--queue", "papers")
     # Every request is the same, so every job costs the same: learn it from a probe job.
@@ -103,3 +97,22 @@ def test_a_budget_pauses_its_queue_and_raising_it_finishes(
     statuses = [j["status"] for j in _jobs(db) if j["queue"] == "papers"]
     assert statuses == ["succeeded"] * JOBS
     assert cli("--once", "--db", db, check=False).returncode == 0
+
+
+def test_an_ingested_batch_that_reaches_the_budget_pauses_its_queue(
+    tmp_path: Path, any_db: str, env: dict[str, str]
+) -> None:
+    db = any_db
+    local = _request_file(tmp_path / "local.jsonl", "l", 1)
+    cli("enqueue", str(local), "--db", db, "--queue", "papers")  # creates the queue
+    cli("queue", "budget", "papers", "--usd", "2", "--db", db)
+    batch = _request_file(tmp_path / "batch.jsonl", "b", 6)  # ~ $0.60 a line at batch price
+    wait = ("--wait", "--interval", "0.05")
+    cli("submit", str(batch), "--queue", "papers", *wait, "--db", db, **env)
+    once = cli("--once", "--db", db, check=False)
+    assert once.returncode == 1 and "queue papers paused: budget $2.00 reached" in once.stdout
+    again = cli("submit", str(batch), "--queue", "papers", "--db", db, check=False, **env)
+    assert again.returncode == 2
+    assert "queue 'papers' budget $2.00 reached" in again.stderr
+    assert "raise or clear its budget to submit more" in again.stderr
+    assert len(json.loads(cli("batches", "list", "--json", "--db", db).stdout)["batches"]) == 1
