@@ -90,6 +90,8 @@ def test_a_budget_pauses_its_queue_and_raising_it_finishes(
 
     refused = cli("queue", "resume", "papers", "--db", db, check=False)
     assert refused.returncode == 2 and "raise or clear the budget" in refused.stderr
+    held = cli("resume", "--db", db, check=False)  # every queue: this one stays paused
+    assert held.returncode == 1 and "queue 'papers' stays paused: budget" in held.stderr
 
     raised = cli("queue", "budget", "papers", "--usd", "1000", "--db", db)
     assert "resumed" in raised.stdout
