@@ -15,22 +15,18 @@ import time
 from batchdash.core.db.ports import Store
 from batchdash.core.errors import BudgetError, NotFoundError
 from batchdash.core.models import PAUSE_BUDGET, QueueInfo
+from batchdash.core.pricing import usd
 
 
-async def set_budget(db: Store, queue: str, usd: float | None) -> QueueInfo:
+async def set_budget(db: Store, queue: str, amount: float | None) -> QueueInfo:
     """Set (None: clear) a queue's budget in USD; the queue afterwards (maybe un/paused)."""
-    return await db.write(lambda tx: tx.queues.set_budget(queue, usd, time.time()))
-
-
-def money(value: float) -> str:
-    """Dollars with cents, as budgets are set: `$1,234.50`, `$0.50`."""
-    return f"${value:,.2f}"
+    return await db.write(lambda tx: tx.queues.set_budget(queue, amount, time.time()))
 
 
 def queue_spend_text(info: QueueInfo) -> str:
     """`$12.40 / $25.00` with a budget, `$12.40` without."""
-    spent = money(info.spend_usd)
-    return spent if info.budget_usd is None else f"{spent} / {money(info.budget_usd)}"
+    spent = usd(info.spend_usd)
+    return spent if info.budget_usd is None else f"{spent} / {usd(info.budget_usd)}"
 
 
 def budget_paused(info: QueueInfo) -> bool:
@@ -40,8 +36,8 @@ def budget_paused(info: QueueInfo) -> bool:
 
 def budget_note(info: QueueInfo) -> str:
     """Why a budget-paused queue stopped: `budget $25.00 reached ($25.03 spent)`."""
-    budget = money(info.budget_usd or 0.0)
-    return f"budget {budget} reached ({money(info.spend_usd)} spent)"
+    budget = usd(info.budget_usd or 0.0)
+    return f"budget {budget} reached ({usd(info.spend_usd)} spent)"
 
 
 async def require_budget_left(db: Store, queue: str) -> None:

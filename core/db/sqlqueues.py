@@ -9,6 +9,7 @@ from typing import Any
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.errors import BudgetError, NotFoundError
 from batchdash.core.models import PAUSE_BUDGET, PAUSE_MANUAL, QueueInfo
+from batchdash.core.pricing import usd as price_text
 
 #: Each queue with its budget, pause reason and spend (`queue_spend`: a view over the
 #: trigger-kept job_counts and qa_queue_spend, so no job is read).
@@ -47,8 +48,9 @@ class SqlQueues:
             info = self.get_queue(queue)
             if info.budget_reached:
                 raise BudgetError(
-                    f"queue {queue!r} spent ${info.spend_usd:,.2f} of its "
-                    f"${info.budget_usd:,.2f} budget: raise or clear the budget to resume it"
+                    f"queue {queue!r} spent {price_text(info.spend_usd)} of its "
+                    f"{price_text(info.budget_usd or 0.0)} budget: "
+                    "raise or clear the budget to resume it"
                 )
         self._pause(queue, paused, PAUSE_MANUAL if paused else None, now)
 
@@ -73,7 +75,7 @@ class SqlQueues:
             is None
         ):
             raise NotFoundError(f"unknown queue {queue!r}")
-        detail = "cleared" if usd is None else f"${usd:,.2f}"
+        detail = "cleared" if usd is None else price_text(usd)
         insert_events(self._conn, self._sql, [(now, "budget", None, None, queue, None, detail)])
         info = self.get_queue(queue)
         if info.budget_reached and not info.paused:

@@ -89,7 +89,7 @@ async def test_resume_refuses_until_the_budget_is_raised(db: Store) -> None:
     await queue.enqueue(db, "papers", jobs(3))
     await budget.set_budget(db, "papers", 0.5)
     await _finish(db, "papers", 1, 0.5)
-    with pytest.raises(BudgetError, match=r"'papers' spent \$0.50 of its \$0.50 budget"):
+    with pytest.raises(BudgetError, match=r"'papers' spent \$0.5000 of its \$0.5000 budget"):
         await queue.set_paused(db, "papers", False)
     # `resume` over every queue leaves it paused; raising the budget resumes it.
     assert (await queue.resume(db, JobFilter()))[1] == []

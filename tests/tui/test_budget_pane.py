@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from batchdash.core.db import open_sync_store
+from batchdash.core.pricing import usd
 from batchdash.tui.widgets.status import StatusPane
 from tests.tui.conftest import SIZE, make_app
 
@@ -24,7 +25,7 @@ async def test_the_queue_list_shows_spend_against_budget_and_a_budget_pause(
         text = str(app.query_one(StatusPane).render())
     lines = text.splitlines()
     chat = lines.index(next(line for line in lines if line.strip().startswith("chat")))
-    assert lines[chat + 1] == f"  ${spent['chat']:,.2f} / $25.00"
+    assert lines[chat + 1] == f"  {usd(spent['chat'])} / $25.00"
     papers = lines.index(next(line for line in lines if "papers" in line and "batch" not in line))
     assert lines[papers].startswith("⏸ papers")
-    assert lines[papers + 1] == f"  budget: ${spent['papers']:,.2f} / ${spent['papers'] / 2:,.2f}"
+    assert lines[papers + 1] == f"  budget: {usd(spent['papers'])} / {usd(spent['papers'] / 2)}"

@@ -15,6 +15,7 @@ import click
 
 from batchdash.core import budget as core_budget
 from batchdash.core.models import QueueInfo
+from batchdash.core.pricing import usd
 from batchdash.tui.argtypes import NON_EMPTY, Checked, non_negative_float
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, example, invoke, run_async
 
@@ -22,9 +23,9 @@ from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, example, invo
 def budget_lines(info: QueueInfo) -> list[str]:
     """The budget lines of `queue show` for one queue: spend against budget, pause reason."""
     if info.budget_usd is None:
-        return [f"budget:  none (spent {core_budget.money(info.spend_usd)})"]
+        return [f"budget:  none (spent {usd(info.spend_usd)})"]
     left = max(0.0, info.budget_usd - info.spend_usd)
-    lines = [f"budget:  {core_budget.queue_spend_text(info)} ({core_budget.money(left)} left)"]
+    lines = [f"budget:  {core_budget.queue_spend_text(info)} ({usd(left)} left)"]
     if core_budget.budget_paused(info):
         lines.append(f"paused:  {core_budget.budget_note(info)}; raise it with --usd or --clear")
     elif info.budget_reached:
