@@ -24,8 +24,9 @@ def budget_lines(info: QueueInfo) -> list[str]:
     """The budget lines of `queue show` for one queue: spend against budget, pause reason."""
     if info.budget_usd is None:
         return [f"budget:  none (spent {usd(info.spend_usd)})"]
-    left = max(0.0, info.budget_usd - info.spend_usd)
-    lines = [f"budget:  {core_budget.queue_spend_text(info)} ({usd(left)} left)"]
+    left = info.budget_usd - info.spend_usd
+    rest = f"{usd(left)} left" if left > 0 else "nothing left"
+    lines = [f"budget:  {core_budget.queue_spend_text(info)} ({rest})"]
     if core_budget.budget_paused(info):
         lines.append(f"paused:  {core_budget.budget_note(info)}; raise it with --usd or --clear")
     elif info.budget_reached:
