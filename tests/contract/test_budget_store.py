@@ -4,13 +4,16 @@ reaches the budget, with its reason and timeline event."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 
 from batchdash.core import budget, queue
-from batchdash.core.db.ports import Store
+from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BudgetError, NotFoundError
-from batchdash.core.models import JobFilter, QAResult, QueueInfo
-from tests.contract.backends import jobs
+from batchdash.core.models import Claim, JobFilter, QAResult, QueueInfo
+from tests.contract.backends import Backend, jobs
 
 
 async def _info(db: Store, name: str) -> QueueInfo:
@@ -116,3 +119,39 @@ async def test_a_manual_pause_is_kept_apart_from_the_budget(db: Store) -> None:
     await queue.set_paused(db, "papers", False)
     info = await _info(db, "papers")
     assert (info.paused, info.pause_reason) == (False, None)
+
+
+async def test_two_writers_finishing_at_once_still_stop_within_a_job_each(
+    db: Store, backend: Backend
+) -> None:
+    """Like two workers: each transaction records the last outcome and claims the next
+    job. A budget of 10.5 jobs stops them after at most 12 (one more in each one's hands)."""
+    cost = 0.25
+    with backend.open_sync() as s:
+        s.write(lambda tx: tx.jobs.enqueue("papers", "noop", jobs(40), time.time(), None))
+        s.write(lambda tx: tx.queues.set_budget("papers", 10.5 * cost, time.time()))
+    start = threading.Barrier(2)
+
+    def work(name: str) -> None:
+        held: list[Claim] = []
+        with backend.open_sync() as s:
+            start.wait()
+            while True:
+
+                def step(tx: Tx, done: list[Claim] = held) -> list[Claim]:
+                    usage = queue.Usage(10, 5, cost)
+                    tx.jobs.finish(name, [queue.succeeded(c, None, usage) for c in done])
+                    return tx.jobs.claim(name, queue.new_token(), 1, 30.0, (), time.time())
+
+                held = s.write(step)
+                if not held:
+                    return
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    info = await _info(db, "papers")
+    assert (info.paused, info.pause_reason) == (True, "budget")
+    assert 11 <= info.counts["succeeded"] <= 12

@@ -5,7 +5,7 @@
 -- `queue_spend` view adds the two. When a cost lands (a local finish, a remote batch's
 -- ingest, a QA verdict) a trigger pauses a budgeted queue whose spend reached its budget
 -- in the same write. The check reads the rows the statement wrote (its transition table),
--- so an unbudgeted queue costs one primary-key lookup on `queues` and no row lock.
+-- so an unbudgeted queue costs one primary-key lookup on `queues` and no lock.
 ALTER TABLE queues ADD COLUMN budget_usd double precision;
 ALTER TABLE queues ADD COLUMN pause_reason text;
 UPDATE queues SET pause_reason = 'manual' WHERE paused;
@@ -23,12 +23,25 @@ CREATE VIEW queue_spend AS
     FROM (SELECT queue, cost FROM job_counts UNION ALL SELECT queue, cost FROM qa_queue_spend) s
     GROUP BY queue;
 
--- Pause the budgeted queues among `names` whose spend reached their budget.
-CREATE FUNCTION budget_check(names text[]) RETURNS void LANGUAGE sql AS $$
-    UPDATE queues SET paused = true, pause_reason = 'budget'
-    WHERE name = ANY (names) AND budget_usd IS NOT NULL AND NOT paused
-      AND budget_usd <= (SELECT spend FROM queue_spend WHERE queue = queues.name);
-$$;
+-- Pause the budgeted queues among `names` whose spend reached their budget. Writers to one
+-- budgeted queue take turns here (a transaction-scoped advisory lock per queue), and the
+-- check after the lock reads with a fresh snapshot: two hosts finishing the last jobs at
+-- once cannot each see the other's cost missing and both leave the queue running. An
+-- unbudgeted queue takes no lock: the loop finds no row for it.
+CREATE FUNCTION budget_check(names text[]) RETURNS void LANGUAGE plpgsql AS $$
+DECLARE
+    budgeted text;
+BEGIN
+    FOR budgeted IN
+        SELECT name FROM queues
+        WHERE name = ANY (names) AND budget_usd IS NOT NULL AND NOT paused ORDER BY name
+    LOOP
+        PERFORM pg_advisory_xact_lock(hashtext('batchdash.budget'), hashtext(budgeted));
+        UPDATE queues SET paused = true, pause_reason = 'budget'
+        WHERE name = budgeted AND budget_usd IS NOT NULL AND NOT paused
+          AND budget_usd <= (SELECT spend FROM queue_spend WHERE queue = budgeted);
+    END LOOP;
+END $$;
 
 -- Add what verdicts moved to their jobs' queues, then check those queues' budgets.
 CREATE TYPE spend_move AS (job_id bigint, cost double precision);
