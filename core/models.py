@@ -28,6 +28,10 @@ TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobSta
 #: Queues of QA batches are named `qa:<queue of the judged jobs>`; their spend is QA spend.
 QA_QUEUE_PREFIX = "qa:"
 
+#: `QueueInfo.pause_reason` values.
+PAUSE_MANUAL = "manual"
+PAUSE_BUDGET = "budget"
+
 
 class WorkerState(StrEnum):
     """What a worker process is doing, as last reported or as inferred from its heartbeat."""
@@ -254,11 +258,22 @@ class Worker:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
-    """A queue with its pause flag and job counts per status."""
+    """A queue with its pause flag, job counts per status, budget and spend."""
 
     name: str
     paused: bool
     counts: dict[str, int]
+    #: USD the queue may spend (work plus QA); None: no budget.
+    budget_usd: float | None = None
+    #: Why it is paused: "manual" (`queue pause`) or "budget"; None while it runs.
+    pause_reason: str | None = None
+    #: USD spent: its jobs' cost (local and ingested remote lines) plus its QA verdicts'.
+    spend_usd: float = 0.0
+
+    @property
+    def budget_reached(self) -> bool:
+        """True when it has a budget and its spend has reached it."""
+        return self.budget_usd is not None and self.spend_usd >= self.budget_usd
 
     @property
     def total(self) -> int:

@@ -255,7 +255,8 @@ async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
     """Rescue expired leases among matching jobs and un-pause their queues.
 
     Returns (jobs rescued, queues un-paused). Without queues in the filter every paused
-    queue is resumed.
+    queue is resumed, except those whose spend reached their budget (they stay paused
+    until the budget is raised or cleared; naming one alone raises BudgetError).
     """
     now = time.time()
 
@@ -263,7 +264,11 @@ async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
         _require_targets(tx, flt)
         rescued = tx.jobs.rescue(flt, now)
         targets = flt.queues or tuple(q.name for q in tx.queues.list_queues())
-        paused = [q.name for q in tx.queues.list_queues() if q.paused and q.name in targets]
+        paused = [
+            q.name
+            for q in tx.queues.list_queues()
+            if q.paused and q.name in targets and (flt.queues or not q.budget_reached)
+        ]
         for name in paused:
             tx.queues.set_paused(name, False, now)
         return rescued, paused

@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchdash.core import budget
 from batchdash.core.errors import BatchdashError, ProviderError
 from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_for
 from batchdash.core.retry import backoff
@@ -70,11 +71,13 @@ async def submit_file(
     provider: str = DEFAULT_PROVIDER,
     on_upload: UploadProgress | None = None,
 ) -> list[int]:
-    """Validate, record and submit a file to `provider`; the local batch ids.
+    """Validate, record and submit a file to `provider`; the local batch ids (BudgetError
+    when `queue` spent its budget: nothing is uploaded).
 
     `endpoint` is the lines' request URL, `endpoint_name` the config file's named endpoint
     (stored on the batches). `on_upload(sent, size)` follows each upload, for a progress bar.
     """
+    await budget.require_budget_left(db, queue)
     chosen = get_provider(provider)
     with _speaking(chosen):
         return await chosen.submit_file(
@@ -97,8 +100,10 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
 
 
 async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
-    """Send a batch's failures again as a child batch at its provider; the child's id."""
+    """Send a batch's failures again as a child batch at its provider; the child's id
+    (BudgetError when its queue spent its budget)."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
+    await budget.require_budget_left(db, batch.queue)
     provider = provider_for(batch)
     with _speaking(provider):
         return await provider.resubmit(db, batch.id, include_permanent=include_permanent)

@@ -118,16 +118,29 @@ class Jobs(Protocol):
 
 
 class Queues(Protocol):
-    """Queues: creation, pause, listing, QA rubric."""
+    """Queues: creation, pause, budget, listing, QA rubric.
+
+    A queue's spend is its jobs' cost plus its QA verdicts'; the store pauses a budgeted
+    queue (reason "budget") in the very write whose cost makes the spend reach the budget.
+    """
 
     def ensure_queue(self, name: str, now: float) -> None:
         """Create the queue if it does not exist yet."""
 
     def set_paused(self, queue: str, paused: bool, now: float) -> None:
-        """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown."""
+        """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown.
+
+        Resuming a queue whose spend reached its budget raises BudgetError."""
+
+    def set_budget(self, queue: str, usd: float | None, now: float) -> QueueInfo:
+        """Set (None: clear) a queue's budget in USD; a budget at or below the spend pauses
+        it (reason "budget"), a higher one or none resumes a budget pause. The queue now."""
+
+    def get_queue(self, name: str) -> QueueInfo:
+        """One queue with its counts, budget and spend; NotFoundError if unknown."""
 
     def list_queues(self) -> list[QueueInfo]:
-        """Every queue with its pause flag and job counts per status."""
+        """Every queue with its pause flag, job counts per status, budget and spend."""
 
     def require_queue(self, name: str) -> None:
         """Raise NotFoundError if the queue does not exist."""

@@ -18,13 +18,14 @@ from typing import IO, Any
 
 import click
 
-from batchdash.core import batches, remote
+from batchdash.core import batches, cost_estimate, remote
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.endpoints import choose_provider
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.providers import DEFAULT_PROVIDER, MODULES
+from batchdash.tui.argtypes import Checked, non_negative_float
 from batchdash.tui.cli.batch_text import batch_note, describe_batch
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
@@ -105,6 +106,11 @@ def cmd_submit(args: argparse.Namespace) -> int:
     url, name = _url_and_name(args)
     try:
         provider = choose_provider(args.file, args.provider, name)
+        if args.estimate or args.max_usd is not None:
+            remote.validate(args.file, endpoint=url, provider=provider)
+            refused = _cost_check(args)
+            if refused is not None or args.estimate:
+                return refused or EXIT_OK
         if args.model_check:
             plan = remote.validate(args.file, endpoint=url, provider=provider)
             run_async(lambda db: remote.check_model(plan.model, provider=provider), args)
@@ -137,6 +143,19 @@ def cmd_submit(args: argparse.Namespace) -> int:
                 f"{args.file} → queue {queue!r}, {batch.raw_status}"
             )
     return _wait(args, ids) if args.wait else EXIT_OK
+
+
+def _cost_check(args: argparse.Namespace) -> int | None:
+    """`--estimate` prints the cost range at the batch price; `--max-usd` refuses a file
+    whose upper estimate exceeds it (an exit code: nothing is created or uploaded)."""
+    estimate = cost_estimate.estimate_file(args.file, batch=True)
+    if args.estimate:
+        print("\n".join(cost_estimate.estimate_lines(estimate)))
+    problem = None if args.max_usd is None else cost_estimate.over_limit(estimate, args.max_usd)
+    if problem is None:
+        return None
+    print(f"batchdash: error: --max-usd: {problem}; nothing submitted", file=sys.stderr)
+    return EXIT_ERROR
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -326,6 +345,8 @@ _PROVIDER_OPTION = click.option(
         "batchdash submit requests.jsonl --queue nightly --metadata team=search",
         "batchdash submit claude.jsonl --endpoint claude-eu   # [endpoints.claude-eu]",
         "batchdash submit requests.jsonl --tag nightly   # the batch and its jobs",
+        "batchdash submit requests.jsonl --estimate",
+        "batchdash submit requests.jsonl --max-usd 20",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -344,6 +365,17 @@ _PROVIDER_OPTION = click.option(
 @click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
 @click.option("--wait", is_flag=True, help="Poll until the results are in.")
 @tag_option("the batch and its jobs")
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Print expected tokens and the cost range at the batch price; submit nothing.",
+)
+@click.option(
+    "--max-usd",
+    type=Checked(non_negative_float, "USD"),
+    default=None,
+    help="Refuse the file when its upper cost estimate exceeds this.",
+)
 @click.option(
     "--interval",
     type=float,

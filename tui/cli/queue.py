@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from batchdash.core import queue
+from batchdash.core import budget, cost_estimate, queue
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
 from batchdash.core.endpoints import Endpoint, named
@@ -63,6 +63,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     endpoint = named(args.endpoint) if args.endpoint else None  # unknown: lists the known
     try:
         job_file = _read_with_progress(args)
+        if args.estimate:  # the real-time price: workers call the model one request at a time
+            payloads = (job.payload for job in job_file.jobs)
+            estimate = cost_estimate.estimate_payloads(payloads, batch=False)
+            print("\n".join(cost_estimate.estimate_lines(estimate)))
+            return EXIT_OK
         handler = args.handler or _default_handler(args.file, job_file, endpoint)
         _check_endpoint(handler, endpoint)
         result = _enqueue_interruptibly(args, job_file, handler)
@@ -215,7 +220,21 @@ def cmd_action(args: argparse.Namespace) -> int:
     else:
         rescued, queues = run_async(lambda db: queue.resume(db, flt), args)
         print(f"rescued {rescued} jobs; resumed queues: {', '.join(queues) or 'none'}")
+        return _budget_held(args)
     return EXIT_OK
+
+
+def _budget_held(args: argparse.Namespace) -> int:
+    """Name the queues `resume` left paused because they spent their budget (exit 1)."""
+    infos = run_async(lambda db: db.read(lambda tx: tx.queues.list_queues()), args)
+    held = [q for q in infos if budget.budget_paused(q)]
+    for q in held:
+        print(
+            f"batchdash: queue {q.name!r} stays paused: {budget.budget_note(q)}; "
+            f"raise it with `batchdash queue budget {q.name} --usd N`",
+            file=sys.stderr,
+        )
+    return EXIT_ATTENTION if held else EXIT_OK
 
 
 def cmd_queue_pause(args: argparse.Namespace) -> int:
@@ -240,6 +259,7 @@ def init(**_: Any) -> Any:
         "batchdash enqueue requests.jsonl --queue summaries",
         "batchdash enqueue rows.csv --handler mypkg.jobs:summarize --priority 5",
         "batchdash enqueue papers.jsonl --tag nightly --tag run-42",
+        "batchdash enqueue requests.jsonl --estimate",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -273,6 +293,11 @@ def init(**_: Any) -> Any:
     help="Cancel an attempt after this long (default: the worker's --job-timeout).",
 )
 @tag_option("every job (JSONL lines may add their own `tags` list)")
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Print expected tokens and the cost range at the real-time price; enqueue nothing.",
+)
 def enqueue(**_: Any) -> Any:
     """Add jobs from a JSONL (batch-style or {key, payload}) or CSV file."""
     return invoke(cmd_enqueue, creates=True)
@@ -314,9 +339,14 @@ resume = _action(
 )
 
 
-@click.group("queue", cls=Group, epilog=example("batchdash queue pause summaries"))
+@click.group(
+    "queue",
+    cls=Group,
+    lazy={"budget": "budget:budget"},
+    epilog=example("batchdash queue pause summaries", "batchdash queue budget summaries --usd 25"),
+)
 def queue_group() -> None:
-    """Pause or resume a queue."""
+    """Pause or resume a queue, or set its cost budget."""
 
 
 def _pause(name: str) -> click.Command:
