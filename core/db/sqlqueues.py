@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from batchdash.core.actor import Actor, event_detail
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import QueueInfo
@@ -30,7 +31,7 @@ class SqlQueues:
             (name, now),
         )
 
-    def set_paused(self, queue: str, paused: bool, now: float) -> None:
+    def set_paused(self, queue: str, paused: bool, now: float, actor: Actor | None = None) -> None:
         """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown."""
         if (
             self._one("UPDATE queues SET paused = ? WHERE name = ? RETURNING name", (paused, queue))
@@ -38,7 +39,8 @@ class SqlQueues:
         ):
             raise NotFoundError(f"unknown queue {queue!r}")
         kind = "paused" if paused else "unpaused"
-        insert_events(self._conn, self._sql, [(now, kind, None, None, queue, None, None)])
+        detail = event_detail(actor)
+        insert_events(self._conn, self._sql, [(now, kind, None, None, queue, None, detail)])
 
     def list_queues(self) -> list[QueueInfo]:
         """Every queue with its pause flag and job counts per status."""

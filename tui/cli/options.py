@@ -34,6 +34,7 @@ COMMANDS = {
     "sim-server": "sim:sim_server",
     "qa": "qa:qa_group",
     "demo": "dashboard:demo",
+    "serve": "serve:serve",
 }
 
 
