@@ -64,9 +64,10 @@ _SCREEN_TEXT = """
 class Page:
     """One browser tab, spoken to over its CDP websocket."""
 
-    def __init__(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+    def __init__(self, ws: aiohttp.ClientWebSocketResponse, size: tuple[int, int]) -> None:
         self._ws = ws
         self._ids = itertools.count(1)
+        self.size = size
 
     async def call(self, method: str, **params: Any) -> dict[str, Any]:
         """Send one CDP command and return its result (events in between are skipped)."""
@@ -84,6 +85,15 @@ class Page:
     async def open(self, url: str) -> None:
         """Load `url`, catching its xterm terminal (see the module's docstring)."""
         await self.call("Page.enable")
+        # The page fits its terminal to the viewport: make it exactly `size`.
+        width, height = self.size
+        await self.call(
+            "Emulation.setDeviceMetricsOverride",
+            width=width,
+            height=height,
+            deviceScaleFactor=1,
+            mobile=False,
+        )
         await self.call("Page.addScriptToEvaluateOnNewDocument", source=_CATCH_TERMINAL)
         await self.call("Page.navigate", url=url)
 
@@ -107,6 +117,12 @@ class Page:
             await asyncio.sleep(0.2)
         raise AssertionError(f"the page never showed {needles}; it shows:\n{text}")
 
+    async def press(self, key: str) -> None:
+        """Type one printable key into the terminal, as a person would."""
+        await self.evaluate("window.__xtermTerminals[0].focus()")
+        await self.call("Input.dispatchKeyEvent", type="keyDown", key=key, text=key)
+        await self.call("Input.dispatchKeyEvent", type="keyUp", key=key)
+
     async def screenshot(self, path: Path) -> None:
         """Save a PNG of the tab."""
         reply = await self.call("Page.captureScreenshot", format="png")
@@ -126,7 +142,6 @@ async def chromium(profile: Path, size: tuple[int, int] = (1400, 900)) -> AsyncI
             "--no-first-run",
             "--remote-debugging-port=0",
             f"--user-data-dir={profile}",
-            f"--window-size={size[0]},{size[1]}",
             "about:blank",
         ],
         stdout=subprocess.DEVNULL,
@@ -139,7 +154,7 @@ async def chromium(profile: Path, size: tuple[int, int] = (1400, 900)) -> AsyncI
                 targets = await reply.json()
             target = next(t for t in targets if t["type"] == "page")
             async with http.ws_connect(target["webSocketDebuggerUrl"], max_msg_size=0) as ws:
-                yield Page(ws)
+                yield Page(ws, size)
     finally:
         proc.terminate()
         try:
