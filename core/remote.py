@@ -15,6 +15,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchdash.core.actor import Actor
 from batchdash.core.errors import BatchdashError, ProviderError
 from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_for
 from batchdash.core.retry import backoff
@@ -88,20 +89,24 @@ async def submit_file(
         )
 
 
-async def cancel_batch(db: Store, batch_id: int) -> None:
-    """Ask the batch's provider to cancel it."""
+async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
+    """Ask the batch's provider to cancel it (`actor`: who asked, for the audit trail)."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
-        await provider.cancel(db, batch.id)
+        await provider.cancel(db, batch.id, actor)
 
 
-async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
+async def resubmit_batch(
+    db: Store, batch_id: int, *, include_permanent: bool = False, actor: Actor | None = None
+) -> int:
     """Send a batch's failures again as a child batch at its provider; the child's id."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
-        return await provider.resubmit(db, batch.id, include_permanent=include_permanent)
+        return await provider.resubmit(
+            db, batch.id, include_permanent=include_permanent, actor=actor
+        )
 
 
 async def delete_batch(db: Store, batch_id: int) -> None:

@@ -222,7 +222,7 @@ class ActingApp(RefreshingApp):
 
         async def run() -> str:
             remote = await import_in_thread("batchdash.core.remote")
-            await remote.cancel_batch(db, batch_id)
+            await remote.cancel_batch(db, batch_id, self.actor)
             return f"asked the provider to cancel batch {batch_id}"
 
         self._act(run, f"Cancel batch {batch_id} at the provider?")
@@ -237,7 +237,7 @@ class ActingApp(RefreshingApp):
 
         async def run() -> str:
             remote = await import_in_thread("batchdash.core.remote")
-            child = await remote.resubmit_batch(db, batch_id)
+            child = await remote.resubmit_batch(db, batch_id, actor=self.actor)
             return f"resubmitted {plan.sent(False)} lines of batch {batch_id} as batch {child}"
 
         self._act(run, _resubmit_question(plan) if plan.sent(False) else None)

@@ -189,8 +189,13 @@ class Workers(Protocol):
     def list_workers(self) -> list[Worker]:
         """All workers, most recent heartbeat first."""
 
-    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
-        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
+    def request_stop(
+        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
+    ) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked.
+
+        Each one asked gets a `stop_requested` event naming `actor`.
+        """
 
 
 class QAResults(Protocol):

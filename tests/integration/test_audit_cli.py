@@ -31,3 +31,14 @@ def test_export_events_is_an_audit_log_of_cli_actions(tmp_path: Path) -> None:
         ("paused", None, by),
         ("unpaused", None, by),
     ]
+
+
+def test_workers_stop_records_who_asked(db_path: Path, stop_workers: None) -> None:
+    db = str(db_path)
+    cli("workers", "start", "--db", db, "--heartbeat", "0.2", "--poll", "0.05")
+    listing = json.loads(cli("workers", "list", "--json", "--db", db).stdout)["workers"]
+    (worker,) = [w["id"] for w in listing]
+    cli("workers", "stop", "--db", db)
+    exported = map(json.loads, cli("export", "--events", "--db", db).stdout.splitlines())
+    stops = [(e["worker_id"], e["detail"]) for e in exported if e["kind"] == "stop_requested"]
+    assert stops == [(worker, f"by {os_user()} via cli")]
