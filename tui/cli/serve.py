@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import os
 import shlex
 import socket
@@ -36,12 +37,10 @@ _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
 
 def cmd_serve(args: argparse.Namespace) -> int:
     """Check the database and the token, then serve until Ctrl+C."""
-    try:
-        from batchdash.tui import serve
-    except ImportError as exc:  # textual-serve (aiohttp) is an optional extra
-        raise CliError(
-            f"serve needs the serve extra ({exc.name} is missing): pip install 'batchdash[serve]'"
-        ) from None
+    if importlib.util.find_spec("textual_serve") is None:  # an optional extra
+        raise CliError("serve needs textual-serve: pip install 'batchdash[serve]'")
+    from batchdash.tui import serve
+
     token = args.token or os.environ.pop(serve.TOKEN_ENV, None) or None
     if token is None and not serve.is_loopback(args.host):
         raise CliError(
