@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 import aiohttp_jinja2
 from aiohttp import web
-from textual_serve.server import Server
+from textual_serve.server import Server, to_int
 
 #: The token's environment variable, the alternative to `--token`.
 TOKEN_ENV = "BATCHDASH_SERVE_TOKEN"
@@ -127,7 +127,7 @@ class DashboardServer(Server):
         base = f"{request.scheme}://{request.host}"
         ws_scheme = "wss" if request.scheme == "https" else "ws"
         return {
-            "font_size": _int(request.query.get("fontsize", ""), 16),
+            "font_size": to_int(request.query.get("fontsize", "16"), 16),
             "app_websocket_url": f"{ws_scheme}://{request.host}/ws",
             "config": {"static": {"url": f"{base}/static/"}},
             "application": {"name": self.title},
@@ -154,10 +154,3 @@ def _bound_port(runner: web.AppRunner) -> int:
     """The port actually bound (`--port 0` picks a free one)."""
     address = runner.addresses[0]
     return int(address[1])
-
-
-def _int(text: str, default: int) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        return default

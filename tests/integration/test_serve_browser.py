@@ -46,15 +46,19 @@ def _argv_holding(text: str) -> list[int]:
 
 
 async def test_the_browser_shows_the_job_counts(db: str, tmp_path: Path) -> None:
-    with serving("--db", db) as served:
+    # On a network address, with a token: the browser trades it for a cookie, which its
+    # websocket then carries.
+    token = "browser-test-token"
+    with serving("--host", "0.0.0.0", "--db", db, BATCHDASH_SERVE_TOKEN=token) as served:
         async with chromium(tmp_path / "profile") as page:
-            await page.open(served.url)
+            await page.open(f"{served.base}/?token={token}")
             text = await page.wait_for_text(
                 "82 pending", "75 succeeded", "7 failed", "172 jobs", "READ-ONLY"
             )
             assert "1 pending     82" in text  # the status pane's counts too
             shot = tmp_path / "serve-browser.png"
             await page.screenshot(shot)
+            assert await page.evaluate("location.href") == f"{served.base}/"
             # The dashboard process got the database through its environment only.
             assert _argv_holding(db) == [served.proc.pid]
     assert shot.read_bytes().startswith(PNG) and shot.stat().st_size > 20_000
