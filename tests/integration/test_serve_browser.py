@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from batchdash.core.actor import os_user
+from batchdash.core.db.location import parse_location
 from batchdash.tui import showcase
 from tests.conftest import ROOT, open_db, wait_until
 from tests.integration.browser import CHROMIUM, chromium
@@ -27,10 +28,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> str:
-    path = tmp_path / "showcase.db"
-    showcase.seed(path)
-    return str(path)
+def db(any_db: str) -> str:
+    """The showcase data on each back end (a SQLite file, or a PostgreSQL URL)."""
+    showcase.seed(parse_location(any_db))
+    return any_db
 
 
 def _argv_holding(text: str) -> list[int]:
