@@ -6,14 +6,12 @@ repositories write `by <user> via <origin>` into the detail of each event the ac
 writes, so `batchdash export --events` reads as an audit log. The detail column already
 exists on both back ends, so no schema change is needed. Changes the system makes on its
 own (a worker rescuing an expired lease) have no actor.
-
 """
 
 from __future__ import annotations
 
 import getpass
 import os
-from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -63,14 +61,6 @@ def os_user() -> str:
 def by_user(actor: Actor | None) -> str:
     """The detail of a user's cancel or retry: who, or just `by user` when not told."""
     return str(actor) if actor else "by user"
-
-
-def stop_events(
-    worker_ids: Sequence[str], now: float, actor: Actor | None
-) -> list[tuple[float, str, None, None, None, str, str | None]]:
-    """The event rows of asking these workers to stop (`sqlevents.EVENT_INSERT`'s columns)."""
-    detail = event_detail(actor)
-    return [(now, "stop_requested", None, None, None, w, detail) for w in worker_ids]
 
 
 def event_detail(actor: Actor | None, detail: str | None = None) -> str | None:

@@ -1,13 +1,16 @@
-"""The audit trail on every back end: each action's events name who acted and from where
-(`by <user> via <origin>`), and what the system does on its own names nobody."""
+"""The audit trail on every back end: each action's events (jobs, queues, workers) name who
+acted and from where (`by <user> via <origin>`); what the system does on its own, nobody."""
 
 from __future__ import annotations
+
+import time
 
 from batchdash.core import queue
 from batchdash.core.actor import Actor, Origin
 from batchdash.core.db.ports import Store
 from batchdash.core.models import Event, JobFilter
 from tests.contract.backends import Backend, jobs
+from tests.contract.test_worker_rows import _register, _worker
 
 ALICE = Actor(Origin.WEB, "alice")
 BOB = Actor(Origin.CLI, "bob")
@@ -59,3 +62,15 @@ async def test_without_an_actor_the_details_stay_as_before(db: Store, backend: B
     await queue.cancel(db, JobFilter(ids=(1,)))
     await queue.set_paused(db, "q", True)
     assert _events(backend) == [("cancelled", 1, "q", "by user"), ("paused", None, "q", None)]
+
+
+def test_a_stop_request_names_who_asked_each_live_worker(backend: Backend) -> None:
+    _register(backend, _worker("w1"), _worker("w2"))
+    with backend.open_sync() as s:
+        asked = s.write(lambda tx: tx.workers.request_stop(["w1", "nope"], time.time(), BOB))
+    assert asked == ["w1"]
+    with backend.open_sync() as s:
+        events = s.read(lambda tx: tx.events.list_events(None))
+    assert [(e.kind, e.worker_id, e.detail) for e in events] == [
+        ("stop_requested", "w1", "by bob via cli")
+    ]

@@ -13,8 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from batchdash.core.actor import Actor, stop_events
-from batchdash.core.db.sqlevents import insert_events
+from batchdash.core.actor import Actor
+from batchdash.core.db.sqlevents import insert_events, stop_events
 from batchdash.core.db.sqlshared import (
     JOB_CANCELLED_SQL,
     JOB_PENDING_SQL,

@@ -6,7 +6,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from batchdash.core.actor import Actor, stop_events
+from batchdash.core.actor import Actor
+from batchdash.core.db.sqlevents import stop_events
 from batchdash.core.db.sqlite.rows import (
     _event_rows,
 )
