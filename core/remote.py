@@ -109,12 +109,12 @@ async def resubmit_batch(
         )
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ingested batch at its provider (what it keeps of it); results stay here."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
-        await provider.delete(db, batch.id)
+        await provider.delete(db, batch.id, actor)
 
 
 async def import_batches(

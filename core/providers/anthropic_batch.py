@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import batches
-from batchdash.core.actor import Actor, by_user
+from batchdash.core.actor import Actor, by_user, event_detail
 from batchdash.core.batch_input import InputPlan
 from batchdash.core.batch_results import TERMINAL_RAW
 from batchdash.core.db.ports import Store, Tx
@@ -177,17 +177,16 @@ async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> 
     await save_remote(db, batch, remote, event=("batch_cancel", f"requested {by_user(actor)}"))
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ended, ingested batch at the provider (its results are kept here)."""
     batch = await _remote_batch(db, batch_id)
     if batch.ingested_at is None:
         raise BatchError(f"batch {batch.id} is {batch.state}; delete it once its results are in")
     async with connect(batch_endpoint(batch)) as client:
         await call(client.messages.batches.delete, batch.remote_id)
+    detail = event_detail(actor, f"{batch.remote_id} deleted remotely")
     await db.write(
-        lambda tx: tx.batches.update_batch(
-            batch.id, {}, time.time(), ("batch_deleted", f"{batch.remote_id} deleted remotely")
-        )
+        lambda tx: tx.batches.update_batch(batch.id, {}, time.time(), ("batch_deleted", detail))
     )
 
 

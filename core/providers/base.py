@@ -106,7 +106,7 @@ class BatchProvider(Protocol):
         """Ask the provider to cancel a running batch."""
         ...
 
-    async def delete(self, db: Store, batch_id: int) -> None:
+    async def delete(self, db: Store, batch_id: int, actor: Actor | None = None) -> None:
         """Delete what the provider keeps of an ingested batch (its batch, or its files)."""
         ...
 

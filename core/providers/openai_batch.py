@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import batch_input, batches
-from batchdash.core.actor import Actor, by_user
+from batchdash.core.actor import Actor, by_user, event_detail
 from batchdash.core.batch_input import InputPlan
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.endpoints import batch_endpoint, default_endpoint, resolve
@@ -203,7 +203,7 @@ async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> 
     await save_remote(db, batch, remote, event=("batch_cancel", f"requested {by_user(actor)}"))
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ingested batch's input, output and error files at the provider (the Batch
     API keeps batch objects; their files are what holds the data)."""
     import openai
@@ -216,7 +216,7 @@ async def delete_batch(db: Store, batch_id: int) -> None:
         for file_id in files:
             with contextlib.suppress(openai.NotFoundError):  # already gone is what we want
                 await client.files.delete(file_id)
-    detail = f"files deleted remotely: {', '.join(files) or 'none'}"
+    detail = event_detail(actor, f"files deleted remotely: {', '.join(files) or 'none'}")
     await db.write(
         lambda tx: tx.batches.update_batch(batch.id, {}, time.time(), ("batch_deleted", detail))
     )

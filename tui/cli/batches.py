@@ -238,7 +238,7 @@ def cmd_download(args: argparse.Namespace) -> int:
                 written = _write_results(out, rows, args.format)
             print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
     if args.delete:
-        run_async(lambda db: remote.delete_batch(db, batch.id), args)
+        run_async(lambda db: remote.delete_batch(db, batch.id, Actor.current(Origin.CLI)), args)
         print(f"batch {batch.id}: deleted {batch.remote_id} at the provider", file=sys.stderr)
     return EXIT_OK
 
