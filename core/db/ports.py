@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from batchdash.core.db.location import DbLocation
 
 if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
+    from batchdash.core.actor import Actor
     from batchdash.core.db.batch_ports import Batches, BatchItems
     from batchdash.core.db.prune_ports import Pruning
     from batchdash.core.db.stage_ports import Stages
@@ -31,12 +32,11 @@ if TYPE_CHECKING:  # annotations only: importing the store never builds these cl
         JobFilter,
         NewJob,
         Outcome,
-        QAResult,
-        QASummary,
         QueueInfo,
         Spend,
         Worker,
     )
+    from batchdash.core.qa_models import QAResult, QASummary
 
 T = TypeVar("T")
 
@@ -101,13 +101,16 @@ class Jobs(Protocol):
     def finish(self, worker_id: str | None, outcomes: Sequence[Outcome]) -> list[int]:
         """Apply fenced outcomes; returns the ids whose claim was still valid."""
 
-    def cancel(self, flt: JobFilter, now: float) -> tuple[int, int]:
-        """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
+    def cancel(self, flt: JobFilter, now: float, actor: Actor | None = None) -> tuple[int, int]:
+        """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged).
 
-    def retry(self, flt: JobFilter, now: float) -> int:
+        `actor` (who asked, from where) goes into each event's detail, as for every action.
+        """
+
+    def retry(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
 
-    def rescue(self, flt: JobFilter, now: float) -> int:
+    def rescue(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Take back running jobs whose lease expired (their worker died or hung)."""
 
     def require_jobs(self, ids: Sequence[int]) -> None:
@@ -127,7 +130,7 @@ class Queues(Protocol):
     def ensure_queue(self, name: str, now: float) -> None:
         """Create the queue if it does not exist yet."""
 
-    def set_paused(self, queue: str, paused: bool, now: float) -> None:
+    def set_paused(self, queue: str, paused: bool, now: float, actor: Actor | None = None) -> None:
         """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown.
 
         Resuming a queue whose spend reached its budget raises BudgetError."""
@@ -201,8 +204,13 @@ class Workers(Protocol):
     def list_workers(self) -> list[Worker]:
         """All workers, most recent heartbeat first."""
 
-    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
-        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
+    def request_stop(
+        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
+    ) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked.
+
+        Each one asked gets a `stop_requested` event naming `actor`.
+        """
 
 
 class QAResults(Protocol):

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from batchdash.core.actor import Actor, event_detail
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.errors import BudgetError, NotFoundError
 from batchdash.core.models import PAUSE_BUDGET, PAUSE_MANUAL, QueueInfo
@@ -38,7 +39,7 @@ class SqlQueues:
             (name, now),
         )
 
-    def set_paused(self, queue: str, paused: bool, now: float) -> None:
+    def set_paused(self, queue: str, paused: bool, now: float, actor: Actor | None = None) -> None:
         """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown.
 
         Resuming a queue whose spend reached its budget raises BudgetError: it would only
@@ -52,15 +53,18 @@ class SqlQueues:
                     f"{price_text(info.budget_usd or 0.0)} budget: "
                     "raise or clear the budget to resume it"
                 )
-        self._pause(queue, paused, PAUSE_MANUAL if paused else None, now)
+        self._pause(queue, paused, PAUSE_MANUAL if paused else None, now, actor)
 
-    def _pause(self, queue: str, paused: bool, reason: str | None, now: float) -> None:
+    def _pause(
+        self, queue: str, paused: bool, reason: str | None, now: float, actor: Actor | None = None
+    ) -> None:
         sql = "UPDATE queues SET paused = ?, pause_reason = ? WHERE name = ? RETURNING name"
         if self._one(sql, (paused, reason, queue)) is None:
             raise NotFoundError(f"unknown queue {queue!r}")
         if reason != PAUSE_BUDGET:  # a trigger writes the budget pause's event
             kind = "paused" if paused else "unpaused"
-            insert_events(self._conn, self._sql, [(now, kind, None, None, queue, None, None)])
+            detail = event_detail(actor)
+            insert_events(self._conn, self._sql, [(now, kind, None, None, queue, None, detail)])
 
     def set_budget(self, queue: str, usd: float | None, now: float) -> QueueInfo:
         """Set (or with None, clear) a queue's budget in USD, pausing or resuming it to match.

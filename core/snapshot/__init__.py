@@ -18,7 +18,8 @@ from typing import Any
 
 from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import BatchState, JobFilter, JobStatus, QASummary, QueueInfo
+from batchdash.core.models import BatchState, JobFilter, JobStatus, QueueInfo
+from batchdash.core.qa_models import QASummary
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,

@@ -6,15 +6,8 @@ from dataclasses import dataclass, field
 
 from batchdash.core.db.ports import Tx
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import (
-    ALL_JOBS,
-    Batch,
-    Event,
-    Job,
-    JobFilter,
-    JobStatus,
-    QAResult,
-)
+from batchdash.core.models import ALL_JOBS, Batch, Event, Job, JobFilter, JobStatus
+from batchdash.core.qa_models import QAResult
 from batchdash.core.stage_records import StageRun
 
 #: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.

@@ -12,7 +12,8 @@ import pytest
 from batchdash.core import budget, queue
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BudgetError, NotFoundError
-from batchdash.core.models import Claim, JobFilter, QAResult, QueueInfo
+from batchdash.core.models import Claim, JobFilter, QueueInfo
+from batchdash.core.qa_models import QAResult
 from tests.contract.backends import Backend, jobs
 
 

@@ -11,8 +11,9 @@ import pytest
 from batchdash.core import batches
 from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db.ports import SyncStore, Tx
-from batchdash.core.models import ALL_JOBS, JobFilter, NewJob, Outcome, QAResult
+from batchdash.core.models import ALL_JOBS, JobFilter, NewJob, Outcome
 from batchdash.core.prune import Pruned, PruneScope, prune
+from batchdash.core.qa_models import QAResult
 from tests.contract.backends import Backend, counts, jobs
 
 DAY = 86400.0

@@ -19,6 +19,7 @@ from typing import IO, Any
 import click
 
 from batchdash.core import batches, cost_estimate, remote
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.endpoints import choose_provider
@@ -221,7 +222,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Request the cancel; the batch is `cancelling` until the provider confirms."""
     batch_id = _local_id(args)
-    run_async(lambda db: remote.cancel_batch(db, batch_id), args)
+    run_async(lambda db: remote.cancel_batch(db, batch_id, Actor.current(Origin.CLI)), args)
     with open_sync(args) as db:
         batch = _batch(db, str(batch_id))
     print(f"batch {batch.id}: cancel requested, now {batch.raw_status}")
@@ -234,7 +235,9 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     with open_sync(args) as db:
         plan = db.read(lambda tx: batches.resubmit_plan(tx, parent))
     child = run_async(
-        lambda db: remote.resubmit_batch(db, parent, include_permanent=args.include_permanent),
+        lambda db: remote.resubmit_batch(
+            db, parent, include_permanent=args.include_permanent, actor=Actor.current(Origin.CLI)
+        ),
         args,
     )
     with open_sync(args) as db:
@@ -266,7 +269,7 @@ def cmd_download(args: argparse.Namespace) -> int:
                 written = _write_results(out, rows, args.format)
             print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
     if args.delete:
-        run_async(lambda db: remote.delete_batch(db, batch.id), args)
+        run_async(lambda db: remote.delete_batch(db, batch.id, Actor.current(Origin.CLI)), args)
         print(f"batch {batch.id}: deleted {batch.remote_id} at the provider", file=sys.stderr)
     return EXIT_OK
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from batchdash.core.actor import ORIGIN_ENV, Origin
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, example, invoke
 
 
@@ -17,8 +19,13 @@ def run_dashboard(args: argparse.Namespace) -> int:
         raise CliError("--refresh must be positive")
     from batchdash.tui.app import BatchDashApp
 
+    # Served to a browser, its actions are `web` ones in the events' audit trail.
+    origin = Origin.WEB if os.environ.get(ORIGIN_ENV) == Origin.WEB else Origin.TUI
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only).run()
+    app = BatchDashApp(
+        db_location(args), refresh=args.refresh, read_only=args.read_only, origin=origin
+    )
+    app.run()
     return EXIT_OK
 
 

@@ -36,6 +36,7 @@ COMMANDS = {
     "qa": "qa:qa_group",
     "stats": "stats:stats",
     "demo": "dashboard:demo",
+    "serve": "serve:serve",
 }
 
 

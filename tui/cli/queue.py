@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from batchdash.core import budget, cost_estimate, queue
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
 from batchdash.core.endpoints import Endpoint, named
@@ -203,7 +204,7 @@ def cmd_action(args: argparse.Namespace) -> int:
             f"{args.action}: name job ids, --filter, --status or --queue (refusing all jobs)"
         )
     if args.action == "retry":
-        n = run_async(lambda db: queue.retry(db, flt), args)
+        n = run_async(lambda db: queue.retry(db, flt, _actor()), args)
         print(f"retried {n} jobs")
         # Lines of remote batches run again only in a child batch: say which command does.
         remote = run_async(lambda db: queue.remote_retries(db, flt), args)
@@ -212,13 +213,13 @@ def cmd_action(args: argparse.Namespace) -> int:
         if remote:
             return EXIT_ATTENTION
     elif args.action == "cancel":
-        now, flagged = run_async(lambda db: queue.cancel(db, flt), args)
+        now, flagged = run_async(lambda db: queue.cancel(db, flt, _actor()), args)
         print(
             f"cancelled {now} pending jobs; {flagged} running jobs will stop at their "
             "next heartbeat"
         )
     else:
-        rescued, queues = run_async(lambda db: queue.resume(db, flt), args)
+        rescued, queues = run_async(lambda db: queue.resume(db, flt, _actor()), args)
         print(f"rescued {rescued} jobs; resumed queues: {', '.join(queues) or 'none'}")
         return _budget_held(args)
     return EXIT_OK
@@ -237,9 +238,14 @@ def _budget_held(args: argparse.Namespace) -> int:
     return EXIT_ATTENTION if held else EXIT_OK
 
 
+def _actor() -> Actor:
+    """Who acts from the command line (written into each action's events)."""
+    return Actor.current(Origin.CLI)
+
+
 def cmd_queue_pause(args: argparse.Namespace) -> int:
     """Pause or resume one queue."""
-    run_async(lambda db: queue.set_paused(db, args.name, args.paused), args)
+    run_async(lambda db: queue.set_paused(db, args.name, args.paused, _actor()), args)
     print(f"queue {args.name!r} {'paused' if args.paused else 'resumed'}")
     return EXIT_OK
 
