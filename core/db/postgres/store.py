@@ -30,6 +30,7 @@ from batchdash.core.db.postgres.connection import (
 from batchdash.core.db.postgres.events import PgEvents
 from batchdash.core.db.postgres.items import PgBatchItems
 from batchdash.core.db.postgres.jobs import PgJobs
+from batchdash.core.db.postgres.limits import PgLimits
 from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
@@ -55,6 +56,7 @@ class PgTx:
         self.items = PgBatchItems(conn)
         self.qa = PgQA(conn)
         self.stats = PgStats(conn)
+        self.limits = PgLimits(conn, self.stats)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

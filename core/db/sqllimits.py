@@ -1,0 +1,141 @@
+"""The rate-limits repository, written once for both back ends (shared SQL with `?`
+placeholders, converted by the back end's `sql` function; see `core/db/sqlevents.py`).
+
+Booking reads the queue's rows with `lock` appended (PostgreSQL: `FOR UPDATE`, so workers
+on every host book one after another; SQLite's write transaction is already exclusive),
+applies `core.ratelimit` to them and writes them back, all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import astuple, fields
+from typing import Any
+
+from batchdash.core.db.sqlevents import insert_events
+from batchdash.core.db.sqlshared import _build
+from batchdash.core.ratelimit import LimitStatus, RateLimit
+
+_COLUMNS = [f.name for f in fields(RateLimit)]
+_UPSERT = (
+    f"INSERT INTO rate_limits ({', '.join(_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (queue, model) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:])
+)
+_ORDER = " ORDER BY queue, model"
+
+
+class SqlLimits:
+    """Rate limits on one connection (sqlite3 or psycopg)."""
+
+    def __init__(
+        self, conn: Any, sql: Callable[[str], str], lock: str, clock: Callable[[float], float]
+    ) -> None:
+        self._conn = conn
+        self._sql = sql
+        self._lock = lock
+        self._clock = clock
+
+    def _select(self, where: str, params: tuple[Any, ...], lock: str = "") -> list[RateLimit]:
+        sql = f"SELECT * FROM rate_limits{where}{_ORDER}{lock}"
+        return [_build(RateLimit, r) for r in self._conn.execute(self._sql(sql), params)]
+
+    def _save(self, limits: list[RateLimit]) -> None:
+        self._conn.cursor().executemany(self._sql(_UPSERT), [astuple(lim) for lim in limits])
+
+    def _booked_rows(self, queue: str, model: str) -> list[RateLimit]:
+        """The queue's limits a request of `model` draws from, locked until commit."""
+        return self._select(" WHERE queue = ? AND model IN ('', ?)", (queue, model), self._lock)
+
+    def set_limit(
+        self, queue: str, model: str, rpm: int | None, tpm: int | None, cooldown: float, now: float
+    ) -> None:
+        """Create or change the limit of a queue's model ('' = all its models)."""
+        now = self._clock(now)
+        found = self._select(" WHERE queue = ? AND model = ?", (queue, model), self._lock)
+        limit = found[0] if found else RateLimit(queue, model, rpm, tpm, refilled_at=now)
+        limit.rpm, limit.tpm, limit.cooldown = rpm, tpm, cooldown
+        if not found:  # a new limit starts with full buckets
+            limit.requests = limit.tokens = float("inf")
+            limit.window_at = now
+        limit.refill(now)
+        self._save([limit])
+        insert_events(
+            self._conn, self._sql, [(now, "limit_set", None, None, queue, None, _what(limit))]
+        )
+
+    def clear_limit(self, queue: str, model: str | None, now: float) -> int:
+        """Remove a queue's limit for one model (None: all of them); returns how many went."""
+        where, params = (
+            (" WHERE queue = ?", (queue,))
+            if model is None
+            else (" WHERE queue = ? AND model = ?", (queue, model))
+        )
+        gone = self._conn.execute(self._sql(f"DELETE FROM rate_limits{where}"), params).rowcount
+        if gone:
+            detail = "all models" if model is None else _model(model)
+            row = (self._clock(now), "limit_cleared", None, None, queue, None, detail)
+            insert_events(self._conn, self._sql, [row])
+        return int(gone)
+
+    def list_limits(self, queue: str | None = None) -> list[RateLimit]:
+        """The stored limits (of one queue, or all), by queue and model."""
+        return self._select("", ()) if queue is None else self._select(" WHERE queue = ?", (queue,))
+
+    def limited_queues(self) -> frozenset[str]:
+        """Queues with any limit (one small read: workers skip the rest for free)."""
+        return frozenset(
+            r["queue"] for r in self._conn.execute("SELECT DISTINCT queue FROM rate_limits")
+        )
+
+    def reserve(self, queue: str, model: str, tokens: int, now: float) -> float:
+        """Book one request of `tokens` against the queue's limits for all models and for
+        `model`; returns the seconds to wait before sending it (0: at once)."""
+        limits = self._booked_rows(queue, model)
+        if not limits:
+            return 0.0
+        now = self._clock(now)
+        for limit in limits:
+            limit.refill(now)
+        wait = max(limit.wait_for(tokens, now) for limit in limits)
+        for limit in limits:
+            limit.take(tokens, wait, now)
+        self._save(limits)
+        return wait
+
+    def correct(self, queue: str, model: str, booked: int, used: int, now: float) -> None:
+        """Settle a booked request's tokens with what it really used."""
+        limits = self._booked_rows(queue, model)
+        now = self._clock(now)
+        for limit in limits:
+            limit.correct(booked, used, now)
+        self._save(limits)
+
+    def note_throttled(self, queue: str, model: str, retry_after: float | None, now: float) -> None:
+        """The provider answered 429: lower the effective rate for a while (see ratelimit)."""
+        limits = self._booked_rows(queue, model)
+        now = self._clock(now)
+        events = []
+        for limit in limits:
+            before = limit.factor_at(now)
+            limit.throttled(retry_after, now)
+            if limit.factor < before:
+                detail = f"{_model(limit.model)}: rate {limit.factor:.0%} of the limit after a 429"
+                events.append((now, "throttled", None, None, queue, None, detail))
+        self._save(limits)
+        insert_events(self._conn, self._sql, events)
+
+    def limit_status(self, now: float, queue: str | None = None) -> list[LimitStatus]:
+        """Each limit (of one queue, or all) with its effective rate, use and waits."""
+        now = self._clock(now)
+        return [limit.status(now) for limit in self.list_limits(queue)]
+
+
+def _model(model: str) -> str:
+    return f"model {model}" if model else "all models"
+
+
+def _what(limit: RateLimit) -> str:
+    """An event's words for a limit: `all models: 500 rpm, 200000 tpm`."""
+    parts = [f"{limit.rpm} rpm" if limit.rpm else "", f"{limit.tpm} tpm" if limit.tpm else ""]
+    return f"{_model(limit.model)}: {', '.join(p for p in parts if p)}"

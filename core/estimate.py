@@ -1,0 +1,77 @@
+"""How many tokens a request will take, known before sending it (no tokenizer needed).
+
+`estimate_request_tokens(payload)` returns `(input, output_bound)`:
+
+* **input** ≈ characters / 4 of the request's text parts: message contents (strings, or the
+  `text` of content parts), `system`, `prompt`, `input`/`instructions` (Responses and
+  embeddings). Rounded up, at least 1. English text runs close to 4 characters a token;
+  the estimate is corrected from the response's usage after the call.
+* **output bound**: the request's `max_completion_tokens`, `max_output_tokens` or
+  `max_tokens`; without one, `DEFAULT_OUTPUT_TOKENS` (embeddings: 0).
+
+It reads every shape batchdash runs: a batch-style line `{url, body}`, Anthropic's
+`{"params": {...}}` (a Message Batches line) or the parameters themselves, and a plain
+payload dict. `request_model(payload)` names the model such a request asks for ('' if none).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: Characters per token of the input estimate.
+CHARS_PER_TOKEN = 4
+#: Output bound of a request that sets no max_tokens (what rate limits reserve for it).
+DEFAULT_OUTPUT_TOKENS = 1024
+#: Request fields that hold the output bound, most specific first.
+_OUTPUT_FIELDS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+#: Request fields whose text is sent to the model.
+_TEXT_FIELDS = ("messages", "system", "prompt", "input", "instructions")
+
+
+def request_body(payload: Any) -> dict[str, Any]:
+    """The model parameters inside a payload: `body` of `{url, body}`, Anthropic's `params`,
+    or the payload itself (a dict; anything else has none)."""
+    if not isinstance(payload, dict):
+        return {}
+    for wrapper in ("body", "params"):
+        inner = payload.get(wrapper)
+        if isinstance(inner, dict):
+            return inner
+    return payload
+
+
+def request_model(payload: Any) -> str:
+    """The model a request asks for, '' when it names none."""
+    model = request_body(payload).get("model")
+    return model if isinstance(model, str) else ""
+
+
+def _chars(value: Any) -> int:
+    """Characters of text in a request field: strings, and the text inside lists and
+    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`)."""
+    if isinstance(value, str):
+        return len(value)
+    if isinstance(value, list):
+        return sum(_chars(v) for v in value)
+    if isinstance(value, dict):
+        return sum(_chars(value[k]) for k in ("text", "content") if k in value)
+    return 0
+
+
+def _output_bound(body: dict[str, Any], url: str) -> int:
+    for name in _OUTPUT_FIELDS:
+        value = body.get(name)
+        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            return value
+    return 0 if "embeddings" in url else DEFAULT_OUTPUT_TOKENS
+
+
+def estimate_request_tokens(payload: Any) -> tuple[int, int]:
+    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request."""
+    body = request_body(payload)
+    chars = sum(_chars(body.get(name)) for name in _TEXT_FIELDS)
+    if chars == 0 and body is payload and isinstance(payload, dict):
+        chars = len(str(payload))  # a plain payload of other fields: all of it is input
+    url = payload.get("url", "") if isinstance(payload, dict) else ""
+    tokens_in = max(1, -(-chars // CHARS_PER_TOKEN))
+    return tokens_in, _output_bound(body, url if isinstance(url, str) else "")
