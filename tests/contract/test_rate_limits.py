@@ -7,6 +7,7 @@ wait a fraction of a second.
 
 from __future__ import annotations
 
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -77,7 +78,7 @@ def test_bookings_from_many_connections_are_atomic(backend: Backend) -> None:
         waits = sorted(w for ws in pool.map(book, range(4)) for w in ws)
     # 20 bookings, each its own slot one second after the one before: none shares a slot.
     assert waits[0] == 0.0
-    gaps = [b - a for a, b in zip(waits, waits[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(waits)]
     assert all(0.7 < gap < 1.3 for gap in gaps), waits
     assert _status(backend).used_rpm == 20
 
