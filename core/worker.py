@@ -37,6 +37,7 @@ from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
 from batchdash.core.handlers import SimSettings
+from batchdash.core.limiter import WorkerLimiter
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
 from batchdash.core.models import (
@@ -113,6 +114,7 @@ class WorkerProcess:
         self._stop_at: float | None = None  # monotonic time of the first stop signal
         self._pid_file = pid_dir(options.where) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
+        self.limiter = WorkerLimiter()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -260,6 +262,8 @@ class WorkerProcess:
         def run(tx: Tx) -> tuple[list[int], list[Claim], list[int]]:
             accepted = tx.jobs.finish(self.id, outcomes)
             sampled = self._qa_sample(tx, outcomes, accepted)
+            self.limiter.refresh(tx)
+            self.limiter.settle(tx, outcomes, now)
             claims: list[Claim] = []
             if free > 0:
                 claims = tx.jobs.claim(
@@ -270,6 +274,7 @@ class WorkerProcess:
                     options.queues,
                     now,
                 )
+                self.limiter.book(tx, claims, now)
             return accepted, claims, sampled
 
         assert self.db is not None
@@ -303,6 +308,9 @@ class WorkerProcess:
 
     async def _run_job(self, claimed: Claim) -> None:
         try:
+            wait = self.limiter.wait_of(claimed.job_id)
+            if wait > 0:
+                await asyncio.sleep(wait)  # its turn under the queue's rate limit
             outcome = await run_attempt(claimed, self.options)
         except asyncio.CancelledError:
             if claimed.job_id not in self.cancel_requested:

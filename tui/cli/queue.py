@@ -1,4 +1,5 @@
-"""Queue commands: init, enqueue, retry, cancel, resume, and queue pause/resume."""
+"""Queue commands: init, enqueue, retry, cancel, resume, and queue pause/resume (the
+group's `limit` and `show` live in `limits.py`)."""
 
 from __future__ import annotations
 
@@ -35,6 +36,7 @@ from batchdash.tui.cli.common import (
     open_sync,
     run_async,
 )
+from batchdash.tui.cli.limits import limit, show
 from batchdash.tui.cli.progress import EVERY, count_lines, on_terminal, progress_bar
 from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
 
@@ -304,9 +306,17 @@ resume = _action(
 )
 
 
-@click.group("queue", cls=Group, epilog=example("batchdash queue pause summaries"))
+@click.group(
+    "queue",
+    cls=Group,
+    epilog=example("batchdash queue pause summaries", "batchdash queue limit papers --rpm 500"),
+)
 def queue_group() -> None:
-    """Pause or resume a queue."""
+    """Pause, resume, rate-limit or show a queue."""
+
+
+queue_group.add_command(limit)
+queue_group.add_command(show)
 
 
 def _pause(name: str) -> click.Command:
