@@ -5,8 +5,8 @@ claims jobs), so a limit costs no transaction of its own: `refresh` reads which 
 have limits (one small read per exchange; jobs of other queues pay nothing more), `book`
 reserves each newly claimed job of a limited queue and handler (`handlers.rate_limited`)
 from its estimate (`core.estimate`), and `settle` corrects the booked tokens from each
-finished job's usage and reports the provider's 429s (`ratelimit.THROTTLE_KINDS`), whose
-retry delay (at least the provider's retry-after) holds the lowered rate.
+finished job's usage and reports the provider's 429s (`ratelimit.THROTTLE_KINDS`) with
+their retry-after, which holds the lowered rate at least that long.
 
 A booked job waits `wait_of(job_id)` seconds before its handler runs; it holds its claim
 meanwhile and the heartbeat keeps extending its lease.
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from batchdash.core.db.ports import Tx
 from batchdash.core.estimate import estimate_request_tokens, request_model
 from batchdash.core.handlers import rate_limited
-from batchdash.core.models import Claim, JobStatus, Outcome
+from batchdash.core.models import Claim, Outcome
 from batchdash.core.ratelimit import THROTTLE_KINDS
 
 
@@ -62,9 +62,7 @@ class WorkerLimiter:
             if booking is None:
                 continue
             if outcome.error_kind in THROTTLE_KINDS:
-                delay = outcome.run_after - outcome.finished_at
-                retry_after = delay if outcome.status == JobStatus.PENDING else None
-                tx.limits.note_throttled(booking.queue, booking.model, retry_after, now)
+                tx.limits.note_throttled(booking.queue, booking.model, outcome.retry_after, now)
             if outcome.input_tokens is not None and outcome.output_tokens is not None:
                 used = outcome.input_tokens + outcome.output_tokens
                 tx.limits.correct(booking.queue, booking.model, booking.tokens, used, now)

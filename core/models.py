@@ -459,6 +459,8 @@ class Outcome:
     cost: float | None = None
     event: str = ""
     detail: str | None = None
+    #: Seconds the provider asked to wait (its retry-after), which rate limits honour.
+    retry_after: float | None = None
 
 
 #: Judges whose overall scores for one job differ by at least this much "disagree".
