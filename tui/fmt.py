@@ -150,14 +150,16 @@ def limit_text(status: LimitStatus) -> str:
 
 
 def limit_brief(status: LimitStatus) -> str:
-    """A limit in a few cells for the dashboard's queue list: `118/120rpm ⌛3` (use of the
-    tighter-known dimension, jobs waiting), or the lowered rate after a 429."""
+    """A limit in a few cells for the dashboard's queue list: `118/120rpm ⌛3` (use over the
+    last minute of the rate in force, jobs waiting); `↓` marks a rate a 429 lowered."""
+    factor = status.factor
     if status.rpm:
-        text = f"{status.used_rpm:,}/{status.rpm:,}rpm"
+        text = f"{status.used_rpm:,}/{round(status.rpm * factor):,}rpm"
     else:
-        text = f"{status.used_tpm // 1000:,}k/{(status.tpm or 0) // 1000:,}ktpm"
+        tpm = round((status.tpm or 0) * factor)
+        text = f"{status.used_tpm // 1000:,}k/{tpm // 1000:,}ktpm"
     if status.throttled:
-        text += f" {status.factor:.0%}"
+        text += "↓"
     if status.waiting:
         text += f" ⌛{status.waiting}"
     return text

@@ -17,6 +17,7 @@ from typing import Any
 
 from batchdash.core.db.ports import Tx
 from batchdash.core.models import BatchState, JobFilter, JobStatus, QASummary, QueueInfo
+from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -143,6 +144,8 @@ class Snapshot:
     qa: QASummary | None
     #: Every tracked batch (`batches` is one page of them, from `View.batch_offset`).
     batch_total: int = 0
+    #: Every queue rate limit with its use and waits.
+    limits: list[LimitStatus] = field(default_factory=list)
 
 
 def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
@@ -172,6 +175,7 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
         ),
         qa=qa(tx) if view.with_qa else None,
         batch_total=tx.batches.count_batches(),
+        limits=tx.limits.limit_status(now),
     )
 
 
