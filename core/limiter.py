@@ -2,11 +2,12 @@
 
 Both run inside the worker's exchange transaction (the one that records outcomes and
 claims jobs), so a limit costs no transaction of its own: `refresh` reads which queues
-have limits (one small read per exchange; jobs of other queues pay nothing more), `book`
-reserves each newly claimed job of a limited queue and handler (`handlers.rate_limited`)
-from its estimate (`core.estimate`), and `settle` corrects the booked tokens from each
-finished job's usage and reports the provider's 429s (`ratelimit.THROTTLE_KINDS`) with
-their retry-after, which holds the lowered rate at least that long.
+have limits (one small read per exchange; jobs of other queues pay nothing more), and
+`exchange` settles the finished jobs' bookings (their tokens corrected from usage, the
+provider's 429s (`ratelimit.THROTTLE_KINDS`) reported with their retry-after, which holds
+the lowered rate at least that long), then books each newly claimed job of a limited queue
+and handler (`handlers.rate_limited`) from its estimate (`core.estimate`), reading and
+writing the limits once.
 
 A booked job waits `wait_of(job_id)` seconds before its handler runs; it holds its claim
 meanwhile and the heartbeat keeps extending its lease.
@@ -21,7 +22,7 @@ from batchdash.core.db.ports import Tx
 from batchdash.core.estimate import estimate_request_tokens, request_model
 from batchdash.core.handlers import rate_limited
 from batchdash.core.models import Claim, Outcome
-from batchdash.core.ratelimit import THROTTLE_KINDS
+from batchdash.core.ratelimit import THROTTLE_KINDS, Settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,27 +46,40 @@ class WorkerLimiter:
         """Learn which queues have limits (they can change at any time)."""
         self.limited = tx.limits.limited_queues()
 
-    def book(self, tx: Tx, claims: Sequence[Claim], now: float) -> None:
-        """Reserve each claimed job of a limited queue whose handler calls a model."""
-        for claimed in claims:
-            if claimed.queue not in self.limited or not rate_limited(claimed.handler):
-                continue
-            model = request_model(claimed.payload)
-            tokens = sum(estimate_request_tokens(claimed.payload))
-            wait = tx.limits.reserve(claimed.queue, model, tokens, now)
-            self.bookings[claimed.job_id] = Booking(claimed.queue, model, tokens, wait)
+    def exchange(
+        self, tx: Tx, outcomes: Sequence[Outcome], claims: Sequence[Claim], now: float
+    ) -> None:
+        """Settle the finished jobs' bookings, then book the claimed jobs of limited queues
+        whose handler calls a model, in claim order (one read and write of the limits)."""
+        settled = [self._settlement(o) for o in outcomes if o.job_id in self.bookings]
+        wanted = [
+            (c.job_id, c.queue, request_model(c.payload), sum(estimate_request_tokens(c.payload)))
+            for c in claims
+            if c.queue in self.limited and rate_limited(c.handler)
+        ]
+        if not settled and not wanted:
+            return
+        requests = [(queue, model, tokens) for _, queue, model, tokens in wanted]
+        waits = tx.limits.settle_and_reserve(settled, requests, now)
+        for (job_id, queue, model, tokens), wait in zip(wanted, waits, strict=True):
+            self.bookings[job_id] = Booking(queue, model, tokens, wait)
 
-    def settle(self, tx: Tx, outcomes: Sequence[Outcome], now: float) -> None:
-        """Correct booked tokens from usage; a 429 lowers the rate of the job's limits."""
+    def _settlement(self, outcome: Outcome) -> Settlement:
+        """What a finished job used of its booking, and whether it met a 429."""
+        booking = self.bookings[outcome.job_id]
+        used = None
+        if outcome.input_tokens is not None and outcome.output_tokens is not None:
+            used = outcome.input_tokens + outcome.output_tokens
+        throttled = outcome.error_kind in THROTTLE_KINDS
+        return Settlement(
+            booking.queue, booking.model, booking.tokens, used, throttled, outcome.retry_after
+        )
+
+    def forget(self, outcomes: Sequence[Outcome]) -> None:
+        """Drop the bookings of finished jobs once their exchange committed (`exchange`
+        itself changes nothing but new bookings, so a retried transaction is harmless)."""
         for outcome in outcomes:
-            booking = self.bookings.pop(outcome.job_id, None)
-            if booking is None:
-                continue
-            if outcome.error_kind in THROTTLE_KINDS:
-                tx.limits.note_throttled(booking.queue, booking.model, outcome.retry_after, now)
-            if outcome.input_tokens is not None and outcome.output_tokens is not None:
-                used = outcome.input_tokens + outcome.output_tokens
-                tx.limits.correct(booking.queue, booking.model, booking.tokens, used, now)
+            self.bookings.pop(outcome.job_id, None)
 
     def wait_of(self, job_id: int) -> float:
         """Seconds this job must wait before its handler runs (0: unlimited or at once)."""

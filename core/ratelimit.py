@@ -125,8 +125,8 @@ class RateLimit:
             self.cur_wait_max = max(self.cur_wait_max, wait)
 
     def correct(self, booked: int, used: int, now: float) -> None:
-        """Give back (or take more of) the tokens a request booked, once its usage is known."""
-        self.refill(now)
+        """Give back (or take more of) the tokens a request booked, once its usage is known
+        (after `refill(now)`)."""
         if self.tpm:
             self.tokens = min(self._capacity(self._rates(now)[1]), self.tokens + booked - used)
         self._roll(now)
@@ -182,6 +182,19 @@ class RateLimit:
             waits=self.cur_waits + self.prev_waits,
             wait_max=max(self.cur_wait_max, self.prev_wait_max),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Settlement:
+    """A finished request of a queue's model: the tokens it booked and used (None: usage
+    unknown, nothing to correct), and whether the provider answered 429 (with retry-after)."""
+
+    queue: str
+    model: str
+    booked: int
+    used: int | None
+    throttled: bool = False
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -263,7 +263,6 @@ class WorkerProcess:
             accepted = tx.jobs.finish(self.id, outcomes)
             sampled = self._qa_sample(tx, outcomes, accepted)
             self.limiter.refresh(tx)
-            self.limiter.settle(tx, outcomes, now)
             claims: list[Claim] = []
             if free > 0:
                 claims = tx.jobs.claim(
@@ -274,11 +273,12 @@ class WorkerProcess:
                     options.queues,
                     now,
                 )
-                self.limiter.book(tx, claims, now)
+            self.limiter.exchange(tx, outcomes, claims, now)
             return accepted, claims, sampled
 
         assert self.db is not None
         accepted, claims, sampled = await self.db.write(run)
+        self.limiter.forget(outcomes)
         self._count(outcomes, accepted)
         if self.qa is not None:
             self.qa.judge(sampled)

@@ -8,10 +8,11 @@ Times passed in are the caller's clock; every back end judges by its store clock
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from batchdash.core.ratelimit import LimitStatus, RateLimit
+    from batchdash.core.ratelimit import LimitStatus, RateLimit, Settlement
 
 
 class Limits(Protocol):
@@ -40,6 +41,13 @@ class Limits(Protocol):
 
     def note_throttled(self, queue: str, model: str, retry_after: float | None, now: float) -> None:
         """The provider answered 429: lower the effective rate for a while (see ratelimit)."""
+
+    def settle_and_reserve(
+        self, settled: Sequence[Settlement], booked: Sequence[tuple[str, str, int]], now: float
+    ) -> list[float]:
+        """Settle finished requests (`correct`, `note_throttled`), then book new ones
+        `(queue, model, tokens)` in order (`reserve`), reading and writing each limit
+        involved once (a worker's exchange); returns each booking's wait."""
 
     def limit_status(self, now: float, queue: str | None = None) -> list[LimitStatus]:
         """Each limit (of one queue, or all) with its effective rate, use and waits."""

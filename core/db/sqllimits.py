@@ -1,26 +1,30 @@
 """The rate-limits repository, written once for both back ends (shared SQL with `?`
 placeholders, converted by the back end's `sql` function; see `core/db/sqlevents.py`).
 
-Booking reads the queue's rows with `lock` appended (PostgreSQL: `FOR UPDATE`, so workers
+Booking reads the queues' rows with `lock` appended (PostgreSQL: `FOR UPDATE`, so workers
 on every host book one after another; SQLite's write transaction is already exclusive),
 applies `core.ratelimit` to them and writes them back, all in the caller's transaction.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import astuple, fields
 from typing import Any
 
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.db.sqlshared import _build
-from batchdash.core.ratelimit import LimitStatus, RateLimit
+from batchdash.core.ratelimit import LimitStatus, RateLimit, Settlement
 
 _COLUMNS = [f.name for f in fields(RateLimit)]
 _UPSERT = (
     f"INSERT INTO rate_limits ({', '.join(_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _COLUMNS)}) ON CONFLICT (queue, model) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS[2:])
+)
+_UPDATE = (
+    f"UPDATE rate_limits SET {', '.join(f'{c} = ?' for c in _COLUMNS[2:])} "
+    "WHERE queue = ? AND model = ?"
 )
 _ORDER = " ORDER BY queue, model"
 
@@ -41,11 +45,9 @@ class SqlLimits:
         return [_build(RateLimit, r) for r in self._conn.execute(self._sql(sql), params)]
 
     def _save(self, limits: list[RateLimit]) -> None:
-        self._conn.cursor().executemany(self._sql(_UPSERT), [astuple(lim) for lim in limits])
-
-    def _booked_rows(self, queue: str, model: str) -> list[RateLimit]:
-        """The queue's limits a request of `model` draws from, locked until commit."""
-        return self._select(" WHERE queue = ? AND model IN ('', ?)", (queue, model), self._lock)
+        """Write back rows read under the lock (they exist: a plain UPDATE)."""
+        rows = [(*values[2:], *values[:2]) for values in map(astuple, limits)]
+        self._conn.cursor().executemany(self._sql(_UPDATE), rows)
 
     def set_limit(
         self, queue: str, model: str, rpm: int | None, tpm: int | None, cooldown: float, now: float
@@ -59,7 +61,7 @@ class SqlLimits:
             limit.requests = limit.tokens = float("inf")
             limit.window_at = now
         limit.refill(now)
-        self._save([limit])
+        self._conn.execute(self._sql(_UPSERT), astuple(limit))
         insert_events(
             self._conn, self._sql, [(now, "limit_set", None, None, queue, None, _what(limit))]
         )
@@ -91,44 +93,78 @@ class SqlLimits:
     def reserve(self, queue: str, model: str, tokens: int, now: float) -> float:
         """Book one request of `tokens` against the queue's limits for all models and for
         `model`; returns the seconds to wait before sending it (0: at once)."""
-        limits = self._booked_rows(queue, model)
-        if not limits:
-            return 0.0
-        now = self._clock(now)
-        for limit in limits:
-            limit.refill(now)
-        wait = max(limit.wait_for(tokens, now) for limit in limits)
-        for limit in limits:
-            limit.take(tokens, wait, now)
-        self._save(limits)
-        return wait
+        return self.settle_and_reserve([], [(queue, model, tokens)], now)[0]
 
     def correct(self, queue: str, model: str, booked: int, used: int, now: float) -> None:
         """Settle a booked request's tokens with what it really used."""
-        limits = self._booked_rows(queue, model)
-        now = self._clock(now)
-        for limit in limits:
-            limit.correct(booked, used, now)
-        self._save(limits)
+        self.settle_and_reserve([Settlement(queue, model, booked, used)], [], now)
 
     def note_throttled(self, queue: str, model: str, retry_after: float | None, now: float) -> None:
         """The provider answered 429: lower the effective rate for a while (see ratelimit)."""
-        limits = self._booked_rows(queue, model)
+        settled = Settlement(queue, model, 0, None, throttled=True, retry_after=retry_after)
+        self.settle_and_reserve([settled], [], now)
+
+    def settle_and_reserve(
+        self, settled: Sequence[Settlement], booked: Sequence[tuple[str, str, int]], now: float
+    ) -> list[float]:
+        """Settle finished requests, then book new ones `(queue, model, tokens)` in order,
+        reading and writing each limit involved once; returns each booking's wait."""
+        queues = sorted({s.queue for s in settled} | {queue for queue, _, _ in booked})
+        marks = ", ".join("?" for _ in queues)
+        rows = (
+            self._select(f" WHERE queue IN ({marks})", tuple(queues), self._lock) if queues else []
+        )
+        if not rows:
+            return [0.0] * len(booked)
         now = self._clock(now)
-        events = []
-        for limit in limits:
-            before = limit.factor_at(now)
-            limit.throttled(retry_after, now)
-            if limit.factor < before:
-                detail = f"{_model(limit.model)}: rate {limit.factor:.0%} of the limit after a 429"
-                events.append((now, "throttled", None, None, queue, None, detail))
-        self._save(limits)
+        by_key = {(limit.queue, limit.model): limit for limit in rows}
+        for limit in rows:
+            limit.refill(now)
+        events = [event for s in settled for event in self._settle(by_key, s, now)]
+        waits = [
+            self._book(_drawn(by_key, queue, model), tokens, now) for queue, model, tokens in booked
+        ]
+        self._save(rows)
         insert_events(self._conn, self._sql, events)
+        return waits
+
+    @staticmethod
+    def _settle(
+        by_key: dict[tuple[str, str], RateLimit], settled: Settlement, now: float
+    ) -> list[tuple[Any, ...]]:
+        """Apply one finished request to its limits; the events of rates a 429 lowered."""
+        events = []
+        for limit in _drawn(by_key, settled.queue, settled.model):
+            if settled.used is not None:
+                limit.correct(settled.booked, settled.used, now)
+            if settled.throttled:
+                before = limit.factor_at(now)
+                limit.throttled(settled.retry_after, now)
+                if limit.factor < before:
+                    detail = (
+                        f"{_model(limit.model)}: rate {limit.factor:.0%} of the limit after a 429"
+                    )
+                    events.append((now, "throttled", None, None, limit.queue, None, detail))
+        return events
+
+    @staticmethod
+    def _book(limits: list[RateLimit], tokens: int, now: float) -> float:
+        """Book one request on every limit it draws from; its wait is the longest one."""
+        wait = max((limit.wait_for(tokens, now) for limit in limits), default=0.0)
+        for limit in limits:
+            limit.take(tokens, wait, now)
+        return wait
 
     def limit_status(self, now: float, queue: str | None = None) -> list[LimitStatus]:
         """Each limit (of one queue, or all) with its effective rate, use and waits."""
         now = self._clock(now)
         return [limit.status(now) for limit in self.list_limits(queue)]
+
+
+def _drawn(by_key: dict[tuple[str, str], RateLimit], queue: str, model: str) -> list[RateLimit]:
+    """The limits a request of `model` in `queue` draws from: the queue's, and the model's."""
+    keys = {(queue, ""), (queue, model)}
+    return [by_key[key] for key in sorted(keys) if key in by_key]
 
 
 def _model(model: str) -> str:
