@@ -158,7 +158,7 @@ class RateLimit:
         self.prev_wait_max = self.cur_wait_max if fresh else 0.0
         self.cur_requests = self.cur_tokens = self.cur_waits = 0
         self.cur_wait_max = 0.0
-        self.window_at = now
+        self.window_at += WINDOW * (age // WINDOW)  # windows stay aligned to their start
 
     # ------------------------------------------------------------------ reading
 
