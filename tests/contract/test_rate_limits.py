@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from batchdash.core.db.ports import SyncStore, Tx
-from batchdash.core.ratelimit import LimitStatus
+from batchdash.core.ratelimit import LimitStatus, Settlement
 from tests.conftest import wait_until
 from tests.contract.backends import Backend
 
@@ -151,3 +151,19 @@ def test_a_request_bigger_than_the_bucket_goes_when_it_is_full(
     with backend.open_sync() as store:
         assert _reserve(store, 1000) == 0.0
         assert _reserve(store, 1) > 90  # the big one is paid back at 10 tokens a second
+
+
+def test_a_workers_exchange_settles_then_books_in_one_call(backend: Backend) -> None:
+    _limit(backend, rpm=120, tpm=6000)  # 2 requests and 100 tokens a second
+    with backend.open_sync() as store:
+        assert _reserve(store, 100) == 0.0
+        settled = [
+            Settlement("q", "m", 100, 40),  # 60 tokens come back
+            Settlement("q", "m", 0, None, throttled=True, retry_after=None),
+        ]
+        booked = [("q", "m", 50), ("q", "other", 10), ("free", "m", 10)]
+        waits = store.write(lambda tx: tx.limits.settle_and_reserve(settled, booked, time.time()))
+        # Halved: a burst of 1 request, 50 tokens; the 60 returned tokens pay the first.
+        assert waits[0] == 0.0 and 0.5 < waits[1] <= 1.0 and waits[2] == 0.0
+        status = _status(backend)
+    assert (status.factor, status.used_rpm, status.used_tpm) == (0.5, 3, 100)
