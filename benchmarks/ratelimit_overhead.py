@@ -9,10 +9,10 @@ alternate the order; the figure is the median of the per-round ratios. Target: o
 ≤ 10%. Prints jobs/s per variant and the ratio; checks every job succeeded and, for the
 limited queue, that every job was booked.
 
-    python benchmarks/ratelimit_overhead.py [--jobs 20000] [--rounds 3] [--db URL]
+    python benchmarks/ratelimit_overhead.py [--jobs 20000] [--rounds 3] [--postgres]
 
-Without `--db`, each variant gets a fresh SQLite file; with a PostgreSQL URL, every variant
-runs on that database, each in a queue of its own.
+Each variant gets a fresh SQLite file, or with `--postgres` a fresh database on a throwaway
+server (tests/pgserver.py, or the server of BATCHDASH_TEST_PG_URL).
 """
 
 from __future__ import annotations
@@ -27,9 +27,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from pgserver import PgServer  # noqa: E402
 
 from batchdash.core.db import open_sync_store  # noqa: E402
-from batchdash.core.db.location import DbLocation, parse_location  # noqa: E402
+from batchdash.core.db.location import DbLocation  # noqa: E402
 from batchdash.core.db.ports import Tx  # noqa: E402
 from batchdash.core.models import JobFilter, NewJob  # noqa: E402
 
@@ -74,28 +77,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--db", default=None, help="A PostgreSQL URL (default: SQLite files).")
+    parser.add_argument("--postgres", action="store_true", help="Run on PostgreSQL.")
     options = parser.parse_args()
+    server = PgServer.start() if options.postgres else None
     ratios: list[float] = []
     rates: dict[bool, list[float]] = {True: [], False: []}
-    with tempfile.TemporaryDirectory() as folder:
-        for i in range(options.rounds):
-            for limited in (False, True) if i % 2 == 0 else (True, False):
-                name = f"{'limited' if limited else 'free'}-{i}"
-                where = (
-                    parse_location(options.db)
-                    if options.db
-                    else DbLocation(path=Path(folder) / f"{name}.db")
+    try:
+        with tempfile.TemporaryDirectory() as folder:
+            for i in range(options.rounds):
+                for limited in (False, True) if i % 2 == 0 else (True, False):
+                    name = f"{'limited' if limited else 'free'}-{i}"
+                    where = (
+                        DbLocation(url=server.create_database())
+                        if server
+                        else DbLocation(path=Path(folder) / f"{name}.db")
+                    )
+                    rates[limited].append(run_variant(where, name, options.jobs, limited))
+                ratios.append(rates[True][-1] / rates[False][-1])
+                print(
+                    f"round {i + 1}: no limit {rates[False][-1]:,.0f} jobs/s, "
+                    f"limit far above {rates[True][-1]:,.0f} jobs/s ({ratios[-1]:.2f}x)"
                 )
-                rates[limited].append(run_variant(where, name, options.jobs, limited))
-            ratios.append(rates[True][-1] / rates[False][-1])
-            print(
-                f"round {i + 1}: no limit {rates[False][-1]:,.0f} jobs/s, "
-                f"limit far above {rates[True][-1]:,.0f} jobs/s ({ratios[-1]:.2f}x)"
-            )
+    finally:
+        if server:
+            server.stop()
     overhead = 1 - statistics.median(ratios)
     verdict = "ok" if overhead <= 0.10 else "OVER TARGET"
-    print(f"rate limiter overhead (median of {options.rounds}): {overhead:.1%} [{verdict}, ≤ 10%]")
+    store = "PostgreSQL" if server else "SQLite"
+    print(
+        f"rate limiter overhead on {store} (median of {options.rounds}): {overhead:.1%} "
+        f"[{verdict}, target ≤ 10%]"
+    )
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Both run inside the worker's exchange transaction (the one that records outcomes and
 claims jobs), so a limit costs no transaction of its own: `refresh` reads which queues
-have limits (one small read per exchange; jobs of other queues pay nothing more), and
+have limits (one small read a second; jobs of other queues pay nothing more), and
 `exchange` settles the finished jobs' bookings (their tokens corrected from usage, the
 provider's 429s (`ratelimit.THROTTLE_KINDS`) reported with their retry-after, which holds
 the lowered rate at least that long), then books each newly claimed job of a limited queue
@@ -15,6 +15,7 @@ meanwhile and the heartbeat keeps extending its lease.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -23,6 +24,9 @@ from batchdash.core.estimate import estimate_request_tokens, request_model
 from batchdash.core.handlers import rate_limited
 from batchdash.core.models import Claim, Outcome
 from batchdash.core.ratelimit import THROTTLE_KINDS, Settlement
+
+#: Seconds a worker trusts its list of limited queues (jobs of other queues pay nothing).
+REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,10 +45,15 @@ class WorkerLimiter:
     def __init__(self) -> None:
         self.limited: frozenset[str] = frozenset()
         self.bookings: dict[int, Booking] = {}
+        self._refreshed_at = float("-inf")
 
     def refresh(self, tx: Tx) -> None:
-        """Learn which queues have limits (they can change at any time)."""
-        self.limited = tx.limits.limited_queues()
+        """Learn which queues have limits, at most once every `REFRESH_SECONDS` (a limit
+        set or cleared applies to this worker's claims within that long)."""
+        now = time.monotonic()
+        if now - self._refreshed_at >= REFRESH_SECONDS:
+            self.limited = tx.limits.limited_queues()
+            self._refreshed_at = now
 
     def exchange(
         self, tx: Tx, outcomes: Sequence[Outcome], claims: Sequence[Claim], now: float

@@ -2,8 +2,9 @@
 placeholders, converted by the back end's `sql` function; see `core/db/sqlevents.py`).
 
 Booking reads the queues' rows with `lock` appended (PostgreSQL: `FOR UPDATE`, so workers
-on every host book one after another; SQLite's write transaction is already exclusive),
-applies `core.ratelimit` to them and writes them back, all in the caller's transaction.
+on every host book one after another; SQLite's write transaction is already exclusive)
+and the store's clock with them (`now_sql`), applies `core.ratelimit` to them and writes
+them back: two statements in the caller's transaction.
 """
 
 from __future__ import annotations
@@ -33,12 +34,18 @@ class SqlLimits:
     """Rate limits on one connection (sqlite3 or psycopg)."""
 
     def __init__(
-        self, conn: Any, sql: Callable[[str], str], lock: str, clock: Callable[[float], float]
+        self,
+        conn: Any,
+        sql: Callable[[str], str],
+        lock: str,
+        clock: Callable[[float], float],
+        now_sql: str,
     ) -> None:
         self._conn = conn
         self._sql = sql
         self._lock = lock
         self._clock = clock
+        self._now_sql = now_sql  # `clock` as an SQL expression of the caller's `now` (`?`)
 
     def _select(self, where: str, params: tuple[Any, ...], lock: str = "") -> list[RateLimit]:
         sql = f"SELECT * FROM rate_limits{where}{_ORDER}{lock}"
@@ -47,7 +54,10 @@ class SqlLimits:
     def _save(self, limits: list[RateLimit]) -> None:
         """Write back rows read under the lock (they exist: a plain UPDATE)."""
         rows = [(*values[2:], *values[:2]) for values in map(astuple, limits)]
-        self._conn.cursor().executemany(self._sql(_UPDATE), rows)
+        if len(rows) == 1:  # the usual case: one statement, no batch machinery
+            self._conn.execute(self._sql(_UPDATE), rows[0])
+        else:
+            self._conn.cursor().executemany(self._sql(_UPDATE), rows)
 
     def set_limit(
         self, queue: str, model: str, rpm: int | None, tpm: int | None, cooldown: float, now: float
@@ -110,13 +120,15 @@ class SqlLimits:
         """Settle finished requests, then book new ones `(queue, model, tokens)` in order,
         reading and writing each limit involved once; returns each booking's wait."""
         queues = sorted({s.queue for s in settled} | {queue for queue, _, _ in booked})
+        if not queues:
+            return []
         marks = ", ".join("?" for _ in queues)
-        rows = (
-            self._select(f" WHERE queue IN ({marks})", tuple(queues), self._lock) if queues else []
-        )
-        if not rows:
+        sql = f"SELECT *, {self._now_sql} AS clock_now FROM rate_limits WHERE queue IN ({marks})"
+        found = self._conn.execute(self._sql(sql + self._lock), (now, *queues)).fetchall()
+        if not found:
             return [0.0] * len(booked)
-        now = self._clock(now)
+        now = float(found[0]["clock_now"])  # the store's clock, read with the rows
+        rows = [_build(RateLimit, r) for r in found]
         by_key = {(limit.queue, limit.model): limit for limit in rows}
         for limit in rows:
             limit.refill(now)
@@ -125,7 +137,8 @@ class SqlLimits:
             self._book(_drawn(by_key, queue, model), tokens, now) for queue, model, tokens in booked
         ]
         self._save(rows)
-        insert_events(self._conn, self._sql, events)
+        if events:  # psycopg's executemany costs round trips even with nothing to insert
+            insert_events(self._conn, self._sql, events)
         return waits
 
     @staticmethod

@@ -18,4 +18,5 @@ class PgLimits(SqlLimits):
     """Rate limits on one psycopg connection."""
 
     def __init__(self, conn: psycopg.Connection[Any], stats: PgStats) -> None:
-        super().__init__(conn, pg_sql, " FOR UPDATE", stats.clock)
+        # The server's clock; the caller's `now` only fills the placeholder both share.
+        super().__init__(conn, pg_sql, " FOR UPDATE", stats.clock, "coalesce(batchdash_now(), ?)")

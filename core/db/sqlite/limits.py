@@ -13,4 +13,4 @@ class SqliteLimits(SqlLimits):
     """Rate limits on one SQLite connection, timed by the callers' clock."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        super().__init__(conn, same_sql, "", lambda now: now)
+        super().__init__(conn, same_sql, "", lambda now: now, "?")
