@@ -24,6 +24,7 @@ Every time is the store's clock (`tx.stats.clock`), so hosts agree on PostgreSQL
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 #: Seconds of its rate a full bucket holds (the largest burst after an idle spell).
@@ -100,29 +101,14 @@ class RateLimit:
 
     # ------------------------------------------------------------------ booking
 
-    def wait_for(self, tokens: int, now: float) -> float:
-        """Seconds from `now` until this request may be sent (after `refill(now)`)."""
-        per_request, per_token = self._rates(now)
-        wait = 0.0
-        if self.rpm:
-            wait = max(wait, (1.0 - self.requests) / per_request)
-        if self.tpm:
-            need = min(float(tokens), self._capacity(per_token))
-            wait = max(wait, (need - self.tokens) / per_token)
-        return max(0.0, wait)
-
-    def take(self, tokens: int, wait: float, now: float) -> None:
-        """Book one request of `tokens` that will be sent `wait` seconds after `now`."""
-        if self.rpm:
-            self.requests -= 1.0
-        if self.tpm:
-            self.tokens -= tokens
+    def record(self, sizes: Sequence[int], waits: Sequence[float], now: float) -> None:
+        """Count booked requests (their tokens, who waited and how long) in the use window."""
         self._roll(now)
-        self.cur_requests += 1
-        self.cur_tokens += tokens
-        if wait > 0:
-            self.cur_waits += 1
-            self.cur_wait_max = max(self.cur_wait_max, wait)
+        self.cur_requests += len(sizes)
+        self.cur_tokens += sum(sizes)
+        waited = [wait for wait in waits if wait > 0]
+        self.cur_waits += len(waited)
+        self.cur_wait_max = max([self.cur_wait_max, *waited])
 
     def correct(self, booked: int, used: int, now: float) -> None:
         """Give back (or take more of) the tokens a request booked, once its usage is known
@@ -182,6 +168,34 @@ class RateLimit:
             waits=self.cur_waits + self.prev_waits,
             wait_max=max(self.cur_wait_max, self.prev_wait_max),
         )
+
+
+def book(limits: Sequence[RateLimit], sizes: Sequence[int], now: float) -> list[float]:
+    """Book requests of `sizes` tokens one after another on every limit they draw from (each
+    refilled to `now`); returns each one's wait: the longest any of its limits asks.
+
+    A bucket lets a request go once it holds one request and its tokens (at most a full
+    bucket's worth: a bigger request goes when the bucket is full and leaves it in debt).
+    """
+    plans = []
+    for limit in limits:
+        per_request, per_token = limit._rates(now)
+        plans.append((limit, per_request, per_token, limit._capacity(per_token)))
+    waits = []
+    for size in sizes:
+        wait = 0.0
+        for limit, per_request, per_token, capacity in plans:
+            if per_request:
+                wait = max(wait, (1.0 - limit.requests) / per_request)
+            if per_token:
+                wait = max(wait, (min(size, capacity) - limit.tokens) / per_token)
+        for limit, per_request, per_token, _ in plans:
+            limit.requests -= 1.0 if per_request else 0.0
+            limit.tokens -= size if per_token else 0
+        waits.append(wait)
+    for limit in limits:
+        limit.record(sizes, waits, now)
+    return waits
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.db.sqlshared import _build
-from batchdash.core.ratelimit import LimitStatus, RateLimit, Settlement
+from batchdash.core.ratelimit import LimitStatus, RateLimit, Settlement, book
 
 _COLUMNS = [f.name for f in fields(RateLimit)]
 _UPSERT = (
@@ -132,10 +132,8 @@ class SqlLimits:
         by_key = {(limit.queue, limit.model): limit for limit in rows}
         for limit in rows:
             limit.refill(now)
-        events = [event for s in settled for event in self._settle(by_key, s, now)]
-        waits = [
-            self._book(_drawn(by_key, queue, model), tokens, now) for queue, model, tokens in booked
-        ]
+        events = self._settle(by_key, settled, now)
+        waits = self._book(by_key, booked, now)
         self._save(rows)
         if events:  # psycopg's executemany costs round trips even with nothing to insert
             insert_events(self._conn, self._sql, events)
@@ -143,30 +141,49 @@ class SqlLimits:
 
     @staticmethod
     def _settle(
-        by_key: dict[tuple[str, str], RateLimit], settled: Settlement, now: float
+        by_key: dict[tuple[str, str], RateLimit], settled: Sequence[Settlement], now: float
     ) -> list[tuple[Any, ...]]:
-        """Apply one finished request to its limits; the events of rates a 429 lowered."""
+        """Apply finished requests to their limits (token corrections summed per queue and
+        model: they add up); the events of rates a 429 lowered."""
         events = []
-        for limit in _drawn(by_key, settled.queue, settled.model):
-            if settled.used is not None:
-                limit.correct(settled.booked, settled.used, now)
-            if settled.throttled:
+        sums: dict[tuple[str, str], tuple[int, int]] = {}
+        for done in settled:
+            if done.used is not None:
+                booked, used = sums.get((done.queue, done.model), (0, 0))
+                sums[done.queue, done.model] = (booked + done.booked, used + done.used)
+            if not done.throttled:
+                continue
+            for limit in _drawn(by_key, done.queue, done.model):
                 before = limit.factor_at(now)
-                limit.throttled(settled.retry_after, now)
+                limit.throttled(done.retry_after, now)
                 if limit.factor < before:
                     detail = (
                         f"{_model(limit.model)}: rate {limit.factor:.0%} of the limit after a 429"
                     )
                     events.append((now, "throttled", None, None, limit.queue, None, detail))
+        for (queue, model), (booked, used) in sums.items():
+            for limit in _drawn(by_key, queue, model):
+                limit.correct(booked, used, now)
         return events
 
     @staticmethod
-    def _book(limits: list[RateLimit], tokens: int, now: float) -> float:
-        """Book one request on every limit it draws from; its wait is the longest one."""
-        wait = max((limit.wait_for(tokens, now) for limit in limits), default=0.0)
-        for limit in limits:
-            limit.take(tokens, wait, now)
-        return wait
+    def _book(
+        by_key: dict[tuple[str, str], RateLimit],
+        booked: Sequence[tuple[str, str, int]],
+        now: float,
+    ) -> list[float]:
+        """Book requests in order within each queue and model; their waits, in order."""
+        groups: dict[tuple[str, str], list[int]] = {}
+        for index, (queue, model, _) in enumerate(booked):
+            groups.setdefault((queue, model), []).append(index)
+        waits = [0.0] * len(booked)
+        for (queue, model), indexes in groups.items():
+            sizes = [booked[i][2] for i in indexes]
+            for i, wait in zip(
+                indexes, book(_drawn(by_key, queue, model), sizes, now), strict=True
+            ):
+                waits[i] = wait
+        return waits
 
     def limit_status(self, now: float, queue: str | None = None) -> list[LimitStatus]:
         """Each limit (of one queue, or all) with its effective rate, use and waits."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchdash.core.ratelimit import MIN_FACTOR, WINDOW, RateLimit
+from batchdash.core.ratelimit import MIN_FACTOR, WINDOW, RateLimit, book
 
 
 def _full(rpm: int | None = 60, tpm: int | None = None, cooldown: float = 10.0) -> RateLimit:
@@ -16,9 +16,7 @@ def _full(rpm: int | None = 60, tpm: int | None = None, cooldown: float = 10.0) 
 
 def _book(limit: RateLimit, now: float, tokens: int = 1) -> float:
     limit.refill(now)
-    wait = limit.wait_for(tokens, now)
-    limit.take(tokens, wait, now)
-    return wait
+    return book([limit], [tokens], now)[0]
 
 
 def test_bookings_are_spaced_at_the_rate_and_time_pays_the_debt() -> None:
