@@ -58,20 +58,26 @@ def _chars(value: Any) -> int:
     return 0
 
 
-def _output_bound(body: dict[str, Any], url: str) -> int:
+def _output_bound(body: dict[str, Any], payload: Any) -> int:
     for name in _OUTPUT_FIELDS:
         value = body.get(name)
-        if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+        if type(value) is int and value >= 0:
             return value
-    return 0 if "embeddings" in url else DEFAULT_OUTPUT_TOKENS
+    url = payload.get("url") if isinstance(payload, dict) else None
+    return 0 if isinstance(url, str) and "embeddings" in url else DEFAULT_OUTPUT_TOKENS
 
 
 def estimate_request_tokens(payload: Any) -> tuple[int, int]:
-    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request."""
+    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request.
+
+    Workers run it for every job they book, inside their transaction: keep it cheap.
+    """
     body = request_body(payload)
-    chars = sum(_chars(body.get(name)) for name in _TEXT_FIELDS)
+    chars = 0
+    for name in _TEXT_FIELDS:
+        value = body.get(name)
+        if value is not None:
+            chars += len(value) if type(value) is str else _chars(value)
     if chars == 0 and body is payload and isinstance(payload, dict):
         chars = len(str(payload))  # a plain payload of other fields: all of it is input
-    url = payload.get("url", "") if isinstance(payload, dict) else ""
-    tokens_in = max(1, -(-chars // CHARS_PER_TOKEN))
-    return tokens_in, _output_bound(body, url if isinstance(url, str) else "")
+    return max(1, -(-chars // CHARS_PER_TOKEN)), _output_bound(body, payload)
