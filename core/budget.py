@@ -50,3 +50,17 @@ async def require_budget_left(db: Store, queue: str) -> None:
         raise BudgetError(
             f"queue {queue!r} {budget_note(info)}: raise or clear its budget to submit more"
         )
+
+
+def budget_lines(info: QueueInfo) -> list[str]:
+    """The budget lines of `queue show` for one queue: spend against budget, pause reason."""
+    if info.budget_usd is None:
+        return [f"budget:  none (spent {usd(info.spend_usd)})"]
+    left = info.budget_usd - info.spend_usd
+    rest = f"{usd(left)} left" if left > 0 else "nothing left"
+    lines = [f"budget:  {queue_spend_text(info)} ({rest})"]
+    if budget_paused(info):
+        lines.append(f"paused:  {budget_note(info)}; raise it with --usd or --clear")
+    elif info.budget_reached:
+        lines.append(f"reached: {budget_note(info)}")
+    return lines

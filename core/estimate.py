@@ -1,74 +1,84 @@
-"""How many tokens a request will use, estimated before it is sent (no tokenizer needed).
+"""How many tokens a request will take, known before sending it (no tokenizer needed).
 
-Input: a quarter of the characters of the request's text parts (message contents, system
-prompts, `input`, `prompt`, `instructions`) — about four characters per token for English
-text; a payload with none of these (a `{key, payload}` job for a custom handler) counts its
-whole JSON text. At least one token per request.
+`estimate_request_tokens(payload)` returns `(input, output_bound)`:
 
-Output bound: the request's own cap (`max_completion_tokens`, `max_tokens` or
-`max_output_tokens`); embeddings answer no output tokens; without a cap it is
-`DEFAULT_OUTPUT_BOUND` (set `max_tokens` in the requests for a tighter bound).
+* **input** ≈ characters / 4 of the request's text parts: message contents (strings, or the
+  `text` of content parts), `system`, `prompt`, `input`/`instructions` (Responses and
+  embeddings). Rounded up, at least 1. English text runs close to 4 characters a token;
+  the estimate is corrected from the response's usage after the call.
+* **output bound**: the request's `max_completion_tokens`, `max_output_tokens` or
+  `max_tokens`; without one, `DEFAULT_OUTPUT_TOKENS` (embeddings: 0).
+
+It reads every shape batchdash runs: a batch-style line `{url, body}`, Anthropic's
+`{"params": {...}}` (a Message Batches line) or the parameters themselves, and a plain
+payload dict. `request_model(payload)` names the model such a request asks for ('' if none).
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
-#: The output-token bound of a request that sets no cap of its own.
-DEFAULT_OUTPUT_BOUND = 4096
-
-#: Request fields whose strings (nested in lists and parts too) are the prompt's text.
-_TEXT_FIELDS = ("messages", "system", "input", "prompt", "instructions")
-#: Request fields that cap its output tokens, the most specific first.
-_CAP_FIELDS = ("max_completion_tokens", "max_tokens", "max_output_tokens")
-#: Inside message parts, the fields that hold text (not roles, types or image URLs).
-_PART_TEXT = ("content", "text")
-
+#: Characters per token of the input estimate.
 CHARS_PER_TOKEN = 4
+#: Output bound of a request that sets no max_tokens: what rate limits reserve for it (the
+#: response's usage corrects it) and what a cost estimate's upper end assumes.
+DEFAULT_OUTPUT_TOKENS = 4096
+#: Request fields that hold the output bound, most specific first.
+_OUTPUT_FIELDS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
+#: Request fields whose text is sent to the model.
+_TEXT_FIELDS = ("messages", "system", "prompt", "input", "instructions")
 
 
-def request_body(payload: Any) -> Any:
-    """The request inside a job payload: OpenAI's `body`, Anthropic's `params`, or itself."""
-    if isinstance(payload, dict):
-        for field in ("body", "params"):
-            if isinstance(payload.get(field), dict):
-                return payload[field]
+def request_body(payload: Any) -> dict[str, Any]:
+    """The model parameters inside a payload: `body` of `{url, body}`, Anthropic's `params`,
+    or the payload itself (a dict; anything else has none)."""
+    if not isinstance(payload, dict):
+        return {}
+    for wrapper in ("body", "params"):
+        inner = payload.get(wrapper)
+        if isinstance(inner, dict):
+            return inner
     return payload
 
 
-def estimate_request_tokens(payload: Any) -> tuple[int, int]:
-    """(input tokens, output-token bound) of one request payload; see the module doc."""
-    body = request_body(payload)
-    if not isinstance(body, dict):
-        return _tokens(json.dumps(body, ensure_ascii=False)), DEFAULT_OUTPUT_BOUND
-    fields = [f for f in _TEXT_FIELDS if f in body]
-    texts = [t for f in fields for t in _strings(body[f])]
-    text = "".join(texts) if fields else json.dumps(body, ensure_ascii=False)
-    return _tokens(text), _output_bound(payload, body)
+def request_model(payload: Any) -> str:
+    """The model a request asks for, '' when it names none."""
+    model = request_body(payload).get("model")
+    return model if isinstance(model, str) else ""
 
 
-def _tokens(text: str) -> int:
-    return max(1, len(text) // CHARS_PER_TOKEN)
-
-
-def _strings(value: Any) -> list[str]:
-    """The text strings in a field: a string itself, or those in its lists and parts."""
+def _chars(value: Any) -> int:
+    """Characters of text in a request field: strings, and the text inside lists and
+    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`)."""
     if isinstance(value, str):
-        return [value]
+        return len(value)
     if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
+        return sum(_chars(v) for v in value)
     if isinstance(value, dict):
-        return [s for field in _PART_TEXT if field in value for s in _strings(value[field])]
-    return []
+        return sum(_chars(value[k]) for k in ("text", "content") if k in value)
+    return 0
 
 
-def _output_bound(payload: Any, body: dict[str, Any]) -> int:
-    for field in _CAP_FIELDS:
-        cap = body.get(field)
-        if isinstance(cap, int) and not isinstance(cap, bool) and cap >= 0:
-            return cap
+def _output_bound(body: dict[str, Any], payload: Any) -> int:
+    for name in _OUTPUT_FIELDS:
+        value = body.get(name)
+        if type(value) is int and value >= 0:
+            return value
     url = payload.get("url") if isinstance(payload, dict) else None
-    if isinstance(url, str) and url.rstrip("/").endswith("/embeddings"):
-        return 0
-    return DEFAULT_OUTPUT_BOUND
+    return 0 if isinstance(url, str) and "embeddings" in url else DEFAULT_OUTPUT_TOKENS
+
+
+def estimate_request_tokens(payload: Any) -> tuple[int, int]:
+    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request.
+
+    Workers run it for every job they book, inside their transaction: keep it cheap.
+    """
+    body = request_body(payload)
+    chars = 0
+    for name in _TEXT_FIELDS:
+        value = body.get(name)
+        if value is not None:
+            chars += len(value) if type(value) is str else _chars(value)
+    if chars == 0 and body is payload and isinstance(payload, dict):
+        chars = len(str(payload))  # a plain payload of other fields: all of it is input
+    return max(1, -(-chars // CHARS_PER_TOKEN)), _output_bound(body, payload)

@@ -9,6 +9,9 @@ A handler runs on the worker's event loop beside the other jobs in flight, so it
 block: await async I/O, and run blocking calls with `await asyncio.to_thread(fn, ...)`.
 A handler that blocks anyway is reported ("loop blocked 12s by job 42") and its leases
 kept alive, but every other job of its worker waits meanwhile.
+
+Queue rate limits (`batchdash queue limit`) apply to the handlers `rate_limited` names:
+the worker books each job before its handler runs and settles it from the usage returned.
 """
 
 from __future__ import annotations
@@ -308,6 +311,9 @@ async def anthropic_handler(job: JobContext) -> Any:
 
 # --------------------------------------------------------------------------- lookup
 
+#: Built-in handlers that call a model (or pretend to): queue rate limits apply to them.
+RATE_LIMITED = frozenset({"sim", "openai", "anthropic"})
+
 BUILTIN: dict[str, Handler] = {
     "sim": sim_handler,
     "noop": noop_handler,
@@ -334,3 +340,15 @@ def resolve(name: str) -> Handler:
         raise UnknownHandlerError(f"handler {name!r}: {module_name} has no function {attr!r}")
     handler: Handler = fn
     return handler
+
+
+def rate_limited(name: str) -> bool:
+    """Whether a queue's rate limits apply to jobs of this handler: the built-in provider
+    handlers (and `sim`), and a `module:function` that sets `rate_limited = True` on itself.
+    Its model and tokens are read from the job's payload (`core.estimate`)."""
+    if name in BUILTIN:
+        return name in RATE_LIMITED
+    try:
+        return getattr(resolve(name), "rate_limited", False) is True
+    except UnknownHandlerError:
+        return False  # the attempt fails on its own, with this error

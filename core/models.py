@@ -425,6 +425,8 @@ class Outcome:
     cost: float | None = None
     event: str = ""
     detail: str | None = None
+    #: Seconds the provider asked to wait (its retry-after), which rate limits honour.
+    retry_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -167,6 +167,7 @@ def failed(
         "input_tokens": usage.input_tokens,
         "output_tokens": usage.output_tokens,
         "cost": usage.cost,
+        "retry_after": retry_after,
     }
     if retryable and job.attempts < job.max_attempts:
         wait = policy.delay(job.attempts, retry_after)

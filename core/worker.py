@@ -40,6 +40,7 @@ from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import StoreError
 from batchdash.core.files import write_pid_file
 from batchdash.core.handlers import SimSettings
+from batchdash.core.limiter import WorkerLimiter
 from batchdash.core.liveness import STALE_AFTER_INTERVALS, pid_alive, this_host
 from batchdash.core.loopwatch import LoopWatch
 from batchdash.core.models import (
@@ -119,6 +120,7 @@ class WorkerProcess:
         self.qa: qa.WorkerQA | None = None
         #: Stage marks and progress of the jobs in flight, saved by the next transaction.
         self.stages = StageReporter()
+        self.limiter = WorkerLimiter()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -269,6 +271,7 @@ class WorkerProcess:
             _save(tx, report)  # before `finish`, which ends the claims they are fenced by
             accepted = tx.jobs.finish(self.id, outcomes)
             sampled = self._qa_sample(tx, outcomes, accepted)
+            self.limiter.refresh(tx)
             claims: list[Claim] = []
             if free > 0:
                 claims = tx.jobs.claim(
@@ -279,10 +282,12 @@ class WorkerProcess:
                     options.queues,
                     now,
                 )
+            self.limiter.exchange(tx, outcomes, claims, now)
             return accepted, claims, sampled
 
         assert self.db is not None
         accepted, claims, sampled = await self.db.write(run)
+        self.limiter.forget(outcomes)
         self._count(outcomes, accepted)
         if self.qa is not None:
             self.qa.judge(sampled)
@@ -312,6 +317,9 @@ class WorkerProcess:
 
     async def _run_job(self, claimed: Claim) -> None:
         try:
+            wait = self.limiter.wait_of(claimed.job_id)
+            if wait > 0:
+                await asyncio.sleep(wait)  # its turn under the queue's rate limit
             outcome = await run_attempt(claimed, self.options, self.stages)
         except asyncio.CancelledError:
             if claimed.job_id not in self.cancel_requested:

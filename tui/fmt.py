@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from batchdash.core.ratelimit import LimitStatus
 
 from batchdash.core.pricing import usd
 
@@ -119,3 +124,42 @@ def stall_text(stalled: int, reason: str | None, noun: str = "") -> str:
 def spend_text(work: float, qa: float) -> str:
     """`$0.0174 (work $0.0128 + QA $0.0046)`: the sum first, then its parts."""
     return f"{money(work + qa)} (work {money(work)} + QA {money(qa)})"
+
+
+def clock_time(at: float) -> str:
+    """A moment today as local wall-clock time: 12:03:10."""
+    return time.strftime("%H:%M:%S", time.localtime(at))
+
+
+def throttle_text(status: LimitStatus) -> str:
+    """`50% until 12:03:10` while a 429 keeps the rate lowered, `70%` while it recovers,
+    '' at the full limit."""
+    if not status.throttled:
+        return ""
+    until = status.throttled_until
+    return f"{status.factor:.0%}" + (f" until {clock_time(until)}" if until else "")
+
+
+def limit_text(status: LimitStatus) -> str:
+    """A limit as `120 rpm, 200,000 tpm`."""
+    parts = [
+        f"{status.rpm:,} rpm" if status.rpm else "",
+        f"{status.tpm:,} tpm" if status.tpm else "",
+    ]
+    return ", ".join(p for p in parts if p)
+
+
+def limit_brief(status: LimitStatus) -> str:
+    """A limit in a few cells for the dashboard's queue list: `118/120rpm ⌛3` (use over the
+    last minute of the rate in force, jobs waiting); `↓` marks a rate a 429 lowered."""
+    factor = status.factor
+    if status.rpm:
+        text = f"{status.used_rpm:,}/{round(status.rpm * factor):,}rpm"
+    else:
+        tpm = round((status.tpm or 0) * factor)
+        text = f"{status.used_tpm // 1000:,}k/{tpm // 1000:,}ktpm"
+    if status.throttled:
+        text += "↓"
+    if status.waiting:
+        text += f" ⌛{status.waiting}"
+    return text

@@ -206,7 +206,7 @@ class RefreshingApp(App[None]):
         if isinstance(self.screen, ModalScreen | BatchDetailScreen):
             return  # keep reading, but leave the panes alone under a dialog
         self.query_one(OverviewHeader).show(snap.overview, snap.workers)
-        self.query_one(StatusPane).show(snap.overview, snap.queues, self.view.flt)
+        self.query_one(StatusPane).show(snap.overview, snap.queues, self.view.flt, snap.limits)
         table = self.query_one(JobTable)
         table.show(snap.page, set(self.marks), self.all_marked, snap.now)
         self.query_one(JobDetailPane).show(snap.detail, snap.now)

@@ -21,6 +21,7 @@ from batchdash.core.db.location import DbLocation
 if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
     from batchdash.core.actor import Actor
     from batchdash.core.db.batch_ports import Batches, BatchItems
+    from batchdash.core.db.limit_ports import Limits
     from batchdash.core.db.prune_ports import Pruning
     from batchdash.core.db.stage_ports import Stages
     from batchdash.core.db.tag_ports import Tags
@@ -304,6 +305,8 @@ class Tx(Protocol):
     def tags(self) -> Tags: ...
     @property
     def prune(self) -> Pruning: ...
+    @property
+    def limits(self) -> Limits: ...
 
 
 class Store(Protocol):

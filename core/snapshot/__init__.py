@@ -20,6 +20,7 @@ from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Tx
 from batchdash.core.models import BatchState, JobFilter, JobStatus, QueueInfo
 from batchdash.core.qa_models import QASummary
+from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -146,6 +147,8 @@ class Snapshot:
     qa: QASummary | None
     #: Every tracked batch (`batches` is one page of them, from `View.batch_offset`).
     batch_total: int = 0
+    #: Every queue rate limit with its use and waits.
+    limits: list[LimitStatus] = field(default_factory=list)
 
 
 def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
@@ -175,6 +178,7 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
         ),
         qa=qa(tx) if view.with_qa else None,
         batch_total=tx.batches.count_batches(),
+        limits=tx.limits.limit_status(now),
     )
 
 

@@ -4,7 +4,7 @@ the output bound from its cap (or the documented default), whatever the request 
 from __future__ import annotations
 
 from batchdash.core.cost_estimate import estimate_payloads, over_limit
-from batchdash.core.estimate import DEFAULT_OUTPUT_BOUND, estimate_request_tokens
+from batchdash.core.estimate import DEFAULT_OUTPUT_TOKENS, estimate_request_tokens
 
 
 def test_openai_chat_counts_message_text_and_its_cap() -> None:
@@ -30,13 +30,13 @@ def test_anthropic_params_system_and_max_tokens() -> None:
 
 def test_without_a_cap_the_default_bound_and_embeddings_none() -> None:
     chat = {"url": "/v1/chat/completions", "body": {"model": "m", "messages": []}}
-    assert estimate_request_tokens(chat) == (1, DEFAULT_OUTPUT_BOUND)
+    assert estimate_request_tokens(chat) == (1, DEFAULT_OUTPUT_TOKENS)
     embed = {"url": "/v1/embeddings", "body": {"model": "e", "input": ["x" * 400, "y" * 400]}}
     assert estimate_request_tokens(embed) == (200, 0)
 
 
 def test_a_generic_payload_counts_its_whole_json() -> None:
-    assert estimate_request_tokens({"text": "z" * 100}) == (28, DEFAULT_OUTPUT_BOUND)
+    assert estimate_request_tokens({"text": "z" * 100}) == (28, DEFAULT_OUTPUT_TOKENS)
 
 
 def test_the_range_and_the_limit() -> None:

@@ -3,8 +3,8 @@ and why a budget-paused queue stopped."""
 
 from __future__ import annotations
 
+from batchdash.core.budget import budget_lines
 from batchdash.core.models import QueueInfo
-from batchdash.tui.cli.budget import budget_lines
 
 
 def test_without_a_budget_only_the_spend() -> None:

@@ -14,24 +14,8 @@ from typing import Any
 import click
 
 from batchdash.core import budget as core_budget
-from batchdash.core.models import QueueInfo
-from batchdash.core.pricing import usd
 from batchdash.tui.argtypes import NON_EMPTY, Checked, non_negative_float
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_option, example, invoke, run_async
-
-
-def budget_lines(info: QueueInfo) -> list[str]:
-    """The budget lines of `queue show` for one queue: spend against budget, pause reason."""
-    if info.budget_usd is None:
-        return [f"budget:  none (spent {usd(info.spend_usd)})"]
-    left = info.budget_usd - info.spend_usd
-    rest = f"{usd(left)} left" if left > 0 else "nothing left"
-    lines = [f"budget:  {core_budget.queue_spend_text(info)} ({rest})"]
-    if core_budget.budget_paused(info):
-        lines.append(f"paused:  {core_budget.budget_note(info)}; raise it with --usd or --clear")
-    elif info.budget_reached:
-        lines.append(f"reached: {core_budget.budget_note(info)}")
-    return lines
 
 
 def cmd_budget(args: argparse.Namespace) -> int:
@@ -41,7 +25,7 @@ def cmd_budget(args: argparse.Namespace) -> int:
     before = run_async(lambda db: db.read(lambda tx: tx.queues.get_queue(args.name)), args)
     info = run_async(lambda db: core_budget.set_budget(db, args.name, args.usd), args)
     print(f"queue {args.name!r}: " + ("budget cleared" if args.clear else "budget set"))
-    for line in budget_lines(info):
+    for line in core_budget.budget_lines(info):
         print(line)
     if core_budget.budget_paused(before) and not info.paused:
         print(f"queue {args.name!r} resumed: its budget no longer holds it")

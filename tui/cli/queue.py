@@ -1,4 +1,5 @@
-"""Queue commands: init, enqueue, retry, cancel, resume, and queue pause/resume."""
+"""Queue commands: init, enqueue, retry, cancel, resume, and queue pause/resume (the
+group's `limit` and `show` live in `limits.py`)."""
 
 from __future__ import annotations
 
@@ -348,11 +349,16 @@ resume = _action(
 @click.group(
     "queue",
     cls=Group,
-    lazy={"budget": "budget:budget"},
-    epilog=example("batchdash queue pause summaries", "batchdash queue budget summaries --usd 25"),
+    lazy={"budget": "budget:budget", "limit": "limits:limit", "show": "limits:show"},
+    epilog=example(
+        "batchdash queue pause summaries",
+        "batchdash queue budget summaries --usd 25",
+        "batchdash queue limit papers --rpm 500 --tpm 200000",
+        "batchdash queue show papers",
+    ),
 )
 def queue_group() -> None:
-    """Pause or resume a queue, or set its cost budget."""
+    """Pause, resume, rate-limit, budget or show a queue."""
 
 
 def _pause(name: str) -> click.Command:

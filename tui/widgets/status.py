@@ -1,5 +1,6 @@
 """The status filter pane: statuses with live counts and their keys, queues with pause state
-and, for a queue with a budget, its spend against it."""
+and, under a queue, its spend against its budget, its use of a rate limit and the jobs
+waiting on it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,10 @@ from textual.widgets import Static
 
 from batchdash.core.budget import budget_paused, queue_spend_text
 from batchdash.core.models import JobFilter, JobStatus, QueueInfo
+from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot import Overview
 from batchdash.tui import styles
-from batchdash.tui.fmt import count, one_line
+from batchdash.tui.fmt import count, limit_brief, one_line
 
 #: The number key that jumps to each status ("0" shows every status).
 STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStatus)}
@@ -25,8 +27,14 @@ class StatusPane(Static):
     a count of millions stays on its line instead of wrapping.
     """
 
-    def show(self, head: Overview, queues: list[QueueInfo], flt: JobFilter) -> None:
-        """Render counts for the current filter."""
+    def show(
+        self,
+        head: Overview,
+        queues: list[QueueInfo],
+        flt: JobFilter,
+        limits: list[LimitStatus] | None = None,
+    ) -> None:
+        """Render counts for the current filter (and each queue's rate limits)."""
         rows = [("0", "all", head.total)] + [
             (key, status, head.counts.get(status, 0)) for key, status in STATUS_KEYS.items()
         ]
@@ -51,4 +59,11 @@ class StatusPane(Static):
                 held = budget_paused(q)
                 note = f"  {'budget: ' if held else ''}{queue_spend_text(q)}\n"
                 text.append(note, styles.ALERT if held else styles.MUTED)
+            for limit in limits or ():
+                if limit.queue == q.name:
+                    # Jobs waiting on the limit in yellow, a rate lowered by a 429 in red.
+                    style = (
+                        "red" if limit.throttled else "yellow" if limit.waiting else styles.MUTED
+                    )
+                    text.append(f"  {one_line(limit_brief(limit), NAME + 1 + digits)}\n", style)
         self.update(text)

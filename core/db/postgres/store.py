@@ -30,6 +30,7 @@ from batchdash.core.db.postgres.connection import (
 from batchdash.core.db.postgres.events import PgEvents
 from batchdash.core.db.postgres.items import PgBatchItems
 from batchdash.core.db.postgres.jobs import PgJobs
+from batchdash.core.db.postgres.limits import PgLimits
 from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
@@ -63,6 +64,7 @@ class PgTx:
         self.tags = SqlTags(conn, pg_sql)
         # Picked jobs stay locked until deleted: a concurrent retry waits or is skipped.
         self.prune = SqlPrune(conn, pg_sql, lock=" FOR UPDATE SKIP LOCKED")
+        self.limits = PgLimits(conn, self.stats)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.events import SqliteEvents
     from batchdash.core.db.sqlite.items import SqliteBatchItems
     from batchdash.core.db.sqlite.jobs import SqliteJobs
+    from batchdash.core.db.sqlite.limits import SqliteLimits
     from batchdash.core.db.sqlite.qa import SqliteQA
     from batchdash.core.db.sqlite.queues import SqliteQueues
     from batchdash.core.db.sqlite.stages import SqliteStages
@@ -132,6 +133,13 @@ class SqliteTx:
         from batchdash.core.db.sqlshared import same_sql
 
         return SqlPrune(self._conn, same_sql, walk="jobs j NOT INDEXED")
+
+    @cached_property
+    def limits(self) -> SqliteLimits:
+        """The rate-limits repository."""
+        from batchdash.core.db.sqlite.limits import SqliteLimits
+
+        return SqliteLimits(self._conn)
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
