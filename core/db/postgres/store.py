@@ -17,13 +17,11 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Tx
-from batchdash.core.db.postgres.batches import PgBatches
 from batchdash.core.db.postgres.connection import (
     CHANNEL,
     check_version,
@@ -33,36 +31,17 @@ from batchdash.core.db.postgres.connection import (
     schema_version,
     with_busy_retry,
 )
-from batchdash.core.db.postgres.events import PgEvents
-from batchdash.core.db.postgres.items import PgBatchItems
-from batchdash.core.db.postgres.jobs import PgJobs
-from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
-from batchdash.core.db.postgres.qa import PgQA
-from batchdash.core.db.postgres.queues import PgQueues
-from batchdash.core.db.postgres.stats import PgStats
-from batchdash.core.db.postgres.workers import PgWorkers
+from batchdash.core.db.postgres.tx import PgTx
 from batchdash.core.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
     import psycopg
 
+
 T = TypeVar("T")
-
-
-class PgTx:
-    """Every repository on one connection; what `read` and `write` hand to their callable."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.jobs = PgJobs(conn)
-        self.queues = PgQueues(conn)
-        self.events = PgEvents(conn)
-        self.workers = PgWorkers(conn)
-        self.batches = PgBatches(conn)
-        self.items = PgBatchItems(conn)
-        self.qa = PgQA(conn)
-        self.stats = PgStats(conn)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:
@@ -172,6 +151,8 @@ class PgStore:
         self._tx: Tx = PgTx(conn)
         self._thread = thread
         self.location = location
+        from batchdash.core.db.postgres.listen import Listener  # async stores only
+
         self._listener = Listener(location, conn.info.backend_pid)
         self._notified_at = -CHANGE_NOTIFY_GAP  # monotonic time of the last notification
         self._trailing: asyncio.Task[None] | None = None
@@ -182,6 +163,7 @@ class PgStore:
     ) -> PgStore:
         """Open (and migrate, unless read-only) the database at `where`."""
         import asyncio  # here, not at the top: `--once` reads through the sync store
+        from concurrent.futures import ThreadPoolExecutor
 
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchdash-db")
         opening = partial(_open_checked, where, readonly=readonly, create=create)
@@ -250,6 +232,8 @@ class PgStore:
 
     async def wait_for_work(self, timeout: float) -> bool:
         """Wake when another process makes a job claimable (a NOTIFY from the jobs trigger)."""
+        from batchdash.core.db.postgres.listen import WORK_CHANNEL
+
         return await self._listener.wait(WORK_CHANNEL, timeout)
 
     async def wait_for_change(self, timeout: float) -> bool:
