@@ -16,8 +16,9 @@ the ratios of one run. pgqueuer slows as its backlog grows (4–5k jobs/s at 100
   `python -m batchdash worker --concurrency 64 --idle-exit 0.5` processes (the jobs carry
   handler `noop`) with the URL in BATCHDASH_DB, never in argv. Per job: a claim (lease,
   claim token, a `claimed` event), a finish (a `succeeded` event) and the store's count
-  bookkeeping. Timing and duplicates come from `batchdash export` (started_at and
-  finished_at of the jobs, `succeeded` events).
+  bookkeeping; per process at most ten change notifications a second (for dashboards).
+  Timing and duplicates come from `batchdash export` (started_at and finished_at of the
+  jobs, `succeeded` events).
 - pgqueuer: schema by `pgq install` (its default durability: all tables logged), one batch
   `Queries.enqueue`, worker processes running `pgqueuer.run(factory, mode=drain,
   batch_size=64)` on uvloop (what `pgq run` runs; `pgq run` itself fails in pgqueuer 1.6.0),
