@@ -48,7 +48,7 @@ _KEY = "(SELECT j.key FROM jobs j WHERE j.id = q.job_id) AS key"
 
 #: Per (judge, dimension): count and mean kept, lowest and highest the ends of the values.
 _KEPT_STATS_SQL = """
-SELECT s.judge, s.dimension, s.n, (s.total / s.n)::float8 AS mean,
+SELECT s.judge, s.dimension, s.n, s.total / s.n AS mean,
     (SELECT min(v.score) FROM qa_score_values v
      WHERE v.judge = s.judge AND v.dimension = s.dimension) AS lo,
     (SELECT max(v.score) FROM qa_score_values v

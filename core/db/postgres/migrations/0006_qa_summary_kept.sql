@@ -2,7 +2,7 @@
 -- grow with the verdicts (issue 12: at 10M jobs, 200k verdicts and 1M scores, its GROUP BYs
 -- took 263 ms). Statement-level triggers keep what it shows, as qa_totals keeps the spend:
 -- verdicts and errors, scored verdicts per rounded overall, per (judge, dimension) the
--- count and exact sum of the scores and how many of each value, and per job the lowest
+-- count and sum of the scores and how many of each value, and per job the lowest
 -- and highest overall (the disagreements, read through an index on the spread). The
 -- triggers first take one advisory lock, held to commit, so each statement in them sees
 -- every committed verdict and none changes meanwhile (verdict writes queue, as priced ones
@@ -26,7 +26,9 @@ CREATE TABLE qa_dimension_stats (
     judge     text NOT NULL,
     dimension text NOT NULL,
     n         bigint NOT NULL,
-    total     numeric NOT NULL,  -- exact: a score taken back out leaves no rounding behind
+    -- Added as avg() adds the rows (in double precision, in the order written), so the
+    -- mean is the same double SQLite and the rows give, down to how it rounds for display.
+    total     double precision NOT NULL,
     PRIMARY KEY (judge, dimension)
 );
 
@@ -62,8 +64,8 @@ BEGIN
     FROM qa_scores s JOIN qa_results q ON q.id = s.result_id GROUP BY 1, 2, 3;
     DELETE FROM qa_dimension_stats;
     INSERT INTO qa_dimension_stats (judge, dimension, n, total)
-    SELECT judge, dimension, sum(n), sum(n * score::numeric) FROM qa_score_values
-    GROUP BY 1, 2;
+    SELECT q.judge, s.dimension, count(*), sum(s.score)
+    FROM qa_scores s JOIN qa_results q ON q.id = s.result_id GROUP BY 1, 2;
     DELETE FROM qa_job_spreads;
     INSERT INTO qa_job_spreads (job_id, lo, hi)
     SELECT job_id, min(overall), max(overall) FROM qa_results
@@ -146,7 +148,7 @@ BEGIN
     END IF;
     PERFORM pg_advisory_xact_lock(hashtext('batchdash.qa_summary'));
     INSERT INTO qa_dimension_stats AS c (judge, dimension, n, total)
-    SELECT judge, dimension, sum(sign), sum(sign * score::numeric) FROM unnest(changed)
+    SELECT judge, dimension, sum(sign), sum(sign * score) FROM unnest(changed)
     GROUP BY 1, 2 ORDER BY 1, 2
     ON CONFLICT (judge, dimension) DO UPDATE SET n = c.n + excluded.n,
         total = c.total + excluded.total;
