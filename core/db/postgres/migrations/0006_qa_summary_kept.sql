@@ -49,6 +49,12 @@ CREATE TABLE qa_job_spreads (
 );
 CREATE INDEX qa_job_spreads_spread ON qa_job_spreads ((hi - lo) DESC, job_id);
 
+-- The lowest overall scores, ties by job id, read off one index: judges score on a few
+-- values, so on (overall) alone every verdict of the lowest value was read and sorted
+-- (15 ms at 1M jobs with 11k verdicts). It serves what that index served.
+CREATE INDEX qa_results_worst ON qa_results (overall, job_id) WHERE overall IS NOT NULL;
+DROP INDEX qa_results_overall;
+
 -- Everything above from the rows (this migration, and a fallback of the triggers).
 CREATE FUNCTION qa_summary_rebuild() RETURNS void LANGUAGE plpgsql AS $$
 BEGIN
