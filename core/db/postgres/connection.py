@@ -27,7 +27,7 @@ LOCK_MIGRATE = (0x62617463, 1)
 #: Taken by the one process rescuing expired leases (see PgJobs.rescue).
 LOCK_RESCUE = (0x62617463, 2)
 
-#: The channel every write transaction notifies (see `PgStore.write`).
+#: The channel writes notify (see `PgStore.write`: a burst of them, once per 0.1 s).
 CHANNEL = "batchdash"
 
 #: SQLSTATEs after which the whole transaction can simply run again.

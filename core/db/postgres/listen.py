@@ -1,15 +1,14 @@
 """Live updates: wait for another process's write instead of sleeping out a poll interval.
 
-Every write transaction notifies the `batchdash` channel (see `store._write`), and a
+Writes notify the `batchdash` channel (see `store.py`; a burst once per 0.1 s), and a
 statement trigger on jobs notifies `batchdash_work` when claimable work appears (enqueue,
 retry, release, rescue, a retry delay). A `Listener` LISTENs on its own async connection and
 wakes its one waiter when a notification from ANOTHER connection arrives (the store's own
 writes are ignored by their backend pid). It LISTENs only on the channels waited on: a
 worker never hears the change notifications of every other worker's commits, which woke
 every worker process (and its server backend) on every write (issue 12's throughput).
-Where LISTEN cannot work (a transaction-mode
-pooler such as PgBouncer drops it), waiting falls back to sleeping the timeout: callers keep
-polling, only slower to notice.
+Where LISTEN cannot work (a transaction-mode pooler such as PgBouncer drops it), waiting
+falls back to sleeping the timeout: callers keep polling, only slower to notice.
 """
 
 from __future__ import annotations

@@ -237,7 +237,8 @@ class PgStore:
         return await self._listener.wait(WORK_CHANNEL, timeout)
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """Wake when another process commits a write (every write transaction notifies)."""
+        """Wake when another process commits a write (a burst of writes wakes it at least
+        once per `CHANGE_NOTIFY_GAP`, and after the last of them)."""
         return await self._listener.wait(CHANNEL, timeout)
 
     @contextlib.asynccontextmanager
