@@ -3,9 +3,9 @@
 Made like a restore (`pg_restore`) loads a dump into the production tables: triggers off
 (the count triggers and foreign-key checks), the secondary indexes dropped and built again
 after the rows, the trigger-kept tables (`job_count_totals`, `local_finish_totals`,
-`qa_totals`, `qa_success_counts`) rebuilt from the rows, identity sequences moved past the
-ids used, and VACUUM ANALYZE at the end (statistics and the visibility map that index-only
-scans need).
+`qa_totals`, `qa_success_counts`, the QA summary's of migration 0006) rebuilt from the
+rows, identity sequences moved past the ids used, and VACUUM ANALYZE at the end
+(statistics and the visibility map that index-only scans need).
 
 Per job (`id` 1..N): ~94.2% succeeded, 5% failed (three kinds of error), 0.5% pending
 (a quarter of them waiting out a retry delay), 0.5% running, 0.2% cancelled; three local
@@ -152,6 +152,7 @@ REBUILD_SQL = [
     FROM (SELECT coalesce(sum(input_tokens), 0) AS i, coalesce(sum(output_tokens), 0) AS o,
                  coalesce(sum(cost), 0) AS c FROM qa_results) t
     """,
+    "SELECT qa_summary_rebuild()",
     """
     INSERT INTO qa_success_counts (queue, succeeded)
     SELECT queue, n FROM job_count_totals WHERE status = 'succeeded'

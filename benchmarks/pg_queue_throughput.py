@@ -16,8 +16,9 @@ the ratios of one run. pgqueuer slows as its backlog grows (4–5k jobs/s at 100
   `python -m batchdash worker --concurrency 64 --idle-exit 0.5` processes (the jobs carry
   handler `noop`) with the URL in BATCHDASH_DB, never in argv. Per job: a claim (lease,
   claim token, a `claimed` event), a finish (a `succeeded` event) and the store's count
-  bookkeeping. Timing and duplicates come from `batchdash export` (started_at and
-  finished_at of the jobs, `succeeded` events).
+  bookkeeping; per process at most ten change notifications a second (for dashboards).
+  Timing and duplicates come from `batchdash export` (started_at and finished_at of the
+  jobs, `succeeded` events).
 - pgqueuer: schema by `pgq install` (its default durability: all tables logged), one batch
   `Queries.enqueue`, worker processes running `pgqueuer.run(factory, mode=drain,
   batch_size=64)` on uvloop (what `pgq run` runs; `pgq run` itself fails in pgqueuer 1.6.0),
@@ -46,7 +47,8 @@ the report prints the ones in force.
 Prints jobs/s per system and worker count, the ratio batchdash / pgqueuer (target ≥ 1.0
 with 4 processes, 0 duplicates) and each system against the raw ceiling. Until batchdash's
 PostgreSQL store exists its half stops with a one-line message; `--only baselines` runs the
-other three. Needs `pip install 'batchdash[bench]'` and PostgreSQL's server binaries.
+other three, `--only batchdash,pgqueuer` just those (quicker to iterate on). Needs
+`pip install 'batchdash[bench]'` and PostgreSQL's server binaries.
 
     python benchmarks/pg_queue_throughput.py [--jobs 20000] [--workers 2,4] [--only baselines]
 """
@@ -179,14 +181,28 @@ def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]
                 f"{name:18}{r.enqueue_per_s:>12,.0f}{r.drain_per_s:>18,.0f}"
                 f"{r.completed:>11,}{r.duplicates:>12}"
             )
-        raw = rows["raw SQL ceiling"].drain_per_s
-        for name, r in rows.items():
-            if name != "raw SQL ceiling":
-                print(f"{name} vs raw ceiling: {r.drain_per_s / raw:.0%}")
-        if "batchdash" in rows:
+        if "raw SQL ceiling" in rows:
+            raw = rows["raw SQL ceiling"].drain_per_s
+            for name, r in rows.items():
+                if name != "raw SQL ceiling":
+                    print(f"{name} vs raw ceiling: {r.drain_per_s / raw:.0%}")
+        if "batchdash" in rows and "pgqueuer" in rows:
             ratio = rows["batchdash"].drain_per_s / rows["pgqueuer"].drain_per_s
             target = " (target >= 1.0 with 4 processes)" if workers == 4 else ""
             print(f"batchdash / pgqueuer: {ratio:.2f}{target}")
+
+
+def _systems(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
+    """The systems `--only` names (every one without it), or a usage error."""
+    if only is None:
+        return list(SYSTEMS)
+    if only == "baselines":
+        return BASELINES
+    names = [name.strip() for name in only.split(",")]
+    unknown = [name for name in names if name not in SYSTEMS]
+    if unknown:
+        parser.error(f"--only: unknown system {unknown[0]!r} (known: {', '.join(SYSTEMS)})")
+    return names
 
 
 def main() -> int:
@@ -195,10 +211,12 @@ def main() -> int:
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--workers", default="2,4", help="comma-separated process counts")
     parser.add_argument("--batch", type=int, default=64, help="jobs per claim / in flight")
-    parser.add_argument("--only", choices=["baselines"], help="skip batchdash")
+    parser.add_argument(
+        "--only", help="`baselines` (all but batchdash) or comma-separated system names"
+    )
     args = parser.parse_args()
     counts = [int(w) for w in args.workers.split(",")]
-    names = BASELINES if args.only == "baselines" else list(SYSTEMS)
+    names = _systems(parser, args.only)
     server = PgServer.start()
     try:
         settings = durability(server)

@@ -136,7 +136,8 @@ class RefreshingApp(App[None]):
 
     def follow_changes(self) -> None:
         """Refresh soon after another process writes, not only on the timer (PostgreSQL
-        notifies every write; on SQLite the waits run out and the timer alone refreshes)."""
+        notifies writes, a burst at least every 0.1 s; on SQLite the waits run out and the
+        timer alone refreshes)."""
         self.run_worker(self._follow_changes(), group="follow", exit_on_error=False)
 
     async def _follow_changes(self) -> None:

@@ -162,14 +162,7 @@ def summarize(
             params,
         )
     }
-    worst_rows = [
-        (r["job_id"], r["key"], r["judge"], r["overall"])
-        for r in query(
-            f"SELECT q.job_id, {key}, q.judge, q.overall FROM qa_results q {scored} "
-            f"ORDER BY q.overall, q.job_id LIMIT {mark}",
-            [*params, worst],
-        )
-    ]
+    worst_rows = worst_verdicts(query, scored, key, params, worst, mark)
     disagreements = [
         (r["job_id"], r["key"], r["lo"], r["hi"])
         for r in query(
@@ -182,6 +175,21 @@ def summarize(
     ]
     n, errors = int(head["n"]), int(head["errors"])
     return QASummary(n - errors, errors, stats, distribution, worst_rows, disagreements)
+
+
+def worst_verdicts(
+    query: Query, scored: str, key: str, params: Sequence[Any], worst: int, mark: str
+) -> list[tuple[int, str, str, float]]:
+    """The `worst` lowest overall scores in `scored` (a WHERE over `qa_results q`), with the
+    key of their job by `key` (a column or subquery), lowest first."""
+    return [
+        (r["job_id"], r["key"], r["judge"], r["overall"])
+        for r in query(
+            f"SELECT q.job_id, {key}, q.judge, q.overall FROM qa_results q {scored} "
+            f"ORDER BY q.overall, q.job_id LIMIT {mark}",
+            [*params, worst],
+        )
+    ]
 
 
 def sample_sql(

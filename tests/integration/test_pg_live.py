@@ -30,6 +30,23 @@ async def test_a_write_elsewhere_ends_a_change_wait_and_our_own_does_not(pg_url:
         await writer.close()
 
 
+async def test_the_last_write_of_a_burst_still_ends_a_change_wait(pg_url: str) -> None:
+    """Busy writers notify at most once per gap; what they wrote after it is announced by
+    a trailing notification, so a dashboard never misses the end of a burst."""
+    where = DbLocation(url=pg_url)
+    watcher, writer = await open_store(where), await open_store(where)
+    try:
+        first = asyncio.create_task(watcher.wait_for_change(10.0))
+        await asyncio.sleep(0.2)  # the listener is connected and waiting
+        for name in ("a", "b", "c"):  # one burst: the first notifies at once
+            await writer.write(lambda tx, name=name: tx.queues.ensure_queue(name, time.time()))
+        assert await first
+        assert await watcher.wait_for_change(5.0), "the burst's later writes were announced"
+    finally:
+        await watcher.close()
+        await writer.close()
+
+
 async def test_work_waits_wake_on_new_jobs_only(pg_url: str) -> None:
     where = DbLocation(url=pg_url)
     worker, other = await open_store(where), await open_store(where)

@@ -8,8 +8,8 @@ back as dicts, which the shared row mappers (`core/db/sqlshared.py`) read like S
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Iterator
-from importlib import resources
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.busy import retry_while_busy
@@ -27,7 +27,7 @@ LOCK_MIGRATE = (0x62617463, 1)
 #: Taken by the one process rescuing expired leases (see PgJobs.rescue).
 LOCK_RESCUE = (0x62617463, 2)
 
-#: The channel every write transaction notifies (see `PgStore.write`).
+#: The channel writes notify (see `PgStore.write`: a burst of them, once per 0.1 s).
 CHANNEL = "batchdash"
 
 #: SQLSTATEs after which the whole transaction can simply run again.
@@ -107,7 +107,7 @@ def migrate(conn: psycopg.Connection[Any]) -> None:
                 raise _newer(version)
             if version > number:  # done already (by us earlier, or by another host)
                 continue
-            conn.execute(_MIGRATIONS[number])
+            conn.execute(_migration(number))
             conn.execute("UPDATE batchdash_schema SET version = %s", (number + 1,))
 
 
@@ -131,14 +131,18 @@ def _newer(version: int) -> StoreError:
     )
 
 
-def _load_migrations() -> list[str]:
-    """The numbered migration scripts shipped in `migrations/`, in order."""
-    folder = resources.files(__package__).joinpath("migrations")
-    names = sorted(p.name for p in folder.iterdir() if p.name.endswith(".sql"))
-    return [folder.joinpath(name).read_text(encoding="utf-8") for name in names]
+#: The numbered migration scripts shipped beside this module (package data).
+_FOLDER = os.path.join(os.path.dirname(__file__), "migrations")
+_NAMES = sorted(name for name in os.listdir(_FOLDER) if name.endswith(".sql"))
 
 
-#: Migration scripts, one per schema version (their own list: PostgreSQL's schema started
-#: in the final shape of SQLite's twelve); new ones are new files, never edits.
-_MIGRATIONS: list[str] = _load_migrations()
-SCHEMA_VERSION = len(_MIGRATIONS)
+def _migration(number: int) -> str:
+    """The text of migration `number` (0-based), read only when a database needs it: a
+    read-only open (`--once`) just counts the files."""
+    with open(os.path.join(_FOLDER, _NAMES[number]), encoding="utf-8") as script:
+        return script.read()
+
+
+#: One schema version per script (their own list: PostgreSQL's schema started in the final
+#: shape of SQLite's twelve); new ones are new files, never edits.
+SCHEMA_VERSION = len(_NAMES)

@@ -11,6 +11,7 @@ and a retry's `Outcome.run_after` (its delay after `Outcome.finished_at`). `star
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,13 +35,18 @@ if TYPE_CHECKING:
     pass
 
 
-def claim_sql(by_queue: bool) -> str:
+@functools.lru_cache(maxsize=256)
+def claim_sql(by_queue: bool, limit: int) -> str:
     """The claim: pick, lock, update and log up to `limit` runnable jobs in one statement.
 
     `id = ANY(ARRAY(subquery))`, not `id IN (subquery)`: under the generic plan psycopg's
     prepared statement switches to after five runs, the IN form joins by a Seq Scan of
     jobs (tests/unit/test_pg_plans.py holds this). SKIP LOCKED lets concurrent claimers
     pass each other's picks instead of waiting on them.
+
+    The limit is written into the text (an int, one statement per limit a worker uses):
+    as a parameter the planner prices a generic plan for 10% of the table, so the server
+    never took that plan and planned every claim anew (0.4 ms, ~6 µs a job at 64).
     """
     by_queue_sql = "AND j.queue = ANY(%(queues)s)" if by_queue else ""
     return f"""
@@ -56,7 +62,7 @@ def claim_sql(by_queue: bool) -> str:
               AND j.run_after <= batchdash_now()
               AND j.queue NOT IN (SELECT name FROM queues WHERE paused) {by_queue_sql}
             ORDER BY j.priority DESC, j.run_after, j.id
-            LIMIT %(limit)s
+            LIMIT {int(limit)}
             FOR UPDATE SKIP LOCKED))
         RETURNING id, queue, key, handler, attempts, max_attempts, priority, run_after, timeout,
             endpoint_name
@@ -69,11 +75,6 @@ def claim_sql(by_queue: bool) -> str:
     SELECT c.*, p.payload FROM claimed c JOIN job_payloads p ON p.job_id = c.id
     ORDER BY c.priority DESC, c.run_after, c.id
     """
-
-
-#: The claim from any queue, and from the queues named in `%(queues)s`.
-CLAIM_SQL = claim_sql(by_queue=False)
-CLAIM_BY_QUEUE_SQL = claim_sql(by_queue=True)
 
 
 #: Fenced outcomes from parallel arrays: the jobs, their events and results in one statement.
@@ -225,10 +226,9 @@ class PgJobs(PgJobPages):
             "token": token,
             "lease": lease_seconds,
             "now": now,
-            "limit": limit,
             "queues": list(queues),
         }
-        rows = self._conn.execute(CLAIM_BY_QUEUE_SQL if queues else CLAIM_SQL, params)
+        rows = self._conn.execute(claim_sql(bool(queues), limit), params)
         return [_claim(row, token) for row in rows]
 
     def finish(self, worker_id: str | None, outcomes: Sequence[Outcome]) -> list[int]:

@@ -5,6 +5,9 @@ the same figures on either. Verdict times are the caller's `created_at` (a recor
 the judge answered, not a lease), so no server clock is involved here. Success numbers are
 taken with one upsert over the queues involved, row-locked in queue order, so workers on
 any number of hosts number a queue's successes without gaps or repeats.
+
+The summary of every queue reads the tables triggers keep (migration 0006), in time that
+does not grow with the verdicts; a summary of one queue reads the rows, as SQLite does.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ from batchdash.core.db.qashared import (
     save_verdict,
     success_numbers,
     summarize,
+    worst_verdicts,
 )
 from batchdash.core.db.sqlshared import Row, _where
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import ALL_JOBS, JobFilter
-from batchdash.core.qa_models import QAResult, QASummary
+from batchdash.core.qa_models import DISAGREEMENT_THRESHOLD, QAResult, QAStat, QASummary
 
 if TYPE_CHECKING:
     import psycopg
@@ -32,6 +36,25 @@ if TYPE_CHECKING:
 #: `round` of a double rounds half to even on PostgreSQL; of a numeric, half away from
 #: zero like SQLite's, so the distribution's buckets match.
 _BUCKET = "round(q.overall::numeric)::integer"
+
+#: The key of verdict `q`'s job, looked up for the few rows a summary shows.
+_KEY = "(SELECT j.key FROM jobs j WHERE j.id = q.job_id) AS key"
+
+#: Per (judge, dimension): count and mean kept, lowest and highest the ends of the values.
+_KEPT_STATS_SQL = """
+SELECT s.judge, s.dimension, s.n, s.total / s.n AS mean,
+    (SELECT min(v.score) FROM qa_score_values v
+     WHERE v.judge = s.judge AND v.dimension = s.dimension) AS lo,
+    (SELECT max(v.score) FROM qa_score_values v
+     WHERE v.judge = s.judge AND v.dimension = s.dimension) AS hi
+FROM qa_dimension_stats s ORDER BY s.judge, s.dimension
+"""
+
+#: Jobs whose judges' overall scores differ by at least the threshold, widest first.
+_KEPT_DISAGREEMENTS_SQL = """
+SELECT d.job_id, j.key, d.lo, d.hi FROM qa_job_spreads d JOIN jobs j ON j.id = d.job_id
+WHERE d.hi - d.lo >= %s ORDER BY d.hi - d.lo DESC, d.job_id LIMIT %s
+"""
 
 
 class PgQA:
@@ -49,8 +72,28 @@ class PgQA:
         return results_for_job(self._query, job_id, "%s")
 
     def qa_summary(self, *, queue: str | None = None, worst: int = 10) -> QASummary:
-        """Aggregates over QA results, computed in SQL (optionally for one queue)."""
-        return summarize(self._query, queue, worst, "%s", _BUCKET, results_have_jobs=True)
+        """Aggregates over QA results (optionally for one queue): kept ones for all queues."""
+        if queue is not None:
+            return summarize(self._query, queue, worst, "%s", _BUCKET, results_have_jobs=True)
+        [head] = self._query("SELECT verdicts, errors FROM qa_verdict_totals", ())
+        stats = [
+            QAStat(r["judge"], r["dimension"], int(r["n"]), r["mean"], r["lo"], r["hi"])
+            for r in self._query(_KEPT_STATS_SQL, ())
+        ]
+        buckets = self._query("SELECT bucket, n FROM qa_overall_buckets", ())
+        disagreements = [
+            (r["job_id"], r["key"], r["lo"], r["hi"])
+            for r in self._query(_KEPT_DISAGREEMENTS_SQL, (DISAGREEMENT_THRESHOLD, worst))
+        ]
+        verdicts, errors = int(head["verdicts"]), int(head["errors"])
+        return QASummary(
+            verdicts - errors,
+            errors,
+            stats,
+            {int(r["bucket"]): int(r["n"]) for r in buckets},
+            worst_verdicts(self._query, "WHERE q.overall IS NOT NULL", _KEY, (), worst, "%s"),
+            disagreements,
+        )
 
     def save_qa_result(self, result: QAResult, *, replace: bool) -> bool:
         """Store a verdict with its scores and a timeline event; False when it was skipped."""

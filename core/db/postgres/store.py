@@ -2,22 +2,26 @@
 
 Like the SQLite store, `PgStore` owns one thread holding one (synchronous psycopg)
 connection, and runs each whole read or write callable there in one hop, so repositories
-are the same plain synchronous code on both back ends. Every write transaction ends with
-`pg_notify` on the `batchdash` channel, so idle workers and dashboards on any host can
-wake at once instead of at their next poll (polling stays the fallback).
+are the same plain synchronous code on both back ends. Writes notify the `batchdash`
+channel, so dashboards on any host refresh at once instead of at their next poll (polling
+stays the fallback); idle workers wake on the jobs trigger's `batchdash_work` instead.
+
+An async store notifies at most once per `CHANGE_NOTIFY_GAP`: the first write of a burst
+notifies in its own transaction, later ones within the gap leave one trailing notification
+that follows the gap. A notification takes a server-wide lock at commit, and busy workers
+commit hundreds of times a second; dashboards coalesce a burst into one refresh anyway.
 """
 
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.location import DbLocation
 from batchdash.core.db.ports import Tx
-from batchdash.core.db.postgres.batches import PgBatches
 from batchdash.core.db.postgres.connection import (
     CHANNEL,
     check_version,
@@ -27,44 +31,17 @@ from batchdash.core.db.postgres.connection import (
     schema_version,
     with_busy_retry,
 )
-from batchdash.core.db.postgres.events import PgEvents
-from batchdash.core.db.postgres.items import PgBatchItems
-from batchdash.core.db.postgres.jobs import PgJobs
-from batchdash.core.db.postgres.limits import PgLimits
-from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
-from batchdash.core.db.postgres.qa import PgQA
-from batchdash.core.db.postgres.queues import PgQueues
-from batchdash.core.db.postgres.stages import PgStages
-from batchdash.core.db.postgres.stats import PgStats
-from batchdash.core.db.postgres.workers import PgWorkers
-from batchdash.core.db.sqlprune import SqlPrune
-from batchdash.core.db.sqlshared import pg_sql
-from batchdash.core.db.sqltags import SqlTags
+from batchdash.core.db.postgres.tx import PgTx
 from batchdash.core.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
     import psycopg
 
+
 T = TypeVar("T")
-
-
-class PgTx:
-    """Every repository on one connection; what `read` and `write` hand to their callable."""
-
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self.jobs = PgJobs(conn)
-        self.queues = PgQueues(conn)
-        self.events = PgEvents(conn)
-        self.workers = PgWorkers(conn)
-        self.batches = PgBatches(conn)
-        self.items = PgBatchItems(conn)
-        self.qa = PgQA(conn)
-        self.stats = PgStats(conn)
-        self.stages = PgStages(conn)
-        self.tags = SqlTags(conn, pg_sql)
-        # Picked jobs stay locked until deleted: a concurrent retry waits or is skipped.
-        self.prune = SqlPrune(conn, pg_sql, lock=" FOR UPDATE SKIP LOCKED")
-        self.limits = PgLimits(conn, self.stats)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:
@@ -89,13 +66,24 @@ def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg
     return conn
 
 
-def _write(conn: psycopg.Connection[Any], tx: Tx, fn: Callable[[Tx], T]) -> T:
-    """One write transaction that notifies listeners, retried while the server says busy."""
+#: Seconds between an async store's change notifications (dashboards wait 0.3 s or more
+#: after one before refreshing, so a burst still ends in a refresh that shows all of it).
+CHANGE_NOTIFY_GAP = 0.1
+
+_NOTIFY_SQL = "SELECT pg_notify(%s, '')"
+
+
+def _write(
+    conn: psycopg.Connection[Any], tx: Tx, fn: Callable[[Tx], T], *, notify: bool = True
+) -> T:
+    """One write transaction (notifying listeners unless told not to), retried while the
+    server says busy."""
 
     def attempt() -> T:
         with conn.transaction():
             result = fn(tx)
-            conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+            if notify:
+                conn.execute(_NOTIFY_SQL, (CHANNEL,))
         return result
 
     return with_busy_retry(attempt)
@@ -163,14 +151,19 @@ class PgStore:
         self._tx: Tx = PgTx(conn)
         self._thread = thread
         self.location = location
+        from batchdash.core.db.postgres.listen import Listener  # async stores only
+
         self._listener = Listener(location, conn.info.backend_pid)
+        self._notified_at = -CHANGE_NOTIFY_GAP  # monotonic time of the last notification
+        self._trailing: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
         cls, where: DbLocation, *, readonly: bool = False, create: bool = True
     ) -> PgStore:
         """Open (and migrate, unless read-only) the database at `where`."""
-        import asyncio
+        import asyncio  # here, not at the top: `--once` reads through the sync store
+        from concurrent.futures import ThreadPoolExecutor
 
         thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="batchdash-db")
         opening = partial(_open_checked, where, readonly=readonly, create=create)
@@ -182,7 +175,11 @@ class PgStore:
         return cls(conn, where, thread)
 
     async def close(self) -> None:
-        """Close the connections and stop the store's thread."""
+        """Close the connections and stop the store's thread (a trailing notification
+        owed is sent first, so the last writes of a burst still wake dashboards)."""
+        if self._trailing is not None:
+            with contextlib.suppress(Exception):
+                await self._trailing
         await self._listener.close()
         try:
             await self._call(lambda conn: conn.close())
@@ -206,7 +203,28 @@ class PgStore:
 
     async def write(self, fn: Callable[[Tx], T]) -> T:
         """Run `fn` as one write transaction (retried on serialization failures)."""
-        return await self._call(lambda conn: _write(conn, self._tx, fn))
+        now = time.monotonic()
+        notify = now - self._notified_at >= CHANGE_NOTIFY_GAP
+        if notify:
+            self._notified_at = now
+        try:
+            return await self._call(lambda conn: _write(conn, self._tx, fn, notify=notify))
+        finally:
+            if not notify and self._trailing is None:
+                import asyncio
+
+                self._trailing = asyncio.create_task(self._notify_after_gap())
+
+    async def _notify_after_gap(self) -> None:
+        """The trailing notification of a burst, one gap after the last one sent."""
+        import asyncio
+
+        await asyncio.sleep(max(0.0, self._notified_at + CHANGE_NOTIFY_GAP - time.monotonic()))
+        self._notified_at = time.monotonic()
+        self._trailing = None
+        # A lost notification only delays dashboards to their next poll: never an error here.
+        with contextlib.suppress(Exception):
+            await self._call(lambda conn: conn.execute(_NOTIFY_SQL, (CHANNEL,)))
 
     async def read(self, fn: Callable[[Tx], T]) -> T:
         """Run a read function in one consistent snapshot, on the store's thread."""
@@ -214,10 +232,13 @@ class PgStore:
 
     async def wait_for_work(self, timeout: float) -> bool:
         """Wake when another process makes a job claimable (a NOTIFY from the jobs trigger)."""
+        from batchdash.core.db.postgres.listen import WORK_CHANNEL
+
         return await self._listener.wait(WORK_CHANNEL, timeout)
 
     async def wait_for_change(self, timeout: float) -> bool:
-        """Wake when another process commits a write (every write transaction notifies)."""
+        """Wake when another process commits a write (a burst of writes wakes it at least
+        once per `CHANGE_NOTIFY_GAP`, and after the last of them)."""
         return await self._listener.wait(CHANNEL, timeout)
 
     @contextlib.asynccontextmanager
