@@ -20,6 +20,7 @@ from batchdash.core.db.location import DbLocation
 
 if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
     from batchdash.core.db.batch_ports import Batches, BatchItems
+    from batchdash.core.db.notice_ports import Notices
     from batchdash.core.models import (
         Claim,
         Event,
@@ -274,6 +275,8 @@ class Tx(Protocol):
     def qa(self) -> QAResults: ...
     @property
     def stats(self) -> Stats: ...
+    @property
+    def notices(self) -> Notices: ...
 
 
 class Store(Protocol):

@@ -31,6 +31,7 @@ from batchdash.core.db.postgres.events import PgEvents
 from batchdash.core.db.postgres.items import PgBatchItems
 from batchdash.core.db.postgres.jobs import PgJobs
 from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
+from batchdash.core.db.postgres.notices import PgNotices
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.postgres.stats import PgStats
@@ -55,6 +56,7 @@ class PgTx:
         self.items = PgBatchItems(conn)
         self.qa = PgQA(conn)
         self.stats = PgStats(conn)
+        self.notices = PgNotices(conn)
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

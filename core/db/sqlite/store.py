@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.events import SqliteEvents
     from batchdash.core.db.sqlite.items import SqliteBatchItems
     from batchdash.core.db.sqlite.jobs import SqliteJobs
+    from batchdash.core.db.sqlite.notices import SqliteNotices
     from batchdash.core.db.sqlite.qa import SqliteQA
     from batchdash.core.db.sqlite.queues import SqliteQueues
     from batchdash.core.db.sqlite.stats import SqliteStats
@@ -106,6 +107,13 @@ class SqliteTx:
         from batchdash.core.db.sqlite.stats import SqliteStats
 
         return SqliteStats(self._conn)
+
+    @cached_property
+    def notices(self) -> SqliteNotices:
+        """The notices repository (what each notification channel sent)."""
+        from batchdash.core.db.sqlite.notices import SqliteNotices
+
+        return SqliteNotices(self._conn)
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:
