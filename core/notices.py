@@ -1,0 +1,192 @@
+"""Notices: what happened that someone should hear about, read from the store.
+
+A notice is a batch that ended (any terminal state), a queue whose failed jobs passed a
+threshold, or a worker gone stale or dead. Each has a stable id (`batch:42:failed`,
+`queue:papers:failed:20`, `worker:w1:stale:1732870000`), so a channel that remembers the
+ids it sent (`Tx.notices`) delivers each once, and the dashboard toasts each once.
+
+Detection is a list of small functions (`DETECTORS`), each `(tx, now, rules) -> notices`:
+adding a kind of notice is adding one function. Everything here reads; nothing is sent
+from here (delivery lives with the command line and the dashboard).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchdash.core import config
+from batchdash.core.db.ports import Tx
+from batchdash.core.models import ACTIVE_BATCH_STATES, Batch, BatchState, JobStatus
+from batchdash.core.snapshot.worker_rows import workers
+
+#: `notify_failures` when the config file says nothing: notify at 10 failed jobs in a queue.
+DEFAULT_FAILURES = 10
+#: Batches looked at for endings: the newest ones (a batch ends within a day or two of its
+#: creation, long before this many newer ones exist).
+RECENT_BATCHES = 500
+#: Version of the notice JSON; changes only when a key is renamed, removed or changes meaning.
+NOTICE_SCHEMA_VERSION = 1
+
+#: Severities, named as Textual's toasts name them.
+INFO, WARNING, ERROR = "information", "warning", "error"
+
+_BATCH_SEVERITY: dict[str, str] = {
+    BatchState.SUCCEEDED: INFO,
+    BatchState.PARTIAL: WARNING,
+    BatchState.CANCELLED: WARNING,
+    BatchState.EXPIRED: ERROR,
+    BatchState.FAILED: ERROR,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeRules:
+    """What counts as notice-worthy: `failures` failed jobs in a queue (0: never)."""
+
+    failures: int = DEFAULT_FAILURES
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One thing to tell: its stable id, kind, severity, a title and a one-line message.
+
+    `subject` names what it is about (`batch`, `queue`, `worker`) and `data` describes it.
+    """
+
+    id: str
+    kind: str
+    severity: str
+    title: str
+    message: str
+    at: float
+    subject: str
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self, db: str) -> dict[str, Any]:
+        """The JSON a `--notify` command reads on stdin and a `--webhook` receives.
+
+        `id` is stable: a receiver that may see a notice twice (after a crash between
+        sending and recording it) dedupes by it.
+        """
+        return {
+            "schema_version": NOTICE_SCHEMA_VERSION,
+            "id": self.id,
+            "kind": self.kind,
+            "severity": self.severity,
+            "title": self.title,
+            "message": self.message,
+            "at": self.at,
+            "db": db,
+            self.subject: self.data,
+        }
+
+
+Detector = Callable[[Tx, float, NoticeRules], list[Notice]]
+
+
+def rules_from_config() -> NoticeRules:
+    """The rules the config file sets (`notify_failures`), defaults elsewhere."""
+    failures = config.file_settings().notify_failures
+    return NoticeRules(failures=DEFAULT_FAILURES if failures is None else failures)
+
+
+def ended_batches(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+    """A batch reached a terminal state and its results are in (so its counts are final)."""
+    return [
+        _batch_notice(b)
+        for b in tx.batches.list_batches(limit=RECENT_BATCHES)
+        if b.state not in ACTIVE_BATCH_STATES and b.ingested_at is not None
+    ]
+
+
+def _batch_notice(b: Batch) -> Notice:
+    ended = max(
+        (t for t in (b.completed_at, b.failed_at, b.expired_at, b.cancelled_at) if t),
+        default=b.ingested_at or b.updated_at,
+    )
+    lines = f"{b.completed} ok, {b.failed} failed of {b.total}"
+    return Notice(
+        id=f"batch:{b.id}:{b.state}",
+        kind="batch_ended",
+        severity=_BATCH_SEVERITY.get(b.state, WARNING),
+        title=f"batch {b.id} {b.state}",
+        message=f"batch {b.id} ({b.provider}, queue {b.queue}) {b.state}: {lines}",
+        at=ended,
+        subject="batch",
+        data={
+            "id": b.id,
+            "remote_id": b.remote_id,
+            "provider": b.provider,
+            "queue": b.queue,
+            "state": b.state,
+            "raw_status": b.raw_status,
+            "total": b.total,
+            "completed": b.completed,
+            "failed": b.failed,
+        },
+    )
+
+
+def failing_queues(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+    """A queue's failed jobs reached the threshold, then each doubling of it (10, 20, 40…):
+    a long run of failures is a few notices, not one per failure."""
+    if rules.failures <= 0:
+        return []
+    found = []
+    for q in tx.queues.list_queues():
+        failed = q.counts.get(JobStatus.FAILED, 0)
+        if failed < rules.failures:
+            continue
+        level = rules.failures
+        while level * 2 <= failed:
+            level *= 2
+        found.append(
+            Notice(
+                id=f"queue:{q.name}:failed:{level}",
+                kind="queue_failures",
+                severity=ERROR,
+                title=f"queue {q.name}: {failed} failed",
+                message=f"queue {q.name} has {failed} failed jobs (notified at {level})",
+                at=now,
+                subject="queue",
+                data={"name": q.name, "failed": failed, "threshold": level},
+            )
+        )
+    return found
+
+
+def troubled_workers(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+    """A worker went stale (no heartbeat for 3 intervals) or died; its id carries the last
+    heartbeat, so a worker that recovers and goes stale again is a new notice."""
+    found = []
+    for row in workers(tx, now):
+        if not row.needs_attention:
+            continue
+        w = row.worker
+        found.append(
+            Notice(
+                id=f"worker:{w.id}:{row.health}:{int(w.heartbeat_at)}",
+                kind=f"worker_{row.health}",
+                severity=ERROR if row.health == "dead" else WARNING,
+                title=f"worker {w.id} {row.health}",
+                message=f"worker {w.id} on {w.host} (pid {w.pid}) is {row.health}: "
+                f"no heartbeat for {row.age:.0f}s",
+                at=w.heartbeat_at,
+                subject="worker",
+                data={"id": w.id, "host": w.host, "pid": w.pid, "health": row.health},
+            )
+        )
+    return found
+
+
+#: Every detector, in the order their notices are delivered. A budget reached (a queue
+#: paused with the reason "budget") gets its detector here once queues carry that reason.
+DETECTORS: Sequence[Detector] = (ended_batches, failing_queues, troubled_workers)
+
+
+def detect(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+    """Every notice that is true now, oldest first (a channel sends what it has not sent)."""
+    found = [notice for detector in DETECTORS for notice in detector(tx, now, rules)]
+    return sorted(found, key=lambda n: n.at)
