@@ -15,6 +15,8 @@ def run_dashboard(args: argparse.Namespace) -> int:
     """Open the dashboard on the chosen database (textual is imported only now)."""
     if args.refresh <= 0:
         raise CliError("--refresh must be positive")
+    if args.once_watch is not None:
+        raise CliError("--watch goes with --once (the dashboard refreshes itself: --refresh)")
     from batchdash.tui.app import BatchDashApp
 
     # main() has already refused a missing database: the dashboard never creates one.
