@@ -18,9 +18,15 @@ def run_dashboard(args: argparse.Namespace) -> int:
     if args.once_watch is not None:
         raise CliError("--watch goes with --once (the dashboard refreshes itself: --refresh)")
     from batchdash.tui.app import BatchDashApp
+    from batchdash.tui.toasts import bell_setting
 
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only).run()
+    BatchDashApp(
+        db_location(args),
+        refresh=args.refresh,
+        read_only=args.read_only,
+        bell=bell_setting(args.no_bell),
+    ).run()
     return EXIT_OK
 
 
