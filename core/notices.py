@@ -5,8 +5,10 @@ threshold, or a worker gone stale or dead. Each has a stable id (`batch:42:faile
 `queue:papers:failed:20`, `worker:w1:stale:1732870000`), so a channel that remembers the
 ids it sent (`Tx.notices`) delivers each once, and the dashboard toasts each once.
 
-Detection is a list of small functions (`DETECTORS`), each `(tx, now, rules) -> notices`:
-adding a kind of notice is adding one function. Everything here reads; nothing is sent
+Detection is a list of small functions (`DETECTORS`), each `(tx, now, since, rules) ->
+notices`: adding a kind of notice is adding one function. States (failures, workers) are
+read as they are now; batch endings are read from `since` on (a week back at most), so a
+read stays small however many batches the store keeps. Everything here reads; nothing is sent
 from here (delivery lives with the command line and the dashboard).
 """
 
@@ -18,14 +20,16 @@ from typing import Any
 
 from batchdash.core import config
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import ACTIVE_BATCH_STATES, Batch, BatchState, JobStatus
+from batchdash.core.models import Batch, BatchState, JobStatus
 from batchdash.core.snapshot.worker_rows import workers
 
 #: `notify_failures` when the config file says nothing: notify at 10 failed jobs in a queue.
 DEFAULT_FAILURES = 10
-#: Batches looked at for endings: the newest ones (a batch ends within a day or two of its
-#: creation, long before this many newer ones exist).
-RECENT_BATCHES = 500
+#: Batch endings looked at per read, the latest ones (more at once than this: the oldest
+#: of them are not told).
+ENDED_BATCHES = 1000
+#: How far back `poll` looks for batch endings: one stopped longer misses older ones.
+LOOKBACK = 7 * 24 * 3600.0
 #: Version of the notice JSON; changes only when a key is renamed, removed or changes meaning.
 NOTICE_SCHEMA_VERSION = 1
 
@@ -83,7 +87,9 @@ class Notice:
         }
 
 
-Detector = Callable[[Tx, float, NoticeRules], list[Notice]]
+#: A detector: `(tx, now, since, rules)` → the notices true now. `since` bounds how far
+#: back events (batch endings) are looked for; states (failures, workers) are read as now.
+Detector = Callable[[Tx, float, float, NoticeRules], list[Notice]]
 
 
 def rules_from_config() -> NoticeRules:
@@ -92,13 +98,9 @@ def rules_from_config() -> NoticeRules:
     return NoticeRules(failures=DEFAULT_FAILURES if failures is None else failures)
 
 
-def ended_batches(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+def ended_batches(tx: Tx, now: float, since: float, rules: NoticeRules) -> list[Notice]:
     """A batch reached a terminal state and its results are in (so its counts are final)."""
-    return [
-        _batch_notice(b)
-        for b in tx.batches.list_batches(limit=RECENT_BATCHES)
-        if b.state not in ACTIVE_BATCH_STATES and b.ingested_at is not None
-    ]
+    return [_batch_notice(b) for b in tx.notices.ended_batches(since, ENDED_BATCHES)]
 
 
 def _batch_notice(b: Batch) -> Notice:
@@ -129,7 +131,7 @@ def _batch_notice(b: Batch) -> Notice:
     )
 
 
-def failing_queues(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+def failing_queues(tx: Tx, now: float, since: float, rules: NoticeRules) -> list[Notice]:
     """A queue's failed jobs reached the threshold, then each doubling of it (10, 20, 40…):
     a long run of failures is a few notices, not one per failure."""
     if rules.failures <= 0:
@@ -157,7 +159,7 @@ def failing_queues(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
     return found
 
 
-def troubled_workers(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
+def troubled_workers(tx: Tx, now: float, since: float, rules: NoticeRules) -> list[Notice]:
     """A worker went stale (no heartbeat for 3 intervals) or died; its id carries the last
     heartbeat, so a worker that recovers and goes stale again is a new notice."""
     found = []
@@ -186,7 +188,9 @@ def troubled_workers(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
 DETECTORS: Sequence[Detector] = (ended_batches, failing_queues, troubled_workers)
 
 
-def detect(tx: Tx, now: float, rules: NoticeRules) -> list[Notice]:
-    """Every notice that is true now, oldest first (a channel sends what it has not sent)."""
-    found = [notice for detector in DETECTORS for notice in detector(tx, now, rules)]
+def detect(tx: Tx, now: float, rules: NoticeRules, since: float | None = None) -> list[Notice]:
+    """Every notice that is true now, oldest first (a channel sends what it has not sent);
+    batch endings from `since` on (default: the last `LOOKBACK` seconds)."""
+    since = now - LOOKBACK if since is None else since
+    found = [notice for detector in DETECTORS for notice in detector(tx, now, since, rules)]
     return sorted(found, key=lambda n: n.at)

@@ -29,6 +29,8 @@ from batchdash.tui.actions import ActingApp
 
 #: Refreshes between two looks for notices (a look reads batches, queues and workers).
 LOOK_EVERY_REFRESHES = 2
+#: Batch endings this long before the dashboard opened are still read (as its baseline).
+LOOKBACK_SECONDS = 60.0
 #: Seconds a toast stays up: errors longer, so a glance away does not miss them.
 TOAST_SECONDS = {ERROR: 20.0}
 DEFAULT_TOAST_SECONDS = 8.0
@@ -65,9 +67,12 @@ class ToastingApp(ActingApp):
         self.ring_bell = bell
         self.notice_rules: NoticeRules = rules_from_config()
         self.notices_seen = NoticeMemory()
+        self.notices_since = 0.0
 
     def watch_notices(self) -> None:
         """Look for notices now (the baseline) and every few refreshes after."""
+        # Batch endings from shortly before the dashboard opened on: older ones are no news.
+        self.notices_since = self.clock() - LOOKBACK_SECONDS
         self.set_interval(self.refresh_every * LOOK_EVERY_REFRESHES, self._look_for_notices)
         self._look_for_notices()
 
@@ -77,7 +82,7 @@ class ToastingApp(ActingApp):
     async def _toast_new(self) -> None:
         if self.db is None:
             return
-        read = partial(detect, now=self.clock(), rules=self.notice_rules)
+        read = partial(detect, now=self.clock(), rules=self.notice_rules, since=self.notices_since)
         try:
             found = await self.db.read(read)
         except Exception:  # the refresh loop reports a failing store; try at the next look

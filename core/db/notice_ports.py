@@ -8,7 +8,10 @@ only what was never acknowledged (at-least-once, deduplicated by id).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from batchdash.core.models import Batch
 
 
 class Notices(Protocol):
@@ -28,3 +31,7 @@ class Notices(Protocol):
 
     def mark_sent(self, channel: str, ids: Sequence[str], now: float) -> None:
         """Remember that the channel delivered these ids (again is harmless)."""
+
+    def ended_batches(self, since: float, limit: int) -> list[Batch]:
+        """Batches in a terminal state whose results came in at `since` or later, the
+        latest `limit` of them: the batch endings that are news."""

@@ -6,6 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from batchdash.core.db.sqlshared import TERMINAL_BATCH_STATES_SQL, _batch
+from batchdash.core.models import Batch
+
 #: Ids checked per statement: well under SQLite's and psycopg's parameter limits.
 _CHUNK = 500
 
@@ -61,6 +64,15 @@ class SqlNotices:
     def mark_sent(self, channel: str, ids: Sequence[str], now: float) -> None:
         """Remember that the channel delivered these ids (again is harmless)."""
         self._insert(channel, ids, now, baseline=False)
+
+    def ended_batches(self, since: float, limit: int) -> list[Batch]:
+        """Batches in a terminal state whose results came in at `since` or later, the
+        latest `limit` of them: the batch endings that are news."""
+        sql = (
+            "SELECT * FROM batches WHERE ingested_at >= ? "
+            f"AND state IN {TERMINAL_BATCH_STATES_SQL} ORDER BY ingested_at DESC, id DESC LIMIT ?"
+        )
+        return [_batch(r) for r in self._conn.execute(self._sql(sql), (since, limit))]
 
     def _insert(self, channel: str, ids: Sequence[str], now: float, *, baseline: bool) -> None:
         if ids:

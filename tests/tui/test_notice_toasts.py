@@ -56,7 +56,7 @@ async def test_a_new_notice_is_toasted_once_with_a_bell(showcase_db: Path) -> No
     app = _app(showcase_db, bell=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await _until(pilot, lambda: app.notices_seen.seen is not None, "the first look")
-        assert app.notices_seen.seen  # the showcase's failures and ended batches: baseline
+        assert app.notices_seen.seen  # the showcase's stale worker: the baseline
         assert _toasts(app) == [] and app.bells == 0
         _kill_a_worker(showcase_db)
         await _until(pilot, lambda: _toasts(app), "a toast")

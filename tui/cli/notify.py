@@ -30,6 +30,8 @@ from batchdash.tui.fmt import one_line
 TRIES = 5
 #: Seconds before the first retry; each further one waits twice as long (0.5, 1, 2, 4).
 FIRST_BACKOFF = 0.5
+#: Seconds a read of batch endings overlaps the one before.
+RECHECK_MARGIN = 300.0
 #: On exit, how long queued notices may still take to go out before they are left for
 #: the next start.
 DRAIN_SECONDS = 10.0
@@ -53,6 +55,9 @@ class Notifier:
         self.db = db
         self.rules = rules
         self.lanes = [_Lane(c) for c in channels]
+        #: Batch endings are read from here on: first the whole look-back, then since the
+        #: last read (less a margin for writers whose clocks differ).
+        self.since: float | None = None
 
     async def start(self) -> None:
         """Start each channel (a new one takes what is true now as seen), then its sender."""
@@ -66,11 +71,13 @@ class Notifier:
 
     async def check(self) -> None:
         """Queue each channel's new notices (one read for all channels, never a send)."""
+        now = time.time()
         try:
-            notices = await self._detect(time.time())
+            notices = await self._detect(now, self.since)
         except Exception as exc:  # the next cycle tries again; polling goes on
             _say(f"notify: reading notices failed: {one_line(str(exc), 200)}", err=True)
             return
+        self.since = now - RECHECK_MARGIN
         ids = [n.id for n in notices]
         for lane in self.lanes:
             unsent = set(await self.db.read(partial(_unsent, channel=lane.channel.name, ids=ids)))
@@ -94,8 +101,8 @@ class Notifier:
         for wait in waits:
             wait.cancel()
 
-    async def _detect(self, now: float) -> list[Notice]:
-        return await self.db.read(lambda tx: detect(tx, now, self.rules))
+    async def _detect(self, now: float, since: float | None = None) -> list[Notice]:
+        return await self.db.read(lambda tx: detect(tx, now, self.rules, since))
 
     async def _send_loop(self, lane: _Lane) -> None:
         while True:
