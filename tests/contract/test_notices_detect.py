@@ -73,3 +73,24 @@ def test_a_batch_is_a_notice_once_it_ended_and_its_results_are_in(backend: Backe
     with backend.open_sync() as s:
         s.write(lambda tx: tx.items.close_ingest(batch_id, "expired", now))
     assert _ids(backend) == [f"batch:{batch_id}:expired"]
+
+
+def test_batch_endings_are_read_from_since_on(backend: Backend) -> None:
+    with backend.open_sync() as s:
+        new = NewBatch(queue="q", endpoint="/v1/chat/completions", model=None)
+        old, recent = (s.write(lambda tx: tx.batches.add_batch(new, 1.0)) for _ in range(2))
+        s.write(lambda tx: tx.batches.update_batch(old, {"state": "failed"}, 100.0))
+        s.write(lambda tx: tx.items.close_ingest(old, "failed", 100.0))
+        s.write(lambda tx: tx.batches.update_batch(recent, {"state": "cancelled"}, 200.0))
+        s.write(lambda tx: tx.items.close_ingest(recent, "cancelled", 200.0))
+        assert [b.id for b in s.read(lambda tx: tx.notices.ended_batches(150.0, 10))] == [recent]
+        assert [b.id for b in s.read(lambda tx: tx.notices.ended_batches(0.0, 10))] == [
+            recent,
+            old,
+        ]
+        assert [b.id for b in s.read(lambda tx: tx.notices.ended_batches(0.0, 1))] == [recent]
+        notices = s.read(lambda tx: detect(tx, 300.0, RULES, since=0.0))
+    assert [(n.id, n.severity) for n in notices] == [
+        (f"batch:{old}:failed", "error"),
+        (f"batch:{recent}:cancelled", "warning"),
+    ]
