@@ -23,8 +23,8 @@ from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli, open_db_async
 from tests.integration.test_batches import write_requests
 
-#: Appends the notice read on stdin to the file named by argv[1], one JSON per line.
-RECORDER = "import sys\nwith open(sys.argv[1], 'a') as f: f.write(sys.stdin.read() + '\\n')\n"
+#: Appends the notice read on stdin (one line of JSON) to the file named by argv[1].
+RECORDER = "import sys\nwith open(sys.argv[1], 'a') as f: f.write(sys.stdin.read())\n"
 
 
 @pytest.fixture

@@ -61,7 +61,8 @@ class CommandChannel:
         except OSError as exc:
             raise DeliveryError(f"cannot run: {exc.strerror or exc}", retry=True) from exc
         try:
-            await asyncio.wait_for(proc.communicate(body), COMMAND_TIMEOUT)
+            # One line: `read` in a shell script and line-based tools see a whole notice.
+            await asyncio.wait_for(proc.communicate(body + b"\n"), COMMAND_TIMEOUT)
         except TimeoutError as exc:
             proc.kill()
             await proc.wait()
