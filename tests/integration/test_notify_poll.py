@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -88,37 +89,49 @@ async def test_notify_runs_the_command_once_per_notice_across_restarts(
 
 
 class _Receiver(BaseHTTPRequestHandler):
-    """Answers 500 to the first `fail` POSTs, then 204; records every body."""
+    """Answers each POST with the next code of `plan` (204 once it is used up); records
+    every body."""
 
     bodies: list[dict[str, Any]]
-    fail: int
+    plan: list[int]
 
     def do_POST(self) -> None:
         body = json.loads(self.rfile.read(int(self.headers["content-length"])))
         self.bodies.append(body)
-        self.send_response(500 if len(self.bodies) <= self.fail else 204)
+        self.send_response(self.plan.pop(0) if self.plan else 204)
         self.end_headers()
 
     def log_message(self, *args: Any) -> None:
         """Quiet."""
 
 
+@dataclass
+class Receiver:
+    """A webhook receiver on loopback: its URL (with a token), what it got, what it answers."""
+
+    url: str
+    bodies: list[dict[str, Any]]
+    plan: list[int]
+
+
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
-    bodies: list[dict[str, Any]] = []
-    handler = type("Handler", (_Receiver,), {"bodies": bodies, "fail": 2})
+def receiver() -> Iterator[Receiver]:
+    got = Receiver("", [], [])
+    handler = type("Handler", (_Receiver,), {"bodies": got.bodies, "plan": got.plan})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}/hooks/SECRET-TOKEN-123", bodies
+    got.url = f"http://127.0.0.1:{server.server_address[1]}/hooks/SECRET-TOKEN-123"
+    yield got
     server.shutdown()
     server.server_close()
 
 
 async def test_webhook_retries_failures_then_delivers_once(
-    sim: SimServer, tmp_path: Path, db_path: Path, receiver: tuple[str, list[dict[str, Any]]]
+    sim: SimServer, tmp_path: Path, db_path: Path, receiver: Receiver
 ) -> None:
-    url, bodies = receiver
+    url, bodies = receiver.url, receiver.bodies
+    receiver.plan[:] = [500, 500]
     db = str(db_path)
     cli("init", "--db", db)
     batch_id = await _submit(db, tmp_path, "hooked")
@@ -132,6 +145,22 @@ async def test_webhook_retries_failures_then_delivers_once(
     # A restart sends nothing again.
     _poll(sim, db, "--webhook", url)
     assert len(bodies) == 3
+
+
+async def test_a_refused_notice_is_not_recorded_and_goes_out_at_the_next_start(
+    sim: SimServer, tmp_path: Path, db_path: Path, receiver: Receiver
+) -> None:
+    url, bodies = receiver.url, receiver.bodies
+    receiver.plan[:] = [400]  # refused: not worth retrying now
+    db = str(db_path)
+    cli("init", "--db", db)
+    batch_id = await _submit(db, tmp_path, "refused")
+    done = _poll(sim, db, "--webhook", url)
+    assert "HTTP 400 (giving up until the next start)" in done.stderr
+    assert len(bodies) == 1
+    _poll(sim, db, "--webhook", url)
+    _poll(sim, db, "--webhook", url)
+    assert [b["id"] for b in bodies] == [f"batch:{batch_id}:succeeded"] * 2
 
 
 def test_bad_channels_are_one_line_errors(db_path: Path) -> None:
