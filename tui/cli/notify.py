@@ -139,6 +139,10 @@ class Notifier:
                 if last:
                     return False
                 await asyncio.sleep(FIRST_BACKOFF * 2 ** (attempt - 1))
+            except Exception as exc:  # unforeseen: say so, and keep this channel's sender alive
+                # Its type only: the message might quote a webhook URL's token.
+                _say(f"{channel.label}: {notice.id}: {type(exc).__name__}", err=True)
+                return False
         return False
 
 

@@ -92,10 +92,10 @@ class WebhookChannel:
         headers = {"content-type": "application/json", "idempotency-key": notice_id}
         try:
             response = await self._client.post(self.url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
+        except Exception as exc:
             # httpx may quote the URL in its message: never show it (it may hold a token).
             message = str(exc).replace(self.url, self.label) or type(exc).__name__
-            raise DeliveryError(message, retry=True) from exc
+            raise DeliveryError(message, retry=isinstance(exc, httpx.HTTPError)) from exc
         code = response.status_code
         if not 200 <= code < 300:
             retry = code >= 500 or code in (408, 429)
