@@ -142,9 +142,12 @@ async def test_webhook_retries_failures_then_delivers_once(
     assert "SECRET-TOKEN" not in done.stdout + done.stderr  # the URL's token is never shown
     assert "/…" in done.stdout
 
-    # A restart sends nothing again.
-    _poll(sim, db, "--webhook", url)
-    assert len(bodies) == 3
+    # A restart sends only what is new (the URL from the environment, out of sight of `ps`).
+    second = await _submit(db, tmp_path, "later")
+    cli(
+        "poll", "--until-done", "--interval", "0.05", "--db", db, **_env(sim), BATCHDASH_WEBHOOK=url
+    )
+    assert [b["id"] for b in bodies[3:]] == [f"batch:{second}:succeeded"]
 
 
 async def test_a_refused_notice_is_not_recorded_and_goes_out_at_the_next_start(

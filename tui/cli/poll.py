@@ -50,7 +50,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
     epilog=example(
         "batchdash poll --until-done",
         "batchdash poll --interval 60",
-        "batchdash poll --notify 'notify-send batchdash' --webhook https://hooks.example.com/T0K3N",
+        "batchdash poll --notify 'notify-send batchdash' --webhook https://example.com/hook",
+        "BATCHDASH_WEBHOOK=https://hooks.example.com/T0K3N batchdash poll",
         "batchdash poll --notify \"sh -c 'jq -r .message >> notices.log'\"",
     )
 )
@@ -71,7 +72,10 @@ def cmd_poll(args: argparse.Namespace) -> int:
     "--webhook",
     metavar="URL",
     multiple=True,
-    help="POST each new notice's JSON to URL (retried with backoff). Repeatable.",
+    envvar="BATCHDASH_WEBHOOK",
+    show_envvar=True,
+    help="POST each new notice's JSON to URL (retried with backoff). Repeatable. A URL "
+    "holding a token is best given in the environment, out of sight of `ps`.",
 )
 def poll(**_: Any) -> Any:
     """Follow remote batches and rescue stale jobs; optionally send notices."""
