@@ -23,6 +23,7 @@ from batchdash.core.handlers import (
     resolve,
 )
 from batchdash.core.models import Claim, Outcome
+from batchdash.core.stages import AttemptId, StageReporter, StageTracker, describe
 
 if TYPE_CHECKING:
     from batchdash.core.worker import WorkerOptions
@@ -30,8 +31,16 @@ if TYPE_CHECKING:
 log = logging.getLogger("batchdash.worker")
 
 
-async def run_attempt(claimed: Claim, options: WorkerOptions) -> Outcome:
-    """Run the handler once and turn what happened into an outcome."""
+async def run_attempt(
+    claimed: Claim, options: WorkerOptions, reporter: StageReporter | None = None
+) -> Outcome:
+    """Run the handler once and turn what happened into an outcome.
+
+    Its stages and progress go to `reporter`; a failure inside a stage names the stage
+    in the job's error (`stage generate_notes: TimeoutError: …`).
+    """
+    attempt = AttemptId(claimed.job_id, claimed.token, claimed.queue, claimed.attempts)
+    tracker = StageTracker(reporter, attempt)
     context = JobContext(
         id=claimed.job_id,
         key=claimed.key,
@@ -41,33 +50,44 @@ async def run_attempt(claimed: Claim, options: WorkerOptions) -> Outcome:
         max_attempts=claimed.max_attempts,
         sim=options.sim,
         endpoint_name=claimed.endpoint_name,
+        tracker=tracker,
     )
     limit = claimed.timeout or options.job_timeout
     try:
         handler = resolve(claimed.handler)
         value = await _within(limit, handler(context))
     except RetryableError as exc:
+        error = _in_stage(tracker, exc, str(exc))
         return _failed(
-            claimed, options, str(exc), kind=exc.kind, retryable=True, retry_after=exc.retry_after
+            claimed, options, error, kind=exc.kind, retryable=True, retry_after=exc.retry_after
         )
     except (PermanentError, UnknownHandlerError) as exc:
         kind = getattr(exc, "kind", "handler")
-        return _failed(claimed, options, str(exc), kind=kind, retryable=False)
+        return _failed(
+            claimed, options, _in_stage(tracker, exc, str(exc)), kind=kind, retryable=False
+        )
     except asyncio.CancelledError:
         raise  # the worker's own cancel (user cancel, drain): the worker handles it
     except Exception as exc:  # a handler bug: keep the worker alive, retry the job
-        return _failed(claimed, options, _describe(exc), kind=type(exc).__name__, retryable=True)
+        error = _in_stage(tracker, exc, describe(exc))
+        return _failed(claimed, options, error, kind=type(exc).__name__, retryable=True)
     except BaseException as exc:
         # SystemExit, KeyboardInterrupt…: only the worker's own signal handling may stop
         # it, so a handler that raises one just fails its attempt.
         return _failed(
             claimed,
             options,
-            f"handler raised {_describe(exc)}",
+            _in_stage(tracker, exc, f"handler raised {describe(exc)}"),
             kind="handler_exit",
             retryable=True,
         )
     return _success(claimed, value, options)
+
+
+def _in_stage(tracker: StageTracker, exc: BaseException, error: str) -> str:
+    """The error, prefixed `stage NAME: ` when the exception failed (or came from) a stage."""
+    stage = tracker.failed_stage(exc)
+    return f"stage {stage}: {error}" if stage else error
 
 
 def _success(claimed: Claim, value: Any, options: WorkerOptions) -> Outcome:
@@ -140,12 +160,6 @@ async def _within(limit: float | None, work: Awaitable[Any]) -> Any:
         if timer.expired():
             raise RetryableError(f"no result within {limit:g}s", kind="timeout") from None
         raise
-
-
-def _describe(exc: BaseException) -> str:
-    """`Type: message`, or just `Type` when the exception has no message."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _clip(text: str, limit: int) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from batchdash.core.actor import Actor, event_detail
 from batchdash.core.batch_input import InputPlan, iter_requests, nonblank_lines
 from batchdash.core.batch_records import ErrorMatch, NewBatch
 from batchdash.core.batch_results import INGEST_CHUNK
@@ -183,10 +184,18 @@ def resubmit_plan(tx: Tx, batch_id: int) -> ResubmitPlan:
     return ResubmitPlan(batch.id, lines, permanent)
 
 
-def record_resubmit(tx: Tx, parent_id: int, now: float, *, include_permanent: bool = False) -> int:
+def record_resubmit(
+    tx: Tx,
+    parent_id: int,
+    now: float,
+    *,
+    include_permanent: bool = False,
+    actor: Actor | None = None,
+) -> int:
     """Record a child batch of the parent's failed, expired, cancelled and missing lines.
 
-    Lines whose error will not pass on retry are left out unless `include_permanent`.
+    Lines whose error will not pass on retry are left out unless `include_permanent`; the
+    child carries the parent's tags.
     Refused while the parent's results are not in, and when no line is left to send (the
     same work is never sent twice: a line already resubmitted belongs to the child).
     Returns the child's id.
@@ -214,7 +223,9 @@ def record_resubmit(tx: Tx, parent_id: int, now: float, *, include_permanent: bo
     )
     leave_out = ErrorMatch() if include_permanent else PERMANENT_ERRORS
     lines = tx.items.resubmit_items(parent.id, child, RESUBMIT_OUTCOMES, now, leave_out=leave_out)
-    tx.batches.update_batch(parent.id, {}, now, ("batch_resubmitted", f"{lines} lines → {child}"))
+    tx.tags.tag_batches([child], tx.tags.batch_tags([parent.id]).get(parent.id, []))
+    detail = event_detail(actor, f"{lines} lines → {child}")
+    tx.batches.update_batch(parent.id, {}, now, ("batch_resubmitted", detail))
     return child
 
 

@@ -49,3 +49,7 @@ class DatabaseError(StoreError):
 
 class BatchError(InvalidInputError):
     """A batch operation that cannot be done as asked (one-line message, exit 2)."""
+
+
+class BudgetError(InvalidInputError):
+    """A queue that spent its budget cannot resume until the budget is raised or cleared."""

@@ -1,10 +1,11 @@
 """The dashboard's filter language, parsed into a `JobFilter` (and printed back).
 
     status:failed,cancelled queue:papers key:abc* batch:12 worker:host-1 id:4,5
-    provider:anthropic score<7 score>3 "free text" timeout
+    provider:anthropic tag:nightly score<7 score>3 "free text" timeout
 
 `provider:NAME` selects the work sent to that provider: the lines of its batches and the
 local jobs its handler runs (`provider:openai` = OpenAI batches + `openai` handler jobs).
+`tag:NAME` selects the jobs carrying that tag (`enqueue --tag`, `submit --tag`).
 
 Qualifiers may repeat (values are OR-ed within a qualifier, qualifiers AND-ed); anything
 that is not a qualifier is free text matched against keys and errors. Quote free text that
@@ -19,8 +20,9 @@ import shlex
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import JobFilter, JobStatus
+from batchdash.core.tags import TagError, check_tags
 
-QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id", "provider")
+QUALIFIERS = ("status", "queue", "key", "batch", "worker", "id", "provider", "tag")
 
 _TOKEN = re.compile(
     r"""
@@ -79,6 +81,7 @@ def parse_filter(text: str) -> JobFilter:
         score_below=below,
         score_above=above,
         providers=_providers(fields["provider"]),
+        tags=_tags(fields["tag"]),
     )
 
 
@@ -99,6 +102,8 @@ def format_filter(flt: JobFilter) -> str:
         parts.append(f"worker:{flt.worker_id}")
     if flt.providers:
         parts.append("provider:" + ",".join(flt.providers))
+    if flt.tags:
+        parts.append("tag:" + ",".join(flt.tags))
     if flt.score_below is not None:
         parts.append(f"score<{flt.score_below:g}")
     if flt.score_above is not None:
@@ -116,6 +121,7 @@ _EXAMPLES = {
     "worker": "host-123-ab12",
     "id": "42",
     "provider": "anthropic",
+    "tag": "nightly",
 }
 
 
@@ -134,6 +140,13 @@ def _providers(values: list[str]) -> tuple[str, ...]:
                 f"provider:{value} is not a provider; use one of {', '.join(PROVIDER_NAMES)}"
             )
     return tuple(values)
+
+
+def _tags(values: list[str]) -> tuple[str, ...]:
+    try:
+        return check_tags(values)
+    except TagError as exc:
+        raise FilterError(f"tag: {exc}") from None
 
 
 def _single(values: list[str], name: str) -> str | None:

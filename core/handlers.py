@@ -18,6 +18,7 @@ import contextlib
 import hashlib
 import importlib
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,7 @@ from batchdash.core.errors import InvalidInputError, ProviderError
 from batchdash.core.pricing import PriceFileError, price_of
 from batchdash.core.providers import _anthropic, _openai
 from batchdash.core.retry import retry_after, retryable_status
+from batchdash.core.stages import StageTracker
 
 
 class HandlerError(Exception):
@@ -94,6 +96,18 @@ class JobContext:
     #: The config file's `[endpoints.NAME]` the job was enqueued with (None: the default);
     #: a provider handler resolves it with `core.endpoints.for_stored` on every attempt.
     endpoint_name: str | None = None
+    #: Where `stage` and `progress` report (the worker sets it; alone it only times).
+    tracker: StageTracker = field(default_factory=StageTracker)
+
+    def stage(self, name: str) -> AbstractAsyncContextManager[None]:
+        """`async with job.stage("generate_notes"):` records the block as a stage of this
+        attempt (start, duration, failure); a failure's error names the stage."""
+        return self.tracker.stage(name)
+
+    def progress(self, fraction: float, note: str | None = None) -> None:
+        """`job.progress(0.4, "chunk 4/10")`: how far the job is (0..1) and a short note,
+        shown while it runs; saved at most once a second, so call it as often as you like."""
+        self.tracker.progress(fraction, note)
 
 
 Handler = Callable[[JobContext], Awaitable[Any]]
@@ -114,11 +128,53 @@ async def sim_handler(job: JobContext) -> Any:
     A payload may steer it (used by tests and the demo): `{"sim": {"latency": s,
     "fail": "retryable"|"permanent", "fail_attempts": n, "failure_rate": p}}`. Without
     that, `JobContext.sim` applies; failures are deterministic per (job key, attempt).
+    `{"stages": ["fetch", ["generate", 2.5], "write"]}` runs those stages in turn (each
+    sleeping its own seconds or the latency, reporting progress), failing inside the one
+    named by `"sim": {"fail_stage": name}` (default: the last).
     """
     options = job.payload.get("sim", {}) if isinstance(job.payload, dict) else {}
     latency = float(options.get("latency", job.sim.latency))
-    if latency > 0:
-        await asyncio.sleep(latency)
+    stages = _sim_stages(job.payload, latency)
+    if not stages:
+        await _sim_sleep(latency)
+        _sim_fail(job, options)
+    fail_stage = options.get("fail_stage", stages[-1][0] if stages else None)
+    for done, (name, seconds) in enumerate(stages, 1):
+        async with job.stage(name):
+            await _sim_sleep(seconds)
+            if name == fail_stage:
+                _sim_fail(job, options)
+        job.progress(done / len(stages), f"{done}/{len(stages)} stages")
+    text = str(job.payload)
+    tokens_in = max(1, len(text) // 4)
+    return HandlerResult(
+        result={"output": f"sim:{job.key}", "attempt": job.attempt},
+        input_tokens=tokens_in,
+        output_tokens=max(1, tokens_in // 2),
+        cost=0.0,
+    )
+
+
+def _sim_stages(payload: Any, latency: float) -> list[tuple[str, float]]:
+    """The payload's `stages` as (name, seconds); a bad list fails the job for good."""
+    stages = payload.get("stages") if isinstance(payload, dict) else None
+    if stages is None:
+        return []
+    try:
+        return [(s, latency) if isinstance(s, str) else (str(s[0]), float(s[1])) for s in stages]
+    except (TypeError, ValueError, IndexError) as exc:
+        raise PermanentError(
+            'sim: "stages" must list names or [name, seconds] pairs', kind="payload"
+        ) from exc
+
+
+async def _sim_sleep(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _sim_fail(job: JobContext, options: dict[str, Any]) -> None:
+    """Raise the failure the payload (or `JobContext.sim`) asks of this attempt, if any."""
     fail = options.get("fail")
     fail_attempts = int(options.get("fail_attempts", 1_000_000))
     if fail and job.attempt <= fail_attempts:
@@ -128,14 +184,6 @@ async def sim_handler(job: JobContext) -> Any:
     rate = float(options.get("failure_rate", job.sim.failure_rate))
     if rate > 0 and _unit_hash(job.key, job.attempt) < rate:
         raise RetryableError(f"sim: random failure of {job.key}", kind="sim_transient")
-    text = str(job.payload)
-    tokens_in = max(1, len(text) // 4)
-    return HandlerResult(
-        result={"output": f"sim:{job.key}", "attempt": job.attempt},
-        input_tokens=tokens_in,
-        output_tokens=max(1, tokens_in // 2),
-        cost=0.0,
-    )
 
 
 async def noop_handler(job: JobContext) -> Any:

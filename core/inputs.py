@@ -3,7 +3,8 @@
 JSONL lines are either batch-style requests — OpenAI's `{"custom_id", "method", "url",
 "body"}` or Anthropic's `{"custom_id", "params"}` (the key is the custom_id, the payload is
 the line without it) — or `{"key", "payload"}`; any may
-carry `priority`, `max_attempts` and `timeout` (seconds per attempt). A CSV file needs a
+carry `priority`, `max_attempts`, `timeout` (seconds per attempt) and `tags` (a list of
+tags, added to `enqueue --tag`'s; never part of the payload). A CSV file needs a
 `key` column (or `custom_id`); the other columns become the payload, and every row must
 have as many fields as the header. Files are UTF-8 (a leading byte-order mark is allowed);
 a line that is not valid UTF-8, not valid JSON, or nested too deeply is named by file and
@@ -22,9 +23,10 @@ from typing import Any
 
 from batchdash.core.errors import InvalidInputError
 from batchdash.core.models import NewJob
+from batchdash.core.tags import TagError, check_tags
 
 #: Line fields that describe the job rather than belong to its payload.
-_JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout"})
+_JOB_FIELDS = frozenset({"custom_id", "priority", "max_attempts", "timeout", "tags"})
 
 #: At most this many problems are listed before the rest are summarised.
 MAX_REPORTED_ERRORS = 20
@@ -94,11 +96,13 @@ def read_job_file(
     priority: int = 0,
     max_attempts: int = 3,
     timeout: float | None = None,
+    tags: tuple[str, ...] = (),
     on_line: Callable[[int], None] | None = None,
 ) -> JobFile:
     """Parse a JSONL or CSV file into jobs and their styles; InputError lists bad lines.
 
-    `on_line(line_no)` is called as lines are read (the CLI's progress bar).
+    `tags` (checked by the caller) go on every job, before a line's own. `on_line(line_no)`
+    is called as lines are read (the CLI's progress bar).
     """
     if not path.is_file():
         raise InputError([InputProblem(path, 0, "no such file")], 1)
@@ -114,7 +118,7 @@ def read_job_file(
         try:
             if isinstance(parsed, InputProblem):
                 raise ValueError(parsed.message)
-            job, style = _to_job(parsed, priority, max_attempts, timeout)
+            job, style = _to_job(parsed, priority, max_attempts, timeout, tags)
             if job.key in seen:
                 raise ValueError(f"duplicate key {job.key!r} (first on line {seen[job.key]})")
             seen[job.key] = line_no
@@ -193,7 +197,7 @@ def _csv_row(path: Path, line_no: int, row: dict[Any, Any], width: int) -> Any:
 
 
 def _to_job(
-    record: Any, priority: int, max_attempts: int, timeout: float | None
+    record: Any, priority: int, max_attempts: int, timeout: float | None, tags: tuple[str, ...]
 ) -> tuple[NewJob, str]:
     """One parsed line as a job and its style (ValueError says what is wrong with it)."""
     if not isinstance(record, dict):
@@ -226,6 +230,7 @@ def _to_job(
         priority=_int_field(record, "priority", priority),
         max_attempts=max(1, _int_field(record, "max_attempts", max_attempts)),
         timeout=_timeout_field(record, timeout),
+        tags=_tags_field(record, tags),
     )
     return job, style
 
@@ -245,6 +250,19 @@ def _int_field(record: dict[str, Any], name: str, default: int) -> int:
     if value not in _INT64:
         raise ValueError(f"{name} {value} is out of range (a signed 64-bit integer)")
     return value
+
+
+def _tags_field(record: dict[str, Any], tags: tuple[str, ...]) -> tuple[str, ...]:
+    """`tags` and the line's own `tags` list (a CSV row's columns are all payload)."""
+    if "csv" in record and len(record) == 1:
+        return tags
+    value = record.get("tags", [])
+    if not isinstance(value, list):
+        raise ValueError("tags must be a list of strings")
+    try:
+        return check_tags([*tags, *value])
+    except TagError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _timeout_field(record: dict[str, Any], default: float | None) -> float | None:

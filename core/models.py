@@ -28,6 +28,10 @@ TERMINAL_JOB_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobSta
 #: Queues of QA batches are named `qa:<queue of the judged jobs>`; their spend is QA spend.
 QA_QUEUE_PREFIX = "qa:"
 
+#: `QueueInfo.pause_reason` values.
+PAUSE_MANUAL = "manual"
+PAUSE_BUDGET = "budget"
+
 
 class WorkerState(StrEnum):
     """What a worker process is doing, as last reported or as inferred from its heartbeat."""
@@ -89,6 +93,7 @@ class NewJob:
     priority: int = 0
     max_attempts: int = 3
     timeout: float | None = None  # seconds an attempt may run (None: the worker's default)
+    tags: tuple[str, ...] = ()  # labels for filtering (`tag:x`), beside `enqueue --tag`'s
 
 
 @dataclass(slots=True)
@@ -123,6 +128,10 @@ class Job:
     timeout: float | None = None
     #: The config file's `[endpoints.NAME]` its handler calls (None: the SDK's default).
     endpoint_name: str | None = None
+    #: What a running job's handler last reported (`job.stage`, `job.progress`).
+    stage: str | None = None
+    progress: float | None = None
+    progress_note: str | None = None
 
     @property
     def duration(self) -> float | None:
@@ -151,6 +160,9 @@ class Job:
             "run_after": self.run_after,
             "error": self.error,
             "error_kind": self.error_kind,
+            "stage": self.stage,
+            "progress": self.progress,
+            "progress_note": self.progress_note,
             "input_tokens": self.input_tokens,
             "output_tokens": self.output_tokens,
             "cost": self.cost,
@@ -246,11 +258,22 @@ class Worker:
 
 @dataclass(frozen=True, slots=True)
 class QueueInfo:
-    """A queue with its pause flag and job counts per status."""
+    """A queue with its pause flag, job counts per status, budget and spend."""
 
     name: str
     paused: bool
     counts: dict[str, int]
+    #: USD the queue may spend (work plus QA); None: no budget.
+    budget_usd: float | None = None
+    #: Why it is paused: "manual" (`queue pause`) or "budget"; None while it runs.
+    pause_reason: str | None = None
+    #: USD spent: its jobs' cost (local and ingested remote lines) plus its QA verdicts'.
+    spend_usd: float = 0.0
+
+    @property
+    def budget_reached(self) -> bool:
+        """True when it has a budget and its spend has reached it."""
+        return self.budget_usd is not None and self.spend_usd >= self.budget_usd
 
     @property
     def total(self) -> int:
@@ -270,6 +293,8 @@ class JobFilter:
     `key_glob` uses shell-style wildcards (`abc*`); `score_below`/`score_above` compare the
     job's lowest/highest QA overall score. `providers` selects the work sent to those
     providers: jobs of their batches, and local jobs run by the handler of that name.
+    `tags` selects jobs carrying any of them; `created_after`/`created_before` bound the
+    time a job was created (`--since` inclusive, `--until` exclusive).
     """
 
     statuses: tuple[str, ...] = ()
@@ -282,6 +307,9 @@ class JobFilter:
     score_below: float | None = None
     score_above: float | None = None
     providers: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    created_after: float | None = None
+    created_before: float | None = None
 
     @property
     def is_empty(self) -> bool:
@@ -370,68 +398,6 @@ class BatchItem:
     cost: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class QAResult:
-    """One judge's verdict on one job: scores per dimension (`overall` among them), or an
-    error with the judge's raw text.
-
-    `id` is None until the verdict is stored; `batch_id` is the QA batch it came from,
-    when it was judged as a remote batch.
-    """
-
-    job_id: int
-    judge: str
-    scores: dict[str, float]
-    comment: str | None
-    error: str | None
-    raw: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cost: float | None
-    created_at: float
-    batch_id: int | None = None
-    id: int | None = None
-
-    @property
-    def overall(self) -> float | None:
-        """The overall score, None for an error."""
-        return self.scores.get("overall")
-
-
-@dataclass(frozen=True, slots=True)
-class QAStat:
-    """Average and spread of one (judge, dimension) over the scored jobs."""
-
-    judge: str
-    dimension: str
-    n: int
-    mean: float
-    minimum: float
-    maximum: float
-
-
-@dataclass(frozen=True, slots=True)
-class QASummary:
-    """What the QA pane and `--once` show: per-judge stats, distribution, worst, disagreement.
-
-    `distribution` counts overall scores rounded to integers 1–10; `worst` lists
-    (job_id, key, judge, overall); `disagreements` lists (job_id, key, low, high) where the
-    judges' overall scores differ by at least the threshold.
-    """
-
-    results: int
-    errors: int
-    stats: list[QAStat]
-    distribution: dict[int, int]
-    worst: list[tuple[int, str, str, float]]
-    disagreements: list[tuple[int, str, float, float]]
-
-    @property
-    def empty(self) -> bool:
-        """True when no job has been scored (nor failed to be)."""
-        return self.results == 0 and self.errors == 0
-
-
 #: The filter that selects every job.
 ALL_JOBS = JobFilter()
 
@@ -459,10 +425,6 @@ class Outcome:
     cost: float | None = None
     event: str = ""
     detail: str | None = None
-
-
-#: Judges whose overall scores for one job differ by at least this much "disagree".
-DISAGREEMENT_THRESHOLD = 3.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,15 +1,16 @@
 """Notices: what happened that someone should hear about, read from the store.
 
 A notice is a batch that ended (any terminal state), a queue whose failed jobs passed a
-threshold, or a worker gone stale or dead. Each has a stable id (`batch:42:failed`,
-`queue:papers:failed:20`, `worker:w1:stale:1732870000`), so a channel that remembers the
-ids it sent (`Tx.notices`) delivers each once, and the dashboard toasts each once.
+threshold, a queue its budget paused, or a worker gone stale or dead. Each has a stable
+id (`batch:42:failed`, `queue:papers:failed:20`, `worker:w1:stale:1732870000`), so a
+channel that remembers the ids it sent (`Tx.notices`) delivers each once, and the
+dashboard toasts each once.
 
 Detection is a list of small functions (`DETECTORS`), each `(tx, now, since, rules) ->
-notices`: adding a kind of notice is adding one function. States (failures, workers) are
-read as they are now; batch endings are read from `since` on (a week back at most), so a
-read stays small however many batches the store keeps. Everything here reads; nothing is sent
-from here (delivery lives with the command line and the dashboard).
+notices`: adding a kind of notice is adding one function. States (failures, budgets,
+workers) are read as they are now; batch endings are read from `since` on (a week back at
+most), so a read stays small however many batches the store keeps. Everything here reads;
+nothing is sent from here (delivery lives with the command line and the dashboard).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchdash.core import config
+from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Tx
 from batchdash.core.models import Batch, BatchState, JobStatus
 from batchdash.core.snapshot.worker_rows import workers
@@ -183,9 +185,27 @@ def troubled_workers(tx: Tx, now: float, since: float, rules: NoticeRules) -> li
     return found
 
 
-#: Every detector, in the order their notices are delivered. A budget reached (a queue
-#: paused with the reason "budget") gets its detector here once queues carry that reason.
-DETECTORS: Sequence[Detector] = (ended_batches, failing_queues, troubled_workers)
+def spent_budgets(tx: Tx, now: float, since: float, rules: NoticeRules) -> list[Notice]:
+    """A queue's budget paused it; its id carries the budget, so a raised budget that is
+    reached again is a new notice."""
+    return [
+        Notice(
+            id=f"queue:{q.name}:budget:{q.budget_usd}",
+            kind="budget_reached",
+            severity=ERROR,
+            title=f"queue {q.name}: budget reached",
+            message=f"queue {q.name} paused: {budget_note(q)}",
+            at=now,
+            subject="queue",
+            data={"name": q.name, "budget_usd": q.budget_usd, "spend_usd": q.spend_usd},
+        )
+        for q in tx.queues.list_queues()
+        if budget_paused(q)
+    ]
+
+
+#: Every detector, in the order their notices are delivered.
+DETECTORS: Sequence[Detector] = (ended_batches, failing_queues, spent_budgets, troubled_workers)
 
 
 def detect(tx: Tx, now: float, rules: NoticeRules, since: float | None = None) -> list[Notice]:

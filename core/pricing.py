@@ -102,3 +102,8 @@ def price_of(model: str, input_tokens: int, output_tokens: int, *, batch: bool) 
         return None
     cost = (input_tokens * price[0] + output_tokens * price[1]) / 1_000_000
     return cost * BATCH_DISCOUNT if batch else cost
+
+
+def usd(value: float) -> str:
+    """Dollars with precision that suits small LLM bills: `$1,234.50`, `$0.0042`."""
+    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"

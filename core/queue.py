@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any
 
 from batchdash.core import batches
+from batchdash.core.actor import Actor
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.models import ALL_JOBS, Claim, JobFilter, JobStatus, NewJob, Outcome, dumps
 from batchdash.core.retry import backoff
@@ -88,14 +89,24 @@ def enqueue_write(
     For callers that run it on their own connection (the CLI runs it on a thread it can
     interrupt with Ctrl-C).
     """
-    return lambda tx: tx.jobs.enqueue(
-        queue=queue,
-        handler=handler,
-        jobs=jobs,
-        now=time.time(),
-        batch_id=None,
-        endpoint_name=endpoint_name,
-    )
+
+    tagged = [job for job in jobs if job.tags]
+
+    def write(tx: Tx) -> tuple[int, int]:
+        # A key the queue already has is skipped, and keeps its own tags.
+        known = tx.items.existing_job_keys(queue, [job.key for job in tagged]) if tagged else {}
+        counts = tx.jobs.enqueue(
+            queue=queue,
+            handler=handler,
+            jobs=jobs,
+            now=time.time(),
+            batch_id=None,
+            endpoint_name=endpoint_name,
+        )
+        tx.tags.tag_jobs(queue, [job for job in tagged if job.key not in known])
+        return counts
+
+    return write
 
 
 async def claim(
@@ -202,27 +213,28 @@ def _require_targets(tx: Tx, flt: JobFilter) -> None:
         tx.queues.require_queue(queue)
 
 
-async def cancel(db: Store, flt: JobFilter) -> tuple[int, int]:
+async def cancel(db: Store, flt: JobFilter, actor: Actor | None = None) -> tuple[int, int]:
     """Cancel matching jobs: pending ones at once, running ones through their lease.
 
-    Returns (cancelled now, cancel requested from running workers).
+    Returns (cancelled now, cancel requested from running workers). Like every action here,
+    the events it writes name `actor` (who asked, from where) for the audit trail.
     """
     now = time.time()
 
     def run(tx: Tx) -> tuple[int, int]:
         _require_targets(tx, flt)
-        return tx.jobs.cancel(flt, now)
+        return tx.jobs.cancel(flt, now, actor)
 
     return await db.write(run)
 
 
-async def retry(db: Store, flt: JobFilter) -> int:
+async def retry(db: Store, flt: JobFilter, actor: Actor | None = None) -> int:
     """Send matching failed or cancelled jobs back to pending with fresh attempts."""
     now = time.time()
 
     def run(tx: Tx) -> int:
         _require_targets(tx, flt)
-        return tx.jobs.retry(flt, now)
+        return tx.jobs.retry(flt, now, actor)
 
     return await db.write(run)
 
@@ -241,26 +253,31 @@ async def rescue_expired(db: Store, flt: JobFilter = ALL_JOBS) -> int:
     return await db.write(lambda tx: tx.jobs.rescue(flt=flt, now=time.time()))
 
 
-async def resume(db: Store, flt: JobFilter) -> tuple[int, list[str]]:
+async def resume(db: Store, flt: JobFilter, actor: Actor | None = None) -> tuple[int, list[str]]:
     """Rescue expired leases among matching jobs and un-pause their queues.
 
     Returns (jobs rescued, queues un-paused). Without queues in the filter every paused
-    queue is resumed.
+    queue is resumed, except those whose spend reached their budget (they stay paused
+    until the budget is raised or cleared; naming one alone raises BudgetError).
     """
     now = time.time()
 
     def run(tx: Tx) -> tuple[int, list[str]]:
         _require_targets(tx, flt)
-        rescued = tx.jobs.rescue(flt, now)
+        rescued = tx.jobs.rescue(flt, now, actor)
         targets = flt.queues or tuple(q.name for q in tx.queues.list_queues())
-        paused = [q.name for q in tx.queues.list_queues() if q.paused and q.name in targets]
+        paused = [
+            q.name
+            for q in tx.queues.list_queues()
+            if q.paused and q.name in targets and (flt.queues or not q.budget_reached)
+        ]
         for name in paused:
-            tx.queues.set_paused(name, False, now)
+            tx.queues.set_paused(name, False, now, actor)
         return rescued, paused
 
     return await db.write(run)
 
 
-async def set_paused(db: Store, queue: str, paused: bool) -> None:
+async def set_paused(db: Store, queue: str, paused: bool, actor: Actor | None = None) -> None:
     """Pause or resume one queue (NotFoundError if it does not exist)."""
-    await db.write(lambda tx: tx.queues.set_paused(queue=queue, paused=paused, now=time.time()))
+    await db.write(lambda tx: tx.queues.set_paused(queue, paused, time.time(), actor))

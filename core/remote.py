@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from batchdash.core import budget
+from batchdash.core.actor import Actor
 from batchdash.core.errors import BatchdashError, ProviderError
 from batchdash.core.providers import DEFAULT_PROVIDER, get_provider, provider_for
 from batchdash.core.retry import backoff
@@ -70,11 +72,13 @@ async def submit_file(
     provider: str = DEFAULT_PROVIDER,
     on_upload: UploadProgress | None = None,
 ) -> list[int]:
-    """Validate, record and submit a file to `provider`; the local batch ids.
+    """Validate, record and submit a file to `provider`; the local batch ids (BudgetError
+    when `queue` spent its budget: nothing is uploaded).
 
     `endpoint` is the lines' request URL, `endpoint_name` the config file's named endpoint
     (stored on the batches). `on_upload(sent, size)` follows each upload, for a progress bar.
     """
+    await budget.require_budget_left(db, queue)
     chosen = get_provider(provider)
     with _speaking(chosen):
         return await chosen.submit_file(
@@ -88,28 +92,34 @@ async def submit_file(
         )
 
 
-async def cancel_batch(db: Store, batch_id: int) -> None:
-    """Ask the batch's provider to cancel it."""
+async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
+    """Ask the batch's provider to cancel it (`actor`: who asked, for the audit trail)."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
-        await provider.cancel(db, batch.id)
+        await provider.cancel(db, batch.id, actor)
 
 
-async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
-    """Send a batch's failures again as a child batch at its provider; the child's id."""
+async def resubmit_batch(
+    db: Store, batch_id: int, *, include_permanent: bool = False, actor: Actor | None = None
+) -> int:
+    """Send a batch's failures again as a child batch at its provider; the child's id
+    (BudgetError when its queue spent its budget)."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
+    await budget.require_budget_left(db, batch.queue)
     provider = provider_for(batch)
     with _speaking(provider):
-        return await provider.resubmit(db, batch.id, include_permanent=include_permanent)
+        return await provider.resubmit(
+            db, batch.id, include_permanent=include_permanent, actor=actor
+        )
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ingested batch at its provider (what it keeps of it); results stay here."""
     batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
     provider = provider_for(batch)
     with _speaking(provider):
-        await provider.delete(db, batch.id)
+        await provider.delete(db, batch.id, actor)
 
 
 async def import_batches(

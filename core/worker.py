@@ -12,6 +12,9 @@ lets in-flight jobs finish within a grace period, then releases what is left bac
 pending (the attempt is not counted).
 A second signal cuts the grace period short.
 
+The stages and progress handlers report (`job.stage`, `job.progress`) ride along: each
+of those transactions first saves what was reported since the last one (`core.stages`).
+
 A job's faults stay with its attempt (`core.attempt`): whatever its handler does fails
 that attempt, never the worker or the jobs beside it. The worker logs its life (start,
 drain, stop, rescues, failures, retries) to stderr, each line tagged with its id.
@@ -48,6 +51,7 @@ from batchdash.core.models import (
     Worker,
     WorkerState,
 )
+from batchdash.core.stages import StageReport, StageReporter
 
 #: Longest single wait for a work notification (the task loops; it only bounds each wait).
 WORK_WAIT_SECONDS = 60.0
@@ -113,6 +117,8 @@ class WorkerProcess:
         self._stop_at: float | None = None  # monotonic time of the first stop signal
         self._pid_file = pid_dir(options.where) / f"{self.id}.pid"
         self.qa: qa.WorkerQA | None = None
+        #: Stage marks and progress of the jobs in flight, saved by the next transaction.
+        self.stages = StageReporter()
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -252,12 +258,15 @@ class WorkerProcess:
             await asyncio.wait_for(self._wake.wait(), timeout)
 
     async def _exchange(self, free: int) -> list[Claim]:
-        """One transaction: record finished outcomes, then claim up to `free` jobs."""
+        """One transaction: record stages, progress and finished outcomes, then claim up to
+        `free` jobs."""
         outcomes, self.outcomes = self.outcomes, []
+        report = self.stages.take()
         now = time.time()
         options = self.options
 
         def run(tx: Tx) -> tuple[list[int], list[Claim], list[int]]:
+            _save(tx, report)  # before `finish`, which ends the claims they are fenced by
             accepted = tx.jobs.finish(self.id, outcomes)
             sampled = self._qa_sample(tx, outcomes, accepted)
             claims: list[Claim] = []
@@ -303,13 +312,14 @@ class WorkerProcess:
 
     async def _run_job(self, claimed: Claim) -> None:
         try:
-            outcome = await run_attempt(claimed, self.options)
+            outcome = await run_attempt(claimed, self.options, self.stages)
         except asyncio.CancelledError:
             if claimed.job_id not in self.cancel_requested:
                 raise  # drain timeout: the claim is released, not reported
             outcome = queue.cancelled(claimed)
         finally:
             self.inflight.pop(claimed.job_id, None)
+            self.stages.ended(claimed.job_id)
         self.cancel_requested.discard(claimed.job_id)
         self.outcomes.append(outcome)
         self._wake.set()
@@ -335,9 +345,11 @@ class WorkerProcess:
             else WorkerState.IDLE
         )
         options = self.options
+        report = self.stages.take()
 
         def run(tx: Tx) -> tuple[HeartbeatReply, int]:
             now = time.time()
+            _save(tx, report)
             reply = tx.workers.heartbeat(
                 self.id, state, held, self.done, self.failed, options.lease_seconds, now
             )
@@ -346,7 +358,12 @@ class WorkerProcess:
             return reply, rescued
 
         assert self.db is not None
-        reply, rescued = await self.db.write(run)
+        try:
+            reply, rescued = await self.db.write(run)
+        except StoreError:
+            if report is not None:
+                self.stages.put_back(report)  # saved by the next transaction instead
+            raise
         if rescued:
             log.info("rescued %d jobs whose worker stopped heartbeating", rescued)
         if reply.stop and not self.draining:
@@ -398,6 +415,12 @@ class WorkerProcess:
         )
         finished.cancel()  # cancels the waiting only, not the jobs
         hurry.cancel()
+
+
+def _save(tx: Tx, report: StageReport | None) -> None:
+    """Save the stage marks and progress a transaction took (nothing when there are none)."""
+    if report is not None:
+        tx.stages.save(report.marks, report.progress)
 
 
 def run_worker(options: WorkerOptions, worker_id: str | None = None) -> int:

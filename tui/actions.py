@@ -10,8 +10,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from functools import partial
+from typing import Any
 
 from batchdash.core import batches, queue
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.db.ports import Store
 from batchdash.core.models import JobFilter
 from batchdash.tui.refresh import RefreshingApp, import_in_thread
@@ -55,7 +57,15 @@ class Target:
 
 
 class ActingApp(RefreshingApp):
-    """The refreshing dashboard plus the actions that change jobs, queues and batches."""
+    """The refreshing dashboard plus the actions that change jobs, queues and batches.
+
+    `origin` says where it runs (`tui` in a terminal, `web` served to a browser); the
+    events of its actions name it and the OS user (core/actor.py).
+    """
+
+    def __init__(self, *args: Any, origin: Origin = Origin.TUI, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.actor = Actor.current(origin)
 
     # ------------------------------------------------------------------ marks
 
@@ -136,7 +146,7 @@ class ActingApp(RefreshingApp):
         db = self._store()
 
         async def run() -> str:
-            n = await queue.retry(db, target.flt)
+            n = await queue.retry(db, target.flt, self.actor)
             # Remote lines run again only in a child batch: say which one, like the CLI.
             remote = await queue.remote_retries(db, target.flt)
             self.action_note = "; ".join(f"{r.advice()} or press R on it (b)" for r in remote)
@@ -153,7 +163,7 @@ class ActingApp(RefreshingApp):
         db = self._store()
 
         async def run() -> str:
-            done, flagged = await queue.cancel(db, target.flt)
+            done, flagged = await queue.cancel(db, target.flt, self.actor)
             return f"cancelled {done}, asked {flagged} running to stop ({target.what})"
 
         self._act(run, f"Cancel {target.what}? Running jobs stop at their next heartbeat.")
@@ -170,7 +180,7 @@ class ActingApp(RefreshingApp):
         db = self._store()
 
         async def run() -> str:
-            rescued, resumed = await queue.resume(db, flt)
+            rescued, resumed = await queue.resume(db, flt, self.actor)
             queues = ", ".join(resumed) or "none paused"
             return f"rescued {rescued} jobs; resumed queues: {queues}"
 
@@ -191,7 +201,7 @@ class ActingApp(RefreshingApp):
         db = self._store()
 
         async def run() -> str:
-            await queue.set_paused(db, name, not paused)
+            await queue.set_paused(db, name, not paused, self.actor)
             return f"queue {name} {'resumed' if paused else 'paused'}"
 
         self._act(run, None)
@@ -212,7 +222,7 @@ class ActingApp(RefreshingApp):
 
         async def run() -> str:
             remote = await import_in_thread("batchdash.core.remote")
-            await remote.cancel_batch(db, batch_id)
+            await remote.cancel_batch(db, batch_id, self.actor)
             return f"asked the provider to cancel batch {batch_id}"
 
         self._act(run, f"Cancel batch {batch_id} at the provider?")
@@ -227,7 +237,7 @@ class ActingApp(RefreshingApp):
 
         async def run() -> str:
             remote = await import_in_thread("batchdash.core.remote")
-            child = await remote.resubmit_batch(db, batch_id)
+            child = await remote.resubmit_batch(db, batch_id, actor=self.actor)
             return f"resubmitted {plan.sent(False)} lines of batch {batch_id} as batch {child}"
 
         self._act(run, _resubmit_question(plan) if plan.sent(False) else None)

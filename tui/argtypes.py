@@ -7,6 +7,7 @@ got -1" before anything starts; the CLI's error formatter prefixes the option na
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -95,6 +96,38 @@ def non_empty(text: str) -> str:
     return text
 
 
+#: Seconds per unit of a duration: `90s`, `15m`, `12h`, `30d`, `2w`.
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def duration(text: str) -> float:
+    """A positive span of time, a number and a unit (`30d`, `12h`, `90m`, `45s`, `2w`)."""
+    number, unit = text.strip()[:-1], text.strip()[-1:].lower()
+    try:
+        value = float(number) * _UNITS[unit]
+    except (KeyError, ValueError):
+        raise RangeError(f"not a duration: {text!r} (use e.g. 30d, 12h, 90m, 45s)") from None
+    if not math.isfinite(value) or value <= 0:
+        raise RangeError(f"must be a positive duration, got {text}")
+    return value
+
+
+def point_in_time(text: str) -> float:
+    """A time as epoch seconds: ISO (`2026-11-29`, `2026-11-29T08:00`, local time unless it
+    gives an offset such as `Z` or `+02:00`) or that long ago (`2h`, `7d`)."""
+    from datetime import datetime
+
+    if text.strip()[-1:].lower() in _UNITS:  # an ISO time never ends in a unit letter
+        return time.time() - duration(text)
+    try:
+        return datetime.fromisoformat(text.strip().replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        raise RangeError(
+            f"not a time: {text!r} (use an ISO date or time such as 2026-11-29 or "
+            "2026-11-29T08:00, or an age such as 2h or 7d)"
+        ) from None
+
+
 class Checked(click.ParamType[T]):
     """A click type from one of the checks above: its RangeError becomes a usage error."""
 
@@ -123,3 +156,5 @@ NON_NEGATIVE_FLOAT = Checked(non_negative_float, "SECONDS")
 INT64 = Checked(int64, "N")
 FRACTION = Checked(fraction, "RATE")
 NON_EMPTY = Checked(non_empty, "NAME")
+DURATION = Checked(duration, "AGE")
+WHEN = Checked(point_in_time, "TIME")

@@ -312,7 +312,8 @@ def _chat_request(prompt: str) -> dict[str, Any]:
 
 
 def _paper_jobs(n: int, rng: random.Random) -> list[NewJob]:
-    """arXiv-style keys; a few fail once (retried), a few fail for good."""
+    """arXiv-style keys; a few fail once (retried), a few fail for good; every fourth runs in
+    stages (fetch_pdf → translate → write_file), so the detail shows a stage timeline."""
     jobs = []
     for i in range(n):
         sim: dict[str, Any] = {"latency": round(rng.uniform(0.2, 1.0), 2)}
@@ -321,13 +322,21 @@ def _paper_jobs(n: int, rng: random.Random) -> list[NewJob]:
             sim["fail"] = "permanent"
         elif roll < 0.08:
             sim.update(fail="retryable", fail_attempts=1)
-        payload = {
+        payload: dict[str, Any] = {
             "id": f"{2405 + i // 1000}.{10000 + i:05d}",
             "field": rng.choice(_FIELDS),
             "title": rng.choice(_TOPICS),
             "task": "translate abstract to German",
             "sim": sim,
         }
+        if i % 4 == 0:
+            latency = sim.pop("latency")
+            payload["stages"] = [
+                ["fetch_pdf", round(latency * 0.3, 2)],
+                ["translate", round(latency * 1.5, 2)],
+                ["write_file", round(latency * 0.2, 2)],
+            ]
+            sim["fail_stage"] = "translate"
         jobs.append(NewJob(key=f"arxiv-{payload['id']}", payload=payload))
     return jobs
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 
+from batchdash.core.pricing import usd
+
 
 def duration(seconds: float | None) -> str:
     """A short human duration: 850ms, 12.3s, 4m05s, 2h10m, 3d4h; '-' when unknown."""
@@ -83,9 +85,7 @@ def _line(cells: Sequence[str], widths: Sequence[int]) -> str:
 
 def money(value: float | None) -> str:
     """USD with precision that suits small LLM bills; '?' when the price is unknown."""
-    if value is None:
-        return "?"
-    return f"${value:,.2f}" if value >= 1 else f"${value:.4f}"
+    return "?" if value is None else usd(value)
 
 
 def size(n_bytes: int) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any, TextIO
 
 from batchdash.core import snapshot
+from batchdash.core.budget import budget_paused, queue_spend_text
 from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.errors import DatabaseError
 from batchdash.core.models import Batch, JobStatus, QueueInfo
@@ -128,7 +129,15 @@ def to_json(report: snapshot.Summary, where: DbLocation) -> dict[str, Any]:
         "db_exists": True,
         "jobs": report.overview.to_dict(),
         "queues": [
-            {"name": q.name, "paused": q.paused, "counts": _counts(q), "total": q.total}
+            {
+                "name": q.name,
+                "paused": q.paused,
+                "pause_reason": q.pause_reason,
+                "counts": _counts(q),
+                "total": q.total,
+                "budget_usd": q.budget_usd,
+                "spend_usd": round(q.spend_usd, 6),
+            }
             for q in report.queues
         ],
         "batches": [row.to_dict() for row in report.batches],  # = views.batch_json
@@ -259,21 +268,29 @@ def window_phrase(head: snapshot.Overview) -> str:
     return f"last {age(head.window_seconds)}"
 
 
+def queue_state(q: QueueInfo) -> str:
+    """`active`, `paused`, or `paused (budget)` when its budget paused it."""
+    if not q.paused:
+        return "active"
+    return "paused (budget)" if budget_paused(q) else "paused"
+
+
 def _queues(report: snapshot.Summary, p: _Printer) -> None:
     p.title("queues")
     if not report.queues:
         p.line([("  no queues yet (enqueue jobs with `batchdash enqueue FILE`)", styles.MUTED)])
         return
-    header = ["QUEUE", "STATE", *(s.value.upper() for s in JobStatus), "TOTAL"]
+    header = ["QUEUE", "STATE", *(s.value.upper() for s in JobStatus), "TOTAL", "SPEND"]
     rows = [
         [
             (q.name, None),
-            ("paused", "yellow") if q.paused else ("active", None),
+            (queue_state(q), "yellow") if q.paused else ("active", None),
             *(
                 (count(q.counts.get(s, 0)), styles.STATUS[s] if q.counts.get(s) else None)
                 for s in JobStatus
             ),
             (count(q.total), None),
+            (queue_spend_text(q), styles.ALERT if budget_paused(q) else None),
         ]
         for q in report.queues
     ]

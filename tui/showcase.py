@@ -15,14 +15,8 @@ from pathlib import Path
 from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import (
-    JobFilter,
-    JobStatus,
-    NewJob,
-    Outcome,
-    QAResult,
-    Worker,
-)
+from batchdash.core.models import JobFilter, JobStatus, NewJob, Outcome, Worker
+from batchdash.core.qa_models import QAResult
 
 #: The frozen clock of the showcase: 2026-05-04 09:30:00 UTC.
 NOW = datetime(2026, 5, 4, 9, 30, tzinfo=UTC).timestamp()

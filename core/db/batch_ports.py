@@ -23,8 +23,14 @@ class Batches(Protocol):
         active_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        states: Sequence[str] = (),
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[Batch]:
-        """Batches newest first (active ones first when asked); `limit`/`offset` page them."""
+        """Batches newest first (active ones first when asked); `limit`/`offset` page them.
+
+        `states` (normalized) and `created_after` (inclusive) / `created_before` (exclusive)
+        narrow the list."""
 
     def count_batches(self) -> int:
         """How many batches are tracked."""

@@ -19,8 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 from batchdash.core.db.location import DbLocation
 
 if TYPE_CHECKING:  # annotations only: importing the store never builds these classes
+    from batchdash.core.actor import Actor
     from batchdash.core.db.batch_ports import Batches, BatchItems
     from batchdash.core.db.notice_ports import Notices
+    from batchdash.core.db.prune_ports import Pruning
+    from batchdash.core.db.stage_ports import Stages
+    from batchdash.core.db.tag_ports import Tags
     from batchdash.core.models import (
         Claim,
         Event,
@@ -29,12 +33,11 @@ if TYPE_CHECKING:  # annotations only: importing the store never builds these cl
         JobFilter,
         NewJob,
         Outcome,
-        QAResult,
-        QASummary,
         QueueInfo,
         Spend,
         Worker,
     )
+    from batchdash.core.qa_models import QAResult, QASummary
 
 T = TypeVar("T")
 
@@ -99,13 +102,16 @@ class Jobs(Protocol):
     def finish(self, worker_id: str | None, outcomes: Sequence[Outcome]) -> list[int]:
         """Apply fenced outcomes; returns the ids whose claim was still valid."""
 
-    def cancel(self, flt: JobFilter, now: float) -> tuple[int, int]:
-        """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
+    def cancel(self, flt: JobFilter, now: float, actor: Actor | None = None) -> tuple[int, int]:
+        """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged).
 
-    def retry(self, flt: JobFilter, now: float) -> int:
+        `actor` (who asked, from where) goes into each event's detail, as for every action.
+        """
+
+    def retry(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
 
-    def rescue(self, flt: JobFilter, now: float) -> int:
+    def rescue(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Take back running jobs whose lease expired (their worker died or hung)."""
 
     def require_jobs(self, ids: Sequence[int]) -> None:
@@ -116,16 +122,29 @@ class Jobs(Protocol):
 
 
 class Queues(Protocol):
-    """Queues: creation, pause, listing, QA rubric."""
+    """Queues: creation, pause, budget, listing, QA rubric.
+
+    A queue's spend is its jobs' cost plus its QA verdicts'; the store pauses a budgeted
+    queue (reason "budget") in the very write whose cost makes the spend reach the budget.
+    """
 
     def ensure_queue(self, name: str, now: float) -> None:
         """Create the queue if it does not exist yet."""
 
-    def set_paused(self, queue: str, paused: bool, now: float) -> None:
-        """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown."""
+    def set_paused(self, queue: str, paused: bool, now: float, actor: Actor | None = None) -> None:
+        """Pause (workers stop claiming from it) or resume a queue; NotFoundError if unknown.
+
+        Resuming a queue whose spend reached its budget raises BudgetError."""
+
+    def set_budget(self, queue: str, usd: float | None, now: float) -> QueueInfo:
+        """Set (None: clear) a queue's budget in USD; a budget at or below the spend pauses
+        it (reason "budget"), a higher one or none resumes a budget pause. The queue now."""
+
+    def get_queue(self, name: str) -> QueueInfo:
+        """One queue with its counts, budget and spend; NotFoundError if unknown."""
 
     def list_queues(self) -> list[QueueInfo]:
-        """Every queue with its pause flag and job counts per status."""
+        """Every queue with its pause flag, job counts per status, budget and spend."""
 
     def require_queue(self, name: str) -> None:
         """Raise NotFoundError if the queue does not exist."""
@@ -186,8 +205,13 @@ class Workers(Protocol):
     def list_workers(self) -> list[Worker]:
         """All workers, most recent heartbeat first."""
 
-    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
-        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
+    def request_stop(
+        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
+    ) -> list[str]:
+        """Ask live workers to drain and stop at their next heartbeat; returns those asked.
+
+        Each one asked gets a `stop_requested` event naming `actor`.
+        """
 
 
 class QAResults(Protocol):
@@ -277,6 +301,12 @@ class Tx(Protocol):
     def stats(self) -> Stats: ...
     @property
     def notices(self) -> Notices: ...
+    @property
+    def stages(self) -> Stages: ...
+    @property
+    def tags(self) -> Tags: ...
+    @property
+    def prune(self) -> Pruning: ...
 
 
 class Store(Protocol):

@@ -11,7 +11,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from batchdash.core.db.sqlshared import Row, _where
-from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, QAResult, QAStat, QASummary
+from batchdash.core.models import JobFilter
+from batchdash.core.qa_models import DISAGREEMENT_THRESHOLD, QAResult, QAStat, QASummary
 
 #: Runs one statement with its parameters and returns every row.
 Query = Callable[[str, Sequence[Any]], Sequence[Row]]

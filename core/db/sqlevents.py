@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from batchdash.core.actor import Actor, event_detail
 from batchdash.core.db.sqlshared import _event, _where
 from batchdash.core.models import Event, JobFilter
 
@@ -23,6 +24,14 @@ EVENT_INSERT = (
 def insert_events(conn: Any, sql: Callable[[str], str], rows: Iterable[tuple[Any, ...]]) -> None:
     """Insert event rows on either back end's connection (`sql` converts placeholders)."""
     conn.cursor().executemany(sql(EVENT_INSERT), rows)
+
+
+def stop_events(
+    worker_ids: Iterable[str], now: float, actor: Actor | None
+) -> list[tuple[Any, ...]]:
+    """The event rows of asking these workers to stop, each naming who asked."""
+    detail = event_detail(actor)
+    return [(now, "stop_requested", None, None, None, w, detail) for w in worker_ids]
 
 
 class SqlEvents:

@@ -144,6 +144,19 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
             f"OR (j.batch_id IS NULL AND j.handler IN ({marks})))"
         )
         params.extend([*flt.providers, *flt.providers])
+    if flt.tags:
+        # The (tag, job_id) key lists the tagged ids: jobs are looked up by id, not scanned.
+        clauses.append(
+            f"j.id IN (SELECT t.job_id FROM job_tags t WHERE t.tag IN "
+            f"({','.join([mark] * len(flt.tags))}))"
+        )
+        params.extend(flt.tags)
+    if flt.created_after is not None:
+        clauses.append(f"j.created_at >= {mark}")
+        params.append(flt.created_after)
+    if flt.created_before is not None:
+        clauses.append(f"j.created_at < {mark}")
+        params.append(flt.created_before)
     if flt.text:
         clauses.append(f"(j.key {like} {mark} ESCAPE '\\' OR j.error {like} {mark} ESCAPE '\\')")
         pattern = f"%{_glob_to_like(flt.text)}%"
@@ -349,6 +362,44 @@ def ingest_totals(
         "next_poll_at": None,
     }
     return fields, ("batch_ingested", f"{state}: {detail}")
+
+
+def list_batches_sql(
+    *,
+    active_only: bool,
+    active_first: bool,
+    states: Sequence[str],
+    created_after: float | None,
+    created_before: float | None,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, list[Any]]:
+    """The batch listing, newest first, in shared SQL (`?` marks; see `same_sql`/`pg_sql`).
+
+    `active_only` uses the partial index on active states; `states` are normalized states.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if active_only:
+        clauses.append(f"state IN {ACTIVE_BATCH_STATES_SQL}")
+    if states:
+        clauses.append(f"state IN ({','.join('?' * len(states))})")
+        params.extend(states)
+    if created_after is not None:
+        clauses.append("created_at >= ?")
+        params.append(created_after)
+    if created_before is not None:
+        clauses.append("created_at < ?")
+        params.append(created_before)
+    sql = "SELECT * FROM batches"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    order = f"state IN {ACTIVE_BATCH_STATES_SQL} DESC, " if active_first else ""
+    sql += f" ORDER BY {order}created_at DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([limit, offset])
+    return sql, params
 
 
 def insert_batch_sql(mark: str) -> str:

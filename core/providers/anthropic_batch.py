@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import batches
+from batchdash.core.actor import Actor, by_user, event_detail
 from batchdash.core.batch_input import InputPlan
 from batchdash.core.batch_results import TERMINAL_RAW
 from batchdash.core.db.ports import Store, Tx
@@ -166,31 +167,32 @@ async def _remote_batch(db: Store, batch_id: int) -> Batch:
     return batch
 
 
-async def cancel_batch(db: Store, batch_id: int) -> None:
+async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Ask the provider to cancel; the batch shows `cancelling` until it has ended."""
     batch = await _remote_batch(db, batch_id)
     if not batch.active or batch.raw_status in TERMINAL_RAW:
         raise BatchError(f"batch {batch.id} is already {batch.state}")
     async with connect(batch_endpoint(batch)) as client:
         remote = await call(client.messages.batches.cancel, batch.remote_id)
-    await save_remote(db, batch, remote, event=("batch_cancel", "requested by user"))
+    await save_remote(db, batch, remote, event=("batch_cancel", f"requested {by_user(actor)}"))
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ended, ingested batch at the provider (its results are kept here)."""
     batch = await _remote_batch(db, batch_id)
     if batch.ingested_at is None:
         raise BatchError(f"batch {batch.id} is {batch.state}; delete it once its results are in")
     async with connect(batch_endpoint(batch)) as client:
         await call(client.messages.batches.delete, batch.remote_id)
+    detail = event_detail(actor, f"{batch.remote_id} deleted remotely")
     await db.write(
-        lambda tx: tx.batches.update_batch(
-            batch.id, {}, time.time(), ("batch_deleted", f"{batch.remote_id} deleted remotely")
-        )
+        lambda tx: tx.batches.update_batch(batch.id, {}, time.time(), ("batch_deleted", detail))
     )
 
 
-async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
+async def resubmit_batch(
+    db: Store, batch_id: int, *, include_permanent: bool = False, actor: Actor | None = None
+) -> int:
     """Send the errored, expired, cancelled and missing lines again as a linked child.
 
     `invalid_request_error` lines go too only with `include_permanent`. Returns its id.
@@ -201,7 +203,9 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
 
     def record(tx: Tx) -> int:
         now = time.time()
-        child = batches.record_resubmit(tx, batch_id, now, include_permanent=include_permanent)
+        child = batches.record_resubmit(
+            tx, batch_id, now, include_permanent=include_permanent, actor=actor
+        )
         tx.batches.put_submit_lease(child, owner, now + LEASE_SECONDS)
         return child
 

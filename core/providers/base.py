@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 if TYPE_CHECKING:
+    from batchdash.core.actor import Actor
     from batchdash.core.batch_input import InputPlan
     from batchdash.core.db.ports import Store
     from batchdash.core.models import Batch
@@ -89,15 +90,23 @@ class BatchProvider(Protocol):
         """
         ...
 
-    async def resubmit(self, db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
-        """Send a finished batch's failed, expired, cancelled and missing lines again."""
+    async def resubmit(
+        self,
+        db: Store,
+        batch_id: int,
+        *,
+        include_permanent: bool = False,
+        actor: Actor | None = None,
+    ) -> int:
+        """Send a finished batch's failed, expired, cancelled and missing lines again
+        (`actor`: who asked, for the audit trail, as for `cancel`)."""
         ...
 
-    async def cancel(self, db: Store, batch_id: int) -> None:
+    async def cancel(self, db: Store, batch_id: int, actor: Actor | None = None) -> None:
         """Ask the provider to cancel a running batch."""
         ...
 
-    async def delete(self, db: Store, batch_id: int) -> None:
+    async def delete(self, db: Store, batch_id: int, actor: Actor | None = None) -> None:
         """Delete what the provider keeps of an ingested batch (its batch, or its files)."""
         ...
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from batchdash.core import batch_input, batches
+from batchdash.core.actor import Actor, by_user, event_detail
 from batchdash.core.batch_input import InputPlan
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.endpoints import batch_endpoint, default_endpoint, resolve
@@ -177,7 +178,7 @@ async def check_model(model: str) -> None:
         await require_listed(client, model, default_endpoint(NAME).base_url)
 
 
-async def cancel_batch(db: Store, batch_id: int) -> None:
+async def cancel_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Ask the provider to cancel; the batch shows `cancelling` until it is `cancelled`."""
     import openai
 
@@ -199,10 +200,10 @@ async def cancel_batch(db: Store, batch_id: int) -> None:
             raise ProviderError(
                 f"batch {batch.id}: provider refused cancel: {describe(exc)}"
             ) from exc
-    await save_remote(db, batch, remote, event=("batch_cancel", "requested by user"))
+    await save_remote(db, batch, remote, event=("batch_cancel", f"requested {by_user(actor)}"))
 
 
-async def delete_batch(db: Store, batch_id: int) -> None:
+async def delete_batch(db: Store, batch_id: int, actor: Actor | None = None) -> None:
     """Delete an ingested batch's input, output and error files at the provider (the Batch
     API keeps batch objects; their files are what holds the data)."""
     import openai
@@ -215,13 +216,15 @@ async def delete_batch(db: Store, batch_id: int) -> None:
         for file_id in files:
             with contextlib.suppress(openai.NotFoundError):  # already gone is what we want
                 await client.files.delete(file_id)
-    detail = f"files deleted remotely: {', '.join(files) or 'none'}"
+    detail = event_detail(actor, f"files deleted remotely: {', '.join(files) or 'none'}")
     await db.write(
         lambda tx: tx.batches.update_batch(batch.id, {}, time.time(), ("batch_deleted", detail))
     )
 
 
-async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
+async def resubmit_batch(
+    db: Store, batch_id: int, *, include_permanent: bool = False, actor: Actor | None = None
+) -> int:
     """Send the failed, expired, cancelled and missing lines again as a child batch.
 
     Lines whose error will not pass on retry go too only with `include_permanent`. The
@@ -233,7 +236,9 @@ async def resubmit_batch(db: Store, batch_id: int, *, include_permanent: bool = 
 
     def record(tx: Tx) -> int:
         now = time.time()
-        child = batches.record_resubmit(tx, batch_id, now, include_permanent=include_permanent)
+        child = batches.record_resubmit(
+            tx, batch_id, now, include_permanent=include_permanent, actor=actor
+        )
         tx.batches.put_submit_lease(child, owner, now + LEASE_SECONDS)
         return child
 

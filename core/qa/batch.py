@@ -29,7 +29,6 @@ from batchdash.core.models import (
     Job,
     JobFilter,
     JobStatus,
-    QAResult,
 )
 from batchdash.core.providers import DEFAULT_PROVIDER
 from batchdash.core.qa.judge import (
@@ -40,6 +39,7 @@ from batchdash.core.qa.judge import (
     request_dimensions,
 )
 from batchdash.core.qa.plan import pages, plan, store_verdicts
+from batchdash.core.qa_models import QAResult
 
 #: Batch metadata key that marks a QA batch; its value says whether verdicts replace scores.
 QA_BATCH_META = "batchdash_qa"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from batchdash.core.endpoints import resolve
-from batchdash.core.models import Job, QAResult
+from batchdash.core.models import Job
 from batchdash.core.pricing import price_of
 from batchdash.core.providers import _anthropic, _openai
 from batchdash.core.qa.rubric import (
@@ -25,6 +25,7 @@ from batchdash.core.qa.rubric import (
     MIN_SCORE,
     Rubric,
 )
+from batchdash.core.qa_models import QAResult
 
 #: Input and output are each cut to this many characters before the judge sees them.
 MAX_TEXT_CHARS = 12_000

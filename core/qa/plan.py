@@ -6,8 +6,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import Job, JobFilter, QAResult
+from batchdash.core.models import Job, JobFilter
 from batchdash.core.qa.rubric import Rubric, queue_rubric
+from batchdash.core.qa_models import QAResult
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,10 +10,11 @@ from functools import partial
 from typing import Any
 
 from batchdash.core.db.ports import Store
-from batchdash.core.models import Job, QAResult
+from batchdash.core.models import Job
 from batchdash.core.qa.judge import CALL_FAILED, KEY_REFUSED, judge_job
 from batchdash.core.qa.plan import pages, plan
 from batchdash.core.qa.rubric import Rubric
+from batchdash.core.qa_models import QAResult
 
 
 @dataclass(slots=True)

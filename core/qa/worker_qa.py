@@ -10,10 +10,10 @@ from functools import partial
 from typing import Any
 
 from batchdash.core.db.ports import Store, Tx
-from batchdash.core.models import QAResult
 from batchdash.core.qa.judge import JudgeCall, judge_job, open_client
 from batchdash.core.qa.plan import plan, store_verdicts
 from batchdash.core.qa.sampling import should_sample
+from batchdash.core.qa_models import QAResult
 
 #: Judge calls one worker runs at once beside its jobs.
 WORKER_QA_CONCURRENCY = 4

@@ -12,11 +12,14 @@ is a handful of small queries, so it stays fast with a million jobs in the store
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import BatchState, JobFilter, JobStatus, QASummary, QueueInfo
+from batchdash.core.models import BatchState, JobFilter, JobStatus, QueueInfo
+from batchdash.core.qa_models import QASummary
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -70,7 +73,7 @@ _FAILED_BATCH_STATES = frozenset({BatchState.FAILED, BatchState.EXPIRED, BatchSt
 
 
 def queues(tx: Tx) -> list[QueueInfo]:
-    """Every queue with its pause flag and counts per status."""
+    """Every queue with its pause flag, counts per status, budget and spend."""
     return tx.queues.list_queues()
 
 
@@ -184,8 +187,10 @@ def attention(
     worker_rows: list[WorkerRow],
     now: float,
     settled: set[int] | None = None,
+    queue_rows: Sequence[QueueInfo] = (),
 ) -> list[str]:
-    """What needs a human: failed jobs, recently failed batches, stale or dead workers.
+    """What needs a human: failed jobs, queues their budget paused, recently failed
+    batches, stale or dead workers.
 
     Batches and workers count only within ATTENTION_WINDOW, since nothing else clears
     them; a batch whose failures were all resubmitted (`settled`) no longer counts.
@@ -194,6 +199,7 @@ def attention(
     failed = head.counts.get(JobStatus.FAILED, 0)
     if failed:
         reasons.append(f"{failed:,} failed job{'s' if failed != 1 else ''}")
+    reasons += [f"queue {q.name} paused: {budget_note(q)}" for q in queue_rows if budget_paused(q)]
     for row in batch_rows:
         b = row.batch
         if b.id in (settled or set()):
@@ -239,14 +245,20 @@ def summary(tx: Tx, now: float) -> Summary:
     recent = [b for b in tx.batches.list_batches(limit=RECENT_BATCHES) if b.id not in seen]
     batch_rows = [batch_row(b, now) for b in active + recent]
     failed_batches = [r.batch.id for r in batch_rows if r.batch.state in _FAILED_BATCH_STATES]
+    queue_rows = queues(tx)
     return Summary(
         now=now,
         overview=head,
-        queues=queues(tx),
+        queues=queue_rows,
         batches=batch_rows,
         workers=worker_rows,
         qa=qa(tx),
         attention=attention(
-            head, batch_rows, worker_rows, now, tx.batches.settled_batches(failed_batches)
+            head,
+            batch_rows,
+            worker_rows,
+            now,
+            tx.batches.settled_batches(failed_batches),
+            queue_rows,
         ),
     )

@@ -6,15 +6,9 @@ from dataclasses import dataclass, field
 
 from batchdash.core.db.ports import Tx
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import (
-    ALL_JOBS,
-    Batch,
-    Event,
-    Job,
-    JobFilter,
-    JobStatus,
-    QAResult,
-)
+from batchdash.core.models import ALL_JOBS, Batch, Event, Job, JobFilter, JobStatus
+from batchdash.core.qa_models import QAResult
+from batchdash.core.stage_records import StageRun
 
 #: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.
 COUNT_CAP = 10_000
@@ -83,6 +77,10 @@ class JobDetail:
     #: Full size in bytes of each of the job's texts (error, payload, result) that was cut
     #: to DETAIL_TEXT_CHARS for the view.
     cut: dict[str, int] = field(default_factory=dict)
+    #: Its stage runs, by attempt and order (`job.stage(...)` in its handler).
+    stages: list[StageRun] = field(default_factory=list)
+    #: The job's tags, sorted.
+    tags: list[str] = field(default_factory=list)
 
 
 #: The timeline keeps the latest this-many events of a job.
@@ -93,7 +91,7 @@ DETAIL_TEXT_CHARS = 20_000
 
 
 def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
-    """One job with its timeline, QA verdicts and batch; None if it no longer exists."""
+    """One job with its timeline, QA verdicts, batch and tags; None if it no longer exists."""
     try:
         job, cut = tx.jobs.get_job_head(job_id, DETAIL_TEXT_CHARS)
     except NotFoundError:
@@ -107,4 +105,6 @@ def job_detail(tx: Tx, job_id: int, now: float) -> JobDetail | None:
             batch = None
     retry_at = job.run_after if job.status == JobStatus.PENDING and job.run_after > now else None
     qa = tx.qa.qa_results_for_job(job_id)
-    return JobDetail(job, events, qa, batch, retry_at, cut)
+    stages = tx.stages.job_stages(job_id)
+    tags = tx.tags.job_tags([job_id]).get(job_id, [])
+    return JobDetail(job, events, qa, batch, retry_at, cut, stages, tags)

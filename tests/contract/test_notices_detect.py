@@ -1,11 +1,14 @@
 """What counts as a notice, read from each back end: failures in a queue at the threshold
-and each doubling, stale and dead workers, batches once they ended and were ingested."""
+and each doubling, queues their budget paused, stale and dead workers, batches once they
+ended and were ingested."""
 
 from __future__ import annotations
 
 import time
 
+from batchdash.core import budget, queue
 from batchdash.core.batch_records import NewBatch
+from batchdash.core.db.ports import Store
 from batchdash.core.liveness import this_host
 from batchdash.core.models import Outcome, Worker
 from batchdash.core.notices import NoticeRules, detect
@@ -94,3 +97,22 @@ def test_batch_endings_are_read_from_since_on(backend: Backend) -> None:
         (f"batch:{old}:failed", "error"),
         (f"batch:{recent}:cancelled", "warning"),
     ]
+
+
+async def test_a_queue_its_budget_paused_is_a_notice_per_budget(db: Store) -> None:
+    await queue.enqueue(db, "papers", jobs(3))
+    claims = await queue.claim(db, "w", 1, lease_seconds=30, queues=("papers",))
+    usage = queue.Usage(10, 5, 0.5)
+    await queue.report(db, "w", [queue.succeeded(c, {"ok": True}, usage) for c in claims])
+
+    async def ids() -> list[str]:
+        notices = await db.read(lambda tx: detect(tx, time.time(), RULES))
+        return [n.id for n in notices]
+
+    assert await ids() == []
+    await budget.set_budget(db, "papers", 0.25)
+    assert await ids() == ["queue:papers:budget:0.25"]
+    await budget.set_budget(db, "papers", 0.5)  # raised, and reached again at once
+    assert await ids() == ["queue:papers:budget:0.5"]
+    await budget.set_budget(db, "papers", None)
+    assert await ids() == []

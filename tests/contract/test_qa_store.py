@@ -11,7 +11,8 @@ import pytest
 from batchdash.core import queue
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import ALL_JOBS, JobFilter, QAResult, QAStat
+from batchdash.core.models import ALL_JOBS, JobFilter
+from batchdash.core.qa_models import QAResult, QAStat
 from tests.contract.backends import Backend, events, jobs
 
 

@@ -11,11 +11,8 @@ import pytest
 from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import (
-    ALL_JOBS,
-    JobFilter,
-    QAResult,
-)
+from batchdash.core.models import ALL_JOBS, JobFilter
+from batchdash.core.qa_models import QAResult
 from tests.contract.backends import Backend, jobs
 
 

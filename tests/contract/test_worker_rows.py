@@ -84,7 +84,7 @@ def test_a_stop_request_reaches_live_workers_through_their_heartbeat(backend: Ba
     _register(backend, _worker("w1"), _worker("w2"), _worker("gone"))
     with backend.open_sync() as s:
         s.write(lambda tx: tx.workers.set_worker_state("gone", "stopped", time.time()))
-        asked = s.write(lambda tx: tx.workers.request_stop(["w1", "gone", "nope"]))
+        asked = s.write(lambda tx: tx.workers.request_stop(["w1", "gone", "nope"], time.time()))
         assert asked == ["w1"]
 
         def beat(worker_id: str) -> bool:
@@ -96,7 +96,7 @@ def test_a_stop_request_reaches_live_workers_through_their_heartbeat(backend: Ba
         assert (beat("w1"), beat("w2")) == (True, False)
     _register(backend, _worker("w1"))  # the id starts afresh: the old request is gone
     with backend.open_sync() as s:
-        assert s.write(lambda tx: tx.workers.request_stop([])) == []
+        assert s.write(lambda tx: tx.workers.request_stop([], time.time())) == []
         assert beat("w1") is False
 
 

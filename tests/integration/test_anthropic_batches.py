@@ -20,6 +20,7 @@ import anthropic
 import pytest
 
 from batchdash.core import batches
+from batchdash.core.actor import os_user
 from batchdash.core.providers import anthropic_batch, anthropic_input
 from batchdash.core.sim import answers
 from batchdash.core.sim.anthropic_batches import AnthropicStore
@@ -239,6 +240,9 @@ def test_download_delete_and_import(sim: SimServer, tmp_path: Path, db_path: Pat
     out = run(db_path, sim, "batches", "download", "1", "-o", str(tmp_path / "o.jsonl"), "--delete")
     assert "wrote 2 lines" in out.stdout and f"deleted {remote}" in out.stderr
     assert remote_ids(sim) == [] and len((tmp_path / "o.jsonl").read_text().splitlines()) == 2
+    with open_db(db_path) as db:
+        events = db.read(lambda tx: tx.events.batch_events(1))
+    assert (f"{remote} deleted remotely; by {os_user()} via cli") in [e.detail for e in events]
 
     # A batch submitted elsewhere (straight through the SDK) is imported, then ingested.
     other = sdk(sim).messages.batches.create(

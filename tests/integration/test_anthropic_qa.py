@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from batchdash.core.models import QAResult
+from batchdash.core.qa_models import QAResult
 from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli, open_db
 from tests.integration.test_anthropic_batches import MODEL, poll, sim_env, write_requests

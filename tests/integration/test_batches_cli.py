@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from batchdash.core.actor import os_user
 from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
 from batchdash.core.providers import openai_batch
@@ -211,6 +212,12 @@ def test_resubmit_takes_cancelled_lines(tmp_path: Path, db_path: Path) -> None:
     assert child["state"] == "succeeded"
     jobs = cli("jobs", "list", "--status", "cancelled", *db).stdout
     assert "c-" not in jobs
+    # The audit trail: who cancelled and who resubmitted, from the command line.
+    events = map(json.loads, cli("export", "--events", *db).stdout.splitlines())
+    by = f"by {os_user()} via cli"
+    asked = {e["kind"]: e["detail"] for e in events if e["batch_id"] == 1 and not e["job_id"]}
+    assert asked["batch_cancel"] == f"requested {by}"
+    assert asked["batch_resubmitted"] == f"6 lines → 2; {by}"
 
 
 def test_list_and_once_show_lines_age_and_errors_as_text(db_path: Path) -> None:

@@ -16,7 +16,8 @@ import pytest
 
 from batchdash.core import qa
 from batchdash.core.db import open_sync_store
-from batchdash.core.models import JobFilter, JobStatus, QAResult
+from batchdash.core.models import JobFilter, JobStatus
+from batchdash.core.qa_models import QAResult
 from batchdash.core.sim.server import SimConfig, SimServer
 from tests.conftest import cli, open_db, spawn, wait_until
 

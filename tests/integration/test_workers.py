@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from batchdash.core.db import open_sync_store
-from batchdash.core.models import Job, QAResult
+from batchdash.core.models import Job
+from batchdash.core.qa_models import QAResult
 from tests.conftest import cli, spawn, wait_until
 
 FAST_WORKER = ("--heartbeat", "0.2", "--poll", "0.05", "--retry-base", "0.05")

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from textual.pilot import Pilot
 
+from batchdash.core.actor import os_user
 from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store, parse_location
 from batchdash.core.models import JobFilter, NewJob
@@ -278,6 +279,11 @@ async def test_cancel_batch_remotely_on_the_simulator(
                 ),
                 timeout=30,
             )
+        with open_db(path) as store:
+            events = store.read(lambda tx: tx.events.batch_events(batch_id))
+        assert ("batch_cancel", f"requested by {os_user()} via tui") in [
+            (e.kind, e.detail) for e in events
+        ]
 
 
 async def test_resubmit_sends_the_failed_lines_as_a_child_batch(

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from batchdash.core import providers, remote, sync
+from batchdash.core.actor import Actor
 from batchdash.core.batch_records import NewBatch
 from batchdash.core.db import open_store, open_sync_store
 from batchdash.core.db.ports import Store
@@ -23,10 +24,17 @@ class FakeProvider:
         self.cancelled: list[int] = []
         self.resubmitted: list[int] = []
 
-    async def cancel(self, db: Store, batch_id: int) -> None:
+    async def cancel(self, db: Store, batch_id: int, actor: Actor | None = None) -> None:
         self.cancelled.append(batch_id)
 
-    async def resubmit(self, db: Store, batch_id: int, *, include_permanent: bool = False) -> int:
+    async def resubmit(
+        self,
+        db: Store,
+        batch_id: int,
+        *,
+        include_permanent: bool = False,
+        actor: Actor | None = None,
+    ) -> int:
         self.resubmitted.append(batch_id)
         return 0
 

@@ -16,7 +16,8 @@ from batchdash.core import qa
 from batchdash.core.db import open_sync_store
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import Job, JobFilter, NewJob, QAResult
+from batchdash.core.models import Job, JobFilter, NewJob
+from batchdash.core.qa_models import QAResult
 
 DIMS = qa.DEFAULT_DIMENSIONS
 

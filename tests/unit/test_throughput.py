@@ -19,14 +19,8 @@ from batchdash.core.batch_records import ItemResult, NewBatch
 from batchdash.core.db import open_sync_store
 from batchdash.core.db.ports import Tx
 from batchdash.core.liveness import this_host
-from batchdash.core.models import (
-    QA_QUEUE_PREFIX,
-    JobFilter,
-    NewJob,
-    Outcome,
-    QAResult,
-    Worker,
-)
+from batchdash.core.models import QA_QUEUE_PREFIX, JobFilter, NewJob, Outcome, Worker
+from batchdash.core.qa_models import QAResult
 from batchdash.tui import once
 
 T0 = 1_800_000_000.0

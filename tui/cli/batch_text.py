@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from batchdash.core.models import Batch, BatchState
 from batchdash.tui.fmt import age, count, duration, money, one_line
@@ -37,12 +37,18 @@ def _lingering(batch: Batch, now: float) -> str:
 
 
 def describe_batch(
-    batch: Batch, outcomes: dict[str, int], children: list[int], now: float
+    batch: Batch,
+    outcomes: dict[str, int],
+    children: list[int],
+    now: float,
+    tags: Sequence[str] = (),
 ) -> Iterator[str]:
-    """The lines of `batches show`: ids, state, links, files, counts, times, errors."""
+    """The lines of `batches show`: ids, state, tags, links, files, counts, times, errors."""
     yield f"batch {batch.id}  remote {batch.remote_id or '-'}  queue {batch.queue}"
     yield f"state {batch.state}  (provider status: {batch.raw_status or '-'})"
     yield f"endpoint {batch.endpoint}  model {batch.model or '-'}"
+    if tags:
+        yield f"tags {' '.join(tags)}"
     links = batch_note(batch, now) if not batch.poll_error else ""
     if children:
         links = ", ".join(filter(None, [links, f"resubmitted as {children}"]))

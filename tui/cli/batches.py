@@ -18,13 +18,15 @@ from typing import IO, Any
 
 import click
 
-from batchdash.core import batches, remote
+from batchdash.core import batches, cost_estimate, remote
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.endpoints import choose_provider
 from batchdash.core.inputs import InputError
 from batchdash.core.models import Batch, BatchState
 from batchdash.core.providers import DEFAULT_PROVIDER, MODULES
+from batchdash.tui.argtypes import Checked, non_negative_float
 from batchdash.tui.cli.batch_text import batch_note, describe_batch
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
@@ -41,6 +43,7 @@ from batchdash.tui.cli.common import (
 )
 from batchdash.tui.cli.polling import poll_loop
 from batchdash.tui.cli.progress import byte_bar, tracked
+from batchdash.tui.cli.selection import tag_option, tags_given, time_options, time_window
 from batchdash.tui.cli.views import batch_json, write_json
 from batchdash.tui.fmt import age, count, money, table
 from batchdash.tui.once import batch_lines_text
@@ -100,9 +103,15 @@ def cmd_submit(args: argparse.Namespace) -> int:
     """Validate everything locally first; nothing is uploaded when any line is wrong."""
     queue = args.queue or args.file.stem
     metadata = _metadata(args.metadata)
+    tags = tags_given(args)
     url, name = _url_and_name(args)
     try:
         provider = choose_provider(args.file, args.provider, name)
+        if args.estimate or args.max_usd is not None:
+            remote.validate(args.file, endpoint=url, provider=provider)
+            refused = _cost_check(args)
+            if refused is not None or args.estimate:
+                return refused or EXIT_OK
         if args.model_check:
             plan = remote.validate(args.file, endpoint=url, provider=provider)
             run_async(lambda db: remote.check_model(plan.model, provider=provider), args)
@@ -126,6 +135,8 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"batchdash: nothing submitted from {args.file}", file=sys.stderr)
         return EXIT_ERROR
     with open_sync(args) as db:
+        if tags:
+            db.write(lambda tx: tx.tags.tag_batches(ids, tags))
         for batch_id in ids:
             batch = _batch(db, str(batch_id))
             print(
@@ -135,11 +146,31 @@ def cmd_submit(args: argparse.Namespace) -> int:
     return _wait(args, ids) if args.wait else EXIT_OK
 
 
+def _cost_check(args: argparse.Namespace) -> int | None:
+    """`--estimate` prints the cost range at the batch price; `--max-usd` refuses a file
+    whose upper estimate exceeds it (an exit code: nothing is created or uploaded)."""
+    estimate = cost_estimate.estimate_file(args.file, batch=True)
+    if args.estimate:
+        print("\n".join(cost_estimate.estimate_lines(estimate)))
+    problem = None if args.max_usd is None else cost_estimate.over_limit(estimate, args.max_usd)
+    if problem is None:
+        return None
+    print(f"batchdash: error: --max-usd: {problem}; nothing submitted", file=sys.stderr)
+    return EXIT_ERROR
+
+
 def cmd_list(args: argparse.Namespace) -> int:
     """Batches as a table or a JSON array."""
+    since, until = time_window(args)
     with open_sync(args) as db:
         rows = db.read(
-            lambda tx: tx.batches.list_batches(active_only=args.active, limit=args.limit)
+            lambda tx: tx.batches.list_batches(
+                active_only=args.active,
+                limit=args.limit,
+                states=args.state,
+                created_after=since,
+                created_before=until,
+            )
         )
     if args.json:
         now = time.time()
@@ -178,11 +209,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         batch = _batch(db, args.batch)
         outcomes = db.read(lambda tx: tx.items.batch_outcome_counts(batch.id))
         children = db.read(lambda tx: tx.batches.batch_children(batch.id))
+        tags = db.read(lambda tx: tx.tags.batch_tags([batch.id])).get(batch.id, [])
     if args.json:
-        data = {"batch": batch_json(batch, time.time()), "outcomes": outcomes}
+        data = {"batch": batch_json(batch, time.time()), "tags": tags, "outcomes": outcomes}
         write_json({**data, "children": children})
         return EXIT_OK
-    for line in describe_batch(batch, outcomes, children, time.time()):
+    for line in describe_batch(batch, outcomes, children, time.time(), tags):
         print(line)
     return EXIT_OK
 
@@ -190,7 +222,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 def cmd_cancel(args: argparse.Namespace) -> int:
     """Request the cancel; the batch is `cancelling` until the provider confirms."""
     batch_id = _local_id(args)
-    run_async(lambda db: remote.cancel_batch(db, batch_id), args)
+    run_async(lambda db: remote.cancel_batch(db, batch_id, Actor.current(Origin.CLI)), args)
     with open_sync(args) as db:
         batch = _batch(db, str(batch_id))
     print(f"batch {batch.id}: cancel requested, now {batch.raw_status}")
@@ -203,7 +235,9 @@ def cmd_resubmit(args: argparse.Namespace) -> int:
     with open_sync(args) as db:
         plan = db.read(lambda tx: batches.resubmit_plan(tx, parent))
     child = run_async(
-        lambda db: remote.resubmit_batch(db, parent, include_permanent=args.include_permanent),
+        lambda db: remote.resubmit_batch(
+            db, parent, include_permanent=args.include_permanent, actor=Actor.current(Origin.CLI)
+        ),
         args,
     )
     with open_sync(args) as db:
@@ -235,7 +269,7 @@ def cmd_download(args: argparse.Namespace) -> int:
                 written = _write_results(out, rows, args.format)
             print(f"wrote {count(written)} lines of batch {batch.id} to {args.output}")
     if args.delete:
-        run_async(lambda db: remote.delete_batch(db, batch.id), args)
+        run_async(lambda db: remote.delete_batch(db, batch.id, Actor.current(Origin.CLI)), args)
         print(f"batch {batch.id}: deleted {batch.remote_id} at the provider", file=sys.stderr)
     return EXIT_OK
 
@@ -313,6 +347,9 @@ _PROVIDER_OPTION = click.option(
         "batchdash submit requests.jsonl --wait",
         "batchdash submit requests.jsonl --queue nightly --metadata team=search",
         "batchdash submit claude.jsonl --endpoint claude-eu   # [endpoints.claude-eu]",
+        "batchdash submit requests.jsonl --tag nightly   # the batch and its jobs",
+        "batchdash submit requests.jsonl --estimate",
+        "batchdash submit requests.jsonl --max-usd 20",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -330,6 +367,18 @@ _PROVIDER_OPTION = click.option(
 @click.option("--metadata", multiple=True, metavar="KEY=VALUE", help="Batch metadata.")
 @click.option("--model-check", is_flag=True, help="Ask the provider whether the model exists.")
 @click.option("--wait", is_flag=True, help="Poll until the results are in.")
+@tag_option("the batch and its jobs")
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Print expected tokens and the cost range at the batch price; submit nothing.",
+)
+@click.option(
+    "--max-usd",
+    type=Checked(non_negative_float, "USD"),
+    default=None,
+    help="Refuse the file when its upper cost estimate exceeds this.",
+)
 @click.option(
     "--interval",
     type=float,
@@ -350,9 +399,22 @@ def batches_group() -> None:
     """Remote batches."""
 
 
-@batches_group.command("list", epilog=example("batchdash batches list --active --json"))
+@batches_group.command(
+    "list",
+    epilog=example(
+        "batchdash batches list --active --json",
+        "batchdash batches list --state failed --state expired --since 7d",
+    ),
+)
 @db_option()
 @click.option("--active", is_flag=True, help="Only batches still running.")
+@click.option(
+    "--state",
+    multiple=True,
+    type=click.Choice([s.value for s in BatchState]),
+    help="Only batches in this normalized state (repeatable).",
+)
+@time_options("batches")
 @click.option("--limit", type=int, default=None, help="At most N batches.")
 @click.option("--json", is_flag=True, help="As a JSON document.")
 def batches_list(**_: Any) -> Any:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -69,11 +70,32 @@ __all__ = [
 
 
 class Group(click.Group):
-    """A command group that names the closest command when one is mistyped."""
+    """A command group that names the closest command when one is mistyped.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    `lazy` maps more command names to `module:attribute` under batchdash.tui.cli, imported
+    only when named: a topic's commands live in its own module (`queue budget` in
+    budget.py) without the group's module importing it.
+    """
+
+    def __init__(self, *args: Any, lazy: dict[str, str] | None = None, **kwargs: Any) -> None:
         kwargs.setdefault("no_args_is_help", False)  # a missing command is a one-line error
         super().__init__(*args, **kwargs)
+        self.lazy = lazy or {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """The group's own commands and its lazy ones, sorted."""
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A lazy command is imported now (and only now)."""
+        where = self.lazy.get(cmd_name)
+        if where is None:
+            return super().get_command(ctx, cmd_name)
+        module, attribute = where.split(":")
+        command: click.Command = getattr(
+            importlib.import_module(f"batchdash.tui.cli.{module}"), attribute
+        )
+        return command
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """`batchdash jobs` alone names the commands it needs one of."""

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
 import click
 
+from batchdash.core.actor import ORIGIN_ENV, Origin
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, example, invoke
 
 
@@ -20,13 +22,17 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from batchdash.tui.app import BatchDashApp
     from batchdash.tui.toasts import bell_setting
 
+    # Served to a browser, its actions are `web` ones in the events' audit trail.
+    origin = Origin.WEB if os.environ.get(ORIGIN_ENV) == Origin.WEB else Origin.TUI
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(
+    app = BatchDashApp(
         db_location(args),
         refresh=args.refresh,
         read_only=args.read_only,
+        origin=origin,
         bell=bell_setting(args.no_bell),
-    ).run()
+    )
+    app.run()
     return EXIT_OK
 
 

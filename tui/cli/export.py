@@ -24,7 +24,13 @@ from batchdash.tui.cli.common import (
     output_option,
 )
 from batchdash.tui.cli.progress import tracked
-from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
+from batchdash.tui.cli.selection import (
+    filter_option,
+    job_filter,
+    queue_option,
+    status_option,
+    time_options,
+)
 
 JOB_COLUMNS = (
     "id",
@@ -156,6 +162,7 @@ def _write_rows(
         "batchdash export --status succeeded -o results.jsonl",
         "batchdash export --filter 'score<6' --qa --format csv -o low.csv",
         "batchdash export --format csv --qa -o verdicts.csv",
+        "batchdash export --filter tag:nightly --since 2026-11-01 --until 2026-12-01",
     )
 )
 @db_option()
@@ -171,7 +178,12 @@ def _write_rows(
 @status_option()
 @queue_option()
 @filter_option
+@time_options("jobs")
 @output_option()
 def export(**_: Any) -> Any:
-    """Write jobs (or events, or QA verdicts) as CSV or JSONL."""
+    """Write jobs (or events, or QA verdicts) as CSV or JSONL.
+
+    --since/--until compare the time each job was created; with --events or --qa they
+    select the events or verdicts of those jobs.
+    """
     return invoke(cmd_export)

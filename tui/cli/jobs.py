@@ -14,9 +14,16 @@ from batchdash.core.db.ports import Tx
 from batchdash.core.models import Job, JobStatus
 from batchdash.tui.argtypes import POSITIVE_INT
 from batchdash.tui.cli.common import EXIT_OK, Group, db_option, example, invoke, open_sync
-from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
+from batchdash.tui.cli.selection import (
+    filter_option,
+    job_filter,
+    queue_option,
+    status_option,
+    time_options,
+)
 from batchdash.tui.cli.views import result_lines, result_to_dict, write_json, write_json_list
 from batchdash.tui.fmt import age, duration, one_line, table
+from batchdash.tui.stage_text import progress_text, run_json, timeline_lines
 
 #: `jobs list --order` names and the store's sort orders behind them.
 LIST_ORDERS = {
@@ -92,10 +99,14 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         job = db.read(lambda tx: tx.jobs.get_job(args.id))
         events = db.read(lambda tx: tx.events.list_events(job.id))
         verdicts = db.read(lambda tx: tx.qa.qa_results_for_job(job.id))
+        runs = db.read(lambda tx: tx.stages.job_stages(job.id))
+        tags = db.read(lambda tx: tx.tags.job_tags([job.id])).get(job.id, [])
     if args.json:
         data = {
             "job": job.to_dict(),
+            "tags": tags,
             "qa": [result_to_dict(r) for r in verdicts],
+            "stages": [run_json(r) for r in runs],
             "events": [
                 {"at": e.at, "kind": e.kind, "worker_id": e.worker_id, "detail": e.detail}
                 for e in events
@@ -109,8 +120,10 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         ("status", _status_text(job, now)),
         ("attempts", f"{job.attempts}/{job.max_attempts}"),
         ("worker", job.worker_id or "-"),
+        ("tags", " ".join(tags) or "-"),
         ("duration", duration(job.duration)),
         ("tokens", f"{job.input_tokens or 0} in / {job.output_tokens or 0} out"),
+        ("progress", progress_text(job) or "-"),
         ("error", job.error or "-"),
         ("payload", json.dumps(job.payload, ensure_ascii=False)),
         ("result", json.dumps(job.result, ensure_ascii=False)),
@@ -121,6 +134,10 @@ def cmd_jobs_show(args: argparse.Namespace) -> int:
         for verdict in verdicts:
             for line in result_lines(verdict):
                 print(f"  {line}")
+    if runs:
+        print("stages:")
+        for line in timeline_lines(runs, job, now):
+            print(f"  {line}")
     print("timeline:")
     for event in events:
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(event.at))
@@ -141,13 +158,14 @@ def jobs() -> None:
     epilog=example(
         "batchdash jobs list --status failed --queue summaries --limit 20",
         "batchdash jobs list --filter 'status:failed key:tr-* score<6'",
-        "batchdash jobs list --json > jobs.json",
+        "batchdash jobs list --filter tag:nightly --since 2h --json > jobs.json",
     ),
 )
 @db_option()
 @status_option()
 @queue_option()
 @filter_option
+@time_options("jobs")
 @click.option("--limit", type=POSITIVE_INT, default=None, help="At most N rows.")
 @click.option(
     "--order",

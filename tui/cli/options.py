@@ -26,6 +26,7 @@ COMMANDS = {
     "resume": "queue:resume",
     "queue": "queue:queue_group",
     "export": "export:export",
+    "prune": "prune:prune_command",
     "worker": "workers:worker",
     "workers": "workers:workers",
     "submit": "batches:submit",
@@ -33,7 +34,9 @@ COMMANDS = {
     "poll": "poll:poll",
     "sim-server": "sim:sim_server",
     "qa": "qa:qa_group",
+    "stats": "stats:stats",
     "demo": "dashboard:demo",
+    "serve": "serve:serve",
 }
 
 

@@ -13,7 +13,8 @@ import click
 from batchdash.core import qa, snapshot
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.endpoints import named
-from batchdash.core.models import DISAGREEMENT_THRESHOLD, JobFilter, JobStatus, QASummary
+from batchdash.core.models import JobFilter, JobStatus
+from batchdash.core.qa_models import DISAGREEMENT_THRESHOLD, QASummary
 from batchdash.tui.cli.common import (
     EXIT_ATTENTION,
     EXIT_OK,

@@ -13,7 +13,8 @@ from typing import Any
 
 import click
 
-from batchdash.core import queue
+from batchdash.core import budget, cost_estimate, queue
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.config import PROVIDER_NAMES
 from batchdash.core.db.ports import Tx
 from batchdash.core.endpoints import Endpoint, named
@@ -36,7 +37,14 @@ from batchdash.tui.cli.common import (
     run_async,
 )
 from batchdash.tui.cli.progress import EVERY, count_lines, on_terminal, progress_bar
-from batchdash.tui.cli.selection import filter_option, job_filter, queue_option, status_option
+from batchdash.tui.cli.selection import (
+    filter_option,
+    job_filter,
+    queue_option,
+    status_option,
+    tag_option,
+    tags_given,
+)
 
 # --------------------------------------------------------------------------- commands
 
@@ -56,6 +64,11 @@ def cmd_enqueue(args: argparse.Namespace) -> int:
     endpoint = named(args.endpoint) if args.endpoint else None  # unknown: lists the known
     try:
         job_file = _read_with_progress(args)
+        if args.estimate:  # the real-time price: workers call the model one request at a time
+            payloads = (job.payload for job in job_file.jobs)
+            estimate = cost_estimate.estimate_payloads(payloads, batch=False)
+            print("\n".join(cost_estimate.estimate_lines(estimate)))
+            return EXIT_OK
         handler = args.handler or _default_handler(args.file, job_file, endpoint)
         _check_endpoint(handler, endpoint)
         result = _enqueue_interruptibly(args, job_file, handler)
@@ -91,6 +104,7 @@ def _read_with_progress(args: argparse.Namespace) -> JobFile:
             priority=args.priority,
             max_attempts=args.max_attempts,
             timeout=args.timeout,
+            tags=tags_given(args),
             on_line=on_line,
         )
         done(total or 0)
@@ -190,7 +204,7 @@ def cmd_action(args: argparse.Namespace) -> int:
             f"{args.action}: name job ids, --filter, --status or --queue (refusing all jobs)"
         )
     if args.action == "retry":
-        n = run_async(lambda db: queue.retry(db, flt), args)
+        n = run_async(lambda db: queue.retry(db, flt, _actor()), args)
         print(f"retried {n} jobs")
         # Lines of remote batches run again only in a child batch: say which command does.
         remote = run_async(lambda db: queue.remote_retries(db, flt), args)
@@ -199,20 +213,39 @@ def cmd_action(args: argparse.Namespace) -> int:
         if remote:
             return EXIT_ATTENTION
     elif args.action == "cancel":
-        now, flagged = run_async(lambda db: queue.cancel(db, flt), args)
+        now, flagged = run_async(lambda db: queue.cancel(db, flt, _actor()), args)
         print(
             f"cancelled {now} pending jobs; {flagged} running jobs will stop at their "
             "next heartbeat"
         )
     else:
-        rescued, queues = run_async(lambda db: queue.resume(db, flt), args)
+        rescued, queues = run_async(lambda db: queue.resume(db, flt, _actor()), args)
         print(f"rescued {rescued} jobs; resumed queues: {', '.join(queues) or 'none'}")
+        return _budget_held(args)
     return EXIT_OK
+
+
+def _budget_held(args: argparse.Namespace) -> int:
+    """Name the queues `resume` left paused because they spent their budget (exit 1)."""
+    infos = run_async(lambda db: db.read(lambda tx: tx.queues.list_queues()), args)
+    held = [q for q in infos if budget.budget_paused(q)]
+    for q in held:
+        print(
+            f"batchdash: queue {q.name!r} stays paused: {budget.budget_note(q)}; "
+            f"raise it with `batchdash queue budget {q.name} --usd N`",
+            file=sys.stderr,
+        )
+    return EXIT_ATTENTION if held else EXIT_OK
+
+
+def _actor() -> Actor:
+    """Who acts from the command line (written into each action's events)."""
+    return Actor.current(Origin.CLI)
 
 
 def cmd_queue_pause(args: argparse.Namespace) -> int:
     """Pause or resume one queue."""
-    run_async(lambda db: queue.set_paused(db, args.name, args.paused), args)
+    run_async(lambda db: queue.set_paused(db, args.name, args.paused, _actor()), args)
     print(f"queue {args.name!r} {'paused' if args.paused else 'resumed'}")
     return EXIT_OK
 
@@ -231,6 +264,8 @@ def init(**_: Any) -> Any:
     epilog=example(
         "batchdash enqueue requests.jsonl --queue summaries",
         "batchdash enqueue rows.csv --handler mypkg.jobs:summarize --priority 5",
+        "batchdash enqueue papers.jsonl --tag nightly --tag run-42",
+        "batchdash enqueue requests.jsonl --estimate",
     )
 )
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
@@ -262,6 +297,12 @@ def init(**_: Any) -> Any:
     type=POSITIVE_FLOAT,
     default=None,
     help="Cancel an attempt after this long (default: the worker's --job-timeout).",
+)
+@tag_option("every job (JSONL lines may add their own `tags` list)")
+@click.option(
+    "--estimate",
+    is_flag=True,
+    help="Print expected tokens and the cost range at the real-time price; enqueue nothing.",
 )
 def enqueue(**_: Any) -> Any:
     """Add jobs from a JSONL (batch-style or {key, payload}) or CSV file."""
@@ -304,9 +345,14 @@ resume = _action(
 )
 
 
-@click.group("queue", cls=Group, epilog=example("batchdash queue pause summaries"))
+@click.group(
+    "queue",
+    cls=Group,
+    lazy={"budget": "budget:budget"},
+    epilog=example("batchdash queue pause summaries", "batchdash queue budget summaries --usd 25"),
+)
 def queue_group() -> None:
-    """Pause or resume a queue."""
+    """Pause or resume a queue, or set its cost budget."""
 
 
 def _pause(name: str) -> click.Command:

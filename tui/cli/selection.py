@@ -1,4 +1,5 @@
-"""Which jobs a command means: `--status`, `--queue`, `--filter` and job ids.
+"""Which jobs a command means: `--status`, `--queue`, `--filter`, job ids, `--since` and
+`--until`; and `--tag` for the commands that add work.
 
 Shared by the commands that select jobs (`jobs list`, `retry`, `cancel`, `resume`,
 `export`): the same options, parsed into one `JobFilter` the same way everywhere.
@@ -15,7 +16,8 @@ import click
 
 from batchdash.core.filters import FilterError, parse_filter
 from batchdash.core.models import JobFilter, JobStatus
-from batchdash.tui.argtypes import NON_EMPTY
+from batchdash.core.tags import TagError, check_tags
+from batchdash.tui.argtypes import NON_EMPTY, WHEN
 from batchdash.tui.cli.common import CliError, F
 
 STATUS_NAMES = [s.value for s in JobStatus]
@@ -36,7 +38,17 @@ def job_filter(args: argparse.Namespace) -> JobFilter:
         if values and getattr(flt, field):
             raise CliError(f"--filter {qualifier} and {option} both given: use one of them")
     narrowed: dict[str, Any] = {field: values for field, (values, _, _) in given.items() if values}
-    return replace(flt, **narrowed)
+    since, until = time_window(args)
+    return replace(flt, **narrowed, created_after=since, created_before=until)
+
+
+def time_window(args: argparse.Namespace) -> tuple[float | None, float | None]:
+    """`--since` and `--until` as epoch seconds (None when not given); a window that ends
+    before it starts is a one-line error, not an empty list."""
+    since, until = getattr(args, "since", None), getattr(args, "until", None)
+    if since is not None and until is not None and since >= until:
+        raise CliError("--since is not before --until: nothing could match")
+    return since, until
 
 
 def status_option(help_text: str = "Only jobs with this status (repeatable).") -> Callable[[F], F]:
@@ -59,3 +71,38 @@ def queue_option() -> Callable[[F], F]:
     return click.option(
         "--queue", multiple=True, type=NON_EMPTY, help="Only jobs of this queue (repeatable)."
     )
+
+
+def time_options(what: str) -> Callable[[F], F]:
+    """`--since` and `--until`: only `what` created in that span (each one optional)."""
+
+    def decorate(fn: F) -> F:
+        for name, side in (("--until", "before"), ("--since", "at or after")):
+            fn = click.option(
+                name,
+                type=WHEN,
+                default=None,
+                help=f"Only {what} created {side} this time: ISO (2026-11-29, "
+                "2026-11-29T08:00, local unless it has an offset) or an age (2h, 7d).",
+            )(fn)
+        return fn
+
+    return decorate
+
+
+def tag_option(what: str) -> Callable[[F], F]:
+    """`--tag`, repeatable: labels to put on the work a command adds."""
+    return click.option(
+        "--tag",
+        multiple=True,
+        metavar="TAG",
+        help=f"Tag {what} (repeatable); select them later with --filter tag:TAG.",
+    )
+
+
+def tags_given(args: argparse.Namespace) -> tuple[str, ...]:
+    """The `--tag` values, checked (a bad one is a one-line error naming it)."""
+    try:
+        return check_tags(args.tag)
+    except TagError as exc:
+        raise CliError(f"--tag: {exc}") from None

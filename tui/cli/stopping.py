@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from batchdash.core.actor import Actor, Origin
 from batchdash.core.db.ports import Store
 from batchdash.core.files import Identity, PidState, check_pid_file, process_identity
 from batchdash.core.liveness import this_host
@@ -101,11 +102,14 @@ def _signal(local: dict[str, _Local]) -> None:
             continue
 
 
-def _ask_remote(args: argparse.Namespace, worker_ids: list[str]) -> list[str]:
-    """Set the stop flag of workers this host cannot signal; returns those asked."""
+def _ask_to_stop(args: argparse.Namespace, worker_ids: list[str]) -> list[str]:
+    """Set the stop flag of these workers (with its `stop_requested` event naming who asked,
+    for the audit trail); returns those asked. The only way to reach workers this host
+    cannot signal."""
 
     async def ask(db: Store) -> list[str]:
-        return await db.write(lambda tx: tx.workers.request_stop(worker_ids))
+        actor = Actor.current(Origin.CLI)
+        return await db.write(lambda tx: tx.workers.request_stop(worker_ids, time.time(), actor))
 
     return run_async(ask, args) if worker_ids else []
 
@@ -135,10 +139,11 @@ def cmd_workers_stop(args: argparse.Namespace) -> int:
         chosen = _chosen(args, run_async(listed, args))
         here = this_host()
         local = {w.id: local[w.id] for w in chosen if w.id in local and w.host == here}
-        remote = _ask_remote(args, [w.id for w in chosen if w.id not in local])
+        remote = _ask_to_stop(args, [w.id for w in chosen if w.id not in local])
     if not local and not remote:
         print("no workers running")
         return EXIT_OK
+    _ask_to_stop(args, list(local))  # signalled below: asked too, so the events say who
     _signal(local)
 
     def left() -> list[str]:

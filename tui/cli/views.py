@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from typing import Any, TextIO
 
 from batchdash.core import snapshot
-from batchdash.core.models import Batch, QAResult, Worker
+from batchdash.core.models import Batch, Worker
+from batchdash.core.qa_models import QAResult
 from batchdash.tui.fmt import money, one_line
 
 #: Bumped when a key is renamed or removed, or its meaning changes (adding one is not).

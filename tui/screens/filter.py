@@ -16,7 +16,7 @@ from batchdash.core.models import JobFilter
 
 HINT = (
     "status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 provider:anthropic "
-    "score<7 score>3 text"
+    "tag:nightly score<7 score>3 text"
 )
 
 

@@ -17,7 +17,8 @@ FILTER_HELP = Text.assemble(
     ("\nfilter (/)", "bold"),
     "  status:failed queue:papers key:abc* batch:12 worker:ID id:1,2 score<7 score>3 text\n"
     "  provider:anthropic  the work sent to Anthropic: lines of its batches and local jobs of\n"
-    "                      the anthropic handler (provider:openai likewise)",
+    "                      the anthropic handler (provider:openai likewise)\n"
+    "  tag:nightly         jobs carrying that tag (enqueue --tag, submit --tag)",
 )
 
 

@@ -20,6 +20,7 @@ from textual.widgets import Static
 from batchdash.core.snapshot import DETAIL_TEXT_CHARS, JobDetail
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, duration, money, one_line, size
+from batchdash.tui.stage_text import progress_text, timeline_rows
 
 #: Characters of a QA note or timeline detail shown on its line.
 NOTE_CHARS = 300
@@ -47,7 +48,8 @@ class JobDetailPane(VerticalScroll):
         if detail == self._shown:
             return
         if detail is None or self._shown is None or detail.job.id != self._shown.job.id:
-            self.scroll_home(animate=False)  # another job: start at its top
+            # Immediately: a deferred scroll could land after the next refresh reads it.
+            self.scroll_home(animate=False, immediate=True)  # another job: start at its top
         self._shown = detail
         body = self.query_one("#detail-body", Static)
         body.update(
@@ -99,6 +101,9 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(job.worker_id or "-")
     facts.append("  handler ", "bold")
     facts.append(job.handler)
+    if d.tags:
+        facts.append("  tags ", "bold")
+        facts.append(" ".join(d.tags))
     if d.batch is not None:
         facts.append("  batch ", "bold")
         facts.append(f"{d.batch.id} ({d.batch.remote_id or 'not sent'}, {d.batch.state})")
@@ -108,6 +113,9 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     facts.append(money(job.cost))
     facts.append("  ran ", "bold")
     facts.append(duration(job.duration))
+    if progress_text(job):
+        facts.append("  progress ", "bold")
+        facts.append(progress_text(job))
     parts: list[RenderableType] = [head, facts]
     if job.error:
         parts += [Text("error", "bold red"), clipped(job.error, job.id, "red", d.cut.get("error"))]
@@ -118,8 +126,26 @@ def render_detail(d: JobDetail, now: float) -> RenderableType:
     parts += [Text("payload", "bold"), payload]
     if d.qa:
         parts += [Text("QA scores", "bold"), _qa_table(d)]
+    if d.stages:
+        parts += [Text("stages", "bold"), _stages(d, now)]
     parts += [Text("timeline", "bold"), _timeline(d)]
     return Group(*parts)
+
+
+#: How each stage state is drawn (`failed: …` by its prefix).
+_STAGE_STYLES = {"ok": "green", "running": "cyan", "interrupted": "yellow", "failed": "red"}
+
+
+def _stages(d: JobDetail, now: float) -> Table:
+    """The per-attempt stage timeline: attempt, stage, how long it took, how it ended."""
+    table = Table(box=None, padding=(0, 2, 0, 0), show_edge=False)
+    for label in ("ATTEMPT", "STAGE", "TOOK"):
+        table.add_column(label, no_wrap=True)
+    table.add_column("STATE")
+    for attempt, name, took, state in timeline_rows(d.stages, d.job, now, NOTE_CHARS):
+        style = _STAGE_STYLES.get(state.partition(":")[0], "")
+        table.add_row(Text(attempt), Text(name), Text(took), Text(state, style))
+    return table
 
 
 def _qa_table(d: JobDetail) -> Table:

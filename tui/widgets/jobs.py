@@ -1,5 +1,8 @@
 """The queue pane: one page of jobs (key, queue, state, attempts, worker, age, duration, error).
 
+A running job whose handler reports stages or progress shows them where a failed job shows
+its error (`40% generate chunk 4/10`), and the column is then headed ERROR / STAGE.
+
 Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put. The
 table never holds more than one page; paging, sorting and counting happen in SQL.
 
@@ -19,6 +22,7 @@ from batchdash.core.models import Job
 from batchdash.core.snapshot import JobPage
 from batchdash.tui import styles
 from batchdash.tui.fmt import age, duration, one_line
+from batchdash.tui.stage_text import progress_text
 from batchdash.tui.widgets.table import Row, highlighted_key, sync_rows
 
 
@@ -73,6 +77,7 @@ class JobTable(DataTable[Any]):
         super().__init__(**kwargs)
         self._shown: Shown | None = None
         self._fitted: list[tuple[str, str, int]] = []
+        self._staged = False  # a shown job reports a stage or progress
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -84,7 +89,7 @@ class JobTable(DataTable[Any]):
 
     def _fit(self) -> None:
         """Rebuild the columns for the pane's width (only when that changes them)."""
-        fitted = fit_columns(self.scrollable_content_region.width)
+        fitted = fit_columns(self.scrollable_content_region.width, staged=self._staged)
         if fitted == self._fitted:
             return
         self._fitted = fitted
@@ -100,6 +105,11 @@ class JobTable(DataTable[Any]):
     def show(self, page: JobPage, marks: set[int], all_marked: bool, now: float) -> None:
         """Diff this page into the table."""
         self._shown = Shown(page, marks, all_marked, now)
+        staged = any(_stage_cell(job) for job in page.rows)
+        if staged != self._staged:
+            self._staged = staged
+            self._fit()  # a new header for the last column; it shows the page again
+            return
         columns = self._fitted
         sync_rows(
             self, [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
@@ -113,9 +123,12 @@ class JobTable(DataTable[Any]):
         return None if row_key.value is None else int(row_key.value)
 
 
-def fit_columns(width: int) -> list[tuple[str, str, int]]:
-    """The columns for a table `width` cells wide: the error column gets the rest."""
+def fit_columns(width: int, *, staged: bool = False) -> list[tuple[str, str, int]]:
+    """The columns for a table `width` cells wide: the error column gets the rest (headed
+    ERROR / STAGE when `staged`: running jobs show their stage there)."""
     *fixed, (error_key, error_label, least) = COLUMNS
+    if staged:
+        error_label = "ERROR / STAGE"
     used = sum(w + PADDING for _, _, w in fixed)
     for key in DROP_ORDER:
         if width - used - PADDING >= least:
@@ -139,9 +152,22 @@ def _row(job: Job, marked: bool, now: float, columns: list[tuple[str, str, int]]
         "worker": Text(one_line(job.worker_id or "-", 12)),
         "age": age(now - job.created_at),
         "dur": duration(job.duration) if job.status != "running" else _running(job, now),
-        "error": Text(one_line(job.error or "", error_width), style="red" if job.error else ""),
+        "error": _last_cell(job, error_width),
     }
     return str(job.id), [cells[key] for key, _, _ in columns]
+
+
+def _stage_cell(job: Job) -> str:
+    """A running job's stage and progress, '' when it reports none."""
+    return progress_text(job) if job.status == "running" else ""
+
+
+def _last_cell(job: Job, width: int) -> Text:
+    """The error, or for a running job its stage and progress."""
+    staged = _stage_cell(job)
+    if staged:
+        return Text(one_line(staged, width), "cyan")
+    return Text(one_line(job.error or "", width), style="red" if job.error else "")
 
 
 def _state(job: Job, now: float) -> Text:

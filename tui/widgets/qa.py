@@ -11,7 +11,7 @@ from rich.text import Text
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from batchdash.core.models import DISAGREEMENT_THRESHOLD, QASummary
+from batchdash.core.qa_models import DISAGREEMENT_THRESHOLD, QASummary
 from batchdash.tui import styles
 from batchdash.tui.fmt import count
 

@@ -1,10 +1,12 @@
-"""The status filter pane: statuses with live counts and their keys, queues with pause state."""
+"""The status filter pane: statuses with live counts and their keys, queues with pause state
+and, for a queue with a budget, its spend against it."""
 
 from __future__ import annotations
 
 from rich.text import Text
 from textual.widgets import Static
 
+from batchdash.core.budget import budget_paused, queue_spend_text
 from batchdash.core.models import JobFilter, JobStatus, QueueInfo
 from batchdash.core.snapshot import Overview
 from batchdash.tui import styles
@@ -45,4 +47,8 @@ class StatusPane(Static):
             line = f"{mark}{one_line(q.name, NAME):<{NAME}} {count(q.total):>{digits}}"
             text.append(line, "yellow" if q.paused else ("reverse" if q.name in flt.queues else ""))
             text.append("\n")
+            if q.budget_usd is not None:  # its spend against the budget, and a budget pause
+                held = budget_paused(q)
+                note = f"  {'budget: ' if held else ''}{queue_spend_text(q)}\n"
+                text.append(note, styles.ALERT if held else styles.MUTED)
         self.update(text)

@@ -19,7 +19,6 @@ from batchdash.core.batch_records import NewBatch
 from batchdash.core.db.postgres.events import add_events
 from batchdash.core.db.postgres.queues import PgQueues
 from batchdash.core.db.sqlshared import (
-    ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
     POLL_WORK_SQL,
@@ -30,7 +29,9 @@ from batchdash.core.db.sqlshared import (
     _batch,
     batch_values,
     insert_batch_sql,
+    list_batches_sql,
     new_batch_values,
+    pg_sql,
 )
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import Batch, dumps
@@ -84,18 +85,21 @@ class PgBatches:
         active_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        states: Sequence[str] = (),
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[Batch]:
         """Batches newest first (active ones first when asked); `limit`/`offset` page them."""
-        sql = "SELECT * FROM batches"
-        if active_only:
-            sql += f" WHERE state IN {ACTIVE_BATCH_STATES_SQL}"
-        order = f"state IN {ACTIVE_BATCH_STATES_SQL} DESC, " if active_first else ""
-        sql += f" ORDER BY {order}created_at DESC, id DESC"
-        params: list[Any] = []
-        if limit is not None:
-            sql += " LIMIT %s OFFSET %s"
-            params.extend([limit, offset])
-        return self._batches(sql, params)
+        sql, params = list_batches_sql(
+            active_only=active_only,
+            active_first=active_first,
+            states=states,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
+        return self._batches(pg_sql(sql), params)
 
     def count_batches(self) -> int:
         """How many batches are tracked."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from batchdash.core.actor import ASKED_TO_STOP, Actor, by_user, event_detail
 from batchdash.core.db.postgres.connection import LOCK_RESCUE
 from batchdash.core.db.postgres.job_pages import PgJobPages, _pg_where, _value
 from batchdash.core.db.postgres.queues import PgQueues
@@ -47,7 +48,8 @@ def claim_sql(by_queue: bool) -> str:
         UPDATE jobs SET status = {JOB_RUNNING_SQL}, attempts = attempts + 1,
             worker_id = %(worker)s, claim_token = %(token)s,
             lease_expires_at = batchdash_now() + %(lease)s, started_at = %(now)s,
-            finished_at = NULL, updated_at = %(now)s, error = NULL, error_kind = NULL
+            finished_at = NULL, updated_at = %(now)s, error = NULL, error_kind = NULL,
+            stage = NULL, progress = NULL, progress_note = NULL
         WHERE id = ANY(ARRAY(
             SELECT j.id FROM jobs j
             WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL
@@ -237,27 +239,27 @@ class PgJobs(PgJobPages):
         accepted = {row["id"] for row in rows}
         return [o.job_id for o in outcomes if o.job_id in accepted]
 
-    def cancel(self, flt: JobFilter, now: float) -> tuple[int, int]:
+    def cancel(self, flt: JobFilter, now: float, actor: Actor | None = None) -> tuple[int, int]:
         """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
         where, params = _pg_where(flt)
         done = self._changed_with_event(
             f"UPDATE jobs AS j SET status = {JOB_CANCELLED_SQL}, finished_at = batchdash_now(), "
             f"updated_at = batchdash_now(), error_kind = {JOB_CANCELLED_SQL} "
             f"WHERE j.status = {JOB_PENDING_SQL} AND {where} "
-            "RETURNING id, queue, NULL AS worker_id, 'by user' AS detail",
-            params,
+            "RETURNING id, queue, NULL AS worker_id, %s::text AS detail",
+            [*params, by_user(actor)],
             "cancelled",
         )
         flagged = self._changed_with_event(
             f"UPDATE jobs AS j SET cancel_requested = true WHERE j.status = {JOB_RUNNING_SQL} "
             f"AND NOT j.cancel_requested AND {where} RETURNING id, queue, NULL AS worker_id, "
-            "'worker aborts at its next heartbeat' AS detail",
-            params,
+            "%s::text AS detail",
+            [*params, event_detail(actor, ASKED_TO_STOP)],
             "cancel_requested",
         )
         return done, flagged
 
-    def retry(self, flt: JobFilter, now: float) -> int:
+    def retry(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
         where, params = _pg_where(flt)
         return self._changed_with_event(
@@ -265,12 +267,12 @@ class PgJobs(PgJobPages):
             "updated_at = batchdash_now(), finished_at = NULL, worker_id = NULL, "
             "cancel_requested = false, error = NULL, error_kind = NULL "
             f"WHERE j.status IN {RETRYABLE_JOB_STATUSES_SQL} AND j.batch_id IS NULL "
-            f"AND {where} RETURNING id, queue, NULL AS worker_id, 'by user' AS detail",
-            params,
+            f"AND {where} RETURNING id, queue, NULL AS worker_id, %s::text AS detail",
+            [*params, by_user(actor)],
             "retried",
         )
 
-    def rescue(self, flt: JobFilter, now: float) -> int:
+    def rescue(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Take back running jobs whose lease expired (their worker died or hung).
 
         The lost attempt stays counted; a job out of attempts fails, a job whose cancel was
@@ -301,9 +303,9 @@ class PgJobs(PgJobPages):
                    OR j.worker_id IN (SELECT id FROM workers WHERE state = {WORKER_DEAD_SQL}))
             RETURNING id, queue, worker_id,
                 'lease expired after attempt ' || attempts || '/' || max_attempts
-                || '; now ' || status AS detail
+                || '; now ' || status || %s::text AS detail
             """,
-            params,
+            [*params, "; " + str(actor) if actor else ""],
             "rescued",
         )
 

@@ -23,7 +23,8 @@ from batchdash.core.db.qashared import (
 )
 from batchdash.core.db.sqlshared import Row, _where
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import ALL_JOBS, JobFilter, QAResult, QASummary
+from batchdash.core.models import ALL_JOBS, JobFilter
+from batchdash.core.qa_models import QAResult, QASummary
 
 if TYPE_CHECKING:
     import psycopg

@@ -34,8 +34,12 @@ from batchdash.core.db.postgres.listen import WORK_CHANNEL, Listener
 from batchdash.core.db.postgres.notices import PgNotices
 from batchdash.core.db.postgres.qa import PgQA
 from batchdash.core.db.postgres.queues import PgQueues
+from batchdash.core.db.postgres.stages import PgStages
 from batchdash.core.db.postgres.stats import PgStats
 from batchdash.core.db.postgres.workers import PgWorkers
+from batchdash.core.db.sqlprune import SqlPrune
+from batchdash.core.db.sqlshared import pg_sql
+from batchdash.core.db.sqltags import SqlTags
 from batchdash.core.errors import MissingDatabaseError
 
 if TYPE_CHECKING:
@@ -57,6 +61,10 @@ class PgTx:
         self.qa = PgQA(conn)
         self.stats = PgStats(conn)
         self.notices = PgNotices(conn)
+        self.stages = PgStages(conn)
+        self.tags = SqlTags(conn, pg_sql)
+        # Picked jobs stay locked until deleted: a concurrent retry waits or is skipped.
+        self.prune = SqlPrune(conn, pg_sql, lock=" FOR UPDATE SKIP LOCKED")
 
 
 def _open_checked(where: DbLocation, *, readonly: bool, create: bool) -> psycopg.Connection[Any]:

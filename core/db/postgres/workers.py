@@ -13,6 +13,8 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from batchdash.core.actor import Actor
+from batchdash.core.db.sqlevents import insert_events, stop_events
 from batchdash.core.db.sqlshared import (
     JOB_CANCELLED_SQL,
     JOB_PENDING_SQL,
@@ -20,6 +22,7 @@ from batchdash.core.db.sqlshared import (
     LIVE_WORKER_STATES_SQL,
     WORKER_STALE_SQL,
     _worker,
+    pg_sql,
 )
 from batchdash.core.models import HeartbeatReply, Worker, WorkerState
 
@@ -152,11 +155,15 @@ class PgWorkers:
         rows = self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC").fetchall()
         return [_worker(r) for r in rows]
 
-    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
+    def request_stop(
+        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
+    ) -> list[str]:
         """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
         rows = self._conn.execute(
             "UPDATE workers SET stop_requested = true WHERE id = ANY(%s) "
             f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
             (list(worker_ids),),
         ).fetchall()
-        return sorted(r["id"] for r in rows)
+        asked = sorted(r["id"] for r in rows)
+        insert_events(self._conn, pg_sql, stop_events(asked, now, actor))
+        return asked

@@ -12,7 +12,6 @@ from batchdash.core.db.sqlite.rows import (
     _event_rows,
 )
 from batchdash.core.db.sqlshared import (
-    ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
     POLL_WORK_SQL,
@@ -23,12 +22,11 @@ from batchdash.core.db.sqlshared import (
     _batch,
     batch_values,
     insert_batch_sql,
+    list_batches_sql,
     new_batch_values,
 )
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import Batch
-
-_ACTIVE_BATCH_STATES = ACTIVE_BATCH_STATES_SQL
 
 
 class SqliteBatches:
@@ -44,20 +42,24 @@ class SqliteBatches:
         active_first: bool = False,
         limit: int | None = None,
         offset: int = 0,
+        states: Sequence[str] = (),
+        created_after: float | None = None,
+        created_before: float | None = None,
     ) -> list[Batch]:
         """Batches newest first (active ones first when asked); `limit`/`offset` page them.
 
-        `active_only` uses the partial index on active states.
+        `active_only` uses the partial index on active states; `states` (normalized) and
+        `created_after` (inclusive) / `created_before` (exclusive) narrow the list.
         """
-        sql = "SELECT * FROM batches"
-        if active_only:
-            sql += f" WHERE state IN {_ACTIVE_BATCH_STATES}"
-        order = f"state IN {_ACTIVE_BATCH_STATES} DESC, " if active_first else ""
-        sql += f" ORDER BY {order}created_at DESC, id DESC"
-        params: list[Any] = []
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([limit, offset])
+        sql, params = list_batches_sql(
+            active_only=active_only,
+            active_first=active_first,
+            states=states,
+            created_after=created_after,
+            created_before=created_before,
+            limit=limit,
+            offset=offset,
+        )
         return [_batch(r) for r in self._conn.execute(sql, params)]
 
     def count_batches(self) -> int:

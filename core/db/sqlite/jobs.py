@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from batchdash.core.actor import ASKED_TO_STOP, Actor, by_user, event_detail
 from batchdash.core.db.sqlite.job_pages import JobPages
 from batchdash.core.db.sqlite.queues import SqliteQueues
 from batchdash.core.db.sqlite.rows import (
@@ -160,7 +161,8 @@ class SqliteJobs(JobPages):
             f"""
             UPDATE jobs SET status = {JOB_RUNNING_SQL}, attempts = attempts + 1, worker_id = ?,
                 claim_token = ?, lease_expires_at = ?, started_at = ?, finished_at = NULL,
-                updated_at = ?, error = NULL, error_kind = NULL
+                updated_at = ?, error = NULL, error_kind = NULL, stage = NULL, progress = NULL,
+                progress_note = NULL
             WHERE id IN (
                 SELECT j.id FROM jobs j INDEXED BY jobs_claim
                 WHERE j.status = {JOB_PENDING_SQL} AND j.batch_id IS NULL AND j.run_after <= ?
@@ -265,7 +267,7 @@ class SqliteJobs(JobPages):
             _set_results(self._conn, [(row["id"], by_id[row["id"]].result_json) for row in rows])
         return accepted
 
-    def cancel(self, flt: JobFilter, now: float) -> tuple[int, int]:
+    def cancel(self, flt: JobFilter, now: float, actor: Actor | None = None) -> tuple[int, int]:
         """Cancel pending jobs at once and flag running ones; returns (cancelled, flagged)."""
         where, params = _where(flt)
         done = self._conn.execute(
@@ -279,25 +281,15 @@ class SqliteJobs(JobPages):
             f"AND j.cancel_requested = 0 AND {where} RETURNING id, queue",
             params,
         ).fetchall()
+        by, asked = by_user(actor), event_detail(actor, ASKED_TO_STOP)
         _event_rows(
             self._conn,
-            [(now, "cancelled", r["id"], None, r["queue"], None, "by user") for r in done]
-            + [
-                (
-                    now,
-                    "cancel_requested",
-                    r["id"],
-                    None,
-                    r["queue"],
-                    None,
-                    "worker aborts at its next heartbeat",
-                )
-                for r in flagged
-            ],
+            [(now, "cancelled", r["id"], None, r["queue"], None, by) for r in done]
+            + [(now, "cancel_requested", r["id"], None, r["queue"], None, asked) for r in flagged],
         )
         return len(done), len(flagged)
 
-    def retry(self, flt: JobFilter, now: float) -> int:
+    def retry(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Put failed/cancelled local jobs back to pending with a fresh set of attempts."""
         where, params = _where(flt)
         rows = self._conn.execute(
@@ -308,12 +300,13 @@ class SqliteJobs(JobPages):
             f"RETURNING id, queue, error",
             [now, *params],
         ).fetchall()
+        by = by_user(actor)
         _event_rows(
-            self._conn, ((now, "retried", r["id"], None, r["queue"], None, "by user") for r in rows)
+            self._conn, [(now, "retried", r["id"], None, r["queue"], None, by) for r in rows]
         )
         return len(rows)
 
-    def rescue(self, flt: JobFilter, now: float) -> int:
+    def rescue(self, flt: JobFilter, now: float, actor: Actor | None = None) -> int:
         """Take back running jobs whose lease expired (their worker died or hung).
 
         The lost attempt stays counted; a job out of attempts fails, a job whose cancel was
@@ -350,8 +343,11 @@ class SqliteJobs(JobPages):
                     None,
                     r["queue"],
                     r["worker_id"],
-                    f"lease expired after attempt {r['attempts']}/{r['max_attempts']}; "
-                    f"now {r['status']}",
+                    event_detail(
+                        actor,
+                        f"lease expired after attempt {r['attempts']}/{r['max_attempts']}; "
+                        f"now {r['status']}",
+                    ),
                 )
                 for r in rows
             ),

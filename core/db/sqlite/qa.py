@@ -15,7 +15,8 @@ from batchdash.core.db.qashared import (
 )
 from batchdash.core.db.sqlshared import Row, _where
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import ALL_JOBS, JobFilter, QAResult, QASummary
+from batchdash.core.models import ALL_JOBS, JobFilter
+from batchdash.core.qa_models import QAResult, QASummary
 
 
 class SqliteQA:

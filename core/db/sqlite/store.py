@@ -39,8 +39,11 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.notices import SqliteNotices
     from batchdash.core.db.sqlite.qa import SqliteQA
     from batchdash.core.db.sqlite.queues import SqliteQueues
+    from batchdash.core.db.sqlite.stages import SqliteStages
     from batchdash.core.db.sqlite.stats import SqliteStats
     from batchdash.core.db.sqlite.workers import SqliteWorkers
+    from batchdash.core.db.sqlprune import SqlPrune
+    from batchdash.core.db.sqltags import SqlTags
 
 
 class SqliteTx:
@@ -88,6 +91,13 @@ class SqliteTx:
         return SqliteBatches(self._conn)
 
     @cached_property
+    def stages(self) -> SqliteStages:
+        """The stages repository."""
+        from batchdash.core.db.sqlite.stages import SqliteStages
+
+        return SqliteStages(self._conn)
+
+    @cached_property
     def items(self) -> SqliteBatchItems:
         """The items repository."""
         from batchdash.core.db.sqlite.items import SqliteBatchItems
@@ -114,6 +124,22 @@ class SqliteTx:
         from batchdash.core.db.sqlite.notices import SqliteNotices
 
         return SqliteNotices(self._conn)
+
+    @cached_property
+    def tags(self) -> SqlTags:
+        """The tags repository (shared SQL, `core/db/sqltags.py`)."""
+        from batchdash.core.db.sqlshared import same_sql
+        from batchdash.core.db.sqltags import SqlTags
+
+        return SqlTags(self._conn, same_sql)
+
+    @cached_property
+    def prune(self) -> SqlPrune:
+        """The pruning repository (shared SQL, `core/db/sqlprune.py`)."""
+        from batchdash.core.db.sqlprune import SqlPrune
+        from batchdash.core.db.sqlshared import same_sql
+
+        return SqlPrune(self._conn, same_sql, walk="jobs j NOT INDEXED")
 
 
 def _open_checked(path: Path, *, readonly: bool, create: bool) -> sqlite3.Connection:

@@ -6,6 +6,8 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
+from batchdash.core.actor import Actor
+from batchdash.core.db.sqlevents import stop_events
 from batchdash.core.db.sqlite.rows import (
     _event_rows,
 )
@@ -142,7 +144,9 @@ class SqliteWorkers:
             for r in self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC")
         ]
 
-    def request_stop(self, worker_ids: Sequence[str]) -> list[str]:
+    def request_stop(
+        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
+    ) -> list[str]:
         """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
         marks = ", ".join("?" * len(worker_ids))
         rows = self._conn.execute(
@@ -150,4 +154,6 @@ class SqliteWorkers:
             f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
             list(worker_ids),
         ).fetchall()
-        return sorted(r["id"] for r in rows)
+        asked = sorted(r["id"] for r in rows)
+        _event_rows(self._conn, stop_events(asked, now, actor))
+        return asked

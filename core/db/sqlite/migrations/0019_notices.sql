@@ -1,4 +1,4 @@
--- v16: delivery memory of notifications (`batchdash poll --notify/--webhook`).
+-- v19: delivery memory of notifications (`batchdash poll --notify/--webhook`).
 -- A channel is one delivery target (a command or a webhook), named by a hash of it so the
 -- database never holds a URL's token; `started_at` is when it first ran: history before
 -- that is recorded as `baseline` (never delivered), so a new channel starts from "now".

@@ -1,4 +1,4 @@
--- Delivery memory of notifications (SQLite's migration 0016; see there).
+-- Delivery memory of notifications (SQLite's migration 0019; see there).
 -- A channel is one delivery target (a command or a webhook), named by a hash of it so the
 -- database never holds a URL's token; history before `started_at` is recorded as
 -- `baseline` (never delivered), so a new channel starts from "now".
