@@ -68,6 +68,7 @@ class ToastingApp(ActingApp):
         self.notice_rules: NoticeRules = rules_from_config()
         self.notices_seen = NoticeMemory()
         self.notices_since = 0.0
+        self._looking = False
 
     def watch_notices(self) -> None:
         """Look for notices now (the baseline) and every few refreshes after."""
@@ -77,16 +78,18 @@ class ToastingApp(ActingApp):
         self._look_for_notices()
 
     def _look_for_notices(self) -> None:
-        self.run_worker(self._toast_new(), group="notices", exclusive=True, exit_on_error=False)
+        if not self._looking:  # a slow store: skip a look rather than pile them up
+            self._looking = True
+            self.run_worker(self._toast_new(), group="notices", exit_on_error=False)
 
     async def _toast_new(self) -> None:
-        if self.db is None:
-            return
         read = partial(detect, now=self.clock(), rules=self.notice_rules, since=self.notices_since)
         try:
-            found = await self.db.read(read)
+            found = [] if self.db is None else await self.db.read(read)
         except Exception:  # the refresh loop reports a failing store; try at the next look
             return
+        finally:
+            self._looking = False
         new = self.notices_seen.fresh(found)
         for notice in new:
             self.notify(
