@@ -175,8 +175,8 @@ def troubled_workers(tx: Tx, now: float, since: float, rules: NoticeRules) -> li
                 kind=f"worker_{row.health}",
                 severity=ERROR if row.health == "dead" else WARNING,
                 title=f"worker {w.id} {row.health}",
-                message=f"worker {w.id} on {w.host} (pid {w.pid}) is {row.health}: "
-                f"no heartbeat for {row.age:.0f}s",
+                message=f"worker {w.id} on {w.host} (pid {w.pid}) is {row.health}, "
+                f"last heartbeat {row.age:.0f}s ago",
                 at=w.heartbeat_at,
                 subject="worker",
                 data={"id": w.id, "host": w.host, "pid": w.pid, "health": row.health},
