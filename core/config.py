@@ -6,6 +6,8 @@ The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
     db = "~/work/batchdash.db"       # the database (as --db / BATCHDASH_DB): a file path,
                                      # or postgresql://user@host/dbname (no password here)
     prices = "~/prices.json"         # price overrides (as BATCHDASH_PRICES)
+    bell = false                     # the dashboard rings no bell on a notice (as --no-bell)
+    notify_failures = 10             # notify at N failed jobs in a queue, then 2N, 4N…; 0: never
 
     [openai]
     base_url = "https://example.com/v1"   # an OpenAI-compatible endpoint (as OPENAI_BASE_URL)
@@ -56,6 +58,8 @@ class FileSettings:
     base_url: str | None = None
     api_key_env: str | None = None
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
+    bell: bool | None = None
+    notify_failures: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ class EndpointSettings:
 #: Providers known by name: an endpoint's `provider`, `--provider`, `batches.provider`.
 PROVIDER_NAMES = ("anthropic", "openai")
 
-_TOP_KEYS = {"db", "prices", "openai", "endpoints"}
+_TOP_KEYS = {"db", "prices", "openai", "endpoints", "bell", "notify_failures"}
 _OPENAI_KEYS = {"base_url", "api_key_env"}
 _ENDPOINT_KEYS = {"provider", "base_url", "api_key_env"}
 #: Keys that would hold a secret: named in the error, so the user moves it to a variable.
@@ -113,6 +117,8 @@ def file_settings() -> FileSettings:
         base_url=_text(path, openai, "base_url", "openai."),
         api_key_env=_variable(path, openai, "openai."),
         endpoints=_endpoints(path, data.get("endpoints", {})),
+        bell=_flag(path, data, "bell"),
+        notify_failures=_count(path, data, "notify_failures"),
     )
 
 
@@ -160,6 +166,20 @@ def _text(path: Path, table: dict[str, Any], key: str, prefix: str) -> str | Non
     value = table.get(key)
     if value is not None and (not isinstance(value, str) or not value.strip()):
         raise ConfigError(f"config file {path}: {prefix}{key} must be a non-empty string")
+    return value
+
+
+def _flag(path: Path, table: dict[str, Any], key: str) -> bool | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise ConfigError(f"config file {path}: {key} must be true or false")
+    return value
+
+
+def _count(path: Path, table: dict[str, Any], key: str) -> int | None:
+    value = table.get(key)
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise ConfigError(f"config file {path}: {key} must be a whole number >= 0")
     return value
 
 

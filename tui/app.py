@@ -24,10 +24,10 @@ from batchdash.core.db import open_store
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS
-from batchdash.tui.actions import ActingApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
 from batchdash.tui.screens.help import HelpScreen
+from batchdash.tui.toasts import ToastingApp
 from batchdash.tui.widgets.batches import BatchesTable
 from batchdash.tui.widgets.detail import JobDetailPane
 from batchdash.tui.widgets.heartbeats import HeartbeatsTable
@@ -45,8 +45,9 @@ ScrollBar.renderer = WholeCellScrollBarRender
 BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
 
 
-class BatchDashApp(ActingApp):
-    """The dashboard. `clock` is injectable so tests and screenshots can freeze time."""
+class BatchDashApp(ToastingApp):
+    """The dashboard. `clock` is injectable so tests and screenshots can freeze time;
+    `bell=False` rings no bell on a notice."""
 
     CSS_PATH = "batchdash.tcss"
     TITLE = "batchdash"
@@ -97,6 +98,7 @@ class BatchDashApp(ActingApp):
             return
         self._kick()
         self.follow_changes()
+        self.watch_notices()
         if not self.read_only and self.poll_every > 0:
             self.set_interval(self.poll_every, self.action_poll_remote)
             self.call_later(self.action_poll_remote)

@@ -357,11 +357,17 @@ def run_demo(args: argparse.Namespace) -> int:
     require_simulator()
     folder = args.dir or Path(tempfile.mkdtemp(prefix="batchdash-demo-"))
     from batchdash.tui.app import BatchDashApp
+    from batchdash.tui.toasts import bell_setting
 
     print(f"starting the simulator and {args.workers} workers in {folder} …", file=sys.stderr)
     where = parse_location(args.demo_db) if args.demo_db else None
     with Demo(folder, where=where, jobs=args.jobs, workers=args.workers) as demo:
-        app = BatchDashApp(demo.where, refresh=args.refresh, poll_every=DEMO_POLL)
+        app = BatchDashApp(
+            demo.where,
+            refresh=args.refresh,
+            poll_every=DEMO_POLL,
+            bell=bell_setting(args.no_bell),
+        )
         if args.headless_for is None:
             app.run()
         else:

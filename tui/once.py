@@ -47,8 +47,44 @@ from batchdash.tui.fmt import eta as eta_text
 Cell = tuple[str, str | None]
 
 
+#: What a terminal needs to clear the screen and go home before the next picture.
+CLEAR_SCREEN = "\x1b[H\x1b[2J"
+
+
 def run_once(args: argparse.Namespace, out: TextIO = sys.stdout) -> int:
-    """Print the report for `args` and return the exit code."""
+    """Print the report for `args` (again every `--watch` seconds) and return the exit code."""
+    every = args.once_watch
+    if every is None:
+        return _report(args, out)
+    if every <= 0:
+        raise CliError("--watch must be > 0 seconds")
+    return watch(args, every, out)
+
+
+def watch(args: argparse.Namespace, every: float, out: TextIO) -> int:
+    """Print the report every `every` seconds until Ctrl-C, then exit 0: each picture
+    says itself whether something needs attention. On a terminal each picture replaces
+    the last; in a pipe or log they follow each other, a blank line apart. A picture that
+    cannot be read is one error line, and the watch goes on."""
+    clear = bool(getattr(out, "isatty", lambda: False)())
+    first = True
+    try:
+        while True:
+            started = time.monotonic()
+            out.write(CLEAR_SCREEN if clear else "" if first else "\n")
+            first = False
+            try:
+                _report(args, out)
+            except CliError as exc:
+                print(f"batchdash: error: {exc}", file=sys.stderr, flush=True)
+            out.flush()
+            time.sleep(max(0.0, every - (time.monotonic() - started)))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _report(args: argparse.Namespace, out: TextIO) -> int:
+    """Print the report once and return its exit code."""
     where = db_location(args)
     now = time.time()
     if args.once_poll:

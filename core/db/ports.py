@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # annotations only: importing the store never builds these cl
     from batchdash.core.actor import Actor
     from batchdash.core.db.batch_ports import Batches, BatchItems
     from batchdash.core.db.limit_ports import Limits
+    from batchdash.core.db.notice_ports import Notices
     from batchdash.core.db.prune_ports import Pruning
     from batchdash.core.db.stage_ports import Stages
     from batchdash.core.db.tag_ports import Tags
@@ -299,6 +300,8 @@ class Tx(Protocol):
     def qa(self) -> QAResults: ...
     @property
     def stats(self) -> Stats: ...
+    @property
+    def notices(self) -> Notices: ...
     @property
     def stages(self) -> Stages: ...
     @property

@@ -85,6 +85,7 @@ def test_command_modules_import_only_the_shared_modules() -> None:
     shared = {
         *("common", "runner", "options", "views"),
         *("progress", "selection", "polling", "stopping", "batch_text"),
+        *("notify", "notify_channels"),
     }
     allowed = {f"batchdash.tui.cli.{m}" for m in shared}
     for module in {where.split(":")[0] for where in COMMANDS.values()} | shared:

@@ -68,12 +68,27 @@ def test_missing_key_names_the_configured_variable(config_file: Path) -> None:
             "openai.api_key: API keys are never read from the file",
         ),
         ("db = 3", "db must be a non-empty string"),
+        ("bell = 'no'", "bell must be true or false"),
+        ("notify_failures = -1", "notify_failures must be a whole number >= 0"),
+        ("notify_failures = 2.5", "notify_failures must be a whole number >= 0"),
     ],
 )
 def test_bad_files_are_one_line_errors(config_file: Path, text: str, message: str) -> None:
     config_file.write_text(text)
     with pytest.raises(config.ConfigError, match=message):
         config.file_settings()
+
+
+def test_notice_settings_come_from_the_file(config_file: Path) -> None:
+    from batchdash.core.notices import DEFAULT_FAILURES, rules_from_config
+    from batchdash.tui.toasts import bell_setting
+
+    assert rules_from_config().failures == DEFAULT_FAILURES == 10
+    assert bell_setting(no_bell=False) and not bell_setting(no_bell=True)
+    config_file.write_text("bell = false\nnotify_failures = 0\n")
+    config.file_settings.cache_clear()
+    assert rules_from_config().failures == 0
+    assert not bell_setting(no_bell=False)
 
 
 def test_cli_reports_a_bad_config_file_in_one_line(tmp_path: Path) -> None:

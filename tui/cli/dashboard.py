@@ -17,13 +17,20 @@ def run_dashboard(args: argparse.Namespace) -> int:
     """Open the dashboard on the chosen database (textual is imported only now)."""
     if args.refresh <= 0:
         raise CliError("--refresh must be positive")
+    if args.once_watch is not None:
+        raise CliError("--watch goes with --once (the dashboard refreshes itself: --refresh)")
     from batchdash.tui.app import BatchDashApp
+    from batchdash.tui.toasts import bell_setting
 
     # Served to a browser, its actions are `web` ones in the events' audit trail.
     origin = Origin.WEB if os.environ.get(ORIGIN_ENV) == Origin.WEB else Origin.TUI
     # main() has already refused a missing database: the dashboard never creates one.
     app = BatchDashApp(
-        db_location(args), refresh=args.refresh, read_only=args.read_only, origin=origin
+        db_location(args),
+        refresh=args.refresh,
+        read_only=args.read_only,
+        origin=origin,
+        bell=bell_setting(args.no_bell),
     )
     app.run()
     return EXIT_OK

@@ -90,7 +90,15 @@ ROOT_OPTIONS = (
         default=1.0,
         convert=float,
     ),
+    RootOption(
+        "--watch",
+        "once_watch",
+        "--once: print the picture again every S seconds until Ctrl-C (exit 0).",
+        metavar="S",
+        convert=float,
+    ),
     RootOption("--read-only", "read_only", "Hide and refuse every action that writes.", flag=True),
+    RootOption("--no-bell", "no_bell", "The dashboard rings no bell on a notice.", flag=True),
 )
 
 

@@ -10,6 +10,7 @@ import asyncio
 import signal
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -23,10 +24,16 @@ if TYPE_CHECKING:  # core.sync loads the providers: imported when a cycle runs
 
 
 async def poll_loop(
-    db: Store, interval: float, *, until_done: bool, ids: list[int] | None = None
+    db: Store,
+    interval: float,
+    *,
+    until_done: bool,
+    ids: list[int] | None = None,
+    after_cycle: Callable[[], Awaitable[None]] | None = None,
 ) -> int:
     """Run cycles every `interval` seconds until SIGINT/SIGTERM; with `until_done`, until
-    no batch (of `ids`, or any) is left to follow. Returns the exit code.
+    no batch (of `ids`, or any) is left to follow. `after_cycle` runs after each cycle
+    (notices: it must only queue work, never wait on it). Returns the exit code.
     """
     from batchdash.core.sync import run_cycle
 
@@ -41,6 +48,8 @@ async def poll_loop(
         had_errors = bool(report.errors)
         if report.busy:
             _print_report(report)
+        if after_cycle is not None:
+            await after_cycle()
         blocked = [
             why for batch_id, why in report.blocked.items() if ids is None or batch_id in ids
         ]

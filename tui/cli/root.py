@@ -76,6 +76,7 @@ def _root_options(command: Callable[..., Any]) -> Callable[..., Any]:
     epilog=example(
         "batchdash --db work.db                 # the dashboard",
         "batchdash --once --section workers     # its picture, once (exit 1: needs attention)",
+        "batchdash --once --watch 60 >> status.log   # again every minute, until Ctrl-C",
         "batchdash jobs list --filter 'status:failed'",
     ),
 )

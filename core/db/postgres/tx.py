@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from batchdash.core.db.postgres.items import PgBatchItems
     from batchdash.core.db.postgres.jobs import PgJobs
     from batchdash.core.db.postgres.limits import PgLimits
+    from batchdash.core.db.postgres.notices import PgNotices
     from batchdash.core.db.postgres.qa import PgQA
     from batchdash.core.db.postgres.queues import PgQueues
     from batchdash.core.db.postgres.stages import PgStages
@@ -118,3 +119,10 @@ class PgTx:
         from batchdash.core.db.postgres.limits import PgLimits
 
         return PgLimits(self._conn, self.stats)
+
+    @cached_property
+    def notices(self) -> PgNotices:
+        """The delivered-notices repository."""
+        from batchdash.core.db.postgres.notices import PgNotices
+
+        return PgNotices(self._conn)

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from batchdash.core.db.sqlite.items import SqliteBatchItems
     from batchdash.core.db.sqlite.jobs import SqliteJobs
     from batchdash.core.db.sqlite.limits import SqliteLimits
+    from batchdash.core.db.sqlite.notices import SqliteNotices
     from batchdash.core.db.sqlite.qa import SqliteQA
     from batchdash.core.db.sqlite.queues import SqliteQueues
     from batchdash.core.db.sqlite.stages import SqliteStages
@@ -117,6 +118,13 @@ class SqliteTx:
         from batchdash.core.db.sqlite.stats import SqliteStats
 
         return SqliteStats(self._conn)
+
+    @cached_property
+    def notices(self) -> SqliteNotices:
+        """The notices repository (what each notification channel sent)."""
+        from batchdash.core.db.sqlite.notices import SqliteNotices
+
+        return SqliteNotices(self._conn)
 
     @cached_property
     def tags(self) -> SqlTags:
