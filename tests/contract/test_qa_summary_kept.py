@@ -9,7 +9,7 @@ import pytest
 
 from batchdash.core import queue
 from batchdash.core.db.ports import Store
-from batchdash.core.models import QAStat
+from batchdash.core.qa_models import QAStat
 from tests.contract.backends import jobs
 from tests.contract.test_qa_store import save, verdict
 

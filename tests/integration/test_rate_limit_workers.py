@@ -134,6 +134,8 @@ def test_queue_limit_show_and_clear_from_the_command_line(tmp_path: Path, any_db
     shown = cli("queue", "show", "papers", "--db", any_db).stdout.splitlines()
     assert shown[0] == "queue papers: running"
     assert shown[1] == "jobs: 3 (0 pending, 0 running, 3 succeeded, 0 failed, 0 cancelled)"
+    assert shown[2] == "budget:  none (spent $0.0000)"
+    del shown[2]  # the rest is the limits part
     header = ["MODEL", "LIMIT", "RATE", "USE/MIN", "WAITING", "WAITED/MIN", "MAX", "WAIT"]
     assert shown[3].split() == header
     assert shown[4].split()[:8] == ["(all)", "500", "rpm,", "200,000", "tpm", "100%", "3", "req,"]
@@ -141,7 +143,7 @@ def test_queue_limit_show_and_clear_from_the_command_line(tmp_path: Path, any_db
     cleared = cli("queue", "limit", "papers", "--clear", "--model", "gpt-4o-mini", "--db", any_db)
     assert cleared.stdout == "queue 'papers': removed 1 rate limit\n"
     cli("queue", "limit", "papers", "--clear", "--db", any_db)
-    assert cli("queue", "show", "papers", "--db", any_db).stdout.splitlines()[2] == (
+    assert cli("queue", "show", "papers", "--db", any_db).stdout.splitlines()[3] == (
         "rate limits: none (set one: batchdash queue limit papers --rpm N --tpm N)"
     )
 

@@ -16,7 +16,8 @@ import pytest
 
 from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.postgres.connection import _migration
-from batchdash.core.models import Outcome, QAResult
+from batchdash.core.models import Outcome
+from batchdash.core.qa_models import QAResult
 from tests.pgserver import PgServer
 
 T0 = 1_700_000_000.0
