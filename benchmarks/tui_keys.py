@@ -72,7 +72,18 @@ class Tmux:
     def __init__(self, name: str, command: str, env: dict[str, str] | None = None) -> None:
         self.socket = f"batchdash-bench-{os.getpid()}-{name}"
         self._run(
-            "new-session", "-d", "-s", name, "-x", str(WIDTH), "-y", str(HEIGHT), command, env=env
+            "new-session",
+            "-d",
+            "-s",
+            name,
+            "-c",
+            str(ROOT),
+            "-x",
+            str(WIDTH),
+            "-y",
+            str(HEIGHT),
+            command,
+            env=env,
         )
         self.pid = int(self._run("display-message", "-p", "#{pane_pid}").strip())
 
