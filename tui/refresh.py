@@ -243,10 +243,15 @@ class RefreshingApp(App[None]):
         return (self.view.batch_offset, len(self.last.batches), self.last.batch_total)
 
     def _follow_cursor(self) -> None:
-        """Point the detail pane at the highlighted job (after the cursor settles)."""
-        job_id = self.query_one(JobTable).highlighted_id()
-        if job_id != self.view.job_id and job_id is not None:
-            self.view = replace(self.view, job_id=job_id)
+        """Point the detail pane at the highlighted job (read after the cursor settles,
+        unless the last snapshot already holds it: a new page brings its cursor's job)."""
+        table = self.query_one(JobTable)
+        job_id = table.highlighted_id()
+        if job_id is None or (job_id, table.cursor_row) == (self.view.job_id, self.view.cursor):
+            return
+        self.view = replace(self.view, job_id=job_id, cursor=table.cursor_row)
+        detail = self.last.detail if self.last else None
+        if detail is None or detail.job.id != job_id:
             self._kick(SELECT_DEBOUNCE)
 
     @on(DataTable.RowHighlighted, "#job-table")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from batchdash.core.db.ports import Tx
-from batchdash.core.models import BatchState, JobFilter, JobStatus, QASummary, QueueInfo
+from batchdash.core.models import BatchState, Job, JobFilter, JobStatus, QASummary, QueueInfo
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -51,6 +51,7 @@ __all__ = [
     "batch_detail",
     "batch_row",
     "batches",
+    "cursor_job",
     "job_detail",
     "job_page",
     "overview",
@@ -120,7 +121,9 @@ class View:
     order: str = "-id"
     offset: int = 0
     limit: int = 100
+    #: The job under the cursor, and the cursor's row (where it lands when that job left).
     job_id: int | None = None
+    cursor: int = 0
     batch_id: int | None = None
     batch_outcome: str | None = None
     with_qa: bool = True
@@ -148,15 +151,15 @@ class Snapshot:
 def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
     """Read every pane for `view` (a few indexed queries and one page of rows).
 
-    Without a selected job the detail is the first row's, so the first paint is complete.
+    The detail is the job the table's cursor will be on (`cursor_job`), read in the same
+    go, so a new page or filter shows its rows and their detail together.
     """
     worker_rows = workers(tx, now)
     head = overview(tx, now, worker_rows)
     page = job_page(
         tx, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
     )
-    # Until the user moves the cursor, the detail pane shows the first row.
-    job_id = view.job_id if view.job_id is not None else (page.rows[0].id if page.rows else None)
+    job_id = cursor_job(page.rows, view.job_id, view.cursor)
     return Snapshot(
         now=now,
         overview=head,
@@ -173,6 +176,14 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
         qa=qa(tx) if view.with_qa else None,
         batch_total=tx.batches.count_batches(),
     )
+
+
+def cursor_job(rows: list[Job], job_id: int | None, cursor: int) -> int | None:
+    """Where a table's cursor lands on `rows`: on `job_id` while it is shown, else on the
+    row at index `cursor` (the last row if fewer); None on an empty page."""
+    if any(job.id == job_id for job in rows):
+        return job_id
+    return rows[min(cursor, len(rows) - 1)].id if rows else None
 
 
 # --------------------------------------------------------------------------- attention

@@ -1,7 +1,8 @@
 """The queue pane: one page of jobs (key, queue, state, attempts, worker, age, duration, error).
 
-Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put. The
-table never holds more than one page; paging, sorting and counting happen in SQL.
+Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put; a
+refresh that changes no cell touches nothing, and a new page replaces the rows in one step.
+The table never holds more than one page; paging, sorting and counting happen in SQL.
 
 The columns fit the pane's width: the error column takes what is left, and a narrow pane
 leaves out the least telling columns first, so the table never scrolls sideways.
@@ -73,6 +74,8 @@ class JobTable(DataTable[Any]):
         super().__init__(**kwargs)
         self._shown: Shown | None = None
         self._fitted: list[tuple[str, str, int]] = []
+        #: The cells last put in the table.
+        self._rows: list[Row] = []
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -90,6 +93,7 @@ class JobTable(DataTable[Any]):
         self._fitted = fitted
         cursor = highlighted_key(self)
         self.clear(columns=True)
+        self._rows = []
         for key, label, width in fitted:
             self.add_column(label, key=key, width=width)
         if self._shown is not None:
@@ -98,12 +102,13 @@ class JobTable(DataTable[Any]):
             self.move_cursor(row=self.get_row_index(cursor), animate=False)
 
     def show(self, page: JobPage, marks: set[int], all_marked: bool, now: float) -> None:
-        """Diff this page into the table."""
+        """Diff this page into the table (nothing at all when its cells are the same)."""
         self._shown = Shown(page, marks, all_marked, now)
         columns = self._fitted
-        sync_rows(
-            self, [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
-        )
+        rows = [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
+        if rows != self._rows:
+            self._rows = rows
+            sync_rows(self, rows)
 
     def highlighted_id(self) -> int | None:
         """Id of the job under the cursor."""
