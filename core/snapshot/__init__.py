@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchdash.core.db.ports import Tx
+from batchdash.core.db.ports import Page, Tx
 from batchdash.core.models import BatchState, Job, JobFilter, JobStatus, QASummary, QueueInfo
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
@@ -121,6 +121,8 @@ class View:
     order: str = "-id"
     offset: int = 0
     limit: int = 100
+    #: A keyset page: the rows next to a row shown before (then `offset` is not used).
+    page: Page | None = None
     #: The job under the cursor, and the cursor's row (where it lands when that job left).
     job_id: int | None = None
     cursor: int = 0
@@ -157,7 +159,13 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
     worker_rows = workers(tx, now)
     head = overview(tx, now, worker_rows)
     page = job_page(
-        tx, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
+        tx,
+        view.flt,
+        order=view.order,
+        offset=view.offset,
+        limit=view.limit,
+        total=head.total,
+        page=view.page,
     )
     job_id = cursor_job(page.rows, view.job_id, view.cursor)
     return Snapshot(
