@@ -124,6 +124,7 @@ class BatchDashApp(ActingApp):
             self.query_one(focus[tab]).focus()
         else:
             self.query_one(QAPane).focus()
+        self.show_tab_table()
         with_qa = tab == "qa"
         if with_qa != self.view.with_qa:
             self.view = replace(self.view, with_qa=with_qa)

@@ -48,6 +48,9 @@ BATCH_PAGE_SIZE = 50
 SELECT_DEBOUNCE = 0.08
 
 
+#: While nothing is written, the picture is read again this often (seconds): only the
+#: clock moves it then (ages, durations, a silent worker turning stale).
+FULL_EVERY = 5.0
 #: Shortest pause between a write another process made and the refresh it triggers.
 CHANGE_GAP = 0.3
 #: Longest single wait for a change notification (the follower loops).
@@ -60,12 +63,17 @@ class RefreshingApp(App[None]):
     class SnapshotReady(Message):
         """A snapshot was read for `view` (fetch number `seq`)."""
 
-        def __init__(self, seq: int, view: View, snap: Snapshot, seconds: float) -> None:
+        def __init__(
+            self, seq: int, view: View, snap: Snapshot | None, seconds: float, token: object
+        ) -> None:
             super().__init__()
             self.seq = seq
             self.view = view
+            #: None when the store had not changed since the snapshot on screen was read.
             self.snap = snap
             self.seconds = seconds
+            #: The store's change token from before the read.
+            self.token = token
 
     class RefreshFailed(Message):
         """Reading a snapshot failed; the loop goes on."""
@@ -109,6 +117,10 @@ class RefreshingApp(App[None]):
         self._polling = False
         self._timer: Timer | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: (change token, view, monotonic time) of the snapshot on screen.
+        self._read: tuple[object, View | None, float] = (None, None, 0.0)
+        #: The next fetch reads even if nothing changed (`wait_for_snapshot`, ctrl+r).
+        self._force_read = False
 
     # ------------------------------------------------------------------ refresh loop
 
@@ -128,8 +140,9 @@ class RefreshingApp(App[None]):
         self._fetching = True
         self._again = False
         self._seq += 1
+        force, self._force_read = self._force_read, False
         self.run_worker(
-            self._fetch(self._seq, self.view, self.clock()),
+            self._fetch(self._seq, self.view, self.clock(), force),
             group="refresh",
             exit_on_error=False,
         )
@@ -148,27 +161,46 @@ class RefreshingApp(App[None]):
                 await asyncio.sleep(gap)
                 self._kick()
 
-    async def _fetch(self, seq: int, view: View, now: float) -> None:
-        """Read a snapshot on the store's thread; never touches widgets."""
+    async def _fetch(self, seq: int, view: View, now: float, force: bool = False) -> None:
+        """Read a snapshot on the store's thread, unless (without `force`) the store and the
+        view are as they were for the one on screen and it is recent; never touches widgets."""
         assert self.db is not None
         start = time.perf_counter()
         try:
+            token = await self.db.change_token()
+            if not force and self._unchanged(view, token):
+                self.post_message(self.SnapshotReady(seq, view, None, 0.0, token))
+                return
             snap = await self.db.read(partial(snapshot.snapshot, view=view, now=now))
         except Exception as exc:  # shown in the status line; the loop goes on
             self.post_message(self.RefreshFailed(seq, f"refresh failed: {exc}"))
             return
-        self.post_message(self.SnapshotReady(seq, view, snap, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        self.post_message(self.SnapshotReady(seq, view, snap, seconds, token))
+
+    def _unchanged(self, view: View, token: object) -> bool:
+        """Whether a read now would show what is on screen: nothing written since (by the
+        token), the same view, and the picture younger than FULL_EVERY (ages and worker
+        health move with the clock alone)."""
+        read_token, read_view, read_at = self._read
+        return (
+            token is not None
+            and token == read_token
+            and view == read_view
+            and time.monotonic() - read_at < FULL_EVERY
+        )
 
     def on_refreshing_app_snapshot_ready(self, message: SnapshotReady) -> None:
         """Apply a snapshot on the main thread, then re-arm the timer."""
         self._fetching = False
         start = time.perf_counter()
-        if message.view == self.view:
+        if message.view != self.view:
+            self._again = True  # the view changed while reading: read it again
+        elif message.snap is not None:
             self.refresh_error = None
+            self._read = (message.token, message.view, time.monotonic())
             with self.batch_update():
                 self._apply(message.snap)
-        else:
-            self._again = True  # the view changed while reading: read it again
         self.cycle_seconds = (message.seconds, time.perf_counter() - start)
         self._done(message.seq)
 
@@ -194,6 +226,7 @@ class RefreshingApp(App[None]):
         """Refresh now and return once a snapshot read after this call is applied."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._seq + 1, future))
+        self._force_read = True
         self._kick()
         await future
 
@@ -210,12 +243,22 @@ class RefreshingApp(App[None]):
         table = self.query_one(JobTable)
         table.show(snap.page, set(self.marks), self.all_marked, snap.now)
         self.query_one(JobDetailPane).show(snap.detail, snap.now)
-        self.query_one(BatchesTable).show(snap.batches)
-        self.query_one(HeartbeatsTable).show(snap.workers)
+        self.show_tab_table()
         if snap.qa is not None:
             self.query_one(QAPane).show(snap.qa)
         self._show_status()
         self._follow_cursor()
+
+    def show_tab_table(self) -> None:
+        """Fill the batches or workers table from the last snapshot while its tab is the
+        one showing (a hidden table is filled when its tab opens, not on every refresh)."""
+        if self.last is None:
+            return
+        tab = self.query_one(TabbedContent).active
+        if tab == "batches":
+            self.query_one(BatchesTable).show(self.last.batches)
+        elif tab == "workers":
+            self.query_one(HeartbeatsTable).show(self.last.workers)
 
     def _show_status(self) -> None:
         self.query_one(StatusLine).show(
@@ -245,7 +288,10 @@ class RefreshingApp(App[None]):
     def _follow_cursor(self) -> None:
         """Point the detail pane at the highlighted job (read after the cursor settles,
         unless the last snapshot already holds it: a new page brings its cursor's job)."""
-        table = self.query_one(JobTable)
+        tables = self.query(JobTable)
+        if not tables:
+            return  # a highlight that lands while the app shuts down
+        table = tables.first()
         job_id = table.highlighted_id()
         if job_id is None or (job_id, table.cursor_row) == (self.view.job_id, self.view.cursor):
             return
@@ -260,6 +306,7 @@ class RefreshingApp(App[None]):
 
     def action_refresh_now(self) -> None:
         """Read the store now, and poll remote batches now."""
+        self._force_read = True
         self._kick()
         self.action_poll_remote()
 

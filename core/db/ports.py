@@ -328,6 +328,10 @@ class Store(Protocol):
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait until another process commits any write (True) or `timeout` passes."""
 
+    async def change_token(self) -> object:
+        """A cheap value that differs after any write committed since it was last read (by
+        any process, this one too); None when the back end cannot tell."""
+
     async def __aenter__(self) -> Store: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
