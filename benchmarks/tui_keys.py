@@ -48,6 +48,8 @@ KEY_DEADLINE = 10.0
 #: Pause between presses, so each starts from a settled screen (not a measurement wait).
 SETTLE = 0.4
 CPU_SECONDS = 10.0
+#: "Idle" starts this long after the last key press (its reads and repaints are done).
+IDLE_AFTER = 3.0
 WORKERS = 8
 
 #: The table's first row (its id column, right after the sidebar's edge) and the detail's head.
@@ -315,6 +317,7 @@ def keys_and_idle(big: Path, presses: int) -> None:
             status = summary("status key", times["status"])
             page = summary("page key", times["page"])
             both = summary("all keys", times["status"] + times["page"])
+            time.sleep(IDLE_AFTER)
             idle = cpu_percent(tmux.pid)
             print(f"  idle CPU: {idle:.1f}% of a core over {CPU_SECONDS:.0f} s")
             results[name] = {"status": status, "page": page, "all": both, "idle": idle}
