@@ -111,6 +111,7 @@ class BatchDashApp(ActingApp):
     def action_show_tab(self, tab: str) -> None:
         """Switch to a pane: jobs, batches, qa or workers."""
         self.query_one(TabbedContent).active = tab
+        self.show_tab_table()  # now, not when the tab's activation message arrives
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:

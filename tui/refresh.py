@@ -208,6 +208,7 @@ class RefreshingApp(App[None]):
         """Show the error and keep refreshing."""
         self._fetching = False
         self.refresh_error = message.error
+        self._read = (None, None, 0.0)  # read in full next time, to clear the error
         self._show_status()
         self._done(message.seq)
 

@@ -9,6 +9,7 @@ from batchdash.core.models import JobFilter, JobStatus, QueueInfo
 from batchdash.core.snapshot import Overview
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
+from batchdash.tui.widgets.quiet import update_if_changed
 
 #: The number key that jumps to each status ("0" shows every status).
 STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStatus)}
@@ -45,4 +46,4 @@ class StatusPane(Static):
             line = f"{mark}{one_line(q.name, NAME):<{NAME}} {count(q.total):>{digits}}"
             text.append(line, "yellow" if q.paused else ("reverse" if q.name in flt.queues else ""))
             text.append("\n")
-        self.update(text)
+        update_if_changed(self, text)

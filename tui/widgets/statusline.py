@@ -12,6 +12,7 @@ from batchdash.core.snapshot import ORDERS, JobPage
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
 from batchdash.tui.widgets.detail import clock_time
+from batchdash.tui.widgets.quiet import update_if_changed
 
 
 class StatusLine(Static):
@@ -68,7 +69,7 @@ class StatusLine(Static):
         if note:
             text.append("  ")
             text.append(one_line(note, 160), "bold yellow")
-        self.update(text)
+        update_if_changed(self, text)
 
 
 def page_span(page: JobPage) -> str:
