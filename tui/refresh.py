@@ -64,7 +64,13 @@ class RefreshingApp(App[None]):
         """A snapshot was read for `view` (fetch number `seq`)."""
 
         def __init__(
-            self, seq: int, view: View, snap: Snapshot | None, seconds: float, token: object
+            self,
+            seq: int,
+            view: View,
+            snap: Snapshot | None,
+            seconds: float,
+            token: object,
+            pane_only: bool = False,
         ) -> None:
             super().__init__()
             self.seq = seq
@@ -74,6 +80,8 @@ class RefreshingApp(App[None]):
             self.seconds = seconds
             #: The store's change token from before the read.
             self.token = token
+            #: Only the jobs pane was read; the rest is the snapshot on screen's.
+            self.pane_only = pane_only
 
     class RefreshFailed(Message):
         """Reading a snapshot failed; the loop goes on."""
@@ -162,33 +170,37 @@ class RefreshingApp(App[None]):
                 self._kick()
 
     async def _fetch(self, seq: int, view: View, now: float, force: bool = False) -> None:
-        """Read a snapshot on the store's thread, unless (without `force`) the store and the
-        view are as they were for the one on screen and it is recent; never touches widgets."""
+        """Read a snapshot on the store's thread; never touches widgets.
+
+        Unless `force`d, while nothing was written since the picture on screen was read (and
+        it is recent), it reads nothing for the same view and only the jobs pane for a new
+        filter, order or page (a key press then costs one page and one detail).
+        """
         assert self.db is not None
         start = time.perf_counter()
         try:
             token = await self.db.change_token()
-            if not force and self._unchanged(view, token):
+            last, fresh = self.last, not force and self._fresh(token)
+            if fresh and view == self._read[1]:
                 self.post_message(self.SnapshotReady(seq, view, None, 0.0, token))
                 return
-            snap = await self.db.read(partial(snapshot.snapshot, view=view, now=now))
+            pane_only = fresh and last is not None and _jobs_pane_only(view, self._read[1])
+            if pane_only and last is not None:
+                read = partial(snapshot.jobs_pane_only, view=view, last=last)
+            else:
+                read = partial(snapshot.snapshot, view=view, now=now)
+            snap = await self.db.read(read)
         except Exception as exc:  # shown in the status line; the loop goes on
             self.post_message(self.RefreshFailed(seq, f"refresh failed: {exc}"))
             return
         seconds = time.perf_counter() - start
-        self.post_message(self.SnapshotReady(seq, view, snap, seconds, token))
+        self.post_message(self.SnapshotReady(seq, view, snap, seconds, token, pane_only))
 
-    def _unchanged(self, view: View, token: object) -> bool:
-        """Whether a read now would show what is on screen: nothing written since (by the
-        token), the same view, and the picture younger than FULL_EVERY (ages and worker
-        health move with the clock alone)."""
-        read_token, read_view, read_at = self._read
-        return (
-            token is not None
-            and token == read_token
-            and view == read_view
-            and time.monotonic() - read_at < FULL_EVERY
-        )
+    def _fresh(self, token: object) -> bool:
+        """Whether the picture on screen still holds: nothing written since it was read (by
+        the token) and younger than FULL_EVERY (ages and worker health move with the clock)."""
+        read_token, _, read_at = self._read
+        return token is not None and token == read_token and time.monotonic() - read_at < FULL_EVERY
 
     def on_refreshing_app_snapshot_ready(self, message: SnapshotReady) -> None:
         """Apply a snapshot on the main thread, then re-arm the timer."""
@@ -198,7 +210,9 @@ class RefreshingApp(App[None]):
             self._again = True  # the view changed while reading: read it again
         elif message.snap is not None:
             self.refresh_error = None
-            self._read = (message.token, message.view, time.monotonic())
+            # A jobs pane read on its own leaves the rest of the picture as old as it was.
+            read_at = self._read[2] if message.pane_only else time.monotonic()
+            self._read = (message.token, message.view, read_at)
             with self.batch_update():
                 self._apply(message.snap)
         self.cycle_seconds = (message.seconds, time.perf_counter() - start)
@@ -333,6 +347,20 @@ class RefreshingApp(App[None]):
         finally:
             self._polling = False
         self._kick()
+
+
+def _jobs_pane_only(view: View, before: View | None) -> bool:
+    """Whether `view` differs from `before` in the jobs pane alone (filter, order, page,
+    cursor), so the rest of a picture read for `before` shows it too."""
+    return before is not None and view == replace(
+        before,
+        flt=view.flt,
+        order=view.order,
+        offset=view.offset,
+        page=view.page,
+        job_id=view.job_id,
+        cursor=view.cursor,
+    )
 
 
 async def import_in_thread(name: str) -> ModuleType:

@@ -12,7 +12,7 @@ is a handful of small queries, so it stays fast with a million jobs in the store
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchdash.core.db.ports import Page, Tx
@@ -54,6 +54,8 @@ __all__ = [
     "cursor_job",
     "job_detail",
     "job_page",
+    "jobs_pane",
+    "jobs_pane_only",
     "overview",
     "qa",
     "qa_to_dict",
@@ -158,22 +160,13 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
     """
     worker_rows = workers(tx, now)
     head = overview(tx, now, worker_rows)
-    page = job_page(
-        tx,
-        view.flt,
-        order=view.order,
-        offset=view.offset,
-        limit=view.limit,
-        total=head.total,
-        page=view.page,
-    )
-    job_id = cursor_job(page.rows, view.job_id, view.cursor)
+    page, detail = jobs_pane(tx, view, now, head.total)
     return Snapshot(
         now=now,
         overview=head,
         queues=queues(tx),
         page=page,
-        detail=None if job_id is None else job_detail(tx, job_id, now),
+        detail=detail,
         workers=worker_rows,
         batches=batches(tx, now, view.batch_limit, view.batch_offset),
         batch=(
@@ -184,6 +177,28 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
         qa=qa(tx) if view.with_qa else None,
         batch_total=tx.batches.count_batches(),
     )
+
+
+def jobs_pane(tx: Tx, view: View, now: float, total: int) -> tuple[JobPage, JobDetail | None]:
+    """The page of jobs for `view` and the detail of the job its cursor lands on."""
+    page = job_page(
+        tx,
+        view.flt,
+        order=view.order,
+        offset=view.offset,
+        limit=view.limit,
+        total=total,
+        page=view.page,
+    )
+    job_id = cursor_job(page.rows, view.job_id, view.cursor)
+    return page, None if job_id is None else job_detail(tx, job_id, now)
+
+
+def jobs_pane_only(tx: Tx, view: View, last: Snapshot) -> Snapshot:
+    """`last` with the jobs pane read again for `view`: what a new filter, order or page
+    needs when nothing was written since `last` was read (the rest of it still holds)."""
+    page, detail = jobs_pane(tx, view, last.now, last.overview.total)
+    return replace(last, page=page, detail=detail)
 
 
 def cursor_job(rows: list[Job], job_id: int | None, cursor: int) -> int | None:
