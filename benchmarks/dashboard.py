@@ -120,7 +120,9 @@ async def child_app(
     location = where if isinstance(where, DbLocation) else DbLocation(path=where)
     app = BatchDashApp(location, poll_every=0)
     if view is not None:
-        app.view = replace(app.view, flt=view.flt, order=view.order, offset=view.offset)
+        app.view = replace(
+            app.view, flt=view.flt, order=view.order, offset=view.offset, page=view.page
+        )
     async with app.run_test(size=SIZE):
         await app.wait_for_snapshot()
         first_paint = time.perf_counter() - started

@@ -21,9 +21,10 @@ from textual.widget import Widget
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
 
 from batchdash.core.db import open_store
+from batchdash.core.db.ports import Page
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
-from batchdash.core.snapshot import ORDERS
+from batchdash.core.snapshot import ORDERS, Snapshot
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
 from batchdash.tui.screens.help import HelpScreen
@@ -112,6 +113,7 @@ class BatchDashApp(ToastingApp):
     def action_show_tab(self, tab: str) -> None:
         """Switch to a pane: jobs, batches, qa or workers."""
         self.query_one(TabbedContent).active = tab
+        self.show_tab_table()  # now, not when the tab's activation message arrives
 
     @on(TabbedContent.TabActivated)
     def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
@@ -125,6 +127,7 @@ class BatchDashApp(ToastingApp):
             self.query_one(focus[tab]).focus()
         else:
             self.query_one(QAPane).focus()
+        self.show_tab_table()
         with_qa = tab == "qa"
         if with_qa != self.view.with_qa:
             self.view = replace(self.view, with_qa=with_qa)
@@ -150,7 +153,8 @@ class BatchDashApp(ToastingApp):
         # and an action would reach jobs this view does not show.
         self.marks.clear()
         self.all_marked = False
-        self.view = replace(self.view, flt=flt, offset=0)
+        self.view = replace(self.view, flt=flt, offset=0, page=None)
+        self._queued_pages = 0
         self.action_show_tab("jobs")
         self._kick()
 
@@ -173,7 +177,8 @@ class BatchDashApp(ToastingApp):
         self._set_order(names[(names.index(self.view.order) + 1) % len(names)])
 
     def _set_order(self, order: str) -> None:
-        self.view = replace(self.view, order=order, offset=0)
+        self.view = replace(self.view, order=order, offset=0, page=None)
+        self._queued_pages = 0
         self._kick()
 
     @on(DataTable.HeaderSelected, "#job-table")
@@ -182,15 +187,33 @@ class BatchDashApp(ToastingApp):
         if order is not None:
             self._set_order(order)
 
+    #: Page keys pressed while the page of an earlier one was still being read (+ next).
+    _queued_pages = 0
+    #: The keyset anchor of the page on screen.
+    _shown_page: Page | None = None
+
+    def _apply(self, snap: Snapshot) -> None:
+        super()._apply(snap)
+        self._shown_page = self.view.page
+        if self._queued_pages:
+            step = 1 if self._queued_pages > 0 else -1
+            self._queued_pages -= step
+            self.action_page(step)
+
     def action_page(self, delta: int) -> None:
-        """Next (1) or previous (-1) page of jobs."""
-        offset = max(0, self.view.offset + delta * self.view.limit)
-        page = self.last.page if self.last else None
-        if page is not None and page.exact and offset >= page.matching:
+        """Next (1) or previous (-1) page of jobs: the rows after the last one shown, or
+        before the first (keyset pages: a deep page costs what the first does)."""
+        if self.view.page != self._shown_page:
+            self._queued_pages += delta  # the next page starts from the one on its way
             return
-        if offset != self.view.offset:
-            self.view = replace(self.view, offset=offset)
-            self._kick()
+        page = self.last.page if self.last else None
+        if page is None or not page.rows or (page.at_end if delta > 0 else page.at_start):
+            return
+        anchor: Page | None = Page(page.rows[-1]) if delta > 0 else Page(page.rows[0], True)
+        if delta < 0 and page.offset_exact and page.offset <= page.limit:
+            anchor = None  # back to the first page, which follows new rows at the top
+        self.view = replace(self.view, page=anchor, offset=0)
+        self._kick()
 
     def action_open_job(self) -> None:
         """Zoom the job detail pane to the whole tab (escape goes back)."""

@@ -48,6 +48,9 @@ BATCH_PAGE_SIZE = 50
 SELECT_DEBOUNCE = 0.08
 
 
+#: While nothing is written, the picture is read again this often (seconds): only the
+#: clock moves it then (ages, durations, a silent worker turning stale).
+FULL_EVERY = 5.0
 #: Shortest pause between a write another process made and the refresh it triggers.
 CHANGE_GAP = 0.3
 #: Longest single wait for a change notification (the follower loops).
@@ -60,12 +63,25 @@ class RefreshingApp(App[None]):
     class SnapshotReady(Message):
         """A snapshot was read for `view` (fetch number `seq`)."""
 
-        def __init__(self, seq: int, view: View, snap: Snapshot, seconds: float) -> None:
+        def __init__(
+            self,
+            seq: int,
+            view: View,
+            snap: Snapshot | None,
+            seconds: float,
+            token: object,
+            pane_only: bool = False,
+        ) -> None:
             super().__init__()
             self.seq = seq
             self.view = view
+            #: None when the store had not changed since the snapshot on screen was read.
             self.snap = snap
             self.seconds = seconds
+            #: The store's change token from before the read.
+            self.token = token
+            #: Only the jobs pane was read; the rest is the snapshot on screen's.
+            self.pane_only = pane_only
 
     class RefreshFailed(Message):
         """Reading a snapshot failed; the loop goes on."""
@@ -109,6 +125,10 @@ class RefreshingApp(App[None]):
         self._polling = False
         self._timer: Timer | None = None
         self._waiters: list[tuple[int, asyncio.Future[None]]] = []
+        #: (change token, view, monotonic time) of the snapshot on screen.
+        self._read: tuple[object, View | None, float] = (None, None, 0.0)
+        #: The next fetch reads even if nothing changed (`wait_for_snapshot`, ctrl+r).
+        self._force_read = False
 
     # ------------------------------------------------------------------ refresh loop
 
@@ -128,8 +148,9 @@ class RefreshingApp(App[None]):
         self._fetching = True
         self._again = False
         self._seq += 1
+        force, self._force_read = self._force_read, False
         self.run_worker(
-            self._fetch(self._seq, self.view, self.clock()),
+            self._fetch(self._seq, self.view, self.clock(), force),
             group="refresh",
             exit_on_error=False,
         )
@@ -149,27 +170,52 @@ class RefreshingApp(App[None]):
                 await asyncio.sleep(gap)
                 self._kick()
 
-    async def _fetch(self, seq: int, view: View, now: float) -> None:
-        """Read a snapshot on the store's thread; never touches widgets."""
+    async def _fetch(self, seq: int, view: View, now: float, force: bool = False) -> None:
+        """Read a snapshot on the store's thread; never touches widgets.
+
+        Unless `force`d, while nothing was written since the picture on screen was read (and
+        it is recent), it reads nothing for the same view and only the jobs pane for a new
+        filter, order or page (a key press then costs one page and one detail).
+        """
         assert self.db is not None
         start = time.perf_counter()
         try:
-            snap = await self.db.read(partial(snapshot.snapshot, view=view, now=now))
+            token = await self.db.change_token()
+            last, fresh = self.last, not force and self._fresh(token)
+            if fresh and view == self._read[1]:
+                self.post_message(self.SnapshotReady(seq, view, None, 0.0, token))
+                return
+            pane_only = fresh and last is not None and _jobs_pane_only(view, self._read[1])
+            if pane_only and last is not None:
+                read = partial(snapshot.jobs_pane_only, view=view, last=last)
+            else:
+                read = partial(snapshot.snapshot, view=view, now=now)
+            snap = await self.db.read(read)
         except Exception as exc:  # shown in the status line; the loop goes on
             self.post_message(self.RefreshFailed(seq, f"refresh failed: {exc}"))
             return
-        self.post_message(self.SnapshotReady(seq, view, snap, time.perf_counter() - start))
+        seconds = time.perf_counter() - start
+        self.post_message(self.SnapshotReady(seq, view, snap, seconds, token, pane_only))
+
+    def _fresh(self, token: object) -> bool:
+        """Whether the picture on screen still holds: nothing written since it was read (by
+        the token) and younger than FULL_EVERY (ages and worker health move with the clock)."""
+        read_token, _, read_at = self._read
+        return token is not None and token == read_token and time.monotonic() - read_at < FULL_EVERY
 
     def on_refreshing_app_snapshot_ready(self, message: SnapshotReady) -> None:
         """Apply a snapshot on the main thread, then re-arm the timer."""
         self._fetching = False
         start = time.perf_counter()
-        if message.view == self.view:
+        if message.view != self.view:
+            self._again = True  # the view changed while reading: read it again
+        elif message.snap is not None:
             self.refresh_error = None
+            # A jobs pane read on its own leaves the rest of the picture as old as it was.
+            read_at = self._read[2] if message.pane_only else time.monotonic()
+            self._read = (message.token, message.view, read_at)
             with self.batch_update():
                 self._apply(message.snap)
-        else:
-            self._again = True  # the view changed while reading: read it again
         self.cycle_seconds = (message.seconds, time.perf_counter() - start)
         self._done(message.seq)
 
@@ -177,6 +223,7 @@ class RefreshingApp(App[None]):
         """Show the error and keep refreshing."""
         self._fetching = False
         self.refresh_error = message.error
+        self._read = (None, None, 0.0)  # read in full next time, to clear the error
         self._show_status()
         self._done(message.seq)
 
@@ -195,6 +242,7 @@ class RefreshingApp(App[None]):
         """Refresh now and return once a snapshot read after this call is applied."""
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append((self._seq + 1, future))
+        self._force_read = True
         self._kick()
         await future
 
@@ -211,12 +259,22 @@ class RefreshingApp(App[None]):
         table = self.query_one(JobTable)
         table.show(snap.page, set(self.marks), self.all_marked, snap.now)
         self.query_one(JobDetailPane).show(snap.detail, snap.now)
-        self.query_one(BatchesTable).show(snap.batches)
-        self.query_one(HeartbeatsTable).show(snap.workers)
+        self.show_tab_table()
         if snap.qa is not None:
             self.query_one(QAPane).show(snap.qa)
         self._show_status()
         self._follow_cursor()
+
+    def show_tab_table(self) -> None:
+        """Fill the batches or workers table from the last snapshot while its tab is the
+        one showing (a hidden table is filled when its tab opens, not on every refresh)."""
+        if self.last is None:
+            return
+        tab = self.query_one(TabbedContent).active
+        if tab == "batches":
+            self.query_one(BatchesTable).show(self.last.batches)
+        elif tab == "workers":
+            self.query_one(HeartbeatsTable).show(self.last.workers)
 
     def _show_status(self) -> None:
         self.query_one(StatusLine).show(
@@ -244,10 +302,18 @@ class RefreshingApp(App[None]):
         return (self.view.batch_offset, len(self.last.batches), self.last.batch_total)
 
     def _follow_cursor(self) -> None:
-        """Point the detail pane at the highlighted job (after the cursor settles)."""
-        job_id = self.query_one(JobTable).highlighted_id()
-        if job_id != self.view.job_id and job_id is not None:
-            self.view = replace(self.view, job_id=job_id)
+        """Point the detail pane at the highlighted job (read after the cursor settles,
+        unless the last snapshot already holds it: a new page brings its cursor's job)."""
+        tables = self.query(JobTable)
+        if not tables:
+            return  # a highlight that lands while the app shuts down
+        table = tables.first()
+        job_id = table.highlighted_id()
+        if job_id is None or (job_id, table.cursor_row) == (self.view.job_id, self.view.cursor):
+            return
+        self.view = replace(self.view, job_id=job_id, cursor=table.cursor_row)
+        detail = self.last.detail if self.last else None
+        if detail is None or detail.job.id != job_id:
             self._kick(SELECT_DEBOUNCE)
 
     @on(DataTable.RowHighlighted, "#job-table")
@@ -256,6 +322,7 @@ class RefreshingApp(App[None]):
 
     def action_refresh_now(self) -> None:
         """Read the store now, and poll remote batches now."""
+        self._force_read = True
         self._kick()
         self.action_poll_remote()
 
@@ -281,6 +348,20 @@ class RefreshingApp(App[None]):
         finally:
             self._polling = False
         self._kick()
+
+
+def _jobs_pane_only(view: View, before: View | None) -> bool:
+    """Whether `view` differs from `before` in the jobs pane alone (filter, order, page,
+    cursor), so the rest of a picture read for `before` shows it too."""
+    return before is not None and view == replace(
+        before,
+        flt=view.flt,
+        order=view.order,
+        offset=view.offset,
+        page=view.page,
+        job_id=view.job_id,
+        cursor=view.cursor,
+    )
 
 
 async def import_in_thread(name: str) -> ModuleType:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from batchdash.core.db.location import DbLocation
@@ -43,6 +44,15 @@ if TYPE_CHECKING:  # annotations only: importing the store never builds these cl
 T = TypeVar("T")
 
 
+@dataclass(frozen=True, slots=True)
+class Page:
+    """Where a keyset page starts: right after `job` in the page's order (right before
+    it, in the same order, when `before`): the last or first row the reader was shown."""
+
+    job: Job
+    before: bool = False
+
+
 class Jobs(Protocol):
     """Jobs: enqueue, claim, finish, cancel, retry, rescue, and every job read."""
 
@@ -57,8 +67,13 @@ class Jobs(Protocol):
         order: str = "id",
         *,
         with_bodies: bool = True,
+        page: Page | None = None,
     ) -> list[Job]:
-        """One page (or all, when `limit` is None) of jobs matching `flt` (default: all)."""
+        """One page (or all, when `limit` is None) of jobs matching `flt` (default: all).
+
+        With `page`, the `limit` rows right after (or before) its job in `order`, in `order`,
+        instead of those from `offset`: a deep page costs what the first one does.
+        """
 
     def iter_jobs(self, flt: JobFilter = ..., order: str = "id") -> Iterator[Job]:
         """Every job matching `flt` (default: all), streamed row by row (exports of any size)."""
@@ -72,8 +87,13 @@ class Jobs(Protocol):
     def next_run_after(self, now: float) -> float | None:
         """When the earliest delayed (retrying) job becomes runnable, if any is waiting."""
 
-    def count_jobs_upto(self, flt: JobFilter, cap: int) -> tuple[int, bool]:
-        """(count, exact): exact from job_counts when the filter allows, else counted to `cap`."""
+    def count_jobs_upto(
+        self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"
+    ) -> tuple[int, bool]:
+        """(count, exact): exact from job_counts when the filter allows, else counted to `cap`.
+
+        With `ahead_of`, only the matching jobs in front of that one in `order` count.
+        """
 
     def enqueue(
         self,
@@ -343,6 +363,10 @@ class Store(Protocol):
 
     async def wait_for_change(self, timeout: float) -> bool:
         """Wait until another process commits any write (True) or `timeout` passes."""
+
+    async def change_token(self) -> object:
+        """A cheap value that differs after any write committed since it was last read (by
+        any process, this one too); None when the back end cannot tell."""
 
     async def __aenter__(self) -> Store: ...
 

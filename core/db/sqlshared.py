@@ -175,28 +175,65 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
     return sql, params
 
 
-_ORDERS = {
-    "id": "j.id",
-    "-id": "j.id DESC",
-    "updated": "j.updated_at, j.id",
-    "-updated": "j.updated_at DESC, j.id DESC",
-    # Each served by an index, not a sort: the (queue, key) uniqueness index, the
-    # (status, time) index and the attempts index. A million-job sort took 100-500 ms.
-    "key": "j.queue, j.key",
-    "status": "j.status, j.updated_at, j.id",
-    "attempts": "j.attempts DESC, j.id",
+#: Each page order's sort key as (column of `jobs`, descending) pairs; the last pair, or
+#: all of them together, is unique, so "the rows after this one" is well defined. Each
+#: order is served by an index, not a sort: the (queue, key) uniqueness index, the
+#: (status, time) index and the attempts index. A million-job sort took 100-500 ms.
+_ORDER_KEYS: dict[str, tuple[tuple[str, bool], ...]] = {
+    "id": (("id", False),),
+    "-id": (("id", True),),
+    "updated": (("updated_at", False), ("id", False)),
+    "-updated": (("updated_at", True), ("id", True)),
+    "key": (("queue", False), ("key", False)),
+    "status": (("status", False), ("updated_at", False), ("id", False)),
+    "attempts": (("attempts", True), ("id", False)),
 }
 
 
 _BY_UPDATED = frozenset({"updated", "-updated"})
 
 
-def _order_sql(order: str) -> str:
-    """The ORDER BY of a job page order's name (StoreError naming the known ones)."""
-    order_sql = _ORDERS.get(order)
-    if order_sql is None:
-        raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDERS)}")
-    return order_sql
+def _order_keys(order: str) -> tuple[tuple[str, bool], ...]:
+    """A page order's sort key by name (StoreError naming the known ones)."""
+    keys = _ORDER_KEYS.get(order)
+    if keys is None:
+        raise StoreError(f"unknown sort order {order!r}; one of {', '.join(_ORDER_KEYS)}")
+    return keys
+
+
+def _order_sql(order: str, reverse: bool = False) -> str:
+    """The ORDER BY of a job page order's name (`reverse`: the other way round)."""
+    return ", ".join(
+        f"j.{column}{' DESC' if desc != reverse else ''}" for column, desc in _order_keys(order)
+    )
+
+
+def _past(order: str, job: Job, mark: str = "?", reverse: bool = False) -> tuple[str, list[Any]]:
+    """A condition for the rows that come after `job` in `order` (before it, `reverse`).
+
+    Keyset paging: a page after the last row shown is found by seeking the order's index
+    to that row, where OFFSET walked every row in front of it (2.4 s for page 51 of a
+    text-filtered view of 10M jobs). One direction is one row-value comparison, which the
+    index serves; mixed directions spell it out column by column.
+    """
+    keys = _order_keys(order)
+    # A status is a StrEnum: bound as its text on both back ends.
+    values = [
+        str(value) if isinstance(value, StrEnum) else value
+        for value in (getattr(job, column) for column, _ in keys)
+    ]
+    directions = {desc != reverse for _, desc in keys}
+    if len(directions) == 1:
+        columns = ", ".join(f"j.{column}" for column, _ in keys)
+        op = "<" if directions.pop() else ">"
+        return f"({columns}) {op} ({', '.join([mark] * len(keys))})", values
+    arms: list[str] = []
+    params: list[Any] = []
+    for n, (column, desc) in enumerate(keys):
+        equal = [f"j.{name} = {mark}" for name, _ in keys[:n]]
+        arms.append(" AND ".join([*equal, f"j.{column} {'<' if desc != reverse else '>'} {mark}"]))
+        params += values[: n + 1]
+    return "(" + " OR ".join(f"({arm})" for arm in arms) + ")", params
 
 
 def _merged_by_status(
@@ -207,17 +244,21 @@ def _merged_by_status(
     offset: int,
     mark: str = "?",
     like: str = "LIKE",
+    past: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
     """A page in update order as a merge of per-status runs of the (status, time) indexes.
 
     No index orders all jobs by time, so the plain query sorted the whole table (a second
     at a million jobs); each status's run is already in order and needs only its first
-    offset + limit rows. `mark` and `like` are as for `_where`.
+    offset + limit rows. `mark` and `like` are as for `_where`; `past` (from `_past`)
+    starts every run after a row.
     """
     arms: list[str] = []
     params: list[Any] = []
     for n, status in enumerate(flt.statuses or tuple(JobStatus)):
         where, arm_params = _where(replace(flt, statuses=(status,)), mark, like)
+        if past is not None:
+            where, arm_params = f"{where} AND {past[0]}", [*arm_params, *past[1]]
         arms.append(
             f"SELECT * FROM ({select} WHERE {where} ORDER BY {order_sql} LIMIT {mark}) AS run{n}"
         )

@@ -13,12 +13,12 @@ is a handful of small queries, so it stays fast with a million jobs in the store
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from batchdash.core.budget import budget_note, budget_paused
-from batchdash.core.db.ports import Tx
-from batchdash.core.models import BatchState, JobFilter, JobStatus, QueueInfo
+from batchdash.core.db.ports import Page, Tx
+from batchdash.core.models import BatchState, Job, JobFilter, JobStatus, QueueInfo
 from batchdash.core.qa_models import QASummary
 from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot.batch_rows import (
@@ -55,8 +55,11 @@ __all__ = [
     "batch_detail",
     "batch_row",
     "batches",
+    "cursor_job",
     "job_detail",
     "job_page",
+    "jobs_pane",
+    "jobs_pane_only",
     "overview",
     "qa",
     "qa_to_dict",
@@ -124,7 +127,11 @@ class View:
     order: str = "-id"
     offset: int = 0
     limit: int = 100
+    #: A keyset page: the rows next to a row shown before (then `offset` is not used).
+    page: Page | None = None
+    #: The job under the cursor, and the cursor's row (where it lands when that job left).
     job_id: int | None = None
+    cursor: int = 0
     batch_id: int | None = None
     batch_outcome: str | None = None
     with_qa: bool = True
@@ -154,21 +161,18 @@ class Snapshot:
 def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
     """Read every pane for `view` (a few indexed queries and one page of rows).
 
-    Without a selected job the detail is the first row's, so the first paint is complete.
+    The detail is the job the table's cursor will be on (`cursor_job`), read in the same
+    go, so a new page or filter shows its rows and their detail together.
     """
     worker_rows = workers(tx, now)
     head = overview(tx, now, worker_rows)
-    page = job_page(
-        tx, view.flt, order=view.order, offset=view.offset, limit=view.limit, total=head.total
-    )
-    # Until the user moves the cursor, the detail pane shows the first row.
-    job_id = view.job_id if view.job_id is not None else (page.rows[0].id if page.rows else None)
+    page, detail = jobs_pane(tx, view, now, head.total)
     return Snapshot(
         now=now,
         overview=head,
         queues=queues(tx),
         page=page,
-        detail=None if job_id is None else job_detail(tx, job_id, now),
+        detail=detail,
         workers=worker_rows,
         batches=batches(tx, now, view.batch_limit, view.batch_offset),
         batch=(
@@ -180,6 +184,36 @@ def snapshot(tx: Tx, view: View, now: float) -> Snapshot:
         batch_total=tx.batches.count_batches(),
         limits=tx.limits.limit_status(now),
     )
+
+
+def jobs_pane(tx: Tx, view: View, now: float, total: int) -> tuple[JobPage, JobDetail | None]:
+    """The page of jobs for `view` and the detail of the job its cursor lands on."""
+    page = job_page(
+        tx,
+        view.flt,
+        order=view.order,
+        offset=view.offset,
+        limit=view.limit,
+        total=total,
+        page=view.page,
+    )
+    job_id = cursor_job(page.rows, view.job_id, view.cursor)
+    return page, None if job_id is None else job_detail(tx, job_id, now)
+
+
+def jobs_pane_only(tx: Tx, view: View, last: Snapshot) -> Snapshot:
+    """`last` with the jobs pane read again for `view`: what a new filter, order or page
+    needs when nothing was written since `last` was read (the rest of it still holds)."""
+    page, detail = jobs_pane(tx, view, last.now, last.overview.total)
+    return replace(last, page=page, detail=detail)
+
+
+def cursor_job(rows: list[Job], job_id: int | None, cursor: int) -> int | None:
+    """Where a table's cursor lands on `rows`: on `job_id` while it is shown, else on the
+    row at index `cursor` (the last row if fewer); None on an empty page."""
+    if any(job.id == job_id for job in rows):
+        return job_id
+    return rows[min(cursor, len(rows) - 1)].id if rows else None
 
 
 # --------------------------------------------------------------------------- attention

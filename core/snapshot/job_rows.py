@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from batchdash.core.db.ports import Tx
+from batchdash.core.db.ports import Page, Tx
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import ALL_JOBS, Batch, Event, Job, JobFilter, JobStatus
 from batchdash.core.qa_models import QAResult
@@ -32,17 +32,33 @@ class JobPage:
     """One page of the queue pane: rows plus what "N of M" needs."""
 
     rows: list[Job]
+    #: Matching jobs in front of this page: exact, or at least this many (`offset_exact`
+    #: False: a keyset page deep in a long list, where counting them all would cost what
+    #: OFFSET did).
     offset: int
     limit: int
     matching: int
     exact: bool
     total: int
     order: str
+    offset_exact: bool = True
 
     @property
     def matching_text(self) -> str:
         """`1,234` or `10,000+` when the count stopped at the cap."""
         return f"{self.matching:,}" + ("" if self.exact else "+")
+
+    @property
+    def at_end(self) -> bool:
+        """Nothing matches after this page (as far as this read knows)."""
+        if self.exact and self.offset_exact:
+            return self.offset + len(self.rows) >= self.matching
+        return len(self.rows) < self.limit
+
+    @property
+    def at_start(self) -> bool:
+        """Nothing matches in front of this page."""
+        return self.offset == 0
 
 
 def job_page(
@@ -53,12 +69,29 @@ def job_page(
     offset: int = 0,
     limit: int = 100,
     total: int | None = None,
+    page: Page | None = None,
 ) -> JobPage:
-    """One page of jobs matching `flt` (LIMIT/OFFSET), with a count capped at COUNT_CAP
-    (TEXT_COUNT_CAP under a free-text filter)."""
-    matching, exact = tx.jobs.count_jobs_upto(flt, TEXT_COUNT_CAP if flt.text else COUNT_CAP)
+    """One page of jobs matching `flt`, with a count capped at COUNT_CAP (TEXT_COUNT_CAP
+    under a free-text filter): from `offset` (LIMIT/OFFSET), or next to `page`'s row.
+
+    A keyset page says how many rows are in front of it only up to the same cap. When the
+    rows after its row went away it shows those before it; when too few are before it,
+    the first page.
+    """
+    cap = TEXT_COUNT_CAP if flt.text else COUNT_CAP
+    matching, exact = tx.jobs.count_jobs_upto(flt, cap)
     if total is None:
         total = tx.jobs.count_jobs(ALL_JOBS)
+    if page is not None:
+        rows = tx.jobs.list_jobs(flt, limit=limit, order=order, with_bodies=False, page=page)
+        if not rows and not page.before:
+            rows = tx.jobs.list_jobs(
+                flt, limit=limit, order=order, with_bodies=False, page=Page(page.job, True)
+            )
+        if len(rows) == limit or (rows and not page.before):
+            ahead, known = tx.jobs.count_jobs_upto(flt, cap, ahead_of=rows[0], order=order)
+            return JobPage(rows, ahead, limit, matching, exact, total, order, known)
+        offset = 0
     if matching and offset >= matching and exact:
         offset = max(0, (matching - 1) // limit * limit)  # the list shrank under the cursor
     rows = tx.jobs.list_jobs(flt, limit=limit, offset=offset, order=order, with_bodies=False)

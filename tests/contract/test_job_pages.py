@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from batchdash.core.db.ports import SyncStore, Tx
+from batchdash.core.db.ports import Page, SyncStore, Tx
 from batchdash.core.db.sqlite.job_pages import _ORDER_WALKS
 from batchdash.core.models import Job, JobFilter, NewJob, Outcome
 from tests.contract.backends import Backend
@@ -110,3 +110,45 @@ def test_bodies_come_with_merged_pages(db: SyncStore) -> None:
         )
     )
     assert light.payload is None and light.id == job.id
+
+
+def _walk(db: SyncStore, flt: JobFilter, order: str, before: bool) -> list[int]:
+    """Every matching id, page by page through keyset anchors (from the end, `before`)."""
+    everything = db.read(lambda tx: tx.jobs.list_jobs(flt, order=order))
+    start = everything[-1] if before else everything[0]
+    seen = [start.id]
+    page = Page(start, before)
+    while rows := db.read(
+        lambda tx, p=page: tx.jobs.list_jobs(flt, limit=7, order=order, with_bodies=False, page=p)
+    ):
+        assert len(rows) <= 7
+        seen = [j.id for j in rows] + seen if before else seen + [j.id for j in rows]
+        page = Page(rows[0] if before else rows[-1], before)
+    return seen
+
+
+@pytest.mark.parametrize("before", [False, True], ids=["next", "previous"])
+@pytest.mark.parametrize("order", list(SORT_KEYS))
+@pytest.mark.parametrize("flt", FILTERS, ids=repr)
+def test_keyset_pages_walk_the_full_sort_both_ways(
+    db: SyncStore, flt: JobFilter, order: str, before: bool
+) -> None:
+    """Pages after (or before) a row, one after the other, hold every row once, in order."""
+    assert _walk(db, flt, order, before) == expected(
+        db.read(lambda tx: tx.jobs.list_jobs(flt)), order
+    )
+
+
+@pytest.mark.parametrize("order", list(SORT_KEYS))
+def test_counting_ahead_of_a_row_gives_its_position(db: SyncStore, order: str) -> None:
+    flt = JobFilter(statuses=("succeeded", "failed"))
+    everything = db.read(lambda tx: tx.jobs.list_jobs(flt, order=order))
+    for position in (0, 1, 33, len(everything) - 1):
+        job = everything[position]
+        assert db.read(
+            lambda tx, j=job: tx.jobs.count_jobs_upto(flt, 1000, ahead_of=j, order=order)
+        ) == (position, True)
+    capped = db.read(
+        lambda tx: tx.jobs.count_jobs_upto(flt, 20, ahead_of=everything[-1], order=order)
+    )
+    assert capped == (20, False)

@@ -3,8 +3,9 @@
 A running job whose handler reports stages or progress shows them where a failed job shows
 its error (`40% generate chunk 4/10`), and the column is then headed ERROR / STAGE.
 
-Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put. The
-table never holds more than one page; paging, sorting and counting happen in SQL.
+Rows are keyed by job id and diffed on every refresh, so the cursor and marks stay put; a
+refresh that changes no cell touches nothing, and a new page replaces the rows in one step.
+The table never holds more than one page; paging, sorting and counting happen in SQL.
 
 The columns fit the pane's width: the error column takes what is left, and a narrow pane
 leaves out the least telling columns first, so the table never scrolls sideways.
@@ -78,6 +79,8 @@ class JobTable(DataTable[Any]):
         self._shown: Shown | None = None
         self._fitted: list[tuple[str, str, int]] = []
         self._staged = False  # a shown job reports a stage or progress
+        #: The cells last put in the table.
+        self._rows: list[Row] = []
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
@@ -95,6 +98,7 @@ class JobTable(DataTable[Any]):
         self._fitted = fitted
         cursor = highlighted_key(self)
         self.clear(columns=True)
+        self._rows = []
         for key, label, width in fitted:
             self.add_column(label, key=key, width=width)
         if self._shown is not None:
@@ -103,7 +107,7 @@ class JobTable(DataTable[Any]):
             self.move_cursor(row=self.get_row_index(cursor), animate=False)
 
     def show(self, page: JobPage, marks: set[int], all_marked: bool, now: float) -> None:
-        """Diff this page into the table."""
+        """Diff this page into the table (nothing at all when its cells are the same)."""
         self._shown = Shown(page, marks, all_marked, now)
         staged = any(_stage_cell(job) for job in page.rows)
         if staged != self._staged:
@@ -111,9 +115,10 @@ class JobTable(DataTable[Any]):
             self._fit()  # a new header for the last column; it shows the page again
             return
         columns = self._fitted
-        sync_rows(
-            self, [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
-        )
+        rows = [_row(job, job.id in marks or all_marked, now, columns) for job in page.rows]
+        if rows != self._rows:
+            self._rows = rows
+            sync_rows(self, rows)
 
     def highlighted_id(self) -> int | None:
         """Id of the job under the cursor."""

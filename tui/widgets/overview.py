@@ -12,6 +12,7 @@ from batchdash.core.snapshot import Overview, WorkerRow
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, spend_text, stall_text
 from batchdash.tui.once import eta_phrase, rate_phrase, window_phrase
+from batchdash.tui.widgets.quiet import update_if_changed
 
 
 class OverviewHeader(Horizontal):
@@ -28,9 +29,10 @@ class OverviewHeader(Horizontal):
 
     def show(self, head: Overview, workers: list[WorkerRow]) -> None:
         """Render the overview; the sparkline is only replaced when its data changed."""
-        self.query_one("#overview-counts", Static).update(_counts(head, workers))
+        update_if_changed(self.query_one("#overview-counts", Static), _counts(head, workers))
         eta = eta_phrase(head)
-        self.query_one("#overview-rate-text", Static).update(
+        update_if_changed(
+            self.query_one("#overview-rate-text", Static),
             Text.assemble(
                 (rate_phrase(head), "bold"),
                 "  ",
@@ -38,7 +40,7 @@ class OverviewHeader(Horizontal):
                 (f"  {window_phrase(head)}", styles.MUTED),
                 no_wrap=True,
                 overflow="ellipsis",
-            )
+            ),
         )
         spark = self.query_one("#overview-spark", Sparkline)
         data = [float(n) for n in head.throughput]

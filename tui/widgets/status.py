@@ -13,6 +13,7 @@ from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot import Overview
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, limit_brief, one_line
+from batchdash.tui.widgets.quiet import update_if_changed
 
 #: The number key that jumps to each status ("0" shows every status).
 STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStatus)}
@@ -66,4 +67,4 @@ class StatusPane(Static):
                         "red" if limit.throttled else "yellow" if limit.waiting else styles.MUTED
                     )
                     text.append(f"  {one_line(limit_brief(limit), NAME + 1 + digits)}\n", style)
-        self.update(text)
+        update_if_changed(self, text)

@@ -12,6 +12,7 @@ from batchdash.core.snapshot import ORDERS, JobPage
 from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
 from batchdash.tui.widgets.detail import clock_time
+from batchdash.tui.widgets.quiet import update_if_changed
 
 
 class StatusLine(Static):
@@ -43,9 +44,7 @@ class StatusLine(Static):
             text.append(f"{count(first)}–{count(offset + shown)} of {count(total)} batches", "bold")
             text.append("  [ ] pages", styles.MUTED)
         elif page is not None:
-            first = page.offset + 1 if page.rows else 0
-            last = page.offset + len(page.rows)
-            text.append(f"{count(first)}–{count(last)} of {page.matching_text}", "bold")
+            text.append(page_span(page), "bold")
             if page.matching_text != count(page.total) or not flt.is_empty:
                 text.append(f" matching ({count(page.total)} jobs)")
             text.append(f"  sort: {ORDERS.get(page.order, page.order)}")
@@ -70,4 +69,15 @@ class StatusLine(Static):
         if note:
             text.append("  ")
             text.append(one_line(note, 160), "bold yellow")
-        self.update(text)
+        update_if_changed(self, text)
+
+
+def page_span(page: JobPage) -> str:
+    """`101–200 of 52,106`, or where the page is as far as it is known: `100 after the
+    first 10,000+ of 52,106` (a deep keyset page whose rows in front were not all counted)."""
+    if not page.offset_exact:
+        return (
+            f"{count(len(page.rows))} after the first {count(page.offset)}+ of {page.matching_text}"
+        )
+    first = page.offset + 1 if page.rows else 0
+    return f"{count(first)}–{count(page.offset + len(page.rows))} of {page.matching_text}"

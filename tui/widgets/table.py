@@ -1,16 +1,16 @@
 """A keyed diff for DataTable: update changed cells in place, keep the cursor on its row.
 
 Clearing and refilling a table every second resets the cursor and repaints everything;
-this applies only what changed, by row key, so a refresh is invisible when nothing moved.
+this changes only the cells that changed while the same rows are shown, and replaces the
+page in one step when they are not.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from textual.widgets import DataTable
-from textual.widgets.data_table import RowKey
 
 Row = tuple[str, Sequence[Any]]
 
@@ -29,28 +29,31 @@ def highlighted_key(table: DataTable[Any]) -> str | None:
 def sync_rows(table: DataTable[Any], rows: Sequence[Row]) -> None:
     """Make `table` show `rows` (key, cells) in order, touching only what changed.
 
-    The first cell of every row must read as its key (an id column): DataTable sorts by
-    cell values only, so that is how rows that moved are put back in order.
+    The same rows in the same order have their changed cells updated in place (a refresh
+    where nothing moved repaints nothing). Any other set or order replaces the page in one
+    step: clearing the rows (columns kept) and adding the new ones costs what adding them
+    costs, where removing rows one by one re-indexed the table per row (quadratic).
+    The cursor stays on its row's key, or else at its index.
     """
     cursor_key = highlighted_key(table)
     cursor_index = table.cursor_row
-    wanted = {key for key, _ in rows}
-    for key in [k.value for k in table.rows if k.value not in wanted]:
-        table.remove_row(RowKey(key))
-    columns = list(table.columns)
+    if [k.value for k in table.rows] == [key for key, _ in rows]:
+        _update_cells(table, rows)
+        return
+    table.clear()
     for key, cells in rows:
-        if key in table.rows:
-            old = table.get_row(key)
-            for column, old_cell, new_cell in zip(columns, old, cells, strict=True):
-                if old_cell != new_cell:
-                    table.update_cell(key, column, new_cell)
-        else:
-            table.add_row(*cells, key=key)
-    order = [key for key, _ in rows]
-    if [k.value for k in table.rows] != order:
-        position: dict[Hashable, int] = {key: i for i, key in enumerate(order)}
-        table.sort(columns[0], key=lambda cell: position[str(cell)])
+        table.add_row(*cells, key=key)
     if cursor_key is not None and cursor_key in table.rows:
         table.move_cursor(row=table.get_row_index(cursor_key), animate=False)
     elif table.row_count:
         table.move_cursor(row=min(cursor_index, table.row_count - 1), animate=False)
+
+
+def _update_cells(table: DataTable[Any], rows: Sequence[Row]) -> None:
+    """Update the cells that differ, for rows already shown in this order."""
+    columns = list(table.columns)
+    for key, cells in rows:
+        old = table.get_row(key)
+        for column, old_cell, new_cell in zip(columns, old, cells, strict=True):
+            if old_cell != new_cell:
+                table.update_cell(key, column, new_cell)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+from batchdash.core.db.ports import Page
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
@@ -25,6 +26,7 @@ from batchdash.core.db.sqlshared import (
     _loads,
     _merged_by_status,
     _order_sql,
+    _past,
     _where,
 )
 from batchdash.core.errors import NotFoundError
@@ -69,14 +71,29 @@ class PgJobPages:
         )
 
     def _rows(
-        self, flt: JobFilter, limit: int | None, offset: int, order: str, with_bodies: bool
+        self,
+        flt: JobFilter,
+        limit: int | None,
+        offset: int,
+        order: str,
+        with_bodies: bool,
+        page: Page | None = None,
     ) -> Iterator[Job]:
-        order_sql = _order_sql(order)
+        reverse = page is not None and page.before
+        order_sql = _order_sql(order, reverse)
+        past = None if page is None else _past(order, page.job, "%s", reverse)
         select = self._select(with_bodies)
         if limit is not None and order in _BY_UPDATED:
             sql, params = _merged_by_status(
-                select, flt, order_sql, limit, offset, mark="%s", like="ILIKE"
+                select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
             )
+        elif past is not None:
+            where, params = _pg_where(flt)
+            sql = f"{select} WHERE {where} AND {past[0]} ORDER BY {order_sql}"
+            params = [*params, *past[1]]
+            if limit is not None:
+                sql += " LIMIT %s"
+                params = [*params, limit]
         elif limit is not None and offset > 0:
             # A deep page skips `offset` rows: skip them as ids (an index-only walk of the
             # order's index), then read the page's rows alone. Skipping whole rows fetched
@@ -125,13 +142,16 @@ class PgJobPages:
         order: str = "id",
         *,
         with_bodies: bool = True,
+        page: Page | None = None,
     ) -> list[Job]:
         """One page (or all, when `limit` is None) of jobs matching `flt`.
 
         With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read;
-        `Job.error` holds at most LIST_ERROR_CHARS characters.
+        `Job.error` holds at most LIST_ERROR_CHARS characters. With `page`, the rows right after
+        (or before) its job in `order`, in `order`, instead of from `offset`.
         """
-        return list(self._rows(flt, limit, offset, order, with_bodies))
+        rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
+        return rows[::-1] if page is not None and page.before else rows
 
     def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
         """Every job matching `flt`, streamed row by row (for exports of any size)."""
@@ -181,15 +201,21 @@ class PgJobPages:
         )
         return None if value is None else float(value)
 
-    def count_jobs_upto(self, flt: JobFilter, cap: int) -> tuple[int, bool]:
+    def count_jobs_upto(
+        self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"
+    ) -> tuple[int, bool]:
         """(count, exact): exact from job_counts when the filter allows, else counted to `cap`.
 
         Free-text, key and score filters cannot use job_counts; stopping at `cap` keeps a
-        dashboard refresh from counting a million rows every second.
+        dashboard refresh from counting a million rows every second. With `ahead_of`, only
+        the matching jobs in front of that one in `order` count (always counted to `cap`).
         """
-        if _counted(flt):
+        if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
         where, params = _pg_where(flt)
+        if ahead_of is not None:
+            past = _past(order, ahead_of, "%s", reverse=True)
+            where, params = f"{where} AND {past[0]}", [*params, *past[1]]
         n = int(
             _value(
                 self._conn,

@@ -103,6 +103,17 @@ def _read(conn: psycopg.Connection[Any], tx: Tx, fn: Callable[[Tx], T]) -> T:
         return fn(tx)
 
 
+def _wal_position(conn: psycopg.Connection[Any]) -> str | None:
+    """`pg_current_wal_insert_lsn()` as text, or None where the server refuses it."""
+    import psycopg
+
+    try:
+        row = conn.execute("SELECT pg_current_wal_insert_lsn()::text AS lsn").fetchone()
+    except psycopg.Error:  # a standby in recovery: the caller refreshes every time
+        return None
+    return None if row is None else str(row["lsn"])
+
+
 class PgSyncStore:
     """Synchronous access, for the `--once` path, the CLI and tests."""
 
@@ -240,6 +251,12 @@ class PgStore:
         """Wake when another process commits a write (a burst of writes wakes it at least
         once per `CHANGE_NOTIFY_GAP`, and after the last of them)."""
         return await self._listener.wait(CHANNEL, timeout)
+
+    async def change_token(self) -> object:
+        """The server's WAL insert position: every committed write moves it (so do other
+        databases' writes and maintenance, which only costs a refresh). None on a standby,
+        which has no insert position of its own."""
+        return await self._call(_wal_position)
 
     @contextlib.asynccontextmanager
     async def bulk_writes(self) -> AsyncIterator[None]:

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from typing import Any
 
+from batchdash.core.db.ports import Page
 from batchdash.core.db.sqlite.rows import (
     _cut_columns,
     _select_jobs,
@@ -20,6 +21,7 @@ from batchdash.core.db.sqlshared import (
     _loads,
     _merged_by_status,
     _order_sql,
+    _past,
     _where,
 )
 from batchdash.core.errors import NotFoundError
@@ -37,13 +39,19 @@ def _job_rows(
     offset: int,
     order: str,
     with_bodies: bool = True,
+    page: Page | None = None,
 ) -> Iterator[Job]:
-    order_sql = _order_sql(order)
+    """Jobs in `order`, from `offset` or, with `page`, right after (or before) its row."""
+    reverse = page is not None and page.before
+    order_sql = _order_sql(order, reverse)
+    past = None if page is None else _past(order, page.job, reverse=reverse)
     if limit is not None and order in _BY_UPDATED:
         select = _select_jobs(conn, with_bodies)
-        sql, params = _merged_by_status(select, flt, order_sql, limit, offset)
+        sql, params = _merged_by_status(select, flt, order_sql, limit, offset, past=past)
     else:
         where, params = _where(flt)
+        if past is not None:
+            where, params = f"{where} AND {past[0]}", [*params, *past[1]]
         walk = JobPages(conn)._walk_order(flt, limit, offset, order)
         select = _select_jobs(conn, with_bodies, walk or "jobs j")
         sql = f"{select} WHERE {where} ORDER BY {order_sql}"
@@ -116,13 +124,16 @@ class JobPages:
         order: str = "id",
         *,
         with_bodies: bool = True,
+        page: Page | None = None,
     ) -> list[Job]:
         """One page (or all, when `limit` is None) of jobs matching `flt`.
 
         With `with_bodies=False` every `Job.payload` and `Job.result` is None, and neither is read;
-        `Job.error` holds at most LIST_ERROR_CHARS characters.
+        `Job.error` holds at most LIST_ERROR_CHARS characters. With `page`, the rows right after
+        (or before) its job in `order`, in `order`, instead of from `offset`.
         """
-        return list(_job_rows(self._conn, flt, limit, offset, order, with_bodies))
+        rows = list(_job_rows(self._conn, flt, limit, offset, order, with_bodies, page))
+        return rows[::-1] if page is not None and page.before else rows
 
     def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
         """Every job matching `flt`, streamed row by row (for exports of any size)."""
@@ -172,15 +183,21 @@ class JobPages:
         value = row[0]
         return None if value is None else float(value)
 
-    def count_jobs_upto(self, flt: JobFilter, cap: int) -> tuple[int, bool]:
+    def count_jobs_upto(
+        self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"
+    ) -> tuple[int, bool]:
         """(count, exact): exact from job_counts when the filter allows, else counted to `cap`.
 
         Free-text, key and score filters cannot use job_counts; stopping at `cap` keeps a
-        dashboard refresh from counting a million rows every second.
+        dashboard refresh from counting a million rows every second. With `ahead_of`, only
+        the matching jobs in front of that one in `order` count (always counted to `cap`).
         """
-        if flt == JobFilter(statuses=flt.statuses, queues=flt.queues):
+        if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
         where, params = _where(flt)
+        if ahead_of is not None:
+            past = _past(order, ahead_of, reverse=True)
+            where, params = f"{where} AND {past[0]}", [*params, *past[1]]
         n = int(
             self._conn.execute(
                 f"SELECT count(*) FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT ?)",

@@ -289,6 +289,13 @@ class SqliteStore:
         await asyncio.sleep(timeout)
         return False
 
+    async def change_token(self) -> object:
+        """SQLite's data_version (it moves when another connection commits) with this
+        connection's own count of changed rows: one pragma, no table read."""
+        return await self._call(
+            lambda conn: (conn.execute("PRAGMA data_version").fetchone()[0], conn.total_changes)
+        )
+
     @contextlib.asynccontextmanager
     async def bulk_writes(self) -> AsyncIterator[None]:
         """Inside, the WAL is checkpointed on another thread instead of in the commits.
