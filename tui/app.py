@@ -24,6 +24,7 @@ from batchdash.core.db import open_store
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS
+from batchdash.tui import keys
 from batchdash.tui.actions import ActingApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
@@ -58,10 +59,8 @@ class BatchDashApp(ActingApp):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear", "Back", id="clear"),
         Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
-        Binding("j", "show_tab('jobs')", "Jobs", show=False, id="tab-jobs"),
-        Binding("b", "show_tab('batches')", "Batches", show=False, id="tab-batches"),
-        Binding("s", "show_tab('qa')", "QA scores", show=False, id="tab-qa"),
-        Binding("w", "show_tab('workers')", "Workers", show=False, id="tab-workers"),
+        *keys.PANE_BINDINGS,
+        *keys.MOVE_BINDINGS,
         Binding("0", "status('')", "All statuses", show=False, id="status-all"),
         *(
             Binding(key, f"status('{status}')", f"Only {status}", show=False, id=f"status-{status}")
@@ -74,16 +73,16 @@ class BatchDashApp(ActingApp):
     def compose(self) -> ComposeResult:
         yield OverviewHeader(id="overview")
         with TabbedContent(initial="jobs", id="tabs"):
-            with TabPane("Jobs (j)", id="jobs"), Horizontal(id="jobs-view"):
+            with TabPane(keys.tab_label("jobs"), id="jobs"), Horizontal(id="jobs-view"):
                 yield StatusPane(id="status-pane")
                 with Vertical(id="jobs-main"):
                     yield JobTable(id="job-table")
                     yield JobDetailPane(id="job-detail")
-            with TabPane("Batches (b)", id="batches"):
+            with TabPane(keys.tab_label("batches"), id="batches"):
                 yield BatchesTable(id="batch-table")
-            with TabPane("QA (s)", id="qa"):
+            with TabPane(keys.tab_label("qa"), id="qa"):
                 yield QAPane(id="qa-pane")
-            with TabPane("Workers (w)", id="workers"):
+            with TabPane(keys.tab_label("workers"), id="workers"):
                 yield HeartbeatsTable(id="worker-table")
         yield StatusLine(id="status-line")
         yield Footer(compact=True, show_command_palette=False)
@@ -189,6 +188,27 @@ class BatchDashApp(ActingApp):
         if offset != self.view.offset:
             self.view = replace(self.view, offset=offset)
             self._kick()
+
+    def action_move(self, where: str) -> None:
+        """j/k/g/G: move in the focused table; j/k at the edge of a jobs page turn the page."""
+        widget = self.focused
+        if widget is None:
+            return
+        if isinstance(widget, JobTable) and keys.at_edge(widget, where):
+            before = self.view.offset
+            self.action_page(1 if where == "down" else -1)
+            if self.view.offset != before:
+                # Land where reading on goes: the next page's first row, the previous one's
+                # last (a full page, unlike a short last page: set again once it shows).
+                widget.move_cursor(row=0 if where == "down" else widget.row_count - 1)
+                if where == "up":
+                    self.run_worker(self._land_on_last_row(widget), group="land")
+            return
+        keys.move(widget, where)
+
+    async def _land_on_last_row(self, table: JobTable) -> None:
+        await self.wait_for_snapshot()
+        table.move_cursor(row=table.row_count - 1)
 
     def action_open_job(self) -> None:
         """Zoom the job detail pane to the whole tab (escape goes back)."""

@@ -57,17 +57,17 @@ class TestJobs:
 
 class TestPanes:
     def test_batches(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("b"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("B"))
 
     def test_batch_detail(self, snap_compare: Compare, showcase_db: Path) -> None:
-        run = after("b", "down", "down", "enter")
+        run = after("B", "down", "down", "enter")
         assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
 
     def test_qa(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("s"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("S"))
 
     def test_workers(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("w"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("W"))
 
     def test_help(self, snap_compare: Compare, showcase_db: Path) -> None:
         run = after("question_mark")

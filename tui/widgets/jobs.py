@@ -68,7 +68,7 @@ class JobTable(DataTable[Any]):
         Binding("c", "app.cancel", "Cancel", id="cancel"),
         Binding("u", "app.resume", "Resume", id="resume"),
         Binding("p", "app.pause", "Pause/resume queue", show=False, id="pause"),
-        Binding("o", "app.cycle_order", "Sort", show=False, id="sort"),
+        Binding("s", "app.cycle_order", "Sort", show=False, id="sort"),
         Binding("right_square_bracket", "app.page(1)", "Next page", show=False, id="next-page"),
         Binding("left_square_bracket", "app.page(-1)", "Previous page", show=False, id="prev-page"),
     ]

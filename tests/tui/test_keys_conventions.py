@@ -1,0 +1,102 @@
+"""Pilot tests for the terminal conventions: j/k/g/G move (and turn pages at an edge),
+capital letters switch panes, and the footer and the help agree on every key."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Footer
+from textual.widgets._footer import FooterKey
+from textual.widgets._tabbed_content import ContentTab, TabbedContent
+
+from batchdash.tui.app import BatchDashApp
+from batchdash.tui.screens.help import HelpScreen
+from batchdash.tui.widgets.batches import BatchesTable
+from batchdash.tui.widgets.jobs import JobTable
+from tests.tui.conftest import SIZE, make_app
+
+
+async def footer_keys(app: BatchDashApp, pilot: Pilot[None]) -> list[tuple[str, str]]:
+    """(key, words) of every key the footer shows, once it shows them (10 s at most)."""
+    deadline = time.monotonic() + 10
+    while not app.query_one(Footer).query(FooterKey) and time.monotonic() < deadline:
+        await pilot.pause(0.02)
+    keys = app.query_one(Footer).query(FooterKey)
+    return [(key.key_display, key.description or str(key.tooltip)) for key in keys]
+
+
+def cursor(app: BatchDashApp) -> int:
+    return app.query_one(JobTable).cursor_row
+
+
+async def test_j_k_g_G_move_in_the_jobs_table_and_turn_pages_at_its_edges(
+    showcase_db: Path,
+) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_snapshot()
+        table = app.query_one(JobTable)
+        assert app.view.offset == 0 and cursor(app) == 0
+        await pilot.press("j", "j")
+        assert cursor(app) == 2
+        await pilot.press("k")
+        assert cursor(app) == 1
+        await pilot.press("G")
+        assert cursor(app) == table.row_count - 1
+        first_page = set(table.rows)
+        await pilot.press("g")
+        assert cursor(app) == 0
+        await pilot.press("k")  # up on the first row of the first page: nowhere to go
+        assert (app.view.offset, cursor(app)) == (0, 0)
+
+        await pilot.press("G", "j")  # down from the last row: the next page, its first row
+        await app.wait_for_snapshot()
+        assert app.view.offset == app.view.limit
+        assert not first_page & set(table.rows)
+        assert cursor(app) == 0
+        await pilot.press("k")  # up from the first row: the previous page, its last row
+        await app.wait_for_snapshot()
+        assert app.view.offset == 0
+        assert set(table.rows) == first_page
+        assert cursor(app) == table.row_count - 1
+
+
+async def test_capital_letters_switch_panes_and_j_k_move_in_the_batches_table(
+    showcase_db: Path,
+) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_snapshot()
+        await pilot.pause()  # let the tabs finish activating their first pane
+        tabs = app.query_one(TabbedContent)
+        for key, pane in (("B", "batches"), ("S", "qa"), ("W", "workers"), ("J", "jobs")):
+            await pilot.press(key)
+            assert tabs.active == pane
+        await pilot.press("B", "j", "j")
+        batches = app.query_one(BatchesTable)
+        assert app.focused is batches and batches.cursor_row == 2
+        await pilot.press("G")
+        assert batches.cursor_row == batches.row_count - 1
+
+
+async def test_the_footer_and_the_help_agree_on_every_key(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=(200, 36)) as pilot:  # wide: every footer key fits
+        await app.wait_for_snapshot()
+        footer = await footer_keys(app, pilot)
+        assert ("r", "Retry") in footer and ("?", "Help") in footer
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        helped = {(key, text) for keys, text, _ in app.screen.help_rows for key in keys.split()}
+        assert set(footer) <= helped
+        for key, text in [("j", "Down"), ("k", "Up"), ("g", "First row"), ("G", "Last row")]:
+            assert any(label == key and what.startswith(text) for label, what in helped)
+        assert ("s", "Sort") in helped and ("J", "Jobs pane") in helped
+        assert [tab.label.plain for tab in app.query(ContentTab)] == [
+            "Jobs (J)",
+            "Batches (B)",
+            "QA (S)",
+            "Workers (W)",
+        ]
