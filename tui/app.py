@@ -9,13 +9,15 @@ out and moves between them: tabs, status keys, the filter, sort orders, pages an
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.scrollbar import ScrollBar
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
@@ -24,7 +26,7 @@ from batchdash.core.db import open_store
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS
-from batchdash.tui import keys
+from batchdash.tui import keys, palette
 from batchdash.tui.actions import ActingApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
@@ -215,13 +217,25 @@ class BatchDashApp(ActingApp):
         self.query_one("#jobs-main").add_class("zoomed")
         self.query_one(JobDetailPane).focus()
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette: Textual's commands (theme, quit, ...) and the dashboard's."""
+        yield from super().get_system_commands(screen)
+        yield from palette.commands(self)
+
+    def batch_choices(self) -> list[tuple[int, str]]:
+        """(id, description) of the batches the batches pane shows, for the palette."""
+        rows = self.last.batches if self.last else []
+        return [
+            (r.batch.id, f"{r.batch.queue} · {r.batch.state} · {r.batch.endpoint}") for r in rows
+        ]
+
     def action_help(self) -> None:
         """Show every key that works here, from the live bindings."""
         self.push_screen(HelpScreen(self.screen.active_bindings))
 
-    def action_open_batch(self) -> None:
-        """Open the highlighted batch's detail screen."""
-        batch_id = self.query_one(BatchesTable).highlighted_id()
+    def action_open_batch(self, batch_id: int | None = None) -> None:
+        """Open a batch's detail screen (default: the highlighted batch)."""
+        batch_id = batch_id or self.query_one(BatchesTable).highlighted_id()
         if batch_id is None:
             return
         self.view = replace(self.view, batch_id=batch_id, batch_outcome=None)

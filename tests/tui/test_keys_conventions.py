@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widgets import Footer
 from textual.widgets._footer import FooterKey
@@ -100,3 +101,51 @@ async def test_the_footer_and_the_help_agree_on_every_key(showcase_db: Path) -> 
             "QA (S)",
             "Workers (W)",
         ]
+
+
+async def palette_pick(app: BatchDashApp, pilot: Pilot[None], query: str) -> list[str]:
+    """Open the palette, type `query`, return the titles offered, and run the first one."""
+    await pilot.press("ctrl+p")
+    assert isinstance(app.screen, CommandPalette)
+    await pilot.press(*query)
+    offered: list[str] = []
+    deadline = time.monotonic() + 10
+    while not offered and time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        options = app.screen.query_one(CommandList)
+        offered = [str(options.get_option_at_index(i).prompt) for i in range(options.option_count)]
+    await pilot.press("down", "enter")
+    await app.wait_for_snapshot()
+    return offered
+
+
+async def test_the_palette_offers_the_dashboards_own_actions(showcase_db: Path) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_snapshot()
+        await pilot.pause()
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in (
+            "Retry jobs",
+            "Cancel jobs",
+            "Pause/resume queue",
+            "Only failed jobs",
+            "Show all statuses",
+            "Batches pane",
+            "Theme",
+            "Open batch 1",
+        ):
+            assert title in titles
+        offered = await palette_pick(app, pilot, "only failed")
+        assert "Only failed jobs" in offered[0]
+        assert app.view.flt.statuses == ("failed",)
+        await palette_pick(app, pilot, "workers pane")
+        assert app.query_one(TabbedContent).active == "workers"
+
+
+async def test_the_palette_leaves_out_writing_actions_when_read_only(showcase_db: Path) -> None:
+    app = make_app(showcase_db, read_only=True)
+    async with app.run_test(size=SIZE):
+        await app.wait_for_snapshot()
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Only failed jobs" in titles and "Retry jobs" not in titles
