@@ -8,7 +8,7 @@ from pathlib import Path
 
 from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.widgets._footer import FooterKey
 from textual.widgets._tabbed_content import ContentTab, TabbedContent
 
@@ -95,6 +95,11 @@ async def test_the_footer_and_the_help_agree_on_every_key(showcase_db: Path) -> 
         for key, text in [("j", "Down"), ("k", "Up"), ("g", "First row"), ("G", "Last row")]:
             assert any(label == key and what.startswith(text) for label, what in helped)
         assert ("s", "Sort") in helped and ("J", "Jobs pane") in helped
+        places = {place for _, _, place in app.screen.help_rows}
+        assert places <= {"anywhere", "jobs table"}  # words, never class names
+        language = str(app.screen.query_one("#filter-help", Static).content)
+        for example in ("status:failed,cancelled", "key:abc*", "score<7", "provider:anthropic"):
+            assert example in language
         assert [tab.label.plain for tab in app.query(ContentTab)] == [
             "Jobs (J)",
             "Batches (B)",

@@ -84,5 +84,9 @@ class TestSizes:
         run = after("4", "down", "down")
         assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=run)
 
+    def test_help_at_80x24(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("question_mark")
+        assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=run)
+
     def test_jobs_at_200x60(self, snap_compare: Compare, showcase_db: Path) -> None:
         assert snap_compare(make_app(showcase_db), terminal_size=(200, 60), run_before=after())
