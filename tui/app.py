@@ -26,7 +26,7 @@ from batchdash.core.db import open_store
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS
-from batchdash.tui import keys, palette
+from batchdash.tui import keys, palette, themes
 from batchdash.tui.actions import ActingApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
@@ -89,8 +89,12 @@ class BatchDashApp(ActingApp):
         yield StatusLine(id="status-line")
         yield Footer(compact=True, show_command_palette=False)
 
+    #: The theme to start with (`--theme` or the config file's); None keeps Textual's.
+    start_theme: str | None = None
+
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
+        themes.keep_chosen_theme(self, self.start_theme)
         try:
             self.db = await open_store(self.where, readonly=self.read_only)
         except Exception as exc:  # a bad path or schema: say so and leave

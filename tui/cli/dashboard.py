@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from batchdash.core.config import config_path, file_settings
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, example, invoke
 
 
@@ -17,9 +18,23 @@ def run_dashboard(args: argparse.Namespace) -> int:
         raise CliError("--refresh must be positive")
     from batchdash.tui.app import BatchDashApp
 
+    theme = _theme(args.theme)
     # main() has already refused a missing database: the dashboard never creates one.
-    BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only).run()
+    app = BatchDashApp(db_location(args), refresh=args.refresh, read_only=args.read_only)
+    app.start_theme = theme
+    app.run()
     return EXIT_OK
+
+
+def _theme(flag: str | None) -> str | None:
+    """The theme to start with: `--theme`, else the config file's; unknown ones are errors."""
+    from textual.theme import BUILTIN_THEMES
+
+    theme = flag or file_settings().theme
+    if theme is None or theme in BUILTIN_THEMES:
+        return theme
+    where = "--theme" if flag else f"config file {config_path()}: theme"
+    raise CliError(f"{where}: unknown theme {theme!r} (known: {', '.join(sorted(BUILTIN_THEMES))})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -89,6 +89,13 @@ ROOT_OPTIONS = (
         convert=float,
     ),
     RootOption("--read-only", "read_only", "Hide and refuse every action that writes.", flag=True),
+    RootOption(
+        "--theme",
+        "theme",
+        "Dashboard colours, e.g. nord or textual-light (default: `theme` in the config "
+        "file, where a theme picked in the command palette is saved).",
+        metavar="NAME",
+    ),
 )
 
 
