@@ -89,6 +89,10 @@ class BatchDashApp(ActingApp):
         yield StatusLine(id="status-line")
         yield Footer(compact=True, show_command_palette=False)
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        themes.keep_alerts_without_colour(self)
+
     #: The theme to start with (`--theme` or the config file's); None keeps Textual's.
     start_theme: str | None = None
 

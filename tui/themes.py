@@ -1,4 +1,5 @@
-"""The dashboard's theme: started from `--theme` or the config file, saved when picked.
+"""The dashboard's colours: the theme (from `--theme` or the config file, saved when
+picked) and alerts that stay visible without colour (NO_COLOR).
 
 A theme picked in the command palette is written to the config file (`theme = "NAME"`),
 so the next start uses it; a failure to save is shown, never fatal.
@@ -6,7 +7,11 @@ so the next start uses it; a failure to save is shown, never fatal.
 
 from __future__ import annotations
 
+from rich.segment import Segment
+from rich.style import Style
 from textual.app import App
+from textual.color import Color
+from textual.filter import LineFilter
 from textual.theme import Theme
 
 from batchdash.core.config import ConfigError, save_theme
@@ -31,3 +36,36 @@ def keep_chosen_theme(app: App[None], start: str | None) -> None:
             app.notify(f"theme {theme.name} saved to {path}")
 
     app.theme_changed_signal.subscribe(app, chosen)
+
+
+class ReverseAlerts(LineFilter):
+    """Without colour (NO_COLOR), bold red text (failed jobs, stale workers, alerts) turns
+    reversed: greyed out like every other colour, it would otherwise sink out of sight."""
+
+    def apply(self, segments: list[Segment], background: Color) -> list[Segment]:
+        """Reverse every bold red segment; leave the rest alone."""
+        return [_reversed(segment) for segment in segments]
+
+
+#: The terminal's own colours, swapped: the brightest thing a monochrome screen can show.
+_REVERSE = Style(color="default", bgcolor="default", reverse=True)
+#: The ANSI reds (red and bright red), as `styles.ALERT` and the failed status use.
+_REDS = {1, 9}
+
+
+def _reversed(segment: Segment) -> Segment:
+    """The segment reversed when it is bold red, else as it was."""
+    text, style, control = segment
+    if style is None or not style.bold or style.color is None or style.color.number not in _REDS:
+        return segment
+    return Segment(text, style + _REVERSE, control)
+
+
+def keep_alerts_without_colour(app: App[None]) -> None:
+    """Under NO_COLOR, reverse alerts before Textual's monochrome filter greys them.
+
+    Textual offers no public hook for this: its filter list is extended in place, first, so
+    the alert colours are still the ANSI ones when they are recognised.
+    """
+    if app.no_color:
+        app._filters.insert(0, ReverseAlerts())

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from batchdash.tui.app import BatchDashApp
@@ -90,3 +91,13 @@ class TestSizes:
 
     def test_jobs_at_200x60(self, snap_compare: Compare, showcase_db: Path) -> None:
         assert snap_compare(make_app(showcase_db), terminal_size=(200, 60), run_before=after())
+
+
+class TestColours:
+    """Failed jobs stay the most prominent thing on screen without colour."""
+
+    def test_no_color(
+        self, snap_compare: Compare, showcase_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NO_COLOR", "1")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after())
