@@ -27,7 +27,7 @@ from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS
 from batchdash.tui import keys, palette, themes
-from batchdash.tui.actions import ActingApp
+from batchdash.tui.outside import OutsideApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
 from batchdash.tui.screens.help import HelpScreen
@@ -48,7 +48,7 @@ ScrollBar.renderer = WholeCellScrollBarRender
 BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
 
 
-class BatchDashApp(ActingApp):
+class BatchDashApp(OutsideApp):
     """The dashboard. `clock` is injectable so tests and screenshots can freeze time."""
 
     CSS_PATH = "batchdash.tcss"
@@ -142,6 +142,14 @@ class BatchDashApp(ActingApp):
         """Show only jobs of one status ('' = every status)."""
         statuses = (status,) if status else ()
         self._set_filter(replace(self.view.flt, statuses=statuses))
+
+    def action_queue_filter(self, index: int) -> None:
+        """Show only the jobs of the sidebar's `index`th queue (again: every queue)."""
+        queues = self.last.queues if self.last else []
+        if 0 <= index < len(queues):
+            picked = (queues[index].name,)
+            chosen = () if self.view.flt.queues == picked else picked
+            self._set_filter(replace(self.view.flt, queues=chosen))
 
     def action_filter(self) -> None:
         """Open the filter input."""

@@ -154,3 +154,25 @@ async def test_the_palette_leaves_out_writing_actions_when_read_only(showcase_db
         await app.wait_for_snapshot()
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Only failed jobs" in titles and "Retry jobs" not in titles
+
+
+async def test_clicking_a_status_or_a_queue_in_the_sidebar_filters_by_it(
+    showcase_db: Path,
+) -> None:
+    app = make_app(showcase_db)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.wait_for_snapshot()
+        await pilot.pause()
+        # Lines: STATUS, 0 all, 1 pending, 2 running, 3 succeeded, 4 failed, ...
+        await pilot.click("#status-pane", offset=(3, 5))
+        await app.wait_for_snapshot()
+        assert app.view.flt.statuses == ("failed",)
+        assert {job.status for job in app.last.page.rows} == {"failed"}  # type: ignore[union-attr]
+        # ..., 5 cancelled, blank, QUEUES, batch-chat, batch-papers, chat
+        await pilot.click("#status-pane", offset=(3, 11))
+        await app.wait_for_snapshot()
+        assert app.view.flt.queues == ("chat",) and app.view.flt.statuses == ("failed",)
+        await pilot.click("#status-pane", offset=(3, 11))  # the chosen queue again: all queues
+        await pilot.click("#status-pane", offset=(3, 1))  # all statuses
+        await app.wait_for_snapshot()
+        assert app.view.flt.is_empty
