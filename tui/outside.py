@@ -75,8 +75,9 @@ class OutsideApp(ActingApp):
         folder = Path(tempfile.mkdtemp(prefix="batchdash-"))
         path = folder / f"{name}.json"
         path.write_text(text + "\n", encoding="utf-8")
-        if read_only:
-            path.chmod(0o400)  # editors warn before writing; the job itself never changes
+        # Private to the user; read-only for the editor, which then warns before writing
+        # (the job itself never changes either way).
+        path.chmod(0o400 if read_only else 0o600)
         command = [*shlex.split(os.environ.get(variable) or default), str(path)]
         try:
             self._run_outside(command)
