@@ -14,6 +14,7 @@ import pytest
 from textual.pilot import Pilot
 
 from batchdash.tui.app import BatchDashApp
+from tests.conftest import cli
 from tests.tui.conftest import SIZE, make_app
 
 Compare = Callable[..., bool]
@@ -101,3 +102,10 @@ class TestColours:
     ) -> None:
         monkeypatch.setenv("NO_COLOR", "1")
         assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after())
+
+
+class TestEmpty:
+    def test_empty_store_says_what_to_do_next(self, snap_compare: Compare, tmp_path: Path) -> None:
+        db = tmp_path / "empty.db"
+        cli("init", "--db", str(db))
+        assert snap_compare(make_app(db), terminal_size=(80, 24), run_before=after())
