@@ -99,6 +99,7 @@ class BatchDashApp(OutsideApp):
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
         themes.keep_chosen_theme(self, self.start_theme)
+        themes.keep_ansi_colours_on_16_colour_terminals(self)
         try:
             self.db = await open_store(self.where, readonly=self.read_only)
         except Exception as exc:  # a bad path or schema: say so and leave

@@ -69,3 +69,11 @@ def keep_alerts_without_colour(app: App[None]) -> None:
     """
     if app.no_color:
         app._filters.insert(0, ReverseAlerts())
+
+
+def keep_ansi_colours_on_16_colour_terminals(app: App[None]) -> None:
+    """On a 16-colour terminal (TERM=xterm) show status colours as the terminal's own ANSI
+    colours: mapped to the theme's truecolor and back down to 16, red came out magenta and
+    yellow as bright red, so pending looked more alarming than failed."""
+    if app.console.color_system in ("standard", "windows"):
+        app.ansi_color = True
