@@ -75,5 +75,9 @@ def keep_ansi_colours_on_16_colour_terminals(app: App[None]) -> None:
     """On a 16-colour terminal (TERM=xterm) show status colours as the terminal's own ANSI
     colours: mapped to the theme's truecolor and back down to 16, red came out magenta and
     yellow as bright red, so pending looked more alarming than failed."""
+    # Not headless (tests, screenshots: the same picture whatever the tester's TERM), and
+    # not under NO_COLOR, whose monochrome filter works on the theme's colours.
+    if app.is_headless or app.no_color:
+        return
     if app.console.color_system in ("standard", "windows"):
         app.ansi_color = True
