@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -205,6 +204,8 @@ def save_theme(name: str) -> Path:
     An existing top-level `theme` line is replaced, else the line goes first. The new file
     is written beside the old one and renamed over it, so a crash never leaves half a file.
     """
+    import tempfile  # here: `--once` reads this module and must stay lean (random, hashlib)
+
     if not _THEME.match(name):
         raise ConfigError(f"theme {name!r} must be 1-64 letters, digits, _ or -")
     path = config_path()
