@@ -3,8 +3,9 @@
 What it shows comes from the refresh loop (`tui.refresh.RefreshingApp`: one long-lived
 store, a snapshot per view read off the event loop, remote polling on its own cadence);
 what it changes goes through the actions (`tui.actions.ActingApp`: retry, cancel, resume,
-pause, batch cancel/resubmit, all refused under `--read-only`). This module lays the panes
-out and moves between them: tabs, status keys, the filter, sort orders, pages and detail.
+pause, batch cancel/resubmit, all refused under `--read-only`; `tui.outside.OutsideApp`:
+$PAGER, $EDITOR, the clipboard). This module lays the panes out and moves between them:
+tabs (J/B/S/W), j/k/g/G, status keys, the filter, sort orders, pages, detail, the palette.
 """
 
 from __future__ import annotations
@@ -70,6 +71,13 @@ class BatchDashApp(OutsideApp):
         ),
     ]
 
+    #: The theme to start with (`--theme` or the config file's); None keeps Textual's.
+    start_theme: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        themes.keep_alerts_without_colour(self)
+
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
@@ -88,13 +96,6 @@ class BatchDashApp(OutsideApp):
                 yield HeartbeatsTable(id="worker-table")
         yield StatusLine(id="status-line")
         yield Footer(compact=True, show_command_palette=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        themes.keep_alerts_without_colour(self)
-
-    #: The theme to start with (`--theme` or the config file's); None keeps Textual's.
-    start_theme: str | None = None
 
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
