@@ -13,6 +13,7 @@ from textual.widgets._footer import FooterKey
 from textual.widgets._tabbed_content import ContentTab, TabbedContent
 
 from batchdash.tui.app import BatchDashApp
+from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.help import HelpScreen
 from batchdash.tui.widgets.batches import BatchesTable
 from batchdash.tui.widgets.jobs import JobTable
@@ -146,6 +147,9 @@ async def test_the_palette_offers_the_dashboards_own_actions(showcase_db: Path) 
         assert app.view.flt.statuses == ("failed",)
         await palette_pick(app, pilot, "workers pane")
         assert app.query_one(TabbedContent).active == "workers"
+        offered = await palette_pick(app, pilot, "open batch 2")
+        assert "Open batch 2" in offered[0]
+        assert isinstance(app.screen, BatchDetailScreen) and app.screen.batch_id == 2
 
 
 async def test_the_palette_leaves_out_writing_actions_when_read_only(showcase_db: Path) -> None:
