@@ -154,8 +154,9 @@ async def test_the_palette_offers_the_dashboards_own_actions(showcase_db: Path) 
 
 async def test_the_palette_leaves_out_writing_actions_when_read_only(showcase_db: Path) -> None:
     app = make_app(showcase_db, read_only=True)
-    async with app.run_test(size=SIZE):
+    async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
+        await pilot.pause()  # let the tabs finish activating their first pane
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Only failed jobs" in titles and "Retry jobs" not in titles
 
