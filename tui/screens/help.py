@@ -34,7 +34,7 @@ FILTER_FORMS = (
     ("queue:papers", "one queue (repeat for more: queue:a queue:b)"),
     ("key:abc*", "keys matching a glob (* and ?)"),
     ("batch:12", "the lines of batch 12"),
-    ("worker:host-1", "jobs that worker ran"),
+    ("worker:host-1", "jobs that worker ran last"),
     ("id:4,5", "these jobs"),
     ("provider:anthropic", "work sent there: its batch lines + handler jobs"),
     ("score<7  score>3", "QA judge scores below / above"),
