@@ -174,7 +174,7 @@ async def child_naive(path: Path, started: float) -> dict[str, float]:
 def page_reads(path: Path) -> dict[str, float]:
     """Best-of-3 read time of the first page for every status filter and sort order.
 
-    The refresh above shows the unfiltered list; pressing a status key or `o` must stay
+    The refresh above shows the unfiltered list; pressing a status key or `s` (sort) must stay
     as fast, whether the status holds 900k jobs or a handful.
     """
     from batchdash.core import snapshot

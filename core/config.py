@@ -8,6 +8,8 @@ The file is `$BATCHDASH_CONFIG`, else `$XDG_CONFIG_HOME/batchdash/config.toml`
     prices = "~/prices.json"         # price overrides (as BATCHDASH_PRICES)
     bell = false                     # the dashboard rings no bell on a notice (as --no-bell)
     notify_failures = 10             # notify at N failed jobs in a queue, then 2N, 4N…; 0: never
+    theme = "nord"                   # the dashboard's colours (as --theme); the dashboard
+                                     # saves the theme picked in its command palette here
 
     [openai]
     base_url = "https://example.com/v1"   # an OpenAI-compatible endpoint (as OPENAI_BASE_URL)
@@ -55,6 +57,7 @@ class FileSettings:
 
     db: str | None = None
     prices: str | None = None
+    theme: str | None = None
     base_url: str | None = None
     api_key_env: str | None = None
     endpoints: dict[str, EndpointSettings] = field(default_factory=dict)
@@ -74,7 +77,7 @@ class EndpointSettings:
 #: Providers known by name: an endpoint's `provider`, `--provider`, `batches.provider`.
 PROVIDER_NAMES = ("anthropic", "openai")
 
-_TOP_KEYS = {"db", "prices", "openai", "endpoints", "bell", "notify_failures"}
+_TOP_KEYS = {"db", "prices", "theme", "openai", "endpoints", "bell", "notify_failures"}
 _OPENAI_KEYS = {"base_url", "api_key_env"}
 _ENDPOINT_KEYS = {"provider", "base_url", "api_key_env"}
 #: Keys that would hold a secret: named in the error, so the user moves it to a variable.
@@ -114,6 +117,7 @@ def file_settings() -> FileSettings:
     return FileSettings(
         db=db,
         prices=_text(path, data, "prices", ""),
+        theme=_text(path, data, "theme", ""),
         base_url=_text(path, openai, "base_url", "openai."),
         api_key_env=_variable(path, openai, "openai."),
         endpoints=_endpoints(path, data.get("endpoints", {})),
@@ -206,6 +210,40 @@ def _refuse_password(path: Path, db: str | None) -> None:
             f"config file {path}: db must not hold a password "
             "(use PGPASSWORD, ~/.pgpass or a service file)"
         )
+
+
+#: A theme name as written to the file (Textual's themes: `nord`, `textual-dark`, ...).
+_THEME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+#: A top-level `theme = ...` line (before the first table).
+_THEME_LINE = re.compile(r"^\s*theme\s*=")
+
+
+def save_theme(name: str) -> Path:
+    """Write `theme = "NAME"` to the config file, keeping every other line and comment.
+
+    An existing top-level `theme` line is replaced, else the line goes first. The new file
+    is written beside the old one and renamed over it, so a crash never leaves half a file.
+    """
+    import tempfile  # here: `--once` reads this module and must stay lean (random, hashlib)
+
+    if not _THEME.match(name):
+        raise ConfigError(f"theme {name!r} must be 1-64 letters, digits, _ or -")
+    path = config_path()
+    old = path.read_text(encoding="utf-8").splitlines(keepends=True) if path.is_file() else []
+    line = f'theme = "{name}"\n'
+    top = next((i for i, text in enumerate(old) if text.lstrip().startswith("[")), len(old))
+    found = next((i for i in range(top) if _THEME_LINE.match(old[i])), None)
+    lines = [line, *old] if found is None else [*old[:found], line, *old[found + 1 :]]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, prefix=".config-", delete=False
+    ) as tmp:
+        tmp.write("".join(lines))
+    if path.is_file():
+        os.chmod(tmp.name, path.stat().st_mode & 0o7777)
+    os.replace(tmp.name, path)
+    file_settings.cache_clear()
+    return path
 
 
 def db_setting() -> str | None:

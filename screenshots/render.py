@@ -27,10 +27,10 @@ VIEWS = {
     "jobs": (),
     "failed-jobs": ("4", "down", "down"),
     "job-detail": ("4", "down", "down", "enter"),
-    "batches": ("b",),
-    "batch-detail": ("b", "down", "down", "enter"),
-    "qa": ("s",),
-    "workers": ("w",),
+    "batches": ("B",),
+    "batch-detail": ("B", "down", "down", "enter"),
+    "qa": ("S",),
+    "workers": ("W",),
     "help": ("question_mark",),
 }
 

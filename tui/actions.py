@@ -149,7 +149,7 @@ class ActingApp(RefreshingApp):
             n = await queue.retry(db, target.flt, self.actor)
             # Remote lines run again only in a child batch: say which one, like the CLI.
             remote = await queue.remote_retries(db, target.flt)
-            self.action_note = "; ".join(f"{r.advice()} or press R on it (b)" for r in remote)
+            self.action_note = "; ".join(f"{r.advice()} or press R on it (B)" for r in remote)
             done = f"retried {n} of {target.what}"
             return f"{done}; {self.action_note}" if remote else done
 

@@ -3,19 +3,22 @@
 What it shows comes from the refresh loop (`tui.refresh.RefreshingApp`: one long-lived
 store, a snapshot per view read off the event loop, remote polling on its own cadence);
 what it changes goes through the actions (`tui.actions.ActingApp`: retry, cancel, resume,
-pause, batch cancel/resubmit, all refused under `--read-only`). This module lays the panes
-out and moves between them: tabs, status keys, the filter, sort orders, pages and detail.
+pause, batch cancel/resubmit, all refused under `--read-only`; `tui.outside.OutsideApp`:
+$PAGER, $EDITOR, the clipboard). This module lays the panes out and moves between them:
+tabs (J/B/S/W), j/k/g/G, status keys, the filter, sort orders, pages, detail, the palette.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
 from textual.scrollbar import ScrollBar
 from textual.widget import Widget
 from textual.widgets import DataTable, Footer, TabbedContent, TabPane
@@ -25,6 +28,8 @@ from batchdash.core.db.ports import Page
 from batchdash.core.filters import format_filter
 from batchdash.core.models import JobFilter
 from batchdash.core.snapshot import ORDERS, Snapshot
+from batchdash.tui import keys, palette, themes
+from batchdash.tui.outside import OutsideApp
 from batchdash.tui.screens.batch import BatchDetailScreen
 from batchdash.tui.screens.filter import FilterScreen
 from batchdash.tui.screens.help import HelpScreen
@@ -46,7 +51,7 @@ ScrollBar.renderer = WholeCellScrollBarRender
 BREAKPOINTS = [(0, "-narrow"), (110, "-normal")]
 
 
-class BatchDashApp(ToastingApp):
+class BatchDashApp(ToastingApp, OutsideApp):
     """The dashboard. `clock` is injectable so tests and screenshots can freeze time;
     `bell=False` rings no bell on a notice."""
 
@@ -60,10 +65,8 @@ class BatchDashApp(ToastingApp):
         Binding("slash", "filter", "Filter", id="filter"),
         Binding("escape", "clear", "Back", id="clear"),
         Binding("ctrl+r", "refresh_now", "Refresh now", show=False, id="refresh"),
-        Binding("j", "show_tab('jobs')", "Jobs", show=False, id="tab-jobs"),
-        Binding("b", "show_tab('batches')", "Batches", show=False, id="tab-batches"),
-        Binding("s", "show_tab('qa')", "QA scores", show=False, id="tab-qa"),
-        Binding("w", "show_tab('workers')", "Workers", show=False, id="tab-workers"),
+        *keys.PANE_BINDINGS,
+        *keys.MOVE_BINDINGS,
         Binding("0", "status('')", "All statuses", show=False, id="status-all"),
         *(
             Binding(key, f"status('{status}')", f"Only {status}", show=False, id=f"status-{status}")
@@ -71,27 +74,36 @@ class BatchDashApp(ToastingApp):
         ),
     ]
 
+    #: The theme to start with (`--theme` or the config file's); None keeps Textual's.
+    start_theme: str | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        themes.keep_alerts_without_colour(self)
+
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
         yield OverviewHeader(id="overview")
         with TabbedContent(initial="jobs", id="tabs"):
-            with TabPane("Jobs (j)", id="jobs"), Horizontal(id="jobs-view"):
+            with TabPane(keys.tab_label("jobs"), id="jobs"), Horizontal(id="jobs-view"):
                 yield StatusPane(id="status-pane")
                 with Vertical(id="jobs-main"):
                     yield JobTable(id="job-table")
                     yield JobDetailPane(id="job-detail")
-            with TabPane("Batches (b)", id="batches"):
+            with TabPane(keys.tab_label("batches"), id="batches"):
                 yield BatchesTable(id="batch-table")
-            with TabPane("QA (s)", id="qa"):
+            with TabPane(keys.tab_label("qa"), id="qa"):
                 yield QAPane(id="qa-pane")
-            with TabPane("Workers (w)", id="workers"):
+            with TabPane(keys.tab_label("workers"), id="workers"):
                 yield HeartbeatsTable(id="worker-table")
         yield StatusLine(id="status-line")
         yield Footer(compact=True, show_command_palette=False)
 
     async def on_mount(self) -> None:
         self.query_one(JobTable).focus()
+        themes.keep_chosen_theme(self, self.start_theme)
+        themes.keep_ansi_colours_on_16_colour_terminals(self)
         try:
             self.db = await open_store(self.where, readonly=self.read_only)
         except Exception as exc:  # a bad path or schema: say so and leave
@@ -138,6 +150,14 @@ class BatchDashApp(ToastingApp):
         """Show only jobs of one status ('' = every status)."""
         statuses = (status,) if status else ()
         self._set_filter(replace(self.view.flt, statuses=statuses))
+
+    def action_queue_filter(self, index: int) -> None:
+        """Show only the jobs of the sidebar's `index`th queue (again: every queue)."""
+        queues = self.last.queues if self.last else []
+        if 0 <= index < len(queues):
+            picked = (queues[index].name,)
+            chosen = () if self.view.flt.queues == picked else picked
+            self._set_filter(replace(self.view.flt, queues=chosen))
 
     def action_filter(self) -> None:
         """Open the filter input."""
@@ -215,18 +235,51 @@ class BatchDashApp(ToastingApp):
         self.view = replace(self.view, page=anchor, offset=0)
         self._kick()
 
+    def action_move(self, where: str) -> None:
+        """j/k/g/G: move in the focused table; j/k at the edge of a jobs page turn the page."""
+        widget = self.focused
+        if widget is None:
+            return
+        if isinstance(widget, JobTable) and keys.at_edge(widget, where):
+            before = self.view.page
+            self.action_page(1 if where == "down" else -1)
+            if self.view.page != before:
+                # Land where reading on goes: the next page's first row, the previous one's
+                # last (a full page, unlike a short last page: set again once it shows).
+                widget.move_cursor(row=0 if where == "down" else widget.row_count - 1)
+                if where == "up":
+                    self.run_worker(self._land_on_last_row(widget), group="land")
+            return
+        keys.move(widget, where)
+
+    async def _land_on_last_row(self, table: JobTable) -> None:
+        await self.wait_for_snapshot()
+        table.move_cursor(row=table.row_count - 1)
+
     def action_open_job(self) -> None:
         """Zoom the job detail pane to the whole tab (escape goes back)."""
         self.query_one("#jobs-main").add_class("zoomed")
         self.query_one(JobDetailPane).focus()
 
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        """The command palette: Textual's commands (theme, quit, ...) and the dashboard's."""
+        yield from super().get_system_commands(screen)
+        yield from palette.commands(self)
+
+    def batch_choices(self) -> list[tuple[int, str]]:
+        """(id, description) of the batches the batches pane shows, for the palette."""
+        rows = self.last.batches if self.last else []
+        return [
+            (r.batch.id, f"{r.batch.queue} · {r.batch.state} · {r.batch.endpoint}") for r in rows
+        ]
+
     def action_help(self) -> None:
         """Show every key that works here, from the live bindings."""
         self.push_screen(HelpScreen(self.screen.active_bindings))
 
-    def action_open_batch(self) -> None:
-        """Open the highlighted batch's detail screen."""
-        batch_id = self.query_one(BatchesTable).highlighted_id()
+    def action_open_batch(self, batch_id: int | None = None) -> None:
+        """Open a batch's detail screen (default: the highlighted batch)."""
+        batch_id = batch_id or self.query_one(BatchesTable).highlighted_id()
         if batch_id is None:
             return
         self.view = replace(self.view, batch_id=batch_id, batch_outcome=None)

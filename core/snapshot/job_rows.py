@@ -17,7 +17,7 @@ COUNT_CAP = 10_000
 #: 177 ms of a refresh at 10M jobs on PostgreSQL, 1,001 took 16 ms.
 TEXT_COUNT_CAP = 1_000
 
-#: Sort orders offered by the queue pane, in the order `o` cycles through them.
+#: Sort orders offered by the queue pane, in the order `s` cycles through them.
 ORDERS = {
     "-id": "newest",
     "-updated": "recently updated",

@@ -214,7 +214,7 @@ async def test_batch_detail_lists_items_by_outcome(showcase_db: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
         await pilot.pause()  # let the tabs finish activating their first pane
-        await pilot.press("b", "down", "down", "enter")
+        await pilot.press("B", "down", "down", "enter")
         assert isinstance(app.screen, BatchDetailScreen)
         await app.wait_for_snapshot()
         screen = app.screen
@@ -267,7 +267,7 @@ async def test_cancel_batch_remotely_on_the_simulator(
         async with app.run_test(size=SIZE) as pilot:
             await app.wait_for_snapshot()
             await pilot.pause()
-            await pilot.press("b", "c")
+            await pilot.press("B", "c")
             assert isinstance(app.screen, ConfirmScreen)
             assert f"Cancel batch {batch_id}" in app.screen.question
             await pilot.press("y")
@@ -314,7 +314,7 @@ async def test_resubmit_sends_the_failed_lines_as_a_child_batch(
             await _settle(app, lambda: "ran in remote batch" in status_text(app))
             assert f"1 of the selected jobs ran in remote batch {parent}" in status_text(app)
             assert "batches resubmit" in status_text(app)
-            await pilot.press("b", "R")
+            await pilot.press("B", "R")
             assert isinstance(app.screen, ConfirmScreen)
             assert f"Resubmit 2 failed, expired, cancelled or missing lines of batch {parent}" in (
                 app.screen.question
@@ -337,7 +337,7 @@ async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
         await pilot.pause()
-        await pilot.press("b")
+        await pilot.press("B")
         await _settle(app, lambda: "of 120 batches" in status_text(app))
         assert "1–50 of 120 batches" in status_text(app)
         await pilot.press("right_square_bracket")

@@ -54,7 +54,7 @@ async def test_no_sparkline_glyphs_at_the_right_edge_of_the_panes(showcase_db: P
         for pane in (app.query_one(JobTable), app.query_one(JobDetailPane)):
             assert pane.max_scroll_y > 0  # it has a scrollbar to draw
             assert not PARTIAL_BLOCKS & set("".join(region_text(app, pane)))
-        await pilot.press("s")
+        await pilot.press("S")
         await app.wait_for_snapshot()
         await pilot.pause()
         qa = app.query_one(QAPane)

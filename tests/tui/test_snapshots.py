@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from batchdash.tui.app import BatchDashApp
+from tests.conftest import cli
 from tests.tui.conftest import SIZE, make_app
 
 Compare = Callable[..., bool]
@@ -57,17 +59,17 @@ class TestJobs:
 
 class TestPanes:
     def test_batches(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("b"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("B"))
 
     def test_batch_detail(self, snap_compare: Compare, showcase_db: Path) -> None:
-        run = after("b", "down", "down", "enter")
+        run = after("B", "down", "down", "enter")
         assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=run)
 
     def test_qa(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("s"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("S"))
 
     def test_workers(self, snap_compare: Compare, showcase_db: Path) -> None:
-        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("w"))
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after("W"))
 
     def test_help(self, snap_compare: Compare, showcase_db: Path) -> None:
         run = after("question_mark")
@@ -84,5 +86,26 @@ class TestSizes:
         run = after("4", "down", "down")
         assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=run)
 
+    def test_help_at_80x24(self, snap_compare: Compare, showcase_db: Path) -> None:
+        run = after("question_mark")
+        assert snap_compare(make_app(showcase_db), terminal_size=(80, 24), run_before=run)
+
     def test_jobs_at_200x60(self, snap_compare: Compare, showcase_db: Path) -> None:
         assert snap_compare(make_app(showcase_db), terminal_size=(200, 60), run_before=after())
+
+
+class TestColours:
+    """Failed jobs stay the most prominent thing on screen without colour."""
+
+    def test_no_color(
+        self, snap_compare: Compare, showcase_db: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        monkeypatch.setenv("NO_COLOR", "1")
+        assert snap_compare(make_app(showcase_db), terminal_size=SIZE, run_before=after())
+
+
+class TestEmpty:
+    def test_empty_store_says_what_to_do_next(self, snap_compare: Compare, tmp_path: Path) -> None:
+        db = tmp_path / "empty.db"
+        cli("init", "--db", str(db))
+        assert snap_compare(make_app(db), terminal_size=(80, 24), run_before=after())

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from batchdash.core.actor import ORIGIN_ENV, Origin
+from batchdash.core.config import config_path, file_settings
 from batchdash.tui.cli.common import EXIT_OK, CliError, db_location, example, invoke
 
 
@@ -22,6 +23,7 @@ def run_dashboard(args: argparse.Namespace) -> int:
     from batchdash.tui.app import BatchDashApp
     from batchdash.tui.toasts import bell_setting
 
+    theme = _theme(args.theme)
     # Served to a browser, its actions are `web` ones in the events' audit trail.
     origin = Origin.WEB if os.environ.get(ORIGIN_ENV) == Origin.WEB else Origin.TUI
     # main() has already refused a missing database: the dashboard never creates one.
@@ -32,8 +34,20 @@ def run_dashboard(args: argparse.Namespace) -> int:
         origin=origin,
         bell=bell_setting(args.no_bell),
     )
+    app.start_theme = theme
     app.run()
     return EXIT_OK
+
+
+def _theme(flag: str | None) -> str | None:
+    """The theme to start with: `--theme`, else the config file's; unknown ones are errors."""
+    from textual.theme import BUILTIN_THEMES
+
+    theme = flag or file_settings().theme
+    if theme is None or theme in BUILTIN_THEMES:
+        return theme
+    where = "--theme" if flag else f"config file {config_path()}: theme"
+    raise CliError(f"{where}: unknown theme {theme!r} (known: {', '.join(sorted(BUILTIN_THEMES))})")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -99,6 +99,13 @@ ROOT_OPTIONS = (
     ),
     RootOption("--read-only", "read_only", "Hide and refuse every action that writes.", flag=True),
     RootOption("--no-bell", "no_bell", "The dashboard rings no bell on a notice.", flag=True),
+    RootOption(
+        "--theme",
+        "theme",
+        "Dashboard colours, e.g. nord or textual-light (default: `theme` in the config "
+        "file, where a theme picked in the command palette is saved).",
+        metavar="NAME",
+    ),
 )
 
 

@@ -69,7 +69,11 @@ class JobTable(DataTable[Any]):
         Binding("c", "app.cancel", "Cancel", id="cancel"),
         Binding("u", "app.resume", "Resume", id="resume"),
         Binding("p", "app.pause", "Pause/resume queue", show=False, id="pause"),
-        Binding("o", "app.cycle_order", "Sort", show=False, id="sort"),
+        Binding("s", "app.cycle_order", "Sort", show=False, id="sort"),
+        Binding("o", "app.page_result", "Result in $PAGER", show=False, id="page-result"),
+        Binding("e", "app.edit_payload", "Payload in $EDITOR", show=False, id="edit-payload"),
+        Binding("y", "app.copy_id('id')", "Copy job id", show=False, id="copy-id"),
+        Binding("Y", "app.copy_id('key')", "Copy job key", show=False, id="copy-key"),
         Binding("right_square_bracket", "app.page(1)", "Next page", show=False, id="next-page"),
         Binding("left_square_bracket", "app.page(-1)", "Previous page", show=False, id="prev-page"),
     ]

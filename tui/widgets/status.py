@@ -4,6 +4,7 @@ waiting on it."""
 
 from __future__ import annotations
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import Static
 
@@ -21,12 +22,22 @@ STATUS_KEYS: dict[str, str] = {str(i + 1): s.value for i, s in enumerate(JobStat
 NAME = 10
 
 
+def _click(action: str) -> Style:
+    """A style that runs `action` when its text is clicked."""
+    return Style.from_meta({"@click": action})
+
+
 class StatusPane(Static):
-    """Counts per status (highlighting the one filtered on) and every queue.
+    """Counts per status (highlighting the one filtered on) and every queue; clicking a
+    status or a queue filters by it (clicking the chosen queue again drops it).
 
     The pane is as wide as its widest count needs (see `width: auto` in the stylesheet), so
     a count of millions stays on its line instead of wrapping.
     """
+
+    def on_mount(self) -> None:
+        # The rows are clickable, not links: keep their colours, no underline.
+        self.auto_links = False
 
     def show(
         self,
@@ -45,16 +56,19 @@ class StatusPane(Static):
         for key, status, n in rows:
             chosen = status in flt.statuses or (status == "all" and not flt.statuses)
             line = f"{key} {status:<{NAME}} {count(n):>{digits}}"
-            text.append(line, "reverse" if chosen else "")
+            action = f"app.status('{'' if status == 'all' else status}')"
+            text.append(line, Style.parse("reverse" if chosen else "") + _click(action))
             text.stylize(styles.STATUS.get(status, ""), len(text) - len(line) + 2)
             text.append("\n")
         text.append("\nQUEUES\n", "bold")
         if not queues:
             text.append("none yet\n", styles.MUTED)
-        for q in queues:
+        for index, q in enumerate(queues):
             mark = "⏸ " if q.paused else "  "
             line = f"{mark}{one_line(q.name, NAME):<{NAME}} {count(q.total):>{digits}}"
-            text.append(line, "yellow" if q.paused else ("reverse" if q.name in flt.queues else ""))
+            style = "yellow" if q.paused else ("reverse" if q.name in flt.queues else "")
+            # By position: a queue's name is the user's text, never part of an action string.
+            text.append(line, Style.parse(style) + _click(f"app.queue_filter({index})"))
             text.append("\n")
             if q.budget_usd is not None:  # its spend against the budget, and a budget pause
                 held = budget_paused(q)

@@ -1,5 +1,5 @@
 """The status line: filter, "N of M", sort, marks (and how many are off this page), last
-refresh and the latest error."""
+refresh and the latest error; in an empty database, what to do next."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from batchdash.tui import styles
 from batchdash.tui.fmt import count, one_line
 from batchdash.tui.widgets.detail import clock_time
 from batchdash.tui.widgets.quiet import update_if_changed
+
+#: What an empty database says: how to get jobs into it.
+EMPTY_HINT = "enqueue a file (batchdash enqueue FILE), or run batchdash demo"
 
 
 class StatusLine(Static):
@@ -43,6 +46,9 @@ class StatusLine(Static):
             first = offset + 1 if shown else 0
             text.append(f"{count(first)}–{count(offset + shown)} of {count(total)} batches", "bold")
             text.append("  [ ] pages", styles.MUTED)
+        elif page is not None and page.total == 0 and flt.is_empty:
+            text.append("no jobs yet: ", "bold")
+            text.append(EMPTY_HINT, "bold yellow")
         elif page is not None:
             text.append(page_span(page), "bold")
             if page.matching_text != count(page.total) or not flt.is_empty:
