@@ -28,6 +28,8 @@ DEFAULT_OUTPUT_TOKENS = 4096
 _OUTPUT_FIELDS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 #: Request fields whose text is sent to the model.
 _TEXT_FIELDS = ("messages", "system", "prompt", "input", "instructions")
+#: Fields of a message or content part that hold its text.
+_PART_FIELDS = ("text", "content")
 
 
 def request_body(payload: Any) -> dict[str, Any]:
@@ -50,14 +52,22 @@ def request_model(payload: Any) -> str:
 
 def _chars(value: Any) -> int:
     """Characters of text in a request field: strings, and the text inside lists and
-    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`)."""
+    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`).
+
+    Loops, not generators: workers run it for every job they book, inside their
+    transaction."""
     if isinstance(value, str):
         return len(value)
+    total = 0
     if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_chars(value[k]) for k in ("text", "content") if k in value)
-    return 0
+        for item in value:
+            total += len(item) if isinstance(item, str) else _chars(item)
+    elif isinstance(value, dict):
+        for key in _PART_FIELDS:
+            part = value.get(key)
+            if part is not None:
+                total += len(part) if isinstance(part, str) else _chars(part)
+    return total
 
 
 def _output_bound(body: dict[str, Any], payload: Any) -> int:
