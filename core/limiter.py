@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from batchdash.core.db.ports import Tx
 from batchdash.core.estimate import booking_estimate
@@ -29,9 +29,10 @@ from batchdash.core.ratelimit import THROTTLE_KINDS, Settlement
 REFRESH_SECONDS = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """A job's reservation: what it was booked as and how long it must wait."""
+class Booking(NamedTuple):
+    """A job's reservation: what it was booked as and how long it must wait (a named
+    tuple: made for every booked job inside the transaction, twice as fast as a frozen
+    dataclass)."""
 
     queue: str
     model: str
