@@ -11,7 +11,8 @@
 
 It reads every shape batchdash runs: a batch-style line `{url, body}`, Anthropic's
 `{"params": {...}}` (a Message Batches line) or the parameters themselves, and a plain
-payload dict. `request_model(payload)` names the model such a request asks for ('' if none).
+payload dict. `request_model(payload)` names the model such a request asks for ('' if none);
+`booking_estimate(payload)` gives both at once, as a rate limit books them.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ DEFAULT_OUTPUT_TOKENS = 4096
 _OUTPUT_FIELDS = ("max_completion_tokens", "max_output_tokens", "max_tokens")
 #: Request fields whose text is sent to the model.
 _TEXT_FIELDS = ("messages", "system", "prompt", "input", "instructions")
+#: Fields of a message or content part that hold its text.
+_PART_FIELDS = ("text", "content")
 
 
 def request_body(payload: Any) -> dict[str, Any]:
@@ -49,14 +52,22 @@ def request_model(payload: Any) -> str:
 
 def _chars(value: Any) -> int:
     """Characters of text in a request field: strings, and the text inside lists and
-    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`)."""
+    content parts (`{"type": "text", "text": ...}`, `{"content": ...}`).
+
+    Loops, not generators: workers run it for every job they book, inside their
+    transaction."""
     if isinstance(value, str):
         return len(value)
+    total = 0
     if isinstance(value, list):
-        return sum(_chars(v) for v in value)
-    if isinstance(value, dict):
-        return sum(_chars(value[k]) for k in ("text", "content") if k in value)
-    return 0
+        for item in value:
+            total += len(item) if isinstance(item, str) else _chars(item)
+    elif isinstance(value, dict):
+        for key in _PART_FIELDS:
+            part = value.get(key)
+            if part is not None:
+                total += len(part) if isinstance(part, str) else _chars(part)
+    return total
 
 
 def _output_bound(body: dict[str, Any], payload: Any) -> int:
@@ -69,11 +80,25 @@ def _output_bound(body: dict[str, Any], payload: Any) -> int:
 
 
 def estimate_request_tokens(payload: Any) -> tuple[int, int]:
-    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request.
-
-    Workers run it for every job they book, inside their transaction: keep it cheap.
-    """
+    """(input tokens ≈ chars/4 of the text parts, output-token bound) of one request."""
     body = request_body(payload)
+    return _input_tokens(body, payload), _output_bound(body, payload)
+
+
+def booking_estimate(payload: Any) -> tuple[str, int]:
+    """(model, input tokens + output bound) of one request: what a rate limit books for it.
+
+    Workers run it for every job of a limited queue they claim, inside their transaction,
+    so it reads the request body once (`request_model` + `estimate_request_tokens` would
+    find it three times)."""
+    body = request_body(payload)
+    model = body.get("model")
+    tokens = _input_tokens(body, payload) + _output_bound(body, payload)
+    return (model if isinstance(model, str) else ""), tokens
+
+
+def _input_tokens(body: dict[str, Any], payload: Any) -> int:
+    """Input tokens ≈ characters / 4 of the body's text fields (at least 1)."""
     chars = 0
     for name in _TEXT_FIELDS:
         value = body.get(name)
@@ -81,4 +106,4 @@ def estimate_request_tokens(payload: Any) -> tuple[int, int]:
             chars += len(value) if type(value) is str else _chars(value)
     if chars == 0 and body is payload and isinstance(payload, dict):
         chars = len(str(payload))  # a plain payload of other fields: all of it is input
-    return max(1, -(-chars // CHARS_PER_TOKEN)), _output_bound(body, payload)
+    return max(1, -(-chars // CHARS_PER_TOKEN))

@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from batchdash.core.db.ports import Tx
-from batchdash.core.estimate import estimate_request_tokens, request_model
+from batchdash.core.estimate import booking_estimate
 from batchdash.core.handlers import rate_limited
 from batchdash.core.models import Claim, Outcome
 from batchdash.core.ratelimit import THROTTLE_KINDS, Settlement
@@ -29,9 +29,10 @@ from batchdash.core.ratelimit import THROTTLE_KINDS, Settlement
 REFRESH_SECONDS = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Booking:
-    """A job's reservation: what it was booked as and how long it must wait."""
+class Booking(NamedTuple):
+    """A job's reservation: what it was booked as and how long it must wait (a named
+    tuple: made for every booked job inside the transaction, twice as fast as a frozen
+    dataclass)."""
 
     queue: str
     model: str
@@ -60,9 +61,9 @@ class WorkerLimiter:
     ) -> None:
         """Settle the finished jobs' bookings, then book the claimed jobs of limited queues
         whose handler calls a model, in claim order (one read and write of the limits)."""
-        settled = [self._settlement(o) for o in outcomes if o.job_id in self.bookings]
+        settled = self._settlements(outcomes) if self.bookings else []
         wanted = [
-            (c.job_id, c.queue, request_model(c.payload), sum(estimate_request_tokens(c.payload)))
+            (c.job_id, c.queue, *booking_estimate(c.payload))
             for c in claims
             if c.queue in self.limited and rate_limited(c.handler)
         ]
@@ -73,16 +74,24 @@ class WorkerLimiter:
         for (job_id, queue, model, tokens), wait in zip(wanted, waits, strict=True):
             self.bookings[job_id] = Booking(queue, model, tokens, wait)
 
-    def _settlement(self, outcome: Outcome) -> Settlement:
-        """What a finished job used of its booking, and whether it met a 429."""
-        booking = self.bookings[outcome.job_id]
-        used = None
-        if outcome.input_tokens is not None and outcome.output_tokens is not None:
-            used = outcome.input_tokens + outcome.output_tokens
-        throttled = outcome.error_kind in THROTTLE_KINDS
-        return Settlement(
-            booking.queue, booking.model, booking.tokens, used, throttled, outcome.retry_after
-        )
+    def _settlements(self, outcomes: Sequence[Outcome]) -> list[Settlement]:
+        """What the finished jobs used of their bookings: token corrections summed per
+        queue and model (they add up, and one settlement is cheaper than many), and one
+        settlement per 429 (with its retry-after)."""
+        sums: dict[tuple[str, str], tuple[int, int]] = {}
+        throttles = []
+        for outcome in outcomes:
+            booking = self.bookings.get(outcome.job_id)
+            if booking is None:
+                continue
+            key = (booking.queue, booking.model)
+            if outcome.input_tokens is not None and outcome.output_tokens is not None:
+                booked, used = sums.get(key, (0, 0))
+                used += outcome.input_tokens + outcome.output_tokens
+                sums[key] = (booked + booking.tokens, used)
+            if outcome.error_kind in THROTTLE_KINDS:
+                throttles.append(Settlement(*key, 0, None, True, outcome.retry_after))
+        return [Settlement(*key, *tokens) for key, tokens in sums.items()] + throttles
 
     def forget(self, outcomes: Sequence[Outcome]) -> None:
         """Drop the bookings of finished jobs once their exchange committed (`exchange`

@@ -181,21 +181,39 @@ def book(limits: Sequence[RateLimit], sizes: Sequence[int], now: float) -> list[
     for limit in limits:
         per_request, per_token = limit._rates(now)
         plans.append((limit, per_request, per_token, limit._capacity(per_token)))
-    waits = []
-    for size in sizes:
-        wait = 0.0
-        for limit, per_request, per_token, capacity in plans:
-            if per_request:
-                wait = max(wait, (1.0 - limit.requests) / per_request)
-            if per_token:
-                wait = max(wait, (min(size, capacity) - limit.tokens) / per_token)
+    if all(_holds(plan, len(sizes), sum(sizes)) for plan in plans):
+        waits = [0.0] * len(sizes)  # the usual case under a limit: no one waits
         for limit, per_request, per_token, _ in plans:
-            limit.requests -= 1.0 if per_request else 0.0
-            limit.tokens -= size if per_token else 0
-        waits.append(wait)
+            limit.requests -= len(sizes) if per_request else 0
+            limit.tokens -= sum(sizes) if per_token else 0
+    else:
+        waits = [_book_one(plans, size) for size in sizes]
     for limit in limits:
         limit.record(sizes, waits, now)
     return waits
+
+
+def _holds(plan: tuple[RateLimit, float, float, float], requests: int, tokens: int) -> bool:
+    """Whether a limit's buckets hold all these requests and tokens at once (none waits:
+    each request finds at least its own share left); a dimension without a rate holds all."""
+    limit, per_request, per_token, _ = plan
+    return (not per_request or limit.requests >= requests) and (
+        not per_token or limit.tokens >= tokens
+    )
+
+
+def _book_one(plans: Sequence[tuple[RateLimit, float, float, float]], size: int) -> float:
+    """Book one request of `size` tokens on every planned limit; its wait."""
+    wait = 0.0
+    for limit, per_request, per_token, capacity in plans:
+        if per_request:
+            wait = max(wait, (1.0 - limit.requests) / per_request)
+        if per_token:
+            wait = max(wait, (min(size, capacity) - limit.tokens) / per_token)
+    for limit, per_request, per_token, _ in plans:
+        limit.requests -= 1.0 if per_request else 0.0
+        limit.tokens -= size if per_token else 0
+    return wait
 
 
 @dataclass(frozen=True, slots=True)

@@ -55,3 +55,18 @@ def test_use_is_counted_over_a_sliding_minute() -> None:
     # Half way through the next window, half of the last one still counts.
     assert limit.status(WINDOW + WINDOW / 2).used_rpm == 15
     assert limit.status(3 * WINDOW).used_rpm == 0
+
+
+@pytest.mark.parametrize(
+    ("rpm", "tpm", "count"), [(6000, None, 80), (None, 60_000, 80), (600, 6000, 30)]
+)
+def test_booking_many_at_once_waits_as_booking_them_one_by_one(
+    rpm: int | None, tpm: int | None, count: int
+) -> None:
+    together, alone = _full(rpm=rpm, tpm=tpm), _full(rpm=rpm, tpm=tpm)
+    sizes = [7 + i % 5 for i in range(count)]
+    for now in (1.0, 1.2, 5.0):  # in and out of the burst: some of each batch wait
+        together.refill(now)
+        waits = book([together], sizes, now)
+        assert waits == pytest.approx([_book(alone, now, size) for size in sizes])
+        assert (together.requests, together.tokens) == pytest.approx((alone.requests, alone.tokens))
