@@ -24,18 +24,11 @@ from batchdash.core.db.sqlshared import (
     batch_values,
     insert_batch_sql,
     list_batches_sql,
+    member_of,
     new_batch_values,
 )
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import Batch
-
-
-def member_of(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
-    """`column` is one of `values`, as shared SQL: one array parameter where the back end
-    has arrays (one plan whatever the count), else one placeholder per value."""
-    if arrays:
-        return f"{column} = ANY(?)", [list(values)]
-    return f"{column} IN ({','.join('?' * len(values))})", list(values)
 
 
 class SqlBatches:

@@ -12,7 +12,6 @@ converts `now` alike, so `batches_due(float("inf"))` still means "all work, due 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchdash.core.db.sqlbatches import SqlBatches
@@ -25,13 +24,6 @@ if TYPE_CHECKING:
 #: A time on the caller's clock (first parameter) moved to the server's, measured from the
 #: caller's "now" (second parameter); shared-SQL placeholders, as the class writes its SQL.
 _ON_SERVER_CLOCK = "(batchdash_now() + (?::float8 - ?::float8))"
-
-
-def one_row(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
-    """The single row of a query that always has one (an aggregate, an INSERT … RETURNING)."""
-    row = conn.execute(sql, params).fetchone()
-    assert row is not None, sql
-    return row
 
 
 def lock_batch(conn: psycopg.Connection[Any], batch_id: int) -> None:
