@@ -488,3 +488,11 @@ def pg_sql(sql: str) -> str:
     """Shared SQL as psycopg runs it: `%` doubled (psycopg reads it as a placeholder's
     start), then `?` → `%s`. Shared SQL never has `?` or `%` other than these."""
     return sql.replace("%", "%%").replace("?", "%s")
+
+
+def member_of(column: str, values: Sequence[Any], arrays: bool) -> tuple[str, list[Any]]:
+    """`column` is one of `values`, as shared SQL: one array parameter where the back end
+    has arrays (one plan whatever the count), else one placeholder per value."""
+    if arrays:
+        return f"{column} = ANY(?)", [list(values)]
+    return f"{column} IN ({','.join('?' * len(values))})", list(values)

@@ -1,12 +1,14 @@
 """PostgreSQL repository: PgBatchItems, a batch's lines, result ingestion and resubmission.
 
-Same behaviour as `core/db/sqlite/items.py`. Multi-row writes are set-based: each call is
-one statement over `unnest`ed arrays (a chunk of lines or results), never a loop of rows.
+What both back ends do alike is shared (`core/db/sqlitems.py`). Multi-row writes are
+set-based: each call is one statement over `unnest`ed arrays (a chunk of lines or results),
+never a loop of rows.
 Whatever ingests results into a batch (`apply_item_results`, `close_ingest`,
 `resubmit_items`) first locks the batch row (`lock_batch`), so pollers on two hosts take
 turns and the second finds nothing left to write. The streaming readers fetch keyset pages
 in line order, so a batch of any size never sits in memory whole, whether they are
-consumed inside the store's read call (one snapshot) or after it.
+consumed inside the store's read call (one snapshot) or after it. The SQL only this
+back end runs is written with psycopg's own `%s` placeholders.
 """
 
 from __future__ import annotations
@@ -15,22 +17,15 @@ from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchdash.core.batch_records import ErrorMatch, ItemResult
-from batchdash.core.db.postgres.batches import (
-    PgBatches,
-    lock_batch,
-    one_row,
-)
+from batchdash.core.db.postgres.batches import PgBatches, lock_batch
 from batchdash.core.db.postgres.queues import PgQueues
+from batchdash.core.db.sqlitems import LEAVE_NOTHING_OUT, SqlBatchItems
 from batchdash.core.db.sqlshared import (
     ITEM_PENDING_SQL,
     JOB_PENDING_SQL,
-    RETRYABLE_JOB_STATUSES_SQL,
-    _build,
     _loads,
-    _where,
-    ingest_totals,
+    pg_sql,
 )
-from batchdash.core.models import BatchItem, JobFilter
 
 if TYPE_CHECKING:
     import psycopg
@@ -38,31 +33,11 @@ if TYPE_CHECKING:
 #: Rows per page of the streaming readers.
 _PAGE = 1000
 
-#: Items of batch `%s` with one of the outcomes `%s` whose job that batch still owns.
-_OWNED_ITEMS = (
-    "FROM batch_items i JOIN jobs j ON j.id = i.job_id WHERE i.batch_id = %s "
-    "AND j.batch_id = i.batch_id AND i.outcome = ANY(%s)"
-)
-
 #: Line order, as SQLite sorts it (custom ids compared byte-wise, whatever the collation).
 _LINE_ORDER = 'i.line_no, i.custom_id COLLATE "C"'
 
 #: The page after line (`%s`, custom id `%s`) in line order.
 _AFTER_LINE = '(i.line_no > %s OR (i.line_no = %s AND i.custom_id COLLATE "C" > %s))'
-
-
-def _error_match_sql(match: ErrorMatch) -> tuple[str, list[Any]]:
-    """A condition on items `i` (never NULL: items without an error do not match)."""
-    parts, params = ["false"], list[Any]()
-    for column, values in (("status_code", match.status_codes), ("error_code", match.error_codes)):
-        if values:
-            parts.append(f"coalesce(i.{column} = ANY(%s), false)")
-            params.append(list(values))
-    return f"({' OR '.join(parts)})", params
-
-
-#: An ErrorMatch that matches no item: resubmit every item of the outcomes asked for.
-_LEAVE_NOTHING_OUT = ErrorMatch()
 
 
 #: Lines (line_no, custom_id, job key, payload arrays) of a batch as its items and pending
@@ -87,39 +62,18 @@ _INSERT_LINES = (
 )
 
 
-class PgBatchItems:
+class PgBatchItems(SqlBatchItems):
     """The items repository on one psycopg connection."""
 
+    LINE_ORDER = _LINE_ORDER
+    ARRAYS = True
+    LIKE = "ILIKE"
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+        super().__init__(conn, pg_sql, PgBatches(conn))
 
-    def batch_outcome_counts(self, batch_id: int) -> dict[str, int]:
-        """How many of a batch's items ended in each outcome."""
-        rows = self._conn.execute(
-            "SELECT outcome, count(*) AS n FROM batch_items WHERE batch_id = %s GROUP BY outcome",
-            (batch_id,),
-        )
-        return {r["outcome"]: r["n"] for r in rows}
-
-    def list_batch_items(
-        self,
-        batch_id: int,
-        *,
-        outcomes: Sequence[str] = (),
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[BatchItem]:
-        """A batch's items (optionally of some outcomes), in line order."""
-        sql = "SELECT * FROM batch_items i WHERE i.batch_id = %s"
-        params: list[Any] = [batch_id]
-        if outcomes:
-            sql += " AND i.outcome = ANY(%s)"
-            params.append(list(outcomes))
-        sql += f" ORDER BY {_LINE_ORDER}"
-        if limit is not None:
-            sql += " LIMIT %s OFFSET %s"
-            params.extend([limit, offset])
-        return [_build(BatchItem, r) for r in self._conn.execute(sql, params)]
+    def _lock(self, batch_id: int) -> None:
+        lock_batch(self._conn, batch_id)
 
     def existing_job_keys(self, queue: str, keys: Sequence[str]) -> dict[str, int]:
         """Which of these keys already name a job of the queue (key → job id)."""
@@ -141,15 +95,6 @@ class PgBatchItems:
         columns = [list(column) for column in zip(*lines, strict=True)] or [[], [], [], []]
         self._conn.execute(
             _INSERT_LINES, (*columns, queue, handler, now, now, batch_id, batch_id, queue)
-        )
-
-    def batch_lines_enqueued(self, batch_id: int, now: float) -> None:
-        """Write the `enqueued` event of every job of a freshly recorded batch."""
-        self._conn.execute(
-            "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
-            "SELECT %s, 'enqueued', id, batch_id, queue, 'remote batch ' || batch_id "
-            "FROM jobs WHERE batch_id = %s ORDER BY id",
-            (now, batch_id),
         )
 
     def _pages(self, columns: str, joins: str, batch_id: int) -> Iterator[dict[str, Any]]:
@@ -184,7 +129,7 @@ class PgBatchItems:
         job resubmitted to a child batch belongs to the child): running it twice is a no-op.
         One statement under the batch's lock; the first line of a repeated custom_id wins.
         """
-        lock_batch(self._conn, batch_id)
+        self._lock(batch_id)
         columns = list(zip(*((*_result_fields(r), s, k) for r, s, k in results), strict=True))
         if not columns:
             return
@@ -219,54 +164,6 @@ class PgBatchItems:
             (*map(list, columns), batch_id, now, now, batch_id, now, batch_id, batch_id),
         )
 
-    def pending_item_ids(self, batch_id: int) -> list[str]:
-        """custom_ids of a batch's items that no result has mentioned yet."""
-        rows = self._conn.execute(
-            "SELECT custom_id FROM batch_items WHERE batch_id = %s "
-            f"AND outcome = {ITEM_PENDING_SQL}",
-            (batch_id,),
-        )
-        return [r["custom_id"] for r in rows]
-
-    def batch_item_lines(self, batch_id: int, line_nos: Sequence[int]) -> list[tuple[str, int]]:
-        """(custom_id, line_no) of the items on these upload lines."""
-        if not line_nos:
-            return []
-        rows = self._conn.execute(
-            "SELECT custom_id, line_no FROM batch_items WHERE batch_id = %s AND line_no = ANY(%s)",
-            (batch_id, list(line_nos)),
-        )
-        return [(r["custom_id"], r["line_no"]) for r in rows]
-
-    def close_ingest(self, batch_id: int, state: str, now: float) -> bool:
-        """Totals from the items onto the batch, the final state, and `ingested_at`.
-
-        Under the batch's lock, claimed by a compare-and-set on `ingested_at`: a batch is
-        closed (and gets its `batch_ingested` event) once. True if closed now.
-        """
-        lock_batch(self._conn, batch_id)
-        claimed = self._conn.execute(
-            "UPDATE batches SET ingested_at = %s WHERE id = %s AND ingested_at IS NULL",
-            (now, batch_id),
-        ).rowcount
-        if not claimed:
-            return False
-        sums = one_row(
-            self._conn,
-            "SELECT coalesce(sum(input_tokens), 0) AS input_tokens, "
-            "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost, "
-            "count(*) AS n FROM batch_items WHERE batch_id = %s",
-            (batch_id,),
-        )
-        fields, event = ingest_totals(sums, self.batch_outcome_counts(batch_id), state)
-        PgBatches(self._conn).update_batch(batch_id, fields, now, event)
-        return True
-
-    def count_batch_items(self, batch_id: int) -> int:
-        """How many lines (items) a batch has locally."""
-        sql = "SELECT count(*) AS n FROM batch_items WHERE batch_id = %s"
-        return int(one_row(self._conn, sql, (batch_id,))["n"])
-
     def resubmit_items(
         self,
         parent_id: int,
@@ -274,7 +171,7 @@ class PgBatchItems:
         outcomes: Sequence[str],
         now: float,
         *,
-        leave_out: ErrorMatch = _LEAVE_NOTHING_OUT,
+        leave_out: ErrorMatch = LEAVE_NOTHING_OUT,
     ) -> int:
         """Give a child batch the parent's items of these outcomes, and move their jobs to it.
 
@@ -283,14 +180,9 @@ class PgBatchItems:
         owned by the parent move, and none whose item error matches `leave_out`. Returns
         how many lines the child has.
         """
-        lock_batch(self._conn, parent_id)
-        skip, skip_params = _error_match_sql(leave_out)
-        moved = self._conn.execute(
-            "INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
-            f"SELECT %s, i.custom_id, i.job_id, row_number() OVER (ORDER BY {_LINE_ORDER}) "
-            f"{_OWNED_ITEMS} AND NOT {skip} RETURNING job_id",
-            (child_id, parent_id, list(outcomes), *skip_params),
-        ).fetchall()
+        self._lock(parent_id)
+        copy, params = self._copy_items(parent_id, child_id, outcomes, leave_out)
+        moved = self._run(copy + " RETURNING job_id", params).fetchall()
         job_ids = [r["job_id"] for r in moved]
         self._conn.execute(
             "WITH moved AS (UPDATE jobs SET batch_id = %s, "
@@ -303,32 +195,7 @@ class PgBatchItems:
             "SELECT %s, 'resubmitted', id, %s, queue, %s FROM moved ORDER BY id",
             (child_id, now, job_ids, job_ids, now, child_id, f"batch {parent_id} → {child_id}"),
         )
-        total = self.count_batch_items(child_id)
-        PgBatches(self._conn).update_batch(child_id, {"total": total}, now)
-        return total
-
-    def resubmittable_counts(
-        self, batch_id: int, outcomes: Sequence[str], special: ErrorMatch
-    ) -> tuple[int, int]:
-        """(lines a resubmit would send, how many of them match `special`), jobs still owned."""
-        match, params = _error_match_sql(special)
-        row = one_row(
-            self._conn,
-            f"SELECT count(*) AS n, count(*) FILTER (WHERE {match}) AS special {_OWNED_ITEMS}",
-            (*params, batch_id, list(outcomes)),
-        )
-        return int(row["n"]), int(row["special"])
-
-    def remote_job_batches(self, flt: JobFilter) -> dict[int, int]:
-        """Batch id → how many of the failed/cancelled jobs matching `flt` that batch ran."""
-        where, params = _where(flt, mark="%s", like="ILIKE")
-        rows = self._conn.execute(
-            "SELECT j.batch_id, count(*) AS n FROM jobs j "
-            f"WHERE j.status IN {RETRYABLE_JOB_STATUSES_SQL} "
-            f"AND j.batch_id IS NOT NULL AND {where} GROUP BY j.batch_id ORDER BY j.batch_id",
-            params,
-        )
-        return {r["batch_id"]: r["n"] for r in rows}
+        return self._set_child_total(child_id, now)
 
     def batch_result_rows(self, batch_id: int) -> Iterator[dict[str, Any]]:
         """Each item of a batch with its job's current result, in line order, streamed."""

@@ -1,10 +1,12 @@
 """PostgreSQL repository: PgWorkers, the workers Protocol of core/db/ports.py.
 
-Behaves as core/db/sqlite/workers.py, with one difference: every time it stores or compares
-(heartbeats, leases, staleness, stop and release times) is the server's clock,
-`batchdash_now()`, never the caller's `now`, because workers on several hosts share the
-table and their clocks differ. A lease of `lease_seconds` runs from the server's now.
-Multi-job writes are single set-based statements over `unnest` of the held (id, token)s.
+Behaves as core/db/sqlite/workers.py (shared half: core/db/sqlworkers.py), with one
+difference: every time it stores or compares (heartbeats, leases, staleness, stop and
+release times) is the server's clock, `batchdash_now()`, never the caller's `now`, because
+workers on several hosts share the table and their clocks differ. A lease of
+`lease_seconds` runs from the server's now. Multi-job writes are single set-based
+statements over `unnest` of the held (id, token)s. The SQL only this back end runs is
+written with psycopg's own `%s` placeholders.
 """
 
 from __future__ import annotations
@@ -13,17 +15,15 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from batchdash.core.actor import Actor
-from batchdash.core.db.sqlevents import insert_events, stop_events
 from batchdash.core.db.sqlshared import (
     JOB_CANCELLED_SQL,
     JOB_PENDING_SQL,
     JOB_RUNNING_SQL,
     LIVE_WORKER_STATES_SQL,
     WORKER_STALE_SQL,
-    _worker,
     pg_sql,
 )
+from batchdash.core.db.sqlworkers import SqlWorkers
 from batchdash.core.models import HeartbeatReply, Worker, WorkerState
 
 if TYPE_CHECKING:
@@ -38,11 +38,13 @@ def _held_arrays(held: Sequence[tuple[int, str]]) -> tuple[list[int], list[str]]
     return [job_id for job_id, _ in held], [token for _, token in held]
 
 
-class PgWorkers:
+class PgWorkers(SqlWorkers):
     """The workers repository on one psycopg connection."""
 
+    ARRAYS = True
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
-        self._conn = conn
+        super().__init__(conn, pg_sql)
 
     def register_worker(self, worker: Worker) -> None:
         """Record a starting worker process (its first heartbeat, on the server's clock).
@@ -104,10 +106,6 @@ class PgWorkers:
         cancel = [job_id for job_id in ids if job_id not in extended]
         return HeartbeatReply(cancel, stop=bool(row is not None and row["stop_requested"]))
 
-    def set_worker_note(self, worker_id: str, note: str | None) -> None:
-        """Set (or clear, with None) the note shown beside a worker's state."""
-        self._conn.execute("UPDATE workers SET note = %s WHERE id = %s", (note, worker_id))
-
     def release(self, worker_id: str, held: Sequence[tuple[int, str]], now: float) -> int:
         """Give a draining worker's unfinished jobs back to pending; the attempt is not counted.
 
@@ -128,7 +126,7 @@ class PgWorkers:
             "FROM released ORDER BY id",
             (ids, tokens, worker_id),
         )
-        return cur.rowcount
+        return int(cur.rowcount)
 
     def set_worker_state(self, worker_id: str, state: str, now: float) -> None:
         """Set a worker's state; stopping or dying also clears its current jobs."""
@@ -149,21 +147,3 @@ class PgWorkers:
             (factor,),
         ).fetchall()
         return [r["id"] for r in rows]
-
-    def list_workers(self) -> list[Worker]:
-        """All workers, most recent heartbeat first."""
-        rows = self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC").fetchall()
-        return [_worker(r) for r in rows]
-
-    def request_stop(
-        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
-    ) -> list[str]:
-        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
-        rows = self._conn.execute(
-            "UPDATE workers SET stop_requested = true WHERE id = ANY(%s) "
-            f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
-            (list(worker_ids),),
-        ).fetchall()
-        asked = sorted(r["id"] for r in rows)
-        insert_events(self._conn, pg_sql, stop_events(asked, now, actor))
-        return asked

@@ -1,4 +1,5 @@
-"""Batch items: one row per custom_id, result ingestion, resubmission."""
+"""Batch items on SQLite: the multi-row writes (staged in a temp table, with planner hints)
+and the streaming readers; the rest is shared (`core/db/sqlitems.py`)."""
 
 from __future__ import annotations
 
@@ -9,76 +10,20 @@ from typing import Any
 from batchdash.core.batch_records import ErrorMatch, ItemResult
 from batchdash.core.db.sqlite.batches import SqliteBatches
 from batchdash.core.db.sqlite.jobs import _insert_jobs, _set_results
+from batchdash.core.db.sqlitems import LEAVE_NOTHING_OUT, SqlBatchItems
 from batchdash.core.db.sqlshared import (
     ITEM_PENDING_SQL,
     JOB_PENDING_SQL,
-    RETRYABLE_JOB_STATUSES_SQL,
-    _build,
     _loads,
-    _where,
-    ingest_totals,
+    same_sql,
 )
-from batchdash.core.models import BatchItem, JobFilter
 
 
-def _owned_items(outcomes: Sequence[str]) -> str:
-    """Items of batch `?` of these outcomes whose job that batch still owns (`i`, `j`)."""
-    return (
-        "FROM batch_items i JOIN jobs j ON j.id = i.job_id WHERE i.batch_id = ? "
-        f"AND j.batch_id = i.batch_id AND i.outcome IN ({','.join('?' * len(outcomes))})"
-    )
-
-
-def _error_match_sql(match: ErrorMatch) -> tuple[str, list[Any]]:
-    """A condition on items `i` (never NULL: items without an error do not match)."""
-    parts, params = ["0"], list[Any]()
-    for column, values in (("status_code", match.status_codes), ("error_code", match.error_codes)):
-        if values:
-            parts.append(f"coalesce(i.{column} IN ({','.join('?' * len(values))}), 0)")
-            params.extend(values)
-    return f"({' OR '.join(parts)})", params
-
-
-#: An ErrorMatch that matches no item: resubmit every item of the outcomes asked for.
-_LEAVE_NOTHING_OUT = ErrorMatch()
-
-
-class SqliteBatchItems:
+class SqliteBatchItems(SqlBatchItems):
     """Batch items on one SQLite connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def batch_outcome_counts(self, batch_id: int) -> dict[str, int]:
-        """How many of a batch's items ended in each outcome."""
-        return {
-            r["outcome"]: r["n"]
-            for r in self._conn.execute(
-                "SELECT outcome, count(*) AS n FROM batch_items WHERE batch_id = ? "
-                "GROUP BY outcome",
-                (batch_id,),
-            )
-        }
-
-    def list_batch_items(
-        self,
-        batch_id: int,
-        *,
-        outcomes: Sequence[str] = (),
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> list[BatchItem]:
-        """A batch's items (optionally of some outcomes), in line order."""
-        sql = "SELECT * FROM batch_items WHERE batch_id = ?"
-        params: list[Any] = [batch_id]
-        if outcomes:
-            sql += f" AND outcome IN ({','.join('?' * len(outcomes))})"
-            params.extend(outcomes)
-        sql += " ORDER BY line_no, custom_id"
-        if limit is not None:
-            sql += " LIMIT ? OFFSET ?"
-            params.extend([limit, offset])
-        return [_build(BatchItem, r) for r in self._conn.execute(sql, params)]
+        super().__init__(conn, same_sql, SqliteBatches(conn))
 
     def existing_job_keys(self, queue: str, keys: Sequence[str]) -> dict[str, int]:
         """Which of these keys already name a job of the queue (key → job id)."""
@@ -115,15 +60,6 @@ class SqliteBatchItems:
             "VALUES (?, ?, (SELECT id FROM jobs WHERE queue = ? AND key = ?), ?) "
             "ON CONFLICT (batch_id, custom_id) DO NOTHING",
             ((batch_id, custom_id, queue, key, line_no) for line_no, custom_id, key, _ in lines),
-        )
-
-    def batch_lines_enqueued(self, batch_id: int, now: float) -> None:
-        """Write the `enqueued` event of every job of a freshly recorded batch."""
-        self._conn.execute(
-            "INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
-            "SELECT ?, 'enqueued', id, batch_id, queue, 'remote batch ' || batch_id "
-            "FROM jobs WHERE batch_id = ?",
-            (now, batch_id),
         )
 
     def batch_upload_rows(self, batch_id: int) -> Iterator[tuple[str, str]]:
@@ -221,55 +157,6 @@ class SqliteBatchItems:
         )
         self._conn.execute("DELETE FROM temp.ingest_items")
 
-    def pending_item_ids(self, batch_id: int) -> list[str]:
-        """custom_ids of a batch's items that no result has mentioned yet."""
-        return [
-            r[0]
-            for r in self._conn.execute(
-                "SELECT custom_id FROM batch_items WHERE batch_id = ? "
-                f"AND outcome = {ITEM_PENDING_SQL}",
-                (batch_id,),
-            )
-        ]
-
-    def batch_item_lines(self, batch_id: int, line_nos: Sequence[int]) -> list[tuple[str, int]]:
-        """(custom_id, line_no) of the items on these upload lines."""
-        if not line_nos:
-            return []
-        rows = self._conn.execute(
-            f"SELECT custom_id, line_no FROM batch_items WHERE batch_id = ? "
-            f"AND line_no IN ({','.join('?' * len(line_nos))})",
-            (batch_id, *line_nos),
-        )
-        return [(r[0], r[1]) for r in rows]
-
-    def close_ingest(self, batch_id: int, state: str, now: float) -> bool:
-        """Totals from the items onto the batch, the final state, and `ingested_at`.
-
-        Claimed by a compare-and-set on `ingested_at`, so a batch is closed (and gets its
-        `batch_ingested` event) once, whoever else ingested it meanwhile. True if closed now.
-        """
-        claimed = self._conn.execute(
-            "UPDATE batches SET ingested_at = ? WHERE id = ? AND ingested_at IS NULL",
-            (now, batch_id),
-        ).rowcount
-        if not claimed:
-            return False
-        sums = self._conn.execute(
-            "SELECT coalesce(sum(input_tokens), 0) AS input_tokens, "
-            "coalesce(sum(output_tokens), 0) AS output_tokens, coalesce(sum(cost), 0) AS cost, "
-            "count(*) AS n FROM batch_items WHERE batch_id = ?",
-            (batch_id,),
-        ).fetchone()
-        fields, event = ingest_totals(sums, self.batch_outcome_counts(batch_id), state)
-        SqliteBatches(self._conn).update_batch(batch_id, fields, now, event)
-        return True
-
-    def count_batch_items(self, batch_id: int) -> int:
-        """How many lines (items) a batch has locally."""
-        row = self._conn.execute("SELECT count(*) FROM batch_items WHERE batch_id = ?", (batch_id,))
-        return int(row.fetchone()[0])
-
     def resubmit_items(
         self,
         parent_id: int,
@@ -277,7 +164,7 @@ class SqliteBatchItems:
         outcomes: Sequence[str],
         now: float,
         *,
-        leave_out: ErrorMatch = _LEAVE_NOTHING_OUT,
+        leave_out: ErrorMatch = LEAVE_NOTHING_OUT,
     ) -> int:
         """Give a child batch the parent's items of these outcomes, and move their jobs to it.
 
@@ -285,13 +172,7 @@ class SqliteBatchItems:
         the parent move, and none whose item error matches `leave_out`. Returns how many lines
         the child has.
         """
-        skip, skip_params = _error_match_sql(leave_out)
-        self._conn.execute(
-            f"INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
-            f"SELECT ?, i.custom_id, i.job_id, row_number() OVER (ORDER BY i.line_no, i.custom_id) "
-            f"{_owned_items(outcomes)} AND NOT {skip}",
-            (child_id, parent_id, *outcomes, *skip_params),
-        )
+        self._conn.execute(*self._copy_items(parent_id, child_id, outcomes, leave_out))
         moved = "SELECT job_id FROM batch_items WHERE batch_id = ?"
         self._conn.execute(
             f"INSERT INTO events (at, kind, job_id, batch_id, queue, detail) "
@@ -307,31 +188,7 @@ class SqliteBatchItems:
             (child_id, now, child_id),
         )
         self._conn.execute(f"DELETE FROM job_results WHERE job_id IN ({moved})", (child_id,))
-        total = self.count_batch_items(child_id)
-        SqliteBatches(self._conn).update_batch(child_id, {"total": total}, now)
-        return total
-
-    def resubmittable_counts(
-        self, batch_id: int, outcomes: Sequence[str], special: ErrorMatch
-    ) -> tuple[int, int]:
-        """(lines a resubmit would send, how many of them match `special`), jobs still owned."""
-        match, params = _error_match_sql(special)
-        row = self._conn.execute(
-            f"SELECT count(*), coalesce(sum({match}), 0) {_owned_items(outcomes)}",
-            (*params, batch_id, *outcomes),
-        ).fetchone()
-        return int(row[0]), int(row[1])
-
-    def remote_job_batches(self, flt: JobFilter) -> dict[int, int]:
-        """Batch id → how many of the failed/cancelled jobs matching `flt` that batch ran."""
-        where, params = _where(flt)
-        rows = self._conn.execute(
-            "SELECT j.batch_id, count(*) FROM jobs j "
-            f"WHERE j.status IN {RETRYABLE_JOB_STATUSES_SQL} "
-            f"AND j.batch_id IS NOT NULL AND {where} GROUP BY j.batch_id ORDER BY j.batch_id",
-            params,
-        )
-        return {r[0]: r[1] for r in rows}
+        return self._set_child_total(child_id, now)
 
     def batch_result_rows(self, batch_id: int) -> Iterator[dict[str, Any]]:
         """Each item of a batch with its job's current result, in line order, streamed."""

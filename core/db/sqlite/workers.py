@@ -1,4 +1,5 @@
-"""Workers: registration, heartbeats, release, staleness."""
+"""Workers on SQLite: registration, heartbeats, release, staleness on the caller's clock;
+the rest is shared (`core/db/sqlworkers.py`)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import json
 import sqlite3
 from collections.abc import Sequence
 
-from batchdash.core.actor import Actor
-from batchdash.core.db.sqlevents import stop_events
 from batchdash.core.db.sqlite.rows import (
     _event_rows,
 )
@@ -17,19 +16,20 @@ from batchdash.core.db.sqlshared import (
     JOB_RUNNING_SQL,
     LIVE_WORKER_STATES_SQL,
     WORKER_STALE_SQL,
-    _worker,
+    same_sql,
 )
+from batchdash.core.db.sqlworkers import SqlWorkers
 from batchdash.core.models import (
     HeartbeatReply,
     Worker,
 )
 
 
-class SqliteWorkers:
+class SqliteWorkers(SqlWorkers):
     """Worker rows on one SQLite connection."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
+        super().__init__(conn, same_sql)
 
     def register_worker(self, worker: Worker) -> None:
         """Record a starting worker process (its first heartbeat)."""
@@ -83,10 +83,6 @@ class SqliteWorkers:
                 cancel.append(job_id)
         return HeartbeatReply(cancel, stop=bool(me is not None and me["stop_requested"]))
 
-    def set_worker_note(self, worker_id: str, note: str | None) -> None:
-        """Set (or clear, with None) the note shown beside a worker's state."""
-        self._conn.execute("UPDATE workers SET note = ? WHERE id = ?", (note, worker_id))
-
     def release(self, worker_id: str, held: Sequence[tuple[int, str]], now: float) -> int:
         """Give a draining worker's unfinished jobs back to pending; the attempt is not counted."""
         released = 0
@@ -136,24 +132,3 @@ class SqliteWorkers:
             (now, factor),
         ).fetchall()
         return [r["id"] for r in rows]
-
-    def list_workers(self) -> list[Worker]:
-        """All workers, most recent heartbeat first."""
-        return [
-            _worker(r)
-            for r in self._conn.execute("SELECT * FROM workers ORDER BY heartbeat_at DESC")
-        ]
-
-    def request_stop(
-        self, worker_ids: Sequence[str], now: float, actor: Actor | None = None
-    ) -> list[str]:
-        """Ask live workers to drain and stop at their next heartbeat; returns those asked."""
-        marks = ", ".join("?" * len(worker_ids))
-        rows = self._conn.execute(
-            f"UPDATE workers SET stop_requested = 1 WHERE id IN ({marks}) "
-            f"AND state IN {LIVE_WORKER_STATES_SQL} RETURNING id",
-            list(worker_ids),
-        ).fetchall()
-        asked = sorted(r["id"] for r in rows)
-        _event_rows(self._conn, stop_events(asked, now, actor))
-        return asked
