@@ -1,5 +1,5 @@
 """The queue list shows each rate-limited queue's use of its limit, the jobs waiting on it,
-and a rate lowered by a 429 (`↓`), in the few cells it has at 80×24."""
+how long they waited, and a rate lowered by a 429 (`↓`), in the few cells it has at 80×24."""
 
 from __future__ import annotations
 
@@ -29,7 +29,9 @@ async def test_a_limited_queue_shows_its_use_and_waiting_jobs(showcase_db: Path)
         lines = str(app.query_one(StatusPane).render()).splitlines()
     papers = next(i for i, line in enumerate(lines) if "papers" in line)
     assert lines[papers + 1].strip() == "5/120rpm ⌛3"
-    assert "rpm" not in "".join(lines[papers + 2 :])  # other queues have no limit
+    # The longest booked wait: the 5th request, 1.5 s behind at 2 a second after a burst of 2.
+    assert lines[papers + 2].strip() == "waited ≤1.5s"
+    assert "rpm" not in "".join(lines[papers + 3 :])  # other queues have no limit
 
 
 async def test_a_throttled_queue_shows_its_lowered_rate(showcase_db: Path) -> None:

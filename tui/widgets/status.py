@@ -1,6 +1,6 @@
 """The status filter pane: statuses with live counts and their keys, queues with pause state
-and, under a queue, its spend against its budget, its use of a rate limit and the jobs
-waiting on it."""
+and, under a queue, its spend against its budget, its use of a rate limit, the jobs
+waiting on it and how long they waited."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from batchdash.core.models import JobFilter, JobStatus, QueueInfo
 from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot import Overview
 from batchdash.tui import styles
-from batchdash.tui.fmt import count, limit_brief, one_line
+from batchdash.tui.fmt import count, duration, limit_brief, one_line
 from batchdash.tui.widgets.quiet import update_if_changed
 
 #: The number key that jumps to each status ("0" shows every status).
@@ -81,4 +81,7 @@ class StatusPane(Static):
                         "red" if limit.throttled else "yellow" if limit.waiting else styles.MUTED
                     )
                     text.append(f"  {one_line(limit_brief(limit), NAME + 1 + digits)}\n", style)
+                    if limit.wait_max > 0:  # how long jobs waited on it (the last minute)
+                        waited = f"waited ≤{duration(limit.wait_max)}"
+                        text.append(f"  {one_line(waited, NAME + 1 + digits)}\n", styles.MUTED)
         update_if_changed(self, text)
