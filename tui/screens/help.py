@@ -15,7 +15,7 @@ from textual.binding import ActiveBinding, Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.dom import DOMNode
 from textual.screen import ModalScreen, Screen
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 #: Where a binding works, by the class that holds it (the user never sees class names).
 PLACES = {
@@ -71,15 +71,28 @@ class HelpScreen(ModalScreen[None]):
         rows: dict[tuple[str, str], tuple[list[str], str]] = {}
         for key, active in self._keys.items():
             binding = active.binding
+            if binding.action in SIDEWAYS and _fits(active.node):
+                continue  # the tables fit their pane: nothing to move sideways to
             text = binding.description or binding.action
             label = binding.key_display or self.app.get_key_display(binding) or key
             labels, _ = rows.setdefault((text, binding.action), ([], _place(active.node)))
             if label not in labels:
                 labels.append(label)
-        for (text, _), (labels, place) in rows.items():
+        # The dashboard's own keys (anywhere) first, then each pane's, in binding order.
+        ordered = sorted(rows.items(), key=lambda row: row[1][1] != "anywhere")
+        for (text, _), (labels, place) in ordered:
             self.help_rows.append((" ".join(labels), text, place))
             table.add_row(" ".join(labels), Text(text), place)
         return table
+
+
+#: Textual's bindings that move a table or scroll view sideways.
+SIDEWAYS = frozenset({"cursor_left", "cursor_right", "page_left", "page_right"})
+
+
+def _fits(node: DOMNode) -> bool:
+    """A row-cursor table, whose columns always fit its pane (it never scrolls sideways)."""
+    return isinstance(node, DataTable) and node.cursor_type == "row"
 
 
 def _place(node: DOMNode) -> str:
