@@ -46,8 +46,12 @@ from batchdash.core.providers.anthropic_remote import (
 from batchdash.core.providers.anthropic_send import CLOCK_MARGIN, create_sent_at, find_created, send
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.clients import ClientSession, require_listed
-from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
-from batchdash.core.remote import note_failure
+from batchdash.core.providers.leases import (
+    LEASE_SECONDS,
+    adopt,
+    new_owner,
+    reconcile_stuck,
+)
 
 #: The name batches of this provider carry in the store (`batches.provider`).
 NAME = "anthropic"
@@ -114,28 +118,12 @@ async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconcile
     A batch whose `create` was sent is looked for in the account's list (`find_created`)
     and adopted if found; otherwise it is created now, once. Failures read "error: …".
     """
-    stuck = [
-        b for b in await db.read(lambda tx: tx.batches.submitting_batches()) if b.provider == NAME
-    ]
-    if not stuck:
-        return []
     if clients is None:
         async with Clients() as fresh:
             return await reconcile(db, fresh)
-    done = []
-    for batch in stuck:
-        owner = new_owner()
-        taken = await db.write(partial(take_lease, batch_id=batch.id, owner=owner, now=time.time()))
-        if not taken:
-            continue  # a live process is submitting it right now
-        try:
-            client = await clients.for_batch(batch)
-            done.append(Reconciled(batch.id, await _reconcile_one(db, client, batch, owner)))
-        except Exception as exc:  # recorded on the batch; the others still get reconciled
-            permanent = is_permanent(exc)
-            await note_failure(db, batch.id, _anthropic.describe(exc), permanent=permanent)
-            done.append(Reconciled(batch.id, f"error: {_anthropic.describe(exc)}", permanent))
-    return done
+    return await reconcile_stuck(
+        db, clients, NAME, _reconcile_one, _anthropic.describe, is_permanent
+    )
 
 
 async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> str:

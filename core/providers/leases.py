@@ -12,13 +12,18 @@ import contextlib
 import os
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 from batchdash.core.db.ports import Store, Tx
 from batchdash.core.errors import BatchError
 from batchdash.core.liveness import pid_alive, this_host
 from batchdash.core.models import Batch, BatchState
+from batchdash.core.providers.base import Reconciled
+
+if TYPE_CHECKING:
+    from batchdash.core.providers.clients import Clients
 
 #: Seconds a submit or poll lease lasts without renewal; renewed every third of that.
 LEASE_SECONDS = 60.0
@@ -137,3 +142,37 @@ async def adopt(
         tx.batches.drop_submit_lease(batch_id, owner)
 
     await db.write(write)
+
+
+async def reconcile_stuck(
+    db: Store,
+    clients: Clients,
+    provider: str,
+    finish: Callable[[Store, Any, Batch, str], Awaitable[str]],
+    explain: Callable[[BaseException], str],
+    permanent: Callable[[BaseException], bool],
+) -> list[Reconciled]:
+    """Finish every `provider` batch left `submitting` that nobody alive is submitting.
+
+    Each is taken under a fresh submit lease (a batch whose lease a live process holds is
+    skipped) and handed to `finish(db, client, batch, owner)`, which returns what it did. A
+    failure is recorded on its batch ("error: …", described by `explain`) and the others
+    are still reconciled.
+    """
+    from batchdash.core.remote import note_failure  # the remote layer sits above providers
+
+    stuck = await db.read(lambda tx: tx.batches.submitting_batches())
+    done = []
+    for batch in (b for b in stuck if b.provider == provider):
+        owner = new_owner()
+        taken = await db.write(partial(take_lease, batch_id=batch.id, owner=owner, now=time.time()))
+        if not taken:
+            continue  # a live process is submitting it right now
+        try:
+            client = await clients.for_batch(batch)
+            done.append(Reconciled(batch.id, await finish(db, client, batch, owner)))
+        except Exception as exc:  # recorded on the batch; the others still get reconciled
+            refused = permanent(exc)
+            await note_failure(db, batch.id, explain(exc), permanent=refused)
+            done.append(Reconciled(batch.id, f"error: {explain(exc)}", refused))
+    return done

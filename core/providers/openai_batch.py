@@ -40,7 +40,12 @@ from batchdash.core.pricing import price_of
 from batchdash.core.providers._openai import describe
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.clients import ClientSession, require_listed
-from batchdash.core.providers.leases import LEASE_SECONDS, adopt, new_owner, take_lease
+from batchdash.core.providers.leases import (
+    LEASE_SECONDS,
+    adopt,
+    new_owner,
+    reconcile_stuck,
+)
 from batchdash.core.providers.openai_ingest import poll_batch
 from batchdash.core.providers.openai_remote import (
     Clients,
@@ -55,7 +60,6 @@ from batchdash.core.providers.openai_send import (
     record_upload,
     send,
 )
-from batchdash.core.remote import note_failure
 from batchdash.core.retry import retryable_status
 
 #: The name batches of this provider carry in the store (`batches.provider`).
@@ -127,28 +131,10 @@ async def reconcile(db: Store, clients: Clients | None = None) -> list[Reconcile
     Adopts the remote batch found by its submit key, or else uploads and creates it, at
     the batch's own endpoint. Failures read "error: …".
     """
-    stuck = [
-        b for b in await db.read(lambda tx: tx.batches.submitting_batches()) if b.provider == NAME
-    ]
-    if not stuck:
-        return []
     if clients is None:
         async with Clients() as fresh:
             return await reconcile(db, fresh)
-    done = []
-    for batch in stuck:
-        owner = new_owner()
-        taken = await db.write(partial(take_lease, batch_id=batch.id, owner=owner, now=time.time()))
-        if not taken:
-            continue  # a live process is submitting it right now
-        try:
-            client = await clients.for_batch(batch)
-            done.append(Reconciled(batch.id, await _reconcile_one(db, client, batch, owner)))
-        except Exception as exc:  # recorded on the batch; the others still get reconciled
-            permanent = is_permanent(exc)
-            await note_failure(db, batch.id, describe(exc), permanent=permanent)
-            done.append(Reconciled(batch.id, f"error: {describe(exc)}", permanent))
-    return done
+    return await reconcile_stuck(db, clients, NAME, _reconcile_one, describe, is_permanent)
 
 
 async def _reconcile_one(db: Store, client: Any, batch: Batch, owner: str) -> str:
