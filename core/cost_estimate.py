@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from batchdash.core.estimate import estimate_request_tokens, request_body
+from batchdash.core.estimate import estimate_request_tokens, request_model
 from batchdash.core.inputs import read_job_file
 from batchdash.core.pricing import price_of, usd
 
@@ -58,9 +58,7 @@ def estimate_payloads(payloads: Iterable[Any], *, batch: bool) -> FileEstimate:
     """Estimate the requests (job payloads) per model, in order of first appearance."""
     totals: dict[str | None, list[int]] = {}
     for payload in payloads:
-        body = request_body(payload)
-        model = body.get("model") if isinstance(body, dict) else None
-        key = model if isinstance(model, str) else None
+        key = request_model(payload) or None  # None: the request names no model
         tokens_in, bound = estimate_request_tokens(payload)
         row = totals.setdefault(key, [0, 0, 0])
         row[0] += 1
