@@ -47,11 +47,10 @@ from batchdash.core.providers.anthropic_send import CLOCK_MARGIN, create_sent_at
 from batchdash.core.providers.base import BatchProvider, Reconciled, UploadProgress
 from batchdash.core.providers.clients import ClientSession, require_listed
 from batchdash.core.providers.leases import (
-    LEASE_SECONDS,
     adopt,
-    new_owner,
     reconcile_stuck,
 )
+from batchdash.core.providers.submission import record_and_send, resubmit_leased
 
 #: The name batches of this provider carry in the store (`batches.provider`).
 NAME = "anthropic"
@@ -84,11 +83,9 @@ async def submit_file(
     plan = anthropic_input.validate_file(path, max_requests=max_requests, max_bytes=max_bytes)
     target = resolve(endpoint_name, NAME)
     target.key()  # no key: refused before anything is recorded
-    owner = new_owner()
 
-    def record(tx: Tx) -> list[int]:
-        now = time.time()
-        ids = batches.record_intent(
+    def record(tx: Tx, now: float) -> list[int]:
+        return batches.record_intent(
             tx,
             plan,
             queue=queue,
@@ -98,15 +95,8 @@ async def submit_file(
             endpoint_name=target.name,
             provider=NAME,
         )
-        for batch_id in ids:
-            tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
-        return ids
 
-    ids = await db.write(record)
-    async with connect(target) as client:
-        for batch_id in ids:
-            await send(db, client, batch_id, owner)
-    return ids
+    return await record_and_send(db, record, target, connect, send)
 
 
 # --------------------------------------------------------------------------- reconcile
@@ -185,23 +175,14 @@ async def resubmit_batch(
 
     `invalid_request_error` lines go too only with `include_permanent`. Returns its id.
     """
-    parent = await db.read(lambda tx: tx.batches.get_batch(batch_id=batch_id))
-    batch_endpoint(parent).key()  # no key: refused before anything is recorded
-    owner = new_owner()
-
-    def record(tx: Tx) -> int:
-        now = time.time()
-        child = batches.record_resubmit(
-            tx, batch_id, now, include_permanent=include_permanent, actor=actor
-        )
-        tx.batches.put_submit_lease(child, owner, now + LEASE_SECONDS)
-        return child
-
-    child = await db.write(record)
-    child_batch = await db.read(lambda tx: tx.batches.get_batch(batch_id=child))
-    async with connect(batch_endpoint(child_batch)) as client:
-        await send(db, client, child, owner)
-    return child
+    return await resubmit_leased(
+        db,
+        batch_id,
+        include_permanent=include_permanent,
+        actor=actor,
+        connect=connect,
+        send_one=send,
+    )
 
 
 async def import_batches(db: Store, *, queue: str = "imported") -> list[int]:
