@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -80,6 +80,7 @@ async def submit_file(
     max_lines: int = batch_input.MAX_LINES,
     max_bytes: int = batch_input.MAX_BYTES,
     on_upload: UploadProgress | None = None,
+    tags: Sequence[str] = (),
 ) -> list[int]:
     """Validate, record, upload and create; returns the local batch ids (one per shard).
 
@@ -110,6 +111,7 @@ async def submit_file(
             base_url=target.base_url,
             endpoint_name=target.name,
             provider=NAME,
+            tags=tags,
         )
         for batch_id in ids:
             tx.batches.put_submit_lease(batch_id, owner, now + LEASE_SECONDS)
