@@ -134,10 +134,9 @@ def token_guard(token: str, prefix: str = "") -> Any:
 
 def same_origin_guard(*, loopback_only: bool, public: PublicUrl | None = None) -> Any:
     """Middleware: refuse websockets opened by another site's page, and (without a token)
-    any host name but a loopback one (or the public URL's).
+    any host name but a loopback one.
 
     A page comes from this server's own host or, through a proxy, from the public origin."""
-    names = LOOPBACK_NAMES | ({public.hostname} if public else set())
 
     def ours(origin: str, request: web.Request) -> bool:
         if public is not None and origin.lower() == public.origin.lower():
@@ -149,7 +148,7 @@ def same_origin_guard(*, loopback_only: bool, public: PublicUrl | None = None) -
         origin = request.headers.get("Origin")
         if request.path == "/ws" and origin and not ours(origin, request):
             raise web.HTTPForbidden(text=f"403: websocket from another origin ({origin})\n")
-        if loopback_only and (urlsplit(f"//{request.host}").hostname or "") not in names:
+        if loopback_only and (urlsplit(f"//{request.host}").hostname or "") not in LOOPBACK_NAMES:
             raise web.HTTPForbidden(text="403: this batchdash serve answers on localhost only\n")
         return await handler(request)
 
