@@ -79,13 +79,16 @@ def record_intent(
     base_url: str | None = None,
     endpoint_name: str | None = None,
     provider: str = "openai",
+    tags: Sequence[str] = (),
 ) -> list[int]:
-    """Insert one batch per shard, with its items and jobs, in the caller's transaction.
+    """Insert one batch per shard, with its items, jobs and `tags`, in the caller's
+    transaction.
 
     Runs before anything is uploaded: a crash afterwards leaves `submitting` batches that
-    `reconcile` finishes. A custom_id that already names a job of the queue is an error
-    (it would be the same work twice). `provider`, `endpoint_name` and `base_url` say where
-    every later call on these batches goes (`core.endpoints.batch_endpoint`).
+    `reconcile` finishes, already tagged. A custom_id that already names a job of the queue
+    is an error (it would be the same work twice). `provider`, `endpoint_name` and
+    `base_url` say where every later call on these batches goes
+    (`core.endpoints.batch_endpoint`).
     """
     ids = []
     for index, shard in enumerate(plan.shards):
@@ -118,6 +121,8 @@ def record_intent(
                 chunk = []
         _add_lines(tx, plan.path, batch_id, queue, chunk, now, provider)
         tx.items.batch_lines_enqueued(batch_id, now)
+    if tags:
+        tx.tags.tag_batches(ids, tags)
     return ids
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -71,9 +71,10 @@ async def submit_file(
     metadata: dict[str, str] | None = None,
     provider: str = DEFAULT_PROVIDER,
     on_upload: UploadProgress | None = None,
+    tags: Sequence[str] = (),
 ) -> list[int]:
-    """Validate, record and submit a file to `provider`; the local batch ids (BudgetError
-    when `queue` spent its budget: nothing is uploaded).
+    """Validate, record (tagged with `tags`) and submit a file to `provider`; the local
+    batch ids (BudgetError when `queue` spent its budget: nothing is uploaded).
 
     `endpoint` is the lines' request URL, `endpoint_name` the config file's named endpoint
     (stored on the batches). `on_upload(sent, size)` follows each upload, for a progress bar.
@@ -89,6 +90,7 @@ async def submit_file(
             endpoint_name=endpoint_name,
             metadata=metadata,
             on_upload=on_upload,
+            tags=tags,
         )
 
 

@@ -125,11 +125,15 @@ class BatchDashApp(ToastingApp, OutsideApp):
     def action_show_tab(self, tab: str) -> None:
         """Switch to a pane: jobs, batches, qa or workers."""
         self.query_one(TabbedContent).active = tab
-        self.show_tab_table()  # now, not when the tab's activation message arrives
+        self._tab_changed()  # now, not when the tab's activation message arrives
 
     @on(TabbedContent.TabActivated)
-    def _tab_changed(self, event: TabbedContent.TabActivated) -> None:
-        tab = event.pane.id or "jobs"
+    def _tab_changed(self) -> None:
+        """Focus and fill the pane showing now. Not the activated message's pane: the first
+        pane's activation can arrive after a key already switched to another."""
+        if not self.is_running:
+            return  # an activation that lands while the app shuts down: no widgets left
+        tab = self.query_one(TabbedContent).active or "jobs"
         focus: dict[str, type[Widget]] = {
             "jobs": JobTable,
             "batches": BatchesTable,

@@ -248,7 +248,7 @@ class RefreshingApp(App[None]):
 
     def _apply(self, snap: Snapshot) -> None:
         self.last = snap
-        if not self.screen_stack:
+        if not self.is_running:
             return  # a read that lands while the app shuts down has nothing to draw on
         if isinstance(self.screen, BatchDetailScreen):
             self.screen.show(snap.batch, snap.now)
@@ -304,10 +304,9 @@ class RefreshingApp(App[None]):
     def _follow_cursor(self) -> None:
         """Point the detail pane at the highlighted job (read after the cursor settles,
         unless the last snapshot already holds it: a new page brings its cursor's job)."""
-        tables = self.query(JobTable)
-        if not tables:
-            return  # a highlight that lands while the app shuts down
-        table = tables.first()
+        if not self.is_running:
+            return  # a highlight that lands while the app shuts down: no widgets left
+        table = self.query_one(JobTable)
         job_id = table.highlighted_id()
         if job_id is None or (job_id, table.cursor_row) == (self.view.job_id, self.view.cursor):
             return

@@ -10,7 +10,8 @@ reachable over a network needs on top of it:
   refused (a page on the internet could otherwise drive a dashboard on localhost), and
   without a token only loopback host names are answered (DNS rebinding);
 - the page's URLs built from the request's own host, so a browser on another machine
-  connects back to the address it used;
+  connects back to the address it used; behind a reverse proxy (which rewrites Host) from
+  the public URL given instead (`--public-url`), whose origin the websocket guard accepts;
 - no access log: a request line may hold the token.
 
 The database reaches each dashboard process through the environment, never its argv.
@@ -24,6 +25,7 @@ import hmac
 import ipaddress
 import signal
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -51,13 +53,55 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+#: The port a browser leaves out of an Origin header for each scheme.
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+@dataclass(frozen=True)
+class PublicUrl:
+    """Where browsers reach the server through a reverse proxy: `https://dash.example.com`
+    or, when the proxy forwards a path prefix stripped, `https://example.com/dash`."""
+
+    #: Scheme, host, port and path prefix, without a trailing slash.
+    base: str
+    #: What a browser sends as Origin from a page under `base` (no default port).
+    origin: str
+    hostname: str
+    #: The path prefix the proxy strips ("" or "/dash").
+    prefix: str
+
+
+def parse_public_url(text: str) -> PublicUrl:
+    """`text` as a PublicUrl; ValueError saying what is wrong with it."""
+    try:
+        parts = urlsplit(text.strip())
+        secret = parts.username is not None
+        port = None if secret else parts.port
+    except ValueError:  # an unbalanced IPv6 bracket, a port that is not a number
+        raise ValueError(f"not a URL: {text!r}") from None
+    if secret:  # said without the URL, which holds a password
+        raise ValueError("must not hold a user name or password (the token is the login)")
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        raise ValueError(f"must be an http:// or https:// URL with a host name, got {text!r}")
+    if parts.query or parts.fragment:
+        raise ValueError(f"must have no query or fragment, got {text!r}")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
+        host = f"{host}:{port}"
+    origin = f"{parts.scheme}://{host}"
+    prefix = parts.path.rstrip("/")
+    return PublicUrl(f"{origin}{prefix}", origin, parts.hostname, prefix)
+
+
 def _cookie_value(token: str) -> str:
     """What the cookie holds: a digest of the token, so the browser never stores the token."""
     return hmac.new(token.encode(), b"batchdash serve session", hashlib.sha256).hexdigest()
 
 
-def token_guard(token: str) -> Any:
-    """Middleware: 401 unless the request carries the token (query, cookie or header)."""
+def token_guard(token: str, prefix: str = "") -> Any:
+    """Middleware: 401 unless the request carries the token (query, cookie or header).
+
+    `prefix` is the path a reverse proxy strips, put back in the redirect's Location."""
     session = _cookie_value(token)
 
     def given(request: web.Request) -> bool:
@@ -75,7 +119,7 @@ def token_guard(token: str) -> Any:
             rest = request.rel_url.with_query(
                 {k: v for k, v in request.query.items() if k != "token"}
             )
-            response = web.HTTPFound(str(rest))
+            response = web.HTTPFound(f"{prefix}{rest}")
             response.set_cookie(COOKIE, session, httponly=True, samesite="Strict", path="/")
             raise response
         if not given(request):
@@ -88,14 +132,21 @@ def token_guard(token: str) -> Any:
     return guard
 
 
-def same_origin_guard(*, loopback_only: bool) -> Any:
+def same_origin_guard(*, loopback_only: bool, public: PublicUrl | None = None) -> Any:
     """Middleware: refuse websockets opened by another site's page, and (without a token)
-    any host name but a loopback one."""
+    any host name but a loopback one.
+
+    A page comes from this server's own host or, through a proxy, from the public origin."""
+
+    def ours(origin: str, request: web.Request) -> bool:
+        if public is not None and origin.lower() == public.origin.lower():
+            return True
+        return urlsplit(origin).netloc == request.host
 
     @web.middleware
     async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
-        if request.path == "/ws" and origin and urlsplit(origin).netloc != request.host:
+        if request.path == "/ws" and origin and not ours(origin, request):
             raise web.HTTPForbidden(text=f"403: websocket from another origin ({origin})\n")
         if loopback_only and (urlsplit(f"//{request.host}").hostname or "") not in LOOPBACK_NAMES:
             raise web.HTTPForbidden(text="403: this batchdash serve answers on localhost only\n")
@@ -107,15 +158,30 @@ def same_origin_guard(*, loopback_only: bool) -> Any:
 class DashboardServer(Server):
     """textual-serve's server with the guards above, started on an already chosen port."""
 
-    def __init__(self, command: str, host: str, port: int, token: str | None) -> None:
-        super().__init__(command, host=host, port=port, title="batchdash")
+    def __init__(
+        self,
+        command: str,
+        host: str,
+        port: int,
+        token: str | None,
+        public: PublicUrl | None = None,
+    ) -> None:
+        super().__init__(
+            command,
+            host=host,
+            port=port,
+            title="batchdash",
+            public_url=public.base if public else None,
+        )
         self.token = token
+        self.public = public
 
     async def _make_app(self) -> web.Application:
         app = await super()._make_app()
-        app.middlewares.append(same_origin_guard(loopback_only=self.token is None))
+        public = self.public
+        app.middlewares.append(same_origin_guard(loopback_only=self.token is None, public=public))
         if self.token is not None:
-            app.middlewares.append(token_guard(self.token))
+            app.middlewares.append(token_guard(self.token, public.prefix if public else ""))
         return app
 
     async def on_startup(self, app: web.Application) -> None:
@@ -123,12 +189,13 @@ class DashboardServer(Server):
 
     @aiohttp_jinja2.template("app_index.html")
     async def handle_index(self, request: web.Request) -> dict[str, Any]:
-        """The page, its static and websocket URLs on the host the browser used."""
-        base = f"{request.scheme}://{request.host}"
-        ws_scheme = "wss" if request.scheme == "https" else "ws"
+        """The page, its static and websocket URLs on the public URL if given (a proxy's
+        Host is not the browser's), else on the host the browser used."""
+        base = self.public.base if self.public else f"{request.scheme}://{request.host}"
+        scheme, rest = base.split(":", 1)
         return {
             "font_size": to_int(request.query.get("fontsize", "16"), 16),
-            "app_websocket_url": f"{ws_scheme}://{request.host}/ws",
+            "app_websocket_url": f"{'wss' if scheme == 'https' else 'ws'}:{rest}/ws",
             "config": {"static": {"url": f"{base}/static/"}},
             "application": {"name": self.title},
         }

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -68,6 +68,7 @@ async def submit_file(
     endpoint_name: str | None = None,
     metadata: dict[str, str] | None = None,
     on_upload: UploadProgress | None = None,
+    tags: Sequence[str] = (),
     max_requests: int = anthropic_input.MAX_REQUESTS,
     max_bytes: int = anthropic_input.MAX_BYTES,
 ) -> list[int]:
@@ -94,6 +95,7 @@ async def submit_file(
             base_url=target.base_url,
             endpoint_name=target.name,
             provider=NAME,
+            tags=tags,
         )
 
     return await record_and_send(db, record, target, connect, send)

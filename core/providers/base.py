@@ -9,7 +9,7 @@ jobs) before anything is sent, so a crash at any point leaves `submitting` batch
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple, Protocol
@@ -81,8 +81,10 @@ class BatchProvider(Protocol):
         endpoint_name: str | None = None,
         metadata: dict[str, str] | None = None,
         on_upload: UploadProgress | None = None,
+        tags: Sequence[str] = (),
     ) -> list[int]:
-        """Validate, record the intent, then upload/create; the local ids (one per shard).
+        """Validate, record the intent (with `tags` on the batches and their jobs, in the
+        same transaction), then upload/create; the local ids (one per shard).
 
         `endpoint` is the request URL of the lines (OpenAI's `url`); `endpoint_name` the
         config file's named endpoint, stored on the batches and resolved on every later

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -79,6 +79,7 @@ async def submit_file(
     max_lines: int = batch_input.MAX_LINES,
     max_bytes: int = batch_input.MAX_BYTES,
     on_upload: UploadProgress | None = None,
+    tags: Sequence[str] = (),
 ) -> list[int]:
     """Validate, record, upload and create; returns the local batch ids (one per shard).
 
@@ -107,6 +108,7 @@ async def submit_file(
             base_url=target.base_url,
             endpoint_name=target.name,
             provider=NAME,
+            tags=tags,
         )
 
     return await record_and_send(db, record, target, connect, partial(send, on_upload=on_upload))

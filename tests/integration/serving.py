@@ -14,7 +14,9 @@ from dataclasses import dataclass
 
 from tests.conftest import spawn
 
-_URL = re.compile(r"at (http://\S+)")
+_URL = re.compile(r"at (https?://\S+)")
+#: Behind a proxy (`--public-url`) the URL has no port: the line says where it listens.
+_PORT = re.compile(r"listening on \S+:(\d+);|//[^/]+:(\d+)/")
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,9 @@ def serving(*args: str, timeout: float = 30, **env: str) -> Iterator[Served]:
         found = _URL.search(line)
         assert found, f"no URL in {line!r}"
         url = found.group(1)
-        port = int(re.search(r":(\d+)/", url).group(1))  # type: ignore[union-attr]
+        at = _PORT.search(line)
+        assert at, f"no port in {line!r}"
+        port = int(at.group(1) or at.group(2))
         yield Served(proc, line, url, port)
     finally:
         if proc.poll() is None:

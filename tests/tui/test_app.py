@@ -213,7 +213,6 @@ async def test_batch_detail_lists_items_by_outcome(showcase_db: Path) -> None:
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("B", "down", "down", "enter")
         assert isinstance(app.screen, BatchDetailScreen)
         await app.wait_for_snapshot()
@@ -266,7 +265,6 @@ async def test_cancel_batch_remotely_on_the_simulator(
         app = make_app(path, poll_every=0.5)
         async with app.run_test(size=SIZE) as pilot:
             await app.wait_for_snapshot()
-            await pilot.pause()
             await pilot.press("B", "c")
             assert isinstance(app.screen, ConfirmScreen)
             assert f"Cancel batch {batch_id}" in app.screen.question
@@ -336,7 +334,6 @@ async def test_batches_pane_pages_like_the_jobs_pane(tmp_path: Path) -> None:
     app = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()
         await pilot.press("B")
         await _settle(app, lambda: "of 120 batches" in status_text(app))
         assert "1–50 of 120 batches" in status_text(app)

@@ -71,7 +71,6 @@ async def test_capital_letters_switch_panes_and_j_k_move_in_the_batches_table(
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         tabs = app.query_one(TabbedContent)
         for key, pane in (("B", "batches"), ("S", "qa"), ("W", "workers"), ("J", "jobs")):
             await pilot.press(key)
@@ -129,7 +128,6 @@ async def test_the_palette_offers_the_dashboards_own_actions(showcase_db: Path) 
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()
         titles = [command.title for command in app.get_system_commands(app.screen)]
         for title in (
             "Retry jobs",
@@ -154,9 +152,8 @@ async def test_the_palette_offers_the_dashboards_own_actions(showcase_db: Path) 
 
 async def test_the_palette_leaves_out_writing_actions_when_read_only(showcase_db: Path) -> None:
     app = make_app(showcase_db, read_only=True)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         titles = [command.title for command in app.get_system_commands(app.screen)]
         assert "Only failed jobs" in titles and "Retry jobs" not in titles
 

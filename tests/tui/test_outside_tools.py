@@ -35,7 +35,6 @@ async def test_o_pages_the_result_e_edits_a_read_only_payload_copy_y_copies_the_
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("3")  # succeeded jobs: they have a result
         await app.wait_for_snapshot()
         job = next(
@@ -66,7 +65,6 @@ async def test_o_on_a_job_without_result_says_so(
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("1")  # pending: no result, no error
         await app.wait_for_snapshot()
         await pilot.press("o")

@@ -69,7 +69,6 @@ async def test_batches_pane_names_the_provider_and_detail_shows_anthropic_counts
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("B")
         table = app.query_one(BatchesTable)
         providers = {str(table.get_cell(key, "provider")) for key in table.rows}

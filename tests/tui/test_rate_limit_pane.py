@@ -23,9 +23,8 @@ async def test_a_limited_queue_shows_its_use_and_waiting_jobs(showcase_db: Path)
     with open_sync_store(showcase_db) as db:
         db.write(_limit_papers)
     app = make_app(showcase_db)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)):
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the first paint's messages settle before the app closes
         lines = str(app.query_one(StatusPane).render()).splitlines()
     papers = next(i for i, line in enumerate(lines) if "papers" in line)
     assert lines[papers + 1].strip() == "5/120rpm ⌛3"
@@ -39,9 +38,8 @@ async def test_a_throttled_queue_shows_its_lowered_rate(showcase_db: Path) -> No
         db.write(_limit_papers)
         db.write(lambda tx: tx.limits.note_throttled("papers", "", 30.0, showcase.NOW))
     app = make_app(showcase_db)
-    async with app.run_test(size=(80, 24)) as pilot:
+    async with app.run_test(size=(80, 24)):
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the first paint's messages settle before the app closes
         lines = str(app.query_one(StatusPane).render()).splitlines()
     # Halved: 60 of the 120 rpm are in force, the debt of 3 booked requests stays.
     assert "  5/60rpm↓ ⌛3" in lines

@@ -27,7 +27,6 @@ def after(*keys: str) -> Callable[[Pilot[None]], Awaitable[None]]:
         app = pilot.app
         assert isinstance(app, BatchDashApp)
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         for key in keys:
             await pilot.press(key)
             await app.wait_for_snapshot()

@@ -35,7 +35,6 @@ async def test_the_theme_picked_in_the_palette_is_saved_and_used_next_time(
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("ctrl+p")
         await pick(app, pilot, "theme")
         await pick(app, pilot, "nord")
@@ -44,8 +43,7 @@ async def test_the_theme_picked_in_the_palette_is_saved_and_used_next_time(
 
     app = make_app(showcase_db)
     app.start_theme = config.file_settings().theme
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE):
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         assert app.theme == "nord"
     config.file_settings.cache_clear()

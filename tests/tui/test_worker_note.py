@@ -17,7 +17,6 @@ async def test_a_blocked_worker_is_flagged_with_its_note(showcase_db: Path) -> N
     app = make_app(showcase_db)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
-        await pilot.pause()  # let the tabs finish activating their first pane
         await pilot.press("W")
         table = app.query_one(HeartbeatsTable)
         cells = [str(cell) for cell in table.get_row(worker)]

@@ -126,6 +126,7 @@ def cmd_submit(args: argparse.Namespace) -> int:
                     provider=provider,
                     metadata=metadata,
                     on_upload=sent,
+                    tags=tags,
                 ),
                 args,
             )
@@ -135,8 +136,6 @@ def cmd_submit(args: argparse.Namespace) -> int:
         print(f"batchdash: nothing submitted from {args.file}", file=sys.stderr)
         return EXIT_ERROR
     with open_sync(args) as db:
-        if tags:
-            db.write(lambda tx: tx.tags.tag_batches(ids, tags))
         for batch_id in ids:
             batch = _batch(db, str(batch_id))
             print(
