@@ -1,9 +1,9 @@
-"""The jobs table draws its plain cells itself, exactly as DataTable draws them.
+"""The jobs table draws its plain cells and its lines itself, exactly as DataTable does.
 
-The running view re-renders every visible cell each second (running jobs come and go), so
-the table builds one-line plain cells from segments instead of Rich's padding layers; what
-reaches the screen must not change: every cell, with and without the cursor on it, in the
-default theme and under NO_COLOR.
+The running view re-renders every visible line each second (running jobs come and go), so
+the table builds one-line plain cells from segments instead of Rich's padding layers and
+looks its styles up once per render pass; what reaches the screen must not change: every
+cell and line, with and without the cursor on it, in the default theme and under NO_COLOR.
 """
 
 from __future__ import annotations
@@ -51,3 +51,12 @@ async def test_plain_cells_draw_what_datatable_draws(
         cells = 2 * min(table.row_count, 20) * len(table.ordered_columns)
         # Only cells DataTable must draw (markup-like text, spans) take its slow way.
         assert plain >= 0.9 * cells, f"{plain} of {cells} cells drawn the quick way"
+        keys = [table._header_row_key, *list(table.rows)[:20]]
+        for cursor_row in (0, 1):
+            cursor, hover = Coordinate(cursor_row, 0), Coordinate(1, 0)
+            for key in keys:
+                table._pass = {}  # as inside a render pass
+                ours = table._render_line_in_row(key, 0, base, cursor, hover)
+                table._pass = None
+                theirs = DataTable._render_line_in_row(table, key, 0, base, cursor, hover)
+                assert [drawn(part) for part in ours] == [drawn(part) for part in theirs], key

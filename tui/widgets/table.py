@@ -5,9 +5,11 @@ this changes only the cells that changed while the same rows are shown, and repl
 page in one step when they are not.
 
 `PlainCellsTable` draws the cheap cells itself: a live table whose rows come and go every
-second (running jobs) re-renders every visible cell each refresh, and DataTable renders
-each one through Rich's padding and style layers (about 100 µs a cell); a one-line cell
-of plain text with one style is the same few segments built directly.
+second (running jobs) re-renders every visible line each refresh, and DataTable renders
+each cell through Rich's padding and style layers (about 100 µs a cell) and looks its
+styles up again for every line (each lookup walks the widget's ancestors); a one-line cell
+of plain text with one style is the same few segments built directly, and the styles are
+looked up once per render pass.
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual._types import SegmentLines
+from textual.coordinate import Coordinate
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 from textual.widgets._data_table import RowKey
 
@@ -30,9 +35,80 @@ class PlainCellsTable(DataTable[Any]):
     """A DataTable that draws one-line plain-text cells itself (segment for segment what
     DataTable draws), and skips measuring new rows while every column has a fixed width.
 
-    Both hooks override DataTable internals (textual is pinned in pyproject.toml);
-    tests/tui/test_table_cpu.py checks the drawn cells against DataTable's own.
+    The hooks override DataTable internals (textual is pinned in pyproject.toml);
+    tests/tui/test_table_cpu.py checks the drawn cells and lines against DataTable's own.
     """
+
+    #: Styles looked up during the render pass under way (None outside one), by what they
+    #: depend on: nothing restyles the table in the middle of a pass.
+    _pass: dict[object, Style] | None = None
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Render the lines in `crop`, each style looked up once for all of them."""
+        self._pass = {}
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._pass = None
+
+    @property
+    def rich_style(self) -> Style:
+        """The table's own style (DataTable asks for it once per line)."""
+        if self._pass is None:
+            return super().rich_style
+        if "table" not in self._pass:
+            self._pass["table"] = super().rich_style
+        return self._pass["table"]
+
+    def _get_row_style(self, row_index: int, base_style: Style) -> Style:
+        if self._pass is None:
+            return super()._get_row_style(row_index, base_style)
+        kind = row_index % 2 if row_index >= self.fixed_rows else row_index
+        key = ("row", kind, base_style)
+        if key not in self._pass:
+            self._pass[key] = super()._get_row_style(row_index, base_style)
+        return self._pass[key]
+
+    def _render_line_in_row(
+        self,
+        row_key: RowKey,
+        line_no: int,
+        base_style: Style,
+        cursor_location: Coordinate,
+        hover_location: Coordinate,
+    ) -> tuple[SegmentLines, SegmentLines]:
+        # DataTable's own, for a row cursor and no fixed or label columns, without the
+        # lookups it makes per line for the columns this table never has.
+        labels = self._labelled_row_exists and self.show_row_labels
+        if self._pass is None or labels or self.fixed_columns or self.cursor_type != "row":
+            return super()._render_line_in_row(
+                row_key, line_no, base_style, cursor_location, hover_location
+            )
+        row_index = self._row_locations.get(row_key)
+        row_index = -1 if row_index is None else row_index
+        row_style = self._get_row_style(row_index, base_style)
+        cursor, hover = cursor_location.row == row_index, hover_location.row == row_index
+        widths = [column.get_render_width(self) for column in self.ordered_columns]
+        line = [
+            self._render_cell(row_index, index, row_style, width, cursor, hover)[line_no]
+            for index, width in enumerate(widths)
+        ]
+        # The row's style carried on past the last column to the pane's edge.
+        extend, _ = self._get_styles_to_render_cell(
+            row_index == -1,
+            False,
+            False,
+            hover,
+            cursor,
+            self.show_cursor,
+            self._show_hover_cursor,
+            False,
+            False,
+        )
+        meta = Style.from_meta({"row": row_index, "column": 0, "out_of_bounds": True})
+        remaining = max(0, self.size.width - sum(widths) - self._row_label_column_width)
+        line.append([Segment(" " * remaining, row_style + extend + meta)])
+        return [], line
 
     def _render_cell(
         self,
