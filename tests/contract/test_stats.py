@@ -56,6 +56,31 @@ async def test_totals_spend_throughput_and_pending(db: Store) -> None:
     assert pending == {"idle": (2, 0), waiting: (1, 1)}
 
 
+async def test_jobs_waiting_out_a_retry_delay_are_counted_at_every_priority(db: Store) -> None:
+    # Pending jobs of several priorities in two queues; the first of each (queue, priority)
+    # fails and waits out a retry delay, the others succeed; then fresh jobs arrive.
+    groups = [("a", 5), ("a", 0), ("a", -3), ("b", 0)]
+    for name, priority in groups:
+        await queue.enqueue(db, name, jobs(2, f"p{priority}-", priority=priority))
+    claimed = await queue.claim(db, "w", 8, lease_seconds=30)
+    first = {(c.queue, c.key.split("-")[0]): c for c in reversed(claimed)}
+    waiting = {c.job_id for c in first.values()}
+    await queue.report(
+        db,
+        "w",
+        [
+            queue.failed(c, "busy", kind="http_429", retryable=True, policy=FAST, retry_after=600)
+            if c.job_id in waiting
+            else queue.succeeded(c, None)
+            for c in claimed
+        ],
+    )
+    await queue.enqueue(db, "a", [*jobs(1, "new5-", priority=5), *jobs(1, "new-3-", priority=-3)])
+    await queue.enqueue(db, "b", jobs(1, "new9-", priority=9))
+    pending = await db.read(lambda tx: tx.stats.local_pending_by_queue(time.time()))
+    assert pending == {"a": (5, 3), "b": (2, 1)}
+
+
 #: A fixed epoch for finishes at known times (worker-reported `finished_at` is stored as is).
 T0 = 1_700_000_000.0
 

@@ -17,14 +17,13 @@ from typing import Any, ClassVar, NamedTuple
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
 
 from batchdash.core.models import Job
 from batchdash.core.snapshot import JobPage
 from batchdash.tui import styles
 from batchdash.tui.fmt import age, duration, one_line
 from batchdash.tui.stage_text import progress_text
-from batchdash.tui.widgets.table import Row, highlighted_key, sync_rows
+from batchdash.tui.widgets.table import PlainCellsTable, Row, highlighted_key, sync_rows
 
 
 class Shown(NamedTuple):
@@ -58,7 +57,7 @@ PADDING = 2
 HEADER_ORDERS = {"id": "-id", "key": "key", "state": "status", "try": "attempts", "age": "-updated"}
 
 
-class JobTable(DataTable[Any]):
+class JobTable(PlainCellsTable):
     """Jobs of the current page; actions on the highlighted, marked or all matching jobs."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
