@@ -4,11 +4,10 @@ cancelling), its own ETA, errors and file ids."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.text import Text
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
 
 from batchdash.core.snapshot import BatchRow
 from batchdash.tui import styles
@@ -20,7 +19,7 @@ from batchdash.tui.once import (
     batch_timing_text,
     provider_label,
 )
-from batchdash.tui.widgets.table import Row, sync_rows
+from batchdash.tui.widgets.table import PlainCellsTable, Row, sync_rows
 
 COLUMNS = (
     ("id", "ID", 4),
@@ -38,7 +37,7 @@ COLUMNS = (
 )
 
 
-class BatchesTable(DataTable[Any]):
+class BatchesTable(PlainCellsTable):
     """Remote batches, active first; enter opens one, `c` cancels it, `R` resubmits failures."""
 
     BINDINGS: ClassVar[list[BindingType]] = [

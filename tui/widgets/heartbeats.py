@@ -4,16 +4,13 @@ as "loop blocked 12s by job 42")."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
-from textual.widgets import DataTable
 
 from batchdash.core.models import WorkerState
 from batchdash.core.snapshot import WorkerRow
 from batchdash.tui import styles
 from batchdash.tui.fmt import age, count, one_line
-from batchdash.tui.widgets.table import Row, sync_rows
+from batchdash.tui.widgets.table import PlainCellsTable, Row, sync_rows
 
 COLUMNS = (
     ("id", "WORKER", 20),
@@ -35,7 +32,7 @@ COLUMNS = (
 LIVE = frozenset({WorkerState.IDLE, WorkerState.BUSY, WorkerState.DRAINING})
 
 
-class HeartbeatsTable(DataTable[Any]):
+class HeartbeatsTable(PlainCellsTable):
     """Workers, latest heartbeat first."""
 
     def on_mount(self) -> None:
