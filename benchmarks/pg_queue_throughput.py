@@ -98,7 +98,8 @@ def bench_batchdash(url: str, n: int, workers: int, batch: int) -> Result:
 
     enqueue_s = asyncio.run(enqueue())
     worker = [sys.executable, "-m", "batchdash", "worker", "--concurrency", str(batch)]
-    pg_baselines.run_all([[*worker, "--idle-exit", "0.5"]] * workers, url, batchdash_env(url))
+    argvs = [[*worker, "--idle-exit", "0.5"]] * workers
+    server_us = pg_baselines.drain(argvs, url, n, batchdash_env(url))
     with tempfile.TemporaryDirectory() as tmp:
         done = _export(url, Path(tmp) / "jobs.jsonl", "--status", "succeeded")
         events = _export(url, Path(tmp) / "events.jsonl", "--events")
@@ -107,7 +108,11 @@ def bench_batchdash(url: str, n: int, workers: int, batch: int) -> Result:
     per_job = Counter(e["job_id"] for e in events if e["kind"] == "succeeded")
     completions = sum(per_job.values())
     return Result(
-        n / enqueue_s, len(done) / (last - first), completions, completions - len(per_job)
+        n / enqueue_s,
+        len(done) / (last - first),
+        completions,
+        completions - len(per_job),
+        server_us,
     )
 
 
@@ -175,11 +180,12 @@ def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]
         print(f"\n{workers} worker processes")
         print(
             f"{'':18}{'enqueue/s':>12}{'claim+complete/s':>18}{'completed':>11}{'duplicates':>12}"
+            f"{'server µs/job':>15}"
         )
         for name, r in rows.items():
             print(
                 f"{name:18}{r.enqueue_per_s:>12,.0f}{r.drain_per_s:>18,.0f}"
-                f"{r.completed:>11,}{r.duplicates:>12}"
+                f"{r.completed:>11,}{r.duplicates:>12}{r.server_us:>15,.0f}"
             )
         if "raw SQL ceiling" in rows:
             raw = rows["raw SQL ceiling"].drain_per_s
@@ -190,6 +196,8 @@ def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]
             ratio = rows["batchdash"].drain_per_s / rows["pgqueuer"].drain_per_s
             target = " (target >= 1.0 with 4 processes)" if workers == 4 else ""
             print(f"batchdash / pgqueuer: {ratio:.2f}{target}")
+            cpu = rows["batchdash"].server_us / (rows["pgqueuer"].server_us or float("nan"))
+            print(f"server CPU per job, batchdash / pgqueuer: {cpu:.2f} (lower is better)")
 
 
 def _systems(parser: argparse.ArgumentParser, only: str | None) -> list[str]:
