@@ -108,18 +108,17 @@ def _glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
-#: A key pattern (`{m}` its placeholder) and a free-text one (key or error), by the back
-#: end's case-insensitive LIKE. PostgreSQL matches keys in job_keys, whose trigram index
-#: lives off the jobs table that every claim and finish rewrites (its migration 0012); a
-#: free text is the ids of both matches, so each side still reads its own trigram index.
+#: A key pattern and a free-text one (key or error; `{m}` is the placeholder), by the back
+#: end's case-insensitive LIKE. PostgreSQL matches both texts in job_search, whose trigram
+#: indexes live off the jobs table that every claim and finish rewrites (its migration 0012).
 _KEY_MATCH = {
     "LIKE": "j.key LIKE {m} ESCAPE '\\'",
-    "ILIKE": "j.id IN (SELECT tk.job_id FROM job_keys tk WHERE tk.key ILIKE {m} ESCAPE '\\')",
+    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s WHERE s.key ILIKE {m} ESCAPE '\\')",
 }
 _TEXT_MATCH = {
     "LIKE": "(j.key LIKE {m} ESCAPE '\\' OR j.error LIKE {m} ESCAPE '\\')",
-    "ILIKE": "j.id IN (SELECT tk.job_id FROM job_keys tk WHERE tk.key ILIKE {m} ESCAPE '\\' "
-    "UNION ALL SELECT te.id FROM jobs te WHERE te.error ILIKE {m} ESCAPE '\\')",
+    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s "
+    "WHERE s.key ILIKE {m} ESCAPE '\\' OR s.error ILIKE {m} ESCAPE '\\')",
 }
 
 
