@@ -67,16 +67,17 @@ def server_cpu_seconds(url: str) -> float:
     background processes) and the children it reaped (closed connections). Only for a
     server on this machine; 0.0 where /proc cannot tell (another host, another OS)."""
     with psycopg.connect(url) as conn:
-        backend = conn.info.backend_pid
-    try:
-        postmaster = int(Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()[1])
-        own, reaped = _ticks(postmaster)
+        # Read while connected: once the connection closes, its backend's /proc entry goes.
+        try:
+            stat = Path(f"/proc/{conn.info.backend_pid}/stat").read_text()
+            postmaster = int(stat.rsplit(")", 1)[1].split()[1])
+            own, reaped = _ticks(postmaster)
+        except OSError:
+            return 0.0
         live = 0
         for child in _children(postmaster):
-            with contextlib.suppress(OSError):  # a backend that exited meanwhile is reaped
+            with contextlib.suppress(OSError):  # one that exited meanwhile is in `reaped` next
                 live += _ticks(child)[0]
-    except OSError:
-        return 0.0
     return (own + reaped + live) / os.sysconf("SC_CLK_TCK")
 
 
