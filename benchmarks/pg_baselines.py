@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import multiprocessing as mp
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -36,13 +37,15 @@ TIMEOUT = 900
 
 @dataclass
 class Result:
-    """One system's figures for one worker count (`server_us`: server CPU per job, µs)."""
+    """One system's figures for one worker count (`server_us`, `worker_us`: CPU per job of
+    the server and of the worker processes, µs)."""
 
     enqueue_per_s: float
     drain_per_s: float
     completed: int
     duplicates: int
     server_us: float = 0.0
+    worker_us: float = 0.0
 
 
 def _ticks(pid: int) -> tuple[int, int]:
@@ -83,11 +86,19 @@ def server_cpu_seconds(url: str) -> float:
 
 def drain(
     argvs: list[list[str]], url: str, n: int, extra_env: dict[str, str] | None = None
-) -> float:
-    """Run the worker processes (`run_all`); returns the server's CPU per job in µs."""
-    before = server_cpu_seconds(url)
+) -> tuple[float, float]:
+    """Run the worker processes (`run_all`); returns the CPU per job (µs) of the server and
+    of the workers."""
+    before = server_cpu_seconds(url), _children_cpu_seconds()
     run_all(argvs, url, extra_env)
-    return (server_cpu_seconds(url) - before) / n * 1e6
+    server = server_cpu_seconds(url) - before[0]
+    return server / n * 1e6, (_children_cpu_seconds() - before[1]) / n * 1e6
+
+
+def _children_cpu_seconds() -> float:
+    """CPU used so far by this process's exited (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def env_for(url: str) -> dict[str, str]:
@@ -195,7 +206,7 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
             return time.perf_counter() - start
 
     enqueue_s = asyncio.run(enqueue())
-    server_us = drain([[sys.executable, __file__, "pgqueuer-worker", str(batch)]] * workers, url, n)
+    cpu = drain([[sys.executable, __file__, "pgqueuer-worker", str(batch)]] * workers, url, n)
     # Every pick and every completion writes a pgqueuer_log row stamped with now().
     result = timed_counts(
         url,
@@ -203,7 +214,7 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
         "max(created), count(*), count(DISTINCT job_id) "
         "FROM pgqueuer_log WHERE status = 'successful'",
     )
-    result.enqueue_per_s, result.server_us = n / enqueue_s, server_us
+    result.enqueue_per_s, (result.server_us, result.worker_us) = n / enqueue_s, cpu
     return result
 
 
@@ -247,7 +258,7 @@ def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Res
 
     enqueue_s = asyncio.run(defer())
     worker = [*cli, "worker", "--one-shot", "--concurrency", str(concurrency)]
-    server_us = drain([worker] * workers, url, n)
+    cpu = drain([worker] * workers, url, n)
     # Status triggers append a procrastinate_events row (at = now()) per state change.
     result = timed_counts(
         url,
@@ -255,7 +266,7 @@ def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Res
         "max(at), count(*), count(DISTINCT job_id) "
         "FROM procrastinate_events WHERE type = 'succeeded'",
     )
-    result.enqueue_per_s, result.server_us = n / enqueue_s, server_us
+    result.enqueue_per_s, (result.server_us, result.worker_us) = n / enqueue_s, cpu
     return result
 
 
@@ -298,18 +309,19 @@ def bench_raw(url: str, n: int, workers: int, batch: int) -> Result:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_raw_worker, args=(url, batch, out)) for _ in range(workers)]
-    cpu_before = server_cpu_seconds(url)
+    cpu_before = server_cpu_seconds(url), _children_cpu_seconds()
     for proc in procs:
         proc.start()
     results = [out.get() for _ in procs]
     for proc in procs:
         proc.join()
-    server_us = (server_cpu_seconds(url) - cpu_before) / n * 1e6
+    server_us = (server_cpu_seconds(url) - cpu_before[0]) / n * 1e6
+    worker_us = (_children_cpu_seconds() - cpu_before[1]) / n * 1e6
     ids = [i for r in results for i in r[2]]
     first = min(r[0] for r in results if r[0])
     last = max(r[1] for r in results)
     rate = len(ids) / (last - first)
-    return Result(n / enqueue_s, rate, len(ids), len(ids) - len(set(ids)), server_us)
+    return Result(n / enqueue_s, rate, len(ids), len(ids) - len(set(ids)), server_us, worker_us)
 
 
 if __name__ == "__main__":
