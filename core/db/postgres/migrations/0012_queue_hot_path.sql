@@ -146,3 +146,13 @@ BEGIN
     END IF;
     RETURN NULL;
 END $$;
+
+-- 3. The budget check of 0008 only for deltas that added cost: claims and no-cost finishes
+--    append deltas too, and each called budget_check (a query of queues) for no queue.
+CREATE OR REPLACE FUNCTION budget_check_deltas() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows WHERE cost > 0) THEN
+        PERFORM budget_check(ARRAY(SELECT DISTINCT queue FROM new_rows WHERE cost > 0));
+    END IF;
+    RETURN NULL;
+END $$;
