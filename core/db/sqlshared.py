@@ -127,7 +127,7 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
 
     `mark` is the back end's placeholder and `like` its case-insensitive LIKE (SQLite's
     LIKE already ignores ASCII case; PostgreSQL needs ILIKE), which also picks where keys
-    are matched (`_KEY_MATCH`).
+    and texts are matched (`_KEY_MATCH`, `_TEXT_MATCH`).
     """
     clauses: list[str] = []
     params: list[Any] = []
