@@ -10,8 +10,10 @@ environment (`BENCH_PG_URL`; `pgq` reads `PGDSN`), never from argv.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -35,12 +37,78 @@ TIMEOUT = 900
 
 @dataclass
 class Result:
-    """One system's figures for one worker count."""
+    """One system's figures for one worker count (`server_us`, `worker_us`: CPU per job of
+    the server and of the worker processes, µs)."""
 
     enqueue_per_s: float
     drain_per_s: float
     completed: int
     duplicates: int
+    server_us: float = 0.0
+    worker_us: float = 0.0
+
+
+def _ticks(pid: int) -> tuple[int, int]:
+    """(own CPU ticks, ticks of reaped children) of a process, from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+
+
+def _children(parent: int) -> list[int]:
+    """The live child processes of `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                    found.append(int(entry.name))
+    return found
+
+
+def server_cpu_seconds(url: str) -> float:
+    """CPU the whole server has used so far: the postmaster, its live children (backends,
+    background processes) and the children it reaped (closed connections). Only for a
+    server on this machine; 0.0 where /proc cannot tell (another host, another OS)."""
+    with psycopg.connect(url) as conn:
+        # Read while connected: once the connection closes, its backend's /proc entry goes.
+        try:
+            stat = Path(f"/proc/{conn.info.backend_pid}/stat").read_text()
+            postmaster = int(stat.rsplit(")", 1)[1].split()[1])
+            own, reaped = _ticks(postmaster)
+        except OSError:
+            return 0.0
+        live = 0
+        for child in _children(postmaster):
+            with contextlib.suppress(OSError):  # one that exited meanwhile is in `reaped` next
+                live += _ticks(child)[0]
+    return (own + reaped + live) / os.sysconf("SC_CLK_TCK")
+
+
+def drain(
+    argvs: list[list[str]], url: str, n: int, extra_env: dict[str, str] | None = None
+) -> tuple[float, float]:
+    """Run the worker processes (`run_all`); returns the CPU per job (µs) of the server and
+    of the workers."""
+    settle(url)
+    before = server_cpu_seconds(url), _children_cpu_seconds()
+    run_all(argvs, url, extra_env)
+    server = server_cpu_seconds(url) - before[0]
+    return server / n * 1e6, (_children_cpu_seconds() - before[1]) / n * 1e6
+
+
+def settle(url: str) -> None:
+    """Write out what earlier runs left dirty before a drain is measured: the server's
+    checkpoints and background writes count as its CPU, and would otherwise land in the
+    window of whichever system runs next. Needs a superuser (the throwaway server's); a
+    server that refuses is measured as it is."""
+    with psycopg.connect(url, autocommit=True) as conn, contextlib.suppress(psycopg.Error):
+        conn.execute("CHECKPOINT")
+
+
+def _children_cpu_seconds() -> float:
+    """CPU used so far by this process's exited (waited-for) children."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def env_for(url: str) -> dict[str, str]:
@@ -148,7 +216,7 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
             return time.perf_counter() - start
 
     enqueue_s = asyncio.run(enqueue())
-    run_all([[sys.executable, __file__, "pgqueuer-worker", str(batch)]] * workers, url)
+    cpu = drain([[sys.executable, __file__, "pgqueuer-worker", str(batch)]] * workers, url, n)
     # Every pick and every completion writes a pgqueuer_log row stamped with now().
     result = timed_counts(
         url,
@@ -156,7 +224,7 @@ def bench_pgqueuer(url: str, n: int, workers: int, batch: int) -> Result:
         "max(created), count(*), count(DISTINCT job_id) "
         "FROM pgqueuer_log WHERE status = 'successful'",
     )
-    result.enqueue_per_s = n / enqueue_s
+    result.enqueue_per_s, (result.server_us, result.worker_us) = n / enqueue_s, cpu
     return result
 
 
@@ -200,7 +268,7 @@ def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Res
 
     enqueue_s = asyncio.run(defer())
     worker = [*cli, "worker", "--one-shot", "--concurrency", str(concurrency)]
-    run_all([worker] * workers, url)
+    cpu = drain([worker] * workers, url, n)
     # Status triggers append a procrastinate_events row (at = now()) per state change.
     result = timed_counts(
         url,
@@ -208,7 +276,7 @@ def bench_procrastinate(url: str, n: int, workers: int, concurrency: int) -> Res
         "max(at), count(*), count(DISTINCT job_id) "
         "FROM procrastinate_events WHERE type = 'succeeded'",
     )
-    result.enqueue_per_s = n / enqueue_s
+    result.enqueue_per_s, (result.server_us, result.worker_us) = n / enqueue_s, cpu
     return result
 
 
@@ -251,15 +319,20 @@ def bench_raw(url: str, n: int, workers: int, batch: int) -> Result:
     ctx = mp.get_context("spawn")
     out = ctx.Queue()
     procs = [ctx.Process(target=_raw_worker, args=(url, batch, out)) for _ in range(workers)]
+    settle(url)
+    cpu_before = server_cpu_seconds(url), _children_cpu_seconds()
     for proc in procs:
         proc.start()
     results = [out.get() for _ in procs]
     for proc in procs:
         proc.join()
+    server_us = (server_cpu_seconds(url) - cpu_before[0]) / n * 1e6
+    worker_us = (_children_cpu_seconds() - cpu_before[1]) / n * 1e6
     ids = [i for r in results for i in r[2]]
     first = min(r[0] for r in results if r[0])
     last = max(r[1] for r in results)
-    return Result(n / enqueue_s, len(ids) / (last - first), len(ids), len(ids) - len(set(ids)))
+    rate = len(ids) / (last - first)
+    return Result(n / enqueue_s, rate, len(ids), len(ids) - len(set(ids)), server_us, worker_us)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Made like a restore (`pg_restore`) loads a dump into the production tables: triggers off
 (the count triggers and foreign-key checks), the secondary indexes dropped and built again
-after the rows, the trigger-kept tables (`job_count_totals`, `local_finish_totals`,
+after the rows, the trigger-kept tables (`job_search`, `job_count_totals`, `local_finish_totals`,
 `qa_totals`, `qa_success_counts`, the QA summary's of migration 0006) rebuilt from the
 rows, identity sequences moved past the ids used, and VACUUM ANALYZE at the end
 (statistics and the visibility map that index-only scans need).
@@ -25,6 +25,7 @@ import psycopg
 TABLES = (
     "batches",
     "jobs",
+    "job_search",
     "job_payloads",
     "job_results",
     "events",
@@ -135,6 +136,7 @@ FROM qa_results q, unnest(%(dimensions)s::text[]) AS d
 
 REBUILD_SQL = [
     "TRUNCATE job_count_deltas, job_count_totals, local_finish_deltas, local_finish_totals",
+    "INSERT INTO job_search (job_id, key, error) SELECT id, key, error FROM jobs",
     """
     INSERT INTO job_count_totals (queue, status, n, local_n, input_tokens, output_tokens, cost)
     SELECT queue, status, count(*), count(*) FILTER (WHERE batch_id IS NULL),

@@ -45,7 +45,11 @@ deferred or batched beyond that). With BATCHDASH_TEST_PG_URL it is that server's
 the report prints the ones in force.
 
 Prints jobs/s per system and worker count, the ratio batchdash / pgqueuer (target ≥ 1.0
-with 4 processes, 0 duplicates) and each system against the raw ceiling. Until batchdash's
+with 4 processes, 0 duplicates) and each system against the raw ceiling. Also the CPU per
+job of the server (the postmaster and all its processes, from /proc, for a server on this
+machine) and of the worker processes, over the drain: on a machine with few cores the two
+share them, and unlike jobs/s these hardly move with other load (the batchdash / pgqueuer
+ratio of server CPU is printed too). Until batchdash's
 PostgreSQL store exists its half stops with a one-line message; `--only baselines` runs the
 other three, `--only batchdash,pgqueuer` just those (quicker to iterate on). Needs
 `pip install 'batchdash[bench]'` and PostgreSQL's server binaries.
@@ -98,7 +102,8 @@ def bench_batchdash(url: str, n: int, workers: int, batch: int) -> Result:
 
     enqueue_s = asyncio.run(enqueue())
     worker = [sys.executable, "-m", "batchdash", "worker", "--concurrency", str(batch)]
-    pg_baselines.run_all([[*worker, "--idle-exit", "0.5"]] * workers, url, batchdash_env(url))
+    argvs = [[*worker, "--idle-exit", "0.5"]] * workers
+    server_us, worker_us = pg_baselines.drain(argvs, url, n, batchdash_env(url))
     with tempfile.TemporaryDirectory() as tmp:
         done = _export(url, Path(tmp) / "jobs.jsonl", "--status", "succeeded")
         events = _export(url, Path(tmp) / "events.jsonl", "--events")
@@ -107,7 +112,12 @@ def bench_batchdash(url: str, n: int, workers: int, batch: int) -> Result:
     per_job = Counter(e["job_id"] for e in events if e["kind"] == "succeeded")
     completions = sum(per_job.values())
     return Result(
-        n / enqueue_s, len(done) / (last - first), completions, completions - len(per_job)
+        n / enqueue_s,
+        len(done) / (last - first),
+        completions,
+        completions - len(per_job),
+        server_us,
+        worker_us,
     )
 
 
@@ -175,11 +185,12 @@ def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]
         print(f"\n{workers} worker processes")
         print(
             f"{'':18}{'enqueue/s':>12}{'claim+complete/s':>18}{'completed':>11}{'duplicates':>12}"
+            f"{'server µs/job':>15}{'worker µs/job':>15}"
         )
         for name, r in rows.items():
             print(
                 f"{name:18}{r.enqueue_per_s:>12,.0f}{r.drain_per_s:>18,.0f}"
-                f"{r.completed:>11,}{r.duplicates:>12}"
+                f"{r.completed:>11,}{r.duplicates:>12}{r.server_us:>15,.0f}{r.worker_us:>15,.0f}"
             )
         if "raw SQL ceiling" in rows:
             raw = rows["raw SQL ceiling"].drain_per_s
@@ -190,6 +201,8 @@ def report(n: int, batch: int, settings: str, runs: dict[int, dict[str, Result]]
             ratio = rows["batchdash"].drain_per_s / rows["pgqueuer"].drain_per_s
             target = " (target >= 1.0 with 4 processes)" if workers == 4 else ""
             print(f"batchdash / pgqueuer: {ratio:.2f}{target}")
+            cpu = rows["batchdash"].server_us / (rows["pgqueuer"].server_us or float("nan"))
+            print(f"server CPU per job, batchdash / pgqueuer: {cpu:.2f} (lower is better)")
 
 
 def _systems(parser: argparse.ArgumentParser, only: str | None) -> list[str]:

@@ -108,11 +108,26 @@ def _glob_to_like(pattern: str) -> str:
     return escaped.replace("*", "%").replace("?", "_")
 
 
+#: A key pattern and a free-text one (key or error; `{m}` is the placeholder), by the back
+#: end's case-insensitive LIKE. PostgreSQL matches both texts in job_search, whose trigram
+#: indexes live off the jobs table that every claim and finish rewrites (its migration 0012).
+_KEY_MATCH = {
+    "LIKE": "j.key LIKE {m} ESCAPE '\\'",
+    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s WHERE s.key ILIKE {m} ESCAPE '\\')",
+}
+_TEXT_MATCH = {
+    "LIKE": "(j.key LIKE {m} ESCAPE '\\' OR j.error LIKE {m} ESCAPE '\\')",
+    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s "
+    "WHERE s.key ILIKE {m} ESCAPE '\\' OR s.error ILIKE {m} ESCAPE '\\')",
+}
+
+
 def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, list[Any]]:
     """Build a parameterized WHERE clause for a job filter (table alias `j`).
 
     `mark` is the back end's placeholder and `like` its case-insensitive LIKE (SQLite's
-    LIKE already ignores ASCII case; PostgreSQL needs ILIKE).
+    LIKE already ignores ASCII case; PostgreSQL needs ILIKE), which also picks where keys
+    and texts are matched (`_KEY_MATCH`, `_TEXT_MATCH`).
     """
     clauses: list[str] = []
     params: list[Any] = []
@@ -128,7 +143,7 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
     if flt.ids:
         any_of("j.id", flt.ids)
     if flt.key_glob:
-        clauses.append(f"j.key {like} {mark} ESCAPE '\\'")
+        clauses.append(_KEY_MATCH[like].format(m=mark))
         params.append(_glob_to_like(flt.key_glob))
     if flt.batch_id is not None:
         clauses.append(f"j.batch_id = {mark}")
@@ -158,7 +173,7 @@ def _where(flt: JobFilter, mark: str = "?", like: str = "LIKE") -> tuple[str, li
         clauses.append(f"j.created_at < {mark}")
         params.append(flt.created_before)
     if flt.text:
-        clauses.append(f"(j.key {like} {mark} ESCAPE '\\' OR j.error {like} {mark} ESCAPE '\\')")
+        clauses.append(_TEXT_MATCH[like].format(m=mark))
         pattern = f"%{_glob_to_like(flt.text)}%"
         params.extend([pattern, pattern])
     if flt.score_below is not None:
