@@ -129,6 +129,8 @@ class View:
     limit: int = 100
     #: A keyset page: the rows next to a row shown before (then `offset` is not used).
     page: Page | None = None
+    #: That page's number as the reader turned to it (1 = the first), None if not known.
+    page_number: int | None = None
     #: The job under the cursor, and the cursor's row (where it lands when that job left).
     job_id: int | None = None
     cursor: int = 0
@@ -196,6 +198,7 @@ def jobs_pane(tx: Tx, view: View, now: float, total: int) -> tuple[JobPage, JobD
         limit=view.limit,
         total=total,
         page=view.page,
+        number=view.page_number,
     )
     job_id = cursor_job(page.rows, view.job_id, view.cursor)
     return page, None if job_id is None else job_detail(tx, job_id, now)
