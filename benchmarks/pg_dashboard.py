@@ -67,14 +67,15 @@ VIEWS: dict[str, View] = {
 
 def keyset(where: DbLocation, view: View) -> View:
     """The same page as `view`, read after its previous page's last row (the way the
-    dashboard's `]` reads it), instead of from its offset; that row is found once here."""
+    dashboard's `]` reads it, knowing the page's number), instead of from its offset;
+    that row is found once here."""
     with open_sync_store(where, readonly=True) as db:
         [before] = db.read(
             lambda tx: tx.jobs.list_jobs(
                 view.flt, limit=1, offset=view.offset - 1, order=view.order, with_bodies=False
             )
         )
-    return replace(view, offset=0, page=Page(before))
+    return replace(view, offset=0, page=Page(before), page_number=view.offset // view.limit + 1)
 
 
 CYCLES = 30

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Page, Tx
 from batchdash.core.models import BatchState, Job, JobFilter, JobStatus, QueueInfo
 from batchdash.core.qa_models import QASummary
-from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -38,6 +37,9 @@ from batchdash.core.snapshot.job_rows import (
     job_page,
 )
 from batchdash.core.snapshot.worker_rows import WorkerRow, worker_health, workers
+
+if TYPE_CHECKING:  # a name only here: `--once` never needs the rate limiter's module
+    from batchdash.core.ratelimit import LimitStatus
 
 __all__ = [
     "DETAIL_TEXT_CHARS",

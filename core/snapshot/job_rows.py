@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from batchdash.core.db.ports import Page, Tx
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import ALL_JOBS, Batch, Event, Job, JobFilter, JobStatus
 from batchdash.core.qa_models import QAResult
-from batchdash.core.stage_records import StageRun
+
+if TYPE_CHECKING:  # a name only here: `--once` never reads a job's stages
+    from batchdash.core.stage_records import StageRun
 
 #: A filtered count stops here ("10,000+ of …") instead of scanning the whole table.
 COUNT_CAP = 10_000
