@@ -73,7 +73,15 @@ NOT_FOR_ONCE = {
     "psycopg_pool",
     *(
         f"batchdash.core.{name}"
-        for name in ("ratelimit", "limiter", "estimate", "notices", "sync", "stage_records")
+        for name in (
+            "ratelimit",
+            "limiter",
+            "estimate",
+            "notices",
+            "sync",
+            "stage_records",
+            "batch_records",
+        )
     ),
 }
 
