@@ -8,7 +8,9 @@ paint of a fresh process, `--once` and `--once --json` against the
 PostgreSQL server (a throwaway one from tests/pgserver.py, or BATCHDASH_TEST_PG_URL's),
 and the refresh is measured for several views: the default one, a status filter, a text
 filter, and both filters on a page deep in the list, that page read both by OFFSET (as
-the dashboard did) and by keyset, after the previous page's last row (as `]` reads it).
+the dashboard did) and by keyset, after the previous page's last row (as `]` reads it:
+numbered by the pages turned, so a text-filtered page counts no rows in front of it; the
+same page with those rows counted, as before, is measured beside it).
 
 Targets at 1M and 10M jobs: refresh ≤ 50 ms median, first paint ≤ 1 s, `--once` ≤ 3×
 the floor.
@@ -57,6 +59,9 @@ VIEWS: dict[str, View] = {
     "failed + 'timeout', page 51 by OFFSET": View(
         flt=JobFilter(statuses=(JobStatus.FAILED,), text="timeout"), offset=5_000
     ),
+    "failed + 'timeout', page 51 by keyset, rows in front counted": View(
+        flt=JobFilter(statuses=(JobStatus.FAILED,), text="timeout"), offset=5_000
+    ),
     "failed + 'timeout', page 51 by keyset": View(
         flt=JobFilter(statuses=(JobStatus.FAILED,), text="timeout"), offset=5_000
     ),
@@ -65,16 +70,19 @@ VIEWS: dict[str, View] = {
 }
 
 
-def keyset(where: DbLocation, view: View) -> View:
+def keyset(where: DbLocation, view: View, *, numbered: bool) -> View:
     """The same page as `view`, read after its previous page's last row (the way the
-    dashboard's `]` reads it), instead of from its offset; that row is found once here."""
+    dashboard's `]` reads it), instead of from its offset; that row is found once here.
+    `numbered`: with the page's number, as the dashboard knows it from the pages turned
+    (a text-filtered page then counts no rows in front of it), else without."""
     with open_sync_store(where, readonly=True) as db:
         [before] = db.read(
             lambda tx: tx.jobs.list_jobs(
                 view.flt, limit=1, offset=view.offset - 1, order=view.order, with_bodies=False
             )
         )
-    return replace(view, offset=0, page=Page(before))
+    number = view.offset // view.limit + 1 if numbered else None
+    return replace(view, offset=0, page=Page(before), page_number=number)
 
 
 CYCLES = 30
@@ -106,6 +114,15 @@ def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
             f"p95 {got['refresh_p95'] * 1000:.1f} ms (read {got['read_median'] * 1000:.1f} ms), "
             f"first paint {got['first_paint']:.2f} s, RSS {got['peak_rss_mb']:.0f} MB"
         )
+    views = figures["views"]
+    numbered, counted = (
+        views[f"failed + 'timeout', page 51 by keyset{tail}"]["refresh_median"]
+        for tail in ("", ", rows in front counted")
+    )
+    print(
+        f"text-filtered page 51 by keyset: numbered {numbered * 1000:.1f} ms, rows in front "
+        f"counted {counted * 1000:.1f} ms ({counted / numbered:.1f}×)"
+    )
     env = {**os.environ, "BATCHDASH_DB": url}
     once = wall([sys.executable, "-m", "batchdash", "--once"], env=env)
     once_json = wall([sys.executable, "-m", "batchdash", "--once", "--json"], env=env)
@@ -184,8 +201,8 @@ def main() -> int:
         started = time.perf_counter()
         where = DbLocation(url=os.environ["BATCHDASH_DB"])
         view = VIEWS[args.child]
-        if args.child.endswith("by keyset"):
-            view = keyset(where, view)  # its first paint includes finding that row
+        if "by keyset" in args.child:  # its first paint includes finding that row
+            view = keyset(where, view, numbered=args.child.endswith("by keyset"))
         got = asyncio.run(child_app(where, started, CYCLES, view))
         print(json.dumps(got))
         return 0

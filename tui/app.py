@@ -177,7 +177,7 @@ class BatchDashApp(ToastingApp, OutsideApp):
         # and an action would reach jobs this view does not show.
         self.marks.clear()
         self.all_marked = False
-        self.view = replace(self.view, flt=flt, offset=0, page=None)
+        self.view = replace(self.view, flt=flt, offset=0, page=None, page_number=None)
         self._queued_pages = 0
         self.action_show_tab("jobs")
         self._kick()
@@ -201,7 +201,7 @@ class BatchDashApp(ToastingApp, OutsideApp):
         self._set_order(names[(names.index(self.view.order) + 1) % len(names)])
 
     def _set_order(self, order: str) -> None:
-        self.view = replace(self.view, order=order, offset=0, page=None)
+        self.view = replace(self.view, order=order, offset=0, page=None, page_number=None)
         self._queued_pages = 0
         self._kick()
 
@@ -234,9 +234,14 @@ class BatchDashApp(ToastingApp, OutsideApp):
         if page is None or not page.rows or (page.at_end if delta > 0 else page.at_start):
             return
         anchor: Page | None = Page(page.rows[-1]) if delta > 0 else Page(page.rows[0], True)
-        if delta < 0 and page.offset_exact and page.offset <= page.limit:
+        second = page.offset <= page.limit if page.offset_exact else page.number == 2
+        if delta < 0 and second:
             anchor = None  # back to the first page, which follows new rows at the top
-        self.view = replace(self.view, page=anchor, offset=0)
+        # The page's number travels with it, so a deep page need not count rows in front;
+        # a keyset page that lands before page 2 counts them instead (it is not the first).
+        number = page.page_number
+        turned = None if number is None or anchor is None or number + delta < 2 else number + delta
+        self.view = replace(self.view, page=anchor, page_number=turned, offset=0)
         self._kick()
 
     def action_move(self, where: str) -> None:

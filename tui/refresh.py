@@ -358,6 +358,7 @@ def _jobs_pane_only(view: View, before: View | None) -> bool:
         order=view.order,
         offset=view.offset,
         page=view.page,
+        page_number=view.page_number,
         job_id=view.job_id,
         cursor=view.cursor,
     )

@@ -11,9 +11,8 @@ the old status from the locked row in the same statement), and the QA metadata l
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from batchdash.core.batch_records import NewBatch
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.db.sqlqueues import SqlQueues
 from batchdash.core.db.sqlshared import (
@@ -29,6 +28,9 @@ from batchdash.core.db.sqlshared import (
 )
 from batchdash.core.errors import NotFoundError
 from batchdash.core.models import Batch
+
+if TYPE_CHECKING:  # a name only here: `--once` never records a batch
+    from batchdash.core.batch_records import NewBatch
 
 
 class SqlBatches:

@@ -12,9 +12,8 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from enum import StrEnum
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from batchdash.core.batch_records import NewBatch
 from batchdash.core.errors import StoreError
 from batchdash.core.models import (
     ACTIVE_BATCH_STATES,
@@ -29,6 +28,9 @@ from batchdash.core.models import (
     WorkerState,
     dumps,
 )
+
+if TYPE_CHECKING:  # a name only here: `--once` never records a batch
+    from batchdash.core.batch_records import NewBatch
 
 T = TypeVar("T")
 

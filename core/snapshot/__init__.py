@@ -14,13 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from batchdash.core.budget import budget_note, budget_paused
 from batchdash.core.db.ports import Page, Tx
 from batchdash.core.models import BatchState, Job, JobFilter, JobStatus, QueueInfo
 from batchdash.core.qa_models import QASummary
-from batchdash.core.ratelimit import LimitStatus
 from batchdash.core.snapshot.batch_rows import (
     BatchDetail,
     BatchRow,
@@ -38,6 +37,9 @@ from batchdash.core.snapshot.job_rows import (
     job_page,
 )
 from batchdash.core.snapshot.worker_rows import WorkerRow, worker_health, workers
+
+if TYPE_CHECKING:  # a name only here: `--once` never needs the rate limiter's module
+    from batchdash.core.ratelimit import LimitStatus
 
 __all__ = [
     "DETAIL_TEXT_CHARS",
@@ -129,6 +131,8 @@ class View:
     limit: int = 100
     #: A keyset page: the rows next to a row shown before (then `offset` is not used).
     page: Page | None = None
+    #: That page's number as the reader turned to it (1 = the first), None if not known.
+    page_number: int | None = None
     #: The job under the cursor, and the cursor's row (where it lands when that job left).
     job_id: int | None = None
     cursor: int = 0
@@ -196,6 +200,7 @@ def jobs_pane(tx: Tx, view: View, now: float, total: int) -> tuple[JobPage, JobD
         limit=view.limit,
         total=total,
         page=view.page,
+        number=view.page_number,
     )
     job_id = cursor_job(page.rows, view.job_id, view.cursor)
     return page, None if job_id is None else job_detail(tx, job_id, now)

@@ -59,9 +59,7 @@ async def test_a_page_keeps_its_rows_and_true_numbers_while_jobs_arrive(tmp_path
         assert rows(app)[0] == 256 and "1–100 of 256" in status(app)
 
 
-async def test_deep_in_a_text_filtered_list_the_position_is_a_lower_bound(
-    tmp_path: Path,
-) -> None:
+async def test_a_text_filtered_page_says_its_number_as_turned_to(tmp_path: Path) -> None:
     path = tmp_path / "jobs.db"
     add_jobs(path, 1_250, "doc-")
     app = make_app(path)
@@ -70,11 +68,19 @@ async def test_deep_in_a_text_filtered_list_the_position_is_a_lower_bound(
         app.screen.query_one("#filter-input", Input).value = "doc"
         await pilot.press("enter")
         await app.wait_for_snapshot()
-        for _ in range(10):
+        assert "1–100 of 1,000+" in status(app)  # the first page: nothing in front
+        for _ in range(11):
             await pilot.press("right_square_bracket")
             await app.wait_for_snapshot()
-        assert "1,001–1,100 of 1,000+" in status(app)  # counted exactly up to the cap
-        await pilot.press("right_square_bracket")
-        await app.wait_for_snapshot()
         assert rows(app)[0] == 150
-        assert "100 after the first 1,000+ of 1,000+" in status(app)  # not counted further
+        assert "page 12 · 100 rows of 1,000+" in status(app)  # nothing in front counted
+        await pilot.press("left_square_bracket")
+        await app.wait_for_snapshot()
+        assert rows(app)[0] == 250 and "page 11 · 100 rows" in status(app)
+        for _ in range(10):
+            await pilot.press("left_square_bracket")
+            await app.wait_for_snapshot()
+        assert rows(app)[0] == 1_250 and "1–100 of 1,000+" in status(app)
+        await pilot.press("left_square_bracket")  # the first page: nothing before it
+        await app.wait_for_snapshot()
+        assert "1–100 of 1,000+" in status(app)

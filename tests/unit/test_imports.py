@@ -62,17 +62,46 @@ def test_once_run_imports_neither_textual_nor_openai(tmp_path: object) -> None:
     assert not loaded & commands
 
 
-def test_once_on_a_database_loads_only_what_it_reads(tmp_path: Path) -> None:
-    db = tmp_path / "x.db"
-    open_sync_store(db).close()
+#: What a `--once` picture never needs: the dashboard, the command line's click, provider
+#: clients, psycopg's pool, and the domain modules its read model does not read.
+NOT_FOR_ONCE = {
+    "textual",
+    "click",
+    "httpx",
+    "openai",
+    "anthropic",
+    "psycopg_pool",
+    *(
+        f"batchdash.core.{name}"
+        for name in (
+            "ratelimit",
+            "limiter",
+            "estimate",
+            "notices",
+            "sync",
+            "stage_records",
+            "batch_records",
+        )
+    ),
+}
+
+
+def _once_loads(db: str) -> set[str]:
+    """The modules a plain `batchdash --once --db DB` (exit 0) has loaded when it is done."""
     code = (
         "import io, contextlib\n"
         "from batchdash.tui.cli import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
-        f"    assert main(['--db', {str(db)!r}, '--once']) == 0\n"
+        f"    assert main(['--db', {db!r}, '--once']) == 0\n"
     )
-    loaded = _modules_after(code)
-    assert "batchdash.core.db.sqlite.stats" in loaded and "click" not in loaded
+    return _modules_after(code)
+
+
+def test_once_on_a_database_loads_only_what_it_reads(tmp_path: Path) -> None:
+    db = tmp_path / "x.db"
+    open_sync_store(db).close()
+    loaded = _once_loads(str(db))
+    assert "batchdash.core.db.sqlite.stats" in loaded and not loaded & NOT_FOR_ONCE
     # Repositories load on first use, migrations only when migrating, threads when async.
     unused = {"jobs", "job_pages", "items", "events"}
     assert not loaded & {f"batchdash.core.db.sqlite.{name}" for name in unused}
@@ -115,3 +144,9 @@ def test_once_fast_path_reads_the_line_as_click_does(argv: list[str]) -> None:
 )
 def test_other_lines_are_left_to_click(argv: list[str]) -> None:
     assert once_args(argv, {}) is None
+
+
+def test_once_on_postgresql_loads_only_what_it_reads(pg_url: str) -> None:
+    loaded = _once_loads(pg_url)
+    assert "batchdash.core.db.postgres.stats" in loaded and not loaded & NOT_FOR_ONCE
+    assert "batchdash.core.db.sqlite.stats" not in loaded

@@ -80,7 +80,11 @@ class StatusLine(Static):
 
 def page_span(page: JobPage) -> str:
     """`101–200 of 52,106`, or where the page is as far as it is known: `100 after the
-    first 10,000+ of 52,106` (a deep keyset page whose rows in front were not all counted)."""
+    first 10,000+ of 52,106` (a deep keyset page whose rows in front were not all counted),
+    `page 51 · 100 rows of 1,000+` (a keyset page under a free-text filter, numbered as the
+    reader turned to it: nothing in front of it was counted)."""
+    if page.number is not None:
+        return f"page {count(page.number)} · {count(len(page.rows))} rows of {page.matching_text}"
     if not page.offset_exact:
         return (
             f"{count(len(page.rows))} after the first {count(page.offset)}+ of {page.matching_text}"
