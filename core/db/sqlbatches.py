@@ -16,21 +16,93 @@ from typing import TYPE_CHECKING, Any
 from batchdash.core.db.sqlevents import insert_events
 from batchdash.core.db.sqlqueues import SqlQueues
 from batchdash.core.db.sqlshared import (
+    ACTIVE_BATCH_STATES_SQL,
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
     UNFINISHED_JOBS_SQL,
     _batch,
     batch_values,
-    insert_batch_sql,
-    list_batches_sql,
     member_of,
-    new_batch_values,
 )
 from batchdash.core.errors import NotFoundError
-from batchdash.core.models import Batch
+from batchdash.core.models import Batch, dumps
 
 if TYPE_CHECKING:  # a name only here: `--once` never records a batch
     from batchdash.core.batch_records import NewBatch
+
+
+def list_batches_sql(
+    *,
+    active_only: bool,
+    active_first: bool,
+    states: Sequence[str],
+    created_after: float | None,
+    created_before: float | None,
+    limit: int | None,
+    offset: int,
+) -> tuple[str, list[Any]]:
+    """The batch listing, newest first, in shared SQL (`?` marks; see `same_sql`/`pg_sql`).
+
+    `active_only` uses the partial index on active states; `states` are normalized states.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if active_only:
+        clauses.append(f"state IN {ACTIVE_BATCH_STATES_SQL}")
+    if states:
+        clauses.append(f"state IN ({','.join('?' * len(states))})")
+        params.extend(states)
+    if created_after is not None:
+        clauses.append("created_at >= ?")
+        params.append(created_after)
+    if created_before is not None:
+        clauses.append("created_at < ?")
+        params.append(created_before)
+    sql = "SELECT * FROM batches"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    order = f"state IN {ACTIVE_BATCH_STATES_SQL} DESC, " if active_first else ""
+    sql += f" ORDER BY {order}created_at DESC, id DESC"
+    if limit is not None:
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([limit, offset])
+    return sql, params
+
+
+def insert_batch_sql(mark: str) -> str:
+    """The INSERT of a new batch row (placeholders `mark`) returning its id; its values are
+    `new_batch_values`."""
+    return (
+        "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
+        "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
+        "shard_index, shard_count, base_url, endpoint_name, created_at, updated_at) "
+        f"VALUES ({', '.join([mark] * 19)}) RETURNING id"
+    )
+
+
+def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
+    """The values of `insert_batch_sql` for a new batch recorded at `now`."""
+    return (
+        new.provider,
+        new.remote_id,
+        new.submit_key,
+        new.queue,
+        new.endpoint,
+        new.model,
+        new.input_path,
+        new.input_file_id,
+        new.raw_status,
+        new.state,
+        new.total,
+        None if new.metadata is None else dumps(new.metadata),
+        new.parent_id,
+        new.shard_index,
+        new.shard_count,
+        new.base_url,
+        new.endpoint_name,
+        now,
+        now,
+    )
 
 
 class SqlBatches:

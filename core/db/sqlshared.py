@@ -12,7 +12,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import fields, replace
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from batchdash.core.errors import StoreError
 from batchdash.core.models import (
@@ -28,9 +28,6 @@ from batchdash.core.models import (
     WorkerState,
     dumps,
 )
-
-if TYPE_CHECKING:  # a name only here: `--once` never records a batch
-    from batchdash.core.batch_records import NewBatch
 
 T = TypeVar("T")
 
@@ -420,80 +417,6 @@ def ingest_totals(
         "next_poll_at": None,
     }
     return fields, ("batch_ingested", f"{state}: {detail}")
-
-
-def list_batches_sql(
-    *,
-    active_only: bool,
-    active_first: bool,
-    states: Sequence[str],
-    created_after: float | None,
-    created_before: float | None,
-    limit: int | None,
-    offset: int,
-) -> tuple[str, list[Any]]:
-    """The batch listing, newest first, in shared SQL (`?` marks; see `same_sql`/`pg_sql`).
-
-    `active_only` uses the partial index on active states; `states` are normalized states.
-    """
-    clauses: list[str] = []
-    params: list[Any] = []
-    if active_only:
-        clauses.append(f"state IN {ACTIVE_BATCH_STATES_SQL}")
-    if states:
-        clauses.append(f"state IN ({','.join('?' * len(states))})")
-        params.extend(states)
-    if created_after is not None:
-        clauses.append("created_at >= ?")
-        params.append(created_after)
-    if created_before is not None:
-        clauses.append("created_at < ?")
-        params.append(created_before)
-    sql = "SELECT * FROM batches"
-    if clauses:
-        sql += " WHERE " + " AND ".join(clauses)
-    order = f"state IN {ACTIVE_BATCH_STATES_SQL} DESC, " if active_first else ""
-    sql += f" ORDER BY {order}created_at DESC, id DESC"
-    if limit is not None:
-        sql += " LIMIT ? OFFSET ?"
-        params.extend([limit, offset])
-    return sql, params
-
-
-def insert_batch_sql(mark: str) -> str:
-    """The INSERT of a new batch row (placeholders `mark`) returning its id; its values are
-    `new_batch_values`."""
-    return (
-        "INSERT INTO batches (provider, remote_id, submit_key, queue, endpoint, model, "
-        "input_path, input_file_id, raw_status, state, total, metadata, parent_id, "
-        "shard_index, shard_count, base_url, endpoint_name, created_at, updated_at) "
-        f"VALUES ({', '.join([mark] * 19)}) RETURNING id"
-    )
-
-
-def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
-    """The values of `insert_batch_sql` for a new batch recorded at `now`."""
-    return (
-        new.provider,
-        new.remote_id,
-        new.submit_key,
-        new.queue,
-        new.endpoint,
-        new.model,
-        new.input_path,
-        new.input_file_id,
-        new.raw_status,
-        new.state,
-        new.total,
-        None if new.metadata is None else dumps(new.metadata),
-        new.parent_id,
-        new.shard_index,
-        new.shard_count,
-        new.base_url,
-        new.endpoint_name,
-        now,
-        now,
-    )
 
 
 def same_sql(sql: str) -> str:
