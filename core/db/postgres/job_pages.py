@@ -20,8 +20,10 @@ from batchdash.core.db.sqlshared import (
     _JOBS_WITHOUT_BODIES,
     JOB_PENDING_SQL,
     LIST_ERROR_CHARS,
+    IdBound,
     _build,
     _counted,
+    _id_bound,
     _job,
     _loads,
     _merged_by_status,
@@ -42,9 +44,10 @@ def _value(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
     return None if row is None else row["v"]
 
 
-def _pg_where(flt: JobFilter) -> tuple[str, list[Any]]:
-    """A job filter's WHERE clause in psycopg's placeholders, with ILIKE."""
-    return _where(flt, mark="%s", like="ILIKE")
+def _pg_where(flt: JobFilter, ids: IdBound | None = None) -> tuple[str, list[Any]]:
+    """A job filter's WHERE clause in psycopg's placeholders, with ILIKE (`ids`: a keyset
+    page's id range, repeated inside the text lookups)."""
+    return _where(flt, mark="%s", like="ILIKE", ids=ids)
 
 
 class PgJobPages:
@@ -87,8 +90,8 @@ class PgJobPages:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
             )
-        elif past is not None:
-            where, params = _pg_where(flt)
+        elif page is not None and past is not None:
+            where, params = _pg_where(flt, _id_bound(order, page.job, reverse))
             sql = f"{select} WHERE {where} AND {past[0]} ORDER BY {order_sql}"
             params = [*params, *past[1]]
             if limit is not None:
@@ -212,7 +215,8 @@ class PgJobPages:
         """
         if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
-        where, params = _pg_where(flt)
+        bound = None if ahead_of is None else _id_bound(order, ahead_of, reverse=True)
+        where, params = _pg_where(flt, bound)
         if ahead_of is not None:
             past = _past(order, ahead_of, "%s", reverse=True)
             where, params = f"{where} AND {past[0]}", [*params, *past[1]]
