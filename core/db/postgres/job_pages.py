@@ -38,9 +38,11 @@ if TYPE_CHECKING:
     import psycopg
 
 
-def _value(conn: psycopg.Connection[Any], sql: str, params: Any = None) -> Any:
-    """The column `v` of the one row an aggregate query returns."""
-    row = conn.execute(sql, params).fetchone()
+def _value(
+    conn: psycopg.Connection[Any], sql: str, params: Any = None, *, prepare: bool | None = None
+) -> Any:
+    """The column `v` of the one row an aggregate query returns (`prepare`: as psycopg's)."""
+    row = conn.execute(sql, params, prepare=prepare).fetchone()
     return None if row is None else row["v"]
 
 
@@ -48,6 +50,18 @@ def _pg_where(flt: JobFilter, ids: IdBound | None = None) -> tuple[str, list[Any
     """A job filter's WHERE clause in psycopg's placeholders, with ILIKE (`ids`: a keyset
     page's id range, repeated inside the text lookups)."""
     return _where(flt, mark="%s", like="ILIKE", ids=ids)
+
+
+def _prepare(keyset: bool) -> bool | None:
+    """psycopg's `prepare` for a read: never for one bounded by a keyset page's row.
+
+    psycopg prepares a statement it has run five times, and the server may then plan it
+    once for any parameters. That generic plan cannot see that a page's bound (`j.id > $4`)
+    leaves a few hundred thousand of 10M rows: under a text filter it counted the 1,000 rows
+    in front of page 51 in 1.6 s, where the plan for the actual bound takes 26 ms. Planning
+    each such read costs a few milliseconds.
+    """
+    return False if keyset else None
 
 
 class PgJobPages:
@@ -118,7 +132,7 @@ class PgJobPages:
             # it works outside a transaction too (an export reads after `read` returned).
             rows = self._conn.cursor().stream(sql, params)
         else:
-            rows = self._conn.execute(sql, params)
+            rows = self._conn.execute(sql, params, prepare=_prepare(past is not None))
         for row in rows:
             yield _job(row)
 
@@ -215,8 +229,7 @@ class PgJobPages:
         """
         if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
-        bound = None if ahead_of is None else _id_bound(order, ahead_of, reverse=True)
-        where, params = _pg_where(flt, bound)
+        where, params = _pg_where(flt)
         if ahead_of is not None:
             past = _past(order, ahead_of, "%s", reverse=True)
             where, params = f"{where} AND {past[0]}", [*params, *past[1]]
@@ -225,6 +238,7 @@ class PgJobPages:
                 self._conn,
                 f"SELECT count(*) AS v FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT %s) AS upto",
                 [*params, cap + 1],
+                prepare=_prepare(ahead_of is not None),
             )
         )
         return min(n, cap), n <= cap
