@@ -138,3 +138,24 @@ def test_repeated_claims_reuse_one_generic_plan(pg_url: str) -> None:
             "WHERE statement LIKE '%%WITH claimed AS%%'"
         ).fetchall()
     assert plans and plans[0]["generic_plans"] > 0, plans
+
+
+def test_keyset_reads_are_planned_for_their_own_bound(filled: str) -> None:
+    # A generic plan (psycopg prepares at the 6th run) cannot see how few rows a page's
+    # bound leaves: it counted the rows in front of a text-filtered page 51 at 10M jobs in
+    # 1.6 s, where the plan for the actual bound takes 26 ms. Keyset reads stay unprepared.
+    from batchdash.core.db.ports import Page
+    from batchdash.core.db.postgres.store import PgSyncStore
+
+    flt = JobFilter(statuses=("pending",), text="k1")
+    with PgSyncStore.open(DbLocation(url=filled)) as s:
+        first = s.read(lambda tx: tx.jobs.list_jobs(flt, 100, order="-id"))
+        for _ in range(8):
+            page = Page(first[-1])
+            rows = s.read(lambda tx, p=page: tx.jobs.list_jobs(flt, 100, order="-id", page=p))
+            s.read(lambda tx: tx.jobs.count_jobs_upto(flt, 1000, ahead_of=rows[0], order="-id"))
+        prepared = s.conn.execute(
+            "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%job_search%%'"
+        ).fetchall()
+    assert rows and rows[0].id < first[-1].id
+    assert prepared == [], prepared
