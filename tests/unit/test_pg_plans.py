@@ -153,7 +153,8 @@ def test_keyset_reads_are_planned_for_their_own_bound(filled: str) -> None:
         for _ in range(8):
             page = Page(first[-1])
             rows = s.read(lambda tx, p=page: tx.jobs.list_jobs(flt, 100, order="-id", page=p))
-            s.read(lambda tx: tx.jobs.count_jobs_upto(flt, 1000, ahead_of=rows[0], order="-id"))
+            top = rows[0]
+            s.read(lambda tx, t=top: tx.jobs.count_jobs_upto(flt, 1000, ahead_of=t, order="-id"))
         prepared = s.conn.execute(
             "SELECT statement FROM pg_prepared_statements WHERE statement LIKE '%%job_search%%'"
         ).fetchall()
