@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -20,7 +22,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # Tests never read the developer's own ~/.config/batchdash/config.toml, nor write PID files
 # and logs into their ~/.local/state.
 os.environ["BATCHDASH_CONFIG"] = str(ROOT / "tests" / "no-such-config.toml")
-os.environ.setdefault("XDG_STATE_HOME", tempfile.mkdtemp(prefix="batchdash-test-state-"))
+if "XDG_STATE_HOME" not in os.environ:
+    # Made once per run (xdist's workers inherit it) and removed when this process exits.
+    _STATE_HOME = tempfile.mkdtemp(prefix="batchdash-test-state-")
+    os.environ["XDG_STATE_HOME"] = _STATE_HOME
+    atexit.register(shutil.rmtree, _STATE_HOME, True)
 
 
 @pytest.fixture(scope="session")
