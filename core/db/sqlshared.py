@@ -284,12 +284,12 @@ def _merged_by_status(
     like: str = "LIKE",
     past: tuple[str, list[Any]] | None = None,
 ) -> tuple[str, list[Any]]:
-    """A page in update order as a merge of per-status runs of the (status, time) indexes.
+    """A page as a merge of per-status runs of an index that leads with the status.
 
-    No index orders all jobs by time, so the plain query sorted the whole table (a second
-    at a million jobs); each status's run is already in order and needs only its first
-    offset + limit rows. `mark` and `like` are as for `_where`; `past` (from `_past`)
-    starts every run after a row.
+    No index orders all jobs by update time (nor, on PostgreSQL, by attempts), so the plain
+    query sorted the whole table (a second at a million jobs); each status's run is already
+    in order and needs only its first offset + limit rows. `mark` and `like` are as for
+    `_where`; `past` (from `_past`) starts every run after a row.
     """
     arms: list[str] = []
     params: list[Any] = []

@@ -160,3 +160,15 @@ def test_keyset_reads_are_planned_for_their_own_bound(filled: str) -> None:
         ).fetchall()
     assert rows and rows[0].id < first[-1].id
     assert prepared == [], prepared
+
+
+def test_a_status_sorted_by_attempts_walks_its_own_index_run(filled: str) -> None:
+    # At 10M jobs the first page of "pending by attempts" walked the all-jobs attempts index
+    # past every other status (700 ms); the (status, attempts, id) index starts at the run.
+    with psycopg.connect(filled) as conn:
+        plan = conn.execute(
+            "EXPLAIN SELECT j.id FROM jobs j WHERE j.status IN ('pending') "
+            "ORDER BY j.attempts DESC, j.id LIMIT 100"
+        ).fetchall()
+    lines = "\n".join(row[0] for row in plan)
+    assert "jobs_status_attempts" in lines and "Sort" not in lines, lines

@@ -64,6 +64,11 @@ def _prepare(keyset: bool) -> bool | None:
     return False if keyset else None
 
 
+#: Orders whose index leads with the status (`jobs_status_time`, `jobs_status_attempts`):
+#: a page in them merges the per-status runs instead of sorting the matches.
+_MERGED_ORDERS = _BY_UPDATED | {"attempts"}
+
+
 class PgJobPages:
     """Job reads on one psycopg connection (the read half of `PgJobs`)."""
 
@@ -100,7 +105,7 @@ class PgJobPages:
         order_sql = _order_sql(order, reverse)
         past = None if page is None else _past(order, page.job, "%s", reverse)
         select = self._select(with_bodies)
-        if limit is not None and order in _BY_UPDATED:
+        if limit is not None and order in _MERGED_ORDERS:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
             )
