@@ -10,7 +10,7 @@ the old status from the locked row in the same statement), and the QA metadata l
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from batchdash.core.db.sqlevents import insert_events
@@ -20,6 +20,7 @@ from batchdash.core.db.sqlshared import (
     BATCH_SUBMITTING_SQL,
     JOB_FAILED_SQL,
     UNFINISHED_JOBS_SQL,
+    SharedSqlRepository,
     _batch,
     batch_values,
     member_of,
@@ -105,18 +106,8 @@ def new_batch_values(new: NewBatch, now: float) -> tuple[Any, ...]:
     )
 
 
-class SqlBatches:
+class SqlBatches(SharedSqlRepository):
     """Remote batches on one connection (sqlite3 or psycopg: both `execute` alike)."""
-
-    #: Whether the back end takes a list as one array parameter (see `member_of`).
-    ARRAYS = False
-
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
-        self._conn = conn
-        self._sql = sql
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self._sql(sql), params)
 
     def _batches(self, sql: str, params: Sequence[Any] = ()) -> list[Batch]:
         return [_batch(r) for r in self._run(sql, params)]

@@ -17,6 +17,7 @@ from batchdash.core.db.sqlbatches import SqlBatches
 from batchdash.core.db.sqlshared import (
     ITEM_PENDING_SQL,
     RETRYABLE_JOB_STATUSES_SQL,
+    SharedSqlRepository,
     _build,
     _where,
     ingest_totals,
@@ -28,23 +29,17 @@ from batchdash.core.models import BatchItem, JobFilter
 LEAVE_NOTHING_OUT = ErrorMatch()
 
 
-class SqlBatchItems:
+class SqlBatchItems(SharedSqlRepository):
     """Batch items on one connection (sqlite3 or psycopg: both `execute` alike)."""
 
     #: Items `i` in line order, custom ids compared byte-wise (SQLite's own text order).
     LINE_ORDER = "i.line_no, i.custom_id"
-    #: Whether the back end takes a list as one array parameter (see `member_of`).
-    ARRAYS = False
     #: The case-insensitive LIKE of job filters (SQLite's LIKE already ignores ASCII case).
     LIKE = "LIKE"
 
     def __init__(self, conn: Any, sql: Callable[[str], str], batches: SqlBatches) -> None:
-        self._conn = conn
-        self._sql = sql
+        super().__init__(conn, sql)
         self._batches = batches
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self._sql(sql), params)
 
     def _lock(self, batch_id: int) -> None:
         """Hold the batch's row until the transaction ends, where writers are concurrent."""

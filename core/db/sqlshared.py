@@ -9,7 +9,7 @@ where SQLite's LIKE is already case-insensitive) is a parameter of `_where`.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import fields, replace
 from enum import StrEnum
 from typing import Any, Protocol, TypeVar
@@ -441,6 +441,23 @@ def ingest_totals(
         "next_poll_at": None,
     }
     return fields, ("batch_ingested", f"{state}: {detail}")
+
+
+class SharedSqlRepository:
+    """The shared half of a repository: SQL in the dialect both back ends share, run on one
+    connection (sqlite3 or psycopg: both `execute` alike) through the back end's
+    placeholder converter (`same_sql` or `pg_sql`)."""
+
+    #: Whether the back end takes a list as one array parameter (see `member_of`).
+    ARRAYS = False
+
+    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
+        self._conn = conn
+        self._sql = sql
+
+    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """Run shared SQL (`?` placeholders) on the back end's connection."""
+        return self._conn.execute(self._sql(sql), params)
 
 
 def same_sql(sql: str) -> str:

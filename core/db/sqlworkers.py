@@ -9,27 +9,21 @@ since workers on several hosts share the table, and writes held jobs over `unnes
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from batchdash.core.actor import Actor
 from batchdash.core.db.sqlevents import insert_events, stop_events
-from batchdash.core.db.sqlshared import LIVE_WORKER_STATES_SQL, _worker, member_of
+from batchdash.core.db.sqlshared import (
+    LIVE_WORKER_STATES_SQL,
+    SharedSqlRepository,
+    _worker,
+    member_of,
+)
 from batchdash.core.models import Worker
 
 
-class SqlWorkers:
+class SqlWorkers(SharedSqlRepository):
     """Worker rows on one connection (sqlite3 or psycopg: both `execute` alike)."""
-
-    #: Whether the back end takes a list as one array parameter (see `member_of`).
-    ARRAYS = False
-
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
-        self._conn = conn
-        self._sql = sql
-
-    def _run(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        return self._conn.execute(self._sql(sql), params)
 
     def set_worker_note(self, worker_id: str, note: str | None) -> None:
         """Set (or clear, with None) the note shown beside a worker's state."""
