@@ -16,8 +16,10 @@ import asyncio
 import base64
 import itertools
 import json
+import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -133,6 +135,7 @@ class Page:
 async def chromium(profile: Path, size: tuple[int, int] = (1400, 900)) -> AsyncIterator[Page]:
     """A headless Chromium with one blank tab; stopped on exit."""
     assert CHROMIUM is not None, "chromium is not installed"
+    sockets = tempfile.mkdtemp(prefix="bd-chromium-")
     proc = subprocess.Popen(
         [
             CHROMIUM,
@@ -146,6 +149,9 @@ async def chromium(profile: Path, size: tuple[int, int] = (1400, 900)) -> AsyncI
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Its singleton socket folder goes to TMPDIR and outlives it: give it one we remove.
+        # (Not the profile: a socket's path must stay under ~100 characters.)
+        env={**os.environ, "TMPDIR": sockets},
     )
     try:
         port = await _devtools_port(profile / "DevToolsActivePort", proc)
@@ -162,6 +168,7 @@ async def chromium(profile: Path, size: tuple[int, int] = (1400, 900)) -> AsyncI
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        shutil.rmtree(sockets, ignore_errors=True)
 
 
 async def _devtools_port(path: Path, proc: subprocess.Popen[bytes], timeout: float = 30) -> int:
