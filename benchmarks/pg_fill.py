@@ -136,7 +136,7 @@ FROM qa_results q, unnest(%(dimensions)s::text[]) AS d
 
 REBUILD_SQL = [
     "TRUNCATE job_count_deltas, job_count_totals, local_finish_deltas, local_finish_totals",
-    "INSERT INTO job_search (job_id, key, error) SELECT id, key, error FROM jobs",
+    "INSERT INTO job_search (job_id, queue, key, error) SELECT id, queue, key, error FROM jobs",
     """
     INSERT INTO job_count_totals (queue, status, n, local_n, input_tokens, output_tokens, cost)
     SELECT queue, status, count(*), count(*) FILTER (WHERE batch_id IS NULL),

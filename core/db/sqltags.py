@@ -11,13 +11,18 @@ from batchdash.core.models import NewJob
 #: (tag, key) pairs per statement of `tag_jobs`.
 _TAG_CHUNK = 500
 
+#: The id of the job of a queue (`?`) and key (`v.column2`), from the table that keeps keys
+#: unique: jobs on SQLite, job_search on PostgreSQL (its migration 0014).
+JOBS_BY_KEY = "SELECT j.id FROM jobs j WHERE j.queue = ? AND j.key = v.column2"
+
 
 class SqlTags:
     """Tags on one connection (SQLite's or psycopg's)."""
 
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
+    def __init__(self, conn: Any, sql: Callable[[str], str], by_key: str = JOBS_BY_KEY) -> None:
         self._conn = conn
         self._sql = sql
+        self._by_key = by_key
 
     def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
         if rows:
@@ -37,8 +42,7 @@ class SqlTags:
             self._conn.execute(
                 self._sql(
                     "INSERT INTO job_tags (tag, job_id) SELECT tag, job_id FROM ("
-                    "SELECT v.column1 AS tag, (SELECT j.id FROM jobs j "
-                    "WHERE j.queue = ? AND j.key = v.column2) AS job_id "
+                    f"SELECT v.column1 AS tag, ({self._by_key}) AS job_id "
                     f"FROM (VALUES {values}) AS v) AS found "
                     "WHERE job_id IS NOT NULL ON CONFLICT DO NOTHING"
                 ),

@@ -61,9 +61,19 @@ def connect(where: DbLocation, *, readonly: bool = False) -> psycopg.Connection[
     return conn
 
 
+#: The uniqueness of a queue's keys (migration 0014). Writers skip the keys they find
+#: there, so it fails only when another transaction committed the same new key meanwhile;
+#: run again, the writer finds that key and skips it, as if it had been there first.
+_KEY_RACE = ("23505", "job_search_queue_key")  # unique_violation
+
+
 def is_busy(exc: BaseException) -> bool:
     """True for errors after which the rolled-back transaction may simply run again."""
-    return getattr(exc, "sqlstate", None) in _TRANSIENT
+    sqlstate = getattr(exc, "sqlstate", None)
+    if sqlstate in _TRANSIENT:
+        return True
+    diag = getattr(exc, "diag", None)
+    return (sqlstate, getattr(diag, "constraint_name", None)) == _KEY_RACE
 
 
 def with_busy_retry(fn: Callable[[], T]) -> T:

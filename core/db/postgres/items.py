@@ -44,20 +44,23 @@ _AFTER_LINE = '(i.line_no > %s OR (i.line_no = %s AND i.custom_id COLLATE "C" > 
 #: jobs (one attempt, under the batch) with their payloads, in one statement. Keys the queue
 #: already has keep their job (and its payload; within the lines the first of a repeated
 #: key wins), and the item points at it. Ids come from the identity column in line order.
+#: Keys are looked up in job_search, where they are unique (a concurrent insert of the same
+#: new key fails there, and the store runs the transaction again: `connection.is_busy`).
 _INSERT_LINES = (
     "WITH line AS (SELECT * FROM unnest(%s::int[], %s::text[], %s::text[], %s::text[]) "
     "WITH ORDINALITY AS t(line_no, custom_id, key, payload, n)), "
     "new AS (INSERT INTO jobs (queue, key, handler, status, priority, attempts, "
     "max_attempts, run_after, created_at, updated_at, batch_id) "
     f"SELECT %s, key, %s, {JOB_PENDING_SQL}, 0, 1, 1, 0, %s, %s, %s "
-    "FROM (SELECT DISTINCT ON (key) key, n FROM line ORDER BY key, n) first ORDER BY n "
-    "ON CONFLICT (queue, key) DO NOTHING RETURNING id, key), "
+    "FROM (SELECT DISTINCT ON (key) key, n FROM line ORDER BY key, n) first "
+    "WHERE NOT EXISTS (SELECT 1 FROM job_search s WHERE s.queue = %s AND s.key = first.key) "
+    "ORDER BY n RETURNING id, key), "
     "payload AS (INSERT INTO job_payloads (job_id, payload) "
     "SELECT DISTINCT ON (new.id) new.id, line.payload FROM new JOIN line USING (key) "
     "ORDER BY new.id, line.n) "
     "INSERT INTO batch_items (batch_id, custom_id, job_id, line_no) "
-    "SELECT %s, line.custom_id, coalesce(new.id, old.id), line.line_no FROM line "
-    "LEFT JOIN new USING (key) LEFT JOIN jobs old ON old.queue = %s AND old.key = line.key "
+    "SELECT %s, line.custom_id, coalesce(new.id, old.job_id), line.line_no FROM line "
+    "LEFT JOIN new USING (key) LEFT JOIN job_search old ON old.queue = %s AND old.key = line.key "
     "ORDER BY line.n ON CONFLICT (batch_id, custom_id) DO NOTHING"
 )
 
@@ -78,9 +81,10 @@ class PgBatchItems(SqlBatchItems):
     def existing_job_keys(self, queue: str, keys: Sequence[str]) -> dict[str, int]:
         """Which of these keys already name a job of the queue (key → job id)."""
         rows = self._conn.execute(
-            "SELECT key, id FROM jobs WHERE queue = %s AND key = ANY(%s)", (queue, list(keys))
+            "SELECT key, job_id FROM job_search WHERE queue = %s AND key = ANY(%s)",
+            (queue, list(keys)),
         )
-        return {r["key"]: r["id"] for r in rows}
+        return {r["key"]: r["job_id"] for r in rows}
 
     def add_batch_lines(
         self,
@@ -94,7 +98,8 @@ class PgBatchItems(SqlBatchItems):
         PgQueues(self._conn).ensure_queue(queue, now)
         columns = [list(column) for column in zip(*lines, strict=True)] or [[], [], [], []]
         self._conn.execute(
-            _INSERT_LINES, (*columns, queue, handler, now, now, batch_id, batch_id, queue)
+            _INSERT_LINES,
+            (*columns, queue, handler, now, now, batch_id, queue, batch_id, queue),
         )
 
     def _pages(self, columns: str, joins: str, batch_id: int) -> Iterator[dict[str, Any]]:

@@ -64,6 +64,22 @@ def _prepare(keyset: bool) -> bool | None:
     return False if keyset else None
 
 
+#: The FROM of a page sorted by key: jobs has no (queue, key) index (migration 0014 moved
+#: the keys' uniqueness to job_search), so the page walks job_search's in key order.
+_KEYED_JOBS = "jobs j JOIN job_search k ON k.job_id = j.id"
+
+
+def _keyed(order: str, sql: str) -> str:
+    """An ORDER BY or keyset bound of `order` on job_search's copy of the key columns when
+    the order is by key (the same values: the trigger keeps them), so its index serves."""
+    return sql.replace("j.queue", "k.queue").replace("j.key", "k.key") if order == "key" else sql
+
+
+def _jobs(order: str) -> str:
+    """The FROM of a page in `order` (alias `j`)."""
+    return _KEYED_JOBS if order == "key" else "jobs j"
+
+
 #: Orders whose index leads with the status (`jobs_status_time`, `jobs_status_attempts`):
 #: a page in them merges the per-status runs instead of sorting the matches.
 _MERGED_ORDERS = _BY_UPDATED | {"attempts"}
@@ -84,13 +100,11 @@ class PgJobPages:
         cut = f"left(j.error, {int(chars)}) AS error"
         return ", ".join(cut if name == "error" else f"j.{name}" for name in self._columns)
 
-    def _select(self, with_bodies: bool) -> str:
-        """The SELECT … FROM part of a job query (alias `j`)."""
+    def _select(self, with_bodies: bool, jobs: str = "jobs j") -> str:
+        """The SELECT … FROM part of a job query (alias `j`; `jobs`: its FROM)."""
         if with_bodies:
-            return _JOBS_WITH_BODIES.format(jobs="jobs j")
-        return _JOBS_WITHOUT_BODIES.format(
-            columns=self._cut_columns(LIST_ERROR_CHARS), jobs="jobs j"
-        )
+            return _JOBS_WITH_BODIES.format(jobs=jobs)
+        return _JOBS_WITHOUT_BODIES.format(columns=self._cut_columns(LIST_ERROR_CHARS), jobs=jobs)
 
     def _rows(
         self,
@@ -102,9 +116,11 @@ class PgJobPages:
         page: Page | None = None,
     ) -> Iterator[Job]:
         reverse = page is not None and page.before
-        order_sql = _order_sql(order, reverse)
+        order_sql = _keyed(order, _order_sql(order, reverse))
         past = None if page is None else _past(order, page.job, "%s", reverse)
-        select = self._select(with_bodies)
+        if past is not None:
+            past = (_keyed(order, past[0]), past[1])
+        select = self._select(with_bodies, _jobs(order))
         if limit is not None and order in _MERGED_ORDERS:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
@@ -122,7 +138,7 @@ class PgJobPages:
             # every skipped row from the table (40 ms at offset 100,000 of 1M jobs).
             where, params = _pg_where(flt)
             sql = (
-                f"{select} WHERE j.id IN (SELECT j.id FROM jobs j WHERE {where} "
+                f"{select} WHERE j.id IN (SELECT j.id FROM {_jobs(order)} WHERE {where} "
                 f"ORDER BY {order_sql} LIMIT %s OFFSET %s) ORDER BY {order_sql}"
             )
             params = [*params, limit, offset]
@@ -237,11 +253,12 @@ class PgJobPages:
         where, params = _pg_where(flt)
         if ahead_of is not None:
             past = _past(order, ahead_of, "%s", reverse=True)
-            where, params = f"{where} AND {past[0]}", [*params, *past[1]]
+            where, params = f"{where} AND {_keyed(order, past[0])}", [*params, *past[1]]
+        jobs = _jobs(order) if ahead_of is not None else "jobs j"
         n = int(
             _value(
                 self._conn,
-                f"SELECT count(*) AS v FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT %s) AS upto",
+                f"SELECT count(*) AS v FROM (SELECT 1 FROM {jobs} WHERE {where} LIMIT %s) AS upto",
                 [*params, cap + 1],
                 prepare=_prepare(ahead_of is not None),
             )

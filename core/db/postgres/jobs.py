@@ -114,7 +114,9 @@ SELECT id FROM done
 
 #: New jobs from parallel arrays, their payloads and `enqueued` events in one statement.
 #: Keys the queue already has (or repeated in the arrays: the first wins) are left out before
-#: the insert so they use up no ids; ON CONFLICT covers a concurrent enqueue of the same key.
+#: the insert so they use up no ids. The keys' uniqueness is job_search's (migration 0014):
+#: a concurrent enqueue of the same new key fails there, and the store runs the transaction
+#: again (`connection.is_busy`), when this lookup finds that key.
 ENQUEUE_SQL = f"""
 WITH v AS (
     SELECT * FROM unnest(%(keys)s::text[], %(payloads)s::text[], %(priorities)s::int[],
@@ -122,7 +124,7 @@ WITH v AS (
         AS v(key, payload, priority, max_attempts, timeout, n)
 ), fresh AS (
     SELECT DISTINCT ON (key) * FROM v
-    WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.queue = %(queue)s AND j.key = v.key)
+    WHERE NOT EXISTS (SELECT 1 FROM job_search s WHERE s.queue = %(queue)s AND s.key = v.key)
     ORDER BY key, n
 ), added AS (
     INSERT INTO jobs (queue, key, handler, status, priority, attempts, max_attempts,
@@ -130,7 +132,6 @@ WITH v AS (
     SELECT %(queue)s, key, %(handler)s, {JOB_PENDING_SQL}, priority, 0, max_attempts, 0,
         %(now)s, %(now)s, %(batch)s, timeout, %(endpoint)s::text
     FROM fresh ORDER BY n
-    ON CONFLICT (queue, key) DO NOTHING
     RETURNING id, key, queue, batch_id
 ), bodies AS (
     INSERT INTO job_payloads (job_id, payload)

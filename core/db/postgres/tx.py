@@ -102,7 +102,8 @@ class PgTx:
         from batchdash.core.db.sqlshared import pg_sql
         from batchdash.core.db.sqltags import SqlTags
 
-        return SqlTags(self._conn, pg_sql)
+        by_key = "SELECT s.job_id FROM job_search s WHERE s.queue = ? AND s.key = v.column2"
+        return SqlTags(self._conn, pg_sql, by_key)
 
     @cached_property
     def prune(self) -> SqlPrune:
