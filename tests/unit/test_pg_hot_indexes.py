@@ -14,6 +14,7 @@ import pytest
 
 from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.ports import Page, SyncStore
+from batchdash.core.db.postgres.store import PgSyncStore
 from batchdash.core.models import JobFilter, NewJob, Outcome
 from tests.conftest import wait_until
 from tests.pgserver import PgServer
@@ -83,7 +84,9 @@ def filled(pg_url: str) -> str:
     """JOBS jobs, a fifth of them running, a fifth finished, and fresh statistics."""
     jobs = [NewJob(key=f"k{i:05}", payload={}) for i in range(JOBS)]
     with open_sync_store(DbLocation(url=pg_url)) as s:
-        s.write(lambda tx: tx.jobs.enqueue("q", "noop", jobs, 1.0, None))
+        for n in range(0, JOBS, 100):  # enqueued over time, as a real backlog is
+            chunk = jobs[n : n + 100]
+            s.write(lambda tx, c=chunk, t=1.0 + n / 1e4: tx.jobs.enqueue("q", "noop", c, t, None))
         done = s.write(lambda tx: tx.jobs.claim("w", "t", JOBS // 5, 60.0, (), 2.0))
         outcomes = [Outcome(c.job_id, "t", "succeeded", 3.0) for c in done]
         s.write(lambda tx: tx.jobs.finish("w", outcomes))
@@ -156,3 +159,20 @@ def test_the_upgrade_keeps_keys_unique_per_queue(pg_server: PgServer) -> None:
             assert _keys(s, "r") == ["old"]
     finally:
         pg_server.drop_database(url)
+
+
+@pytest.mark.parametrize("order", ["id", "-id", "updated", "-updated", "key", "status", "attempts"])
+@pytest.mark.parametrize("statuses", [(), ("running",), ("pending", "succeeded")])
+def test_no_page_order_reads_the_whole_table(
+    filled: str, order: str, statuses: tuple[str, ...]
+) -> None:
+    # A page in any order, of all jobs or of some statuses, walks an index (or the running
+    # jobs alone): a scan of jobs here is a sort of the whole table at 10M jobs.
+    flt = JobFilter(statuses=statuses)  # type: ignore[arg-type]
+    with PgSyncStore.open(DbLocation(url=filled)) as s, s.conn.transaction():
+        rows = s.tx.jobs.list_jobs(flt, 100, order=order)
+        scans = s.conn.execute(
+            "SELECT seq_scan FROM pg_stat_xact_user_tables WHERE relname = 'jobs'"
+        ).fetchone()
+    assert len(rows) == 100
+    assert scans == {"seq_scan": 0}, order

@@ -81,8 +81,10 @@ def _jobs(order: str) -> str:
 
 
 #: Orders whose index leads with the status (`jobs_status_time`, `jobs_status_attempts`):
-#: a page in them merges the per-status runs instead of sorting the matches.
-_MERGED_ORDERS = _BY_UPDATED | {"attempts"}
+#: a page in them merges the per-status runs instead of sorting the matches. Sorting by
+#: status is one too: those indexes leave running jobs out (migration 0014), so no index
+#: holds the whole order, and its running run is a sort of the workers' few jobs.
+_MERGED_ORDERS = _BY_UPDATED | {"attempts", "status"}
 
 
 class PgJobPages:
