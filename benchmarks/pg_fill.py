@@ -8,7 +8,9 @@ rows, identity sequences moved past the ids used, and VACUUM ANALYZE at the end
 (statistics and the visibility map that index-only scans need).
 
 Per job (`id` 1..N): ~94.2% succeeded, 5% failed (three kinds of error), 0.5% pending
-(a quarter of them waiting out a retry delay), 0.5% running, 0.2% cancelled; three local
+(a quarter of them waiting out a retry delay), 0.5% running up to RUNNING_JOBS (running
+jobs are the ones workers hold: their slots bound them, not the table's size), 0.2%
+cancelled; three local
 queues in blocks of 50,000 and a `batch` queue of 20 remote batches × 2,000 lines; finished
 over the last two hours; a payload each, a result per success, two events per started
 job (one for a pending one), QA verdicts of two judges with five dimensions on ~1%.
@@ -36,6 +38,10 @@ TABLES = (
 CHUNK = 1_000_000
 BATCHES = 20
 BATCH_LINES = 2_000
+#: Running jobs at most: what 8 hosts of 4 workers with 64 slots each hold at once (this
+#: fill had 0.5% of every size running, 50,000 at 10M; the status-led indexes leave running
+#: jobs out since PostgreSQL migration 0014, and a page of them sorts them all).
+RUNNING_JOBS = 2_048
 DIMENSIONS = ("overall", "accuracy", "fluency", "terminology", "completeness")
 
 # Every row's values are functions of its id `i` and the load's start `t0`, so the same N
@@ -78,7 +84,8 @@ SELECT i,
 FROM generate_series(%(lo)s::bigint, %(hi)s::bigint) AS i,
     LATERAL (SELECT extract(epoch FROM now())::float8 AS t0) c,
     LATERAL (SELECT
-        CASE WHEN i %% 200 = 0 THEN 'pending' WHEN i %% 200 = 1 THEN 'running'
+        CASE WHEN i %% 200 = 0 THEN 'pending'
+             WHEN i %% 200 = 1 AND i <= 200 * %(running)s THEN 'running'
              WHEN i %% 503 = 7 THEN 'cancelled' WHEN i %% 19 = 0 THEN 'failed'
              ELSE 'succeeded' END AS st,
         i %% 800 = 0 AS retry,
@@ -167,7 +174,7 @@ def fill(url: str, n: int, log: Any = print) -> float:
     """Load `n` jobs into the (migrated, empty) database at `url`; returns the seconds taken."""
     start = time.perf_counter()
     batched = min(n // 10, BATCHES * BATCH_LINES)
-    params: dict[str, Any] = {"n": n, "batched": batched, "lines": BATCH_LINES}
+    params = {"n": n, "batched": batched, "lines": BATCH_LINES, "running": RUNNING_JOBS}
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("SET maintenance_work_mem = '1GB'")
         indexes = _drop_secondary_indexes(conn)
