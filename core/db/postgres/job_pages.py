@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from batchdash.core.db.ports import Page
+from batchdash.core.db.postgres.text_walk import TextWalk, text_walk
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
@@ -46,10 +47,15 @@ def _value(
     return None if row is None else row["v"]
 
 
-def _pg_where(flt: JobFilter, ids: IdBound | None = None) -> tuple[str, list[Any]]:
+def _pg_where(
+    flt: JobFilter, ids: IdBound | None = None, past: tuple[str, list[Any]] | None = None
+) -> tuple[str, list[Any]]:
     """A job filter's WHERE clause in psycopg's placeholders, with ILIKE (`ids`: a keyset
-    page's id range, repeated inside the text lookups)."""
-    return _where(flt, mark="%s", like="ILIKE", ids=ids)
+    page's id range, repeated inside the text lookups; `past`: a condition from `_past`)."""
+    where, params = _where(flt, mark="%s", like="ILIKE", ids=ids)
+    if past is None:
+        return where, params
+    return f"{where} AND {past[0]}", [*params, *past[1]]
 
 
 def _prepare(keyset: bool) -> bool | None:
@@ -69,6 +75,13 @@ def _prepare(keyset: bool) -> bool | None:
 _MERGED_ORDERS = _BY_UPDATED | {"attempts"}
 
 
+def _ordering(order: str, page: Page | None) -> tuple[bool, str, tuple[str, list[Any]] | None]:
+    """A page's direction (True: before its row), ORDER BY and condition past its row."""
+    reverse = page is not None and page.before
+    past = None if page is None else _past(order, page.job, "%s", reverse)
+    return reverse, _order_sql(order, reverse), past
+
+
 class PgJobPages:
     """Job reads on one psycopg connection (the read half of `PgJobs`)."""
 
@@ -84,13 +97,11 @@ class PgJobPages:
         cut = f"left(j.error, {int(chars)}) AS error"
         return ", ".join(cut if name == "error" else f"j.{name}" for name in self._columns)
 
-    def _select(self, with_bodies: bool) -> str:
-        """The SELECT … FROM part of a job query (alias `j`)."""
+    def _select(self, with_bodies: bool, jobs: str = "jobs j") -> str:
+        """The SELECT … FROM part of a job query (`jobs`: the table, or a subquery, as `j`)."""
         if with_bodies:
-            return _JOBS_WITH_BODIES.format(jobs="jobs j")
-        return _JOBS_WITHOUT_BODIES.format(
-            columns=self._cut_columns(LIST_ERROR_CHARS), jobs="jobs j"
-        )
+            return _JOBS_WITH_BODIES.format(jobs=jobs)
+        return _JOBS_WITHOUT_BODIES.format(columns=self._cut_columns(LIST_ERROR_CHARS), jobs=jobs)
 
     def _rows(
         self,
@@ -101,18 +112,15 @@ class PgJobPages:
         with_bodies: bool,
         page: Page | None = None,
     ) -> Iterator[Job]:
-        reverse = page is not None and page.before
-        order_sql = _order_sql(order, reverse)
-        past = None if page is None else _past(order, page.job, "%s", reverse)
+        reverse, order_sql, past = _ordering(order, page)
         select = self._select(with_bodies)
         if limit is not None and order in _MERGED_ORDERS:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
             )
         elif page is not None and past is not None:
-            where, params = _pg_where(flt, _id_bound(order, page.job, reverse))
-            sql = f"{select} WHERE {where} AND {past[0]} ORDER BY {order_sql}"
-            params = [*params, *past[1]]
+            where, params = _pg_where(flt, _id_bound(order, page.job, reverse), past)
+            sql = f"{select} WHERE {where} ORDER BY {order_sql}"
             if limit is not None:
                 sql += " LIMIT %s"
                 params = [*params, limit]
@@ -172,8 +180,31 @@ class PgJobPages:
         `Job.error` holds at most LIST_ERROR_CHARS characters. With `page`, the rows right after
         (or before) its job in `order`, in `order`, instead of from `offset`.
         """
-        rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
+        walk = text_walk(flt)
+        rows = None
+        if walk is not None and limit is not None and not offset and order not in _MERGED_ORDERS:
+            rows = self._walked_rows(walk, limit, order, with_bodies, page)
+        if rows is None:
+            rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
         return rows[::-1] if page is not None and page.before else rows
+
+    def _walked_rows(
+        self, walk: TextWalk, limit: int, order: str, with_bodies: bool, page: Page | None
+    ) -> list[Job] | None:
+        """The page by walking the status's jobs in `order` (see text_walk), or None when
+        the walk's budget did not settle it."""
+        _, order_sql, past = _ordering(order, page)
+        where, params = _pg_where(walk.rest, past=past)
+        budget = walk.budget(limit)
+        jobs = f"(SELECT * FROM jobs j WHERE {where} ORDER BY {order_sql} LIMIT %s) AS j"
+        sql = f"{self._select(with_bodies, jobs)} WHERE {walk.probe} ORDER BY {order_sql} LIMIT %s"
+        # Planned for its values: a generic plan may walk a rare status by a table scan.
+        found = self._conn.execute(
+            sql, [*params, budget, *walk.probe_params, limit], prepare=False
+        ).fetchall()
+        if len(found) < limit and self.count_jobs(walk.rest) > budget:
+            return None
+        return [_job(row) for row in found]
 
     def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
         """Every job matching `flt`, streamed row by row (for exports of any size)."""
@@ -234,10 +265,12 @@ class PgJobPages:
         """
         if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
-        where, params = _pg_where(flt)
-        if ahead_of is not None:
-            past = _past(order, ahead_of, "%s", reverse=True)
-            where, params = f"{where} AND {past[0]}", [*params, *past[1]]
+        past = None if ahead_of is None else _past(order, ahead_of, "%s", reverse=True)
+        walk = text_walk(flt)
+        walked = None if walk is None else self._walked_count(walk, cap, past)
+        if walked is not None:
+            return walked
+        where, params = _pg_where(flt, past=past)
         n = int(
             _value(
                 self._conn,
@@ -247,3 +280,23 @@ class PgJobPages:
             )
         )
         return min(n, cap), n <= cap
+
+    def _walked_count(
+        self, walk: TextWalk, cap: int, past: tuple[str, list[Any]] | None
+    ) -> tuple[int, bool] | None:
+        """`count_jobs_upto` by walking the status's jobs (see text_walk), or None when the
+        walk's budget did not settle it."""
+        where, params = _pg_where(walk.rest, past=past)
+        budget = walk.budget(cap + 1)
+        n = int(
+            _value(
+                self._conn,
+                f"SELECT count(*) AS v FROM (SELECT 1 FROM (SELECT j.id FROM jobs j "
+                f"WHERE {where} LIMIT %s) AS j WHERE {walk.probe} LIMIT %s) AS upto",
+                [*params, budget, *walk.probe_params, cap + 1],
+                prepare=False,
+            )
+        )
+        if n > cap:
+            return cap, False
+        return (n, True) if self.count_jobs(walk.rest) <= budget else None
