@@ -46,12 +46,14 @@ def count(store: SyncStore, flt: JobFilter, cap: int) -> tuple[int, bool]:
     return store.read(lambda tx: tx.jobs.count_jobs_upto(flt, cap))
 
 
-def page_ids(store: SyncStore, flt: JobFilter, limit: int, after: int | None = None) -> list[int]:
-    """The ids of a page newest first, from the top or after job `after`."""
+def page_ids(
+    store: SyncStore, flt: JobFilter, limit: int, after: int | None = None, offset: int = 0
+) -> list[int]:
+    """The ids of a page newest first: from `offset`, or after job `after`."""
 
     def read(tx: Tx) -> list[int]:
         page = None if after is None else Page(tx.jobs.get_job(after))
-        rows = tx.jobs.list_jobs(flt, limit, order="-id", with_bodies=False, page=page)
+        rows = tx.jobs.list_jobs(flt, limit, offset, order="-id", with_bodies=False, page=page)
         return [job.id for job in rows]
 
     return store.read(read)
@@ -85,7 +87,9 @@ def test_pages_of_a_status_and_a_text_hold_the_matching_jobs_in_order(store: Syn
     assert page_ids(store, timeouts, 10) == list(range(40, 30, -1))
     assert page_ids(store, timeouts, 10, after=31) == list(range(30, 20, -1))
     assert page_ids(store, timeouts, 10, after=3) == [2, 1]
+    assert page_ids(store, timeouts, 10, offset=25) == list(range(15, 5, -1))
     pending = JobFilter(statuses=PENDING, text="timeout")
     assert page_ids(store, pending, 10) == [150, 130, 110]
     assert page_ids(store, pending, 2, after=150) == [130, 110]
+    assert page_ids(store, pending, 10, offset=1) == [130, 110]
     assert page_ids(store, JobFilter(statuses=SUCCEEDED, text="timeout"), 10) == []

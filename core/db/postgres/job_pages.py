@@ -182,25 +182,35 @@ class PgJobPages:
         """
         walk = text_walk(flt)
         rows = None
-        if walk is not None and limit is not None and not offset and order not in _MERGED_ORDERS:
-            rows = self._walked_rows(walk, limit, order, with_bodies, page)
+        if walk is not None and limit is not None and order not in _MERGED_ORDERS:
+            skip = 0 if page is not None else offset
+            rows = self._walked_rows(walk, limit, skip, order, with_bodies, page)
         if rows is None:
             rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
         return rows[::-1] if page is not None and page.before else rows
 
     def _walked_rows(
-        self, walk: TextWalk, limit: int, order: str, with_bodies: bool, page: Page | None
+        self,
+        walk: TextWalk,
+        limit: int,
+        offset: int,
+        order: str,
+        with_bodies: bool,
+        page: Page | None,
     ) -> list[Job] | None:
         """The page by walking the status's jobs in `order` (see text_walk), or None when
         the walk's budget did not settle it."""
         _, order_sql, past = _ordering(order, page)
         where, params = _pg_where(walk.rest, past=past)
-        budget = walk.budget(limit)
+        budget = walk.budget(offset + limit)
         jobs = f"(SELECT * FROM jobs j WHERE {where} ORDER BY {order_sql} LIMIT %s) AS j"
-        sql = f"{self._select(with_bodies, jobs)} WHERE {walk.probe} ORDER BY {order_sql} LIMIT %s"
+        sql = (
+            f"{self._select(with_bodies, jobs)} WHERE {walk.probe} "
+            f"ORDER BY {order_sql} LIMIT %s OFFSET %s"
+        )
         # Planned for its values: a generic plan may walk a rare status by a table scan.
         found = self._conn.execute(
-            sql, [*params, budget, *walk.probe_params, limit], prepare=False
+            sql, [*params, budget, *walk.probe_params, limit, offset], prepare=False
         ).fetchall()
         if len(found) < limit and self.count_jobs(walk.rest) > budget:
             return None
