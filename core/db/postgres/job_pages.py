@@ -9,11 +9,11 @@ that decides whether a job is runnable.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.ports import Page
-from batchdash.core.db.postgres.text_walk import TextWalk, text_walk
+from batchdash.core.db.postgres.text_walk import TextWalk, next_budget, text_walk
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
@@ -69,6 +69,8 @@ def _prepare(keyset: bool) -> bool | None:
     """
     return False if keyset else None
 
+
+_T = TypeVar("_T")
 
 #: Orders whose index leads with the status (`jobs_status_time`, `jobs_status_attempts`):
 #: a page in them merges the per-status runs instead of sorting the matches.
@@ -199,22 +201,39 @@ class PgJobPages:
         page: Page | None,
     ) -> list[Job] | None:
         """The page by walking the status's jobs in `order` (see text_walk), or None when
-        the walk's budget did not settle it."""
+        no walk's budget settled it."""
         _, order_sql, past = _ordering(order, page)
         where, params = _pg_where(walk.rest, past=past)
-        budget = walk.budget(offset + limit)
         jobs = f"(SELECT * FROM jobs j WHERE {where} ORDER BY {order_sql} LIMIT %s) AS j"
         sql = (
             f"{self._select(with_bodies, jobs)} WHERE {walk.probe} "
             f"ORDER BY {order_sql} LIMIT %s OFFSET %s"
         )
-        # Planned for its values: a generic plan may walk a rare status by a table scan.
-        found = self._conn.execute(
-            sql, [*params, budget, *walk.probe_params, limit, offset], prepare=False
-        ).fetchall()
-        if len(found) < limit and self.count_jobs(walk.rest) > budget:
-            return None
-        return [_job(row) for row in found]
+
+        def read(budget: int) -> tuple[list[Job], int]:
+            rows = self._conn.execute(
+                sql, [*params, budget, *walk.probe_params, limit, offset], prepare=False
+            ).fetchall()
+            return [_job(row) for row in rows], (offset + len(rows) if rows else 0)
+
+        return self._settled(walk, offset + limit, read)
+
+    def _settled(
+        self, walk: TextWalk, wanted: int, read: Callable[[int], tuple[_T, int]]
+    ) -> _T | None:
+        """What `read(budget)` returns (with how many rows it found) once it found `wanted`
+        rows or walked every job of `walk.rest`; None when no budget settles it."""
+        size: int | None = None
+        budget = next_budget(wanted, None, 0)
+        while budget is not None:
+            answer, found = read(budget)
+            if found >= wanted:
+                return answer
+            size = self.count_jobs(walk.rest) if size is None else size
+            if size <= budget:
+                return answer
+            budget = next_budget(wanted, budget, found)
+        return None
 
     def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
         """Every job matching `flt`, streamed row by row (for exports of any size)."""
@@ -278,15 +297,19 @@ class PgJobPages:
         past = None if ahead_of is None else _past(order, ahead_of, "%s", reverse=True)
         walk = text_walk(flt)
         walked = None if walk is None else self._walked_count(walk, cap, past)
-        if walked is not None:
-            return walked
+        return self._joined_count(flt, cap, past) if walked is None else walked
+
+    def _joined_count(
+        self, flt: JobFilter, cap: int, past: tuple[str, list[Any]] | None
+    ) -> tuple[int, bool]:
+        """`count_jobs_upto` by the planner's plan for the whole filter."""
         where, params = _pg_where(flt, past=past)
         n = int(
             _value(
                 self._conn,
                 f"SELECT count(*) AS v FROM (SELECT 1 FROM jobs j WHERE {where} LIMIT %s) AS upto",
                 [*params, cap + 1],
-                prepare=_prepare(ahead_of is not None),
+                prepare=_prepare(past is not None),
             )
         )
         return min(n, cap), n <= cap
@@ -294,19 +317,18 @@ class PgJobPages:
     def _walked_count(
         self, walk: TextWalk, cap: int, past: tuple[str, list[Any]] | None
     ) -> tuple[int, bool] | None:
-        """`count_jobs_upto` by walking the status's jobs (see text_walk), or None when the
-        walk's budget did not settle it."""
+        """`count_jobs_upto` by walking the status's jobs (see text_walk), or None when no
+        walk's budget settled it."""
         where, params = _pg_where(walk.rest, past=past)
-        budget = walk.budget(cap + 1)
-        n = int(
-            _value(
-                self._conn,
-                f"SELECT count(*) AS v FROM (SELECT 1 FROM (SELECT j.id FROM jobs j "
-                f"WHERE {where} LIMIT %s) AS j WHERE {walk.probe} LIMIT %s) AS upto",
-                [*params, budget, *walk.probe_params, cap + 1],
-                prepare=False,
-            )
+        sql = (
+            f"SELECT count(*) AS v FROM (SELECT 1 FROM (SELECT j.id FROM jobs j "
+            f"WHERE {where} LIMIT %s) AS j WHERE {walk.probe} LIMIT %s) AS upto"
         )
-        if n > cap:
-            return cap, False
-        return (n, True) if self.count_jobs(walk.rest) <= budget else None
+
+        def read(budget: int) -> tuple[int, int]:
+            args = [*params, budget, *walk.probe_params, cap + 1]
+            n = int(_value(self._conn, sql, args, prepare=False))
+            return n, n
+
+        n = self._settled(walk, cap + 1, read)
+        return None if n is None else (min(n, cap), n <= cap)
