@@ -2,8 +2,9 @@
 text goes with the status (timeouts on failed jobs), against it, or nowhere.
 
 PostgreSQL walks the status's jobs and tests each one's texts while few walked rows find
-enough; past that budget (four walked rows per row wanted) it leaves the read to the
-planner's join. The small caps and limits here cross that budget both ways.
+enough; past that budget (four walked rows per row wanted, all of them when they are at
+most twice that) it leaves the read to the planner's join. The caps and limits here cross
+that budget both ways.
 """
 
 from __future__ import annotations
@@ -67,8 +68,9 @@ def test_a_status_whose_jobs_match_is_counted_up_to_the_cap(store: SyncStore) ->
 
 
 def test_a_status_whose_jobs_do_not_match_counts_the_few_that_do(store: SyncStore) -> None:
-    # 60 succeeded and 60 pending jobs: more than a walk for 11 rows may read.
+    # 60 succeeded and 60 pending jobs: all walked for 11 rows, too many for 3.
     assert count(store, JobFilter(statuses=SUCCEEDED, text="timeout"), 10) == (0, True)
+    assert count(store, JobFilter(statuses=SUCCEEDED, text="timeout"), 2) == (0, True)
     assert count(store, JobFilter(statuses=PENDING, text="timeout"), 10) == (3, True)
     assert count(store, JobFilter(statuses=PENDING, key_glob="job-timeout-*"), 2) == (2, False)
     both = JobFilter(statuses=(*FAILED, *PENDING), queues=("q",), text="TimeOut")

@@ -13,7 +13,12 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.ports import Page
-from batchdash.core.db.postgres.text_walk import TextWalk, next_budget, text_walk
+from batchdash.core.db.postgres.text_walk import (
+    TextWalk,
+    first_budget,
+    next_budget,
+    text_walk,
+)
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
@@ -223,14 +228,11 @@ class PgJobPages:
     ) -> _T | None:
         """What `read(budget)` returns (with how many rows it found) once it found `wanted`
         rows or walked every job of `walk.rest`; None when no budget settles it."""
-        size: int | None = None
-        budget = next_budget(wanted, None, 0)
+        size = self.count_jobs(walk.rest)
+        budget: int | None = first_budget(wanted, size)
         while budget is not None:
             answer, found = read(budget)
-            if found >= wanted:
-                return answer
-            size = self.count_jobs(walk.rest) if size is None else size
-            if size <= budget:
+            if found >= wanted or size <= budget:
                 return answer
             budget = next_budget(wanted, budget, found)
         return None

@@ -8,7 +8,8 @@ show 100 (80-100 ms). Walking the status's jobs (an index of `jobs`) and testing
 one's `job_search` row stops as soon as enough match (3,000 rows walked: 6 ms).
 
 When few of the status's jobs match, that walk cannot stop early, so it is given a budget:
-WALK_RATIO times the rows wanted. Within it, a walk settles the answer when it found
+WALK_RATIO times the rows wanted (or all the status's jobs, when they are at most twice
+that). Within it, a walk settles the answer when it found
 enough rows or walked every job of the status (known exactly from job_counts). One that
 found some rows, too few, is tried once more, as far as their rate says is needed (up to
 MAX_RATIO times the rows wanted); otherwise the read is left to the planner's plan as
@@ -47,11 +48,16 @@ class TextWalk:
     probe_params: list[Any]
 
 
-def next_budget(wanted: int, budget: int | None, found: int) -> int | None:
+def first_budget(wanted: int, size: int) -> int:
+    """How many of the status's `size` jobs a first walk for `wanted` rows may read: all of
+    them when that is at most twice a budget (a walk past it costs less than the join)."""
+    budget = WALK_RATIO * wanted
+    return size if size <= 2 * budget else budget
+
+
+def next_budget(wanted: int, budget: int, found: int) -> int | None:
     """How many of the status's jobs the next walk for `wanted` rows may read, after one
-    that read `budget` (None: none yet) and found `found`; None to leave it to the planner."""
-    if budget is None:
-        return WALK_RATIO * wanted
+    that read `budget` and found `found`; None to leave the read to the planner."""
     if not found:
         return None
     longer = min(2 * wanted * budget // found, MAX_RATIO * wanted)
