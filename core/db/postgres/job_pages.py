@@ -4,7 +4,9 @@ of `PgJobs`, the same behaviour as `core/db/sqlite/job_pages.py`).
 Text filters use ILIKE (SQLite's LIKE already ignores case). Every page order is over
 NOT NULL columns, and the text columns it sorts on are COLLATE "C", so both back ends put
 the same rows on the same page. `next_run_after` compares with the server's clock, the one
-that decides whether a job is runnable.
+that decides whether a job is runnable. A status (or queue) with a text filter is read by
+walking the status's jobs first (`text_walk.py`), and by the planner's join when that walk
+does not settle it.
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ class PgJobPages:
         """
         walk = text_walk(flt)
         rows = None
+        # Merged orders keep their per-status runs (a walk in them would sort the status).
         if walk is not None and limit is not None and order not in _MERGED_ORDERS:
             skip = 0 if page is not None else offset
             rows = self._walked_rows(walk, limit, skip, order, with_bodies, page)
