@@ -10,7 +10,10 @@ and the refresh is measured for several views: the default one, a status filter,
 filter, and both filters on a page deep in the list, that page read both by OFFSET (as
 the dashboard did) and by keyset, after the previous page's last row (as `]` reads it:
 numbered by the pages turned, so a text-filtered page counts no rows in front of it; the
-same page with those rows counted, as before, is measured beside it).
+same page with those rows counted, as before, is measured beside it), and a status with a
+text none of its jobs hold, or a term of one key in 100. Each status + text count is also
+timed against the same count by the planner's join alone (the count before a status's jobs
+were walked: core/db/postgres/text_walk.py).
 
 Targets at 1M and 10M jobs: refresh ≤ 50 ms median, first paint ≤ 1 s, `--once` ≤ 3×
 the floor.
@@ -67,6 +70,17 @@ VIEWS: dict[str, View] = {
     ),
     "default, page 1001 by OFFSET": View(offset=100_000),
     "default, page 1001 by keyset": View(offset=100_000),
+    # A status and a text that do not go together: no walk of the status's jobs can stop
+    # early (its budget spent, the read is the planner's join, as before).
+    "succeeded + 'timeout' (none match)": View(
+        flt=JobFilter(statuses=(JobStatus.SUCCEEDED,), text="timeout")
+    ),
+    "pending + 'timeout' (none match)": View(
+        flt=JobFilter(statuses=(JobStatus.PENDING,), text="timeout")
+    ),
+    "failed + key term 'doc-0099' (1 in 100 keys)": View(
+        flt=JobFilter(statuses=(JobStatus.FAILED,), text="doc-0099")
+    ),
 }
 
 
@@ -105,7 +119,7 @@ def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
     """Every figure for one database (filled earlier when `fill_seconds` is None)."""
     filled = "filled earlier" if fill_seconds is None else f"filled in {fill_seconds:.0f} s"
     print(f"\n== {n:,} jobs ({filled}) on {_server_settings(url)}")
-    figures: dict[str, Any] = {"jobs": n, "fill_s": fill_seconds, "views": {}}
+    figures: dict[str, Any] = {"jobs": n, "fill_s": fill_seconds, "views": {}, "text_counts": {}}
     for name in VIEWS:
         got = run_child(name, url)
         figures["views"][name] = got
@@ -123,6 +137,14 @@ def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
         f"text-filtered page 51 by keyset: numbered {numbered * 1000:.1f} ms, rows in front "
         f"counted {counted * 1000:.1f} ms ({counted / numbered:.1f}×)"
     )
+    for flt in dict.fromkeys(v.flt for v in VIEWS.values() if v.flt.statuses and v.flt.text):
+        walked, joined = text_counts(url, flt)
+        label = f"{flt.statuses[0]} + {flt.text!r}"
+        figures["text_counts"][label] = (walked, joined)
+        print(
+            f"status + text count [{label}]: {walked * 1000:.1f} ms, by the join alone "
+            f"(as before) {joined * 1000:.1f} ms ({joined / walked:.1f}×)"
+        )
     env = {**os.environ, "BATCHDASH_DB": url}
     once = wall([sys.executable, "-m", "batchdash", "--once"], env=env)
     once_json = wall([sys.executable, "-m", "batchdash", "--once", "--json"], env=env)
@@ -150,6 +172,26 @@ def measure(url: str, n: int, fill_seconds: float | None) -> dict[str, Any]:
         f"(from the rows: {figures['qa_read_rows'] * 1000:.0f} ms)"
     )
     return figures
+
+
+def text_counts(url: str, flt: JobFilter) -> tuple[float, float]:
+    """Median seconds of a refresh's capped count of `flt` (statuses and a text), as the
+    store counts it and by the planner's join alone (the count before the walk), each run
+    as often as a dashboard runs it (psycopg prepares a statement at its 6th run)."""
+    from batchdash.core.snapshot.job_rows import TEXT_COUNT_CAP
+
+    def median(count: Any) -> float:
+        times = []
+        with open_sync_store(DbLocation(url=url), readonly=True) as db:
+            for _ in range(CYCLES // 3):
+                start = time.perf_counter()
+                db.read(count)
+                times.append(time.perf_counter() - start)
+        return statistics.median(times)
+
+    walked = median(lambda tx: tx.jobs.count_jobs_upto(flt, TEXT_COUNT_CAP))
+    joined = median(lambda tx: tx.jobs._joined_count(flt, TEXT_COUNT_CAP, None))
+    return walked, joined
 
 
 def _server_settings(url: str) -> str:

@@ -101,24 +101,30 @@ def _event(row: Row) -> Event:
     return _build(Event, row)
 
 
-def _glob_to_like(pattern: str) -> str:
+def key_pattern(pattern: str) -> str:
     """Translate a `key:abc*` wildcard into a LIKE pattern (escape char is backslash)."""
     escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return escaped.replace("*", "%").replace("?", "_")
 
 
+def text_pattern(text: str) -> str:
+    """The LIKE pattern of a free-text filter: its words anywhere in the text."""
+    return f"%{key_pattern(text)}%"
+
+
 #: A key pattern and a free-text one (key or error; `{m}` is the placeholder, `{bound}` an
 #: id range or nothing), by the back end's case-insensitive LIKE. PostgreSQL matches both
 #: texts in job_search, whose trigram indexes live off the jobs table that every claim and
-#: finish rewrites (its migration 0012).
+#: finish rewrites (its migration 0012); SEARCH_KEY and SEARCH_TEXT test one row of it (`s`).
+SEARCH_KEY = "s.key ILIKE {m} ESCAPE '\\'"
+SEARCH_TEXT = "(s.key ILIKE {m} ESCAPE '\\' OR s.error ILIKE {m} ESCAPE '\\')"
 _KEY_MATCH = {
     "LIKE": "j.key LIKE {m} ESCAPE '\\'",
-    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s WHERE s.key ILIKE {m} ESCAPE '\\'{bound})",
+    "ILIKE": f"j.id IN (SELECT s.job_id FROM job_search s WHERE {SEARCH_KEY}{{bound}})",
 }
 _TEXT_MATCH = {
     "LIKE": "(j.key LIKE {m} ESCAPE '\\' OR j.error LIKE {m} ESCAPE '\\')",
-    "ILIKE": "j.id IN (SELECT s.job_id FROM job_search s "
-    "WHERE (s.key ILIKE {m} ESCAPE '\\' OR s.error ILIKE {m} ESCAPE '\\'){bound})",
+    "ILIKE": f"j.id IN (SELECT s.job_id FROM job_search s WHERE {SEARCH_TEXT}{{bound}})",
 }
 
 
@@ -152,7 +158,7 @@ def _where(
     if flt.key_glob:
         key_match = _KEY_MATCH[like]
         clauses.append(key_match.format(m=mark, bound=bound))
-        params.append(_glob_to_like(flt.key_glob))
+        params.append(key_pattern(flt.key_glob))
         params += bound_params if "{bound}" in key_match else []
     if flt.batch_id is not None:
         clauses.append(f"j.batch_id = {mark}")
@@ -184,8 +190,7 @@ def _where(
     if flt.text:
         text_match = _TEXT_MATCH[like]
         clauses.append(text_match.format(m=mark, bound=bound))
-        pattern = f"%{_glob_to_like(flt.text)}%"
-        params.extend([pattern, pattern])
+        params.extend([text_pattern(flt.text)] * 2)
         params += bound_params if "{bound}" in text_match else []
     if flt.score_below is not None:
         clauses.append(

@@ -66,6 +66,9 @@ FILTERS = [
     JobFilter(queues=("b",)),
     JobFilter(statuses=("succeeded",), queues=("a", "c")),
     JobFilter(key_glob="a1*"),
+    # A status with a text: PostgreSQL walks the status's jobs (text_walk), in every order.
+    JobFilter(statuses=("succeeded",), text="1"),
+    JobFilter(statuses=("failed", "pending"), key_glob="*2*"),
 ]
 
 

@@ -11,11 +11,13 @@ The test EXPLAINs the repository's own SQL text, prepared, with the generic plan
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import psycopg
 import pytest
 
 from batchdash.core.db import DbLocation, open_sync_store
+from batchdash.core.db.ports import Tx
 from batchdash.core.db.postgres.job_pages import _pg_where
 from batchdash.core.db.postgres.jobs import claim_sql
 from batchdash.core.models import JobFilter, NewJob, Outcome
@@ -172,3 +174,66 @@ def test_a_status_sorted_by_attempts_walks_its_own_index_run(filled: str) -> Non
         ).fetchall()
     lines = "\n".join(row[0] for row in plan)
     assert "jobs_status_attempts" in lines and "Sort" not in lines, lines
+
+
+@pytest.fixture
+def timeouts(pg_url: str) -> str:
+    """JOBS jobs, a tenth of them failed, each of those (and no other) with a timeout."""
+    jobs = [NewJob(key=f"k{i}", payload={}) for i in range(JOBS)]
+    with open_sync_store(DbLocation(url=pg_url)) as store:
+        store.write(lambda tx: tx.jobs.enqueue("q", "noop", jobs, 1.0, None))
+        claims = store.write(lambda tx: tx.jobs.claim("w", "t", JOBS // 10, 60.0, (), 2.0))
+        failed = [Outcome(c.job_id, "t", "failed", 3.0, error="timeout after 60s") for c in claims]
+        store.write(lambda tx: tx.jobs.finish("w", failed))
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("ANALYZE")
+    return pg_url
+
+
+def _plans_of(url: str, read: Callable[[Tx], object]) -> list[str]:
+    """The plans of the statements `read` runs, as auto_explain reports them to the client."""
+    from batchdash.core.db.postgres.store import PgSyncStore
+
+    plans: list[str] = []
+    with PgSyncStore.open(DbLocation(url=url)) as s:
+        s.conn.add_notice_handler(lambda notice: plans.append(notice.message_primary or ""))
+        s.conn.execute("LOAD 'auto_explain'")
+        s.conn.execute("SET auto_explain.log_min_duration = 0")
+        s.conn.execute("SET auto_explain.log_level = notice")
+        s.read(read)
+    return [plan for plan in plans if "job_search" in plan]
+
+
+TIMEOUTS = JobFilter(statuses=("failed",), text="timeout")
+
+
+def _looks_texts_up_one_by_one(plan: str) -> None:
+    """`plan` tests each job's job_search row by its id, not a join of every text match."""
+    assert "Index Scan using job_search_pkey on job_search s" in plan, plan
+    assert "Index Cond: (job_id = j.id)" in plan, plan
+    assert not re.search(r"(Bitmap Heap|Seq) Scan on job_search", plan), plan
+
+
+def test_a_status_and_text_count_tests_the_status_jobs_texts_one_by_one(timeouts: str) -> None:
+    # Nearly every timeout is on a failed job, which the planner cannot know: it read every
+    # text match (173k at 10M jobs) and hash-joined them to the failed jobs to count 1,000
+    # (80-100 ms). Walking the failed jobs and looking each one's texts up by its id stops
+    # at the 1,001st match.
+    [plan] = _plans_of(timeouts, lambda tx: tx.jobs.count_jobs_upto(TIMEOUTS, 100))
+    _looks_texts_up_one_by_one(plan)
+    assert "Hash" not in plan, plan
+
+
+def test_a_status_and_text_page_tests_the_status_jobs_texts_one_by_one(timeouts: str) -> None:
+    # The same for the rows of the first page and of a keyset page after it.
+    from batchdash.core.db.ports import Page
+
+    def two_pages(tx: Tx) -> object:
+        first = tx.jobs.list_jobs(TIMEOUTS, 100, order="-id", with_bodies=False)
+        after = Page(first[-1])
+        return tx.jobs.list_jobs(TIMEOUTS, 100, order="-id", with_bodies=False, page=after)
+
+    plans = _plans_of(timeouts, two_pages)
+    assert len(plans) == 2, plans
+    for plan in plans:
+        _looks_texts_up_one_by_one(plan)

@@ -4,15 +4,23 @@ of `PgJobs`, the same behaviour as `core/db/sqlite/job_pages.py`).
 Text filters use ILIKE (SQLite's LIKE already ignores case). Every page order is over
 NOT NULL columns, and the text columns it sorts on are COLLATE "C", so both back ends put
 the same rows on the same page. `next_run_after` compares with the server's clock, the one
-that decides whether a job is runnable.
+that decides whether a job is runnable. A status (or queue) with a text filter is read by
+walking the status's jobs first (`text_walk.py`), and by the planner's join when that walk
+does not settle it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from batchdash.core.db.ports import Page
+from batchdash.core.db.postgres.text_walk import (
+    TextWalk,
+    first_budget,
+    next_budget,
+    text_walk,
+)
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
@@ -46,10 +54,15 @@ def _value(
     return None if row is None else row["v"]
 
 
-def _pg_where(flt: JobFilter, ids: IdBound | None = None) -> tuple[str, list[Any]]:
+def _pg_where(
+    flt: JobFilter, ids: IdBound | None = None, past: tuple[str, list[Any]] | None = None
+) -> tuple[str, list[Any]]:
     """A job filter's WHERE clause in psycopg's placeholders, with ILIKE (`ids`: a keyset
-    page's id range, repeated inside the text lookups)."""
-    return _where(flt, mark="%s", like="ILIKE", ids=ids)
+    page's id range, repeated inside the text lookups; `past`: a condition from `_past`)."""
+    where, params = _where(flt, mark="%s", like="ILIKE", ids=ids)
+    if past is None:
+        return where, params
+    return f"{where} AND {past[0]}", [*params, *past[1]]
 
 
 def _prepare(keyset: bool) -> bool | None:
@@ -64,6 +77,8 @@ def _prepare(keyset: bool) -> bool | None:
     return False if keyset else None
 
 
+_T = TypeVar("_T")
+
 #: The FROM of a page sorted by key: jobs has no (queue, key) index (migration 0014 moved
 #: the keys' uniqueness to job_search), so the page walks job_search's in key order.
 _KEYED_JOBS = "jobs j JOIN job_search k ON k.job_id = j.id"
@@ -76,7 +91,7 @@ def _keyed(order: str, sql: str) -> str:
 
 
 def _jobs(order: str) -> str:
-    """The FROM of a page in `order` (alias `j`)."""
+    """The FROM of a query whose ORDER BY or bound is `_keyed(order, …)` (alias `j`)."""
     return _KEYED_JOBS if order == "key" else "jobs j"
 
 
@@ -85,6 +100,19 @@ def _jobs(order: str) -> str:
 #: status is one too: those indexes leave running jobs out (migration 0014), so no index
 #: holds the whole order, and its running run is a sort of the workers' few jobs.
 _MERGED_ORDERS = _BY_UPDATED | {"attempts", "status"}
+
+
+def _ordering(order: str, page: Page | None) -> tuple[bool, str, tuple[str, list[Any]] | None]:
+    """A page's direction (True: before its row), ORDER BY and condition past its row, over
+    `_jobs(order)`."""
+    reverse = page is not None and page.before
+    past = None if page is None else _past(order, page.job, "%s", reverse)
+    return reverse, _keyed(order, _order_sql(order, reverse)), _keyed_past(order, past)
+
+
+def _keyed_past(order: str, past: tuple[str, list[Any]] | None) -> tuple[str, list[Any]] | None:
+    """`_past`'s condition over `_jobs(order)`."""
+    return None if past is None else (_keyed(order, past[0]), past[1])
 
 
 class PgJobPages:
@@ -103,7 +131,7 @@ class PgJobPages:
         return ", ".join(cut if name == "error" else f"j.{name}" for name in self._columns)
 
     def _select(self, with_bodies: bool, jobs: str = "jobs j") -> str:
-        """The SELECT … FROM part of a job query (alias `j`; `jobs`: its FROM)."""
+        """The SELECT … FROM part of a job query (`jobs`: the table, or a subquery, as `j`)."""
         if with_bodies:
             return _JOBS_WITH_BODIES.format(jobs=jobs)
         return _JOBS_WITHOUT_BODIES.format(columns=self._cut_columns(LIST_ERROR_CHARS), jobs=jobs)
@@ -117,20 +145,15 @@ class PgJobPages:
         with_bodies: bool,
         page: Page | None = None,
     ) -> Iterator[Job]:
-        reverse = page is not None and page.before
-        order_sql = _keyed(order, _order_sql(order, reverse))
-        past = None if page is None else _past(order, page.job, "%s", reverse)
-        if past is not None:
-            past = (_keyed(order, past[0]), past[1])
+        reverse, order_sql, past = _ordering(order, page)
         select = self._select(with_bodies, _jobs(order))
         if limit is not None and order in _MERGED_ORDERS:
             sql, params = _merged_by_status(
                 select, flt, order_sql, limit, offset, mark="%s", like="ILIKE", past=past
             )
         elif page is not None and past is not None:
-            where, params = _pg_where(flt, _id_bound(order, page.job, reverse))
-            sql = f"{select} WHERE {where} AND {past[0]} ORDER BY {order_sql}"
-            params = [*params, *past[1]]
+            where, params = _pg_where(flt, _id_bound(order, page.job, reverse), past)
+            sql = f"{select} WHERE {where} ORDER BY {order_sql}"
             if limit is not None:
                 sql += " LIMIT %s"
                 params = [*params, limit]
@@ -190,8 +213,56 @@ class PgJobPages:
         `Job.error` holds at most LIST_ERROR_CHARS characters. With `page`, the rows right after
         (or before) its job in `order`, in `order`, instead of from `offset`.
         """
-        rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
+        walk = text_walk(flt)
+        rows = None
+        # Merged orders keep their per-status runs (a walk in them would sort the status).
+        if walk is not None and limit is not None and order not in _MERGED_ORDERS:
+            skip = 0 if page is not None else offset
+            rows = self._walked_rows(walk, limit, skip, order, with_bodies, page)
+        if rows is None:
+            rows = list(self._rows(flt, limit, offset, order, with_bodies, page))
         return rows[::-1] if page is not None and page.before else rows
+
+    def _walked_rows(
+        self,
+        walk: TextWalk,
+        limit: int,
+        offset: int,
+        order: str,
+        with_bodies: bool,
+        page: Page | None,
+    ) -> list[Job] | None:
+        """The page by walking the status's jobs in `order` (see text_walk), or None when
+        no walk's budget settled it."""
+        reverse, order_sql, past = _ordering(order, page)
+        where, params = _pg_where(walk.rest, past=past)
+        jobs = f"(SELECT j.* FROM {_jobs(order)} WHERE {where} ORDER BY {order_sql} LIMIT %s) AS j"
+        sql = (
+            f"{self._select(with_bodies, jobs)} WHERE {walk.probe} "
+            f"ORDER BY {_order_sql(order, reverse)} LIMIT %s OFFSET %s"
+        )
+
+        def read(budget: int) -> tuple[list[Job], int]:
+            rows = self._conn.execute(
+                sql, [*params, budget, *walk.probe_params, limit, offset], prepare=False
+            ).fetchall()
+            return [_job(row) for row in rows], (offset + len(rows) if rows else 0)
+
+        return self._settled(walk, offset + limit, read)
+
+    def _settled(
+        self, walk: TextWalk, wanted: int, read: Callable[[int], tuple[_T, int]]
+    ) -> _T | None:
+        """What `read(budget)` returns (with how many rows it found) once it found `wanted`
+        rows or walked every job of `walk.rest`; None when no budget settles it."""
+        size = self.count_jobs(walk.rest)
+        budget: int | None = first_budget(wanted, size)
+        while budget is not None:
+            answer, found = read(budget)
+            if found >= wanted or size <= budget:
+                return answer
+            budget = next_budget(wanted, budget, found)
+        return None
 
     def iter_jobs(self, flt: JobFilter = ALL_JOBS, order: str = "id") -> Iterator[Job]:
         """Every job matching `flt`, streamed row by row (for exports of any size)."""
@@ -252,17 +323,43 @@ class PgJobPages:
         """
         if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
-        where, params = _pg_where(flt)
-        if ahead_of is not None:
-            past = _past(order, ahead_of, "%s", reverse=True)
-            where, params = f"{where} AND {_keyed(order, past[0])}", [*params, *past[1]]
-        jobs = _jobs(order) if ahead_of is not None else "jobs j"
+        past = None if ahead_of is None else _past(order, ahead_of, "%s", reverse=True)
+        past, jobs = _keyed_past(order, past), _jobs(order) if past is not None else "jobs j"
+        walk = text_walk(flt)
+        walked = None if walk is None else self._walked_count(walk, cap, past, jobs)
+        return self._joined_count(flt, cap, past, jobs) if walked is None else walked
+
+    def _joined_count(
+        self, flt: JobFilter, cap: int, past: tuple[str, list[Any]] | None, jobs: str
+    ) -> tuple[int, bool]:
+        """`count_jobs_upto` by the planner's plan for the whole filter (`jobs`: the FROM
+        that `past` is over)."""
+        where, params = _pg_where(flt, past=past)
         n = int(
             _value(
                 self._conn,
                 f"SELECT count(*) AS v FROM (SELECT 1 FROM {jobs} WHERE {where} LIMIT %s) AS upto",
                 [*params, cap + 1],
-                prepare=_prepare(ahead_of is not None),
+                prepare=_prepare(past is not None),
             )
         )
         return min(n, cap), n <= cap
+
+    def _walked_count(
+        self, walk: TextWalk, cap: int, past: tuple[str, list[Any]] | None, jobs: str
+    ) -> tuple[int, bool] | None:
+        """`count_jobs_upto` by walking the status's jobs (see text_walk), or None when no
+        walk's budget settled it (`jobs`: the FROM that `past` is over)."""
+        where, params = _pg_where(walk.rest, past=past)
+        sql = (
+            f"SELECT count(*) AS v FROM (SELECT 1 FROM (SELECT j.id FROM {jobs} "
+            f"WHERE {where} LIMIT %s) AS j WHERE {walk.probe} LIMIT %s) AS upto"
+        )
+
+        def read(budget: int) -> tuple[int, int]:
+            args = [*params, budget, *walk.probe_params, cap + 1]
+            n = int(_value(self._conn, sql, args, prepare=False))
+            return n, n
+
+        n = self._settled(walk, cap + 1, read)
+        return None if n is None else (min(n, cap), n <= cap)
