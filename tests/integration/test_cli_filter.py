@@ -42,6 +42,24 @@ def _keys(db: Path | str, *args: str) -> list[str]:
     return sorted(row["key"] for row in rows)
 
 
+def test_jobs_list_says_how_many_match_beyond_its_limit(failed_any_db: str) -> None:
+    def last_line(*args: str) -> str:
+        return cli("jobs", "list", "--db", failed_any_db, *args).stdout.splitlines()[-1]
+
+    assert last_line() == "6 of 6 jobs"
+    assert last_line("--limit", "2", "--filter", "status:failed") == "2 of 6 jobs"
+    # A text filter is counted row by row: exactly, up to jobs.LIST_COUNT_CAP.
+    assert last_line("--limit", "1", "--filter", "status:failed tr-") == "1 of 3 jobs"
+    assert last_line("--filter", "status:failed tr-") == "3 of 3 jobs"
+
+
+def test_a_capped_count_says_there_are_more(capsys: pytest.CaptureFixture[str]) -> None:
+    from batchdash.tui.cli.jobs import _print_jobs
+
+    _print_jobs(iter([]), (100_000, False))
+    assert capsys.readouterr().out.splitlines()[-1] == "0 of 100000+ jobs"
+
+
 def test_jobs_list_and_export_take_the_filter_language(failed_any_db: str) -> None:
     failed_db = failed_any_db
     assert _keys(failed_db, "--filter", "status:failed key:tr-*") == ["tr-0", "tr-1", "tr-2"]
