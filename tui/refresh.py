@@ -55,6 +55,13 @@ FULL_EVERY = 5.0
 CHANGE_GAP = 0.3
 #: Longest single wait for a change notification (the follower loops).
 FOLLOW_WAIT_SECONDS = 60.0
+#: After a read of S seconds, automatic refreshes (the timer, other processes' writes) wait
+#: this many times S: a view the database answers slowly (a text no job of the status holds
+#: is checked against every match: seconds at 10M jobs) then takes at most a quarter of
+#: the server's time instead of all of it. Keys still read at once.
+SLOW_READ_PAUSE = 3.0
+#: Reads at least this long are named in the status line, with the pause they cause.
+SLOW_READ_SHOWN = 1.0
 
 
 class RefreshingApp(App[None]):
@@ -129,6 +136,10 @@ class RefreshingApp(App[None]):
         self._read: tuple[object, View | None, float] = (None, None, 0.0)
         #: The next fetch reads even if nothing changed (`wait_for_snapshot`, ctrl+r).
         self._force_read = False
+        #: Seconds the last snapshot read took, and the monotonic time until which automatic
+        #: refreshes wait because of it (SLOW_READ_PAUSE).
+        self.last_read_seconds = 0.0
+        self._paused_until = 0.0
 
     # ------------------------------------------------------------------ refresh loop
 
@@ -168,7 +179,7 @@ class RefreshingApp(App[None]):
         while self.db is not None:
             if await self.db.wait_for_change(FOLLOW_WAIT_SECONDS):
                 await asyncio.sleep(gap)
-                self._kick()
+                self._kick(self._pause_left())
 
     async def _fetch(self, seq: int, view: View, now: float, force: bool = False) -> None:
         """Read a snapshot on the store's thread; never touches widgets.
@@ -211,6 +222,8 @@ class RefreshingApp(App[None]):
             self._again = True  # the view changed while reading: read it again
         elif message.snap is not None:
             self.refresh_error = None
+            self.last_read_seconds = message.seconds
+            self._paused_until = time.monotonic() + SLOW_READ_PAUSE * message.seconds
             # A jobs pane read on its own leaves the rest of the picture as old as it was.
             read_at = self._read[2] if message.pane_only else time.monotonic()
             self._read = (message.token, message.view, read_at)
@@ -236,7 +249,11 @@ class RefreshingApp(App[None]):
         if self._again:
             self._kick()
         elif self._timer is None:
-            self._timer = self.set_timer(self.refresh_every, self._kick)
+            self._timer = self.set_timer(max(self.refresh_every, self._pause_left()), self._kick)
+
+    def _pause_left(self) -> float:
+        """Seconds automatic refreshes still wait after the last read (SLOW_READ_PAUSE)."""
+        return max(0.0, self._paused_until - time.monotonic())
 
     async def wait_for_snapshot(self) -> None:
         """Refresh now and return once a snapshot read after this call is applied."""
@@ -284,6 +301,8 @@ class RefreshingApp(App[None]):
             unseen=len(self._unseen_marks()),
             all_marked=self.all_marked,
             refreshed_at=self.last.now if self.last else None,
+            slow_read=self.last_read_seconds if self.last_read_seconds >= SLOW_READ_SHOWN else None,
+            pause=SLOW_READ_PAUSE,
             error=self.refresh_error or self.poll_error,
             read_only=self.read_only,
             batch_span=self._batch_span(),

@@ -34,9 +34,12 @@ class StatusLine(Static):
         read_only: bool,
         batch_span: tuple[int, int, int] | None = None,
         note: str | None = None,
+        slow_read: float | None = None,
+        pause: float = 0.0,
     ) -> None:
         """Render the line; `batch_span` (offset, shown, total) when the batches pane is up,
-        `note` for what the last action left undone."""
+        `note` for what the last action left undone, `slow_read` the seconds of a read slow
+        enough that refreshes wait `pause` times as long after it."""
         text = Text()
         if read_only:
             text.append(" READ-ONLY ", "bold reverse yellow")
@@ -69,6 +72,11 @@ class StatusLine(Static):
                 text.append(f" ({unseen} not on this page)", "bold magenta")
         if refreshed_at is not None:
             text.append(f"  updated {clock_time(refreshed_at)}", styles.MUTED)
+            if slow_read is not None:
+                text.append(
+                    f" (read took {slow_read:.1f} s: refreshes wait {pause * slow_read:.0f} s)",
+                    "yellow",
+                )
         if error:
             text.append("  ")
             text.append(one_line(error, 80), styles.ALERT)
