@@ -330,7 +330,7 @@ class PgJobPages:
         return self._joined_count(flt, cap, past, jobs) if walked is None else walked
 
     def _joined_count(
-        self, flt: JobFilter, cap: int, past: tuple[str, list[Any]] | None, jobs: str
+        self, flt: JobFilter, cap: int, past: tuple[str, list[Any]] | None, jobs: str = "jobs j"
     ) -> tuple[int, bool]:
         """`count_jobs_upto` by the planner's plan for the whole filter (`jobs`: the FROM
         that `past` is over)."""
