@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from batchdash.core.actor import Actor, event_detail
-from batchdash.core.db.sqlshared import _event, _where
+from batchdash.core.db.sqlshared import SharedSqlRepository, _event, _where
 from batchdash.core.models import Event, JobFilter
 
 #: An event row: (at, kind, job_id, batch_id, queue, worker_id, detail).
@@ -34,12 +34,11 @@ def stop_events(
     return [(now, "stop_requested", None, None, None, w, detail) for w in worker_ids]
 
 
-class SqlEvents:
+class SqlEvents(SharedSqlRepository):
     """The event timeline on one connection (sqlite3 or psycopg: both `execute` alike)."""
 
     def __init__(self, conn: Any, sql: Callable[[str], str], like: str) -> None:
-        self._conn = conn
-        self._sql = sql
+        super().__init__(conn, sql)
         self._like = like
 
     def _rows(self, sql: str, params: list[Any]) -> list[Event]:

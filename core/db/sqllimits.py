@@ -15,7 +15,7 @@ from operator import attrgetter
 from typing import Any
 
 from batchdash.core.db.sqlevents import insert_events
-from batchdash.core.db.sqlshared import _build
+from batchdash.core.db.sqlshared import SharedSqlRepository, _build
 from batchdash.core.ratelimit import LimitStatus, RateLimit, Settlement, book
 
 _COLUMNS = [f.name for f in fields(RateLimit)]
@@ -35,7 +35,7 @@ _UPDATE = (
 _ORDER = " ORDER BY queue, model"
 
 
-class SqlLimits:
+class SqlLimits(SharedSqlRepository):
     """Rate limits on one connection (sqlite3 or psycopg)."""
 
     def __init__(
@@ -46,8 +46,7 @@ class SqlLimits:
         clock: Callable[[float], float],
         now_sql: str,
     ) -> None:
-        self._conn = conn
-        self._sql = sql
+        super().__init__(conn, sql)
         self._lock = lock
         self._clock = clock
         self._now_sql = now_sql  # `clock` as an SQL expression of the caller's `now` (`?`)

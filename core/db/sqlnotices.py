@@ -3,10 +3,9 @@ placeholders, converted by the back end's `sql` function; see `core/db/sqlevents
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from batchdash.core.db.sqlshared import TERMINAL_BATCH_STATES_SQL, _batch
+from batchdash.core.db.sqlshared import TERMINAL_BATCH_STATES_SQL, SharedSqlRepository, _batch
 from batchdash.core.models import Batch
 
 #: Ids checked per statement: well under SQLite's and psycopg's parameter limits.
@@ -18,12 +17,8 @@ _INSERT_SENT = (
 )
 
 
-class SqlNotices:
+class SqlNotices(SharedSqlRepository):
     """Delivery memory on one connection (sqlite3 or psycopg: both `execute` alike)."""
-
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
-        self._conn = conn
-        self._sql = sql
 
     def start_channel(self, channel: str, baseline: Sequence[str], now: float) -> bool:
         """Record a new channel with `baseline` (what is already true) as never to be sent.

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from batchdash.core.db.sqlshared import TERMINAL_BATCH_STATES_SQL
+from batchdash.core.db.sqlshared import TERMINAL_BATCH_STATES_SQL, SharedSqlRepository
 from batchdash.core.prune import Pruned, PruneScope
 
 
@@ -63,7 +63,7 @@ _JOB_CHILDREN = (
 )
 
 
-class SqlPrune:
+class SqlPrune(SharedSqlRepository):
     """Pruning on one connection (SQLite's or psycopg's).
 
     `walk` is the FROM of the pick, which must walk the jobs in id order: SQLite's planner
@@ -75,13 +75,9 @@ class SqlPrune:
     def __init__(
         self, conn: Any, sql: Callable[[str], str], *, walk: str = "jobs j", lock: str = ""
     ) -> None:
-        self._conn = conn
-        self._sql = sql
+        super().__init__(conn, sql)
         self._walk = walk
         self._lock = lock
-
-    def _run(self, sql: str, params: Sequence[Any]) -> Any:
-        return self._conn.execute(self._sql(sql), list(params))
 
     def _count(self, sql: str, params: Sequence[Any]) -> int:
         return int(self._run(f"SELECT count(*) AS n FROM {sql}", params).fetchone()["n"])

@@ -3,11 +3,11 @@ converted by the back end's `sql` function; see `core/db/sqlevents.py`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from batchdash.core.actor import Actor, event_detail
 from batchdash.core.db.sqlevents import insert_events
+from batchdash.core.db.sqlshared import SharedSqlRepository
 from batchdash.core.errors import BudgetError, NotFoundError
 from batchdash.core.models import PAUSE_BUDGET, PAUSE_MANUAL, QueueInfo
 from batchdash.core.pricing import usd as price_text
@@ -20,12 +20,8 @@ _QUEUE_ROWS = (
 )
 
 
-class SqlQueues:
+class SqlQueues(SharedSqlRepository):
     """Queues on one connection: creation, pause, listing, QA rubric."""
-
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
-        self._conn = conn
-        self._sql = sql
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Any:
         return self._conn.execute(self._sql(sql), params).fetchone()

@@ -9,11 +9,11 @@ which has no such aggregate, from a bounded read of the latest runs (`PERCENTILE
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from batchdash.core.db.sqlevents import insert_events
-from batchdash.core.db.sqlshared import _build, sql_literal
+from batchdash.core.db.sqlshared import SharedSqlRepository, _build, sql_literal
 from batchdash.core.stage_records import (
     STAGE_EVENT_KIND,
     ProgressMark,
@@ -87,12 +87,8 @@ def _event_row(m: StageMark) -> tuple[Any, ...]:
     return (at, STAGE_EVENT_KIND[m.status], m.job_id, None, m.queue, None, m.event_detail())
 
 
-class SqlStages:
+class SqlStages(SharedSqlRepository):
     """Stage runs and progress on one connection (sqlite3 or psycopg: both `execute` alike)."""
-
-    def __init__(self, conn: Any, sql: Callable[[str], str]) -> None:
-        self._conn = conn
-        self._sql = sql
 
     def save(self, marks: Sequence[StageMark], progress: Sequence[ProgressMark]) -> None:
         """Record stage marks and progress whose claims still hold."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from batchdash.core.db.sqlshared import SharedSqlRepository
 from batchdash.core.models import NewJob
 
 #: (tag, key) pairs per statement of `tag_jobs`.
@@ -16,12 +17,11 @@ _TAG_CHUNK = 500
 JOBS_BY_KEY = "SELECT j.id FROM jobs j WHERE j.queue = ? AND j.key = v.column2"
 
 
-class SqlTags:
+class SqlTags(SharedSqlRepository):
     """Tags on one connection (SQLite's or psycopg's)."""
 
     def __init__(self, conn: Any, sql: Callable[[str], str], by_key: str = JOBS_BY_KEY) -> None:
-        self._conn = conn
-        self._sql = sql
+        super().__init__(conn, sql)
         self._by_key = by_key
 
     def _many(self, sql: str, rows: Sequence[tuple[Any, ...]]) -> None:
