@@ -7,7 +7,8 @@ sorting by key walks an index, and status views still read their index runs.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import psycopg
 import pytest
@@ -20,6 +21,8 @@ from tests.conftest import wait_until
 from tests.pgserver import PgServer
 
 JOBS = 5_000
+
+_R = TypeVar("_R")
 
 
 @pytest.fixture
@@ -181,8 +184,8 @@ def test_no_page_order_reads_the_whole_table(
     assert scans == {"seq_scan": 0}, order
 
 
-def _key_index_scans(s: PgSyncStore, flt: JobFilter) -> tuple[list[str], int]:
-    """The keys of a key-ordered page, and how often it read job_search (table or index)."""
+def _job_search_reads(s: PgSyncStore, read: Callable[[], _R]) -> tuple[_R, int]:
+    """What `read()` returns, and how often it read job_search (table or index)."""
 
     def scans() -> int:
         row = s.conn.execute(
@@ -193,8 +196,11 @@ def _key_index_scans(s: PgSyncStore, flt: JobFilter) -> tuple[list[str], int]:
 
     with s.conn.transaction():
         before = scans()  # also counts earlier transactions whose statistics wait to be sent
-        keys = [j.key for j in s.tx.jobs.list_jobs(flt, 100, order="key")]
-        return keys, scans() - before
+        return read(), scans() - before
+
+
+def _keys_by_key(s: PgSyncStore, flt: JobFilter) -> list[str]:
+    return [j.key for j in s.tx.jobs.list_jobs(flt, 100, order="key")]
 
 
 def test_a_small_filter_sorted_by_key_sorts_its_jobs(filled: str) -> None:
@@ -202,9 +208,16 @@ def test_a_small_filter_sorted_by_key_sorts_its_jobs(filled: str) -> None:
     # filter whose few jobs job_counts knows exactly is cheaper to sort, without job_search
     # (at 1M jobs the planner walked the index for the 2,048 running jobs: 63 ms, not 2).
     tiny = [NewJob(key=f"t{i:02}", payload={}) for i in range(20, 0, -1)]
+    small, big = JobFilter(queues=("tiny",)), JobFilter(queues=("q",))
     with PgSyncStore.open(DbLocation(url=filled)) as s:
         s.write(lambda tx: tx.jobs.enqueue("tiny", "noop", tiny, 9.0, None))
-        keys, scans = _key_index_scans(s, JobFilter(queues=("tiny",)))
+        keys, scans = _job_search_reads(s, lambda: _keys_by_key(s, small))
         assert keys == [f"t{i:02}" for i in range(1, 21)] and scans == 0
-        keys, scans = _key_index_scans(s, JobFilter(queues=("q",)))
+        # The rows in front of a page of them are counted the same way.
+        tenth = s.read(lambda tx: tx.jobs.list_jobs(small, 1, offset=9, order="key"))[0]
+        ahead, scans = _job_search_reads(
+            s, lambda: s.tx.jobs.count_jobs_upto(small, 1000, ahead_of=tenth, order="key")
+        )
+        assert ahead == (9, True) and scans == 0
+        keys, scans = _job_search_reads(s, lambda: _keys_by_key(s, big))
         assert keys == [f"k{i:05}" for i in range(100)] and scans > 0

@@ -343,7 +343,7 @@ class PgJobPages:
         if ahead_of is None and _counted(flt):
             return self.count_jobs(flt), True
         past = None if ahead_of is None else _past(order, ahead_of, "%s", reverse=True)
-        keyed = order == "key" and past is not None
+        keyed = past is not None and self._walks_key_index(flt, order, cap + 1)
         past, jobs = _keyed_past(keyed, past), _jobs(keyed)
         walk = text_walk(flt)
         walked = None if walk is None else self._walked_count(walk, cap, past, jobs)
