@@ -19,6 +19,7 @@ from batchdash.core.db.postgres.store import PgSyncStore
 from batchdash.core.models import JobFilter, NewJob, Outcome
 from tests.conftest import wait_until
 from tests.pgserver import PgServer
+from tests.unit.test_pg_migrations import old_database
 
 JOBS = 5_000
 
@@ -144,24 +145,20 @@ def test_the_running_view_reads_only_running_jobs(filled: str) -> None:
 
 
 def test_the_upgrade_keeps_keys_unique_per_queue(pg_server: PgServer) -> None:
-    from tests.unit.test_pg_migrations import _migrate_to
-
-    url = pg_server.create_database()
-    with psycopg.connect(url, autocommit=True) as conn:
-        _migrate_to(conn, 13)
-        conn.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0), ('r', 0)")
-        conn.execute(
+    with (
+        old_database(
+            pg_server,
+            13,
+            "INSERT INTO queues (name, created_at) VALUES ('q', 0), ('r', 0)",
             "INSERT INTO jobs (queue, key, handler, status, created_at, updated_at) "
-            "VALUES ('q', 'old', 'noop', 'succeeded', 0, 0), ('r', 'old', 'noop', 'failed', 0, 0)"
-        )
-    try:
-        with open_sync_store(DbLocation(url=url)) as s:
-            again = [NewJob(key="old", payload={}), NewJob(key="new", payload={})]
-            assert s.write(lambda tx: tx.jobs.enqueue("q", "noop", again, 1.0, None)) == (1, 1)
-            assert _keys(s, "q") == ["new", "old"]
-            assert _keys(s, "r") == ["old"]
-    finally:
-        pg_server.drop_database(url)
+            "VALUES ('q', 'old', 'noop', 'succeeded', 0, 0), ('r', 'old', 'noop', 'failed', 0, 0)",
+        ) as url,
+        open_sync_store(DbLocation(url=url)) as s,
+    ):
+        again = [NewJob(key="old", payload={}), NewJob(key="new", payload={})]
+        assert s.write(lambda tx: tx.jobs.enqueue("q", "noop", again, 1.0, None)) == (1, 1)
+        assert _keys(s, "q") == ["new", "old"]
+        assert _keys(s, "r") == ["old"]
 
 
 @pytest.mark.parametrize("order", ["id", "-id", "updated", "-updated", "key", "status", "attempts"])

@@ -8,6 +8,7 @@ summed into it, and a rescore after the upgrade moves it as it moves the rows.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 
@@ -29,6 +30,21 @@ def _migrate_to(conn: psycopg.Connection[tuple[object, ...]], version: int) -> N
         conn.execute(_migration(number))
     conn.execute("CREATE TABLE batchdash_schema (version integer NOT NULL)")
     conn.execute("INSERT INTO batchdash_schema VALUES (%s)", (version,))
+
+
+@contextlib.contextmanager
+def old_database(pg_server: PgServer, version: int, *statements: str) -> Iterator[str]:
+    """The URL of a database at schema `version`, as that batchdash left it, holding what
+    `statements` write; dropped afterwards."""
+    url = pg_server.create_database()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            _migrate_to(conn, version)
+            for statement in statements:
+                conn.execute(statement)
+        yield url
+    finally:
+        pg_server.drop_database(url)
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from batchdash.core.db import DbLocation, open_sync_store
 from batchdash.core.db.ports import SyncStore
 from batchdash.core.models import JobFilter, NewJob, Outcome
 from tests.pgserver import PgServer
+from tests.unit.test_pg_migrations import old_database
 
 
 @pytest.fixture
@@ -62,20 +63,16 @@ def test_pruned_jobs_leave_no_search_rows(store: SyncStore, pg_url: str) -> None
 
 
 def test_the_upgrade_copies_the_texts_of_existing_jobs(pg_server: PgServer) -> None:
-    from tests.unit.test_pg_migrations import _migrate_to
-
-    url = pg_server.create_database()
-    with psycopg.connect(url, autocommit=True) as conn:
-        _migrate_to(conn, 11)
-        conn.execute("INSERT INTO queues (name, created_at) VALUES ('q', 0)")
-        conn.execute(
+    with (
+        old_database(
+            pg_server,
+            11,
+            "INSERT INTO queues (name, created_at) VALUES ('q', 0)",
             "INSERT INTO jobs (queue, key, handler, status, error, created_at, updated_at) "
             "VALUES ('q', 'old-1', 'noop', 'failed', 'disk full', 0, 0), "
-            "('q', 'old-2', 'noop', 'succeeded', NULL, 0, 0)"
-        )
-    try:
-        with open_sync_store(DbLocation(url=url)) as s:
-            assert _matching(s, JobFilter(text="DISK")) == ["old-1"]
-            assert _matching(s, JobFilter(text="old")) == ["old-1", "old-2"]
-    finally:
-        pg_server.drop_database(url)
+            "('q', 'old-2', 'noop', 'succeeded', NULL, 0, 0)",
+        ) as url,
+        open_sync_store(DbLocation(url=url)) as s,
+    ):
+        assert _matching(s, JobFilter(text="DISK")) == ["old-1"]
+        assert _matching(s, JobFilter(text="old")) == ["old-1", "old-2"]
