@@ -106,6 +106,7 @@ class RefreshingApp(App[None]):
         poll_every: float = 30.0,
         read_only: bool = False,
         clock: Callable[[], float] = time.time,
+        slow_read_shown: float = SLOW_READ_SHOWN,
     ) -> None:
         super().__init__()
         self.where = where
@@ -113,6 +114,8 @@ class RefreshingApp(App[None]):
         self.poll_every = poll_every
         self.read_only = read_only
         self.clock = clock
+        #: Reads at least this long are named in the status line (SLOW_READ_SHOWN).
+        self.slow_read_shown = slow_read_shown
         self.db: Store | None = None
         # The jobs tab shows first: the QA summary (all verdicts aggregated) is read only
         # once its tab opens, not before the first paint.
@@ -301,7 +304,9 @@ class RefreshingApp(App[None]):
             unseen=len(self._unseen_marks()),
             all_marked=self.all_marked,
             refreshed_at=self.last.now if self.last else None,
-            slow_read=self.last_read_seconds if self.last_read_seconds >= SLOW_READ_SHOWN else None,
+            slow_read=(
+                self.last_read_seconds if self.last_read_seconds >= self.slow_read_shown else None
+            ),
             pause=SLOW_READ_PAUSE,
             error=self.refresh_error or self.poll_error,
             read_only=self.read_only,

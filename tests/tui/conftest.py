@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,9 @@ def showcase_db(tmp_path: Path) -> Path:
 
 
 def make_app(path: Path | DbLocation, **kwargs: object) -> BatchDashApp:
-    """The dashboard on `path` (a file or a DbLocation) with the frozen showcase clock and
-    no remote polling."""
+    """The dashboard on `path` (a file or a DbLocation) with the frozen showcase clock, no
+    remote polling, and no note of a slow read (on a loaded machine a first read can take
+    a second, and a snapshot would then hold it)."""
     kwargs.setdefault("poll_every", 0)
+    kwargs.setdefault("slow_read_shown", math.inf)
     return BatchDashApp(path, clock=lambda: showcase.NOW, **kwargs)  # type: ignore[arg-type]

@@ -16,11 +16,12 @@ import psycopg
 from batchdash.core.db import parse_location
 from batchdash.core.models import NewJob
 from batchdash.tui import showcase
+from batchdash.tui.refresh import SLOW_READ_SHOWN
 from batchdash.tui.widgets.statusline import StatusLine
 from tests.conftest import open_db
 from tests.tui.conftest import SIZE, make_app
 
-HELD = 1.2  # seconds the lock holds up the read
+HELD = 1.2  # seconds the lock holds up the read (over SLOW_READ_SHOWN)
 
 
 def _status(app: object) -> str:
@@ -37,7 +38,7 @@ def _hold_jobs_lock(url: str, locked: threading.Event) -> None:
 async def test_after_a_slow_read_refreshes_wait_and_say_so(pg_url: str) -> None:
     where = parse_location(pg_url)
     showcase.seed(where)
-    app = make_app(where, refresh=0.2)
+    app = make_app(where, refresh=0.2, slow_read_shown=SLOW_READ_SHOWN)
     async with app.run_test(size=SIZE) as pilot:
         await app.wait_for_snapshot()
         assert "read took" not in _status(app)
