@@ -33,17 +33,29 @@ def screen(tmux: list[str], *flags: str) -> str:
     ).stdout
 
 
+def coloured_lines(tmux: list[str], *needles: str) -> list[str]:
+    """The coloured screen's lines, from the first capture that shows every one of `needles`
+    (one capture: a redraw between two captures could move or half-draw a row)."""
+    captured: list[str] = []
+
+    def shows_all() -> bool:
+        captured[:] = screen(tmux, "-e").splitlines()
+        return all(any(needle in line for line in captured) for needle in needles)
+
+    wait_until(shows_all, timeout=30, what=f"a screen showing {needles}")
+    return captured
+
+
 def test_failed_is_bold_red_on_a_16_colour_terminal(tmux: list[str], tmp_path: Path) -> None:
     db = tmp_path / "showcase.db"
     showcase.seed(db)
     app = f"env -u COLORTERM TERM=xterm {sys.executable} -m batchdash --db {db}"
     subprocess.run([*tmux, "new-session", "-d", "-x", "120", "-y", "36", app], check=True)
-    wait_until(lambda: "aa90-011" in screen(tmux), timeout=30, what="the dashboard")
-    pending = next(line for line in screen(tmux, "-e").splitlines() if "aa90-010" in line)
+    lines = coloured_lines(tmux, "aa90-010", "aa90-011")
+    pending = next(line for line in lines if "aa90-010" in line)
     assert "\x1b[33mpending" in pending and "\x1b[91m" not in pending  # yellow, not red
     subprocess.run([*tmux, "send-keys", "4"], check=True)  # only failed jobs
-    wait_until(lambda: "done-019" in screen(tmux), timeout=30, what="the failed jobs")
-    lines = screen(tmux, "-e").splitlines()
+    lines = coloured_lines(tmux, "done-019", "failed       7")
     status_row = next(line for line in lines if "failed       7" in line)
     assert f"{BOLD_RED}failed       7" in status_row
     job_rows = [line for line in lines if "done-01" in line and "failed" in line]
