@@ -78,6 +78,8 @@ def claim_sql(by_queue: bool, limit: int) -> str:
 
 
 #: Fenced outcomes from parallel arrays: the jobs, their events and results in one statement.
+#: The claim token alone fences (see workers.HELD_JOBS_SQL: a status test let the planner
+#: walk every running job for each outcome).
 FINISH_SQL = f"""
 WITH v AS (
     SELECT * FROM unnest(%(ids)s::bigint[], %(tokens)s::text[], %(statuses)s::text[],
@@ -95,7 +97,7 @@ WITH v AS (
         input_tokens = v.input_tokens, output_tokens = v.output_tokens, cost = v.cost,
         claim_token = NULL, lease_expires_at = NULL, cancel_requested = false
     FROM v
-    WHERE j.id = v.id AND j.claim_token = v.token AND j.status = {JOB_RUNNING_SQL}
+    WHERE j.id = v.id AND j.claim_token = v.token
     RETURNING j.id, j.queue, v.status, v.finished_at, v.event, v.detail, v.result
 ), logged AS (
     INSERT INTO events (at, kind, job_id, queue, worker_id, detail)
