@@ -84,9 +84,6 @@ class Jobs(Protocol):
     def get_job_head(self, job_id: int, chars: int) -> tuple[Job, dict[str, int]]:
         """The job with its error, payload and result each cut to `chars` characters."""
 
-    def next_run_after(self, now: float) -> float | None:
-        """When the earliest delayed (retrying) job becomes runnable, if any is waiting."""
-
     def count_jobs_upto(
         self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"
     ) -> tuple[int, bool]:

@@ -3,8 +3,7 @@ of `PgJobs`, the same behaviour as `core/db/sqlite/job_pages.py`).
 
 Text filters use ILIKE (SQLite's LIKE already ignores case). Every page order is over
 NOT NULL columns, and the text columns it sorts on are COLLATE "C", so both back ends put
-the same rows on the same page. `next_run_after` compares with the server's clock, the one
-that decides whether a job is runnable. A status (or queue) with a text filter is read by
+the same rows on the same page. A status (or queue) with a text filter is read by
 walking the status's jobs first (`text_walk.py`), and by the planner's join when that walk
 does not settle it.
 """
@@ -26,7 +25,6 @@ from batchdash.core.db.sqlshared import (
     _JOB_TEXTS,
     _JOBS_WITH_BODIES,
     _JOBS_WITHOUT_BODIES,
-    JOB_PENDING_SQL,
     LIST_ERROR_CHARS,
     IdBound,
     _build,
@@ -318,18 +316,6 @@ class PgJobPages:
         bodies = {name: row[name] if name in cut else _loads(row[name]) for name in _JOB_TEXTS[1:]}
         job = _build(Job, row, **bodies)
         return job, cut
-
-    def next_run_after(self, now: float) -> float | None:
-        """When the earliest delayed (retrying) job becomes runnable, if any is waiting.
-
-        "Delayed" is by the server's clock (`now` is not needed): the one claims go by.
-        """
-        value = _value(
-            self._conn,
-            f"SELECT min(run_after) AS v FROM jobs WHERE status = {JOB_PENDING_SQL} "
-            "AND batch_id IS NULL AND run_after > batchdash_now()",
-        )
-        return None if value is None else float(value)
 
     def count_jobs_upto(
         self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"

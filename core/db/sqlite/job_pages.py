@@ -14,7 +14,6 @@ from batchdash.core.db.sqlite.rows import (
 from batchdash.core.db.sqlshared import (
     _BY_UPDATED,
     _JOB_TEXTS,
-    JOB_PENDING_SQL,
     _build,
     _counted,
     _job,
@@ -172,16 +171,6 @@ class JobPages:
         bodies = {name: row[name] if name in cut else _loads(row[name]) for name in _JOB_TEXTS[1:]}
         job = _build(Job, row, **bodies, cancel_requested=bool(row["cancel_requested"]))
         return job, cut
-
-    def next_run_after(self, now: float) -> float | None:
-        """When the earliest delayed (retrying) job becomes runnable, if any is waiting."""
-        row = self._conn.execute(
-            f"SELECT min(run_after) FROM jobs WHERE status = {JOB_PENDING_SQL} "
-            "AND batch_id IS NULL AND run_after > ?",
-            (now,),
-        ).fetchone()
-        value = row[0]
-        return None if value is None else float(value)
 
     def count_jobs_upto(
         self, flt: JobFilter, cap: int, *, ahead_of: Job | None = None, order: str = "id"
