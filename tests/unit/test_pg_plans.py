@@ -41,6 +41,23 @@ def _positional(sql: str) -> tuple[str, list[str]]:
     return re.sub(r"%\((\w+)\)s", number, sql), names
 
 
+def _numbered(sql: str) -> str:
+    """Positional `%s` placeholders as `$1`, `$2`, … in order."""
+    count = iter(range(1, sql.count("%s") + 1))
+    return re.sub(r"%s", lambda _: f"${next(count)}", sql)
+
+
+def _generic_plan(conn: psycopg.Connection[Any], text: str, values: list[Any]) -> str:
+    """The generic plan of `text` (`$n` placeholders) for these values, as text."""
+    conn.execute("SET plan_cache_mode = force_generic_plan")
+    conn.execute(f"PREPARE planned AS {text}")
+    marks = ", ".join(["%s"] * len(values))
+    # EXECUTE's arguments are literals: a client-side cursor writes them in.
+    with psycopg.ClientCursor(conn) as cur:
+        cur.execute(f"EXPLAIN EXECUTE planned({marks})", values)
+        return "\n".join(row[0] for row in cur.fetchall())
+
+
 @pytest.fixture
 def filled(pg_url: str) -> str:
     """A backlog of JOBS jobs, a quarter of them finished, and fresh statistics."""
@@ -66,15 +83,8 @@ def test_the_generic_claim_plan_never_scans_jobs(filled: str, by_queue: bool) ->
         "queues": ["q"],
     }
     with psycopg.connect(filled) as conn:  # one transaction, rolled back at the end
-        conn.execute("SET plan_cache_mode = force_generic_plan")
-        conn.execute(f"PREPARE claim AS {text}")
-        marks = ", ".join(["%s"] * len(names))
-        # EXECUTE's arguments are literals: a client-side cursor writes them in.
-        with psycopg.ClientCursor(conn) as cur:
-            cur.execute(f"EXPLAIN EXECUTE claim({marks})", [values[n] for n in names])
-            plan = cur.fetchall()
+        lines = _generic_plan(conn, text, [values[n] for n in names])
         conn.rollback()
-    lines = "\n".join(row[0] for row in plan)
     assert "jobs_claim" in lines, lines
     assert "Seq Scan on jobs" not in lines, lines
 
@@ -242,18 +252,6 @@ def test_a_status_and_text_page_tests_the_status_jobs_texts_one_by_one(timeouts:
         _looks_texts_up_one_by_one(plan)
 
 
-def _generic_plan(conn: psycopg.Connection[Any], sql: str, values: list[Any]) -> str:
-    """The generic plan of `sql` (psycopg `%s` placeholders) for these values, as text."""
-    numbered = iter(range(1, len(values) + 1))
-    text = re.sub(r"%s", lambda _: f"${next(numbered)}", sql)
-    conn.execute("SET plan_cache_mode = force_generic_plan")
-    conn.execute(f"PREPARE held AS {text}")
-    marks = ", ".join(["%s"] * len(values))
-    with psycopg.ClientCursor(conn) as cur:
-        cur.execute(f"EXPLAIN EXECUTE held({marks})", values)
-        return "\n".join(row[0] for row in cur.fetchall())
-
-
 @pytest.mark.parametrize("statement", ["finish", "extend_leases", "release"])
 def test_a_workers_held_jobs_are_looked_up_by_id_not_among_all_running(
     filled: str, statement: str
@@ -266,14 +264,14 @@ def test_a_workers_held_jobs_are_looked_up_by_id_not_among_all_running(
     ids, tokens = [JOBS - 1, JOBS - 2], ["t9", "t9"]
     if statement == "finish":
         params = _finish_params("w", [Outcome(i, "t9", "succeeded", 5.0) for i in ids])
-        sql, names = _positional(FINISH_SQL)
-        sql, values = re.sub(r"\$\d+", "%s", sql), [params[name] for name in names]
+        text, names = _positional(FINISH_SQL)
+        values = [params[name] for name in names]
     elif statement == "extend_leases":
-        sql, values = EXTEND_LEASES_SQL, [60.0, ids, tokens]
+        text, values = _numbered(EXTEND_LEASES_SQL), [60.0, ids, tokens]
     else:
-        sql, values = RELEASE_SQL, [ids, tokens, "w"]
+        text, values = _numbered(RELEASE_SQL), [ids, tokens, "w"]
     with psycopg.connect(filled) as conn:  # one transaction, rolled back at the end
-        plan = _generic_plan(conn, sql, values)
+        plan = _generic_plan(conn, text, values)
         conn.rollback()
     assert "jobs_lease" not in plan, plan
     assert "Index Scan using jobs_pkey on jobs" in plan, plan
